@@ -1,0 +1,66 @@
+"""Every bound smtpsniff applies, by name, with its default and where the default comes from.
+
+Reaching a limit never grows a buffer past it and never stops a run: the layer that hits it records
+an :class:`~smtpsniff.anomaly.Anomaly` and goes on.  The README's "Limits" table is this file.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+KiB = 1024
+MiB = 1024 * KiB
+SECOND_NS = 1_000_000_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    # --- capture -----------------------------------------------------------------------------
+    #: Largest capture record accepted; larger lengths mean a corrupt file (Wireshark uses 256 MiB
+    #: for pcapng blocks and 262144 for the snaplen of most link types).
+    max_record_bytes: int = 64 * MiB
+
+    # --- IPv4 fragment reassembly (RFC 791 section 3.2; RFC 815) -----------------------------------
+    #: Fragment sets held at once waiting for their missing pieces (Linux ipfrag_high_thresh
+    #: bounds memory the same way).
+    max_fragment_sets: int = 4096
+    #: A datagram cannot exceed 65535 bytes (RFC 791 Total Length is 16 bits).
+    max_fragment_datagram_bytes: int = 65535
+    #: Seconds a fragment set may wait (Linux ipfrag_time default: 30 s).
+    fragment_timeout_ns: int = 30 * SECOND_NS
+
+    # --- TCP reassembly ------------------------------------------------------------------------
+    #: Connections tracked at once; the least recently active is evicted when a new one arrives.
+    max_connections: int = 200_000
+    #: Out-of-order bytes held ahead of a hole, per direction; past it the hole becomes a gap.
+    #: Linux's default tcp_rmem maximum is 6 MiB; Zeek's tcp_max_old_segments defaults to 0 (no cap).
+    max_buffered_bytes_per_direction: int = 4 * MiB
+    #: Out-of-order segments held ahead of a hole, per direction.
+    max_buffered_segments_per_direction: int = 8192
+    #: A connection with no packet for this long is closed (Zeek tcp_inactivity_timeout: 5 min).
+    connection_idle_timeout_ns: int = 300 * SECOND_NS
+    #: A closed connection is forgotten after this long, so that late retransmissions of it are not
+    #: taken for a new connection (2 x MSL, RFC 9293 section 3.4.2 uses MSL = 2 min; Zeek 5 s).
+    closed_linger_ns: int = 10 * SECOND_NS
+    #: Bytes of a connection on a port that is not an SMTP port held while waiting to see whether
+    #: it speaks SMTP (a 220 greeting answered by EHLO or HELO).
+    max_probe_bytes: int = 4 * KiB
+
+    # --- SMTP (RFC 5321 section 4.5.3.1) --------------------------------------------------------
+    #: 4.5.3.1.4: a command line is at most 512 octets including CRLF.
+    max_command_line: int = 512
+    #: 4.5.3.1.5: a reply line is at most 512 octets including CRLF.
+    max_reply_line: int = 512
+    #: 4.5.3.1.6: a text line is at most 1000 octets including CRLF.
+    max_text_line: int = 1000
+    #: Longest line smtpsniff buffers before cutting it (a hostile peer may never send CRLF).
+    max_buffered_line: int = 64 * KiB
+    #: Lines of one multi-line reply kept (EHLO replies have tens of lines; Postfix caps at 100s).
+    max_reply_lines: int = 1000
+    #: Recipients kept per transaction (Zeek smtp max_rcptto_addresses = 1000... RFC 5321 4.5.3.1.8
+    #: requires servers to accept at least 100).
+    max_recipients: int = 1000
+    #: Message bytes kept per transaction for the mail parser; the rest is counted, not kept.
+    max_message_bytes: int = 64 * MiB
+
+
+DEFAULT_LIMITS = Limits()
