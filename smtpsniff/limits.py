@@ -14,6 +14,11 @@ SECOND_NS = 1_000_000_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
+    # --- every layer ---------------------------------------------------------------------------
+    #: Anomaly records kept per kind; past it they are only counted (a hostile capture of a million
+    #: malformed packets must not hold a million records).  The count is always exact.
+    max_anomalies_per_kind: int = 1000
+
     # --- capture -----------------------------------------------------------------------------
     #: Largest capture record accepted; larger lengths mean a corrupt file (Wireshark uses 256 MiB
     #: for pcapng blocks and 262144 for the snaplen of most link types).
@@ -64,3 +69,6 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+    # --- mail (RFC 5322, MIME RFC 2045-2049) ---------------------------------------------------
+    # (section for the mail parser's limits)
