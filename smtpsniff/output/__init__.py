@@ -1,0 +1,1 @@
+"""Writers: everything that turns smtpsniff's records into files or terminal text."""
