@@ -1,0 +1,58 @@
+"""Records to typed pandas DataFrames, one per table in :data:`~smtpsniff.analysis.schema.SCHEMAS`.
+
+An empty input gives an empty DataFrame that still has every column with its dtype.  Connection
+columns (client/server address and port) are joined in from the sessions so that every table can
+be filtered by address without a merge.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from .schema import INT, LIST, SCHEMAS, TS, Column
+
+_CONNECTION_COLUMNS = ("client_ip", "client_port", "server_ip", "server_port")
+
+
+def empty_frame(table: str) -> pd.DataFrame:
+    return _typed(pd.DataFrame({c.name: [] for c in SCHEMAS[table]}), SCHEMAS[table])
+
+
+def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """A DataFrame of ``table`` from dict rows whose keys are the schema's columns.
+
+    Timestamps may be given as integer nanoseconds since the epoch.
+    """
+    schema = SCHEMAS[table]
+    rows = list(rows)
+    if not rows:
+        return empty_frame(table)
+    data = {c.name: [row.get(c.name) for row in rows] for c in schema}
+    return _typed(pd.DataFrame(data), schema)
+
+
+def _typed(df: pd.DataFrame, schema: tuple[Column, ...]) -> pd.DataFrame:
+    for col in schema:
+        series = df[col.name]
+        if col.dtype == TS:
+            df[col.name] = pd.to_datetime(pd.array(series, dtype=INT), unit="ns", utc=True)
+        elif col.dtype == LIST:
+            df[col.name] = series.astype(object).map(lambda v: list(v) if isinstance(v, (tuple, list)) else [])
+        elif col.dtype == "category":
+            df[col.name] = series.astype("string").astype("category")
+        else:
+            df[col.name] = series.astype(col.dtype)
+    return df
+
+
+def add_connection_columns(df: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
+    """Fill the connection columns of ``df`` from ``sessions`` by ``session_id``."""
+    if df.empty or sessions.empty:
+        return df
+    lookup = sessions.set_index("session_id")
+    for name in _CONNECTION_COLUMNS:
+        values = df["session_id"].map(lookup[name])
+        df[name] = values.astype(lookup[name].dtype) if name.endswith("ip") else values.astype("Int64")
+    return df
