@@ -67,8 +67,26 @@ class Limits:
     #: Message bytes kept per transaction for the mail parser; the rest is counted, not kept.
     max_message_bytes: int = 64 * MiB
 
+    # --- mail (RFC 5322, MIME RFC 2045-2049) ---------------------------------------------------
+    #: Bytes of one entity's header block (the message's, or one MIME part's) kept as Header
+    #: records; past it headers are counted, not kept.  Postfix header_size_limit = 102400 (per
+    #: header); Zeek's MIME analyser raises exceeded_mime_max_header_bytes at 65536 per entity.
+    max_mail_header_bytes: int = 100 * KiB
+    #: Multipart / message nesting depth walked; deeper entities are counted, not listed.
+    #: Postfix mime_nesting_limit = 100 (Postfix refuses mail nested deeper).
+    max_mime_depth: int = 100
+    #: MIME entities listed per message (ClamAV MaxFiles = 10000 per container; real mail has
+    #: tens).  Past it entities are counted, not listed.
+    max_mime_parts: int = 1000
+    #: Decoded bytes of one part kept as ``content`` for extraction; hashes and sizes still cover
+    #: the whole part.  Half of max_message_bytes, so one part cannot take it all twice over.
+    max_part_decoded_bytes: int = 32 * MiB
+    #: URLs kept per message (no precedent found; phishing mail carries tens, newsletters hundreds).
+    max_urls_per_message: int = 1000
+    #: IPs kept in the Received path (Zeek SMTP::max_path_length = 1000).
+    max_received_path: int = 1000
+    #: Characters of text kept as a part's preview.
+    mail_preview_chars: int = 200
+
 
 DEFAULT_LIMITS = Limits()
-
-    # --- mail (RFC 5322, MIME RFC 2045-2049) ---------------------------------------------------
-    # (section for the mail parser's limits)
