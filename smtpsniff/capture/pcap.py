@@ -1,0 +1,154 @@
+"""Classic pcap (libpcap savefile): parse the file header, then cut the byte stream into frames.
+
+Its one job is the classic format: the 24-byte file header and the packet records after it
+(draft-ietf-opsawg-pcap, "PCAP Capture File Format", section 4 "File Header" and section 5
+"Packet Record"), plus the "modified" pcap variant whose records carry 8 more bytes.  It reads through a
+``read(n)`` callable and must not know about paths, gzip, pcapng, format detection or what the frames
+contain.  Damage is reported through a ``note(kind, message, ts_ns)`` callable, never raised.
+"""
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from smtpsniff.capture.frame import Frame
+
+#: Section 4: the magic number as written by the host that wrote the file; read in the other byte
+#: order it identifies a file written on a host of the opposite endianness.
+MAGIC_MICROSECONDS = 0xA1B2C3D4
+MAGIC_NANOSECONDS = 0xA1B23C4D
+#: Alexey Kuznetzov's "modified" pcap (Linux patched libpcap, also written by some old SuSE tools):
+#: the usec header plus ifindex (4), protocol (2), pkt_type (1) and a pad byte in every record.
+#: Not in the draft; Wireshark's wiretap/libpcap.c reads it as PCAP_MODIFIED.
+MAGIC_MODIFIED = 0xA1B2CD34
+
+FILE_HEADER_BYTES = 24
+
+_KNOWN = {MAGIC_MICROSECONDS: "microsecond", MAGIC_NANOSECONDS: "nanosecond", MAGIC_MODIFIED: "modified"}
+_BYTE_ORDERS = ("<", ">")
+_HEADERS = {order: struct.Struct(order + "IHHiIII") for order in _BYTE_ORDERS}
+#: Section 5: seconds, microseconds or nanoseconds, captured length, original length.
+_RECORDS = {order: struct.Struct(order + "IIII") for order in _BYTE_ORDERS}
+_MODIFIED_RECORDS = {order: struct.Struct(order + "IIII8x") for order in _BYTE_ORDERS}
+
+
+@dataclass(frozen=True, slots=True)
+class PcapHeader:
+    """The fields of the file header that reading needs (section 4)."""
+
+    byte_order: str  # "<" or ">", as struct spells it
+    nanosecond: bool
+    modified: bool
+    version: tuple[int, int]
+    snaplen: int
+    #: The lower 16 bits of the "LinkType and additional information" field (section 4); the upper
+    #: bits carry the FCS length and reserved bits, which are not part of the link type.
+    linktype: int
+    #: Bytes of FCS at the end of each packet when the header says so (F bit set), else ``None``.
+    fcs_bytes: int | None
+
+
+def is_pcap(head: bytes) -> bool:
+    """True when ``head`` starts with one of the classic pcap magic numbers, in either byte order."""
+    if len(head) < 4:
+        return False
+    return any(struct.unpack(order + "I", head[:4])[0] in _KNOWN for order in _BYTE_ORDERS)
+
+
+def parse_header(head: bytes) -> PcapHeader:
+    """Decode the 24-byte file header; ``ValueError`` with a one-line reason when it cannot be one."""
+    if len(head) < FILE_HEADER_BYTES:
+        raise ValueError(
+            f"too short for a pcap file header ({len(head)} bytes, need {FILE_HEADER_BYTES})"
+        )
+    for order in _BYTE_ORDERS:
+        magic, major, minor, _reserved1, _reserved2, snaplen, link_info = _HEADERS[order].unpack_from(head)
+        if magic in _KNOWN:
+            break
+    else:
+        raise ValueError(f"not a pcap file (magic {head[:4].hex(' ')})")
+    # Section 4: the F bit (0x04000000) says the top 4 bits hold the FCS length in 16-bit words.
+    fcs_bytes = ((link_info >> 28) & 0xF) * 2 if link_info & 0x04000000 else None
+    return PcapHeader(
+        byte_order=order,
+        nanosecond=magic == MAGIC_NANOSECONDS,
+        modified=magic == MAGIC_MODIFIED,
+        version=(major, minor),
+        snaplen=snaplen,
+        linktype=link_info & 0xFFFF,
+        fcs_bytes=fcs_bytes,
+    )
+
+
+def iter_batches(
+    read: Callable[[int], bytes],
+    header: PcapHeader,
+    initial: bytes,
+    note: Callable[[str, str, int | None], None],
+    *,
+    max_record_bytes: int,
+    chunk_bytes: int,
+) -> Iterator[list[Frame]]:
+    """Yield lists of frames, one list per chunk read, until the stream ends or is found corrupt.
+
+    ``initial`` is whatever followed the file header in the bytes already read.  ``read(n)`` must
+    return ``n`` bytes unless the stream has ended (a regular file's ``read`` does).  Memory held is
+    one chunk plus at most one record of ``max_record_bytes``.
+    """
+    record = (_MODIFIED_RECORDS if header.modified else _RECORDS)[header.byte_order]
+    unpack = record.unpack_from
+    head_len = record.size
+    frac_ns = 1 if header.nanosecond else 1000
+    linktype = header.linktype
+    new = tuple.__new__
+    buf = initial + read(chunk_bytes)
+    eof = len(buf) < chunk_bytes + len(initial)
+    off = 0
+    number = 0
+    ts_ns = None
+    while True:
+        end = len(buf)
+        frames: list[Frame] = []
+        append = frames.append
+        need = head_len
+        too_large = 0
+        while off + head_len <= end:
+            sec, frac, incl, orig = unpack(buf, off)
+            if incl > max_record_bytes:
+                too_large = incl
+                break
+            start = off + head_len
+            stop = start + incl
+            if stop > end:
+                need = head_len + incl
+                break
+            number += 1
+            append(new(Frame, (number, sec * 1_000_000_000 + frac * frac_ns, linktype, buf[start:stop], orig, 0)))
+            off = stop
+        if frames:
+            ts_ns = frames[-1].ts_ns
+            yield frames
+        if too_large:
+            note(
+                "record_too_large",
+                f"record {number + 1} claims {too_large} captured bytes, more than the "
+                f"{max_record_bytes}-byte limit: the file is corrupt from there",
+                ts_ns,
+            )
+            return
+        left = end - off
+        if eof:
+            if left:
+                note(
+                    "truncated_capture",
+                    f"capture ends in the middle of record {number + 1} "
+                    f"(needed {need} bytes, {left} left)",
+                    ts_ns,
+                )
+            return
+        want = max(chunk_bytes, need - left)
+        more = read(want)
+        eof = len(more) < want
+        buf = buf[off:] + more
+        off = 0
