@@ -44,6 +44,10 @@ _TCP = struct.Struct("!HHIIH")
 # IPv6 fragment header: (next header, reserved), fragment offset + M flag, identification
 _IPV6_FRAG = struct.Struct("!xxHI")
 
+_new_tuple = tuple.__new__
+#: Address pairs whose text is memoised (see PacketDecoder._remember_addrs); ~200 bytes each.
+_ADDR_MEMO = 4096
+
 _PROTO_TCP = 6
 _IPV4_MF = 0x2000
 _IPV4_FRAG_MASK = 0x3FFF  # MF flag or a non-zero offset: the datagram is a fragment
@@ -93,6 +97,7 @@ class PacketDecoder:
         self.anomaly_counts: dict[str, int] = {}
         self._max_per_kind = limits.max_anomalies_per_kind
         self._links = dict(LINK_DECODERS)
+        self._addr_text: dict[bytes, tuple[str, str]] = {}
         self._frags = FragmentReassembler(self._report, _describe_fragment_key, limits)
 
     # --- public ------------------------------------------------------------------------------
@@ -105,11 +110,15 @@ class PacketDecoder:
             by_linktype[linktype] += 1
         else:
             by_linktype[linktype] = 1
-        link = self._links.get(linktype)
-        if link is None:
-            return self._unsupported(frame)
         data = frame.data
         try:
+            # Fast path, most frames: untagged Ethernet carrying IPv4 (same as link_ethernet's result).
+            if linktype == 1 and len(data) >= 14 and data[12] == 8 and data[13] == 0:
+                counts.ipv4 += 1
+                return self._ipv4(frame, data, 14)
+            link = self._links.get(linktype)
+            if link is None:
+                return self._unsupported(frame)
             net, off = link(data)
             if net == NET_IPV4:
                 counts.ipv4 += 1
@@ -173,16 +182,11 @@ class PacketDecoder:
             return _TRUNCATED
         if frag & _IPV4_FRAG_MASK:
             return self._ipv4_fragment(frame, data, off, ihl, end, ident, frag)
-        return self._tcp(
-            frame,
-            data,
-            off + ihl,
-            end,
-            end if end <= cap else cap,
-            inet_ntop(AF_INET, data[off + 12 : off + 16]),
-            inet_ntop(AF_INET, data[off + 16 : off + 20]),
-            4,
-        )
+        raw = data[off + 12 : off + 20]
+        addrs = self._addr_text.get(raw)
+        if addrs is None:
+            addrs = self._remember_addrs(raw)
+        return self._tcp(frame, data, off + ihl, end, end if end <= cap else cap, addrs, 4)
 
     def _ipv4_fragment(
         self, frame: Frame, data: bytes, off: int, ihl: int, end: int, ident: int, frag: int
@@ -205,16 +209,7 @@ class PacketDecoder:
             return self._fragment_outcome(result)  # type: ignore[arg-type]
         counts.datagrams_reassembled += 1
         payload = result.payload
-        return self._tcp(
-            frame,
-            payload,
-            0,
-            len(payload),
-            len(payload),
-            inet_ntop(AF_INET, addrs[:4]),
-            inet_ntop(AF_INET, addrs[4:]),
-            4,
-        )
+        return self._tcp(frame, payload, 0, len(payload), len(payload), self._remember_addrs(addrs), 4)
 
     # --- IPv6 (RFC 8200) ---------------------------------------------------------------------------
     def _ipv6(self, frame: Frame, data: bytes, off: int) -> TcpSegment | Skip:
@@ -283,12 +278,12 @@ class PacketDecoder:
                 )
             nh = data[p]
             p += hlen
-        if addrs is not None:
-            src, dst = addrs
-        else:
-            src = inet_ntop(AF_INET6, data[off + 8 : off + 24])
-            dst = inet_ntop(AF_INET6, data[off + 24 : off + 40])
-        return self._tcp(frame, data, p, end, avail, src, dst, 6)
+        if addrs is None:
+            raw = data[off + 8 : off + 40]
+            addrs = self._addr_text.get(raw)
+            if addrs is None:
+                addrs = self._remember_addrs(raw)
+        return self._tcp(frame, data, p, end, avail, addrs, 6)
 
     def _ipv6_short(self, frame: Frame, need: int, end: int, what: str) -> Skip:
         """An extension header does not fit: malformed if the packet says so, truncated if the snaplen did."""
@@ -321,7 +316,7 @@ class PacketDecoder:
         payload = result.payload
         if result.info is None:  # cannot happen: offset 0 arrived, or the set would have holes
             return self._malformed(frame, "malformed_ipv6", "reassembled datagram without a first fragment")
-        text = (inet_ntop(AF_INET6, addrs[:16]), inet_ntop(AF_INET6, addrs[16:]))
+        text = self._remember_addrs(addrs)
         return self._ipv6_upper(frame, payload, -1, 0, len(payload), len(payload), result.info, text)  # type: ignore[arg-type]
 
     # --- fragments: shared ------------------------------------------------------------------------
@@ -350,11 +345,11 @@ class PacketDecoder:
         t: int,
         end: int,
         avail: int,
-        src: str,
-        dst: str,
+        addrs: tuple[str, str],
         version: int,
     ) -> TcpSegment | Skip:
-        """``t``: TCP header offset; ``end``: where the IP payload ends; ``avail``: captured end."""
+        """``t``: TCP header offset; ``end``: where the IP payload ends; ``avail``: captured end;
+        ``addrs``: source and destination as text."""
         if end - t < 20:
             return self._malformed(frame, "malformed_tcp", f"segment of {end - t} bytes < TCP header 20")
         if avail - t < 20:
@@ -372,16 +367,33 @@ class PacketDecoder:
             return _TRUNCATED
         counts = self.counts
         counts.tcp += 1
+        # tuple.__new__ skips NamedTuple's Python-level __new__ (half the cost); same object.
         if avail < end:
             counts.tcp_truncated += 1
-            return TcpSegment(
-                frame.number, frame.ts_ns, src, sport, dst, dport, seq, ack,
+            return _new_tuple(TcpSegment, (
+                frame.number, frame.ts_ns, addrs[0], sport, addrs[1], dport, seq, ack,
                 offflags & _TCP_FLAG_MASK, data[p:avail], version, True, end - p,
-            )  # fmt: skip
-        return TcpSegment(
-            frame.number, frame.ts_ns, src, sport, dst, dport, seq, ack,
+            ))  # fmt: skip
+        return _new_tuple(TcpSegment, (
+            frame.number, frame.ts_ns, addrs[0], sport, addrs[1], dport, seq, ack,
             offflags & _TCP_FLAG_MASK, data[p:end], version, False, end - p,
-        )  # fmt: skip
+        ))  # fmt: skip
+
+    # --- addresses ---------------------------------------------------------------------------------
+    def _remember_addrs(self, raw: bytes) -> tuple[str, str]:
+        """Source and destination text for 8 (IPv4) or 32 (IPv6) bytes of addresses, memoised.
+
+        ``inet_ntop`` costs ~200 ns per address and a capture has few distinct address pairs, so the
+        text is kept in a memo of at most ``_ADDR_MEMO`` pairs (cleared whole when full).
+        """
+        half = len(raw) >> 1
+        family = AF_INET if half == 4 else AF_INET6
+        addrs = (inet_ntop(family, raw[:half]), inet_ntop(family, raw[half:]))
+        memo = self._addr_text
+        if len(memo) >= _ADDR_MEMO:
+            memo.clear()
+        memo[raw] = addrs
+        return addrs
 
     # --- skips with anomalies ------------------------------------------------------------------------
     def _unsupported(self, frame: Frame) -> Skip:
