@@ -41,6 +41,10 @@ class Limits:
     max_buffered_bytes_per_direction: int = 4 * MiB
     #: Out-of-order segments held ahead of a hole, per direction.
     max_buffered_segments_per_direction: int = 8192
+    #: Delivered bytes kept per direction to compare retransmissions with (first copy wins; a
+    #: different re-sent copy is an ``overlap_mismatch`` anomaly).  Older re-sent bytes are only
+    #: counted.  Covers a 64 KiB window without scaling (RFC 9293 section 3.1 Window field); 0 disables.
+    max_retained_bytes_per_direction: int = 64 * KiB
     #: A connection with no packet for this long is closed (Zeek tcp_inactivity_timeout: 5 min).
     connection_idle_timeout_ns: int = 300 * SECOND_NS
     #: A closed connection is forgotten after this long, so that late retransmissions of it are not

@@ -83,7 +83,8 @@ class StreamGap:
     length: int
     ts_ns: int
     frame: int  # the frame whose arrival made the gap certain
-    #: "ack" (the peer acknowledged unseen bytes), "buffer_limit", "close", "end_of_capture"
+    #: "ack" (the peer acknowledged unseen bytes), "buffer_limit", "close", "end_of_capture",
+    #: "truncated" (the snaplen cut these bytes from a captured segment)
     cause: str
 
 
