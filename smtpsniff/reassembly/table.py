@@ -1,0 +1,398 @@
+"""The TCP connection table: which connection a segment belongs to, who is the client, when it ends.
+
+:class:`TcpReassembler` takes :class:`~smtpsniff.net.segment.TcpSegment` tuples in capture order and
+returns, per connection, ``ConnectionOpened`` (once, first), ``StreamData``/``StreamGap`` of each
+direction in stream order (from :mod:`smtpsniff.reassembly.stream`), then ``ConnectionClosed``
+(exactly once); plus :class:`~smtpsniff.anomaly.Anomaly` records.
+
+* Key: the exact 4-tuple, its two endpoints put in order by tuple comparison.  No hashing of
+  addresses into one number (scapy's XOR keys collide), no reuse of ``conn_id``.
+* Roles: the SYN's sender is the client (RFC 9293 section 3.5); only a SYN+ACK seen: its receiver.
+  Mid-connection starts use a port hint, then the first payload (an RFC 5321 section 4.2 reply code
+  or a command word), then the lower port as the server.  Decided once, at the first packet.
+* Lifecycle: RST closes at once; FINs from both sides close once both directions are complete up to
+  their FINs (holes are filled by retransmissions or become gaps through the peer's ACKs); idle
+  connections are closed by :meth:`TcpReassembler.expire` in capture time; at most
+  ``Limits.max_connections`` are open, the least recently active is evicted.  A SYN on a 4-tuple
+  whose connection is over, or whose ISN is far from the current window, starts a new connection
+  (port reuse, RFC 9293 section 3.4 "knowing when to keep quiet").  Closed connections linger
+  ``Limits.closed_linger_ns`` so late retransmissions and ACKs are dropped rather than taken for new
+  connections.
+
+The only SMTP knowledge here is the role hint (ports and the shape of a first payload); nothing of
+files, link layers or clocks: time is the capture's ``ts_ns``.
+"""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from smtpsniff.anomaly import Anomaly
+from smtpsniff.limits import DEFAULT_LIMITS, Limits
+from smtpsniff.net.segment import ACK, FIN, RST, SYN, TcpSegment
+from smtpsniff.reassembly.events import (
+    CloseReason,
+    ConnectionClosed,
+    ConnectionOpened,
+    Direction,
+    Endpoint,
+    RoleBasis,
+    StreamData,
+    StreamEvent,
+)
+from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
+from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext
+
+__all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ReassemblyStats", "TcpReassembler"]
+
+#: smtp (RFC 5321), submissions (RFC 8314), submission (RFC 6409), and the common alternative 2525.
+SMTP_PORTS = frozenset({25, 465, 587, 2525})
+
+#: A SYN whose sequence number is within this distance of the sender's next byte on an open
+#: connection is taken as an in-window SYN (RFC 9293 section 3.10.7.4 / RFC 5961 section 4: answered
+#: with a challenge ACK, not a new connection); further away it is port reuse.  1 GiB is the largest
+#: window RFC 7323 allows.
+PORT_REUSE_WINDOW = 1 << 30
+
+# First payload of a mid-connection start.  RFC 5321 section 4.2: Reply-line = *( Reply-code "-"
+# [ textstring ] CRLF ) Reply-code [ SP textstring ] CRLF, Reply-code = %x32-35 %x30-35 %x30-39
+# (any 3 digits accepted here).  Section 4.1.1: a command is a verb of ASCII letters then SP or CRLF.
+_REPLY = re.compile(rb"[0-9]{3}[ \-\r]")
+_COMMAND = re.compile(rb"[A-Za-z]+(?:[ \r\n]|\Z)")
+
+_NOTHING: tuple = ()  # the shared empty result
+_FLAGS_SLOW = SYN | FIN | RST
+_C2S = Direction.CLIENT_TO_SERVER
+_S2C = Direction.SERVER_TO_CLIENT
+
+Key = tuple[str, int, str, int]
+Result = Sequence[StreamEvent | Anomaly]
+
+
+class _Conn:
+    """One open connection (or, once ``ignored``, a tombstone that only watches for its end)."""
+
+    __slots__ = (
+        "conn_id", "key", "lo_is_client", "c2s", "s2c", "last_ts", "last_frame", "packets", "ignored",
+        "fins",
+    )
+
+    def __init__(self, conn_id: int, key: Key, lo_is_client: bool, ctx: StreamContext, ts: int, frame: int):
+        self.conn_id = conn_id
+        self.key = key
+        self.lo_is_client = lo_is_client
+        self.c2s = Stream(conn_id, _C2S, ctx)
+        self.s2c = Stream(conn_id, _S2C, ctx)
+        self.last_ts = ts
+        self.last_frame = frame
+        self.packets = 0
+        self.ignored = False
+        #: For ignored connections: bit 1 = client FIN seen, bit 2 = server FIN seen.
+        self.fins = 0
+
+
+class TcpReassembler:
+    """Segments in, connection and stream events out; bounded by :class:`~smtpsniff.limits.Limits`.
+
+    ``feed``, ``expire`` and ``finish`` return a sequence of events in order; when nothing happened
+    it is a shared empty tuple (no allocation on the pure-ACK path).
+    """
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, server_ports: frozenset[int] = SMTP_PORTS) -> None:
+        self.limits = limits
+        self.server_ports = frozenset(server_ports)
+        self.stats = ReassemblyStats()
+        self._ctx = StreamContext(limits, self.stats)
+        #: open connections, least recently active first
+        self._open: OrderedDict[Key, _Conn] = OrderedDict()
+        #: conn_id -> key, for ignore()
+        self._ids: dict[int, Key] = {}
+        #: closed connections still lingering: key -> (closed ts, ISNs seen), oldest first
+        self._closed: OrderedDict[Key, tuple[int, tuple[int | None, int | None]]] = OrderedDict()
+        self._next_id = 0
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._open)
+
+    # --- hot path ------------------------------------------------------------------------------
+
+    def feed(self, seg: TcpSegment) -> Result:
+        """Take one segment; return the events it caused, in order."""
+        frame, ts, src, sport, dst, dport, seq, ack, flags, payload, _v, truncated, _w = seg
+        if src < dst or (src == dst and sport <= dport):
+            key = (src, sport, dst, dport)
+            from_lo = True
+        else:
+            key = (dst, dport, src, sport)
+            from_lo = False
+        self.stats.segments += 1
+        conn = self._open.get(key)
+        if conn is None:
+            out: list = []
+            self._first_packet(key, from_lo, seg, out)
+            return out or _NOTHING
+        conn.last_ts = ts
+        conn.last_frame = frame
+        conn.packets += 1
+        self._open.move_to_end(key)
+        if conn.ignored:
+            return self._ignored_packet(conn, from_lo, seg)
+        if from_lo == conn.lo_is_client:
+            s = conn.c2s
+            peer = conn.s2c
+        else:
+            s = conn.s2c
+            peer = conn.c2s
+        if flags & _FLAGS_SLOW or truncated or s.base is None:
+            out = []
+            self._slow(conn, from_lo, s, peer, seg, out)
+            return out or _NOTHING
+        res: Result = _NOTHING
+        if payload:
+            if seq == s.nxt_seq and not s.held and s.fin_off is None:
+                # In order, nothing held: deliver at once (Stream._deliver, inlined).
+                n = len(payload)
+                res = [
+                    StreamData(
+                        conn_id=s.conn_id, direction=s.direction, offset=s.nxt, data=payload,
+                        ts_ns=ts, frame=frame, frames=(frame,),
+                    )
+                ]
+                s.nxt += n
+                s.nxt_seq = (seq + n) & SEQ_MASK
+                s.delivered += n
+                self.stats.bytes_delivered += n
+                r = s.recent
+                if r is not None:
+                    r += payload
+                    if len(r) > self._ctx.retain_trim:
+                        del r[: len(r) - self._ctx.retain]
+            else:
+                res = []
+                s.segment(seq, payload, len(payload), False, frame, ts, res)  # type: ignore[arg-type]
+        if flags & ACK and peer.base is not None:
+            d = (ack - peer.nxt_seq) & SEQ_MASK
+            if d and d < SEQ_HALF:
+                if not res:
+                    res = []
+                peer.ack(ack, frame, ts, res)  # type: ignore[arg-type]
+        if res and s.fin_off is not None and peer.fin_off is not None and s.done and peer.done:
+            self._close(conn, CloseReason.FIN, "close", frame, ts, res, linger=True)  # type: ignore[arg-type]
+        return res or _NOTHING
+
+    # --- the rest of the segment paths ------------------------------------------------------------
+
+    def _slow(
+        self, conn: _Conn, from_lo: bool, s: Stream, peer: Stream, seg: TcpSegment, out: list, first: bool = False
+    ) -> None:
+        frame, ts, seq, ack, flags, payload = seg.frame, seg.ts_ns, seg.seq, seg.ack, seg.flags, seg.payload
+        if flags & RST:
+            # RFC 9293 section 3.10.7: RST ends the connection.  (No RFC 5961 window check: a capture
+            # sees what the endpoints saw, and an injected RST is reported by whoever reads the close.)
+            self._close(conn, CloseReason.RST, "close", frame, ts, out, linger=True)
+            return
+        if flags & SYN:
+            if not flags & ACK and not first:
+                if s.isn is not None and seq == s.isn:
+                    self.stats.syn_retransmissions += 1
+                elif (
+                    s.base is None
+                    or (s.fin_off is not None and peer.fin_off is not None)
+                    or abs(seq_diff((seq + 1) & SEQ_MASK, s.nxt_seq)) > PORT_REUSE_WINDOW
+                ):
+                    self._close(conn, CloseReason.PORT_REUSE, "close", frame, ts, out, linger=False)
+                    self._first_packet(conn.key, from_lo, seg, out)
+                    return
+                else:
+                    self._ctx.anomaly(
+                        out, "syn_in_window",
+                        f"SYN with sequence number {seq} inside the open connection's window: ignored",
+                        conn.conn_id, frame, ts,
+                    )
+                    return
+            if s.base is None:
+                s.start(seq + 1, isn=seq)
+            if flags & ACK and peer.base is None:
+                peer.start(ack)  # SYN+ACK acknowledges exactly the client's ISN + 1
+            seq = (seq + 1) & SEQ_MASK  # the SYN occupies one sequence number (RFC 9293 section 3.4)
+        elif s.base is None:
+            s.start(seq)  # mid-connection: the first sequence number seen is offset 0
+        wire = seg.wire_payload_len
+        if wire < 0:
+            wire = len(payload)
+        fin = bool(flags & FIN)
+        if payload or wire or fin:
+            s.segment(seq, payload, wire, fin, frame, ts, out)
+        if flags & ACK and peer.base is not None:
+            peer.ack(ack, frame, ts, out)
+        if s.fin_off is not None and peer.fin_off is not None and s.done and peer.done:
+            self._close(conn, CloseReason.FIN, "close", frame, ts, out, linger=True)
+
+    def _first_packet(self, key: Key, from_lo: bool, seg: TcpSegment, out: list) -> None:
+        flags = seg.flags
+        tomb = self._closed.get(key)
+        if tomb is not None:
+            closed_ts, isns = tomb
+            if seg.ts_ns - closed_ts <= self.limits.closed_linger_ns:
+                if not (flags & (SYN | ACK) == SYN and seg.seq not in isns):
+                    self.stats.late_packets += 1
+                    return
+            del self._closed[key]
+        if len(self._open) >= self.limits.max_connections:
+            self._evict(seg, out)
+        lo_is_client, basis = self._roles(from_lo, seg)
+        conn_id = self._next_id
+        self._next_id += 1
+        conn = _Conn(conn_id, key, lo_is_client, self._ctx, seg.ts_ns, seg.frame)
+        conn.packets = 1
+        self._open[key] = conn
+        self._ids[conn_id] = key
+        self.stats.connections += 1
+        lo = Endpoint(ip=key[0], port=key[1])
+        hi = Endpoint(ip=key[2], port=key[3])
+        out.append(
+            ConnectionOpened(
+                conn_id=conn_id, ts_ns=seg.ts_ns, frame=seg.frame,
+                client=lo if lo_is_client else hi, server=hi if lo_is_client else lo,
+                role_basis=basis, ip_version=seg.ip_version, handshake_seen=bool(flags & SYN),
+            )
+        )
+        if from_lo == lo_is_client:
+            self._slow(conn, from_lo, conn.c2s, conn.s2c, seg, out, True)
+        else:
+            self._slow(conn, from_lo, conn.s2c, conn.c2s, seg, out, True)
+
+    def _roles(self, from_lo: bool, seg: TcpSegment) -> tuple[bool, RoleBasis]:
+        """``(lo endpoint is the client, why)``, decided from the connection's first packet."""
+        flags = seg.flags
+        if flags & SYN:
+            if flags & ACK:
+                return (not from_lo), RoleBasis.SYN_ACK
+            return from_lo, RoleBasis.SYN
+        sport_srv = seg.sport in self.server_ports
+        dport_srv = seg.dport in self.server_ports
+        if sport_srv != dport_srv:
+            # the sender is the server when its port is the server port
+            return (from_lo != sport_srv), RoleBasis.PORT
+        payload = seg.payload
+        if payload:
+            if _REPLY.match(payload):
+                return (not from_lo), RoleBasis.PAYLOAD
+            if _COMMAND.match(payload):
+                return from_lo, RoleBasis.PAYLOAD
+        if seg.sport != seg.dport:
+            sender_is_server = seg.sport < seg.dport
+            return (from_lo != sender_is_server), RoleBasis.GUESS
+        return False, RoleBasis.GUESS  # equal ports: the lower endpoint is taken as the server
+
+    def _ignored_packet(self, conn: _Conn, from_lo: bool, seg: TcpSegment) -> Result:
+        self.stats.ignored_packets += 1
+        flags = seg.flags
+        if not flags & _FLAGS_SLOW:
+            return _NOTHING
+        out: list = []
+        if flags & RST:
+            self._close(conn, CloseReason.RST, "close", seg.frame, seg.ts_ns, out, linger=True)
+        elif flags & SYN and not flags & ACK:
+            if seg.seq not in (conn.c2s.isn, conn.s2c.isn):
+                self._close(conn, CloseReason.PORT_REUSE, "close", seg.frame, seg.ts_ns, out, linger=False)
+                self._first_packet(conn.key, from_lo, seg, out)
+        elif flags & FIN:
+            conn.fins |= 1 if from_lo == conn.lo_is_client else 2
+            if conn.fins == 3:
+                self._close(conn, CloseReason.FIN, "close", seg.frame, seg.ts_ns, out, linger=True)
+        return out or _NOTHING
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def _evict(self, seg: TcpSegment, out: list) -> None:
+        victim = next(iter(self._open.values()))
+        self.stats.evicted += 1
+        anomalies = self.stats.anomalies
+        n = anomalies.get("connection_table_full", 0)
+        if n == 0:
+            self._ctx.anomaly(
+                out, "connection_table_full",
+                f"{self.limits.max_connections} connections open: the least recently active are evicted "
+                f"(see ReassemblyStats.evicted for the count)",
+                None, seg.frame, seg.ts_ns,
+            )
+        else:
+            anomalies["connection_table_full"] = n + 1
+        self._close(victim, CloseReason.EVICTED, "close", seg.frame, seg.ts_ns, out, linger=False)
+
+    def _close(
+        self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
+    ) -> None:
+        key = conn.key
+        self._open.pop(key, None)
+        self._ids.pop(conn.conn_id, None)
+        c2s, s2c = conn.c2s, conn.s2c
+        if not conn.ignored:
+            gap_frame = conn.last_frame if frame is None else frame
+            c2s.close(cause, gap_frame, ts, out)
+            s2c.close(cause, gap_frame, ts, out)
+        out.append(
+            ConnectionClosed(
+                conn_id=conn.conn_id, ts_ns=ts, frame=frame, reason=reason,
+                bytes_c2s=c2s.delivered, bytes_s2c=s2c.delivered,
+                gap_bytes_c2s=c2s.gap_bytes, gap_bytes_s2c=s2c.gap_bytes, packets=conn.packets,
+            )
+        )
+        closed = self.stats.closed
+        closed[reason.value] = closed.get(reason.value, 0) + 1
+        if linger:
+            self._closed[key] = (ts, (c2s.isn, s2c.isn))
+            self._closed.move_to_end(key)
+            if len(self._closed) > self.limits.max_connections:
+                self._closed.popitem(last=False)
+
+    def ignore(self, conn_id: int) -> None:
+        """Stop buffering and delivering for ``conn_id``; its ``ConnectionClosed`` still comes, once.
+
+        Its buffers are freed at once without events; later packets only cost a lookup, until a
+        RST, FINs both ways, a new SYN, expiry, eviction or the end of the capture closes it.
+        """
+        key = self._ids.get(conn_id)
+        if key is None:
+            return
+        conn = self._open[key]
+        if conn.ignored:
+            return
+        conn.ignored = True
+        conn.fins = (1 if conn.c2s.fin_off is not None else 0) | (2 if conn.s2c.fin_off is not None else 0)
+        conn.c2s.release()
+        conn.s2c.release()
+
+    def expire(self, now_ns: int) -> Result:
+        """Close connections idle for ``Limits.connection_idle_timeout_ns`` of capture time.
+
+        Connections are kept least recently active first (by arrival), so this costs O(expired).
+        Lingering closed connections older than ``Limits.closed_linger_ns`` are forgotten too.
+        """
+        out: list = []
+        cutoff = now_ns - self.limits.connection_idle_timeout_ns
+        open_ = self._open
+        while open_:
+            conn = next(iter(open_.values()))
+            if conn.last_ts > cutoff:
+                break
+            self._close(conn, CloseReason.IDLE, "close", None, now_ns, out, linger=False)
+        linger_cutoff = now_ns - self.limits.closed_linger_ns
+        closed = self._closed
+        while closed:
+            key, (closed_ts, _) = next(iter(closed.items()))
+            if closed_ts > linger_cutoff:
+                break
+            del closed[key]
+        return out or _NOTHING
+
+    def finish(self, ts_ns: int) -> Result:
+        """End of capture: held data after holes is delivered behind gaps; every connection closes."""
+        out: list = []
+        for conn in sorted(self._open.values(), key=lambda c: c.conn_id):
+            self._close(conn, CloseReason.END_OF_CAPTURE, "end_of_capture", None, ts_ns, out, linger=False)
+        self._closed.clear()
+        return out or _NOTHING
