@@ -57,6 +57,8 @@ class _RecMixin:
         return r
 
     def starttls(self, *a, **kw):
+        if self.tr.sni:
+            self._host = self.tr.sni  # smtplib sends _host as SNI; we dialled 127.0.0.1
         r = super().starttls(*a, **kw)
         self.tr.tls_started(version=self.sock.version(), cipher=self.sock.cipher()[0])
         return r
@@ -72,6 +74,11 @@ class RecSMTP_SSL(_RecMixin, smtplib.SMTP_SSL):
     def __init__(self, tr: Transcript, *a, **kw):
         self.tr = tr
         super().__init__(*a, **kw)
+
+    def _get_socket(self, host, port, timeout):
+        # connect to the loopback address but send the SNI of the name we "dial"
+        new_socket = socket.create_connection((host, port), timeout, self.source_address)
+        return self.context.wrap_socket(new_socket, server_hostname=self.tr.sni or host)
 
     def connect(self, host="localhost", port=0, source_address=None):
         r = super().connect(host, port, source_address)
@@ -97,7 +104,7 @@ def cram_md5_response(user: str, password: str, challenge_b64: str) -> str:
 # ---------------------------------------------------------------------------
 # swaks: run it, parse its transcript (what it says it sent and read)
 # ---------------------------------------------------------------------------
-_SW = re.compile(r"^(?P<pfx><-|<\*\*|<~|<~\*| ->| ~>|\*\*\*|===|\*~\*)\s?(?P<rest>.*)$")
+_SW = re.compile(r"^(?P<pfx><\*\*|<~\*|<-|<~| ->| ~>| \*\*\*|\*\*\*|===|\*~\*)\s?(?P<rest>.*)$")
 
 
 def run_swaks(tr: Transcript, args: list[str], *, timeout: float = 30) -> str:
@@ -135,7 +142,7 @@ def parse_swaks(tr: Transcript, out: str) -> None:
         enc = "~" in pfx
         if pfx in ("<-", "<**", "<~", "<~*"):
             flush_cmds()
-            mm = re.match(r"^(\d{3})([ -]?)(.*)$", rest)
+            mm = re.match(r"^(\d{3})([ -]?)(.*)$", rest.lstrip())
             if not mm:
                 continue
             reply_lines.append(mm.group(1) + mm.group(2) + mm.group(3))

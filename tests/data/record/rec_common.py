@@ -48,13 +48,15 @@ class Sniffer:
 
     def _argv(self) -> list[str]:
         if self.tool == "tcpdump":
-            argv = ["tcpdump", "-i", self.iface, "-U", "--immediate-mode", "-s", "0",
+            # -B: immediate mode uses one snaplen-sized ring slot per packet; the
+            # default 2 MB ring is only 8 slots of 256 KiB and bursts get dropped
+            argv = ["tcpdump", "-i", self.iface, "-U", "--immediate-mode", "-s", "0", "-B", "262144",
                     "-w", str(self.out)]
             if self.nano:
                 argv.insert(1, "--time-stamp-precision=nano")
             return argv + self.extra + [self.bpf]
         if self.tool == "dumpcap":
-            return ["dumpcap", "-i", self.iface, "-f", self.bpf, "-s", "0", "-q",
+            return ["dumpcap", "-i", self.iface, "-f", self.bpf, "-s", "0", "-q", "-B", "256",
                     "-w", str(self.out)] + self.extra
         raise ValueError(self.tool)
 
@@ -94,7 +96,7 @@ class Sniffer:
         if dropped and not dropped[0].startswith("0 "):
             # on -i any the kernel counter also counts non-matching traffic; the
             # caller checks the capture itself (tshark tcp.analysis.lost_segment)
-            print(f"  note: {self.tool}: {dropped[0]}", flush=True)
+            raise RuntimeError(f"{self.tool}: {dropped[0]}: {self.out.name} is incomplete")
         self.proc = None
         if self.out.exists():
             os.chown(self.out, 0, 0)

@@ -9,6 +9,9 @@ import shutil
 import ssl
 import subprocess
 import time
+import warnings
+
+warnings.filterwarnings("ignore", message=".*login_data is deprecated.*")
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
@@ -34,9 +37,19 @@ LISTS = {"staff": ["alice@example.test", "bob@example.test", "carol@example.test
 
 class PolicyHandler:
     """aiosmtpd handler: accept mail, reject some, answer VRFY, do CRAM-MD5."""
+    queued = 0
 
-    def __init__(self):
+    def __init__(self, pipelining: bool = True):
         self.received: list[dict] = []
+        self.pipelining = pipelining
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        # aiosmtpd lists "AUTH" with no mechanisms after STARTTLS when all are excluded
+        responses = [r for r in responses if r.strip() != "250-AUTH"]
+        if self.pipelining:  # aiosmtpd answers pipelined commands in order anyway
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
         if address in REJECT_SENDER_550:
@@ -59,7 +72,8 @@ class PolicyHandler:
     async def handle_DATA(self, server, session, envelope):
         self.received.append({"from": envelope.mail_from, "to": list(envelope.rcpt_tos),
                               "data": envelope.original_content or envelope.content})
-        return "250 2.0.0 Ok: queued as %05X" % (len(self.received) * 4099 + 0x1A2B)
+        PolicyHandler.queued += 1
+        return "250 2.0.0 Ok: queued as %05X" % (PolicyHandler.queued * 40961 + 0x1A2B)
 
     async def handle_VRFY(self, server, session, envelope, address):
         local = address.split("@")[0].lower()
@@ -89,8 +103,10 @@ class PolicyHandler:
 def authenticator(server, session, envelope, mechanism, auth_data):
     if isinstance(auth_data, LoginPassword):
         user = auth_data.login.decode()
-        return AuthResult(success=USERS.get(user) == auth_data.password.decode())
-    return AuthResult(success=False)
+        ok = USERS.get(user) == auth_data.password.decode()
+        # handled=False makes aiosmtpd send "535 5.7.8 Authentication credentials invalid"
+        return AuthResult(success=ok, handled=False)
+    return AuthResult(success=False, handled=False)
 
 
 class RelaySMTP(SMTP):
@@ -123,7 +139,7 @@ def server_ssl_context(crt: Path, key: Path) -> ssl.SSLContext:
 def start_aiosmtpd(host: str, port: int, *, hostname: str = "mail.example.test",
                    ident: str = "ESMTP", tls: tuple[Path, Path] | None = None,
                    implicit_tls: bool = False, auth: bool = False, smtputf8: bool = True,
-                   require_starttls: bool = False) -> RelayController:
+                   require_starttls: bool = False, pipelining: bool = True) -> RelayController:
     """Start (and trigger) one aiosmtpd listener.  Call before the sniffer starts:
     the Controller opens a probe connection of its own at start-up."""
     require_free(host, port)
@@ -140,7 +156,7 @@ def start_aiosmtpd(host: str, port: int, *, hostname: str = "mail.example.test",
         kw["auth_require_tls"] = False
     else:
         kw["auth_exclude_mechanism"] = ["LOGIN", "PLAIN", "CRAM-MD5"]
-    c = RelayController(PolicyHandler(), **kw)
+    c = RelayController(PolicyHandler(pipelining), **kw)
     c.start()
     return c
 
