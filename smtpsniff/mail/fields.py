@@ -1,0 +1,122 @@
+"""The message fields a reader looks for, taken from an entity's :class:`Header` records.
+
+RFC 5322 section 3.6 (originator, destination, identification, informational and trace fields;
+the table in 3.6 says which may occur once), RFC 5321 section 4.4 (Return-Path, Received),
+RFC 8601 (Authentication-Results), RFC 6376 section 3.5 (DKIM-Signature tags), RFC 2045
+section 4 (MIME-Version).  When a once-only field repeats, the first occurrence is used and the
+repeat is recorded.  This module knows nothing of bytes on the wire or of MIME bodies.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from smtpsniff.limits import Limits
+from smtpsniff.mail.anomalies import AnomalyLog, excerpt
+from smtpsniff.mail.headers import addresses, msg_ids, parse_date
+from smtpsniff.mail.model import Address, EmbeddedMessage, Header
+from smtpsniff.mail.received import ips_in, parse_received, received_path
+
+# RFC 5322 section 3.6, the "Max number" column: fields allowed at most once.
+_ONCE = ("date", "from", "sender", "reply-to", "to", "cc", "bcc", "message-id", "in-reply-to",
+         "references", "subject")
+# RFC 6376 section 3.2: tag-list = tag-spec *( ";" tag-spec ), tag-spec = tag-name "=" tag-value.
+_DKIM_TAG = re.compile(r"(?:^|;)\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*([^;]*)")
+_WSP = re.compile(r"\s+")
+
+
+def _first(headers: tuple[Header, ...], lname: str) -> Header | None:
+    for header in headers:
+        if header.lname == lname:
+            return header
+    return None
+
+
+def _all(headers: tuple[Header, ...], lname: str) -> list[Header]:
+    return [h for h in headers if h.lname == lname]
+
+
+def _stripped(header: Header | None) -> str | None:
+    return header.value.strip() if header is not None else None
+
+
+def _addresses(headers: tuple[Header, ...], lname: str, log: AnomalyLog) -> tuple[Address, ...]:
+    header = _first(headers, lname)
+    return addresses(header, log) if header is not None else ()
+
+
+def dkim_tags(value: str) -> tuple[str | None, str | None]:
+    """(d, s) of one DKIM-Signature value; folding white space inside values removed."""
+    tags = {m.group(1).lower(): _WSP.sub("", m.group(2)) for m in _DKIM_TAG.finditer(value)}
+    return tags.get("d") or None, tags.get("s") or None
+
+
+def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog) -> dict[str, Any]:
+    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers."""
+    for lname in _ONCE:
+        repeats = _all(headers, lname)
+        if len(repeats) > 1:
+            kind = "multiple_from" if lname == "from" else "duplicate_header"
+            log.add(kind, f"{len(repeats)} {repeats[0].name} fields; RFC 5322 section 3.6 allows "
+                    "one (the first is used): "
+                    + ", ".join(excerpt(h.raw_value, 40) for h in repeats[:5]))
+    from_headers = _all(headers, "from")
+    if not from_headers:
+        log.add("missing_from", "no From field (RFC 5322 section 3.6 requires one)")
+    date_header = _first(headers, "date")
+    if date_header is None:
+        log.add("missing_date", "no Date field (RFC 5322 section 3.6 requires one)")
+    subject = _first(headers, "subject")
+    received = tuple(parse_received(h, i, log)
+                     for i, h in enumerate(_all(headers, "received")))
+    originating = _first(headers, "x-originating-ip")
+    originating_ips = ips_in(originating.raw_value) if originating is not None else ()
+    return_path = _first(headers, "return-path")
+    content_type = _first(headers, "content-type")
+    user_agent = _first(headers, "user-agent") or _first(headers, "x-user-agent")
+    in_reply_to = _first(headers, "in-reply-to")
+    references = _first(headers, "references")
+    return dict(
+        from_=_addresses(headers, "from", log),
+        from_count=len(from_headers),
+        sender=_addresses(headers, "sender", log),
+        reply_to=_addresses(headers, "reply-to", log),
+        to=_addresses(headers, "to", log),
+        cc=_addresses(headers, "cc", log),
+        bcc=_addresses(headers, "bcc", log),
+        subject=subject.value if subject is not None else None,
+        subject_raw=subject.raw_value if subject is not None else None,
+        date=parse_date(date_header.raw_value, "Date header", log) if date_header else None,
+        date_raw=date_header.raw_value if date_header is not None else None,
+        message_id=_stripped(_first(headers, "message-id")),
+        in_reply_to=in_reply_to.raw_value.strip() if in_reply_to is not None else None,
+        references=msg_ids(references.raw_value) if references is not None else (),
+        return_path=(return_path.raw_value.strip().strip("<>").strip()
+                     if return_path is not None else None),
+        received=received,
+        received_path=received_path(received, limits.max_received_path, log),
+        x_mailer=_stripped(_first(headers, "x-mailer")),
+        user_agent=_stripped(user_agent),
+        x_originating_ip=originating_ips[0] if originating_ips else None,
+        authentication_results=tuple(h.value for h in _all(headers, "authentication-results")),
+        dkim=tuple(dkim_tags(h.raw_value) for h in _all(headers, "dkim-signature")),
+        mime_version=_stripped(_first(headers, "mime-version")),
+        content_type=(content_type.raw_value.split(";", 1)[0].strip().lower()
+                      if content_type is not None else None),
+    )
+
+
+def embedded_summary(headers: tuple[Header, ...], where: str, log: AnomalyLog) -> EmbeddedMessage:
+    """The header summary of a message/rfc822 part."""
+    subject = _first(headers, "subject")
+    date_header = _first(headers, "date")
+    return EmbeddedMessage(
+        headers=headers,
+        from_=_addresses(headers, "from", log),
+        to=_addresses(headers, "to", log),
+        cc=_addresses(headers, "cc", log),
+        subject=subject.value if subject is not None else None,
+        date=parse_date(date_header.raw_value, f"Date of {where}", log) if date_header else None,
+        date_raw=date_header.raw_value if date_header is not None else None,
+        message_id=_stripped(_first(headers, "message-id")),
+    )

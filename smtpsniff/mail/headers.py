@@ -1,0 +1,329 @@
+"""Header fields: split a header block from raw bytes, and decode one field's value.
+
+RFC 5322 section 2.2 (header fields), 2.2.3 (folding), 3.6.8 (field names); RFC 6532 section 3.2
+(UTF-8 in header values); RFC 2047 (encoded words, decoded by the stdlib ``email.policy.default``
+header classes).  This module reads only the top-level header block itself, so that the exact
+bytes of every field survive; MIME part headers come from the stdlib parser
+(:func:`headers_from_stdlib`).  It knows nothing of MIME structure, bodies or SMTP.
+
+Choices where the RFCs are silent about damaged input (each one recorded as an anomaly):
+
+* a line ending may be CRLF, bare LF or bare CR, as in the stdlib parser;
+* ``Name : value`` (white space before the colon) is RFC 5322 section 4.5 obsolete syntax and is
+  accepted as the field ``Name``, as Postfix does (the stdlib would end the header block there);
+* a line that is neither a field nor a continuation is skipped when the next line is a field
+  or the empty line, otherwise the body starts at it (as in the stdlib and Postfix);
+* an mbox ``From `` envelope line before the first field is skipped;
+* past ``max_mail_header_bytes`` fields are still split (to find the body) but not kept.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.errors import MessageDefect
+from email.message import Message
+from email.utils import parsedate_to_datetime
+
+from smtpsniff.limits import Limits
+from smtpsniff.mail.anomalies import AnomalyLog, excerpt
+from smtpsniff.mail.model import Address, Header
+
+# RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
+_LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
+_EOL = re.compile(rb"\r\n|\r|\n")
+# RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126; section 4.5 (obs-optional)
+# allows white space between the name and the colon.
+_FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+# RFC 5322 section 2.1.1: a line is at most 998 characters, CRLF excluded.
+MAX_LINE_CHARS = 998
+# RFC 2047 section 2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
+_ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?[bBqQ]\?")
+# RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">"
+_MSG_ID = re.compile(r"<[^<>]*>")
+
+_HEADER_FACTORY = policy.default.header_factory
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderBlock:
+    """The top-level header block as split from the raw bytes.
+
+    ``body_offset`` is where the body starts in the raw bytes.  ``for_stdlib`` is what to give the
+    stdlib parser: the raw bytes themselves, or (when a repair above was needed) the kept and
+    counted fields rebuilt with plain CRLFs, an empty line, then the untouched body.
+    """
+
+    headers: tuple[Header, ...]
+    header_bytes: int
+    body_offset: int
+    for_stdlib: bytes
+
+
+def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog) -> HeaderBlock:
+    """Split the header block of ``raw`` into :class:`Header` records (RFC 5322 section 2.2)."""
+    fields: list[tuple[bytes, bytes]] = []  # (name, whole field bytes without its final line end)
+    pos = 0
+    end = len(raw)
+    body_offset = end
+    repaired = False
+    long_lines = 0
+    kept_bytes = 0
+    dropped = 0
+    limit_hit = False
+    current: list[bytes] | None = None  # lines of the field being read, with their line ends
+    current_name = b""
+    headers: list[Header] = []
+
+    def close_field() -> None:
+        nonlocal current, kept_bytes, dropped, limit_hit
+        if current is None:
+            return
+        whole = b"".join(current).rstrip(b"\r\n")  # folds keep their line ends; the last goes
+        fields.append((current_name, whole))
+        kept_bytes += len(whole) + 2
+        if kept_bytes > limits.max_mail_header_bytes:
+            limit_hit = True
+        if limit_hit:
+            dropped += 1
+        else:
+            headers.append(make_header(len(headers), current_name, whole, log))
+        current = None
+
+    line_no = 0
+    while pos < end:
+        match = _LINE.match(raw, pos)
+        line = match.group()
+        start, pos = pos, match.end()
+        content = line.rstrip(b"\r\n")
+        if len(content) > MAX_LINE_CHARS:
+            long_lines += 1
+        if not content and line:
+            close_field()
+            body_offset = pos
+            break
+        if content[:1] in (b" ", b"\t"):
+            if current is None:
+                log.add("invalid_header_line",
+                        f"header line {line_no + 1} is a continuation with no field before it; "
+                        f"skipped: {excerpt(content)}")
+                repaired = True
+            else:
+                current.append(line)
+        else:
+            field = _FIELD.match(content)
+            if field is not None:
+                close_field()
+                current, current_name = [line], field.group(1)
+                if field.group(2):
+                    log.add("header_space_before_colon",
+                            f"white space between field name and colon in {excerpt(field.group(1))} "
+                            "(RFC 5322 section 4.5 obsolete syntax)")
+                    repaired = True
+            elif line_no == 0 and content.startswith(b"From "):
+                log.add("invalid_header_line",
+                        f"mbox envelope line before the header fields skipped: {excerpt(content)}")
+                repaired = True
+            elif _next_line_is_field(raw, pos):
+                close_field()
+                log.add("invalid_header_line",
+                        f"header line {line_no + 1} has no colon; skipped: {excerpt(content)}")
+                repaired = True
+            else:
+                close_field()
+                body_offset = start
+                repaired = True  # the stdlib would take some such lines (":x") for fields
+                log.add("missing_header_body_separator",
+                        f"line {line_no + 1} is not a header field and no empty line came before "
+                        f"it; the body starts there (RFC 5322 section 2.1): {excerpt(content)}")
+                break
+        line_no += 1
+    else:
+        close_field()
+
+    if long_lines:
+        log.add("header_line_too_long",
+                f"{long_lines} header line(s) longer than {MAX_LINE_CHARS} characters "
+                "(RFC 5322 section 2.1.1)")
+    if limit_hit:
+        log.add("header_bytes_limit",
+                f"header block exceeds max_mail_header_bytes={limits.max_mail_header_bytes}; "
+                f"{dropped} field(s) past it were counted, not kept")
+    header_bytes = body_offset
+    if repaired:
+        rebuilt = b"".join(_canonical(name, whole) + b"\r\n" for name, whole in fields)
+        for_stdlib = rebuilt + b"\r\n" + raw[body_offset:]
+    else:
+        for_stdlib = raw
+    return HeaderBlock(tuple(headers), header_bytes, body_offset, for_stdlib)
+
+
+def _next_line_is_field(raw: bytes, pos: int) -> bool:
+    match = _LINE.match(raw, pos)
+    content = match.group().rstrip(b"\r\n")
+    return pos >= len(raw) or not content or _FIELD.match(content) is not None
+
+
+def _canonical(name: bytes, whole: bytes) -> bytes:
+    """``name:value`` with any white space before the colon removed (for the stdlib parser)."""
+    value = whole.split(b":", 1)[1]
+    return name + b":" + value
+
+
+def unfold(value: bytes) -> bytes:
+    """RFC 5322 section 2.2.3: remove the line ends of folds (each is followed by WSP)."""
+    return _EOL.sub(b"", value)
+
+
+def decode_text(data: bytes) -> tuple[str, bool]:
+    """UTF-8 (RFC 6532 section 3.2) or, for other 8-bit bytes, UTF-8 with U+FFFD; True if clean."""
+    try:
+        return data.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "replace"), False
+
+
+def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog) -> Header:
+    """One :class:`Header` from the bytes of a whole field (name, colon, folded value)."""
+    name_text = name.decode("ascii", "replace")
+    raw_value, clean = decode_text(unfold(whole.split(b":", 1)[1]).lstrip(b" \t"))
+    if not clean:
+        log.add("header_not_utf8",
+                f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
+                "shown with U+FFFD")
+    return Header(index=index, name=name_text, raw=whole, raw_value=raw_value,
+                  value=decode_value(name_text, raw_value, log))
+
+
+def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str
+                        ) -> tuple[Header, ...]:
+    """Header records for a MIME part or an embedded message, from the stdlib's raw items.
+
+    The stdlib keeps each value's folds but not the white space after the colon, so ``raw`` is
+    rebuilt as ``name: value``.
+    """
+    headers: list[Header] = []
+    total = 0
+    for name, value in entity.raw_items():
+        value_text = value if isinstance(value, str) else str(value)
+        whole = (name + ": " + value_text).encode("utf-8", "surrogateescape")
+        total += len(whole) + 2
+        if total > limits.max_mail_header_bytes:
+            log.add("header_bytes_limit",
+                    f"headers of {where} exceed max_mail_header_bytes="
+                    f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
+            break
+        headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log))
+    return tuple(headers)
+
+
+def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
+    """The RFC 2047 decoded value, by the stdlib header class for ``name``; raw on failure."""
+    for charset in _ENCODED_WORD_CHARSET.findall(raw_value):
+        try:
+            codecs.lookup(charset)
+        except LookupError:
+            log.add("undecodable_charset",
+                    f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 encoded word")
+    try:
+        header = _HEADER_FACTORY(name, raw_value)
+        value = str(header)
+    except Exception as exc:  # the stdlib raises on some hostile values
+        log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
+        return raw_value
+    report_defects(header.defects, f"{name} header", log, skip={"InvalidDateDefect"})
+    return value
+
+
+def addresses(header: Header, log: AnomalyLog) -> tuple[Address, ...]:
+    """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
+    try:
+        parsed = _HEADER_FACTORY(header.name, header.raw_value)
+        found = parsed.addresses
+    except Exception as exc:
+        log.add("invalid_address",
+                f"{header.name} header: addresses not parsed ({exc!r}): {excerpt(header.raw_value)}")
+        return ()
+    result: list[Address] = []
+    bad = 0
+    for item in found:
+        addr_spec = item.addr_spec
+        if addr_spec in ("", "<>") or not item.domain and "@" not in addr_spec:
+            bad += 1
+            continue
+        result.append(Address(display_name=item.display_name or "", addr=addr_spec))
+    if bad:
+        log.add("invalid_address",
+                f"{header.name} header: {bad} mailbox(es) could not be parsed: "
+                f"{excerpt(header.raw_value)}")
+    return tuple(result)
+
+
+def parse_date(text: str, where: str, log: AnomalyLog) -> datetime | None:
+    """RFC 5322 section 3.3 date-time in UTC, or None (recorded) when it does not parse.
+
+    A date with no zone at all (obsolete, section 4.3) is taken as UTC and recorded; ``-0000``
+    (section 3.3: no information about the local zone) is taken as UTC without an anomaly.
+    """
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        when = None
+    if when is None:
+        log.add("date_unparseable", f"{where}: date {excerpt(text)} does not parse (RFC 5322 3.3)")
+        return None
+    if when.tzinfo is None:
+        if not re.search(r"-0000\b", text):
+            log.add("date_without_timezone",
+                    f"{where}: date {excerpt(text)} has no zone; taken as UTC")
+        when = when.replace(tzinfo=timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except (OverflowError, ValueError):
+        log.add("date_unparseable", f"{where}: date {excerpt(text)} is out of range")
+        return None
+
+
+def msg_ids(text: str) -> tuple[str, ...]:
+    """The msg-ids of a References or In-Reply-To value (RFC 5322 section 3.6.4), in order."""
+    found = _MSG_ID.findall(text)
+    return tuple(found) if found else tuple(text.split())
+
+
+# The stdlib's defect classes (email.errors), by the anomaly kind each becomes.
+_DEFECT_KINDS = {
+    "InvalidBase64PaddingDefect": "bad_base64",
+    "InvalidBase64CharactersDefect": "bad_base64",
+    "InvalidBase64LengthDefect": "bad_base64",
+    "UndecodableBytesDefect": "undecodable_bytes",
+    "ObsoleteHeaderDefect": "header_obsolete_syntax",
+    "InvalidHeaderDefect": "header_invalid",
+    "HeaderMissingRequiredValue": "header_invalid",
+    "NonPrintableDefect": "header_nonprintable",
+    "InvalidDateDefect": "date_unparseable",
+    "CharsetError": "undecodable_charset",
+    "StartBoundaryNotFoundDefect": "missing_boundary",
+    "NoBoundaryInMultipartDefect": "missing_boundary",
+    "CloseBoundaryNotFoundDefect": "unterminated_multipart",
+    "MultipartInvariantViolationDefect": "multipart_without_parts",
+    "FirstHeaderLineIsContinuationDefect": "invalid_header_line",
+    "MissingHeaderBodySeparatorDefect": "missing_header_body_separator",
+    "MisplacedEnvelopeHeaderDefect": "invalid_header_line",
+    "InvalidMultipartContentTransferEncodingDefect": "bad_multipart_encoding",
+}
+# Legal under RFC 6532 (SMTPUTF8): not an anomaly.
+_IGNORED_DEFECTS = {"NonASCIILocalPartDefect"}
+
+
+def report_defects(defects: list[MessageDefect], where: str, log: AnomalyLog,
+                   skip: set[str] | frozenset[str] = frozenset()) -> None:
+    """Record the stdlib's defects as anomalies (kind by class, message with ``where``)."""
+    for defect in defects:
+        cls = type(defect).__name__
+        if cls in skip or cls in _IGNORED_DEFECTS:
+            continue
+        kind = _DEFECT_KINDS.get(cls, "mime_defect")
+        detail = str(defect) or cls
+        log.add(kind, f"{where}: {detail} ({cls})")

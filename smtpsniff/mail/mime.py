@@ -1,0 +1,296 @@
+"""The MIME tree of a parsed message, flattened into :class:`MimePart` records in document order.
+
+RFC 2045 (Content-Type, Content-Transfer-Encoding; section 6.7 quoted-printable, 6.8 base64),
+RFC 2046 (section 5.1 multipart, 5.2.1 message/rfc822), RFC 2183 (Content-Disposition), RFC 2231
+(parameter continuations and charsets), RFC 6532 section 3.7 (message/global).  The tree itself
+is the stdlib's (``email.parser.BytesParser`` with ``email.policy.default``); this module walks
+it without recursion, decodes each leaf itself (the stdlib returns the *encoded* bytes when
+base64 has a bad length), hashes it, and turns the stdlib's defects into anomalies.  It knows
+nothing of SMTP or of the top-level header fields.
+"""
+from __future__ import annotations
+
+import binascii
+import codecs
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.message import Message
+from email.utils import collapse_rfc2231_value
+from typing import TypeVar
+
+from smtpsniff.limits import Limits
+from smtpsniff.mail.anomalies import AnomalyLog, excerpt
+from smtpsniff.mail.fields import embedded_summary
+from smtpsniff.mail.headers import headers_from_stdlib, report_defects
+from smtpsniff.mail.model import Header, MimePart
+from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
+
+T = TypeVar("T")
+
+_B64_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_NOT_B64 = bytes(set(range(256)) - set(_B64_ALPHABET))
+_WHITESPACE = b" \t\r\n"
+# RFC 2045 section 6.7 rule 1 and 3: "=" starts two upper-case hex digits or a soft line break.
+# Lower-case hex is accepted by every decoder (and by rule 1's robustness note), so not flagged.
+_BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r\n|\r|\n|$))")
+# RFC 2231 section 3 and 4: name*N / name*N* / name* sections of one parameter.
+_PARAM = re.compile(
+    r";\s*([^\s=;]+?)\s*=\s*(\"(?:[^\"\\]|\\.)*\"?|[^;]*)", re.DOTALL
+)
+_MESSAGE_SUBTYPES = frozenset({"rfc822", "global"})  # RFC 2046 5.2.1, RFC 6532 3.7
+_IDENTITY_ENCODINGS = frozenset({"7bit", "8bit", "binary"})
+
+
+def decode_base64(data: bytes) -> tuple[bytes, str | None]:
+    """RFC 2045 section 6.8 base64; on damage, decode what decodes and say what was wrong."""
+    stripped = data.translate(None, _WHITESPACE)
+    try:
+        return binascii.a2b_base64(stripped, strict_mode=True), None
+    except binascii.Error as exc:
+        problem = str(exc)
+    clean = stripped.translate(None, _NOT_B64)  # junk and misplaced "=" dropped
+    rest = len(clean) % 4
+    if rest == 1:  # one lone character carries no whole byte
+        clean = clean[:-1]
+    elif rest:
+        clean += b"=" * (4 - rest)
+    return binascii.a2b_base64(clean), problem
+
+
+def decode_quoted_printable(data: bytes) -> tuple[bytes, str | None]:
+    """RFC 2045 section 6.7 quoted-printable; bad ``=`` sequences are kept as they are."""
+    bad = _BAD_QP.search(data)
+    problem = None if bad is None else (
+        f"'=' not followed by two hex digits or a line end at offset {bad.start()}: "
+        f"{excerpt(data[bad.start():bad.start() + 12])}")
+    return binascii.a2b_qp(data), problem
+
+
+def raw_params(header_value: str | None, name: str) -> str | None:
+    """Parameter ``name`` exactly as on the wire (quotes included), RFC 2231 sections joined.
+
+    ``filename="a.txt"`` gives ``"a.txt"``; ``filename*0*=utf-8''a%C3; filename*1=".txt"`` gives
+    ``utf-8''a%C3".txt"``.  None when the parameter is absent.
+    """
+    if not header_value:
+        return None
+    plain: str | None = None
+    sections: dict[int, str] = {}
+    for match in _PARAM.finditer(header_value):
+        key, value = match.group(1).lower(), match.group(2).rstrip()
+        if key in (name, name + "*"):
+            if plain is None:
+                plain = value
+        elif key.startswith(name + "*"):
+            number = key[len(name) + 1:].rstrip("*")
+            if number.isdigit():
+                sections.setdefault(int(number), value)
+    if plain is not None:
+        return plain
+    if sections:
+        return "".join(sections[k] for k in sorted(sections))
+    return None
+
+
+def _payload_bytes(entity: Message) -> bytes:
+    """The body bytes exactly as transferred.
+
+    The public ``get_payload()`` re-decodes 8-bit bodies with the declared charset and
+    ``errors="replace"``, losing bytes; ``_payload`` holds them as ASCII plus surrogate escapes.
+    """
+    payload = getattr(entity, "_payload", None)
+    if isinstance(payload, str):
+        return payload.encode("ascii", "surrogateescape")
+    if isinstance(payload, bytes):
+        return payload
+    return b""
+
+
+@dataclass(slots=True)
+class _Walk:
+    """State of one walk: the output and what was counted instead of listed."""
+
+    limits: Limits
+    log: AnomalyLog
+    parts: list[MimePart]
+    urls: list[str]
+    too_deep: int = 0
+    too_many: int = 0
+
+
+def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: AnomalyLog
+         ) -> tuple[tuple[MimePart, ...], list[str]]:
+    """Every entity of ``root`` as a :class:`MimePart` (paths from ``"1"``), and the body URLs."""
+    state = _Walk(limits=limits, log=log, parts=[], urls=[])
+    stack: list[tuple[Message, str, int, str | None]] = [(root, "1", 0, None)]
+    while stack:
+        entity, path, depth, parent = stack.pop()
+        if depth > limits.max_mime_depth:
+            state.too_deep += 1
+            continue
+        if len(state.parts) >= limits.max_mime_parts:
+            state.too_many += 1
+            continue
+        children = _visit(state, entity, path, depth, parent,
+                          root_headers if parent is None else None)
+        for number in range(len(children), 0, -1):
+            stack.append((children[number - 1], f"{path}.{number}", depth + 1, path))
+    if state.too_deep:
+        log.add("mime_depth_limit",
+                f"MIME nesting deeper than max_mime_depth={limits.max_mime_depth}; "
+                f"{state.too_deep} entity(ies) below it not listed")
+    if state.too_many:
+        log.add("mime_parts_limit",
+                f"more than max_mime_parts={limits.max_mime_parts} MIME entities; "
+                f"{state.too_many} not listed")
+    return tuple(state.parts), state.urls
+
+
+def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) -> T:
+    try:
+        return fn()
+    except Exception as exc:  # the stdlib raises on some hostile header values
+        state.log.add("mime_header_error", f"{where}: {what} not read ({exc!r})")
+        return default
+
+
+def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
+           root_headers: tuple[Header, ...] | None) -> list[Message]:
+    """Record one entity; return its children (multipart parts, or an embedded message)."""
+    where = f"MIME part {path}"
+    log, limits = state.log, state.limits
+    if root_headers is None:
+        headers = headers_from_stdlib(entity, limits, log, where)
+        report_defects(entity.defects, where, log)
+    else:  # the top-level header block was read and checked from the raw bytes
+        headers = root_headers
+        report_defects(entity.defects, where, log, skip={
+            "FirstHeaderLineIsContinuationDefect", "MissingHeaderBodySeparatorDefect",
+            "MisplacedEnvelopeHeaderDefect"})
+
+    content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
+    maintype, _, subtype = content_type.partition("/")
+    ct_raw = _raw_header(headers, "content-type")
+    cd_raw = _raw_header(headers, "content-disposition")
+    cte_header = _raw_header(headers, "content-transfer-encoding")
+    cte = cte_header.strip().lower() if cte_header else None
+    disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition, None)
+    filename = _safe(state, where, "file name", entity.get_filename, None)
+    name = _safe(state, where, "name parameter", lambda: entity.get_param("name"), None)
+    if isinstance(name, tuple):
+        name = collapse_rfc2231_value(name)
+    charset = _safe(state, where, "charset", entity.get_content_charset, None)
+    content_id = _raw_header(headers, "content-id")
+    payload = entity.get_payload() if entity.is_multipart() else None
+    common = dict(
+        path=path, depth=depth, parent=parent, content_type=content_type,
+        content_type_raw=ct_raw, charset=charset, transfer_encoding=cte,
+        disposition=disposition, filename=filename,
+        filename_raw=raw_params(cd_raw, "filename") or (
+            raw_params(ct_raw, "name") if filename is not None else None),
+        name=name if isinstance(name, str) else None, name_raw=raw_params(ct_raw, "name"),
+        content_id=content_id.strip() if content_id else None, headers=headers,
+    )
+
+    if isinstance(payload, list):
+        children = [p for p in payload if isinstance(p, Message)]
+        if maintype == "message" and subtype in _MESSAGE_SUBTYPES and children:
+            embedded = embedded_summary(
+                headers_from_stdlib(children[0], limits, log, f"message in {where}"),
+                f"message in {where}", log)
+            state.parts.append(MimePart(**common, is_multipart=True, message=embedded))
+            return children[:1]
+        if cte is not None and cte not in _IDENTITY_ENCODINGS:
+            log.add("bad_multipart_encoding",
+                    f"{where}: {content_type} with Content-Transfer-Encoding {excerpt(cte)} "
+                    "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
+        state.parts.append(MimePart(**common, is_multipart=True))
+        return children
+
+    _leaf(state, entity, common, maintype, subtype, where)
+    return []
+
+
+def _raw_header(headers: tuple[Header, ...], lname: str) -> str | None:
+    for header in headers:
+        if header.lname == lname:
+            return header.raw_value
+    return None
+
+
+def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: str,
+          where: str) -> None:
+    log, limits = state.log, state.limits
+    encoded = _payload_bytes(entity)
+    cte = common["transfer_encoding"]
+    if cte == "base64":
+        decoded, problem = decode_base64(encoded)
+        if problem:
+            log.add("bad_base64", f"{where}: base64 body damaged ({problem}); decoded what decodes")
+    elif cte == "quoted-printable":
+        decoded, problem = decode_quoted_printable(encoded)
+        if problem:
+            log.add("bad_quoted_printable", f"{where}: {problem}; kept as written")
+    else:
+        decoded = encoded
+        if cte is not None and cte not in _IDENTITY_ENCODINGS:
+            log.add("unknown_transfer_encoding",
+                    f"{where}: Content-Transfer-Encoding {excerpt(cte)} unknown (RFC 2045 "
+                    "section 6.1); body kept undecoded")
+    cap = limits.max_part_decoded_bytes
+    truncated = len(decoded) > cap
+    if truncated:
+        log.add("part_decoded_limit",
+                f"{where}: decoded body of {len(decoded)} bytes exceeds max_part_decoded_bytes="
+                f"{cap}; content cut, hashes cover it all")
+
+    preview: str | None = None
+    if maintype == "text" and subtype in ("plain", "html"):
+        text = _text(decoded, common["charset"], where, log)
+        if subtype == "html":
+            state.urls.extend(html_urls(text))
+            preview = html_text(text[: limits.mail_preview_chars * 50])
+        else:
+            state.urls.extend(text_urls(text))
+            preview = text
+        preview = plain_preview(preview, limits.mail_preview_chars)
+
+    is_attachment = (common["disposition"] == "attachment" or common["filename"] is not None
+                     or maintype not in ("text", "multipart", "message"))
+    state.parts.append(MimePart(
+        **common,
+        is_attachment=is_attachment,
+        size=len(encoded),
+        decoded_size=len(decoded),
+        md5=hashlib.md5(decoded, usedforsecurity=False).hexdigest(),
+        sha1=hashlib.sha1(decoded, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(decoded).hexdigest(),
+        preview=preview,
+        content=decoded[:cap] if truncated else decoded,
+        content_truncated=truncated,
+    ))
+
+
+def _text(data: bytes, charset: str | None, where: str, log: AnomalyLog) -> str:
+    """Decode a text body: its charset (RFC 2046 section 4.1.2), else UTF-8 (a superset of the
+    us-ascii default); unknown charsets and bad bytes are recorded and replaced by U+FFFD."""
+    codec = "utf-8"
+    if charset:
+        try:
+            info = codecs.lookup(charset)
+            if not getattr(info, "_is_text_encoding", True):  # "base64", "zlib", ...
+                raise LookupError(charset)
+            codec = info.name
+        except LookupError:
+            log.add("undecodable_charset", f"{where}: unknown charset {excerpt(charset)}; "
+                    "read as UTF-8")
+    try:
+        return data.decode(codec)
+    except UnicodeDecodeError:
+        if charset:
+            log.add("undecodable_text", f"{where}: body is not valid {codec}; bad bytes replaced")
+        else:
+            log.add("undeclared_8bit_text", f"{where}: 8-bit text with no charset; read as UTF-8")
+        return data.decode(codec, "replace")

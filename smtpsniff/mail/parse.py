@@ -1,0 +1,108 @@
+"""Turn the bytes of one transferred message into a :class:`ParsedMessage`.
+
+The one entry point of the mail layer: :func:`parse_message` takes the message as the SMTP layer
+delivered it (after DATA, dot-unstuffed, RFC 5321 section 4.5.2; or the BDAT chunks joined) and
+returns headers, fields, the flattened MIME tree, URLs and anomalies.  No I/O, no SMTP, no clock:
+the caller adds connection context (timestamps, endpoints: see
+:func:`smtpsniff.mail.received.zeek_path`) and writes attachments.
+
+Hostile input never raises: each field and each part is read on its own, and what cannot be read
+becomes an anomaly (layer MAIL) while the rest is still reported.
+"""
+from __future__ import annotations
+
+import re
+from email import policy
+from email.parser import BytesParser
+
+from smtpsniff.limits import DEFAULT_LIMITS, Limits
+from smtpsniff.mail.anomalies import AnomalyLog
+from smtpsniff.mail.fields import message_fields
+from smtpsniff.mail.headers import split_header_block
+from smtpsniff.mail.mime import walk
+from smtpsniff.mail.model import MimePart, ParsedMessage
+from smtpsniff.mail.urls import dedupe
+
+_BARE_LF = re.compile(rb"(?<!\r)\n")
+_BARE_CR = re.compile(rb"\r(?!\n)")
+
+
+def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
+                  ) -> ParsedMessage:
+    """Parse one message.  ``complete=False`` says the capture lost part of it (a gap or a cut
+    connection): what there is gets parsed and the anomaly ``message_incomplete`` is recorded."""
+    log = AnomalyLog(limits.max_anomalies_per_kind)
+    if not complete:
+        log.add("message_incomplete", f"the capture holds only part of this message "
+                f"({len(raw)} bytes); later parts and closing boundaries may be missing")
+    if not raw:
+        log.add("empty_message", "the message has no bytes at all (RFC 5322 section 3.6 requires "
+                "at least From and Date)")
+    _scan_line_ends(raw, log)
+
+    block = split_header_block(raw, limits, log)
+    fields = message_fields(block.headers, limits, log)
+    try:
+        root = BytesParser(policy=policy.default).parsebytes(block.for_stdlib)
+    except RecursionError:
+        log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
+                "the body is listed as one part")
+        root = None
+    except Exception as exc:  # the stdlib parser is not meant to raise; be sure of it
+        log.add("mime_parse_failed", f"the stdlib parser failed ({exc!r}); "
+                "the body is listed as one part")
+        root = None
+    if root is not None:
+        try:
+            parts, urls = walk(root, block.headers, limits, log)
+        except RecursionError:
+            log.add("mime_parse_failed", "MIME structure nested too deeply to walk; "
+                    "the body is listed as one part")
+            root = None
+    if root is None:
+        parts, urls = (_opaque_body(raw[block.body_offset:], block.headers, limits),), []
+    kept_urls, cut = dedupe(urls, limits.max_urls_per_message)
+    if cut:
+        log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "
+                f"URLs; {cut} not kept")
+    return ParsedMessage(
+        size=len(raw),
+        complete=complete,
+        header_bytes=block.header_bytes,
+        headers=block.headers,
+        **fields,
+        parts=parts,
+        urls=kept_urls,
+        anomalies=log.freeze(),
+        anomalies_suppressed=log.suppressed,
+    )
+
+
+def _scan_line_ends(raw: bytes, log: AnomalyLog) -> None:
+    """RFC 5322 section 2.3 and RFC 5321 section 2.3.8: CR and LF appear only together."""
+    bare_lf = len(_BARE_LF.findall(raw))
+    if bare_lf:
+        log.add("bare_lf", f"{bare_lf} line(s) end with LF alone, not CRLF (RFC 5322 section 2.3; "
+                "SMTP smuggling relies on receivers that accept them)")
+    bare_cr = len(_BARE_CR.findall(raw))
+    if bare_cr:
+        log.add("bare_cr", f"{bare_cr} CR byte(s) not followed by LF (RFC 5322 section 2.3)")
+    nul = raw.count(b"\x00")
+    if nul:
+        log.add("nul_bytes", f"{nul} NUL byte(s) in the message (RFC 5322 section 2.3 and RFC "
+                "2045 section 2.7 forbid them in text)")
+
+
+def _opaque_body(body: bytes, headers, limits: Limits) -> MimePart:
+    """The whole body as one undecoded part, for when the MIME structure cannot be read."""
+    import hashlib
+
+    cap = limits.max_part_decoded_bytes
+    return MimePart(
+        path="1", depth=0, parent=None, content_type="application/octet-stream",
+        headers=headers, size=len(body), decoded_size=len(body),
+        md5=hashlib.md5(body, usedforsecurity=False).hexdigest(),
+        sha1=hashlib.sha1(body, usedforsecurity=False).hexdigest(),
+        sha256=hashlib.sha256(body).hexdigest(),
+        content=body[:cap], content_truncated=len(body) > cap,
+    )

@@ -1,0 +1,84 @@
+"""URLs and readable text from decoded text/plain and text/html bodies.
+
+Finds http, https and ftp URLs: in plain text (RFC 3986 section 3 scheme and hier-part, cut at
+white space, quotes and angle brackets, trailing punctuation dropped as in RFC 3986 Appendix C),
+and in HTML ``href``/``src``/``action``/``background`` attributes (entities decoded).  Also turns
+HTML into text for previews.  It knows nothing of MIME or messages: it takes ``str``.
+"""
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable
+
+_URL = r"(?:https?|ftp)://[^\s<>\"'`\x00-\x1f\x7f]+"
+_TEXT_URL = re.compile(_URL, re.IGNORECASE)
+# An HTML attribute holding a URL, or a bare URL in the markup or text.
+_HTML_URL = re.compile(
+    r"\b(?:href|src|action|background)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+))"
+    r"|(" + _URL + r")",
+    re.IGNORECASE,
+)
+_ABSOLUTE = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
+_TRAILING = ".,;:!?'\")]}>"
+_SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+_SPACE = re.compile(r"\s+")
+
+
+def _trim(url: str) -> str:
+    """Drop punctuation that ends a sentence rather than the URL; keep balanced parentheses."""
+    while url and url[-1] in _TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+def text_urls(text: str) -> list[str]:
+    """URLs written in plain text, in order (repeats kept)."""
+    return [u for u in (_trim(m.group()) for m in _TEXT_URL.finditer(text)) if _ABSOLUTE.match(u)]
+
+
+def html_urls(source: str) -> list[str]:
+    """URLs in an HTML document's link attributes and text, in document order (repeats kept)."""
+    found: list[str] = []
+    for match in _HTML_URL.finditer(source):
+        attr = next((g for g in match.groups()[:3] if g is not None), None)
+        if attr is not None:
+            url = html.unescape(attr).strip()
+            if _ABSOLUTE.match(url):
+                found.append(url)
+        else:
+            url = _trim(html.unescape(match.group(4)))
+            if _ABSOLUTE.match(url):
+                found.append(url)
+    return found
+
+
+def html_text(source: str) -> str:
+    """The readable text of an HTML document: scripts, styles, comments and tags removed."""
+    text = _SCRIPT_STYLE.sub(" ", source)
+    text = _COMMENT.sub(" ", text)
+    text = _TAG.sub(" ", text)
+    return _SPACE.sub(" ", html.unescape(text)).strip()
+
+
+def plain_preview(text: str, chars: int) -> str:
+    """The first ``chars`` characters of ``text`` with white space runs collapsed."""
+    return _SPACE.sub(" ", text[: chars * 4]).strip()[:chars]
+
+
+def dedupe(urls: Iterable[str], limit: int) -> tuple[tuple[str, ...], int]:
+    """URLs without repeats, in first-seen order, at most ``limit``; also how many were cut."""
+    seen: dict[str, None] = {}
+    cut = 0
+    for url in urls:
+        if url in seen:
+            continue
+        if len(seen) >= limit:
+            cut += 1
+            continue
+        seen[url] = None
+    return tuple(seen), cut
