@@ -104,11 +104,11 @@ class Talk:
     def s_ack(self, ack: int | None = None) -> TcpSegment:
         return self.s(b"", flags=ACK, ack=ack)
 
-    def c_fin(self, data: bytes = b"") -> TcpSegment:
-        return self.c(data, flags=FIN | ACK)
+    def c_fin(self, data: bytes = b"", *, ack: int | None = None) -> TcpSegment:
+        return self.c(data, flags=FIN | ACK, ack=ack)
 
-    def s_fin(self, data: bytes = b"") -> TcpSegment:
-        return self.s(data, flags=FIN | ACK)
+    def s_fin(self, data: bytes = b"", *, ack: int | None = None) -> TcpSegment:
+        return self.s(data, flags=FIN | ACK, ack=ack)
 
     def c_rst(self) -> TcpSegment:
         return self.c(b"", flags=RST | ACK, advance=False)
