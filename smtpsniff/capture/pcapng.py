@@ -45,7 +45,7 @@ class _Structs(NamedTuple):
     length: struct.Struct  # 3.1: trailing block total length
     section: struct.Struct  # 4.1: byte-order magic, major, minor (section length is not used)
     interface: struct.Struct  # 4.2: link type, reserved, snaplen
-    enhanced: struct.Struct  # 4.3: interface id, timestamp high, low, captured, original length
+    epb_head: struct.Struct  # 3.1 + 4.3: type, length, interface id, ts high, low, captured, original
     simple: struct.Struct  # 4.4: original packet length
     obsolete: struct.Struct  # appendix A: interface id (16 bits), drops count, ts high, low, lengths
     option: struct.Struct  # 3.5: option code, option length
@@ -53,7 +53,7 @@ class _Structs(NamedTuple):
 
 
 def _structs(order: str) -> _Structs:
-    return _Structs(*(struct.Struct(order + fmt) for fmt in ("II", "I", "IHH", "HHI", "IIIII", "I", "HHIIII", "HH", "q")))
+    return _Structs(*(struct.Struct(order + fmt) for fmt in ("II", "I", "IHH", "HHI", "IIIIIII", "I", "HHIIII", "HH", "q")))
 
 
 _BY_ORDER = {">": _structs(">"), "<": _structs("<")}
@@ -161,16 +161,25 @@ def iter_batches(
     spb_noted = False
     interfaces: list[Interface] = []
     first_interface = 0  # number of the section's interface 0 across the file
-    structs = _BY_ORDER[byte_order(buf)]
-    unpack_block, unpack_length, unpack_epb = structs.block.unpack_from, structs.length.unpack_from, structs.enhanced.unpack_from
+    # The stream starts with an SHB, whose type reads the same in both orders and whose
+    # byte-order magic then sets the order (4.1); until then any order will do.
+    structs = _BY_ORDER["<"]
+    unpack_block, unpack_length, unpack_head = structs.block.unpack_from, structs.length.unpack_from, structs.epb_head.unpack_from
     while True:
         end = len(buf)
         frames: list[Frame] = []
         append = frames.append
         need = 12
         stop_reason = None
-        while off + 12 <= end:
-            btype, blen = unpack_block(buf, off)
+        while True:
+            # One unpack reads an EPB's header and fixed part (the common case); the extra fields
+            # mean nothing for other block types and are not used for them.
+            if off + 28 <= end:
+                btype, blen, iface, hi, lo, caplen, origlen = unpack_head(buf, off)
+            elif off + 12 <= end:
+                btype, blen = unpack_block(buf, off)
+            else:
+                break
             if btype == SECTION_HEADER:
                 # 4.1: a new section may switch byte order; its length is read in that order.
                 try:
@@ -178,7 +187,7 @@ def iter_batches(
                 except ValueError as exc:
                     stop_reason = ("bad_section_header", f"block at frame {number + 1}: {exc}")
                     break
-                unpack_block, unpack_length, unpack_epb = structs.block.unpack_from, structs.length.unpack_from, structs.enhanced.unpack_from
+                unpack_block, unpack_length, unpack_head = structs.block.unpack_from, structs.length.unpack_from, structs.epb_head.unpack_from
                 btype, blen = unpack_block(buf, off)
             if blen < 12 or blen & 3:
                 stop_reason = ("bad_block_length", f"block of type {btype:#x} after frame {number} has an impossible length ({blen})")
@@ -197,7 +206,6 @@ def iter_batches(
                 if blen < 32:
                     note("bad_packet_block", f"enhanced packet block after frame {number} is {blen} bytes, shorter than its fixed part", ts_ns)
                 else:
-                    iface, hi, lo, caplen, origlen = unpack_epb(buf, off + 8)
                     if caplen > blen - 32:
                         note("bad_packet_block", f"enhanced packet block after frame {number} claims {caplen} captured bytes, only {blen - 32} in the block", ts_ns)
                     elif iface >= len(interfaces):

@@ -50,7 +50,7 @@ def tshark_packets(path: Path) -> list[Oracle]:
             ts_ns=_epoch_ns(time) if time and frame.get("frame.time") != "" else None,
             wire_len=int(frame["frame.len"]),
             cap_len=int(frame["frame.cap_len"]),
-            data=bytes.fromhex(layers["frame_raw"][0]),
+            data=bytes.fromhex(layers["frame_raw"][0]) if "frame_raw" in layers else b"",
             section=int(frame.get("frame.section_number", 1)),
             interface=int(interface) if interface is not None else None,
         ))
