@@ -98,7 +98,8 @@ class CaptureReader:
         try:
             return self._stream.read(_HEAD_BYTES)
         except _GZIP_ERRORS as exc:
-            raise CaptureFormatError(f"{self.path}: gzip-compressed, but the stream is damaged ({exc})") from None
+            reason = f"gzip-compressed, but the stream is damaged ({exc})"
+            raise CaptureFormatError(f"{self.path}: {reason}") from None
 
     def _detect(self) -> None:
         head = self._head
@@ -113,7 +114,8 @@ class CaptureReader:
                 pcapng.check_first_section(head)
                 self.format = "pcapng"
             else:
-                raise CaptureFormatError(f"{self.path}: {inside}not a pcap or pcapng file ({_describe_start(head)})")
+                reason = f"not a pcap or pcapng file ({_describe_start(head)})"
+                raise CaptureFormatError(f"{self.path}: {inside}{reason}")
         except ValueError as exc:
             raise CaptureFormatError(f"{self.path}: {inside}{exc}") from None
 
@@ -133,8 +135,12 @@ class CaptureReader:
                 part = self._stream.read1(n - got)
             except _GZIP_ERRORS as exc:
                 self._gzip_broken = True
-                reason = "the compressed stream ends before its end marker" if isinstance(exc, EOFError) else str(exc)
-                self._note("corrupt_gzip", f"gzip stream damaged after {self._raw.tell()} compressed bytes: {reason}", None)
+                if isinstance(exc, EOFError):
+                    reason = "the compressed stream ends before its end marker"
+                else:
+                    reason = str(exc)
+                where = self._raw.tell()
+                self._note("corrupt_gzip", f"gzip stream damaged after {where} compressed bytes: {reason}", None)
                 break
             if not part:
                 break
@@ -154,11 +160,13 @@ class CaptureReader:
             if self.format == "pcap":
                 initial = self._head[pcap.FILE_HEADER_BYTES:]
                 yield from pcap.iter_batches(
-                    self._read, self._pcap_header, initial, self._note, max_record_bytes=max_bytes, chunk_bytes=CHUNK_BYTES
+                    self._read, self._pcap_header, initial, self._note,
+                    max_record_bytes=max_bytes, chunk_bytes=CHUNK_BYTES,
                 )
             else:
                 yield from pcapng.iter_batches(
-                    self._read, self._head, self._note, self.linktypes, max_block_bytes=max_bytes, chunk_bytes=CHUNK_BYTES
+                    self._read, self._head, self._note, self.linktypes,
+                    max_block_bytes=max_bytes, chunk_bytes=CHUNK_BYTES,
                 )
         finally:
             self.close()

@@ -24,6 +24,7 @@ MAGIC_NANOSECONDS = 0xA1B23C4D
 MAGIC_MODIFIED = 0xA1B2CD34
 
 FILE_HEADER_BYTES = 24
+_NS = 1_000_000_000
 
 _KNOWN = {MAGIC_MICROSECONDS: "microsecond", MAGIC_NANOSECONDS: "nanosecond", MAGIC_MODIFIED: "modified"}
 _BYTE_ORDERS = ("<", ">")
@@ -63,7 +64,9 @@ def parse_header(head: bytes) -> PcapHeader:
             f"too short for a pcap file header ({len(head)} bytes, need {FILE_HEADER_BYTES})"
         )
     for order in _BYTE_ORDERS:
-        magic, major, minor, _reserved1, _reserved2, snaplen, link_info = _HEADERS[order].unpack_from(head)
+        magic, major, minor, _reserved1, _reserved2, snaplen, link_info = _HEADERS[order].unpack_from(
+            head
+        )
         if magic in _KNOWN:
             break
     else:
@@ -85,7 +88,7 @@ def iter_batches(
     read: Callable[[int], bytes],
     header: PcapHeader,
     initial: bytes,
-    note: Callable[[str, str, int | None], None],
+    note: Callable[[str, str, int | None], None],  # note(kind, message, ts_ns): damage, not raised
     *,
     max_record_bytes: int,
     chunk_bytes: int,
@@ -124,7 +127,7 @@ def iter_batches(
                 need = head_len + incl
                 break
             number += 1
-            append(new(Frame, (number, sec * 1_000_000_000 + frac * frac_ns, linktype, buf[start:stop], orig, 0)))
+            append(new(Frame, (number, sec * _NS + frac * frac_ns, linktype, buf[start:stop], orig, 0)))
             off = stop
         if frames:
             ts_ns = frames[-1].ts_ns

@@ -37,6 +37,9 @@ _IF_TSOFFSET = 14
 
 _NS_PER_S = 1_000_000_000
 
+#: ``note(kind, message, ts_ns)``: how damage is reported (the caller turns it into an Anomaly).
+Note = Callable[[str, str, int | None], None]
+
 
 class _Structs(NamedTuple):
     """The fixed parts of each block, for one byte order."""
@@ -53,7 +56,8 @@ class _Structs(NamedTuple):
 
 
 def _structs(order: str) -> _Structs:
-    return _Structs(*(struct.Struct(order + fmt) for fmt in ("II", "I", "IHH", "HHI", "IIIIIII", "I", "HHIIII", "HH", "q")))
+    formats = ("II", "I", "IHH", "HHI", "IIIIIII", "I", "HHIIII", "HH", "q")
+    return _Structs(*(struct.Struct(order + fmt) for fmt in formats))
 
 
 _BY_ORDER = {">": _structs(">"), "<": _structs("<")}
@@ -108,7 +112,9 @@ def timestamp_scale(tsresol: int) -> tuple[int, int, int]:
     return 1, 0, 10 ** (tsresol - 9)
 
 
-def parse_interface(body: bytes, start: int, stop: int, structs: _Structs) -> tuple[Interface, str | None]:
+def parse_interface(
+    body: bytes, start: int, stop: int, structs: _Structs
+) -> tuple[Interface, str | None]:
     """Decode an IDB whose fixed part starts at ``start`` and whose options end at ``stop``.
 
     Returns the interface and, when its options are malformed, a reason (the options read so far
@@ -139,7 +145,7 @@ def parse_interface(body: bytes, start: int, stop: int, structs: _Structs) -> tu
 def iter_batches(
     read: Callable[[int], bytes],
     initial: bytes,
-    note: Callable[[str, str, int | None], None],
+    note: Note,
     linktypes: dict[int, int],
     *,
     max_block_bytes: int,
@@ -164,7 +170,7 @@ def iter_batches(
     # The stream starts with an SHB, whose type reads the same in both orders and whose
     # byte-order magic then sets the order (4.1); until then any order will do.
     structs = _BY_ORDER["<"]
-    unpack_block, unpack_length, unpack_head = structs.block.unpack_from, structs.length.unpack_from, structs.epb_head.unpack_from
+    unpack_block, unpack_length, unpack_head = _unpackers(structs)
     while True:
         end = len(buf)
         frames: list[Frame] = []
@@ -185,46 +191,58 @@ def iter_batches(
                 try:
                     structs = _BY_ORDER[byte_order(buf[off:off + 12])]
                 except ValueError as exc:
-                    stop_reason = ("bad_section_header", f"block at frame {number + 1}: {exc}")
+                    stop_reason = ("bad_section_header", f"section header after frame {number}: {exc}")
                     break
-                unpack_block, unpack_length, unpack_head = structs.block.unpack_from, structs.length.unpack_from, structs.epb_head.unpack_from
+                unpack_block, unpack_length, unpack_head = _unpackers(structs)
                 btype, blen = unpack_block(buf, off)
             if blen < 12 or blen & 3:
-                stop_reason = ("bad_block_length", f"block of type {btype:#x} after frame {number} has an impossible length ({blen})")
+                stop_reason = (
+                    "bad_block_length",
+                    f"block of type {btype:#x} after frame {number} has an impossible length ({blen})",
+                )
                 break
             if blen > max_block_bytes:
-                stop_reason = ("record_too_large", f"block of type {btype:#x} after frame {number} claims {blen} bytes, more than the {max_block_bytes}-byte limit: the file is corrupt from there")
+                stop_reason = (
+                    "record_too_large",
+                    f"block of type {btype:#x} after frame {number} claims {blen} bytes, more than "
+                    f"the {max_block_bytes}-byte limit: the file is corrupt from there",
+                )
                 break
             bend = off + blen
             if bend > end:
                 need = blen
                 break
-            if unpack_length(buf, bend - 4)[0] != blen:
-                stop_reason = ("bad_block_length", f"block of type {btype:#x} after frame {number}: trailing length {unpack_length(buf, bend - 4)[0]} differs from leading length {blen}")
+            trailing = unpack_length(buf, bend - 4)[0]
+            if trailing != blen:  # 3.1: the trailing Block Total Length repeats the leading one
+                stop_reason = (
+                    "bad_block_length",
+                    f"block of type {btype:#x} after frame {number}: trailing length {trailing} "
+                    f"differs from leading length {blen}",
+                )
                 break
             if btype == ENHANCED_PACKET:
-                if blen < 32:
-                    note("bad_packet_block", f"enhanced packet block after frame {number} is {blen} bytes, shorter than its fixed part", ts_ns)
+                if blen < 32 or caplen > blen - 32 or iface >= len(interfaces):
+                    _bad_packet_block("enhanced packet block", blen, caplen, iface, interfaces, number, ts_ns,
+                                      note)
                 else:
-                    if caplen > blen - 32:
-                        note("bad_packet_block", f"enhanced packet block after frame {number} claims {caplen} captured bytes, only {blen - 32} in the block", ts_ns)
-                    elif iface >= len(interfaces):
-                        note("undefined_interface", f"enhanced packet block after frame {number} names interface {iface}, the section defines {len(interfaces)}", ts_ns)
-                    else:
-                        linktype, _snap, mul, shift, div, offset_ns = interfaces[iface]
-                        ts_ns = (((hi << 32 | lo) * mul) >> shift) // div + offset_ns
-                        number += 1
-                        append(new(Frame, (number, ts_ns, linktype, buf[off + 28:off + 28 + caplen], origlen, first_interface + iface)))
+                    linktype, _snap, mul, shift, div, offset_ns = interfaces[iface]
+                    ts_ns = (((hi << 32 | lo) * mul) >> shift) // div + offset_ns
+                    number += 1
+                    data = buf[off + 28:off + 28 + caplen]
+                    append(new(Frame, (number, ts_ns, linktype, data, origlen, first_interface + iface)))
             elif btype == SECTION_HEADER:
                 _bom, major, minor = structs.section.unpack_from(buf, off + 8)
                 if major != 1:
-                    stop_reason = ("unsupported_pcapng_version", f"section {major}.{minor} after frame {number}: only version 1.x is defined")
+                    stop_reason = (
+                        "unsupported_pcapng_version",
+                        f"section version {major}.{minor} after frame {number}: only 1.x is defined",
+                    )
                     break
                 first_interface += len(interfaces)
                 interfaces = []
             elif btype == INTERFACE_DESCRIPTION:
                 if blen < 20:
-                    note("bad_interface_block", f"interface description block after frame {number} is {blen} bytes, shorter than its fixed part", ts_ns)
+                    note("bad_interface_block", f"interface block after frame {number} is only {blen} bytes", ts_ns)
                 else:
                     interface, problem = parse_interface(buf, off + 8, bend - 4, structs)
                     if problem:
@@ -238,7 +256,12 @@ def iter_batches(
                     append(frame)
                     if not spb_noted:
                         spb_noted = True
-                        note("simple_packet_block_no_timestamp", f"frame {number} and any later simple packet blocks carry no timestamp (4.4): they get the previous frame's time", ts_ns)
+                        note(
+                            "simple_packet_block_no_timestamp",
+                            f"frame {number} and any later simple packet blocks carry no timestamp (4.4): "
+                            "they get the previous frame's time",
+                            ts_ns,
+                        )
             elif btype == PACKET_OBSOLETE:
                 frame = _obsolete_packet(buf, off, blen, structs, interfaces, number, first_interface, note)
                 if frame is not None:
@@ -254,7 +277,12 @@ def iter_batches(
         left = end - off
         if eof:
             if left:
-                note("truncated_capture", f"capture ends in the middle of the block after frame {number} (needed {need} bytes, {left} left)", ts_ns if number else None)
+                note(
+                    "truncated_capture",
+                    f"capture ends in the middle of the block after frame {number} "
+                    f"(needed {need} bytes, {left} left)",
+                    ts_ns if number else None,
+                )
             return
         want = max(chunk_bytes, need - left)
         more = read(want)
@@ -263,33 +291,54 @@ def iter_batches(
         off = 0
 
 
-def _simple_packet(buf: bytes, off: int, blen: int, structs: _Structs, interfaces: list[Interface], number: int, ts_ns: int, first_interface: int, note: Callable[[str, str, int | None], None]) -> Frame | None:
+
+def _unpackers(structs: _Structs) -> tuple[Callable, Callable, Callable]:
+    return structs.block.unpack_from, structs.length.unpack_from, structs.epb_head.unpack_from
+
+
+def _bad_packet_block(
+    what: str, blen: int, caplen: int, iface: int, interfaces: list[Interface], number: int,
+    ts_ns: int | None, note: Note,
+) -> None:
+    """Report why a packet block cannot give a frame (it is skipped; the blocks after it are fine)."""
+    if blen < 32:
+        note("bad_packet_block", f"{what} after frame {number} is only {blen} bytes", ts_ns)
+    elif caplen > blen - 32:
+        note("bad_packet_block", f"{what} after frame {number} claims {caplen} bytes, holds {blen - 32}", ts_ns)
+    else:
+        defined = len(interfaces)
+        note("undefined_interface", f"{what} after frame {number} names interface {iface} of {defined}", ts_ns)
+
+
+def _simple_packet(
+    buf: bytes, off: int, blen: int, structs: _Structs, interfaces: list[Interface], number: int,
+    ts_ns: int, first_interface: int, note: Note,
+) -> Frame | None:
     """4.4: the packet belongs to interface 0; its captured length is min(original, snaplen), and
     never more than the block holds.  It has no timestamp: the previous frame's is used."""
-    if blen < 16:
-        note("bad_packet_block", f"simple packet block after frame {number} is {blen} bytes, shorter than its fixed part", ts_ns)
-        return None
-    if not interfaces:
-        note("undefined_interface", f"simple packet block after frame {number} needs interface 0, the section defines none", ts_ns)
+    if blen < 16 or not interfaces:
+        reason = f"is only {blen} bytes" if blen < 16 else "needs interface 0, the section defines none"
+        kind = "bad_packet_block" if blen < 16 else "undefined_interface"
+        note(kind, f"simple packet block after frame {number} {reason}", ts_ns)
         return None
     origlen = structs.simple.unpack_from(buf, off + 8)[0]
     interface = interfaces[0]
     caplen = min(origlen, interface.snaplen or origlen, blen - 16)
-    return Frame(number + 1, ts_ns, interface.linktype, buf[off + 12:off + 12 + caplen], origlen, first_interface)
+    data = buf[off + 12:off + 12 + caplen]
+    return Frame(number + 1, ts_ns, interface.linktype, data, origlen, first_interface)
 
 
-def _obsolete_packet(buf: bytes, off: int, blen: int, structs: _Structs, interfaces: list[Interface], number: int, first_interface: int, note: Callable[[str, str, int | None], None]) -> Frame | None:
+def _obsolete_packet(
+    buf: bytes, off: int, blen: int, structs: _Structs, interfaces: list[Interface], number: int,
+    first_interface: int, note: Note,
+) -> Frame | None:
     """Appendix A: an EPB with a 16-bit interface id and a drops count (ignored)."""
-    if blen < 32:
-        note("bad_packet_block", f"packet block after frame {number} is {blen} bytes, shorter than its fixed part", None)
-        return None
-    iface, _drops, hi, lo, caplen, origlen = structs.obsolete.unpack_from(buf, off + 8)
-    if caplen > blen - 32:
-        note("bad_packet_block", f"packet block after frame {number} claims {caplen} captured bytes, only {blen - 32} in the block", None)
-        return None
-    if iface >= len(interfaces):
-        note("undefined_interface", f"packet block after frame {number} names interface {iface}, the section defines {len(interfaces)}", None)
+    fields = structs.obsolete.unpack_from(buf, off + 8) if blen >= 32 else (0,) * 6
+    iface, _drops, hi, lo, caplen, origlen = fields
+    if blen < 32 or caplen > blen - 32 or iface >= len(interfaces):
+        _bad_packet_block("packet block", blen, caplen, iface, interfaces, number, None, note)
         return None
     interface = interfaces[iface]
     ts_ns = (((hi << 32 | lo) * interface.mul) >> interface.shift) // interface.div + interface.offset_ns
-    return Frame(number + 1, ts_ns, interface.linktype, buf[off + 28:off + 28 + caplen], origlen, first_interface + iface)
+    data = buf[off + 28:off + 28 + caplen]
+    return Frame(number + 1, ts_ns, interface.linktype, data, origlen, first_interface + iface)
