@@ -70,6 +70,13 @@ class Limits:
     max_recipients: int = 1000
     #: Message bytes kept per transaction for the mail parser; the rest is counted, not kept.
     max_message_bytes: int = 64 * MiB
+    #: RFC 4954 4: an AUTH command line (with initial response) may be up to 12288 octets.
+    max_auth_line: int = 12288
+    #: Offsets kept per kind (bare CR, bare LF, smuggling shapes) per message; the count is exact.
+    max_recorded_offsets: int = 100
+    #: A BDAT chunk-size above this is taken as garbage, not as octets to skip (RFC 3030 sets no
+    #: maximum; 1 GiB is far above any server's SIZE: Postfix message_size_limit defaults to 10 MB).
+    max_bdat_chunk: int = 1024 * MiB
 
     # --- mail (RFC 5322, MIME RFC 2045-2049) ---------------------------------------------------
     #: Bytes of one entity's header block (the message's, or one MIME part's) kept as Header

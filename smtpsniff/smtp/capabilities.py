@@ -1,0 +1,66 @@
+"""EHLO reply lines -> the extensions a server announces (RFC 5321 4.1.1.1 and 2.2.2).
+
+  ehlo-ok-rsp = ( "250" SP Domain [ SP ehlo-greet ] CRLF )
+              / ( "250-" Domain [ SP ehlo-greet ] CRLF *( "250-" ehlo-line CRLF ) "250" SP ehlo-line CRLF )
+
+Pure function of the reply's text lines; it knows no state, no events, no bytes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smtpsniff.smtp.grammar import EHLO_LINE
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCapabilities:
+    domain: str
+    greeting: str
+    items: tuple[tuple[str, tuple[str, ...]], ...]
+    invalid_lines: tuple[str, ...]  # lines that are no ehlo-line
+
+    def has(self, keyword: str) -> bool:
+        return any(k == keyword for k, _ in self.items)
+
+    def params(self, keyword: str) -> tuple[str, ...] | None:
+        for k, p in self.items:
+            if k == keyword:
+                return p
+        return None
+
+    @property
+    def size(self) -> int | None:
+        """RFC 1870 4: ``SIZE [number]``; 0 or no number means no fixed limit -> None."""
+        p = self.params("SIZE")
+        if p and p[0].isdigit():
+            return int(p[0]) or None
+        return None
+
+    @property
+    def auth_mechanisms(self) -> tuple[str, ...]:
+        """RFC 4954 3 ``AUTH mech...`` and the pre-standard ``AUTH=mech...``, upper-cased, in order."""
+        seen: dict[str, None] = {}
+        for k, p in self.items:
+            if k in ("AUTH", "AUTH="):
+                for mech in p:
+                    seen.setdefault(mech.upper(), None)
+        return tuple(seen)
+
+
+def parse_ehlo_lines(lines: tuple[str, ...]) -> ParsedCapabilities:
+    first = lines[0] if lines else ""
+    domain, _, greeting = first.strip().partition(" ")
+    items: list[tuple[str, tuple[str, ...]]] = []
+    invalid: list[str] = []
+    for line in lines[1:]:
+        m = EHLO_LINE.match(line)
+        if m is None:
+            invalid.append(line)
+            continue
+        keyword = m.group("keyword").upper()
+        params = tuple((m.group("params") or "").split())
+        if keyword.endswith("=") and keyword != "AUTH=":
+            invalid.append(line)
+            continue
+        items.append((keyword, params))
+    return ParsedCapabilities(domain, greeting.strip(), tuple(items), tuple(invalid))

@@ -1,0 +1,223 @@
+"""One message's content as the client sends it: DATA text (dot-stuffed) or BDAT octets.
+
+DATA (RFC 5321 4.5.2 and 4.1.1.4): lines end with CRLF; the content ends at the first line that is
+exactly ".", i.e. at CRLF "." CRLF -- the CRLF before the dot belongs to the message, and a content
+that starts with ".CRLF" is the empty message.  A line that starts with "." and has more on it loses
+that dot.  This is the strict reading: a bare LF is *not* a line end here, so "\\n.\\n" neither ends
+the message nor is unstuffed -- it is recorded as a smuggling candidate (SEC Consult, "SMTP
+Smuggling", 2023), with the other end-of-data shapes lenient receivers honour.
+
+BDAT (RFC 3030 2): the content is the chunks' octets, concatenated, unchanged.
+
+Bare CR, bare LF (RFC 5321 2.3.8), NUL and over-long lines (4.5.3.1.6) are counted exactly; their
+offsets are kept up to a bound.  Content is kept up to ``max_message_bytes``; ``size`` counts all.
+
+This module knows no commands, replies or state; it reports what it saw and the caller decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from smtpsniff.limits import Limits
+from smtpsniff.smtp.events import MessageComplete
+from smtpsniff.smtp.lines import Line, LineSplitter
+
+END_LINE = b".\r\n"
+SHAPE_LF_DOT_LF = b"\n.\n"
+SHAPE_LF_DOT_CRLF = b"\n.\r\n"
+SHAPE_CRLF_DOT_LF = b"\r\n.\n"
+SHAPE_CR_DOT_CRLF = b"\r.\r\n"
+
+
+@dataclass(slots=True)
+class Finding:
+    """A first occurrence the caller turns into an anomaly (one per kind per message)."""
+
+    kind: str
+    message: str
+    ts_ns: int
+    frame: int
+
+
+@dataclass(slots=True)
+class _Offsets:
+    cap: int
+    count: int = 0
+    kept: list[int] = field(default_factory=list)
+
+    def add(self, offset: int) -> None:
+        self.count += 1
+        if len(self.kept) < self.cap:
+            self.kept.append(offset)
+
+
+class MessageAssembler:
+    def __init__(self, *, via: str, command_index: int, limits: Limits, dot_stuffed: bool) -> None:
+        self.via = via
+        self.command_index = command_index
+        self._limits = limits
+        self._dot = dot_stuffed
+        self._splitter = LineSplitter(limits.max_buffered_line, split=True)
+        self._content = bytearray()
+        self.size = 0
+        self.wire_bytes = 0
+        self.gap_bytes = 0
+        self.chunks = 0
+        self._at_start = True  # strict line start: content start or after CRLF
+        self._prev_ending: bytes | None = None  # None: content start; b"": unknown (cut/gap)
+        self._line_len = 0
+        self._cap = limits.max_recorded_offsets
+        self._bare_cr = _Offsets(self._cap)
+        self._bare_lf = _Offsets(self._cap)
+        self._nul = 0
+        self._long = 0
+        self._shapes: list[tuple[int, bytes]] = []
+        self._shape_count = 0
+        self._reported: set[str] = set()
+        self.findings: list[Finding] = []
+        self.end_marker = b""
+        self.first: tuple[int, int] | None = None  # (ts_ns, frame) of the first byte
+        self.last: tuple[int, int] | None = None
+
+    # -- feeding ---------------------------------------------------------------------------------
+    def feed_data(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[int, bool]:
+        """DATA content from ``data[pos:]``: (position after what was used, whether it ended)."""
+        end = len(data)
+        while pos < end:
+            if self.first is None:
+                self.first = (ts_ns, frame)
+            line, new = self._splitter.take(data, pos, ts_ns, frame)
+            self.wire_bytes += new - pos
+            pos = new
+            self.last = (ts_ns, frame)
+            if line is None:
+                break
+            if self._piece(line):
+                return pos, True
+        return pos, False
+
+    def feed_octets(self, data: bytes, ts_ns: int, frame: int) -> None:
+        """BDAT chunk octets, all of them content."""
+        if self.first is None:
+            self.first = (ts_ns, frame)
+        self.last = (ts_ns, frame)
+        self.wire_bytes += len(data)
+        pos = 0
+        while pos < len(data):
+            line, pos = self._splitter.take(data, pos, ts_ns, frame)
+            if line is None:
+                break
+            self._piece(line)
+
+    def gap(self, length: int) -> None:
+        """``length`` octets of content were lost: flush the partial line, forget line position."""
+        self._flush_partial()
+        self.gap_bytes += length
+        self.wire_bytes += length
+        self._at_start = False
+        self._prev_ending = b""
+        self._line_len = 0
+
+    # -- one piece (a line, or a part of an over-long line) --------------------------------------
+    def _piece(self, line: Line) -> bool:
+        raw, ending = line.raw, line.ending
+        start = self._at_start and not line.continued
+        prev = self._prev_ending
+        if self._dot and start and raw == END_LINE:
+            self.end_marker = END_LINE if prev is None else b"\r\n" + END_LINE
+            return True
+        base = self.size
+        if raw == b".\n":
+            if prev == b"\r\n":
+                self._shape(base - 2, SHAPE_CRLF_DOT_LF, line)
+            elif prev == b"\n":
+                self._shape(base - 1, SHAPE_LF_DOT_LF, line)
+        elif raw == END_LINE and prev == b"\n":
+            self._shape(base - 1, SHAPE_LF_DOT_CRLF, line)
+        body = raw[1:] if (self._dot and start and raw[:1] == b".") else raw
+        if body.endswith(SHAPE_CR_DOT_CRLF):
+            self._shape(base + len(body) - 4, SHAPE_CR_DOT_CRLF, line)
+        # RFC 5321 2.3.8: CR and LF only as CRLF.
+        crlf_at = len(body) - 2 if ending == b"\r\n" else -1
+        i = body.find(b"\r")
+        while i >= 0:
+            if i != crlf_at:
+                self._bare_cr.add(base + i)
+                self._first("bare_cr", "bare CR in message content (RFC 5321 2.3.8)", line)
+            i = body.find(b"\r", i + 1)
+        if ending == b"\n":
+            self._bare_lf.add(base + len(body) - 1)
+            self._first("bare_lf", "bare LF in message content (RFC 5321 2.3.8)", line)
+        nul = body.count(b"\x00")
+        if nul:
+            self._nul += nul
+            self._first("nul_byte", "NUL octet in message content", line)
+        self._line_len += len(raw)
+        if ending == b"\r\n":
+            if self._line_len > self._limits.max_text_line:
+                self._long += 1
+                self._first(
+                    "text_line_too_long",
+                    f"content line of {self._line_len} octets > {self._limits.max_text_line} "
+                    "(RFC 5321 4.5.3.1.6)",
+                    line,
+                )
+            self._line_len = 0
+        room = self._limits.max_message_bytes - len(self._content)
+        if room > 0:
+            self._content += body[:room]
+        self.size += len(body)
+        self._prev_ending = ending if not line.cut else b""
+        self._at_start = ending == b"\r\n"
+        return False
+
+    def _shape(self, offset: int, shape: bytes, line: Line) -> None:
+        self._shape_count += 1
+        if len(self._shapes) < self._cap:
+            self._shapes.append((max(offset, 0), shape))
+        self._first("smuggling_candidate", f"end-of-data look-alike {shape!r} in message content", line)
+
+    def _first(self, kind: str, message: str, line: Line) -> None:
+        if kind not in self._reported:
+            self._reported.add(kind)
+            self.findings.append(Finding(kind, message, line.ts_ns, line.frame))
+
+    def _flush_partial(self) -> None:
+        line = self._splitter.flush()
+        if line is not None:
+            self._piece(line)
+            self._at_start = False
+
+    def take_findings(self) -> list[Finding]:
+        out, self.findings = self.findings, []
+        return out
+
+    # -- the end ---------------------------------------------------------------------------------
+    def finish(self, *, complete: bool, ts_ns: int, frame: int) -> MessageComplete:
+        self._flush_partial()
+        first = self.first or (ts_ns, frame)
+        last = self.last or (ts_ns, frame)
+        return MessageComplete(
+            via=self.via,
+            command_index=self.command_index,
+            content=bytes(self._content),
+            size=self.size,
+            truncated_content=self.size > len(self._content),
+            wire_bytes=self.wire_bytes,
+            complete=complete and self.gap_bytes == 0,
+            gap_bytes=self.gap_bytes,
+            end_marker=self.end_marker,
+            chunks=self.chunks if self.via == "BDAT" else 1,
+            bare_cr_count=self._bare_cr.count,
+            bare_cr_offsets=tuple(self._bare_cr.kept),
+            bare_lf_count=self._bare_lf.count,
+            bare_lf_offsets=tuple(self._bare_lf.kept),
+            nul_count=self._nul,
+            long_line_count=self._long,
+            smuggling_candidates=tuple(self._shapes),
+            smuggling_candidate_count=self._shape_count,
+            ts_ns=first[0],
+            frame=first[1],
+            end_frame=last[1],
+            end_ts_ns=last[0],
+        )

@@ -1,0 +1,872 @@
+"""The SMTP decoder: both directions of one connection in, typed events out (sans-IO, like h11).
+
+Feed it the client's and the server's bytes in capture order with :meth:`SmtpConversation.receive`,
+lost stretches with :meth:`~SmtpConversation.gap`, and the end with :meth:`~SmtpConversation.close`;
+each call returns the events its input completed.  Chunking never changes the events: a line, reply
+or message split over chunks keeps the time and frame of its first byte (and ``end_frame``).
+
+What it models (rules cited where applied):
+
+* command lines (RFC 5321 4.1.1) and replies (4.2), matched in order -- RFC 2920 says replies come
+  in the order of the commands, pipelined or not; the first reply is the greeting (4.3.1);
+* DATA (4.1.1.4, 4.5.2): bytes after ``DATA`` are *held* until the server's reply decides whether
+  they are content (354) or commands (anything else) -- what the server itself does;
+* BDAT (RFC 3030 2): chunk-size octets, no dot-stuffing, message complete at LAST;
+* AUTH (RFC 4954 4): after AUTH, client lines are SASL responses while the server answers 334;
+* STARTTLS (RFC 3207 4.2) and implicit TLS (RFC 8314): after the 220 both directions are TLS;
+  whatever is no TLS record there is reported (STARTTLS injection, CVE-2011-0411);
+* gaps (Zeek's AFTER_GAP / GAP_RECOVERY): a direction that lost bytes skips to the next line it can
+  trust -- a reply line for the server, a known verb for the client -- and says what it skipped;
+  DATA content stays content until CRLF.CRLF, BDAT counts the lost octets off the chunk.
+
+Every state lives in :mod:`smtpsniff.smtp.states` and moves only through its table.  Misbehaviour of
+either peer is an :class:`~smtpsniff.anomaly.Anomaly` event; no input raises.
+
+This module does no I/O and knows no sockets, packets, TCP, files, clocks or DataFrames.
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from smtpsniff.anomaly import Anomaly, Layer
+from smtpsniff.limits import DEFAULT_LIMITS, Limits
+from smtpsniff.reassembly.events import Direction
+from smtpsniff.smtp import grammar as g
+from smtpsniff.smtp.capabilities import parse_ehlo_lines
+from smtpsniff.smtp.content import MessageAssembler
+from smtpsniff.smtp.events import (
+    GREETING_VERB,
+    AuthStep,
+    AuthStepKind,
+    Capabilities,
+    Command,
+    GapEvent,
+    MessageComplete,
+    MessageStart,
+    PlaintextAfterStarttls,
+    Reply,
+    ReplyStage,
+    Resynced,
+    SmtpEvent,
+    TlsClientHello,
+    TlsServerHello,
+    TlsStarted,
+)
+from smtpsniff.smtp.lines import Line, LineSplitter
+from smtpsniff.smtp.states import (
+    HOLD_MODES,
+    ClientMode,
+    ServerMode,
+    SmtpState,
+    Trigger,
+    advance,
+    reply_trigger,
+)
+from smtpsniff.smtp.tls import (
+    MAX_HELLO_BYTES,
+    ClientHelloInfo,
+    ServerHelloInfo,
+    parse_hello,
+    record_start,
+    version_name,
+)
+
+C2S = Direction.CLIENT_TO_SERVER
+S2C = Direction.SERVER_TO_CLIENT
+
+#: RFC 5321 4.3.1 / 3.1: a greeting is 220, or 554 ("no service"); 421 when shutting down (4.2.4).
+GREETING_CODES = frozenset({220, 421, 554})
+#: Characters of a line quoted in an anomaly message.
+_QUOTE = 80
+
+
+def _quote(data: bytes) -> str:
+    text = repr(data[:_QUOTE])
+    return text + ("..." if len(data) > _QUOTE else "")
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A command (or a message end) that awaits its reply."""
+
+    index: int
+    verb: str
+    stage: ReplyStage
+    ts_ns: int
+    frame: int
+
+
+@dataclass(slots=True)
+class _ReplyBuilder:
+    code: int
+    ts_ns: int
+    frame: int
+    end_frame: int
+    lines: list[str] = field(default_factory=list)
+    raw: bytearray = field(default_factory=bytearray)
+    count: int = 0
+
+
+@dataclass(slots=True)
+class _TlsSide:
+    """One direction's TLS view: probe byte, first-hello buffer, counts."""
+
+    implicit_probe: bool  # implicit TLS: the first bytes decide TLS or plain SMTP
+    probe: bytes = b""  # a first byte that may start a record, waiting for the second
+    probe_at: tuple[int, int] = (0, 0)
+    hello: bytearray = field(default_factory=bytearray)
+    hello_at: tuple[int, int] | None = None
+    hello_done: bool = False
+    bytes: int = 0
+    gap_bytes: int = 0
+
+
+class SmtpConversation:
+    """One SMTP connection, both directions.  See the module docstring."""
+
+    def __init__(
+        self, *, limits: Limits = DEFAULT_LIMITS, implicit_tls: bool = False, midstream: bool = False
+    ) -> None:
+        """``implicit_tls``: TLS from the first byte (port 465, RFC 8314 3.3).
+        ``midstream``: the capture starts inside the connection (no handshake seen): both directions
+        start as after a gap and resynchronise on the first trustworthy line; no greeting is expected.
+        """
+        self._limits = limits
+        self._implicit = implicit_tls
+        self._state = SmtpState.AFTER_GAP if midstream else SmtpState.CONNECTED
+        if implicit_tls:
+            self._cmode, self._smode = ClientMode.TLS_PROBE, ServerMode.TLS_PROBE
+        elif midstream:
+            self._cmode, self._smode = ClientMode.GAP, ServerMode.GAP
+        else:
+            self._cmode, self._smode = ClientMode.COMMAND, ServerMode.REPLY
+        self._csplit = LineSplitter(limits.max_buffered_line)
+        self._ssplit = LineSplitter(limits.max_buffered_line)
+        self._held: list[tuple[str, bytes | int, int, int]] = []
+        self._held_bytes = 0
+        self._pending: deque[_Pending] = deque()
+        self._next_index = 0
+        self._greeted = midstream  # the first reply has been seen (or is not expected)
+        self._early_reported = False
+        self._caps_pipelining: bool | None = None  # None: no HELO/EHLO reply seen
+        self._reply: _ReplyBuilder | None = None
+        self._msg: MessageAssembler | None = None
+        self._bdat_remaining = 0
+        self._bdat_last = False
+        self._auth: tuple[str, int] | None = None  # (mechanism, AUTH command index)
+        self._rcpts = 0
+        self._gap_skipped = {C2S: 0, S2C: 0}
+        self._after_gap = False
+        self._tls = {C2S: _TlsSide(implicit_tls), S2C: _TlsSide(implicit_tls)}
+        self._tls_announced = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ public surface ----------
+    @property
+    def state(self) -> SmtpState:
+        return self._state
+
+    @property
+    def client_mode(self) -> ClientMode:
+        return self._cmode
+
+    @property
+    def server_mode(self) -> ServerMode:
+        return self._smode
+
+    @property
+    def tls_bytes_c2s(self) -> int:
+        return self._tls[C2S].bytes
+
+    @property
+    def tls_bytes_s2c(self) -> int:
+        return self._tls[S2C].bytes
+
+    @property
+    def commands_sent(self) -> int:
+        return self._next_index
+
+    def receive(self, direction: Direction, data: bytes, ts_ns: int, frame: int) -> list[SmtpEvent]:
+        out: list[SmtpEvent] = []
+        if not data:
+            return out
+        if self._closed:
+            self._anomaly(out, "data_after_close", f"{len(data)} {direction.value} octets after close",
+                          ts_ns, frame)
+            return out
+        if direction is C2S:
+            self._client(bytes(data), 0, ts_ns, frame, out)
+        else:
+            self._server(bytes(data), 0, ts_ns, frame, out)
+        return out
+
+    def gap(self, direction: Direction, length: int, ts_ns: int, frame: int) -> list[SmtpEvent]:
+        out: list[SmtpEvent] = []
+        if length <= 0 or self._closed:
+            return out
+        out.append(GapEvent(direction=direction, length=length, ts_ns=ts_ns, frame=frame))
+        self._after_gap = True
+        if direction is C2S:
+            self._client_gap(length, ts_ns, frame, out)
+        else:
+            self._server_gap(length, ts_ns, frame, out)
+        return out
+
+    def close(self, ts_ns: int) -> list[SmtpEvent]:
+        out: list[SmtpEvent] = []
+        if self._closed:
+            return out
+        # Held bytes never got their reply: read them the likely way (see states.HOLD_OVERFLOW).
+        while self._cmode in HOLD_MODES and self._held:
+            self._overflow_hold(ts_ns, None, out, at_close=True)
+        if self._cmode in (ClientMode.COMMAND, ClientMode.AUTH_RESPONSE, ClientMode.GAP):
+            part = self._csplit.flush()
+            if part is not None and self._cmode is not ClientMode.GAP:
+                self._anomaly(out, "incomplete_line", f"client line without end at close: {_quote(part.raw)}",
+                              part.ts_ns, part.frame)
+        elif self._cmode is ClientMode.TLS_PROBE:
+            self._flush_probe(C2S, out)
+        if self._msg is not None:
+            msg = self._finish_message(complete=False, ts_ns=ts_ns, frame=None, out=out)
+            self._anomaly(out, "message_incomplete",
+                          f"{msg.via} message of {msg.size} octets not ended at close", msg.ts_ns, msg.frame)
+        if self._smode is ServerMode.REPLY:
+            part = self._ssplit.flush()
+            if part is not None:
+                self._reply_line(part, out)
+            if self._reply is not None:
+                b, self._reply = self._reply, None
+                self._anomaly(out, "incomplete_reply", f"reply {b.code} without its last line at close",
+                              b.ts_ns, b.frame)
+                self._dispatch_reply(b, out, complete=False)
+        elif self._smode is ServerMode.TLS_PROBE:
+            self._flush_probe(S2C, out)
+        for p in self._pending:
+            what = "end of message" if p.stage is ReplyStage.DATA_END and p.verb == "DATA" else p.verb
+            self._anomaly(out, "unmatched_command", f"{what} (command #{p.index}) got no reply",
+                          p.ts_ns, p.frame)
+        self._pending.clear()
+        self._cmode = advance(self._cmode, Trigger.CLOSE)
+        self._smode = advance(self._smode, Trigger.CLOSE)
+        self._state = advance(self._state, Trigger.CLOSE)
+        self._closed = True
+        return out
+
+    # ------------------------------------------------------------------ helpers -----------------
+    def _anomaly(self, out: list[SmtpEvent], kind: str, message: str, ts_ns: int | None,
+                 frame: int | None) -> None:
+        out.append(Anomaly(layer=Layer.SMTP, kind=kind, message=message, ts_ns=ts_ns, frame=frame))
+
+    def _session(self, trigger: Trigger) -> None:
+        self._state = advance(self._state, trigger)
+
+    def _line_checks(self, out: list[SmtpEvent], line: Line, who: str, too_long: str, limit: int) -> None:
+        """Per-line anomalies for command, reply and AUTH lines (RFC 5321 2.3.8, 4.5.3.1)."""
+        if line.cut:
+            self._anomaly(out, "line_buffer_limit",
+                          f"{who} line reached {self._limits.max_buffered_line} octets without LF; cut there",
+                          line.ts_ns, line.frame)
+        elif len(line.raw) > limit:
+            self._anomaly(out, too_long, f"{who} line of {len(line.raw)} octets > {limit} (RFC 5321 4.5.3.1)",
+                          line.ts_ns, line.frame)
+        if line.ending == b"\n":
+            self._anomaly(out, "bare_lf_line_ending", f"{who} line ends with bare LF (RFC 5321 2.3.8)",
+                          line.ts_ns, line.frame)
+        body = line.content
+        if b"\r" in body:
+            self._anomaly(out, "bare_cr", f"bare CR in {who} line: {_quote(line.raw)}", line.ts_ns, line.frame)
+        if b"\x00" in body:
+            self._anomaly(out, "nul_byte", f"NUL in {who} line: {_quote(line.raw)}", line.ts_ns, line.frame)
+
+    def _push(self, index: int, verb: str, stage: ReplyStage, ts_ns: int, frame: int) -> None:
+        self._pending.append(_Pending(index, verb, stage, ts_ns, frame))
+
+    # ------------------------------------------------------------------ client bytes ------------
+    def _client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        end = len(data)
+        while pos < end:
+            mode = self._cmode
+            if mode in HOLD_MODES:
+                self._hold(data[pos:], ts_ns, frame, out)
+                return
+            if mode is ClientMode.DATA_CONTENT:
+                assert self._msg is not None
+                pos, ended = self._msg.feed_data(data, pos, ts_ns, frame)
+                self._take_findings(out)
+                if ended:
+                    self._end_of_data(out)
+            elif mode is ClientMode.BDAT_CHUNK:
+                assert self._msg is not None
+                n = min(self._bdat_remaining, end - pos)
+                self._msg.feed_octets(data[pos : pos + n], ts_ns, frame)
+                self._take_findings(out)
+                pos += n
+                self._bdat_remaining -= n
+                if self._bdat_remaining == 0:
+                    self._chunk_done(out, ts_ns, frame)
+            elif mode in (ClientMode.TLS_PROBE, ClientMode.TLS):
+                pos = self._tls_bytes(C2S, data, pos, ts_ns, frame, out)
+            elif mode is ClientMode.CLOSED:
+                return
+            else:  # COMMAND, AUTH_RESPONSE, GAP: lines
+                line, pos = self._csplit.take(data, pos, ts_ns, frame)
+                if line is None:
+                    return
+                self._client_line(line, out)
+
+    def _hold(self, data: bytes, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        self._held.append(("data", data, ts_ns, frame))
+        self._held_bytes += len(data)
+        if self._held_bytes > self._limits.max_buffered_line:
+            self._overflow_hold(ts_ns, frame, out, at_close=False)
+
+    def _overflow_hold(self, ts_ns: int, frame: int | None, out: list[SmtpEvent], *, at_close: bool) -> None:
+        mode = self._cmode
+        why = "at close" if at_close else f"past {self._limits.max_buffered_line} octets"
+        self._anomaly(out, "held_without_reply",
+                      f"client bytes after {mode.value} held {why} without the deciding reply; "
+                      "read as " + advance(mode, Trigger.HOLD_OVERFLOW).value, ts_ns, frame)
+        if mode is ClientMode.DATA_WAIT:
+            data_cmd = next((p for p in self._pending if p.stage is ReplyStage.DATA_START), None)
+            self._start_data_message(data_cmd.index if data_cmd else -1, ts_ns,
+                                     frame if frame is not None else self._held[0][3], out)
+        elif mode is ClientMode.STARTTLS_WAIT:
+            self._session(Trigger.TLS_GO)
+        self._cmode = advance(mode, Trigger.HOLD_OVERFLOW)
+        self._release(out)
+
+    def _release(self, out: list[SmtpEvent]) -> None:
+        """Replay held client bytes (and gaps) in the mode a reply just decided."""
+        items, self._held, self._held_bytes = self._held, [], 0
+        for kind, payload, ts_ns, frame in items:
+            if kind == "data":
+                assert isinstance(payload, bytes)
+                self._client(payload, 0, ts_ns, frame, out)
+            else:
+                assert isinstance(payload, int)
+                self._client_gap(payload, ts_ns, frame, out)
+
+    def _client_line(self, line: Line, out: list[SmtpEvent]) -> None:
+        if self._cmode is ClientMode.GAP:
+            m = g.COMMAND_LINE.match(g.wire_text(line.content))
+            if line.cut or m is None or m.group("verb").upper() not in g.KNOWN_VERBS:
+                self._gap_skipped[C2S] += len(line.raw)
+                return
+            self._resynced(C2S, line, out)
+            self._cmode = advance(self._cmode, Trigger.RESYNC)
+        if self._cmode is ClientMode.AUTH_RESPONSE:
+            self._auth_response(line, out)
+        else:
+            self._command(line, out)
+
+    def _resynced(self, d: Direction, line: Line, out: list[SmtpEvent]) -> None:
+        out.append(Resynced(direction=d, skipped_bytes=self._gap_skipped[d], ts_ns=line.ts_ns, frame=line.frame))
+        self._gap_skipped[d] = 0
+        self._session(Trigger.RESYNC)
+
+    def _command(self, line: Line, out: list[SmtpEvent]) -> None:
+        text = g.wire_text(line.content)
+        m = g.COMMAND_LINE.match(text)
+        if m is None:
+            self._line_checks(out, line, "command", "command_line_too_long", self._limits.max_command_line)
+            self._anomaly(out, "empty_command_line", f"client sent an empty line: {_quote(line.raw)}",
+                          line.ts_ns, line.frame)
+            return
+        verb = m.group("verb").upper()
+        arg = m.group("arg") or ""
+        limit = self._limits.max_auth_line if verb == "AUTH" else self._limits.max_command_line
+        self._line_checks(out, line, "command", "command_line_too_long", limit)
+        known = verb in g.KNOWN_VERBS
+        if not known:
+            self._anomaly(out, "unknown_command", f"unknown command verb {verb!r}", line.ts_ns, line.frame)
+        if not self._greeted and not self._early_reported:
+            self._early_reported = True
+            self._anomaly(out, "data_before_greeting",
+                          f"client sent {verb} before the server's greeting (early talker)",
+                          line.ts_ns, line.frame)
+        pipelined = bool(self._pending)
+        if pipelined and self._caps_pipelining is False:
+            self._anomaly(out, "pipelining_not_offered",
+                          f"{verb} sent before the reply to {self._pending[-1].verb} but PIPELINING "
+                          "was not announced (RFC 2920 3)", line.ts_ns, line.frame)
+        params: dict[str, str | None] = {}
+        decoded: dict[str, str] = {}
+        address = address_raw = None
+        if verb in ("MAIL", "RCPT"):
+            pattern = g.MAIL_ARGUMENT if verb == "MAIL" else g.RCPT_ARGUMENT
+            am = pattern.match(arg)
+            if am is None:
+                self._anomaly(out, "invalid_path_argument", f"{verb} argument is no path: {arg[:_QUOTE]!r}",
+                              line.ts_ns, line.frame)
+            else:
+                address_raw = am.group("path")
+                address, bracketed = g.strip_path(address_raw)
+                if not bracketed:
+                    self._anomaly(out, "path_without_angle_brackets",
+                                  f"{verb} path {address_raw!r} lacks <> (RFC 5321 4.1.2)", line.ts_ns, line.frame)
+                params, problems = g.parse_params(am.group("params"))
+                for p in problems:
+                    self._anomaly(out, p.kind, f"{verb}: {p.message}", line.ts_ns, line.frame)
+                decoded = g.xtext_values(params)
+        elif verb in ("XCLIENT", "XFORWARD"):
+            params, problems = g.parse_params(arg)
+            for p in problems:
+                self._anomaly(out, p.kind, f"{verb}: {p.message}", line.ts_ns, line.frame)
+            decoded = g.xtext_values(params, all_xtext=True)
+        index = self._next_index
+        self._next_index += 1
+        out.append(Command(
+            index=index, verb=verb, argument=arg, raw=line.raw, known=known, params=params,
+            params_decoded=decoded, address=address, address_raw=address_raw, pipelined=pipelined,
+            line_ending=line.ending, ts_ns=line.ts_ns, frame=line.frame, end_frame=line.end_frame,
+        ))
+        ts_ns, frame = line.ts_ns, line.frame
+        if verb == "MAIL":
+            self._abandon_bdat(out, ts_ns, frame, "MAIL")
+            self._rcpts = 0
+        elif verb == "RCPT":
+            self._rcpts += 1
+            if self._rcpts == self._limits.max_recipients + 1:
+                self._anomaly(out, "too_many_recipients",
+                              f"more than {self._limits.max_recipients} RCPT in one transaction", ts_ns, frame)
+        elif verb == "RSET":
+            self._abandon_bdat(out, ts_ns, frame, "RSET")
+        if verb == "DATA":
+            if arg:
+                self._anomaly(out, "data_with_argument", f"DATA {arg[:_QUOTE]!r}: DATA takes none (RFC 5321 4.1.1.4)",
+                              ts_ns, frame)
+            self._push(index, verb, ReplyStage.DATA_START, ts_ns, frame)
+            self._cmode = advance(self._cmode, Trigger.SENT_DATA)
+        elif verb == "BDAT":
+            self._bdat(index, arg, line, out)
+        elif verb == "AUTH":
+            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
+            self._auth_command(index, arg, line, out)
+            self._cmode = advance(self._cmode, Trigger.SENT_AUTH)
+        elif verb == "STARTTLS":
+            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
+            self._cmode = advance(self._cmode, Trigger.SENT_STARTTLS)
+        else:
+            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
+
+    # ------------------------------------------------------------------ DATA / BDAT -------------
+    def _start_data_message(self, index: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        if self._msg is not None and self._msg.via == "DATA":
+            return
+        self._abandon_bdat(out, ts_ns, frame, "DATA")
+        self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True)
+        out.append(MessageStart(via="DATA", command_index=index, ts_ns=ts_ns, frame=frame))
+
+    def _take_findings(self, out: list[SmtpEvent]) -> None:
+        if self._msg is not None and self._msg.findings:
+            for f in self._msg.take_findings():
+                self._anomaly(out, f.kind, f.message, f.ts_ns, f.frame)
+
+    def _finish_message(self, *, complete: bool, ts_ns: int, frame: int | None,
+                        out: list[SmtpEvent]) -> MessageComplete:
+        assert self._msg is not None
+        msg = self._msg.finish(complete=complete, ts_ns=ts_ns, frame=frame if frame is not None else 0)
+        self._take_findings(out)
+        self._msg = None
+        out.append(msg)
+        return msg
+
+    def _end_of_data(self, out: list[SmtpEvent]) -> None:
+        assert self._msg is not None and self._msg.last is not None
+        ts_ns, frame = self._msg.last
+        msg = self._finish_message(complete=True, ts_ns=ts_ns, frame=frame, out=out)
+        self._push(msg.command_index, "DATA", ReplyStage.DATA_END, msg.ts_ns, msg.end_frame)
+        self._cmode = advance(self._cmode, Trigger.MESSAGE_END)
+        self._session(Trigger.MESSAGE_END)
+
+    def _bdat(self, index: int, arg: str, line: Line, out: list[SmtpEvent]) -> None:
+        m = g.BDAT_ARGUMENT.match(arg)
+        size = int(m.group("size")) if m else -1
+        if m is None or size > self._limits.max_bdat_chunk:
+            self._anomaly(out, "bdat_size_invalid",
+                          f"BDAT {arg[:_QUOTE]!r}: no usable chunk-size (RFC 3030 2); resynchronising",
+                          line.ts_ns, line.frame)
+            self._push(index, "BDAT", ReplyStage.COMMAND, line.ts_ns, line.frame)
+            self._cmode = advance(self._cmode, Trigger.BDAT_INVALID)
+            self._session(Trigger.GAP)
+            return
+        last = m.group("last") is not None
+        if self._msg is None:
+            self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False)
+            out.append(MessageStart(via="BDAT", command_index=index, ts_ns=line.ts_ns, frame=line.frame))
+        self._msg.chunks += 1
+        self._push(index, "BDAT", ReplyStage.DATA_END if last else ReplyStage.BDAT_CHUNK, line.ts_ns, line.frame)
+        self._session(Trigger.SENT_BDAT)
+        self._bdat_last = last
+        self._bdat_remaining = size
+        self._cmode = advance(self._cmode, Trigger.SENT_BDAT)
+        if size == 0:
+            self._chunk_done(out, line.ts_ns, line.end_frame)
+
+    def _chunk_done(self, out: list[SmtpEvent], ts_ns: int, frame: int, *, complete: bool = True) -> None:
+        self._cmode = advance(self._cmode, Trigger.CHUNK_DONE)
+        if self._bdat_last and self._msg is not None:
+            self._finish_message(complete=complete, ts_ns=ts_ns, frame=frame, out=out)
+            self._session(Trigger.MESSAGE_END)
+
+    def _abandon_bdat(self, out: list[SmtpEvent], ts_ns: int, frame: int, why: str) -> None:
+        if self._msg is not None and self._msg.via == "BDAT":
+            self._anomaly(out, "bdat_without_last", f"{why} while a BDAT message had no LAST chunk", ts_ns, frame)
+            self._finish_message(complete=False, ts_ns=ts_ns, frame=frame, out=out)
+
+    # ------------------------------------------------------------------ AUTH --------------------
+    def _auth_command(self, index: int, arg: str, line: Line, out: list[SmtpEvent]) -> None:
+        m = g.AUTH_ARGUMENT.match(arg)
+        if m is None:
+            self._anomaly(out, "invalid_auth_argument", f"AUTH {arg[:_QUOTE]!r} (RFC 4954 4)", line.ts_ns, line.frame)
+            mech = arg.split()[0].upper() if arg.split() else ""
+            initial = None
+        else:
+            mech, initial = m.group("mech").upper(), m.group("initial")
+        self._auth = (mech, index)
+        if initial is not None:
+            out.append(self._auth_step(C2S, AuthStepKind.INITIAL, initial, line))
+
+    def _auth_step(self, d: Direction, kind: AuthStepKind, text: str, line: Line) -> AuthStep:
+        mech, index = self._auth or ("", -1)
+        raw = g.wire_bytes(text)
+        data = g.decode_base64(text) if kind is not AuthStepKind.CANCEL else None
+        return AuthStep(mechanism=mech, direction=d, kind=kind, data=raw if data is None else data,
+                        decoded=data is not None, raw=raw, command_index=index, ts_ns=line.ts_ns,
+                        frame=line.frame)
+
+    def _auth_response(self, line: Line, out: list[SmtpEvent]) -> None:
+        self._line_checks(out, line, "AUTH response", "command_line_too_long", self._limits.max_auth_line)
+        text = g.wire_text(line.content).strip()
+        kind = AuthStepKind.CANCEL if text == "*" else AuthStepKind.RESPONSE
+        step = self._auth_step(C2S, kind, text, line)
+        if kind is AuthStepKind.RESPONSE and not step.decoded:
+            self._anomaly(out, "auth_response_not_base64", "AUTH response is not base64 (RFC 4954 4)",
+                          line.ts_ns, line.frame)
+        out.append(step)
+        self._cmode = advance(self._cmode, Trigger.AUTH_RESPONSE_SENT)
+
+    # ------------------------------------------------------------------ client gaps -------------
+    def _client_gap(self, length: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        mode = self._cmode
+        if mode in HOLD_MODES:
+            self._held.append(("gap", length, ts_ns, frame))
+            return
+        if mode is ClientMode.DATA_CONTENT:
+            assert self._msg is not None
+            self._msg.gap(length)
+            self._take_findings(out)
+            return
+        if mode is ClientMode.BDAT_CHUNK:
+            assert self._msg is not None
+            n = min(length, self._bdat_remaining)
+            self._msg.gap(n)
+            self._bdat_remaining -= n
+            rest = length - n
+            if self._bdat_remaining == 0:
+                self._chunk_done(out, ts_ns, frame, complete=False)
+            if rest:
+                self._cmode = advance(self._cmode, Trigger.GAP)  # chunk done: COMMAND -> GAP
+                self._gap_skipped[C2S] += rest
+                self._session(Trigger.GAP)
+            return
+        if mode in (ClientMode.TLS_PROBE, ClientMode.TLS):
+            self._tls_gap(C2S, length)
+            self._cmode = advance(mode, Trigger.GAP)
+            return
+        if mode is ClientMode.CLOSED:
+            return
+        part = self._csplit.flush()
+        self._gap_skipped[C2S] += length + (len(part.raw) if part else 0)
+        self._cmode = advance(mode, Trigger.GAP)
+        self._session(Trigger.GAP)
+
+    # ------------------------------------------------------------------ server bytes ------------
+    def _server(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        end = len(data)
+        while pos < end:
+            mode = self._smode
+            if mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
+                pos = self._tls_bytes(S2C, data, pos, ts_ns, frame, out)
+            elif mode is ServerMode.CLOSED:
+                return
+            else:
+                line, pos = self._ssplit.take(data, pos, ts_ns, frame)
+                if line is None:
+                    return
+                self._server_line(line, out)
+
+    def _server_line(self, line: Line, out: list[SmtpEvent]) -> None:
+        if self._smode is ServerMode.GAP:
+            if line.cut or g.REPLY_START.match(line.raw) is None:
+                self._gap_skipped[S2C] += len(line.raw)
+                return
+            self._resynced(S2C, line, out)
+            self._smode = advance(self._smode, Trigger.RESYNC)
+        self._reply_line(line, out)
+
+    def _reply_line(self, line: Line, out: list[SmtpEvent]) -> None:
+        self._line_checks(out, line, "reply", "reply_line_too_long", self._limits.max_reply_line)
+        m = g.REPLY_LINE.match(g.wire_text(line.content))
+        b = self._reply
+        if m is None:
+            self._anomaly(out, "invalid_reply_line", f"not a reply line (RFC 5321 4.2): {_quote(line.raw)}",
+                          line.ts_ns, line.frame)
+            if b is not None:
+                b.raw += line.raw
+                b.end_frame = line.end_frame
+            return
+        code = int(m.group("code"))
+        if g.STRICT_REPLY_CODE.match(m.group("code")) is None:
+            self._anomaly(out, "invalid_reply_code", f"reply code {code} outside 200-559 (RFC 5321 4.2)",
+                          line.ts_ns, line.frame)
+        if b is None:
+            b = self._reply = _ReplyBuilder(code, line.ts_ns, line.frame, line.end_frame)
+        elif code != b.code:
+            self._anomaly(out, "reply_code_mismatch_in_multiline",
+                          f"line with code {code} inside a {b.code} reply (RFC 5321 4.2.1)", line.ts_ns, line.frame)
+        b.count += 1
+        if b.count <= self._limits.max_reply_lines:
+            b.lines.append(m.group("text") or "")
+        elif b.count == self._limits.max_reply_lines + 1:
+            self._anomaly(out, "reply_too_many_lines",
+                          f"reply {b.code} has more than {self._limits.max_reply_lines} lines; the rest not kept",
+                          line.ts_ns, line.frame)
+        b.raw += line.raw
+        b.end_frame = line.end_frame
+        if m.group("sep") == "-":
+            return
+        self._reply = None
+        self._dispatch_reply(b, out, complete=True)
+
+    def _dispatch_reply(self, b: _ReplyBuilder, out: list[SmtpEvent], *, complete: bool) -> None:
+        lines = tuple(b.lines)
+        em = g.ENHANCED_CODE.match(lines[0]) if lines else None
+        enhanced = em.group("code") if em else None
+        if enhanced is not None and enhanced[0] != str(b.code)[0]:
+            self._anomaly(out, "enhanced_code_class_mismatch",
+                          f"reply {b.code} carries enhanced code {enhanced} of another class (RFC 3463 2)",
+                          b.ts_ns, b.frame)
+        after_gap, self._after_gap = self._after_gap, False
+
+        def reply(stage: ReplyStage, verb: str | None, index: int | None) -> Reply:
+            r = Reply(code=b.code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
+                      command_index=index, verb=verb, stage=stage, multiline=b.count > 1, complete=complete,
+                      after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame)
+            out.append(r)
+            return r
+
+        slot = self._pending[0] if self._pending else None
+        if not self._greeted:
+            self._greeted = True
+            starttls_ok = slot is not None and slot.verb == "STARTTLS" and b.code == 220
+            if b.code in GREETING_CODES and not starttls_ok:
+                reply(ReplyStage.GREETING, GREETING_VERB, None)
+                self._session(Trigger.GREETING_OK if b.code == 220 else Trigger.GREETING_REFUSED)
+                return
+            self._anomaly(out, "greeting_missing", f"first reply {b.code} is no greeting (RFC 5321 4.3.1)",
+                          b.ts_ns, b.frame)
+        if slot is None:
+            msg = self._msg
+            if self._cmode is ClientMode.DATA_CONTENT and msg is not None and msg.gap_bytes:
+                # The end of the content was in the gap: the server is answering it.
+                self._finish_message(complete=False, ts_ns=b.ts_ns, frame=b.frame, out=out)
+                self._cmode = advance(self._cmode, Trigger.END_LOST)
+                self._session(Trigger.END_LOST)
+                slot = _Pending(msg.command_index, "DATA", ReplyStage.DATA_END, b.ts_ns, b.frame)
+                self._pending.append(slot)
+            else:
+                reply(ReplyStage.UNEXPECTED, None, None)
+                self._anomaly(out, "unexpected_reply", f"reply {b.code} while no command awaited one",
+                              b.ts_ns, b.frame)
+                return
+        if slot.verb == "AUTH" and slot.stage is ReplyStage.COMMAND and b.code == 334:
+            reply(ReplyStage.AUTH_CHALLENGE, "AUTH", slot.index)
+            fake = Line(b"", b"", b.ts_ns, b.frame, b.end_frame)
+            out.append(self._auth_step(S2C, AuthStepKind.CHALLENGE, "".join(lines).strip(), fake))
+            self._move_client(Trigger.AUTH_CHALLENGE, out)
+            self._session(Trigger.AUTH_CHALLENGE)
+            return
+        self._pending.popleft()
+        reply(slot.stage, slot.verb, slot.index)
+        data_stage = {ReplyStage.DATA_START: "start", ReplyStage.DATA_END: "end"}.get(slot.stage)
+        trigger = reply_trigger(slot.verb, data_stage, b.code)
+        if slot.verb in ("EHLO", "LHLO") and b.code == 250:
+            self._capabilities(slot, lines, b, out)
+        elif slot.verb == "HELO" and b.code == 250:
+            self._caps_pipelining = False
+        if trigger is None:
+            return
+        if trigger is Trigger.DATA_GO:
+            if self._held_bytes:
+                self._anomaly(out, "content_before_354",
+                              f"client sent {self._held_bytes} octets after DATA before the 354 "
+                              "(RFC 2920 3.1: DATA ends a pipelined group)", b.ts_ns, b.frame)
+            if self._cmode is ClientMode.DATA_WAIT:
+                self._start_data_message(slot.index, b.ts_ns, b.frame, out)
+        elif trigger is Trigger.TLS_GO:
+            out.append(TlsStarted(implicit=False, command_index=slot.index, ts_ns=b.ts_ns, frame=b.frame))
+            self._tls_announced = True
+            self._smode = advance(self._smode, Trigger.TLS_GO)
+        elif trigger is Trigger.AUTH_DONE:
+            self._auth = None
+        self._session(trigger)
+        self._move_client(trigger, out)
+
+    def _move_client(self, trigger: Trigger, out: list[SmtpEvent]) -> None:
+        before = self._cmode
+        self._cmode = advance(before, trigger)
+        if before in HOLD_MODES and self._cmode is not before:
+            self._release(out)
+
+    def _capabilities(self, slot: _Pending, lines: tuple[str, ...], b: _ReplyBuilder, out: list[SmtpEvent]) -> None:
+        caps = parse_ehlo_lines(lines)
+        for bad in caps.invalid_lines:
+            self._anomaly(out, "invalid_ehlo_line", f"not an ehlo-line (RFC 5321 4.1.1.1): {bad[:_QUOTE]!r}",
+                          b.ts_ns, b.frame)
+        size_p = caps.params("SIZE")
+        self._caps_pipelining = caps.has("PIPELINING")
+        out.append(Capabilities(
+            command_index=slot.index, domain=caps.domain, greeting=caps.greeting, items=caps.items,
+            pipelining=caps.has("PIPELINING"), size=caps.size, size_announced=size_p is not None,
+            starttls=caps.has("STARTTLS"), auth_mechanisms=caps.auth_mechanisms, chunking=caps.has("CHUNKING"),
+            binarymime=caps.has("BINARYMIME"), eightbitmime=caps.has("8BITMIME"), smtputf8=caps.has("SMTPUTF8"),
+            dsn=caps.has("DSN"), enhancedstatuscodes=caps.has("ENHANCEDSTATUSCODES"),
+            requiretls=caps.has("REQUIRETLS"), ts_ns=b.ts_ns, frame=b.frame,
+        ))
+
+    def _server_gap(self, length: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        mode = self._smode
+        if mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
+            self._tls_gap(S2C, length)
+            self._smode = advance(mode, Trigger.GAP)
+            return
+        if mode is ServerMode.CLOSED:
+            return
+        part = self._ssplit.flush()
+        dropped = 0
+        if mode is ServerMode.REPLY and part is not None and g.REPLY_LINE.match(g.wire_text(part.raw)):
+            self._reply_line(part, out)  # a cut last line still ends its reply
+        elif part is not None:
+            dropped = len(part.raw)
+        if self._reply is not None:
+            b, self._reply = self._reply, None
+            self._dispatch_reply(b, out, complete=False)
+            self._after_gap = True
+        self._gap_skipped[S2C] += length + dropped
+        self._smode = advance(self._smode, Trigger.GAP)
+        self._session(Trigger.GAP)
+
+    # ------------------------------------------------------------------ TLS ---------------------
+    def _tls_bytes(self, d: Direction, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
+        side = self._tls[d]
+        client = d is C2S
+        mode = self._cmode if client else self._smode
+        if mode in (ClientMode.TLS, ServerMode.TLS):
+            chunk = data[pos:]
+            side.bytes += len(chunk)
+            self._hello_bytes(d, side, chunk, ts_ns, frame, out)
+            return len(data)
+        splitter = self._csplit if client else self._ssplit
+        if splitter.pending:  # inside a plaintext line
+            line, pos = splitter.take(data, pos, ts_ns, frame)
+            if line is not None:
+                self._plaintext(d, line, out)
+            return pos
+        verdict = record_start(side.probe + data[pos : pos + 2 - len(side.probe)])
+        if verdict is None:  # one octet that may start a record: wait for the next
+            side.probe, side.probe_at = data[pos : pos + 1], (ts_ns, frame)
+            return pos + 1
+        prefix, side.probe = side.probe, b""
+        pts, pframe = side.probe_at if prefix else (ts_ns, frame)
+        if verdict:
+            if client:
+                self._cmode = advance(self._cmode, Trigger.TLS_RECORD)
+            else:
+                self._smode = advance(self._smode, Trigger.TLS_RECORD)
+            side.implicit_probe = False
+            self._session(Trigger.TLS_RECORD)
+            if not self._tls_announced:
+                self._tls_announced = True
+                out.append(TlsStarted(implicit=True, command_index=None, ts_ns=pts, frame=pframe))
+            if prefix:
+                side.bytes += len(prefix)
+                self._hello_bytes(d, side, prefix, pts, pframe, out)
+            return pos
+        if side.implicit_probe:
+            side.implicit_probe = False
+            self._anomaly(out, "plaintext_on_implicit_tls",
+                          f"{'client' if client else 'server'} sent plaintext where implicit TLS was expected: "
+                          f"{_quote(prefix + data[pos:pos + _QUOTE])}", pts, pframe)
+            if client:
+                self._cmode = advance(self._cmode, Trigger.PLAINTEXT_ON_IMPLICIT)
+                if prefix:
+                    self._client(prefix, 0, pts, pframe, out)
+            else:
+                self._smode = advance(self._smode, Trigger.PLAINTEXT_ON_IMPLICIT)
+                if prefix:
+                    self._server(prefix, 0, pts, pframe, out)
+            return pos
+        if prefix:
+            splitter.take(prefix, 0, pts, pframe)  # no LF in it: buffered
+        line, pos = splitter.take(data, pos, ts_ns, frame)
+        if line is not None:
+            self._plaintext(d, line, out)
+        return pos
+
+    def _plaintext(self, d: Direction, line: Line, out: list[SmtpEvent]) -> None:
+        out.append(PlaintextAfterStarttls(direction=d, data=line.raw, ts_ns=line.ts_ns, frame=line.frame,
+                                          end_frame=line.end_frame))
+        who = "client" if d is C2S else "server"
+        self._anomaly(out, "plaintext_after_starttls",
+                      f"{who} plaintext where TLS was due (CVE-2011-0411 shape): {_quote(line.raw)}",
+                      line.ts_ns, line.frame)
+
+    def _flush_probe(self, d: Direction, out: list[SmtpEvent]) -> None:
+        side = self._tls[d]
+        splitter = self._csplit if d is C2S else self._ssplit
+        if side.probe:
+            splitter.take(side.probe, 0, *side.probe_at)
+            side.probe = b""
+        part = splitter.flush()
+        if part is not None:
+            self._plaintext(d, part, out)
+
+    def _hello_bytes(self, d: Direction, side: _TlsSide, chunk: bytes, ts_ns: int, frame: int,
+                     out: list[SmtpEvent]) -> None:
+        if side.hello_done or not chunk:
+            return
+        if side.hello_at is None:
+            side.hello_at = (ts_ns, frame)
+        side.hello += chunk[: MAX_HELLO_BYTES - len(side.hello)]
+        res = parse_hello(bytes(side.hello))
+        if res is None and len(side.hello) < MAX_HELLO_BYTES:
+            return
+        side.hello_done = True
+        side.hello = bytearray()
+        hts, hframe = side.hello_at
+        if isinstance(res, ClientHelloInfo) and d is C2S:
+            out.append(TlsClientHello(
+                version=version_name(res.version), legacy_version=version_name(res.legacy_version),
+                record_version=version_name(res.record_version),
+                supported_versions=tuple(version_name(v) for v in res.supported_versions), sni=res.sni,
+                alpn=res.alpn, cipher_suites=res.cipher_suites, ts_ns=hts, frame=hframe, end_frame=frame,
+            ))
+        elif isinstance(res, ServerHelloInfo) and d is S2C:
+            out.append(TlsServerHello(
+                version=version_name(res.version), legacy_version=version_name(res.legacy_version),
+                record_version=version_name(res.record_version), cipher_suite=res.cipher_suite,
+                ts_ns=hts, frame=hframe, end_frame=frame,
+            ))
+        else:
+            self._anomaly(out, "tls_hello_unparsed",
+                          f"{'client' if d is C2S else 'server'} TLS bytes start with no parsable "
+                          f"{'ClientHello' if d is C2S else 'ServerHello'}", hts, hframe)
+
+    def _tls_gap(self, d: Direction, length: int) -> None:
+        side = self._tls[d]
+        side.gap_bytes += length
+        side.probe = b""
+        side.hello_done = True
+        side.hello = bytearray()

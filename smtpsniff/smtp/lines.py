@@ -1,0 +1,120 @@
+"""Split one direction's bytes into lines, incrementally, within a bound.
+
+A line ends at LF.  RFC 5321 2.3.8 says CRLF; a bare LF also ends a command or reply line here
+because Postfix, Sendmail, Exim and Zeek accept it -- the caller sees ``ending == b"\\n"`` and
+reports it.  A bare CR is data (RFC 5321 2.3.8 forbids it alone; the caller reports it).
+
+Lines are taken one at a time with :meth:`LineSplitter.take` from a position in the caller's chunk,
+so the caller can switch framing (DATA content, BDAT octets, TLS) exactly after any line.  A line
+that spans chunks keeps the capture time and frame of its first byte and the frame of its last.
+
+A line longer than ``limit`` octets never grows the buffer past it.  Two policies:
+
+* ``split=False`` (commands, replies): the first ``limit`` octets are returned as a ``cut`` line and
+  everything up to the next LF is skipped and counted (``skipped``), so the rest of an over-long
+  line can never pose as a line of its own (a smuggling vector).
+* ``split=True`` (message content): the line is passed on in pieces of at most ``limit`` octets,
+  the later pieces marked ``continued``; a piece never ends between CR and LF.
+
+This module knows nothing of SMTP beyond line endings.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    raw: bytes  # the octets as sent, terminator included
+    ending: bytes  # b"\r\n", b"\n", or b"" (cut by the limit / flushed at a gap or close)
+    ts_ns: int  # first byte
+    frame: int  # first byte
+    end_frame: int  # last byte
+    cut: bool = False  # the limit cut the line (split=False) or this piece (split=True)
+    continued: bool = False  # split=True: this piece continues the previous one
+
+    @property
+    def content(self) -> bytes:
+        return self.raw[: len(self.raw) - len(self.ending)]
+
+
+class LineSplitter:
+    __slots__ = ("limit", "split", "_buf", "_ts", "_frame", "_last_frame", "_skipping", "_skipped",
+                 "_continued")
+
+    def __init__(self, limit: int, *, split: bool = False) -> None:
+        if limit < 2:
+            raise ValueError("line limit must be at least 2 octets")
+        self.limit = limit
+        self.split = split
+        self._buf = bytearray()
+        self._ts = 0
+        self._frame = 0
+        self._last_frame = 0
+        self._skipping = False  # dropping the tail of a cut line
+        self._skipped = 0
+        self._continued = False
+
+    @property
+    def pending(self) -> int:
+        """Octets of a line started but not finished."""
+        return len(self._buf)
+
+    def take(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[Line | None, int]:
+        """The next complete line from ``data[pos:]`` (with what is buffered), and the new position.
+
+        Returns ``(None, len(data))`` when the chunk ends inside a line; the partial line is kept.
+        """
+        end = len(data)
+        while self._skipping and pos < end:
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self._skipped += end - pos
+                return None, end
+            self._skipped += nl + 1 - pos
+            pos = nl + 1
+            self._skipping = False
+        if pos >= end:
+            return None, end
+        if not self._buf:
+            self._ts, self._frame = ts_ns, frame
+        room = self.limit - len(self._buf)
+        nl = data.find(b"\n", pos, pos + room)
+        if nl >= 0:
+            raw = bytes(self._buf) + data[pos : nl + 1]
+            self._buf.clear()
+            ending = b"\r\n" if raw.endswith(b"\r\n") else b"\n"
+            line = Line(raw, ending, self._ts, self._frame, frame, continued=self._continued)
+            self._continued = False
+            return line, nl + 1
+        if end - pos < room:
+            self._buf += data[pos:]
+            self._last_frame = frame
+            return None, end
+        # The limit is reached without LF.
+        take = room
+        if self.split and take > 1 and data[pos + take - 1 : pos + take] == b"\r":
+            take -= 1  # never separate CR from a following LF
+        raw = bytes(self._buf) + data[pos : pos + take]
+        self._buf.clear()
+        line = Line(raw, b"", self._ts, self._frame, frame, cut=True, continued=self._continued)
+        if self.split:
+            self._continued = True
+        else:
+            self._skipping = True
+        return line, pos + take
+
+    def take_skipped(self) -> int:
+        """Octets dropped after cut lines since the last call."""
+        n, self._skipped = self._skipped, 0
+        return n
+
+    def flush(self) -> Line | None:
+        """The partial line, if any (at a gap or at close); the splitter starts afresh."""
+        self._skipping = False
+        continued, self._continued = self._continued, False
+        if not self._buf:
+            return None
+        raw = bytes(self._buf)
+        self._buf.clear()
+        return Line(raw, b"", self._ts, self._frame, self._last_frame, continued=continued)
