@@ -102,6 +102,7 @@ class PacketDecoder:
 
     # --- public ------------------------------------------------------------------------------
     def decode(self, frame: Frame) -> TcpSegment | Skip:
+        """The frame's TCP segment, or why there is none; never raises, always counts the frame once."""
         counts = self.counts
         counts.frames += 1
         linktype = frame.linktype
