@@ -1,0 +1,47 @@
+"""The captures every cross-check runs over: ours (captures/, tests/data/) and the peers' in ../shared/captures."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "captures"
+_CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+
+
+def _captures_under(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in _CAPTURE_SUFFIXES
+                  and "expected" not in p.parts)
+
+
+def own_captures() -> list[Path]:
+    return _captures_under(ROOT / "captures") + _captures_under(ROOT / "tests" / "data")
+
+
+def shared_captures() -> list[Path]:
+    return _captures_under(SHARED)
+
+
+def capture_params(paths: list[Path]) -> list:
+    """pytest parameters named by path relative to the project (or to shared/)."""
+    def name(p: Path) -> str:
+        for base in (ROOT, SHARED.parent):
+            if p.is_relative_to(base):
+                return str(p.relative_to(base))
+        return p.name
+    return [pytest.param(p, id=name(p)) for p in paths]
+
+
+def all_capture_params() -> list:
+    params = capture_params(own_captures()) + capture_params(shared_captures())
+    if not shared_captures():
+        params.append(pytest.param(None, id="shared-captures-absent",
+                                   marks=pytest.mark.skip(reason=f"{SHARED} is absent")))
+    return params
+
+
+needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
