@@ -224,7 +224,7 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
     for charset in _ENCODED_WORD_CHARSET.findall(raw_value):
         try:
             codecs.lookup(charset)
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             log.add("undecodable_charset",
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 encoded word")
     try:

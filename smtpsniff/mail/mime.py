@@ -283,7 +283,7 @@ def _text(data: bytes, charset: str | None, where: str, log: AnomalyLog) -> str:
             if not getattr(info, "_is_text_encoding", True):  # "base64", "zlib", ...
                 raise LookupError(charset)
             codec = info.name
-        except LookupError:
+        except (LookupError, ValueError):  # ValueError: a NUL in the name
             log.add("undecodable_charset", f"{where}: unknown charset {excerpt(charset)}; "
                     "read as UTF-8")
     try:
