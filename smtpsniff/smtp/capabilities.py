@@ -58,9 +58,13 @@ def parse_ehlo_lines(lines: tuple[str, ...]) -> ParsedCapabilities:
             invalid.append(line)
             continue
         keyword = m.group("keyword").upper()
-        params = tuple((m.group("params") or "").split())
-        if keyword.endswith("=") and keyword != "AUTH=":
-            invalid.append(line)
-            continue
+        if m.group("eq"):
+            if keyword != "AUTH":
+                invalid.append(line)
+                continue
+            keyword = "AUTH="
+            params = tuple((m.group("eqparams") or "").split())
+        else:
+            params = tuple((m.group("params") or "").split())
         items.append((keyword, params))
     return ParsedCapabilities(domain, greeting.strip(), tuple(items), tuple(invalid))

@@ -110,7 +110,9 @@ AUTH_ARGUMENT = re.compile(r"^(?P<mech>[A-Za-z0-9_-]{1,20})(?:[ \t]+(?P<initial>
 #   ehlo-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-")
 #   ehlo-param   = 1*(%d33-126)
 # "AUTH=LOGIN PLAIN" (pre-RFC 2554 Outlook form) is accepted as keyword "AUTH=".
-EHLO_LINE = re.compile(r"^(?P<keyword>[A-Za-z0-9][A-Za-z0-9-]*=?)(?:[ \t]+(?P<params>.*?))?[ \t]*$")
+EHLO_LINE = re.compile(
+    r"^(?P<keyword>[A-Za-z0-9][A-Za-z0-9-]*)(?:(?P<eq>=)(?P<eqparams>.*?)|[ \t]+(?P<params>.*?))?[ \t]*$"
+)
 
 # RFC 3461 4: xtext = *( xchar / hexchar ); hexchar = "+" 2(%x30-39 / %x41-46)
 _XTEXT_HEX = re.compile(r"\+([0-9A-Fa-f]{2})")

@@ -12,6 +12,10 @@ Everything that moves any of them is a row of :data:`TRANSITIONS`; the decoder
 (:mod:`smtpsniff.smtp.conversation`) only names triggers.  A trigger without a row leaves the state
 as it is: remote misbehaviour is the decoder's anomaly to report, never an exception here.
 
+The framing modes and triggers are plain Enums (no ``str`` mix-in) on purpose: ``ClientMode.GAP``
+and ``ServerMode.GAP`` must never be equal, or their rows in the one table would collide.
+:class:`SmtpState` keeps its ``str`` values for records and tables.
+
 This module knows no bytes, no grammar and no events.
 """
 from __future__ import annotations
@@ -40,7 +44,7 @@ class SmtpState(str, Enum):
     CLOSED = "closed"  # close() called
 
 
-class ClientMode(str, Enum):
+class ClientMode(Enum):
     COMMAND = "command"  # command lines (RFC 5321 4.1.1)
     DATA_WAIT = "data_wait"  # DATA sent; later bytes held until the reply says content or commands
     DATA_CONTENT = "data_content"  # after 354: content up to CRLF.CRLF (RFC 5321 4.5.2)
@@ -54,7 +58,7 @@ class ClientMode(str, Enum):
     CLOSED = "closed"
 
 
-class ServerMode(str, Enum):
+class ServerMode(Enum):
     REPLY = "reply"  # reply lines (RFC 5321 4.2)
     TLS_PROBE = "tls_probe"
     TLS = "tls"
@@ -62,7 +66,7 @@ class ServerMode(str, Enum):
     CLOSED = "closed"
 
 
-class Trigger(str, Enum):
+class Trigger(Enum):
     # --- replies (server decides) ---
     GREETING_OK = "greeting_ok"  # 220 greeting
     GREETING_REFUSED = "greeting_refused"  # 554/421 greeting
