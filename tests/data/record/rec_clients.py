@@ -108,7 +108,14 @@ _SW = re.compile(r"^(?P<pfx><\*\*|<~\*|<-|<~| ->| ~>| \*\*\*|\*\*\*|===|\*~\*)\s
 
 
 def run_swaks(tr: Transcript, args: list[str], *, timeout: float = 30) -> str:
+    # pick the client port ourselves so the sidecar can name the connection
+    fam = socket.AF_INET6 if ":" in tr.host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as probe:
+        probe.bind((tr.host, 0))
+        lport = probe.getsockname()[1]
+    tr.client_addr = (tr.host, lport)
     argv = ["swaks", "--server", tr.host, "--port", str(tr.port), "--timeout", "10",
+            "--local-interface", tr.host, "--local-port", str(lport),
             "--hide-informational"] + args
     p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
     out = p.stdout + p.stderr

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import smtplib
 import time
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -223,6 +224,361 @@ def sample(ctx, keylog):
     with RecSMTP(tr, H, 25, local_hostname="smtp.club.test", timeout=10) as s:
         s.ehlo()
         _send(s, tr, m)
+        s.quit()
+    trs.append(tr)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 6: command coverage
+# ---------------------------------------------------------------------------
+def features(ctx):
+    """aiosmtpd on 2525 and 25: EHLO and HELO sessions, PIPELINING (swaks --pipeline
+    and a raw client), several messages in one connection, RSET, VRFY, EXPN, NOOP,
+    HELP, 550/451 on MAIL, 550/450 on RCPT, an unknown command (500), QUIT."""
+    H = "127.0.0.1"
+    trs = []
+
+    # 1. smtplib, EHLO, many commands and three messages in one connection
+    tr = _tr("smtplib", "aiosmtpd", H, 2525, note="EHLO; NOOP HELP VRFY EXPN; 3 messages; RSET; "
+             "MAIL 550/451; RCPT 550/450; unknown command")
+    with RecSMTP(tr, H, 2525, local_hostname="ws1.example.test", timeout=10) as s:
+        s.ehlo()
+        s.noop()
+        s.help()
+        s.docmd("HELP", "MAIL")
+        s.verify("alice")
+        s.verify("nobody")
+        s.expn("staff")
+        s.expn("friends")
+        for i in range(2):
+            _send(s, tr, msg_simple(201 + i, "alice@example.test", "bob@example.test",
+                                    f"Status update {i + 1}/2", f"Update number {i + 1}.\n"))
+        s.mail("alice@example.test")
+        s.rcpt("bob@example.test")
+        s.rset()
+        s.mail("spammer@bad.test")
+        s.rset()
+        s.mail("tempfail@busy.test")
+        s.rset()
+        m = msg_simple(203, "alice@example.test", "bob@example.test, nobody@example.test, "
+                       "greylisted@example.test", "Three recipients", "One of you will get this.\n")
+        _send(s, tr, m)
+        s.docmd("XYZZY", "plugh")
+        s.docmd("NOOP")
+        s.quit()
+    trs.append(tr)
+    time.sleep(PAUSE)
+
+    # 2. smtplib, HELO (no ESMTP) session
+    tr = _tr("smtplib", "aiosmtpd", H, 2525, note="HELO session, one message")
+    with RecSMTP(tr, H, 2525, local_hostname="old-host.example.test", timeout=10) as s:
+        s.helo()
+        _send(s, tr, msg_simple(204, "legacy@example.test", "alice@example.test", "Plain old SMTP",
+                                "Sent after HELO.\n"))
+        s.quit()
+    trs.append(tr)
+    time.sleep(PAUSE)
+
+    # 3. swaks --pipeline: MAIL/RCPT/RCPT/DATA in one write
+    tr = _tr("swaks", "aiosmtpd", H, 2525, note="swaks --pipeline, one RCPT rejected")
+    run_swaks(tr, ["--pipeline", "--ehlo", "pipe.example.test", "--from", "carol@example.test",
+                   "--to", "alice@example.test,ghost@example.test",
+                   "--data", _swaks_msg_file(ctx, "f3.eml", _ascii_msg(
+                       205, "carol@example.test", "alice@example.test, ghost@example.test",
+                       "Pipelined", "This message was sent with PIPELINING.\n"))])
+    trs.append(tr)
+    time.sleep(PAUSE)
+
+    # 4. raw client on port 25, two pipelined transactions
+    tr = _tr("raw", "aiosmtpd", H, 25, note="raw pipelining: MAIL RCPT RCPT DATA in one write; "
+             "then RSET NOOP MAIL RCPT DATA in one write")
+    c = RawClient(tr)
+    c.cmd("EHLO raw.example.test")
+    c.pipeline(["MAIL FROM:<bob@example.test>", "RCPT TO:<alice@example.test>",
+                "RCPT TO:<carol@example.test>", "DATA"])
+    msg = _ascii_msg(206, "bob@example.test", "alice@example.test, carol@example.test",
+                     "Raw pipelined message", "First pipelined transaction.\n")
+    tr.message_meta.append({})
+    c.data_body(msg)
+    c.pipeline(["RSET", "NOOP", "MAIL FROM:<bob@example.test> BODY=8BITMIME",
+                "RCPT TO:<later@example.test>", "RCPT TO:<alice@example.test>", "DATA"])
+    msg = _ascii_msg(207, "bob@example.test", "alice@example.test", "Second raw message",
+                     "Second pipelined transaction.\n")
+    tr.message_meta.append({})
+    c.data_body(msg)
+    c.cmd("QUIT")
+    c.close()
+    trs.append(tr)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 7: AUTH in clear text on 587
+# ---------------------------------------------------------------------------
+def auth(ctx):
+    """aiosmtpd on 587 (auth_require_tls=False): AUTH PLAIN with and without initial
+    response, LOGIN (smtplib and swaks), CRAM-MD5 (smtplib and swaks), failing AUTH
+    (535) and successes (235).  Credentials are in each auth entry."""
+    H = "127.0.0.1"
+    trs = []
+
+    def smtplib_auth(note, attempts, send=True, n=300):
+        tr = _tr("smtplib", "aiosmtpd", H, 587, note=note)
+        with RecSMTP(tr, H, 587, local_hostname="laptop.example.test", timeout=10) as s:
+            s.ehlo()
+            ok = False
+            for mech, user, pw, initial in attempts:
+                s.user, s.password = user, pw
+                fn = {"PLAIN": s.auth_plain, "LOGIN": s.auth_login, "CRAM-MD5": s.auth_cram_md5}[mech]
+                tr.auth_creds.append({"username": user, "password": pw,
+                                      "expected": "success" if USERS.get(user) == pw else "failure"})
+                try:
+                    s.auth(mech, fn, initial_response_ok=initial)
+                    ok = True
+                except smtplib.SMTPAuthenticationError:
+                    pass
+            if ok and send:
+                _send(s, tr, msg_simple(n, f"{user}@example.test" if "@" not in user else user,
+                                        "bob@example.test", f"Sent after AUTH {mech}", "Authenticated.\n"))
+            s.quit()
+        trs.append(tr)
+        time.sleep(PAUSE)
+
+    smtplib_auth("AUTH PLAIN with initial response: wrong password (535) then right (235)",
+                 [("PLAIN", "alice", "alice123", True), ("PLAIN", "alice", "wonderland", True)], n=301)
+    smtplib_auth("AUTH PLAIN without initial response (334 empty challenge)",
+                 [("PLAIN", "bob@example.test", "s3cr3t-Bob!", False)], n=302)
+    smtplib_auth("AUTH LOGIN without initial response", [("LOGIN", "carol", "c@rol-2024", False)], n=303)
+    smtplib_auth("AUTH LOGIN with initial response (username on the AUTH line)",
+                 [("LOGIN", "alice", "wonderland", True)], n=304)
+    smtplib_auth("AUTH CRAM-MD5", [("CRAM-MD5", "alice", "wonderland", False)], n=305)
+
+    for mech, user, pw in (("LOGIN", "bob@example.test", "s3cr3t-Bob!"), ("CRAM-MD5", "carol", "c@rol-2024"),
+                           ("PLAIN", "carol", "wrong-password"), ("CRAM-MD5", "alice", "not-wonderland")):
+        tr = _tr("swaks", "aiosmtpd", H, 587, note=f"swaks --auth {mech}")
+        tr.auth_creds.append({"username": user, "password": pw,
+                              "expected": "success" if USERS.get(user) == pw else "failure"})
+        run_swaks(tr, ["--ehlo", "swaks.example.test", "--from", "carol@example.test",
+                       "--to", "alice@example.test", "--auth", mech, "--auth-user", user,
+                       "--auth-password", pw, "--data", _swaks_msg_file(ctx, "a.eml", _ascii_msg(
+                           310 + len(trs), "carol@example.test", "alice@example.test",
+                           f"swaks AUTH {mech}", "Authenticated by swaks.\n"))])
+        trs.append(tr)
+        time.sleep(PAUSE)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 8 / 9: TLS
+# ---------------------------------------------------------------------------
+def starttls(ctx, keylog):
+    """aiosmtpd on 587: EHLO, STARTTLS, 220, TLS handshake with SNI
+    mail.example.test, then EHLO/AUTH/MAIL/RCPT/DATA/QUIT encrypted.  smtplib
+    session keys are in smtp-starttls.keys (NSS key log; tshark -o
+    tls.keylog_file:...); the swaks session cannot log keys."""
+    H = "127.0.0.1"
+    trs = []
+    tr = _tr("smtplib", "aiosmtpd", H, 587, tls="starttls", sni="mail.example.test",
+             note="smtplib STARTTLS, AUTH PLAIN inside TLS, one message")
+    tr.auth_creds.append({"username": "alice", "password": "wonderland", "expected": "success"})
+    with RecSMTP(tr, H, 587, local_hostname="laptop.example.test", timeout=10) as s:
+        s.ehlo()
+        s.starttls(context=client_tls_context(keylog))
+        s.ehlo()
+        s.user, s.password = "alice", "wonderland"
+        s.auth("PLAIN", s.auth_plain)
+        _send(s, tr, msg_simple(401, "alice@example.test", "bob@example.test", "Encrypted hello",
+                                "This travelled inside TLS.\n"))
+        s.quit()
+    trs.append(tr)
+    time.sleep(PAUSE)
+    tr = _tr("swaks", "aiosmtpd", H, 587, tls="starttls", sni="mail.example.test",
+             note="swaks --tls with --tls-sni")
+    run_swaks(tr, ["--tls", "--tls-sni", "mail.example.test", "--ehlo", "swaks.example.test",
+                   "--from", "carol@example.test", "--to", "alice@example.test",
+                   "--data", _swaks_msg_file(ctx, "t.eml", _ascii_msg(
+                       402, "carol@example.test", "alice@example.test", "swaks STARTTLS",
+                       "Sent by swaks over STARTTLS.\n"))])
+    trs.append(tr)
+    return trs
+
+
+def implicit_tls(ctx, keylog):
+    """aiosmtpd on 465 with implicit TLS (ssl_context): the handshake (SNI
+    mail.example.test) comes first, all SMTP is encrypted.  smtplib keys in
+    smtp-implicit-tls.keys."""
+    H = "127.0.0.1"
+    trs = []
+    tr = _tr("smtplib", "aiosmtpd", H, 465, tls="implicit", sni="mail.example.test",
+             note="smtplib SMTP_SSL, AUTH LOGIN, one message")
+    tr.auth_creds.append({"username": "carol", "password": "c@rol-2024", "expected": "success"})
+    with RecSMTP_SSL(tr, H, 465, local_hostname="laptop.example.test", timeout=10,
+                     context=client_tls_context(keylog)) as s:
+        s.ehlo()
+        s.user, s.password = "carol", "c@rol-2024"
+        s.auth("LOGIN", s.auth_login, initial_response_ok=False)
+        _send(s, tr, msg_simple(501, "carol@example.test", "bob@example.test", "Over SMTPS",
+                                "Implicit TLS on port 465.\n"))
+        s.quit()
+    trs.append(tr)
+    time.sleep(PAUSE)
+    tr = _tr("swaks", "aiosmtpd", H, 465, tls="implicit", sni="mail.example.test",
+             note="swaks --tlsc (implicit TLS) with --tls-sni")
+    run_swaks(tr, ["--tlsc", "--tls-sni", "mail.example.test", "--ehlo", "swaks.example.test",
+                   "--from", "carol@example.test", "--to", "alice@example.test",
+                   "--data", _swaks_msg_file(ctx, "i.eml", _ascii_msg(
+                       502, "carol@example.test", "alice@example.test", "swaks SMTPS",
+                       "Sent by swaks with implicit TLS.\n"))])
+    trs.append(tr)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 10: BDAT against Postfix
+# ---------------------------------------------------------------------------
+def bdat(ctx):
+    """Postfix 3.7 on 127.0.0.1:10025 (CHUNKING, PIPELINING, 8BITMIME, SMTPUTF8,
+    STARTTLS offered) driven by a raw client: BDAT chunks then BDAT n LAST one
+    reply at a time; then MAIL, RCPT and all BDAT chunks pipelined in one write;
+    then a BDAT message with 8-bit body and lines starting with '.' (no stuffing
+    in BDAT); then a plain DATA message for contrast."""
+    H = "127.0.0.1"
+    trs = []
+    tr = _tr("raw", "postfix", H, POSTFIX_PORT, note="BDAT chunking, sequential and pipelined")
+    c = RawClient(tr)
+    c.cmd("EHLO chunker.example.test")
+    m1 = _ascii_msg(601, "alice@example.test", "bob@example.test", "Chunked message",
+                    "".join(f"Line {i:03d} of a message sent with BDAT in three chunks.\n" for i in range(40)))
+    c.cmd("MAIL FROM:<alice@example.test> BODY=8BITMIME")
+    c.cmd("RCPT TO:<bob@example.test>")
+    tr.message_meta.append({})
+    c.bdat(m1[:1000])
+    c.bdat(m1[1000:2000])
+    c.bdat(m1[2000:], last=True)
+
+    m2 = _ascii_msg(602, "alice@example.test", "carol@example.test", "Pipelined BDAT",
+                    "".join(f"Pipelined chunk line {i:03d}.\n" for i in range(30)))
+    tr.message_meta.append({})
+    c.bdat_pipelined([m2[:700], m2[700:]], prefix=["MAIL FROM:<alice@example.test>",
+                                                   "RCPT TO:<carol@example.test>",
+                                                   "RCPT TO:<nobody@example.test>"])
+
+    body3 = ("Caf\u00e9 cr\u00e8me \u00e0 5\u20ac.\n.\n.. two dots\n.a line starting with a dot\n"
+             "Last line.\n")
+    m3 = msg_simple(603, "alice@example.test", "bob@example.test", "8-bit BDAT", body3)
+    m3.replace_header("Content-Transfer-Encoding", "8bit") if m3["Content-Transfer-Encoding"] else None
+    raw3 = m3.as_bytes(policy=SMTP_POLICY.clone(cte_type="8bit"))
+    c.cmd("MAIL FROM:<alice@example.test> BODY=8BITMIME")
+    c.cmd("RCPT TO:<bob@example.test>")
+    tr.message_meta.append({})
+    c.bdat(raw3, last=True)
+
+    c.cmd("MAIL FROM:<alice@example.test>")
+    c.cmd("RCPT TO:<bob@example.test>")
+    c.cmd("DATA")
+    tr.message_meta.append({})
+    c.data_body(_ascii_msg(604, "alice@example.test", "bob@example.test", "DATA for contrast",
+                           "Classic DATA transfer.\n"))
+    c.cmd("BDAT 0 LAST")  # no transaction: Postfix answers 503
+    c.cmd("QUIT")
+    c.close()
+    trs.append(tr)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 11: SMTPUTF8
+# ---------------------------------------------------------------------------
+def utf8(ctx):
+    """SMTPUTF8: smtplib send_message (which adds SMTPUTF8 and sends raw UTF-8
+    headers) to Postfix on 10025 and to aiosmtpd on 2525, plus a raw client
+    using UTF-8 addresses in MAIL/RCPT and a UTF-8 VRFY."""
+    import smtplib as _s
+    H = "127.0.0.1"
+    trs = []
+    frm = "J\u00f6rg M\u00fcller <j\u00f6rg@b\u00fccher.example>"
+    to = "\u7528\u6237 <\u7528\u6237@\u4f8b\u5b50.\u6d4b\u8bd5>"
+    for port, server in ((POSTFIX_PORT, "postfix"), (2525, "aiosmtpd")):
+        tr = _tr("smtplib", server, H, port, note="send_message with UTF-8 addresses -> SMTPUTF8")
+        m = EmailMessage(policy=SMTP_POLICY.clone(utf8=True))
+        m["From"] = frm
+        m["To"] = to
+        m["Subject"] = "Gr\u00fc\u00dfe aus K\u00f6ln \u2014 \u4f60\u597d"
+        m["Date"] = FIXED_DATE
+        m["Message-ID"] = f"<smtpsniff-07{port % 100:02d}@b\u00fccher.example>"
+        m.set_content("Hallo! \u00c4rger \u00fcber \u00d6l? \u4f60\u597d\uff0c\u4e16\u754c\u3002\n", cte="8bit")
+        with RecSMTP(tr, H, port, local_hostname="utf8.example.test", timeout=10) as s:
+            s.ehlo()
+            _send(s, tr, m)
+            s.quit()
+        trs.append(tr)
+        time.sleep(PAUSE)
+
+    tr = _tr("raw", "postfix", H, POSTFIX_PORT, note="raw SMTPUTF8 transaction, UTF-8 VRFY")
+    c = RawClient(tr)
+    c.cmd("EHLO utf8.example.test")
+    c.cmd("MAIL FROM:<\u0434\u0438\u043c\u0430@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444> SMTPUTF8 BODY=8BITMIME")
+    c.cmd("RCPT TO:<\u00e9l\u00e8ve@\u00e9cole.example>")
+    c.cmd("DATA")
+    tr.message_meta.append({})
+    body = ("From: \u0414\u0438\u043c\u0430 <\u0434\u0438\u043c\u0430@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444>\r\n"
+            "To: <\u00e9l\u00e8ve@\u00e9cole.example>\r\n"
+            "Subject: \u041f\u0440\u0438\u0432\u0435\u0442, \u00e9l\u00e8ve!\r\n"
+            f"Date: {FIXED_DATE}\r\nMessage-ID: <smtpsniff-0710@\u043f\u0440\u0438\u043c\u0435\u0440.\u0440\u0444>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            "Content-Transfer-Encoding: 8bit\r\n\r\n"
+            "\u041f\u0440\u0438\u0432\u0435\u0442! Bonjour \u00e0 l'\u00e9cole.\r\n").encode("utf-8")
+    c.data_body(body)
+    c.cmd("VRFY \u00e9l\u00e8ve@\u00e9cole.example")
+    c.cmd("QUIT")
+    c.close()
+    trs.append(tr)
+    return trs
+
+
+# ---------------------------------------------------------------------------
+# 12: MIME
+# ---------------------------------------------------------------------------
+def mime(ctx):
+    """MIME structures sent with smtplib send_message from EmailMessage to aiosmtpd
+    on 25: multipart/mixed with a binary (PNG + random bytes) and a text
+    attachment (sha256 of the decoded bytes in 'attachments'), an RFC 2047 encoded
+    subject, multipart/alternative, a nested message/rfc822, and a text body
+    with lines starting with '.' (dot-stuffed on the wire, unstuffed in data_b64)."""
+    H = "127.0.0.1"
+    trs = []
+    tr = _tr("smtplib", "aiosmtpd", H, 25, note="MIME structures, one connection")
+    msgs = []
+    m = mixed_with_attachments(
+        801, "Alice <alice@example.test>", "Bob <bob@example.test>",
+        "Rapport trimestriel \u2013 r\u00e9sum\u00e9 et pi\u00e8ces jointes",
+        "Bonjour Bob,\n\nci-joint le rapport.\n\nAlice\n",
+        [(fixed_png(), "image", "png", "chart.png"),
+         (fixed_blob(3000), "application", "octet-stream", "random.bin"),
+         (FIXED_TXT, "text", "plain", "notes.txt")])
+    msgs.append(m)
+
+    m = msg_simple(802, "Newsletter <news@example.test>", "alice@example.test",
+                   "Alternative parts", "Plain text version.\n")
+    m.add_alternative("<html><body><p>HTML <i>version</i>.</p></body></html>\n", subtype="html")
+    msgs.append(m)
+
+    inner = msg_simple(899, "Carol <carol@example.test>", "alice@example.test", "Original question",
+                       "Can you forward this to Bob?\n")
+    m = msg_simple(803, "Alice <alice@example.test>", "bob@example.test", "Fwd: Original question",
+                   "Forwarding Carol's message as an attachment.\n")
+    m.add_attachment(inner)  # message/rfc822
+    msgs.append(m)
+
+    m = msg_simple(804, "Alice <alice@example.test>", "bob@example.test", "Dots at line start",
+                   ".leading dot\n..two leading dots\n.\nthe line above is a lone dot\n...\nend\n")
+    msgs.append(m)
+
+    with RecSMTP(tr, H, 25, local_hostname="mua.example.test", timeout=10) as s:
+        s.ehlo()
+        for m in msgs:
+            _send(s, tr, m)
         s.quit()
     trs.append(tr)
     return trs

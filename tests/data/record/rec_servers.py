@@ -235,6 +235,7 @@ class Postfix:
             "data_directory": str(self.dir / "data"),
             "syslog_name": "postfix-smtpsniff",
             "maillog_file": str(self.dir / "maillog"),
+            "maillog_file_prefixes": str(self.dir),
             "myhostname": self.hostname,
             "mydomain": "example.test",
             "myorigin": "example.test",
@@ -261,26 +262,35 @@ class Postfix:
             "smtpd_discard_ehlo_keywords": "",
             "smtpd_relay_restrictions": "permit_mynetworks, reject",
             "smtpd_recipient_restrictions":
-                "check_recipient_access inline:{nobody@example.test=550 5.1.1 User unknown,"
-                " greylisted@example.test=450 4.2.0 Greylisted}, permit",
+                "check_recipient_access inline:{ {nobody@example.test = 550 5.1.1 User unknown},"
+                " {greylisted@example.test = 450 4.2.0 Greylisted} }, permit",
             "smtpd_error_sleep_time": "0",
             "biff": "no",
             "append_dot_mydomain": "no",
             "readme_directory": "no",
             "maximal_queue_lifetime": "1h",
         }
+        os.chmod(self.dir.parent, 0o755)
+        shutil.chown(self.dir / "data", "postfix", "postfix")
         args = ["postconf", "-c", str(etc), "-e"] + [f"{k} = {v}" for k, v in settings.items()]
         subprocess.run(args, check=True)
         self._authorize()
         subprocess.run(["postfix", "-c", str(etc), "set-permissions"], capture_output=True)
-        subprocess.run(["postfix", "-c", str(etc), "check"], check=True)
-        subprocess.run(["postfix", "-c", str(etc), "start"], check=True, capture_output=True)
+        for step in ("check", "start"):
+            if subprocess.run(["postfix", "-c", str(etc), step], capture_output=True).returncode:
+                log = (self.dir / "maillog")
+                raise RuntimeError(f"postfix {step} failed:\n" + (log.read_text()[-2000:] if log.exists() else ""))
         self.started = True
         wait_port("127.0.0.1", self.port)
         time.sleep(0.5)
         return self
 
     def stop(self) -> None:
+        if (self.dir / "maillog").exists():
+            bad = [l for l in (self.dir / "maillog").read_text().splitlines()
+                   if "fatal" in l or "error:" in l or "panic" in l][-5:]
+            if bad:
+                print("  postfix log:", *bad, sep="\n    ")
         if self.started:
             subprocess.run(["postfix", "-c", str(self.dir / "etc"), "stop"], capture_output=True)
             self.started = False
