@@ -38,11 +38,10 @@ from smtpsniff.reassembly.events import (
     Direction,
     Endpoint,
     RoleBasis,
-    StreamData,
     StreamEvent,
 )
 from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
-from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext
+from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext, new_stream_data
 
 __all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ReassemblyStats", "TcpReassembler"]
 
@@ -154,12 +153,7 @@ class TcpReassembler:
             if seq == s.nxt_seq and not s.held and s.fin_off is None:
                 # In order, nothing held: deliver at once (Stream._deliver, inlined).
                 n = len(payload)
-                res = [
-                    StreamData(
-                        conn_id=s.conn_id, direction=s.direction, offset=s.nxt, data=payload,
-                        ts_ns=ts, frame=frame, frames=(frame,),
-                    )
-                ]
+                res = [new_stream_data(s.conn_id, s.direction, s.nxt, payload, ts, frame, (frame,))]
                 s.nxt += n
                 s.nxt_seq = (seq + n) & SEQ_MASK
                 s.delivered += n

@@ -337,3 +337,11 @@ def test_flags_unused() -> None:
     hs = t.handshake()
     ev = run(hs + [t.c(b"abc", flags=PSH), t.c(b"def", flags=ACK), t.c(b"g", flags=ACK | FIN)])
     assert flows(ev)[0, C2S].data == b"abcdefg"
+
+
+def test_hot_path_builder_makes_the_same_stream_data() -> None:
+    from smtpsniff.reassembly.stream import new_stream_data
+
+    a = new_stream_data(3, C2S, 10, b"abc", 99, 7, (7,))
+    b = StreamData(conn_id=3, direction=C2S, offset=10, data=b"abc", ts_ns=99, frame=7, frames=(7,))
+    assert a == b and hash(a) == hash(b) and repr(a) == repr(b) and type(a) is StreamData
