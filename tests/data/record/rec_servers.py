@@ -295,3 +295,9 @@ class Postfix:
             subprocess.run(["postfix", "-c", str(self.dir / "etc"), "stop"], capture_output=True)
             self.started = False
             time.sleep(0.5)
+        # take our temp dir out of the default main.cf again
+        cur = subprocess.run(["postconf", "-h", "alternate_config_directories"],
+                             capture_output=True, text=True).stdout.replace(",", " ").split()
+        keep = [d for d in cur if d != str(self.dir / "etc")]
+        if keep != cur:
+            subprocess.run(["postconf", "-e", "alternate_config_directories = " + " ".join(keep)])
