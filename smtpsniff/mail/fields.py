@@ -4,7 +4,8 @@ RFC 5322 section 3.6 (originator, destination, identification, informational and
 the table in 3.6 says which may occur once), RFC 5321 section 4.4 (Return-Path, Received),
 RFC 8601 (Authentication-Results), RFC 6376 section 3.5 (DKIM-Signature tags), RFC 2045
 section 4 (MIME-Version).  When a once-only field repeats, the first occurrence is used and the
-repeat is recorded.  This module knows nothing of bytes on the wire or of MIME bodies.
+repeat is recorded; To, Cc and Bcc are the union of their repeats.  This module knows nothing of
+bytes on the wire or of MIME bodies.
 """
 from __future__ import annotations
 
@@ -41,8 +42,20 @@ def _stripped(header: Header | None) -> str | None:
 
 
 def _addresses(headers: tuple[Header, ...], lname: str, log: AnomalyLog) -> tuple[Address, ...]:
+    """The mailboxes of the first ``lname`` field."""
     header = _first(headers, lname)
     return addresses(header, log) if header is not None else ()
+
+
+def _recipients(headers: tuple[Header, ...], lname: str, log: AnomalyLog
+                ) -> tuple[Address, ...]:
+    """The mailboxes of every ``lname`` field, repeats removed: a repeated To or Cc still names
+    recipients (Zeek's smtp.log ``to``/``cc`` are likewise the union of all such fields)."""
+    seen: dict[Address, None] = {}
+    for header in _all(headers, lname):
+        for address in addresses(header, log):
+            seen.setdefault(address, None)
+    return tuple(seen)
 
 
 def dkim_tags(value: str) -> tuple[str | None, str | None]:
@@ -58,7 +71,7 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog)
         if len(repeats) > 1:
             kind = "multiple_from" if lname == "from" else "duplicate_header"
             log.add(kind, f"{len(repeats)} {repeats[0].name} fields; RFC 5322 section 3.6 allows "
-                    "one (the first is used): "
+                    "one: "
                     + ", ".join(excerpt(h.raw_value, 40) for h in repeats[:5]))
     from_headers = _all(headers, "from")
     if not from_headers:
@@ -81,9 +94,9 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog)
         from_count=len(from_headers),
         sender=_addresses(headers, "sender", log),
         reply_to=_addresses(headers, "reply-to", log),
-        to=_addresses(headers, "to", log),
-        cc=_addresses(headers, "cc", log),
-        bcc=_addresses(headers, "bcc", log),
+        to=_recipients(headers, "to", log),
+        cc=_recipients(headers, "cc", log),
+        bcc=_recipients(headers, "bcc", log),
         subject=subject.value if subject is not None else None,
         subject_raw=subject.raw_value if subject is not None else None,
         date=parse_date(date_header.raw_value, "Date header", log) if date_header else None,
@@ -113,8 +126,8 @@ def embedded_summary(headers: tuple[Header, ...], where: str, log: AnomalyLog) -
     return EmbeddedMessage(
         headers=headers,
         from_=_addresses(headers, "from", log),
-        to=_addresses(headers, "to", log),
-        cc=_addresses(headers, "cc", log),
+        to=_recipients(headers, "to", log),
+        cc=_recipients(headers, "cc", log),
         subject=subject.value if subject is not None else None,
         date=parse_date(date_header.raw_value, f"Date of {where}", log) if date_header else None,
         date_raw=date_header.raw_value if date_header is not None else None,

@@ -35,6 +35,7 @@ _WHITESPACE = b" \t\r\n"
 # RFC 2045 section 6.7 rule 1 and 3: "=" starts two upper-case hex digits or a soft line break.
 # Lower-case hex is accepted by every decoder (and by rule 1's robustness note), so not flagged.
 _BAD_QP = re.compile(rb"=(?![0-9A-Fa-f]{2})(?![ \t]*(?:\r\n|\r|\n|$))")
+_SOFT_BREAK = re.compile(rb"=[ \t]*(?:\r\n|\r|\n)")
 # RFC 2231 section 3 and 4: name*N / name*N* / name* sections of one parameter.
 _PARAM = re.compile(
     r";\s*([^\s=;]+?)\s*=\s*(\"(?:[^\"\\]|\\.)*\"?|[^;]*)", re.DOTALL
@@ -65,7 +66,9 @@ def decode_quoted_printable(data: bytes) -> tuple[bytes, str | None]:
     problem = None if bad is None else (
         f"'=' not followed by two hex digits or a line end at offset {bad.start()}: "
         f"{excerpt(data[bad.start():bad.start() + 12])}")
-    return binascii.a2b_qp(data), problem
+    # Rule 5 soft line breaks are removed first, whatever their line end (binascii drops the byte
+    # after "=\r"), and with any white space a transport added after the "=" (rule 3).
+    return binascii.a2b_qp(_SOFT_BREAK.sub(b"", data)), problem
 
 
 def raw_params(header_value: str | None, name: str) -> str | None:

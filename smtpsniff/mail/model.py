@@ -151,7 +151,8 @@ class ParsedMessage:
 
     Address fields are tuples of :class:`Address` (a header may list several mailboxes, and
     ``from_count`` says how many From fields there were: RFC 5322 section 3.6 allows one).
-    When a field occurs more than once, the first occurrence is used; all are in ``headers``.
+    When a field occurs more than once, the first occurrence is used, except To, Cc and Bcc,
+    which list the mailboxes of every occurrence; all fields are in ``headers``.
 
     ``received_path`` holds one IP per Received field, in header order (newest hop first),
     chosen as Zeek's SMTP script does (see :func:`smtpsniff.mail.received.path_ip`), with

@@ -2,7 +2,7 @@
 
 Finds http, https and ftp URLs: in plain text (RFC 3986 section 3 scheme and hier-part, cut at
 white space, quotes and angle brackets, trailing punctuation dropped as in RFC 3986 Appendix C),
-and in HTML ``href``/``src``/``action``/``background`` attributes (entities decoded).  Also turns
+and in HTML link attributes such as ``href`` and ``src`` (entities decoded).  Also turns
 HTML into text for previews.  It knows nothing of MIME or messages: it takes ``str``.
 """
 from __future__ import annotations
@@ -13,10 +13,10 @@ from collections.abc import Iterable
 
 _URL = r"(?:https?|ftp)://[^\s<>\"'`\x00-\x1f\x7f]+"
 _TEXT_URL = re.compile(_URL, re.IGNORECASE)
-# An HTML attribute holding a URL, or a bare URL in the markup or text.
-_HTML_URL = re.compile(
-    r"\b(?:href|src|action|background)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+))"
-    r"|(" + _URL + r")",
+# An HTML attribute holding a URL (HTML 4.01 section 12.2, 13.2, 17.3; the HTML Living Standard).
+_HTML_ATTR = re.compile(
+    r"\b(?:href|src|action|background|formaction|poster|data)\s*=\s*"
+    r"(?:\"([^\"]*)\"|'([^']*)'|([^\s\"'>]+))",
     re.IGNORECASE,
 )
 _ABSOLUTE = re.compile(r"^(?:https?|ftp)://", re.IGNORECASE)
@@ -42,18 +42,16 @@ def text_urls(text: str) -> list[str]:
 
 
 def html_urls(source: str) -> list[str]:
-    """URLs in an HTML document's link attributes and text, in document order (repeats kept)."""
+    """URLs of an HTML document: its link attributes in document order, then URLs written in
+    its text.  URLs elsewhere in the markup (``xmlns`` namespaces, style sheets) are not links
+    and are left out."""
     found: list[str] = []
-    for match in _HTML_URL.finditer(source):
-        attr = next((g for g in match.groups()[:3] if g is not None), None)
-        if attr is not None:
-            url = html.unescape(attr).strip()
-            if _ABSOLUTE.match(url):
-                found.append(url)
-        else:
-            url = _trim(html.unescape(match.group(4)))
-            if _ABSOLUTE.match(url):
-                found.append(url)
+    for match in _HTML_ATTR.finditer(source):
+        attr = next(g for g in match.groups() if g is not None)
+        url = html.unescape(attr).strip()
+        if _ABSOLUTE.match(url):
+            found.append(url)
+    found.extend(text_urls(html_text(source)))
     return found
 
 

@@ -366,3 +366,11 @@ def test_random_damage_never_raises():
         for header in parsed.headers:
             header.value.encode("utf-8")
             header.raw_value.encode("utf-8")
+
+
+def test_repeated_to_fields_are_all_recipients():
+    raw = HEAD + b"To: carol@example.net, bob@example.org\r\nCc: d@example.org\r\n\r\nbody"
+    parsed = parse_message(raw)
+    assert [a.addr for a in parsed.to] == ["bob@example.org", "carol@example.net"]
+    assert [a.addr for a in parsed.cc] == ["d@example.org"]
+    assert "duplicate_header" in kinds(parsed)
