@@ -797,8 +797,8 @@ class SmtpConversation:
         if side.implicit_probe:
             side.implicit_probe = False
             self._anomaly(out, "plaintext_on_implicit_tls",
-                          f"{'client' if client else 'server'} sent plaintext where implicit TLS was expected: "
-                          f"{_quote(prefix + data[pos:pos + _QUOTE])}", pts, pframe)
+                          f"{'client' if client else 'server'} bytes start with no TLS record where implicit "
+                          "TLS was expected (RFC 8314 3.3); decoding them as SMTP", pts, pframe)
             if client:
                 self._cmode = advance(self._cmode, Trigger.PLAINTEXT_ON_IMPLICIT)
                 if prefix:
