@@ -34,8 +34,8 @@ from smtpsniff.mail.model import Address, Header
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
 _EOL = re.compile(rb"\r\n|\r|\n")
-# RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126; section 4.5 (obs-optional)
-# allows white space between the name and the colon.
+# RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126; section 4.5
+# (obs-optional) allows white space between the name and the colon.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 # RFC 5322 section 2.1.1: a line is at most 998 characters, CRLF excluded.
 MAX_LINE_CHARS = 998
@@ -119,8 +119,8 @@ def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog) -> HeaderBlo
                 current, current_name = [line], field.group(1)
                 if field.group(2):
                     log.add("header_space_before_colon",
-                            f"white space between field name and colon in {excerpt(field.group(1))} "
-                            "(RFC 5322 section 4.5 obsolete syntax)")
+                            "white space between field name and colon in "
+                            f"{excerpt(field.group(1))} (RFC 5322 section 4.5 obsolete syntax)")
                     repaired = True
             elif line_no == 0 and content.startswith(b"From "):
                 log.add("invalid_header_line",
@@ -226,7 +226,8 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
             codecs.lookup(charset)
         except (LookupError, ValueError):  # ValueError: a NUL in the name
             log.add("undecodable_charset",
-                    f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 encoded word")
+                    f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
+                    "encoded word")
     try:
         header = _HEADER_FACTORY(name, raw_value)
         value = str(header)
@@ -244,7 +245,8 @@ def addresses(header: Header, log: AnomalyLog) -> tuple[Address, ...]:
         found = parsed.addresses
     except Exception as exc:
         log.add("invalid_address",
-                f"{header.name} header: addresses not parsed ({exc!r}): {excerpt(header.raw_value)}")
+                f"{header.name} header: addresses not parsed ({exc!r}): "
+                f"{excerpt(header.raw_value)}")
         return ()
     result: list[Address] = []
     bad = 0

@@ -11,6 +11,7 @@ becomes an anomaly (layer MAIL) while the rest is still reported.
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from email import policy
 from email.parser import BytesParser
@@ -20,7 +21,7 @@ from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
 from smtpsniff.mail.headers import split_header_block
 from smtpsniff.mail.mime import walk
-from smtpsniff.mail.model import MimePart, ParsedMessage
+from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
 
 _BARE_LF = re.compile(rb"(?<!\r)\n")
@@ -93,10 +94,8 @@ def _scan_line_ends(raw: bytes, log: AnomalyLog) -> None:
                 "2045 section 2.7 forbid them in text)")
 
 
-def _opaque_body(body: bytes, headers, limits: Limits) -> MimePart:
+def _opaque_body(body: bytes, headers: tuple[Header, ...], limits: Limits) -> MimePart:
     """The whole body as one undecoded part, for when the MIME structure cannot be read."""
-    import hashlib
-
     cap = limits.max_part_decoded_bytes
     return MimePart(
         path="1", depth=0, parent=None, content_type="application/octet-stream",
