@@ -116,6 +116,9 @@ class MimePart:
     RFC 2231 and RFC 2047 decoded; ``filename_raw`` is the parameter value exactly as on the
     wire (RFC 2231 continuations joined in section order).  File names are data here: they may
     hold ``../``, NUL or bidi characters, and are sanitised only when a file is written.
+
+    A message/rfc822 part is a container (``is_multipart``, summary in ``message``), never an
+    attachment itself: the stdlib does not keep its bytes; its leaves are listed below it.
     """
 
     path: str
