@@ -234,7 +234,7 @@ class SmtpConversation:
         if self._smode is ServerMode.REPLY:
             part = self._ssplit.flush()
             if part is not None:
-                self._reply_line(part, out)
+                self._reply_line(part, out, complete=False)
             if self._reply is not None:
                 b, self._reply = self._reply, None
                 self._anomaly(out, "incomplete_reply", f"reply {b.code} without its last line at close",
@@ -606,7 +606,7 @@ class SmtpConversation:
             self._smode = advance(self._smode, Trigger.RESYNC)
         self._reply_line(line, out)
 
-    def _reply_line(self, line: Line, out: list[SmtpEvent]) -> None:
+    def _reply_line(self, line: Line, out: list[SmtpEvent], *, complete: bool = True) -> None:
         self._line_checks(out, line, "reply", "reply_line_too_long", self._limits.max_reply_line)
         m = g.REPLY_LINE.match(g.wire_text(line.content))
         b = self._reply
@@ -638,7 +638,7 @@ class SmtpConversation:
         if m.group("sep") == "-":
             return
         self._reply = None
-        self._dispatch_reply(b, out, complete=True)
+        self._dispatch_reply(b, out, complete=complete)
 
     def _dispatch_reply(self, b: _ReplyBuilder, out: list[SmtpEvent], *, complete: bool) -> None:
         lines = tuple(b.lines)
@@ -747,7 +747,7 @@ class SmtpConversation:
         part = self._ssplit.flush()
         dropped = 0
         if mode is ServerMode.REPLY and part is not None and g.REPLY_LINE.match(g.wire_text(part.raw)):
-            self._reply_line(part, out)  # a cut last line still ends its reply
+            self._reply_line(part, out, complete=False)  # a cut last line still ends its reply
         elif part is not None:
             dropped = len(part.raw)
         if self._reply is not None:
