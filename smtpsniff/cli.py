@@ -72,6 +72,37 @@ def cmd_streams(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from .analysis.capture import read
+    from .output.summary import render_summary
+    from .output.tables import write_tables
+
+    console = Console(highlight=False, soft_wrap=False)
+    status = EXIT_OK
+    usable = []
+    for path in args.files:  # refuse what is not a capture before the long work starts
+        try:
+            open_capture(path).close()
+            usable.append(path)
+        except (CaptureFormatError, OSError) as exc:
+            _warn(str(exc))
+            status = EXIT_UNUSABLE
+    if not usable:
+        return status
+    cap = read(*usable, smtp_ports=args.ports, detect_other_ports=not args.no_detect,
+               progress=lambda reader: _progress_frames(reader, sys.stderr.isatty()))
+    for message in cap.anomalies.loc[cap.anomalies["layer"] == "capture", "message"]:
+        _warn(f"warning: {message}")
+    render_summary(cap, console)
+    if args.output:
+        written = write_tables(cap.tables, Path(args.output), args.format)
+        console.print(Text(f"wrote {len(written)} tables to {terminal_safe(str(args.output))}"))
+    return status
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smtpsniff", description="Analyse SMTP traffic in packet captures.")
     parser.add_argument("--version", action="version", version=f"smtpsniff {__version__}")
@@ -83,6 +114,17 @@ def build_parser() -> argparse.ArgumentParser:
     streams.add_argument("--ports", type=_ports, default=SMTP_PORTS,
                          help="server ports that decide roles mid-connection (default: 25,465,587,2525)")
     streams.set_defaults(func=cmd_streams)
+
+    analyze = sub.add_parser("analyze", help="decode SMTP sessions and summarise them; export the tables")
+    analyze.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng captures (gzip accepted)")
+    analyze.add_argument("-o", "--output", help="folder to write every table to")
+    analyze.add_argument("--format", choices=("csv", "parquet", "json"), default="csv",
+                         help="table format with -o (default: csv; json writes JSON lines)")
+    analyze.add_argument("--ports", type=_ports, default=SMTP_PORTS,
+                         help="SMTP server ports (default: 25,465,587,2525)")
+    analyze.add_argument("--no-detect", action="store_true",
+                         help="do not look for SMTP on other ports (a 220 greeting answered by EHLO/HELO)")
+    analyze.set_defaults(func=cmd_analyze)
     return parser
 
 

@@ -39,6 +39,7 @@ _CONNECTION = (
 SCHEMAS: dict[str, tuple[Column, ...]] = {
     "sessions": _cols(
         ("session_id", INT, "connection number, in order of first packet (Wireshark's tcp.stream order)"),
+        ("capture", CAT, "the capture file the session came from"),
         *_CONNECTION,
         ("ip_version", INT, "4 or 6"),
         ("start", TS, "first packet"),
@@ -78,7 +79,8 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
     ),
     "transactions": _cols(
         ("session_id", INT, "session"),
-        ("trans_depth", INT, "1-based number of the transaction within its session (Zeek's trans_depth)"),
+        ("trans_index", INT, "0-based number of the transaction within its session"),
+        ("trans_depth", INT, "messages transferred earlier in the session + 1 (Zeek's trans_depth)"),
         ("ts", TS, "time of the MAIL command"),
         ("frame", INT, "frame of the MAIL command"),
         *_CONNECTION,
@@ -96,12 +98,12 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         ("message_size", INT, "bytes of the message after dot-unstuffing"),
         ("message_complete", BOOL, "the whole message was captured"),
         ("tls", BOOL, "the transaction ran inside TLS (only visible when decrypted)"),
-        ("status", CAT, "accepted, rejected, aborted, incomplete, no_data"),
+        ("status", CAT, "accepted, rejected, aborted, incomplete, no_message, starttls"),
         ("end", TS, "time of the last reply of the transaction"),
     ),
     "recipients": _cols(
         ("session_id", INT, "session"),
-        ("trans_depth", INT, "transaction"),
+        ("trans_index", INT, "transaction"),
         ("index", INT, "0-based position among the transaction's RCPT commands"),
         ("ts", TS, "time of the RCPT command"),
         ("frame", INT, "frame of the RCPT command"),
@@ -121,7 +123,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         ("argument", STR, "everything after the verb"),
         ("known", BOOL, "a verb of RFC 5321 or a registered extension"),
         ("pipelined", BOOL, "sent before the reply to the previous command"),
-        ("trans_depth", INT, "transaction the command belongs to"),
+        ("trans_index", INT, "transaction the command belongs to"),
         ("reply_code", INT, "code of the reply that answered it"),
         ("reply_frame", INT, "frame of that reply"),
         ("latency_s", FLOAT, "seconds from command to reply"),
@@ -140,7 +142,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         ("verb", CAT, "verb of the command answered ('<greeting>' for the banner)"),
         ("stage", CAT, "for DATA/BDAT: data_start (354) or data_end"),
         ("command_index", INT, "index of the command answered"),
-        ("trans_depth", INT, "transaction the reply belongs to"),
+        ("trans_index", INT, "transaction the reply belongs to"),
     ),
     "anomalies": _cols(
         ("session_id", INT, "session, when the anomaly belongs to one"),

@@ -7,6 +7,16 @@ integer nanoseconds since the epoch (UTC).  This module only declares shapes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
+
+
+class TransactionStatus(str, Enum):
+    ACCEPTED = "accepted"  # the end of the message was answered 2xx
+    REJECTED = "rejected"  # MAIL, every RCPT, DATA or the message end refused (4xx/5xx)
+    ABORTED = "aborted"  # RSET, QUIT or a new MAIL before the message was sent
+    INCOMPLETE = "incomplete"  # the capture ends or has a gap inside the transaction
+    NO_MESSAGE = "no_message"  # envelope only: no DATA or BDAT was sent
+    STARTTLS = "starttls"  # the session switched to TLS; what followed is encrypted
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,7 +38,7 @@ class CommandRecord:
     argument: str
     known: bool
     pipelined: bool
-    trans_depth: int | None  # the transaction it belongs to (MAIL .. end of data), 1-based
+    trans_index: int | None  # the transaction it belongs to (MAIL .. end of data)
     reply_code: int | None
     reply_frame: int | None
     reply_ts_ns: int | None
@@ -48,13 +58,13 @@ class ReplyRecord:
     verb: str | None  # the command it answers ("<greeting>" for the banner, None when unmatched)
     stage: str | None  # for DATA/BDAT: "data_start" (354) or "data_end"; else None
     command_index: int | None
-    trans_depth: int | None
+    trans_index: int | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecipientRecord:
     session_id: int
-    trans_depth: int
+    trans_index: int
     index: int
     ts_ns: int
     frame: int
@@ -66,10 +76,15 @@ class RecipientRecord:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionRecord:
-    """One message attempt, from MAIL to the reply that ends it (Zeek smtp.log's row)."""
+    """One message attempt, as one row of Zeek's smtp.log.
+
+    It begins with the first MAIL or RCPT (or the switch to TLS) and ends at the reply to the end of
+    the message, at the next MAIL, or when the connection closes (main.zeek's ``smtp_message``).
+    """
 
     session_id: int
-    trans_depth: int
+    trans_index: int  # 0-based, unique within the session
+    trans_depth: int  # messages transferred earlier in the session + 1 (Zeek's trans_depth)
     ts_ns: int
     frame: int
     helo: str | None
@@ -86,7 +101,7 @@ class TransactionRecord:
     message_size: int | None
     message_complete: bool | None
     tls: bool
-    status: str  # "accepted", "rejected", "aborted", "incomplete", "no_data"
+    status: str  # see TransactionStatus
     end_ts_ns: int | None
 
 

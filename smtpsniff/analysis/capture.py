@@ -1,0 +1,197 @@
+"""``smtpsniff.read``: one or more capture files to a :class:`Capture` of typed DataFrames.
+
+This is the notebook-facing object: every table is an attribute, empty tables keep their columns,
+and Jupyter shows a summary.  It runs the pipeline; it does not print or write files.
+"""
+from __future__ import annotations
+
+import html
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import pandas as pd
+
+from ..anomaly import Anomaly
+from ..capture.files import open_capture
+from ..limits import DEFAULT_LIMITS, Limits
+from ..pipeline import AnalysisResult, SmtpPipeline
+from ..reassembly.table import SMTP_PORTS
+from ..records.builder import SessionRecords
+from .schema import SCHEMAS
+from .tables import add_connection_columns, frame_from_rows
+
+TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
+
+
+@dataclass
+class CaptureStats:
+    """What happened to every packet and byte: nothing disappears silently."""
+
+    files: list[str] = field(default_factory=list)
+    packets: dict[str, int] = field(default_factory=dict)
+    smtp_packets: int = 0
+    tcp_connections: int = 0
+    smtp_sessions: int = 0
+    reassembly: dict[str, int] = field(default_factory=dict)
+
+
+class Capture:
+    """The tables of one analysis.  Build it with :func:`read`."""
+
+    def __init__(self, tables: dict[str, pd.DataFrame], stats: CaptureStats,
+                 sessions: list[SessionRecords] | None = None) -> None:
+        self.tables = tables
+        self.stats = stats
+        self._records = sessions or []
+        for name, frame in tables.items():
+            setattr(self, name, frame)
+
+    sessions: pd.DataFrame
+    transactions: pd.DataFrame
+    recipients: pd.DataFrame
+    commands: pd.DataFrame
+    replies: pd.DataFrame
+    anomalies: pd.DataFrame
+
+    @property
+    def records(self) -> list[SessionRecords]:
+        """The frozen records behind the tables, one bundle per session."""
+        return self._records
+
+    def errors(self) -> pd.DataFrame:
+        """Replies with a 4xx or 5xx code, 550 first, then by count."""
+        errors = self.replies[self.replies["code"] >= 400]
+        order = errors.assign(_not_550=errors["code"] != 550).sort_values(["_not_550", "code", "ts"])
+        return order.drop(columns="_not_550")
+
+    def __repr__(self) -> str:
+        files = ", ".join(os.path.basename(f) for f in self.stats.files)
+        return (f"<Capture {files}: {len(self.sessions)} sessions, {len(self.transactions)} transactions, "
+                f"{len(self.commands)} commands, {len(self.replies)} replies, {len(self.anomalies)} anomalies>")
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{len(getattr(self, name))}</td></tr>"
+                       for name in self.tables)
+        packets = self.stats.packets
+        files = ", ".join(html.escape(os.path.basename(f)) for f in self.stats.files)
+        return (f"<div><b>smtpsniff capture</b>: {files}<br>"
+                f"{packets.get('frames', 0)} frames, {self.stats.smtp_packets} in SMTP sessions, "
+                f"{self.stats.tcp_connections} TCP connections"
+                f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>")
+
+
+def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,
+         detect_other_ports: bool = True, progress: Callable[[Iterable], Iterable] | None = None) -> Capture:
+    """Analyse capture files and return their tables.
+
+    Several files are analysed one after another; session ids stay unique across them and the
+    sessions table says which file each came from (``capture``).  ``progress`` may wrap each
+    file's frame iterator (the CLI passes a progress bar).
+    """
+    if not paths:
+        raise TypeError("read() needs at least one capture file")
+    stats = CaptureStats()
+    all_records: list[SessionRecords] = []
+    loose: list[Anomaly] = []
+    capture_of: dict[int, str] = {}
+    offset = 0
+    for path in paths:
+        with open_capture(path, limits=limits) as reader:
+            pipeline = SmtpPipeline(limits, smtp_ports=smtp_ports, detect_other_ports=detect_other_ports)
+            frames = progress(reader) if progress else reader
+            result = pipeline.feed_all(frames)
+            loose.extend(_renumber_anomalies(reader.anomalies, offset))
+        stats.files.append(str(path))
+        _merge_counts(stats, pipeline, result)
+        for records in result.sessions:
+            capture_of[records.session.session_id + offset] = str(path)
+        all_records.extend(_renumbered(result, offset))
+        loose.extend(_renumber_anomalies(result.anomalies, offset))
+        offset += pipeline.streams.reassembler.stats.connections
+    all_records.sort(key=lambda r: r.session.session_id)
+    stats.smtp_sessions = len(all_records)
+    return Capture(build_tables(all_records, loose, capture_of), stats, all_records)
+
+
+def _merge_counts(stats: CaptureStats, pipeline: SmtpPipeline, result: AnalysisResult) -> None:
+    for key, value in pipeline.streams.decoder.counts.as_dict().items():
+        stats.packets[key] = stats.packets.get(key, 0) + value
+    for key, value in asdict(pipeline.streams.reassembler.stats).items():
+        if isinstance(value, int):
+            stats.reassembly[key] = stats.reassembly.get(key, 0) + value
+    stats.smtp_packets += result.smtp_packets
+    stats.tcp_connections += result.tcp_connections
+
+
+def _renumbered(result: AnalysisResult, offset: int) -> list[SessionRecords]:
+    if offset == 0:
+        return result.sessions
+
+    def shift(items):
+        return tuple(replace(x, session_id=x.session_id + offset) for x in items)
+
+    return [SessionRecords(replace(r.session, session_id=r.session.session_id + offset), shift(r.transactions),
+                           shift(r.recipients), shift(r.commands), shift(r.replies), shift(r.messages),
+                           tuple(_renumber_anomalies(r.anomalies, offset)))
+            for r in result.sessions]
+
+
+def _renumber_anomalies(anomalies: Iterable[Anomaly], offset: int) -> list[Anomaly]:
+    return [a if a.conn_id is None or offset == 0 else replace(a, conn_id=a.conn_id + offset) for a in anomalies]
+
+
+def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly] = (),
+                 capture_of: dict[int, str] | None = None) -> dict[str, pd.DataFrame]:
+    """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`."""
+    capture_of = capture_of or {}
+    sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))
+    tables = {
+        "sessions": sessions,
+        "transactions": frame_from_rows("transactions", (
+            {**_fields(t), "ts": t.ts_ns, "end": t.end_ts_ns} for r in records for t in r.transactions)),
+        "recipients": frame_from_rows("recipients", (
+            {**_fields(x), "ts": x.ts_ns} for r in records for x in r.recipients)),
+        "commands": frame_from_rows("commands", (_command_row(c) for r in records for c in r.commands)),
+        "replies": frame_from_rows("replies", (
+            {**_fields(x), "ts": x.ts_ns, "reply_class": f"{x.code // 100}xx"} for r in records for x in r.replies)),
+        "anomalies": frame_from_rows("anomalies", (_anomaly_row(a) for a in _all_anomalies(records, loose_anomalies))),
+    }
+    for name in ("transactions", "recipients", "commands", "replies"):
+        add_connection_columns(tables[name], sessions)
+    return tables
+
+
+def _fields(record: object) -> dict:
+    return {name: getattr(record, name) for name in record.__dataclass_fields__}
+
+
+def _session_row(r: SessionRecords, capture_of: dict[int, str]) -> dict:
+    s = r.session
+    row = _fields(s)
+    row.update(start=s.start_ns, end=s.end_ns, duration_s=(s.end_ns - s.start_ns) / 1e9,
+               tls=s.starttls_used or s.implicit_tls, capture=os.path.basename(capture_of.get(s.session_id, "")))
+    return row
+
+
+def _command_row(c) -> dict:
+    row = _fields(c)
+    row["ts"] = c.ts_ns
+    row["latency_s"] = (c.reply_ts_ns - c.ts_ns) / 1e9 if c.reply_ts_ns is not None else None
+    return row
+
+
+def _all_anomalies(records: list[SessionRecords], loose: Iterable[Anomaly]) -> list[Anomaly]:
+    out = [a for r in records for a in r.anomalies]
+    out.extend(loose)
+    out.sort(key=lambda a: (a.ts_ns is None, a.ts_ns or 0, a.frame or 0))
+    return out
+
+
+def _anomaly_row(a: Anomaly) -> dict:
+    return {"session_id": a.conn_id, "ts": a.ts_ns, "frame": a.frame, "layer": a.layer.value, "kind": a.kind,
+            "message": a.message}
+
+
+__all__ = ["Capture", "CaptureStats", "TABLES", "read", "build_tables", "SCHEMAS"]

@@ -1,0 +1,191 @@
+"""The one place that wires a frame source to SMTP records.
+
+frames -> :class:`~smtpsniff.streams.StreamPipeline` (net + TCP reassembly) -> which connections
+speak SMTP -> one :class:`~smtpsniff.smtp.conversation.SmtpConversation` and one
+:class:`~smtpsniff.records.builder.SessionBuilder` per SMTP connection -> :class:`AnalysisResult`.
+
+The offline path (capture files) and the live path (an interface) both feed ``SmtpPipeline.feed``;
+finished sessions can be handed to a callback the moment their connection closes.  No I/O here.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from .anomaly import Anomaly
+from .capture.frame import Frame
+from .limits import DEFAULT_LIMITS, Limits
+from .records.builder import SessionBuilder, SessionRecords
+from .reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
+from .reassembly.table import SMTP_PORTS
+from .smtp.conversation import SmtpConversation
+from .streams import StreamPipeline
+
+#: Port of SMTP over implicit TLS ("submissions", RFC 8314 section 7.3).
+IMPLICIT_TLS_PORTS = frozenset({465})
+
+# RFC 5321 4.2: a greeting is "220" then SP, "-" or the end of the line.
+_GREETING = re.compile(rb"220(?:[ -]|\r?\n)")
+# RFC 5321 4.1.1.1: the client opens with EHLO or HELO (case-insensitive, 2.4).
+_HELLO = re.compile(rb"(?i:EHLO|HELO)[ \r\n]")
+
+
+@dataclass(slots=True)
+class _Session:
+    conversation: SmtpConversation
+    builder: SessionBuilder
+
+
+@dataclass(slots=True)
+class _Probe:
+    """A connection on another port, held until its first bytes show whether it speaks SMTP."""
+
+    opened: ConnectionOpened
+    events: list = field(default_factory=list)
+    first: dict = field(default_factory=dict)  # Direction -> first bytes (up to a line)
+    held: int = 0
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    sessions: list[SessionRecords] = field(default_factory=list)
+    anomalies: list[Anomaly] = field(default_factory=list)  # not tied to an SMTP session
+    smtp_packets: int = 0
+    tcp_connections: int = 0
+
+
+class SmtpPipeline:
+    """Frames in, SMTP session records out."""
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, *, smtp_ports: frozenset[int] = SMTP_PORTS,
+                 detect_other_ports: bool = True,
+                 on_session: Callable[[SessionRecords], None] | None = None) -> None:
+        self.limits = limits
+        self.smtp_ports = smtp_ports
+        self.detect_other_ports = detect_other_ports
+        self.streams = StreamPipeline(limits, server_ports=smtp_ports)
+        self.result = AnalysisResult()
+        self._sessions: dict[int, _Session] = {}
+        self._probes: dict[int, _Probe] = {}
+        self._on_session = on_session
+
+    # -- input ----------------------------------------------------------------------------------
+    def feed(self, frame: Frame) -> None:
+        events = self.streams.feed(frame)
+        if events:
+            self._dispatch(events)
+
+    def feed_all(self, frames: Iterable[Frame]) -> AnalysisResult:
+        feed = self.streams.feed
+        dispatch = self._dispatch
+        for frame in frames:
+            events = feed(frame)
+            if events:
+                dispatch(events)
+        return self.finish()
+
+    def finish(self) -> AnalysisResult:
+        self._dispatch(self.streams.finish())
+        self.result.anomalies.extend(self.streams.anomalies())
+        return self.result
+
+    # -- stream events --------------------------------------------------------------------------
+    def _dispatch(self, events: Iterable[object]) -> None:
+        sessions, probes = self._sessions, self._probes
+        for ev in events:
+            conn_id = getattr(ev, "conn_id", None)
+            session = sessions.get(conn_id)
+            if session is not None:
+                self._to_session(session, ev)
+                continue
+            probe = probes.get(conn_id)
+            if probe is not None:
+                self._to_probe(probe, ev)
+            elif type(ev) is ConnectionOpened:
+                self._opened(ev)
+            elif type(ev) is Anomaly:
+                self.result.anomalies.append(ev)
+            elif type(ev) is ConnectionClosed:
+                self.result.tcp_connections += 1
+
+    def _opened(self, opened: ConnectionOpened) -> None:
+        if opened.server.port in self.smtp_ports:
+            self._start_session(opened, "port")
+        elif self.detect_other_ports:
+            self._probes[opened.conn_id] = _Probe(opened)
+        else:
+            self.streams.reassembler.ignore(opened.conn_id)
+
+    def _start_session(self, opened: ConnectionOpened, detected_by: str) -> _Session:
+        implicit = opened.server.port in IMPLICIT_TLS_PORTS
+        conversation = SmtpConversation(limits=self.limits, implicit_tls=implicit,
+                                        midstream=not opened.handshake_seen)
+        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit)
+        session = self._sessions[opened.conn_id] = _Session(conversation, builder)
+        return session
+
+    def _to_session(self, session: _Session, ev: object) -> None:
+        conversation, add = session.conversation, session.builder.add
+        kind = type(ev)
+        if kind is StreamData:
+            for out in conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame):
+                add(out)
+        elif kind is StreamGap:
+            for out in conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame):
+                add(out)
+        elif kind is ConnectionClosed:
+            for out in conversation.close(ev.ts_ns):
+                add(out)
+            del self._sessions[ev.conn_id]
+            records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
+                                             tls_bytes_s2c=conversation.tls_bytes_s2c)
+            self.result.sessions.append(records)
+            self.result.smtp_packets += ev.packets
+            self.result.tcp_connections += 1
+            if self._on_session is not None:
+                self._on_session(records)
+        elif kind is Anomaly:
+            add(ev)
+
+    # -- SMTP on other ports: a 220 greeting answered by EHLO or HELO -----------------------------
+    def _to_probe(self, probe: _Probe, ev: object) -> None:
+        kind = type(ev)
+        if kind is ConnectionClosed:
+            del self._probes[ev.conn_id]
+            self.result.tcp_connections += 1
+            return
+        probe.events.append(ev)
+        if kind is StreamGap:
+            return self._not_smtp(probe)
+        if kind is not StreamData:
+            return
+        probe.held += len(ev.data)
+        first = probe.first.get(ev.direction, b"") + ev.data
+        probe.first[ev.direction] = first[:64]
+        verdict = self._probe_verdict(probe)
+        if verdict is True:
+            del self._probes[probe.opened.conn_id]
+            session = self._start_session(probe.opened, "greeting")
+            for held in probe.events:
+                self._to_session(session, held)
+        elif verdict is False or probe.held > self.limits.max_probe_bytes:
+            self._not_smtp(probe)
+
+    @staticmethod
+    def _probe_verdict(probe: _Probe) -> bool | None:
+        server = probe.first.get(Direction.SERVER_TO_CLIENT)
+        client = probe.first.get(Direction.CLIENT_TO_SERVER)
+        if server is not None and len(server) >= 4 and not _GREETING.match(server):
+            return False
+        if client is not None and len(client) >= 5 and not _HELLO.match(client):
+            return False
+        if server is not None and client is not None and len(server) >= 4 and len(client) >= 5:
+            return True
+        return None
+
+    def _not_smtp(self, probe: _Probe) -> None:
+        del self._probes[probe.opened.conn_id]
+        self.streams.reassembler.ignore(probe.opened.conn_id)
+        self.result.anomalies.extend(ev for ev in probe.events if type(ev) is Anomaly)
+        self.result.tcp_connections += 1

@@ -1,0 +1,338 @@
+"""SMTP events of one connection -> the records of one session.
+
+``SessionBuilder`` is fed the decoder's events in order and, when the connection closes, returns a
+:class:`SessionRecords` bundle: the session, its transactions (Zeek smtp.log semantics), recipients,
+commands, replies, messages and anomalies.  It knows nothing of packets, files or pandas.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..anomaly import Anomaly
+from ..reassembly.events import ConnectionClosed, ConnectionOpened
+from ..smtp.events import (
+    GREETING_VERB,
+    Capabilities,
+    Command,
+    GapEvent,
+    MessageComplete,
+    Reply,
+    ReplyStage,
+    TlsClientHello,
+    TlsServerHello,
+    TlsStarted,
+)
+from .model import (
+    CommandRecord,
+    RecipientRecord,
+    ReplyRecord,
+    SessionRecord,
+    TransactionRecord,
+    TransactionStatus,
+)
+
+_HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
+_TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageData:
+    """The bytes of one transferred message, handed to the mail parser."""
+
+    session_id: int
+    trans_index: int
+    command_index: int
+    via: str
+    content: bytes
+    size: int
+    complete: bool
+    truncated_content: bool
+    ts_ns: int
+    frame: int
+    end_ts_ns: int
+    end_frame: int
+    event: MessageComplete
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecords:
+    session: SessionRecord
+    transactions: tuple[TransactionRecord, ...]
+    recipients: tuple[RecipientRecord, ...]
+    commands: tuple[CommandRecord, ...]
+    replies: tuple[ReplyRecord, ...]
+    messages: tuple[MessageData, ...]
+    anomalies: tuple[Anomaly, ...]
+
+
+@dataclass(slots=True)
+class _Transaction:
+    """The mutable row of main.zeek's ``c$smtp``, frozen into a TransactionRecord when written."""
+
+    trans_index: int
+    trans_depth: int
+    helo: str | None
+    ts_ns: int | None = None
+    frame: int | None = None
+    active: bool = False  # main.zeek's has_client_activity
+    mail_from: str | None = None
+    mail_params: str = ""
+    mail_reply_code: int | None = None
+    rcpt: list[dict] = field(default_factory=list)
+    rcpt_by_command: dict[int, dict] = field(default_factory=dict)
+    data_via: str | None = None
+    data_reply_code: int | None = None
+    final_reply_code: int | None = None
+    last_reply: str | None = None
+    last_reply_ts_ns: int | None = None
+    message_size: int | None = None
+    message_complete: bool | None = None
+    tls: bool = False
+    aborted: bool = False
+    gap: bool = False
+
+
+class SessionBuilder:
+    def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool) -> None:
+        self.opened = opened
+        self.session_id = opened.conn_id
+        self.detected_by = detected_by
+        self.implicit_tls = implicit_tls
+        self._commands: list[dict] = []
+        self._replies: list[ReplyRecord] = []
+        self._recipients: list[RecipientRecord] = []
+        self._transactions: list[TransactionRecord] = []
+        self._messages: list[MessageData] = []
+        self._anomalies: list[Anomaly] = []
+        self._messages_transferred = 0
+        self._helo: str | None = None
+        self._helo_verb: str | None = None
+        self._banner: str | None = None
+        self._greeting_code: int | None = None
+        self._capabilities: Capabilities | None = None
+        self._starttls_used = False
+        self._tls = implicit_tls
+        self._tls_version: str | None = None
+        self._sni: str | None = None
+        self._auth_mechanism: str | None = None
+        self._auth_reply_code: int | None = None
+        self._command_trans: dict[int, int] = {}
+        self._last_ts_ns = opened.ts_ns
+        self._current = self._new_transaction()
+
+    # -- transactions, as main.zeek writes smtp.log rows ------------------------------------------
+    def _new_transaction(self) -> _Transaction:
+        index = len(self._transactions)
+        return _Transaction(trans_index=index, trans_depth=self._messages_transferred + 1, helo=self._helo,
+                            tls=self._tls)
+
+    def _activate(self, ts_ns: int, frame: int) -> _Transaction:
+        t = self._current
+        if not t.active:
+            t.active = True
+            t.ts_ns, t.frame = ts_ns, frame
+            t.helo = self._helo
+        return t
+
+    def _write_current(self, *, closing: bool = False) -> None:
+        t = self._current
+        if t.active:
+            self._transactions.append(self._freeze(t, closing))
+            self._recipients.extend(
+                RecipientRecord(session_id=self.session_id, trans_index=t.trans_index, **r) for r in t.rcpt)
+        self._current = self._new_transaction()
+
+    def _freeze(self, t: _Transaction, closing: bool) -> TransactionRecord:
+        codes = tuple(r["reply_code"] for r in t.rcpt)
+        accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
+        return TransactionRecord(
+            session_id=self.session_id, trans_index=t.trans_index, trans_depth=t.trans_depth,
+            ts_ns=t.ts_ns, frame=t.frame, helo=t.helo, mail_from=t.mail_from, mail_params=t.mail_params,
+            mail_reply_code=t.mail_reply_code, rcpt_to=tuple(r["address"] for r in t.rcpt), rcpt_codes=codes,
+            rcpt_accepted=accepted, data_via=t.data_via, data_reply_code=t.data_reply_code,
+            final_reply_code=t.final_reply_code, last_reply=t.last_reply, message_size=t.message_size,
+            message_complete=t.message_complete, tls=t.tls, status=self._status(t, closing, accepted).value,
+            end_ts_ns=t.last_reply_ts_ns,
+        )
+
+    @staticmethod
+    def _status(t: _Transaction, closing: bool, accepted: int) -> TransactionStatus:
+        if t.final_reply_code is not None:
+            return TransactionStatus.ACCEPTED if 200 <= t.final_reply_code < 300 else TransactionStatus.REJECTED
+        refused = lambda code: code is not None and code >= 400  # noqa: E731
+        if refused(t.mail_reply_code) or (t.rcpt and accepted == 0 and all(r["reply_code"] for r in t.rcpt)) \
+                or refused(t.data_reply_code):
+            return TransactionStatus.REJECTED
+        if t.gap or (closing and t.data_via is not None and not t.aborted):
+            return TransactionStatus.INCOMPLETE
+        if t.mail_from is None and not t.rcpt and t.tls:
+            return TransactionStatus.STARTTLS
+        if t.aborted:
+            return TransactionStatus.ABORTED
+        if t.data_via is None:
+            return TransactionStatus.NO_MESSAGE if not closing or t.rcpt else TransactionStatus.INCOMPLETE
+        return TransactionStatus.INCOMPLETE
+
+    # -- events ---------------------------------------------------------------------------------
+    def add(self, event: object) -> None:
+        handler = self._HANDLERS.get(type(event))
+        if handler is not None:
+            handler(self, event)
+
+    def _on_command(self, c: Command) -> None:
+        self._last_ts_ns = c.ts_ns
+        verb = c.verb
+        trans_index: int | None = None
+        if verb in _HELO_VERBS:
+            self._helo, self._helo_verb = c.argument, verb
+            self._current.helo = c.argument if not self._current.active else self._current.helo
+        elif verb == "MAIL":
+            self._write_current()  # flush a transaction whose end we did not see (main.zeek)
+            t = self._activate(c.ts_ns, c.frame)
+            t.mail_from = c.address if c.address is not None else c.argument
+            t.mail_params = " ".join(k if v is None else f"{k}={v}" for k, v in c.params.items())
+            trans_index = t.trans_index
+        elif verb == "RCPT":
+            t = self._activate(c.ts_ns, c.frame)
+            rcpt = {"index": len(t.rcpt), "ts_ns": c.ts_ns, "frame": c.frame,
+                    "address": c.address if c.address is not None else c.argument,
+                    "params": " ".join(k if v is None else f"{k}={v}" for k, v in c.params.items()),
+                    "reply_code": None, "reply_text": None}
+            t.rcpt.append(rcpt)
+            t.rcpt_by_command[c.index] = rcpt
+            trans_index = t.trans_index
+        elif verb in ("DATA", "BDAT"):
+            t = self._current
+            if t.data_via is None:
+                t.data_via = verb
+            trans_index = t.trans_index if t.active else None
+        elif verb in ("RSET", "QUIT") and self._current.active:
+            self._current.aborted = True
+        elif verb == "AUTH":
+            self._auth_mechanism = (c.argument.split(" ", 1)[0].upper() or None)
+            self._auth_reply_code = None
+        if trans_index is not None:
+            self._command_trans[c.index] = trans_index
+        self._commands.append({
+            "index": c.index, "ts_ns": c.ts_ns, "frame": c.frame, "verb": verb, "argument": c.argument,
+            "known": c.known, "pipelined": c.pipelined, "trans_index": trans_index, "raw": c.raw,
+            "reply_code": None, "reply_frame": None, "reply_ts_ns": None,
+        })
+
+    def _on_reply(self, r: Reply) -> None:
+        self._last_ts_ns = r.ts_ns
+        t = self._current
+        t.last_reply = f"{r.code} {r.lines[-1] if r.lines else ''}".rstrip()
+        t.last_reply_ts_ns = r.ts_ns
+        trans_index = self._command_trans.get(r.command_index) if r.command_index is not None else None
+        if r.command_index is not None:
+            for cmd in reversed(self._commands):
+                if cmd["index"] == r.command_index:
+                    if cmd["reply_code"] is None or r.stage is ReplyStage.DATA_END:
+                        cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, r.ts_ns
+                    break
+        verb, stage = r.verb, r.stage
+        if stage is ReplyStage.GREETING or verb == GREETING_VERB:
+            if self._banner is None:
+                self._banner, self._greeting_code = r.text, r.code
+        elif verb == "MAIL" and trans_index == t.trans_index:
+            t.mail_reply_code = r.code
+        elif verb == "RCPT":
+            rcpt = t.rcpt_by_command.get(r.command_index)
+            if rcpt is not None:
+                rcpt["reply_code"], rcpt["reply_text"] = r.code, r.text
+        elif stage is ReplyStage.DATA_START or (stage is ReplyStage.BDAT_CHUNK and t.data_reply_code is None):
+            t.data_reply_code = r.code
+        elif stage is ReplyStage.DATA_END:
+            if t.data_reply_code is None and verb == "BDAT":
+                t.data_reply_code = r.code
+            t.final_reply_code = r.code
+            trans_index = t.trans_index if t.active else trans_index
+            self._replies.append(self._reply_record(r, trans_index))
+            self._messages_transferred += 1
+            self._write_current()
+            return
+        elif verb == "AUTH" and stage is ReplyStage.COMMAND:
+            self._auth_reply_code = r.code
+        elif verb == "STARTTLS" and r.code == 220:
+            self._starttls_used = True
+        self._replies.append(self._reply_record(r, trans_index))
+
+    def _reply_record(self, r: Reply, trans_index: int | None) -> ReplyRecord:
+        return ReplyRecord(
+            session_id=self.session_id, index=len(self._replies), ts_ns=r.ts_ns, frame=r.frame, code=r.code,
+            enhanced_code=r.enhanced_code, text=r.text, lines=len(r.lines), verb=r.verb,
+            stage=None if r.stage in (ReplyStage.COMMAND, ReplyStage.GREETING) else r.stage.value,
+            command_index=r.command_index, trans_index=trans_index,
+        )
+
+    def _on_capabilities(self, c: Capabilities) -> None:
+        if self._capabilities is None:
+            self._capabilities = c
+
+    def _on_message(self, m: MessageComplete) -> None:
+        t = self._current
+        t.message_size = m.size
+        t.message_complete = m.complete
+        if not m.complete:
+            t.gap = True
+        self._messages.append(MessageData(
+            session_id=self.session_id, trans_index=t.trans_index, command_index=m.command_index, via=m.via,
+            content=m.content, size=m.size, complete=m.complete, truncated_content=m.truncated_content,
+            ts_ns=m.ts_ns, frame=m.frame, end_ts_ns=m.end_ts_ns, end_frame=m.end_frame, event=m))
+
+    def _on_tls_started(self, e: TlsStarted) -> None:
+        self._tls = True
+        t = self._activate(e.ts_ns, e.frame) if not e.implicit else self._current
+        t.tls = True
+
+    def _on_client_hello(self, e: TlsClientHello) -> None:
+        self._sni = e.sni
+        self._tls_version = self._tls_version or e.version
+
+    def _on_server_hello(self, e: TlsServerHello) -> None:
+        self._tls_version = e.version  # the version the server chose wins over the client's offer
+
+    def _on_gap(self, e: GapEvent) -> None:
+        if self._current.active:
+            self._current.gap = True
+
+    def _on_anomaly(self, a: Anomaly) -> None:
+        self._anomalies.append(a if a.conn_id is not None else replace(a, conn_id=self.session_id))
+
+    _HANDLERS = {
+        Command: _on_command, Reply: _on_reply, Capabilities: _on_capabilities, MessageComplete: _on_message,
+        TlsStarted: _on_tls_started, TlsClientHello: _on_client_hello, TlsServerHello: _on_server_hello,
+        GapEvent: _on_gap, Anomaly: _on_anomaly,
+    }
+
+    # -- end ------------------------------------------------------------------------------------
+    def finish(self, closed: ConnectionClosed, *, tls_bytes_c2s: int = 0, tls_bytes_s2c: int = 0,
+               extra_anomalies: list[Anomaly] | tuple = ()) -> SessionRecords:
+        self._write_current(closing=True)
+        for a in extra_anomalies:
+            self._on_anomaly(a)
+        o, caps = self.opened, self._capabilities
+        commands = tuple(CommandRecord(session_id=self.session_id, **c) for c in self._commands)
+        session = SessionRecord(
+            session_id=self.session_id, client_ip=o.client.ip, client_port=o.client.port, server_ip=o.server.ip,
+            server_port=o.server.port, ip_version=o.ip_version, start_ns=o.ts_ns,
+            end_ns=max(closed.ts_ns, self._last_ts_ns), first_frame=o.frame, detected_by=self.detected_by,
+            role_basis=o.role_basis.value, handshake_seen=o.handshake_seen, banner=self._banner,
+            greeting_code=self._greeting_code, helo_verb=self._helo_verb, helo=self._helo,
+            capabilities=tuple(" ".join((kw, *params)) for kw, params in caps.items) if caps else (),
+            pipelining_offered=bool(caps and caps.pipelining), starttls_offered=bool(caps and caps.starttls),
+            starttls_used=self._starttls_used, implicit_tls=self.implicit_tls, tls_version=self._tls_version,
+            sni=self._sni, auth_mechanisms_offered=caps.auth_mechanisms if caps else (),
+            auth_mechanism=self._auth_mechanism, auth_reply_code=self._auth_reply_code,
+            auth_success=None if self._auth_reply_code is None else 200 <= self._auth_reply_code < 300,
+            commands=len(commands), replies=len(self._replies), transactions=len(self._transactions),
+            messages=len(self._messages), bytes_c2s=closed.bytes_c2s, bytes_s2c=closed.bytes_s2c,
+            tls_bytes_c2s=tls_bytes_c2s, tls_bytes_s2c=tls_bytes_s2c,
+            gap_bytes=closed.gap_bytes_c2s + closed.gap_bytes_s2c, close_reason=closed.reason.value,
+            anomalies=len(self._anomalies),
+        )
+        return SessionRecords(session, tuple(self._transactions), tuple(self._recipients), commands,
+                              tuple(self._replies),
+                              tuple(self._messages), tuple(self._anomalies))
+
