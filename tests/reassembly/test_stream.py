@@ -345,3 +345,15 @@ def test_hot_path_builder_makes_the_same_stream_data() -> None:
     a = new_stream_data(3, C2S, 10, b"abc", 99, 7, (7,))
     b = StreamData(conn_id=3, direction=C2S, offset=10, data=b"abc", ts_ns=99, frame=7, frames=(7,))
     assert a == b and hash(a) == hash(b) and repr(a) == repr(b) and type(a) is StreamData
+
+
+def test_ack_gap_stops_at_held_data_then_continues_past_it() -> None:
+    t = Talk()
+    hs = t.handshake()
+    t.c(b"1111")  # lost
+    held = t.c(b"2222")
+    t.c(b"3333")  # lost
+    ack_all = t.s_ack()
+    ev = run(hs + [held, ack_all])
+    assert flows(ev)[0, C2S].pieces == [
+        ("gap", 0, 4, "ack"), ("data", 4, b"2222"), ("gap", 8, 4, "ack")]
