@@ -36,18 +36,18 @@ def write_tables(tables: dict[str, pd.DataFrame], out_dir: Path, fmt: str) -> li
 
 
 def _for_text(frame: pd.DataFrame, *, csv: bool) -> pd.DataFrame:
-    out = pd.DataFrame(index=frame.index)
+    """Plain Python values per cell (no float coercion of nullable integers), made safe for CSV."""
+    columns = {}
     for name, series in frame.items():
         if isinstance(series.dtype, pd.DatetimeTZDtype):
-            out[name] = series.map(lambda t: None if pd.isna(t) else t.isoformat())
+            values = [None if pd.isna(t) else t.isoformat() for t in series]
+        elif series.dtype == object and csv:
+            values = [" ".join(map(str, v)) if isinstance(v, (list, tuple)) else v for v in series]
         elif series.dtype == object:
-            if csv:
-                out[name] = series.map(lambda v: " ".join(map(str, v)) if isinstance(v, (list, tuple)) else v)
-            else:
-                out[name] = series
+            values = list(series)
         else:
-            out[name] = pd.Series([None if pd.isna(v) else v for v in series.astype(object)],
-                                  index=frame.index, dtype=object)
+            values = [None if pd.isna(v) else v for v in series.astype(object)]
         if csv:
-            out[name] = out[name].map(csv_safe)
-    return out
+            values = [csv_safe(v) for v in values]
+        columns[name] = pd.Series(values, index=frame.index, dtype=object)
+    return pd.DataFrame(columns, index=frame.index)
