@@ -132,9 +132,10 @@ def _renumbered(result: AnalysisResult, offset: int) -> list[SessionRecords]:
     def shift(items):
         return tuple(replace(x, session_id=x.session_id + offset) for x in items)
 
-    return [SessionRecords(replace(r.session, session_id=r.session.session_id + offset), shift(r.transactions),
-                           shift(r.recipients), shift(r.commands), shift(r.replies), shift(r.messages),
-                           tuple(_renumber_anomalies(r.anomalies, offset)))
+    return [replace(r, session=replace(r.session, session_id=r.session.session_id + offset),
+                    transactions=shift(r.transactions), recipients=shift(r.recipients), commands=shift(r.commands),
+                    replies=shift(r.replies), messages=shift(r.messages),
+                    anomalies=tuple(_renumber_anomalies(r.anomalies, offset)))
             for r in result.sessions]
 
 

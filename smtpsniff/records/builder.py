@@ -12,10 +12,12 @@ from ..anomaly import Anomaly
 from ..reassembly.events import ConnectionClosed, ConnectionOpened
 from ..smtp.events import (
     GREETING_VERB,
+    AuthStep,
     Capabilities,
     Command,
     GapEvent,
     MessageComplete,
+    PlaintextAfterStarttls,
     Reply,
     ReplyStage,
     TlsClientHello,
@@ -63,6 +65,12 @@ class SessionRecords:
     replies: tuple[ReplyRecord, ...]
     messages: tuple[MessageData, ...]
     anomalies: tuple[Anomaly, ...]
+    #: Every SASL step of every AUTH exchange, for the credentials table.
+    auth_steps: tuple[AuthStep, ...] = ()
+    #: Plain text where TLS was due after STARTTLS (command/response injection evidence).
+    plaintext_after_starttls: tuple[PlaintextAfterStarttls, ...] = ()
+    #: Every EHLO reply's capabilities, in order.
+    capabilities: tuple[Capabilities, ...] = ()
 
 
 @dataclass(slots=True)
@@ -104,6 +112,9 @@ class SessionBuilder:
         self._transactions: list[TransactionRecord] = []
         self._messages: list[MessageData] = []
         self._anomalies: list[Anomaly] = []
+        self._auth_steps: list[AuthStep] = []
+        self._plaintext: list[PlaintextAfterStarttls] = []
+        self._all_capabilities: list[Capabilities] = []
         self._messages_transferred = 0
         self._helo: str | None = None
         self._helo_verb: str | None = None
@@ -269,6 +280,13 @@ class SessionBuilder:
     def _on_capabilities(self, c: Capabilities) -> None:
         if self._capabilities is None:
             self._capabilities = c
+        self._all_capabilities.append(c)
+
+    def _on_auth_step(self, e: AuthStep) -> None:
+        self._auth_steps.append(e)
+
+    def _on_plaintext(self, e: PlaintextAfterStarttls) -> None:
+        self._plaintext.append(e)
 
     def _on_message(self, m: MessageComplete) -> None:
         t = self._current
@@ -303,7 +321,7 @@ class SessionBuilder:
     _HANDLERS = {
         Command: _on_command, Reply: _on_reply, Capabilities: _on_capabilities, MessageComplete: _on_message,
         TlsStarted: _on_tls_started, TlsClientHello: _on_client_hello, TlsServerHello: _on_server_hello,
-        GapEvent: _on_gap, Anomaly: _on_anomaly,
+        GapEvent: _on_gap, Anomaly: _on_anomaly, AuthStep: _on_auth_step, PlaintextAfterStarttls: _on_plaintext,
     }
 
     # -- end ------------------------------------------------------------------------------------
@@ -333,6 +351,6 @@ class SessionBuilder:
             anomalies=len(self._anomalies),
         )
         return SessionRecords(session, tuple(self._transactions), tuple(self._recipients), commands,
-                              tuple(self._replies),
-                              tuple(self._messages), tuple(self._anomalies))
+                              tuple(self._replies), tuple(self._messages), tuple(self._anomalies),
+                              tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
 

@@ -1,0 +1,1 @@
+"""One module per ``smtpsniff`` subcommand; each has ``register(subparsers)``."""

@@ -1,0 +1,70 @@
+"""``smtpsniff analyze FILE...``: decode SMTP, print a summary, export the tables."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..capture.files import CaptureFormatError, open_capture
+from ..output.safe import terminal_safe
+from ..reassembly.table import SMTP_PORTS
+from .common import EXIT_OK, EXIT_UNUSABLE, ports, progress_frames, warn
+
+
+def register(sub) -> None:
+    p = sub.add_parser("analyze", help="decode SMTP sessions and summarise them; export the tables")
+    p.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng captures (gzip accepted)")
+    p.add_argument("-o", "--output", help="folder to write every table to")
+    p.add_argument("--format", choices=("csv", "parquet", "json"), default="csv",
+                   help="table format with -o (default: csv; json writes JSON lines)")
+    add_capture_options(p)
+    p.set_defaults(func=run)
+
+
+def add_capture_options(p) -> None:
+    """Options every command that decodes SMTP shares."""
+    p.add_argument("--ports", type=ports, default=SMTP_PORTS, help="SMTP server ports (default: 25,465,587,2525)")
+    p.add_argument("--no-detect", action="store_true",
+                   help="do not look for SMTP on other ports (a 220 greeting answered by EHLO/HELO)")
+
+
+def usable_files(files: list[str]) -> tuple[list[str], int]:
+    """The files that open as captures, and EXIT_UNUSABLE if any did not (each said on stderr)."""
+    usable, status = [], EXIT_OK
+    for path in files:
+        try:
+            open_capture(path).close()
+            usable.append(path)
+        except (CaptureFormatError, OSError) as exc:
+            warn(str(exc))
+            status = EXIT_UNUSABLE
+    return usable, status
+
+
+def read_files(args: argparse.Namespace, files: list[str], **kwargs):
+    """Run the pipeline over ``files`` with the shared options; warn about damaged captures."""
+    from ..analysis.capture import read
+
+    cap = read(*files, smtp_ports=args.ports, detect_other_ports=not args.no_detect, progress=progress_frames,
+               **kwargs)
+    for message in cap.anomalies.loc[cap.anomalies["layer"] == "capture", "message"]:
+        warn(f"warning: {message}")
+    return cap
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.text import Text
+
+    from ..output.summary import render_summary
+    from ..output.tables import write_tables
+
+    files, status = usable_files(args.files)
+    if not files:
+        return status
+    cap = read_files(args, files)
+    console = Console(highlight=False, soft_wrap=False)
+    render_summary(cap, console)
+    if args.output:
+        written = write_tables(cap.tables, Path(args.output), args.format)
+        console.print(Text(f"wrote {len(written)} tables to {terminal_safe(str(args.output))}"))
+    return status
