@@ -155,3 +155,59 @@ def test_live_session_matches_smtplib(server):
     rcpt = [r for r in ev.of(Reply) if r.verb == "RCPT"]
     assert [r.code for r in rcpt] == [250, 550]
     assert ev.kinds() == []
+
+
+@pytest.fixture
+def tls_server(tmp_path):
+    import shutil
+    import ssl
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl CLI needed to make a test certificate")
+    key, crt = tmp_path / "key.pem", tmp_path / "crt.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(crt),
+                    "-days", "1", "-subj", "/CN=mx.test"], check=True, capture_output=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(crt), str(key))
+    handler = Handler()
+    loop = asyncio.new_event_loop()
+    srv = loop.run_until_complete(loop.create_server(
+        lambda: aiosmtpd_smtp.SMTP(handler, hostname="mx.test", tls_context=ctx), "127.0.0.1", 0))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    yield srv.sockets[0].getsockname()[1]
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=10)
+    srv.close()
+    loop.run_until_complete(srv.wait_closed())
+    loop.close()
+
+
+def test_live_starttls(tls_server):
+    import ssl
+
+    from smtpsniff.smtp.events import TlsClientHello, TlsServerHello, TlsStarted
+
+    relay = Relay(tls_server)
+    client = RecordingSMTP("127.0.0.1", relay.port, local_hostname="client.test", timeout=10)
+    client._host = "mx.test"  # the SNI smtplib sends is the host it connected to
+    client.ehlo()
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    client.starttls(context=ctx)
+    client.ehlo()
+    client.sendmail("a@example.net", ["bob@example.org"], b"Subject: over TLS\r\n\r\nsecret\r\n")
+    client.quit()
+    records = relay.wait()
+    ev = decode(records)
+    assert [c.verb for c in ev.of(Command)] == ["EHLO", "STARTTLS"]
+    assert ev.first(TlsStarted).command_index == 1
+    hello = ev.first(TlsClientHello)
+    assert hello.sni == "mx.test" and hello.version == "TLS 1.3"
+    assert ev.first(TlsServerHello).version == "TLS 1.3"
+    plain_c = sum(len(c.raw) for c in ev.of(Command))
+    total_c = sum(len(d) for dd, d in records if dd is C)
+    assert ev.conv.tls_bytes_c2s == total_c - plain_c
+    assert ev.kinds() == []
