@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import os
+from importlib import import_module
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +24,22 @@ from .schema import SCHEMAS
 from .tables import add_connection_columns, frame_from_rows
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
+
+#: Modules that add further tables, called in this order.  Each defines
+#: ``build(records: list[SessionRecords], tables: dict[str, DataFrame], options: ReadOptions)
+#: -> dict[str, DataFrame]`` and sees the tables built before it.
+TABLE_PROVIDERS: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What shapes the tables beyond the capture itself."""
+
+    limits: Limits = DEFAULT_LIMITS
+    #: Reveal passwords and tokens in the credentials table (masked otherwise).
+    show_secrets: bool = False
+    #: Detector thresholds by name (see smtpsniff.findings), overriding their defaults.
+    thresholds: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,13 +100,16 @@ class Capture:
 
 
 def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,
-         detect_other_ports: bool = True, progress: Callable[[Iterable], Iterable] | None = None) -> Capture:
+         detect_other_ports: bool = True, show_secrets: bool = False, thresholds: dict[str, float] | None = None,
+         progress: Callable[[Iterable], Iterable] | None = None) -> Capture:
     """Analyse capture files and return their tables.
 
     Several files are analysed one after another; session ids stay unique across them and the
-    sessions table says which file each came from (``capture``).  ``progress`` may wrap each
-    file's frame iterator (the CLI passes a progress bar).
+    sessions table says which file each came from (``capture``).  ``show_secrets`` reveals
+    credentials (masked by default).  ``progress`` may wrap each file's frame iterator (the CLI
+    passes a progress bar).
     """
+    options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}))
     if not paths:
         raise TypeError("read() needs at least one capture file")
     stats = CaptureStats()
@@ -112,7 +132,7 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
         offset += pipeline.streams.reassembler.stats.connections
     all_records.sort(key=lambda r: r.session.session_id)
     stats.smtp_sessions = len(all_records)
-    return Capture(build_tables(all_records, loose, capture_of), stats, all_records)
+    return Capture(build_tables(all_records, loose, capture_of, options), stats, all_records)
 
 
 def _merge_counts(stats: CaptureStats, pipeline: SmtpPipeline, result: AnalysisResult) -> None:
@@ -144,9 +164,11 @@ def _renumber_anomalies(anomalies: Iterable[Anomaly], offset: int) -> list[Anoma
 
 
 def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly] = (),
-                 capture_of: dict[int, str] | None = None) -> dict[str, pd.DataFrame]:
+                 capture_of: dict[int, str] | None = None,
+                 options: ReadOptions | None = None) -> dict[str, pd.DataFrame]:
     """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`."""
     capture_of = capture_of or {}
+    options = options or ReadOptions()
     sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))
     tables = {
         "sessions": sessions,
@@ -161,6 +183,8 @@ def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomal
     }
     for name in ("transactions", "recipients", "commands", "replies"):
         add_connection_columns(tables[name], sessions)
+    for module in TABLE_PROVIDERS:
+        tables.update(import_module(module).build(records, tables, options))
     return tables
 
 
