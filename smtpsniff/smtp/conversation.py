@@ -286,6 +286,9 @@ class SmtpConversation:
     def _client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         end = len(data)
         while pos < end:
+            if self._csplit.skipping:  # the tail of a cut line is dropped whatever comes next
+                pos = self._csplit.skip_tail(data, pos)
+                continue
             mode = self._cmode
             if mode in HOLD_MODES:
                 self._hold(data[pos:], ts_ns, frame, out)
@@ -586,6 +589,9 @@ class SmtpConversation:
     def _server(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         end = len(data)
         while pos < end:
+            if self._ssplit.skipping:
+                pos = self._ssplit.skip_tail(data, pos)
+                continue
             mode = self._smode
             if mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
                 pos = self._tls_bytes(S2C, data, pos, ts_ns, frame, out)

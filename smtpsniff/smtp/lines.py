@@ -60,20 +60,30 @@ class LineSplitter:
         """Octets of a line started but not finished."""
         return len(self._buf)
 
+    @property
+    def skipping(self) -> bool:
+        """The tail of a cut line is being dropped (up to its LF)."""
+        return self._skipping
+
+    def skip_tail(self, data: bytes, pos: int) -> int:
+        """Drop the tail of a cut line from ``data[pos:]``; the position after its LF, or the end."""
+        if not self._skipping:
+            return pos
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            self._skipped += len(data) - pos
+            return len(data)
+        self._skipped += nl + 1 - pos
+        self._skipping = False
+        return nl + 1
+
     def take(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[Line | None, int]:
         """The next complete line from ``data[pos:]`` (with what is buffered), and the new position.
 
         Returns ``(None, len(data))`` when the chunk ends inside a line; the partial line is kept.
         """
         end = len(data)
-        while self._skipping and pos < end:
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                self._skipped += end - pos
-                return None, end
-            self._skipped += nl + 1 - pos
-            pos = nl + 1
-            self._skipping = False
+        pos = self.skip_tail(data, pos)
         if pos >= end:
             return None, end
         if not self._buf:
