@@ -103,8 +103,8 @@ class LineSplitter:
             return None, end
         # The limit is reached without LF.
         take = room
-        if self.split and take > 1 and data[pos + take - 1 : pos + take] == b"\r":
-            take -= 1  # never separate CR from a following LF
+        if self.split and data[pos + take - 1 : pos + take] == b"\r" and len(self._buf) + take > 1:
+            take -= 1  # never separate CR from a following LF: the CR starts the next piece
         raw = bytes(self._buf) + data[pos : pos + take]
         self._buf.clear()
         line = Line(raw, b"", self._ts, self._frame, frame, cut=True, continued=self._continued)

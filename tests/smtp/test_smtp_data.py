@@ -169,3 +169,11 @@ def test_message_cut_by_close():
     assert not msg.complete and msg.content == b"partial content\r\nno end"
     assert "message_incomplete" in ev.kinds()
     assert ev.conv.state is SmtpState.CLOSED and ev.conv.client_mode is ClientMode.CLOSED
+
+
+def test_long_content_lines_split_at_cr_regardless_of_chunking():
+    # regression (fuzz seed 1215): a piece boundary on the CR of a CRLF must not depend on chunking
+    body = b"1234567\r\n12345678\r\n123456789\r\nab\rcd\r\n.\r\n"
+    ev = data_session(body, limits=Limits(max_buffered_line=8))
+    msg = ev.first(MessageComplete)
+    assert msg.content == body[:-3] and msg.bare_cr_count == 1 and msg.bare_lf_count == 0
