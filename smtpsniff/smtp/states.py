@@ -203,9 +203,6 @@ def advance(state: S, trigger: Trigger) -> S:
     return TRANSITIONS.get((state, trigger), state)  # type: ignore[return-value]
 
 
-def has_move(state: Enum, trigger: Trigger) -> bool:
-    return (state, trigger) in TRANSITIONS
-
 
 def reply_trigger(verb: str | None, data_stage: str | None, code: int) -> Trigger | None:
     """What a reply to ``verb`` means to the machines (``data_stage``: "start", "end" or None).
