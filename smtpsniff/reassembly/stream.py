@@ -14,7 +14,8 @@ Policies, each a deliberate choice:
   delivered bytes (``Limits.max_retained_bytes_per_direction``); older re-sent bytes cannot be checked
   and count as ``unverified_retransmitted_bytes``.
 * Holes become gaps when the peer acknowledges beyond them (the receiver had bytes the capture
-  missed; cause ``"ack"``), when held bytes or segments pass their limits (``"buffer_limit"``),
+  missed; cause ``"ack"``; declared at the next sign the bytes are not just late in the capture:
+  see :meth:`Stream.ack`), when held bytes or segments pass their limits (``"buffer_limit"``),
   when the connection ends (``"close"``/``"end_of_capture"``), or for bytes the snaplen cut from a
   captured segment (``"truncated"``).  Held data after a gap is delivered as usual.
 * An acknowledgement exactly one past the delivered bytes, with nothing held and no FIN seen, is not
@@ -168,6 +169,7 @@ class Stream:
         "delivered",
         "gap_bytes",
         "recent",
+        "ack_hole",
         "ctx",
     )
 
@@ -190,6 +192,8 @@ class Stream:
         self.delivered = 0
         self.gap_bytes = 0
         self.recent: bytearray | None = bytearray() if ctx.retain > 0 else None
+        #: Offset the peer has acknowledged past a hole, not yet declared a gap (see ``ack``).
+        self.ack_hole: int | None = None
 
     # --- setup ---------------------------------------------------------------------------------
 
@@ -268,7 +272,14 @@ class Stream:
             self._piece(m_lo, hi, None, frame, ts, out)
 
     def ack(self, ack_seq: int, frame: int, ts: int, out: list) -> None:
-        """The peer acknowledged up to ``ack_seq``: bytes before it that we never saw are a gap."""
+        """The peer acknowledged up to ``ack_seq``: bytes before it that we never saw will be a gap.
+
+        The gap is declared by :meth:`resolve_ack`, which the table calls at the next sign that the
+        missing bytes are not merely late in the capture: data from the peer, data of this direction
+        at or past the acknowledged offset, a FIN/RST, or the end of the connection.  Captures do show
+        an ACK before the data it acknowledges (merged interfaces, offloads); declaring the gap at the
+        ACK would throw those captured bytes away.
+        """
         if self.base is None:
             return
         d = ((ack_seq - self.nxt_seq + SEQ_HALF) & SEQ_MASK) - SEQ_HALF
@@ -290,10 +301,22 @@ class Stream:
                 self.conn_id, frame, ts,
             )
             return
-        self._fill_to(stop, "ack", frame, ts, out)
+        if self.ack_hole is None or stop > self.ack_hole:
+            self.ack_hole = stop
+        if fo is not None and stop >= fo:
+            self.resolve_ack(frame, ts, out)  # everything up to the FIN acknowledged: nothing more to wait for
+
+    def resolve_ack(self, frame: int, ts: int, out: list) -> None:
+        """Declare the holes below the acknowledged offset as gaps (cause ``"ack"``)."""
+        stop = self.ack_hole
+        self.ack_hole = None
+        if stop is not None and stop > self.nxt:
+            self._fill_to(stop, "ack", frame, ts, out)
 
     def close(self, cause: str, frame: int, ts: int, out: list) -> None:
         """The connection ends: every hole before held data or before the FIN becomes a gap."""
+        if self.ack_hole is not None:
+            self.resolve_ack(frame, ts, out)
         if self.held:
             self._fill_to(self.held[-1][1], cause, frame, ts, out)
         fo = self.fin_off

@@ -144,7 +144,7 @@ class TcpReassembler:
         else:
             s = conn.s2c
             peer = conn.c2s
-        if flags & _FLAGS_SLOW or truncated or s.base is None:
+        if flags & _FLAGS_SLOW or truncated or s.base is None or s.ack_hole is not None or peer.ack_hole is not None:
             out = []
             self._slow(conn, from_lo, s, peer, seg, out)
             return out or _NOTHING
@@ -172,6 +172,8 @@ class TcpReassembler:
                 if not res:
                     res = []
                 peer.ack(ack, frame, ts, res)  # type: ignore[arg-type]
+                if peer.ack_hole is not None and payload:
+                    peer.resolve_ack(frame, ts, res)  # type: ignore[arg-type]
         if res and s.fin_off is not None and peer.fin_off is not None and s.done and peer.done:
             self._close(conn, CloseReason.FIN, "close", frame, ts, res, linger=True)  # type: ignore[arg-type]
         return res or _NOTHING
@@ -217,8 +219,16 @@ class TcpReassembler:
         if wire < 0:
             wire = len(payload)
         fin = bool(flags & FIN)
-        if payload or wire or fin:
+        sends = payload or wire or fin
+        if sends and peer.ack_hole is not None:
+            peer.resolve_ack(frame, ts, out)  # the receiver speaks: what it acknowledged is settled
+        if sends:
+            moved_on = s.ack_hole is not None and s.offset(seq) >= s.ack_hole
             s.segment(seq, payload, wire, fin, frame, ts, out)
+            if moved_on or fin:
+                s.resolve_ack(frame, ts, out)  # the sender went past the hole: it will not be re-sent
+            elif s.ack_hole is not None and s.nxt >= s.ack_hole:
+                s.ack_hole = None  # filled by late-captured bytes
         if flags & ACK and peer.base is not None:
             peer.ack(ack, frame, ts, out)
         if s.fin_off is not None and peer.fin_off is not None and s.done and peer.done:
