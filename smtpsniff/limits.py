@@ -96,8 +96,36 @@ class Limits:
     max_urls_per_message: int = 1000
     #: IPs kept in the Received path (Zeek SMTP::max_path_length = 1000).
     max_received_path: int = 1000
+    #: Mailboxes kept per To and per Cc list of a message (messages table cells, smtp.log sets);
+    #: past it they are counted, not kept (Zeek SMTP::max_to_addresses = max_cc_addresses = 1000).
+    max_header_addresses: int = 1000
     #: Characters of text kept as a part's preview.
     mail_preview_chars: int = 200
+
+    # --- live capture (smtpsniff live) -------------------------------------------------------------
+    #: Bytes kept of each captured packet: tcpdump's default snaplen.  Loopback and GRO hand up
+    #: packets of 64 KiB and more, so an MTU-sized snaplen would cut them.
+    live_snaplen: int = 262144
+    #: Kernel receive buffer of the capture socket, where packets wait while the analysis is busy
+    #: (past it the kernel drops and counts them).  libpcap's default is 2 MiB (tcpdump -B 2048);
+    #: a Python analysis pauses longer than tcpdump's writer, hence 32 times that.
+    live_socket_buffer_bytes: int = 64 * MiB
+    #: Finished sessions a live run keeps in memory for its final summary and ``-o`` exports (about
+    #: 7 KiB each without message bytes).  Later sessions are counted, streamed to ``--jsonl`` and
+    #: left out of the exports, which say how many were.  Zeek keeps none once logged.
+    max_live_sessions_kept: int = 10_000
+    #: Message bytes those kept sessions may hold in all; a session that would pass it is not kept.
+    max_live_message_bytes_kept: int = 256 * MiB
+    #: Recent errors, findings and sessions the live dashboard remembers, per list.
+    live_recent_items: int = 100
+
+    # --- views: report, show, ladder --------------------------------------------------------------
+    #: Rows listed per section of the HTML report; the rest are counted ("N more").  Browsers stay
+    #: responsive up to a few thousand table rows (Wireshark's HTML export has no cap).
+    report_max_rows: int = 2000
+    #: Steps drawn in a ladder (sequence) diagram; later steps are counted.  Wireshark's Flow Graph
+    #: scrolls without limit, but a picture of 500 arrows is already ~40 000 pixels tall.
+    ladder_max_steps: int = 500
 
 
 DEFAULT_LIMITS = Limits()
