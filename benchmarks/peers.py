@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""The Python peers of the benchmarks, each run as its own process: ``python benchmarks/peers.py PEER FILE``.
+
+Each peer does its whole job on the capture and prints one JSON line (what it found, and the seconds
+spent in its main loop, imports excluded) for the benchmark to check against the ground truth.
+Imports happen inside each peer so a child loads only what it measures.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+# Measure the smtpsniff of this working tree, whatever else is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+#: Server ports make_capture gives SMTP sessions; a connection on one of them is counted as SMTP.
+SMTP_SERVER_PORTS = frozenset((25, 587, 2525))
+
+
+def smtpsniff_streams(path: str) -> dict:
+    """smtpsniff read + decode + reassembly: ``StreamPipeline`` over ``open_capture``, every event consumed."""
+    from smtpsniff.capture.files import open_capture
+    from smtpsniff.reassembly.events import ConnectionClosed, ConnectionOpened, StreamData, StreamGap
+    from smtpsniff.streams import StreamPipeline, stream_events
+
+    started = time.perf_counter()
+    pipeline = StreamPipeline()
+    smtp: set[int] = set()
+    by_port: Counter = Counter()
+    kinds: Counter = Counter()
+    closes: Counter = Counter()
+    data = {"c2s": 0, "s2c": 0}
+    gaps = {"c2s": 0, "s2c": 0}
+    other_tcp = 0
+    with open_capture(path) as reader:
+        for ev in stream_events(reader, pipeline):
+            t = type(ev)
+            kinds[t.__name__] += 1
+            if t is StreamData:
+                if ev.conn_id in smtp:
+                    data[ev.direction.value] += len(ev.data)
+            elif t is ConnectionOpened:
+                if ev.server.port in SMTP_SERVER_PORTS:
+                    smtp.add(ev.conn_id)
+                    by_port[str(ev.server.port)] += 1
+                else:
+                    other_tcp += 1
+            elif t is StreamGap:
+                if ev.conn_id in smtp:
+                    gaps[ev.direction.value] += ev.length
+            elif t is ConnectionClosed:
+                if ev.conn_id in smtp:
+                    closes[ev.reason.value] += 1
+        reader_anomalies = len(getattr(reader, "anomalies", ()))
+    elapsed = time.perf_counter() - started
+    counts = pipeline.decoder.counts
+    return {
+        "loop_s": round(elapsed, 3),
+        "frames": counts.frames,
+        "tcp_segments": counts.tcp,
+        "smtp_connections": len(smtp),
+        "smtp_connections_by_server_port": dict(by_port),
+        "smtp_bytes_c2s": data["c2s"],
+        "smtp_bytes_s2c": data["s2c"],
+        "smtp_gap_bytes_c2s": gaps["c2s"],
+        "smtp_gap_bytes_s2c": gaps["s2c"],
+        "smtp_closes": dict(closes),
+        "other_tcp_connections": other_tcp,
+        "events": dict(kinds),
+        "net_anomalies": len(pipeline.anomalies()),
+        "reader_anomalies": reader_anomalies,
+    }
+
+
+def scapy_read(path: str) -> dict:
+    """scapy's ``PcapReader``: read and dissect every packet (Ether/IP/TCP/... layers), nothing more."""
+    # scapy.all, not scapy.utils alone: without the layer modules loaded PcapReader knows no link
+    # type and yields undissected Raw packets (it warns "unknown LL type [1]").
+    from scapy.all import TCP, PcapReader
+
+    started = time.perf_counter()
+    n = tcp = 0
+    with PcapReader(path) as reader:
+        for pkt in reader:
+            n += 1
+            tcp += TCP in pkt  # proves the packets were dissected
+    return {"loop_s": round(time.perf_counter() - started, 3), "frames": n, "tcp_packets": tcp}
+
+
+PEERS: dict[str, Callable[[str], dict]] = {
+    "smtpsniff-streams": smtpsniff_streams,
+    "scapy-read": scapy_read,
+}
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[0] not in PEERS:
+        print(f"usage: peers.py {{{','.join(PEERS)}}} CAPTURE", file=sys.stderr)
+        return 2
+    print(json.dumps(PEERS[argv[0]](argv[1])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
