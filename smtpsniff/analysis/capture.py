@@ -27,8 +27,9 @@ TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anom
 
 #: Modules that add further tables, called in this order.  Each defines
 #: ``build(records: list[SessionRecords], tables: dict[str, DataFrame], options: ReadOptions)
-#: -> dict[str, DataFrame]`` and sees the tables built before it.
-TABLE_PROVIDERS: tuple[str, ...] = ()
+#: -> dict[str, DataFrame]`` and sees the tables built before it.  Values that are not DataFrames
+#: are objects the provider keeps beside its tables; they end up in :attr:`Capture.objects`.
+TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables",)
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,12 @@ class Capture:
     """The tables of one analysis.  Build it with :func:`read`."""
 
     def __init__(self, tables: dict[str, pd.DataFrame], stats: CaptureStats,
-                 sessions: list[SessionRecords] | None = None) -> None:
+                 sessions: list[SessionRecords] | None = None, objects: dict[str, object] | None = None) -> None:
         self.tables = tables
         self.stats = stats
         self._records = sessions or []
+        #: What table providers keep beside their tables (``objects["mail"]``: the parsed messages).
+        self.objects: dict[str, object] = objects if objects is not None else {}
         for name, frame in tables.items():
             setattr(self, name, frame)
 
@@ -132,7 +135,8 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
         offset += pipeline.streams.reassembler.stats.connections
     all_records.sort(key=lambda r: r.session.session_id)
     stats.smtp_sessions = len(all_records)
-    return Capture(build_tables(all_records, loose, capture_of, options), stats, all_records)
+    objects: dict[str, object] = {}
+    return Capture(build_tables(all_records, loose, capture_of, options, objects), stats, all_records, objects)
 
 
 def _merge_counts(stats: CaptureStats, pipeline: SmtpPipeline, result: AnalysisResult) -> None:
@@ -165,8 +169,10 @@ def _renumber_anomalies(anomalies: Iterable[Anomaly], offset: int) -> list[Anoma
 
 def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly] = (),
                  capture_of: dict[int, str] | None = None,
-                 options: ReadOptions | None = None) -> dict[str, pd.DataFrame]:
-    """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`."""
+                 options: ReadOptions | None = None, objects: dict[str, object] | None = None
+                 ) -> dict[str, pd.DataFrame]:
+    """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`; what providers
+    keep beside their tables goes into ``objects``."""
     capture_of = capture_of or {}
     options = options or ReadOptions()
     sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))
@@ -184,7 +190,11 @@ def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomal
     for name in ("transactions", "recipients", "commands", "replies"):
         add_connection_columns(tables[name], sessions)
     for module in TABLE_PROVIDERS:
-        tables.update(import_module(module).build(records, tables, options))
+        for name, value in import_module(module).build(records, tables, options).items():
+            if isinstance(value, pd.DataFrame):
+                tables[name] = value
+            elif objects is not None:
+                objects[name] = value
     return tables
 
 

@@ -14,8 +14,9 @@ def register(sub) -> None:
     p = sub.add_parser("analyze", help="decode SMTP sessions and summarise them; export the tables")
     p.add_argument("files", nargs="+", metavar="FILE", help="pcap or pcapng captures (gzip accepted)")
     p.add_argument("-o", "--output", help="folder to write every table to")
-    p.add_argument("--format", choices=("csv", "parquet", "json"), default="csv",
-                   help="table format with -o (default: csv; json writes JSON lines)")
+    p.add_argument("--format", choices=("csv", "parquet", "json", "zeek", "zeek-json"), default="csv",
+                   help="table format with -o (default: csv; json writes JSON lines; zeek and zeek-json "
+                        "write Zeek's smtp.log and files.log instead of the tables)")
     add_capture_options(p)
     p.set_defaults(func=run)
 
@@ -64,7 +65,13 @@ def run(args: argparse.Namespace) -> int:
     cap = read_files(args, files)
     console = Console(highlight=False, soft_wrap=False)
     render_summary(cap, console)
-    if args.output:
+    if args.output and args.format.startswith("zeek"):
+        from ..analysis.mail_tables import mail_messages
+        from ..output.zeek import write_zeek_logs
+
+        written = write_zeek_logs(cap.records, mail_messages(cap), Path(args.output), args.format)
+        console.print(Text(f"wrote {', '.join(p.name for p in written)} to {terminal_safe(str(args.output))}"))
+    elif args.output:
         written = write_tables(cap.tables, Path(args.output), args.format)
         console.print(Text(f"wrote {len(written)} tables to {terminal_safe(str(args.output))}"))
     return status
