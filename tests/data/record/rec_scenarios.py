@@ -582,3 +582,102 @@ def mime(ctx):
         s.quit()
     trs.append(tr)
     return trs
+
+
+# ---------------------------------------------------------------------------
+# 14: hostile attachment names (for `smtpsniff extract`)
+# ---------------------------------------------------------------------------
+def _rfc2231(name: str) -> str:
+    """``filename*0*=utf-8''...; filename*1*=...`` (RFC 2231 sections 3 and 4): any character, NUL
+    and CR included, in sections short enough for 78-character lines (RFC 5322 section 2.1.1)."""
+    from urllib.parse import quote
+    encoded = quote(name.encode("utf-8"), safe="")
+    chunks, i = [], 0
+    while i < len(encoded):
+        end = min(i + 60, len(encoded))
+        while end < len(encoded) and "%" in encoded[end - 2:end]:  # never split a %XX escape
+            end -= 1
+        chunks.append(encoded[i:end])
+        i = end
+    charset = "utf-8''"
+    return ";\r\n ".join(f"filename*{n}*={charset if n == 0 else ''}{chunk}"
+                          for n, chunk in enumerate(chunks or [""]))
+
+
+# (Content-Disposition parameter as written, the name it decodes to, content type)
+HOSTILE_NAMES = [
+    ('filename="../../x"', "../../x", "text/plain"),
+    ('filename="../../../../../../tmp/smtpsniff-escape"', "../../../../../../tmp/smtpsniff-escape", "text/plain"),
+    ('filename="/etc/passwd"', "/etc/passwd", "text/plain"),
+    ('filename="C:\\\\Windows\\\\System32\\\\evil.dll"', "C:\\Windows\\System32\\evil.dll",
+     "application/octet-stream"),
+    ('filename="\\\\\\\\server\\\\share\\\\unc.txt"', "\\\\server\\share\\unc.txt", "text/plain"),
+    (_rfc2231("nul\x00byte.txt"), "nul\x00byte.txt", "text/plain"),
+    (_rfc2231("ctl\r\n\t\x1b[31mred\x7f.txt"), "ctl\r\n\t\x1b[31mred\x7f.txt", "text/plain"),
+    ('filename="esc\x1b]0;title\x07bell.txt"', "esc\x1b]0;title\x07bell.txt", "text/plain"),
+    (_rfc2231("A" * 300 + ".pdf"), "A" * 300 + ".pdf", "application/pdf"),
+    (_rfc2231("\u00e9" * 200 + ".txt"), "\u00e9" * 200 + ".txt", "text/plain"),
+    ('filename="CON"', "CON", "text/plain"),
+    ('filename="nul.txt"', "nul.txt", "text/plain"),
+    ('filename="COM1.log"', "COM1.log", "text/plain"),
+    ('filename="aux"', "aux", "text/plain"),
+    (_rfc2231("invoice\u202efdp.exe"), "invoice\u202efdp.exe", "application/octet-stream"),
+    ('filename=".."', "..", "text/plain"),
+    ('filename="."', ".", "text/plain"),
+    ('filename=""', "", "text/plain"),
+    ('filename=".bashrc"', ".bashrc", "text/plain"),
+    ('filename="trailing. . ."', "trailing. . .", "text/plain"),
+    ('filename="a/b\\\\c:d*e?f\\"g<h>i|j.txt"', 'a/b\\c:d*e?f"g<h>i|j.txt', "text/plain"),
+    ('filename="report.pdf"', "report.pdf", "application/pdf"),
+    ('filename="report.pdf"', "report.pdf", "application/pdf"),
+    ('filename="REPORT.PDF"', "REPORT.PDF", "application/pdf"),
+    ('filename="=?utf-8?b?Li4vLi4vZW5jb2RlZC50eHQ=?="', "../../encoded.txt", "text/plain"),
+]
+
+
+def hostile_message(n: int) -> tuple[bytes, dict]:
+    """A multipart/mixed message whose attachments carry hostile file names, built byte by byte
+    (EmailMessage would refuse or re-encode them), and its ground truth."""
+    import base64
+    boundary = f"==hostile-{n}=="
+    parts = [
+        f"From: Mallory <mallory@example.test>\r\nTo: Bob <bob@example.test>\r\n"
+        f"Subject: Hostile attachment names {n}\r\nDate: {FIXED_DATE}\r\n"
+        f"Message-ID: <smtpsniff-{n:04d}@client.example.test>\r\nMIME-Version: 1.0\r\n"
+        f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+        f"--{boundary}\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+        f"Attachments with names that try to leave the output folder.\r\n".encode("latin-1")]
+    atts = []
+    for i, (param, decoded, ctype) in enumerate(HOSTILE_NAMES):
+        data = f"attachment {i}: {decoded!r}\n".encode("utf-8") + fixed_blob(64 + i, seed=bytes([i]))
+        head = (f"--{boundary}\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: base64\r\n"
+                f"Content-Disposition: attachment; {param}\r\n\r\n")
+        body = base64.encodebytes(data).replace(b"\n", b"\r\n")
+        parts.append(head.encode("latin-1") + body)
+        atts.append({"filename": decoded, "content_type": ctype, "size": len(data),
+                     "sha256": hashlib.sha256(data).hexdigest(), "disposition_param": param})
+    parts.append(f"--{boundary}--\r\n".encode("ascii"))
+    meta = {"attachments": atts, "subject_decoded": f"Hostile attachment names {n}",
+            "structure": ["multipart/mixed", "text/plain"] + [c for _, _, c in HOSTILE_NAMES]}
+    return b"".join(parts), meta
+
+
+def hostile_names(ctx):
+    """Attachments with hostile file names sent with smtplib sendmail (raw bytes) to aiosmtpd on
+    25, for the extract command: path traversal (../../x), absolute POSIX, Windows and UNC paths,
+    NUL, CR/LF, tab, ESC and DEL (RFC 2231 and raw in a quoted string), names over 255 bytes
+    (ASCII and UTF-8), Windows reserved names (CON, nul.txt, COM1.log, aux), a U+202E right-to-left
+    override, '.', '..', an empty name, a hidden file, trailing dots, every Windows-forbidden
+    character, a repeated and a case-folded repeated name, and an RFC 2047 encoded '../../'.
+    The same message is sent twice so every name collides once more.  'attachments' in the
+    sidecar lists each decoded name, its content type, size and sha256."""
+    H = "127.0.0.1"
+    tr = _tr("smtplib", "aiosmtpd", H, 25, note="hostile attachment names, one connection")
+    with RecSMTP(tr, H, 25, local_hostname="mua.example.test", timeout=10) as s:
+        s.ehlo()
+        for n in (901, 902):
+            msg, meta = hostile_message(n)
+            tr.message_meta.append(meta)
+            s.sendmail("mallory@example.test", ["bob@example.test"], msg)
+        s.quit()
+    return [tr]

@@ -175,6 +175,16 @@ def rec_mime(ctx):
     return path
 
 
+def rec_hostile(ctx):
+    path = ctx.out / "smtp-hostile-names.pcap"
+    with ExitStack() as st:
+        st.callback(start_aiosmtpd("127.0.0.1", 25).stop)
+        with Sniffer(path, "tcp port 25"):
+            trs = sc.hostile_names(ctx)
+    write_truth(_truth_path(path), path, sc.hostile_names.__doc__, trs)
+    return path
+
+
 def rec_sample(ctx):
     path = ctx.sample_out / "smtp-sample.pcap"
     keylog = ctx.sample_out / "smtp-sample.keys"
@@ -203,6 +213,7 @@ RECORDERS = {
     "smtp-bdat": rec_bdat,
     "smtp-utf8": rec_utf8,
     "smtp-mime": rec_mime,
+    "smtp-hostile-names": rec_hostile,
 }
 
 
