@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..anomaly import Anomaly
 from ..capture.files import open_capture
+from ..credentials.mask import mask_auth_argument
 from ..limits import DEFAULT_LIMITS, Limits
 from ..pipeline import AnalysisResult, SmtpPipeline
 from ..reassembly.table import SMTP_PORTS
@@ -29,7 +30,7 @@ TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anom
 #: ``build(records: list[SessionRecords], tables: dict[str, DataFrame], options: ReadOptions)
 #: -> dict[str, DataFrame]`` and sees the tables built before it.  Values that are not DataFrames
 #: are objects the provider keeps beside its tables; they end up in :attr:`Capture.objects`.
-TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables",)
+TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables", "smtpsniff.analysis.security_tables")
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Capture:
     commands: pd.DataFrame
     replies: pd.DataFrame
     anomalies: pd.DataFrame
+    credentials: pd.DataFrame
+    findings: pd.DataFrame
 
     @property
     def records(self) -> list[SessionRecords]:
@@ -182,7 +185,8 @@ def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomal
             {**_fields(t), "ts": t.ts_ns, "end": t.end_ts_ns} for r in records for t in r.transactions)),
         "recipients": frame_from_rows("recipients", (
             {**_fields(x), "ts": x.ts_ns} for r in records for x in r.recipients)),
-        "commands": frame_from_rows("commands", (_command_row(c) for r in records for c in r.commands)),
+        "commands": frame_from_rows("commands", (
+            _command_row(c, options.show_secrets) for r in records for c in r.commands)),
         "replies": frame_from_rows("replies", (
             {**_fields(x), "ts": x.ts_ns, "reply_class": f"{x.code // 100}xx"} for r in records for x in r.replies)),
         "anomalies": frame_from_rows("anomalies", (_anomaly_row(a) for a in _all_anomalies(records, loose_anomalies))),
@@ -210,8 +214,10 @@ def _session_row(r: SessionRecords, capture_of: dict[int, str]) -> dict:
     return row
 
 
-def _command_row(c) -> dict:
+def _command_row(c, show_secrets: bool = False) -> dict:
     row = _fields(c)
+    if c.verb == "AUTH":  # the initial response is the credentials in base64
+        row["argument"] = mask_auth_argument(c.argument, show_secrets)
     row["ts"] = c.ts_ns
     row["latency_s"] = (c.reply_ts_ns - c.ts_ns) / 1e9 if c.reply_ts_ns is not None else None
     return row

@@ -17,6 +17,8 @@ def register(sub) -> None:
     p.add_argument("--format", choices=("csv", "parquet", "json", "zeek", "zeek-json"), default="csv",
                    help="table format with -o (default: csv; json writes JSON lines; zeek and zeek-json "
                         "write Zeek's smtp.log and files.log instead of the tables)")
+    p.add_argument("--show-secrets", action="store_true",
+                   help="write passwords, tokens and hashes in the credentials table (masked otherwise)")
     add_capture_options(p)
     p.set_defaults(func=run)
 
@@ -62,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     files, status = usable_files(args.files)
     if not files:
         return status
-    cap = read_files(args, files)
+    cap = read_files(args, files, show_secrets=args.show_secrets)
     console = Console(highlight=False, soft_wrap=False)
     render_summary(cap, console)
     if args.output and args.format.startswith("zeek"):

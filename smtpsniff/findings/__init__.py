@@ -1,0 +1,77 @@
+"""Security findings: one small detector module per kind of problem, run over session records.
+
+Each detector module defines ``KINDS`` (the stable snake_case kinds it emits), ``THRESHOLDS``
+(named numbers with defaults, overridable by name) and ``detect(ctx) -> Iterable[Finding]``.
+:func:`find` runs them all in :data:`DETECTORS` order and returns findings sorted by time.
+Detectors read records, credentials and parsed messages; they know nothing of pandas or output.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import import_module
+from types import ModuleType
+
+from ..credentials import Credential
+from ..limits import DEFAULT_LIMITS, Limits
+from ..records.builder import SessionRecords
+from .context import DetectionContext
+from .model import Finding, Severity, Threshold
+
+#: Detector modules under smtpsniff.findings, in the order they run.
+DETECTORS = (
+    "cleartext_auth", "auth_before_starttls", "starttls_not_used", "no_tls", "starttls_stripping",
+    "starttls_injection", "smtp_smuggling", "early_talker", "user_enumeration", "auth_bruteforce",
+    "password_spraying", "open_relay", "sender_mismatch", "multiple_from", "display_name_spoof",
+    "helo_mismatch", "command_injection",
+)
+
+
+def detector_modules() -> list[ModuleType]:
+    return [import_module(f"{__name__}.{name}") for name in DETECTORS]
+
+
+def kinds() -> list[str]:
+    """Every kind a detector can emit."""
+    return [kind for module in detector_modules() for kind in module.KINDS]
+
+
+def thresholds() -> dict[str, Threshold]:
+    """Every named threshold with its default and meaning."""
+    return {t.name: t for module in detector_modules() for t in module.THRESHOLDS}
+
+
+def check_thresholds(values: Mapping[str, float]) -> None:
+    """Raise ValueError for a name no detector knows, or a negative value."""
+    known = thresholds()
+    for name, value in values.items():
+        if name not in known:
+            raise ValueError(f"unknown threshold {name!r}; known: {', '.join(sorted(known))}")
+        if float(value) < 0:
+            raise ValueError(f"threshold {name} must not be negative: {value}")
+
+
+def find(records: list[SessionRecords], credentials: list[Credential], *,
+         thresholds: Mapping[str, float] | None = None, show_secrets: bool = False,
+         limits: Limits = DEFAULT_LIMITS) -> list[Finding]:
+    """Run every detector; findings ordered by time, then severity (worst first), then kind."""
+    values = dict(thresholds or {})
+    check_thresholds(values)
+    ctx = DetectionContext(records=records, credentials=credentials, thresholds=values,
+                           known_thresholds=_known(), show_secrets=show_secrets, limits=limits)
+    out: list[Finding] = []
+    for module in detector_modules():
+        out.extend(module.detect(ctx))
+    out.sort(key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank, f.kind))
+    return out
+
+
+def _known() -> dict[str, Threshold]:
+    return thresholds()
+
+
+def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
+    return [f for f in findings if f.severity.rank >= severity.rank]
+
+
+__all__ = ["DETECTORS", "DetectionContext", "Finding", "Severity", "Threshold", "at_least", "check_thresholds",
+           "detector_modules", "find", "kinds", "thresholds"]

@@ -1,0 +1,67 @@
+"""``command_injection``: command lines carrying what a parser downstream may split or choke on.
+
+* a CR inside a command line (``MAIL FROM:<a>\\rRCPT TO:<b>``): a receiver taking CR as a line end
+  reads two commands (RFC 5321 2.3.8 forbids bare CR) -- ``medium``;
+* an LF inside a line, seen as a bare-LF line end in a session whose other lines end in CRLF:
+  header/command injection through a parameter -- ``medium``;
+* NUL octets (truncate C strings in filters and logs) -- ``medium``;
+* lines over ``max_command_line`` (RFC 5321 4.5.3.1.4: 512 octets; AUTH lines 12288, RFC 4954 4),
+  the shape of buffer-overflow attempts -- ``low``, ``medium`` when a line was cut at
+  ``max_buffered_line``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from ..credentials.mask import mask_auth_argument
+from ..records.model import CommandRecord
+from .context import DetectionContext
+from .evidence import lines, show
+from .model import Finding, Severity, Threshold
+
+KINDS = ("command_injection",)
+THRESHOLDS: tuple[Threshold, ...] = ()
+
+
+def _content(raw: bytes) -> bytes:
+    if raw.endswith(b"\r\n"):
+        return raw[:-2]
+    return raw[:-1] if raw.endswith(b"\n") else raw
+
+
+def _shown(c: CommandRecord, show_secrets: bool) -> str:
+    if c.verb == "AUTH" and not show_secrets:
+        return show(f"AUTH {mask_auth_argument(c.argument)}", 120)
+    return show(c.raw, 120)
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    limits = ctx.limits
+    for r in ctx.records:
+        sid = r.session.session_id
+        commands = r.commands
+        crlf = any(c.raw.endswith(b"\r\n") for c in commands)
+        signs: dict[str, tuple[Severity, str, list[CommandRecord]]] = {}
+
+        def add(key: str, severity: Severity, why: str, c: CommandRecord) -> None:
+            signs.setdefault(key, (severity, why, []))[2].append(c)
+
+        for c in commands:
+            body = _content(c.raw)
+            if b"\r" in body:
+                add("cr", Severity.MEDIUM, "CR inside a command line (CR-or-LF receivers split it)", c)
+            if crlf and c.raw.endswith(b"\n") and not c.raw.endswith(b"\r\n"):
+                add("lf", Severity.MEDIUM, "LF inside a command line (other lines end in CRLF)", c)
+            if b"\x00" in c.raw:
+                add("nul", Severity.MEDIUM, "NUL octet in a command line", c)
+            limit = limits.max_auth_line if c.verb == "AUTH" else limits.max_command_line
+            if not c.raw.endswith(b"\n") and len(c.raw) >= limits.max_buffered_line:
+                add("cut", Severity.MEDIUM, f"command line longer than {limits.max_buffered_line} octets", c)
+            elif len(c.raw) > limit:
+                add("long", Severity.LOW, f"command line over {limit} octets (RFC 5321 4.5.3.1.4)", c)
+        for severity, why, items in signs.values():
+            yield Finding(
+                kind="command_injection", severity=severity, session_id=sid, ts_ns=items[0].ts_ns,
+                frames=tuple(dict.fromkeys(c.frame for c in items)), sessions=(sid,),
+                explanation=f"{why}: {len(items)} command(s), longest {max(len(c.raw) for c in items)} octets",
+                evidence=lines(_shown(c, ctx.show_secrets) for c in items))

@@ -1,0 +1,52 @@
+"""What every detector reads: the session records, the credentials, parsed messages, thresholds.
+
+Detectors receive one :class:`DetectionContext`; it parses each message at most once and resolves
+thresholds by name.  It knows nothing of pandas or output.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ..credentials import Credential
+from ..credentials.mask import mask
+from ..limits import DEFAULT_LIMITS, Limits
+from ..mail import parse_message
+from ..mail.model import ParsedMessage
+from ..records.builder import MessageData, SessionRecords
+from .model import Threshold
+
+
+@dataclass
+class DetectionContext:
+    records: list[SessionRecords]
+    credentials: list[Credential]
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    known_thresholds: Mapping[str, Threshold] = field(default_factory=dict)
+    show_secrets: bool = False
+    limits: Limits = DEFAULT_LIMITS
+    _parsed: dict[tuple[int, int, int], ParsedMessage] = field(default_factory=dict)
+
+    def threshold(self, name: str) -> float:
+        if name in self.thresholds:
+            return float(self.thresholds[name])
+        return self.known_thresholds[name].default
+
+    def parsed(self, message: MessageData) -> ParsedMessage:
+        """The message parsed by :func:`smtpsniff.mail.parse_message` (cached)."""
+        key = (message.session_id, message.trans_index, message.command_index)
+        if key not in self._parsed:
+            self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
+        return self._parsed[key]
+
+    def secret(self, value: str | None) -> str | None:
+        return mask(value, self.show_secrets)
+
+    def credentials_of(self, session_id: int) -> Iterable[Credential]:
+        return (c for c in self.credentials if c.session_id == session_id)
+
+    def session(self, session_id: int) -> SessionRecords | None:
+        for r in self.records:
+            if r.session.session_id == session_id:
+                return r
+        return None

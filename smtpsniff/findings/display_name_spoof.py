@@ -1,0 +1,39 @@
+"""``display_name_spoof``: a From display name that carries an address other than the real one.
+
+``"ceo@example.com" <attacker@elsewhere.test>``: many clients show only the display name.  Fires
+when the display name holds an addr-spec whose organisational domain differs from the actual
+address's; ``medium``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .context import DetectionContext
+from .domains import domain_of, org_domain
+from .evidence import show
+from .headers import messages
+from .model import Finding, Severity, Threshold
+
+KINDS = ("display_name_spoof",)
+THRESHOLDS: tuple[Threshold, ...] = ()
+# A dot-atom addr-spec (RFC 5322 3.4.1), loosely: what a reader takes for an address.
+_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    for r, m, t, parsed in messages(ctx):
+        for address in parsed.from_:
+            shown = _ADDRESS.search(address.display_name or "")
+            if shown is None:
+                continue
+            claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(address.addr))
+            if claimed is None or claimed == real:
+                continue
+            yield Finding(
+                kind="display_name_spoof", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
+                frames=(m.frame,), sessions=(m.session_id,),
+                explanation=(f"From display name shows {show(shown.group(0))} but the address is "
+                             f"{show(address.addr)}"),
+                evidence=f"From: {show(str(address))}")
+            break

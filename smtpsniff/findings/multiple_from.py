@@ -1,0 +1,28 @@
+"""``multiple_from``: a message with more than one From header field.
+
+RFC 5322 3.6 allows exactly one From field.  With two, mail clients and filters disagree on which
+one is the author: a known way past DMARC checks (one From verified, the other shown).  ``medium``.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .context import DetectionContext
+from .evidence import lines, show
+from .headers import messages
+from .model import Finding, Severity, Threshold
+
+KINDS = ("multiple_from",)
+THRESHOLDS: tuple[Threshold, ...] = ()
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    for r, m, t, parsed in messages(ctx):
+        if parsed.from_count < 2:
+            continue
+        fields = [h for h in parsed.headers if h.lname == "from"]
+        yield Finding(
+            kind="multiple_from", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
+            frames=(m.frame,), sessions=(m.session_id,),
+            explanation=f"message has {parsed.from_count} From header fields; RFC 5322 3.6 allows one",
+            evidence=lines(show(h.raw) for h in fields))

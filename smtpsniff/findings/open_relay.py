@@ -1,0 +1,82 @@
+"""``open_relay_attempt`` / ``open_relay_accepted``: using the server to reach someone else's domain.
+
+A capture does not say which domains a server hosts (one MX serves many), so acceptance is only
+called relaying when the recipient itself asks for it:
+
+* ``open_relay_attempt`` (``low``): an RCPT refused as relaying -- 551 (RFC 5321 3.4: user not
+  local) or a refusal whose text says "relay" (Postfix "Relay access denied", Sendmail "Relaying
+  denied", Exim "relay not permitted", Exchange "Unable to relay") -- or an RCPT in relay syntax
+  that was refused;
+* ``open_relay_accepted`` (``high``): an RCPT in relay syntax accepted without AUTH: the percent
+  hack ``user%other.test@server``, a source route ``<@hop:user@other.test>`` (RFC 5321 4.1.2, to be
+  ignored by servers, C.1), a bang path ``other.test!user@server``, or a quoted local part that holds
+  another address -- the recipients relay testers (nmap smtp-open-relay, relay scanners) use.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .context import DetectionContext
+from .domains import domain_of
+from .evidence import lines, show
+from .model import Finding, Severity, Threshold
+
+KINDS = ("open_relay_attempt", "open_relay_accepted")
+THRESHOLDS: tuple[Threshold, ...] = ()
+_RELAY_REFUSAL = re.compile(r"relay", re.IGNORECASE)
+#: Codes that refuse a recipient as not local (RFC 5321 3.4).
+NOT_LOCAL = frozenset({551})
+
+
+def relay_syntax(address: str, raw_path: str | None = None) -> str | None:
+    """Why ``address`` asks the server to pass mail on, or None."""
+    path = raw_path or address
+    if re.match(r"\s*<?\s*@", path):
+        return "source route"
+    local, at, _ = address.rpartition("@")
+    if not at:
+        return "bang path" if "!" in address else None
+    if "%" in local:
+        return "percent hack"
+    if "!" in local:
+        return "bang path"
+    if "@" in local:
+        return "quoted address in the local part"
+    return None
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    for r in ctx.records:
+        sid = r.session.session_id
+        authed = [c.ts_ns for c in ctx.credentials_of(sid) if c.success]
+        senders = {t.trans_index: t.mail_from for t in r.transactions}
+        raw_paths = {c.frame: c.argument for c in r.commands if c.verb == "RCPT"}
+        attempts, accepted = [], []
+        for rc in r.recipients:
+            code = rc.reply_code
+            if code is None or (authed and min(authed) < rc.ts_ns):
+                continue
+            syntax = relay_syntax(rc.address, raw_paths.get(rc.frame, "").partition(":")[2])
+            sender = senders.get(rc.trans_index)
+            if code >= 400 and (code in NOT_LOCAL or _RELAY_REFUSAL.search(rc.reply_text or "") or syntax):
+                attempts.append((rc, sender, syntax))
+            elif 200 <= code < 300 and syntax:
+                accepted.append((rc, sender, syntax))
+        for kind, items, severity, verdict in (
+                ("open_relay_attempt", attempts, Severity.LOW, "refused as relaying"),
+                ("open_relay_accepted", accepted, Severity.HIGH, "accepted without AUTH")):
+            if not items:
+                continue
+            first = items[0][0]
+            targets = sorted({domain_of(rc.address) or rc.address for rc, _, _ in items})
+            syntaxes = sorted({s for _, _, s in items if s})
+            yield Finding(
+                kind=kind, severity=severity, session_id=sid, ts_ns=first.ts_ns,
+                frames=tuple(rc.frame for rc, _, _ in items), sessions=(sid,),
+                explanation=(f"{len(items)} RCPT for {', '.join(show(d) for d in targets[:5])}"
+                             f"{' …' if len(targets) > 5 else ''} {verdict}"
+                             + (f" ({', '.join(syntaxes)})" if syntaxes else "")),
+                evidence=lines(f"MAIL FROM:<{show(sender or '')}> RCPT TO:<{show(rc.address)}> -> {rc.reply_code} "
+                               f"{show((rc.reply_text or '').splitlines()[0] if rc.reply_text else '')}".rstrip()
+                               for rc, sender, _ in items))

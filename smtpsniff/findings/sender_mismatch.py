@@ -1,0 +1,33 @@
+"""``sender_mismatch``: the envelope sender (MAIL FROM) and the From header are in different domains.
+
+This is what DMARC alignment (RFC 7489 3.1, relaxed mode: organisational domains) checks.  It is
+normal for mailing lists and bulk senders with their own bounce domains, so it is ``low``: a sign
+that weighs with others.  The null sender (bounces) is left out.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from .context import DetectionContext
+from .domains import domain_of, org_domain
+from .evidence import show
+from .headers import messages
+from .model import Finding, Severity, Threshold
+
+KINDS = ("sender_mismatch",)
+THRESHOLDS: tuple[Threshold, ...] = ()
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    for r, m, t, parsed in messages(ctx):
+        if t is None or not t.mail_from or not parsed.from_:
+            continue
+        envelope = org_domain(domain_of(t.mail_from))
+        header = org_domain(domain_of(parsed.from_[0].addr))
+        if envelope is None or header is None or envelope == header:
+            continue
+        yield Finding(
+            kind="sender_mismatch", severity=Severity.LOW, session_id=m.session_id, ts_ns=m.ts_ns,
+            frames=(t.frame, m.frame), sessions=(m.session_id,),
+            explanation=f"envelope sender domain {show(envelope)} differs from the From header domain {show(header)}",
+            evidence=f"MAIL FROM:<{show(t.mail_from)}> | From: {show(str(parsed.from_[0]))}")

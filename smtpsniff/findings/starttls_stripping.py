@@ -1,0 +1,73 @@
+"""``starttls_stripping``: signs that something on the path hid or refused STARTTLS (RFC 3207).
+
+* a masked capability: ``STARTTLS`` overwritten with X's (``250-XXXXXXXA``, what Cisco ASA/PIX
+  ESMTP inspection sends);
+* STARTTLS answered with anything but 220 (454, 500, 502...): a stripping proxy's answer, or a
+  server that cannot do the TLS it offers;
+* a masked banner: the greeting overwritten with ``*`` (the same inspection).
+
+``high`` when the client then went on in clear with MAIL or AUTH, ``medium`` otherwise.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from ..records.builder import SessionRecords
+from .context import DetectionContext
+from .evidence import show
+from .model import Finding, Severity, Threshold
+
+KINDS = ("starttls_stripping",)
+THRESHOLDS: tuple[Threshold, ...] = ()
+_MASKED_KEYWORD = re.compile(r"X{4,}[A-Z0-9]{0,2}")
+_CLEAR_AFTER = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH"})
+
+
+def _masked_banner(text: str) -> bool:
+    visible = [ch for ch in text if not ch.isspace()]
+    stars = sum(1 for ch in visible if ch == "*")
+    return stars >= 6 and stars * 2 >= len(visible)
+
+
+def _went_on_in_clear(r: SessionRecords, after_ts: int) -> list[str]:
+    return sorted({c.verb for c in r.commands if c.verb in _CLEAR_AFTER and c.ts_ns >= after_ts})
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    for r in ctx.records:
+        sid = r.session.session_id
+        for caps in r.capabilities:
+            masked = [kw for kw, _ in caps.items if _MASKED_KEYWORD.fullmatch(kw)]
+            if not masked or caps.starttls:
+                continue
+            clear = _went_on_in_clear(r, caps.ts_ns)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
+                ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(sid,),
+                explanation=(f"EHLO reply has the masked keyword {show(masked[0])} where STARTTLS belongs"
+                             + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
+                evidence="EHLO reply: " + " | ".join(show(kw) for kw, _ in caps.items))
+            break
+        for c in r.commands:
+            if c.verb != "STARTTLS" or c.reply_code is None or c.reply_code == 220:
+                continue
+            reply = next((x for x in r.replies if x.command_index == c.index), None)
+            clear = _went_on_in_clear(r, c.ts_ns)
+            offered = any(k.starttls for k in r.capabilities)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
+                ts_ns=c.ts_ns, frames=tuple(f for f in (c.frame, c.reply_frame) if f is not None), sessions=(sid,),
+                explanation=(f"STARTTLS answered {c.reply_code}"
+                             + (" although STARTTLS was offered" if offered else "")
+                             + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
+                evidence=f"STARTTLS -> {c.reply_code} {show(reply.text) if reply else ''}".rstrip())
+        banner = r.session.banner
+        if banner and _masked_banner(banner):
+            greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.MEDIUM, session_id=sid,
+                ts_ns=greeting.ts_ns if greeting else r.session.start_ns,
+                frames=(greeting.frame,) if greeting else (), sessions=(sid,),
+                explanation="greeting masked with '*': an inspecting middlebox that also rewrites EHLO replies",
+                evidence=f"220 {show(banner)}")

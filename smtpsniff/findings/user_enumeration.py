@@ -1,0 +1,72 @@
+"""``user_enumeration``: sweeps of VRFY, EXPN or RCPT that map which mailboxes exist.
+
+Counted per client and server address over the whole capture: a VRFY/EXPN sweep is
+``enumeration_min_vrfy`` distinct names asked; an RCPT sweep is ``enumeration_min_unknown``
+distinct addresses answered 550/551/553 (relay refusals excluded) making at least
+``enumeration_min_unknown_ratio`` of the addresses tried.  A legitimate mailing to a list with a
+few stale addresses stays below the ratio.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from .context import DetectionContext
+from .evidence import lines, show
+from .model import Finding, Severity, Threshold
+
+KINDS = ("user_enumeration",)
+THRESHOLDS = (
+    Threshold("enumeration_min_vrfy", 5, "distinct names asked with VRFY or EXPN by one client of one server"),
+    Threshold("enumeration_min_unknown", 5, "distinct RCPT addresses answered 550/551/553 (user unknown)"),
+    Threshold("enumeration_min_unknown_ratio", 0.5, "share of the RCPT addresses tried that were unknown"),
+)
+UNKNOWN_CODES = frozenset({550, 551, 553})
+_RELAY = re.compile(r"relay", re.IGNORECASE)
+
+
+def unknown_user(code: int | None, text: str | None) -> bool:
+    return code in UNKNOWN_CODES and not _RELAY.search(text or "")
+
+
+def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    groups: dict[tuple[str, str], dict] = {}
+    for r in ctx.records:
+        s = r.session
+        g = groups.setdefault((s.client_ip, s.server_ip), {"vrfy": {}, "rcpt": {}, "sessions": [], "frames": []})
+        g["sessions"].append(s.session_id)
+        replies = {x.command_index: x for x in r.replies if x.command_index is not None}
+        for c in r.commands:
+            if c.verb in ("VRFY", "EXPN") and c.argument:
+                reply = replies.get(c.index)
+                g["vrfy"].setdefault(c.argument.lower(), (c, reply.text if reply else None))
+        for rc in r.recipients:
+            g["rcpt"].setdefault(rc.address.lower(), rc)
+    min_vrfy = ctx.threshold("enumeration_min_vrfy")
+    min_unknown = ctx.threshold("enumeration_min_unknown")
+    min_ratio = ctx.threshold("enumeration_min_unknown_ratio")
+    for (client, server), g in groups.items():
+        vrfy, rcpt = g["vrfy"], g["rcpt"]
+        unknown_rcpt = [x for x in rcpt.values() if unknown_user(x.reply_code, x.reply_text)]
+        vrfy_unknown = [c for c, text in vrfy.values() if unknown_user(c.reply_code, text)]
+        rcpt_sweep = (len(unknown_rcpt) >= min_unknown and rcpt
+                      and len(unknown_rcpt) / len(rcpt) >= min_ratio)
+        vrfy_sweep = len(vrfy) >= min_vrfy
+        if not (rcpt_sweep or vrfy_sweep):
+            continue
+        probes = ([c for c, _ in vrfy.values()] if vrfy_sweep else []) + (list(rcpt.values()) if rcpt_sweep else [])
+        probes.sort(key=lambda x: x.ts_ns)
+        sessions = tuple(dict.fromkeys(p.session_id for p in probes))
+        parts = []
+        if vrfy_sweep:
+            verbs = "/".join(sorted({c.verb for c, _ in vrfy.values()}))
+            parts.append(f"{len(vrfy)} names asked with {verbs}, {len(vrfy_unknown)} answered unknown")
+        if rcpt_sweep:
+            parts.append(f"{len(unknown_rcpt)} of {len(rcpt)} RCPT addresses answered unknown")
+        shown = [f"{show(p.verb + ' ' + p.argument) if hasattr(p, 'verb') else 'RCPT ' + show(p.address)}"
+                 f" -> {p.reply_code}" for p in probes]
+        yield Finding(
+            kind="user_enumeration", severity=Severity.MEDIUM, session_id=sessions[0], ts_ns=probes[0].ts_ns,
+            frames=tuple(dict.fromkeys(p.frame for p in probes)), sessions=sessions,
+            explanation=f"{client} probed mailboxes of {server}: " + "; ".join(parts),
+            evidence=lines(shown))
