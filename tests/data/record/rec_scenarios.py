@@ -681,3 +681,52 @@ def hostile_names(ctx):
             s.sendmail("mallory@example.test", ["bob@example.test"], msg)
         s.quit()
     return [tr]
+
+
+# ---------------------------------------------------------------------------
+# 15: hostile text for the views (HTML report, terminal, Mermaid, charts)
+# ---------------------------------------------------------------------------
+HOSTILE_HOSTNAME = "<img src=x onerror=alert('banner')>"
+HOSTILE_IDENT = "<script>alert('ident')</script> ESMTP"
+
+
+def injection(ctx):
+    """aiosmtpd on 2525 whose host name and greeting carry HTML (<img onerror>, <script>), and
+    clients whose EHLO/HELO, MAIL FROM, Subject, From display name and attachment file names carry
+    script and HTML injection, terminal escape sequences (OSC title, clear screen), matplotlib
+    mathtext ($...$) and Mermaid syntax (; # %%).  VRFY arguments come back inside 550 replies and
+    an unknown verb inside a 500.
+    Every view of this capture must show the text literally and run nothing."""
+    H = "127.0.0.1"
+    trs = []
+    tr = _tr("raw", "aiosmtpd", H, 2525, note="HTML/script injection in EHLO, MAIL FROM, headers, file names")
+    m = msg_simple(1401, "\"<img src=x onerror=alert('from')>\" <attacker@evil.test>", "alice@example.test",
+                   "<script>alert('subject')</script> Q3 report", "See attached.\n<b>bold?</b>\n",
+                   mid_host="evil.test")
+    for data, maintype, subtype, fn in (
+            (b"%PDF-1.4 fake\n", "application", "pdf", "<script>alert('file')</script>.pdf"),
+            (fixed_png(), "image", "png", "\"><img src=x onerror=alert('file2')>.png"),
+            (b"plain\n", "text", "plain", "$x^2$ ; # %% notes.txt")):
+        m.add_attachment(data, maintype=maintype, subtype=subtype, filename=fn)
+    tr.message_meta.append(attachments_meta(m))
+    c = RawClient(tr)
+    c.cmd("EHLO <svg/onload=alert('helo')>")
+    c.cmd("MAIL FROM:<\"<script>alert('mailfrom')</script>\"@evil.test>")
+    c.cmd("RCPT TO:<alice@example.test>")
+    c.cmd("DATA")
+    c.data_body(m.as_bytes())
+    c.cmd("QUIT")
+    c.close()
+    trs.append(tr)
+    time.sleep(PAUSE)
+
+    tr = _tr("raw", "aiosmtpd", H, 2525, note="terminal escapes in HELO; injection echoed in VRFY replies")
+    c = RawClient(tr)
+    c.cmd("HELO \x1b]0;pwned\x07\x1b[2J\x1b[31mterm.evil.test;#x %%{init}")
+    c.cmd("VRFY <iframe src=javascript:alert('vrfy')>")
+    c.cmd("VRFY $\\frac{a}{b}$ costs $5")
+    c.cmd("<img/src=x/onerror=alert('cmd')>")  # aiosmtpd echoes unknown verbs in its 500 reply
+    c.cmd("QUIT")
+    c.close()
+    trs.append(tr)
+    return trs

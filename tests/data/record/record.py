@@ -199,6 +199,16 @@ def rec_sample(ctx):
     return path
 
 
+def rec_injection(ctx):
+    path = ctx.out / "smtp-injection.pcap"
+    with ExitStack() as st:
+        st.callback(start_aiosmtpd("127.0.0.1", 2525, hostname=sc.HOSTILE_HOSTNAME, ident=sc.HOSTILE_IDENT).stop)
+        with Sniffer(path, "tcp port 2525"):
+            trs = sc.injection(ctx)
+    write_truth(_truth_path(path), path, sc.injection.__doc__, trs, extra={"dissect_as_smtp": [2525]})
+    return path
+
+
 RECORDERS = {
     "smtp-basic": rec_basic,
     "smtp-basic-ns": rec_basic_ns,
@@ -214,6 +224,7 @@ RECORDERS = {
     "smtp-utf8": rec_utf8,
     "smtp-mime": rec_mime,
     "smtp-hostile-names": rec_hostile,
+    "smtp-injection": rec_injection,
 }
 
 
