@@ -331,9 +331,11 @@ class SmtpConversation:
                       f"client bytes after {mode.value} held {why} without the deciding reply; "
                       "read as " + advance(mode, Trigger.HOLD_OVERFLOW).value, ts_ns, frame)
         if mode is ClientMode.DATA_WAIT:
-            data_cmd = next((p for p in self._pending if p.stage is ReplyStage.DATA_START), None)
-            self._start_data_message(data_cmd.index if data_cmd else -1, ts_ns,
-                                     frame if frame is not None else self._held[0][3], out)
+            # The DATA that put the client in DATA_WAIT is the latest one sent: earlier DATA commands
+            # may still await their 354 when no reply is captured at all (one-sided captures).
+            data_cmd = next((p for p in reversed(self._pending) if p.stage is ReplyStage.DATA_START), None)
+            _, _, held_ts, held_frame = self._held[0]  # the message starts with the first held byte
+            self._start_data_message(data_cmd.index if data_cmd else -1, held_ts, held_frame, out)
         elif mode is ClientMode.STARTTLS_WAIT:
             self._session(Trigger.TLS_GO)
         self._cmode = advance(mode, Trigger.HOLD_OVERFLOW)
@@ -479,7 +481,7 @@ class SmtpConversation:
         assert self._msg is not None and self._msg.last is not None
         ts_ns, frame = self._msg.last
         msg = self._finish_message(complete=True, ts_ns=ts_ns, frame=frame, out=out)
-        self._push(msg.command_index, "DATA", ReplyStage.DATA_END, msg.ts_ns, msg.end_frame)
+        self._push(msg.command_index, "DATA", ReplyStage.DATA_END, msg.end_ts_ns, msg.end_frame)
         self._cmode = advance(self._cmode, Trigger.MESSAGE_END)
         self._session(Trigger.MESSAGE_END)
 
