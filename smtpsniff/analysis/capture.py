@@ -5,7 +5,6 @@ and Jupyter shows a summary.  It runs the pipeline; it does not print or write f
 """
 from __future__ import annotations
 
-import html
 import os
 from importlib import import_module
 from collections.abc import Callable, Iterable
@@ -89,20 +88,31 @@ class Capture:
         order = errors.assign(_not_550=errors["code"] != 550).sort_values(["_not_550", "code", "ts"])
         return order.drop(columns="_not_550")
 
+    @property
+    def plot(self):
+        """The charts of this capture as methods: ``cap.plot.reply_codes()``, ``cap.plot.ladder(3)``."""
+        from .charts import Plotter
+
+        return Plotter(self)
+
+    def filter(self, expression: str) -> Capture:
+        """The capture cut to a display filter (see :mod:`smtpsniff.analysis.filters`): the matching
+        rows of the filter's table, and every row of the sessions that have one in the others."""
+        from .filters import filter_tables
+
+        tables, result = filter_tables(self.tables, expression)
+        records = [r for r in self._records if r.session.session_id in result.session_ids]
+        return Capture(tables, self.stats, records, self.objects)
+
     def __repr__(self) -> str:
         files = ", ".join(os.path.basename(f) for f in self.stats.files)
         return (f"<Capture {files}: {len(self.sessions)} sessions, {len(self.transactions)} transactions, "
                 f"{len(self.commands)} commands, {len(self.replies)} replies, {len(self.anomalies)} anomalies>")
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(name)}</td><td>{len(getattr(self, name))}</td></tr>"
-                       for name in self.tables)
-        packets = self.stats.packets
-        files = ", ".join(html.escape(os.path.basename(f)) for f in self.stats.files)
-        return (f"<div><b>smtpsniff capture</b>: {files}<br>"
-                f"{packets.get('frames', 0)} frames, {self.stats.smtp_packets} in SMTP sessions, "
-                f"{self.stats.tcp_connections} TCP connections"
-                f"<table><tr><th>table</th><th>rows</th></tr>{rows}</table></div>")
+        from .notebook import capture_html
+
+        return capture_html(self)
 
 
 def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,

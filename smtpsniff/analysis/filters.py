@@ -177,6 +177,8 @@ def _tokenize(expression: str) -> list[_Tok]:
     tokens, pos = [], 0
     while pos < len(expression):
         m = _TOKEN.match(expression, pos)
+        if not m and expression[pos] == "=":
+            raise FilterError(f"use == to compare (position {pos + 1}): {expression!r}")
         if not m:
             raise FilterError(f"cannot read the filter at {expression[pos:pos + 12]!r} (position {pos + 1}): "
                               f"{expression!r}")

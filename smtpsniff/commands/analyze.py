@@ -19,6 +19,8 @@ def register(sub) -> None:
                         "write Zeek's smtp.log and files.log instead of the tables)")
     p.add_argument("--show-secrets", action="store_true",
                    help="write passwords, tokens and hashes in the credentials table (masked otherwise)")
+    p.add_argument("--charts", metavar="DIR", help="folder to write every chart to, as PNG and SVG")
+    add_filter_option(p)
     add_capture_options(p)
     p.set_defaults(func=run)
 
@@ -54,6 +56,28 @@ def read_files(args: argparse.Namespace, files: list[str], **kwargs):
     return cap
 
 
+def add_filter_option(p) -> None:
+    p.add_argument("-Y", "--filter", metavar="EXPR",
+                   help="display filter in pandas query syntax with Wireshark field names, e.g. "
+                        "'smtp.response.code == 550' or 'ip.addr == 10.0.0.5 and tcp.port == 587' "
+                        "(keeps the matching rows and the sessions that have one)")
+
+
+def apply_filter_option(args: argparse.Namespace, cap):
+    """``cap`` cut to ``--filter`` and (table, matching rows); None after saying why on stderr."""
+    from ..analysis.filters import FilterError, filter_tables
+
+    try:
+        tables, result = filter_tables(cap.tables, args.filter)
+    except FilterError as exc:
+        warn(str(exc))
+        return None
+    from ..analysis.capture import Capture
+
+    records = [r for r in cap.records if r.session.session_id in result.session_ids]
+    return Capture(tables, cap.stats, records, cap.objects), (result.filter.table, result.rows)
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
@@ -65,8 +89,20 @@ def run(args: argparse.Namespace) -> int:
     if not files:
         return status
     cap = read_files(args, files, show_secrets=args.show_secrets)
+    if args.filter:
+        filtered = apply_filter_option(args, cap)
+        if filtered is None:
+            return EXIT_UNUSABLE
+        cap = filtered[0]
+        table, rows = filtered[1]
+        console_note = (f"filter {args.filter}: {len(rows)} rows of the {table} table, "
+                        f"{len(cap.sessions)} sessions")
+    else:
+        console_note = None
     console = Console(highlight=False, soft_wrap=False)
     render_summary(cap, console)
+    if console_note:
+        console.print(Text(terminal_safe(console_note), style="bold"))
     if args.output and args.format.startswith("zeek"):
         from ..analysis.mail_tables import mail_messages
         from ..output.zeek import write_zeek_logs
@@ -76,4 +112,9 @@ def run(args: argparse.Namespace) -> int:
     elif args.output:
         written = write_tables(cap.tables, Path(args.output), args.format)
         console.print(Text(f"wrote {len(written)} tables to {terminal_safe(str(args.output))}"))
+    if args.charts:
+        from ..output.charts import write_charts
+
+        written = write_charts(cap, Path(args.charts))
+        console.print(Text(f"wrote {len(written)} chart files to {terminal_safe(str(args.charts))}"))
     return status

@@ -49,7 +49,8 @@ def label(text: object, width: int = LABEL_CHARS) -> str:
 
 
 def empty(ax: Axes, title: str, why: str) -> Axes:
-    """An Axes that says there is nothing to plot, and why."""
+    """An Axes that says there is nothing to plot, and why (its gid is ``"empty"``)."""
+    ax.set_gid("empty")
     ax.set_title(title)
     ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes, color="0.4")
     ax.set_xticks([])
