@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corpus import ROOT, SHARED, own_captures  # noqa: E402
+from corpus import ROOT, SHARED, all_capture_params, needs_tshark, own_captures  # noqa: E402
 
 import smtpsniff  # noqa: E402
 from smtpsniff.analysis.mail_tables import mail_messages  # noqa: E402
@@ -89,5 +89,5 @@ def zeek_baselines(log: str) -> list[Path]:
     return sorted(ZEEK.glob(f"*/expected/*/{log}"))
 
 
-__all__ = ["ROOT", "SHARED", "ZEEK", "analysed", "captures_with_sidecars", "mail_of", "read_zeek_tsv",
+__all__ = ["ROOT", "SHARED", "ZEEK", "all_capture_params", "analysed", "needs_tshark", "captures_with_sidecars", "mail_of", "read_zeek_tsv",
            "sent_messages", "sidecar", "sidecar_path", "zeek_baselines", "zeek_capture", "zeek_case"]
