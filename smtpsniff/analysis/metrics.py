@@ -107,7 +107,8 @@ def stage_latencies(tables: Tables) -> pd.DataFrame:
         greet = replies[replies["verb"] == "<greeting>"].drop_duplicates("session_id")
         start = sessions[sessions["handshake_seen"].fillna(False).astype(bool)].set_index("session_id")["start"]
         greet = greet[greet["session_id"].isin(start.index)]
-        secs = (greet["ts"].values - start.loc[greet["session_id"]].values) / pd.Timedelta("1s")
+        began = start.loc[greet["session_id"]].set_axis(greet.index)
+        secs = ((greet["ts"] - began) / pd.Timedelta("1s")).astype(float).to_numpy()
         parts.append(pd.DataFrame({"session_id": greet["session_id"].values, "stage": LATENCY_STAGES[0],
                                    "seconds": secs}))
     if len(commands):
