@@ -91,22 +91,25 @@ def _ids(cap) -> str:
 
 def _list_sessions(cap, console) -> None:
     import pandas as pd
+    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     from ..output.safe import terminal_safe
 
-    table = Table(title="SMTP sessions (smtpsniff show FILE --session N)", title_justify="left")
-    for col, just in (("N", "right"), ("start (UTC)", "left"), ("client", "left"), ("server", "left"),
-                      ("HELO", "left"), ("cmds", "right"), ("msgs", "right"), ("TLS", "left"), ("last reply", "left")):
-        table.add_column(col, justify=just)
+    table = Table(title="SMTP sessions (smtpsniff show FILE --session N)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for col, just, wrap in (("N", "right", False), ("time (UTC)", "left", False), ("client", "left", False),
+                            ("server", "left", False), ("HELO", "left", True), ("cmd/msg", "right", False),
+                            ("TLS", "left", True), ("last", "right", False)):
+        table.add_column(col, justify=just, no_wrap=not wrap, min_width=10 if col == "HELO" else None)
     last = cap.replies.groupby("session_id")["code"].last() if len(cap.replies) else {}
     for s in cap.sessions.itertuples():
         tls = "implicit" if s.implicit_tls else "STARTTLS" if s.starttls_used else ""
         code = last.get(s.session_id) if len(cap.replies) else None
-        table.add_row(str(s.session_id), s.start.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+        table.add_row(str(s.session_id), s.start.strftime("%H:%M:%S.%f")[:-3],
                       Text(terminal_safe(f"{s.client_ip}:{s.client_port}")),
                       Text(terminal_safe(f"{s.server_ip}:{s.server_port}")),
                       Text(terminal_safe("" if pd.isna(s.helo) else str(s.helo))[:40]),
-                      str(s.commands), str(s.messages), tls, "" if code is None else str(code))
+                      f"{s.commands}/{s.messages}", tls, "" if code is None else str(code))
     console.print(table)

@@ -22,7 +22,8 @@ MARK_STYLE = "bold reverse"
 
 
 def _line(prefix: str, text: str, style: str, marked: bool = False) -> Text:
-    out = Text(f"{'▶' if marked else ' '}{prefix} ", style=MARK_STYLE if marked else "dim")
+    out = Text()
+    out.append(f"{'▶' if marked else ' '}{prefix} ", style=MARK_STYLE if marked else "dim")
     out.append(terminal_safe(text), style=style)
     return out
 
@@ -66,7 +67,7 @@ def _message(turn: Turn, bodies: bool, flag: bool) -> list[Text]:
         if body:
             size = sum(len(x) + 2 for x in body)
             lines.append(_line("C:", "", CLIENT_STYLE))
-            note = Text("    ", style="dim")
+            note = Text("    ")
             note.append(f"[body folded: {len(body)} lines, {size} bytes; --bodies shows it]", style=NOTE_STYLE)
             lines.append(note)
     if turn.verb == "DATA":
