@@ -35,6 +35,9 @@ Where smtpsniff differs from Zeek on purpose (documented in tests/mail/test_mail
   ``missing_bytes`` is unset for the parts of a message cut by a gap unless the message has only
   one part (the SMTP layer does not record where in the message the gap fell).
 
+``files.log`` lists, as Zeek does, every MIME leaf with a body (bodies of text parts included, not
+only attachments); ``depth`` counts MIME entities across the session (Zeek's ``mime_depth``).
+
 This module consumes records and parsed messages and writes text; it knows nothing of packets.
 """
 from __future__ import annotations
@@ -188,27 +191,41 @@ def zeek_rows(records: Iterable[SessionRecords], mail: Sequence[MailMessage], li
         uid = connection_uid(s)
         conn = {"uid": uid, "id.orig_h": s.client_ip, "id.orig_p": s.client_port, "id.resp_h": s.server_ip,
                 "id.resp_p": s.server_port}
-        fuids: dict[tuple[int, str], str] = {}
+        fuids: dict[int, list[str]] = {}  # trans_index -> fuids of every message it carried
         depth = 0
         for m in by_session.get(s.session_id, ()):
-            leaves = [p for p in m.parsed.parts if not p.is_multipart]
+            leaves = {id(p) for p in m.parsed.parts if not p.is_multipart and zeek_sees_body(m, p)}
             for part in m.parsed.parts:
                 depth += 1  # Zeek's SMTP::State$mime_depth counts every entity of the session
-                if part.is_multipart:
+                if id(part) not in leaves:
                     continue
                 fuid = file_uid(uid, m.message_index, part.path)
-                fuids[(m.message_index, part.path)] = fuid
+                fuids.setdefault(m.data.trans_index, []).append(fuid)
                 files.append(_file_row(conn, m, part, fuid, depth, len(leaves)))
         for t in bundle.transactions:
             m = by_transaction.get((s.session_id, t.trans_index))
-            smtp.append(_smtp_row(conn, s, t, m, fuids, limits))
+            smtp.append(_smtp_row(conn, s, t, m, fuids.get(t.trans_index, []), limits))
     smtp.sort(key=lambda r: r["ts"])  # type: ignore[arg-type, return-value]
     files.sort(key=lambda r: r["ts"])  # type: ignore[arg-type, return-value]
     return ZeekRows(smtp, files, min(times, default=0), max(times, default=0))
 
 
+def zeek_sees_body(m: MailMessage, part) -> bool:
+    """Whether Zeek's MIME analyser makes a file of this leaf.  It does for every part with a body
+    line, and for the part a capture gap cut (the gap itself opens the file); the message itself
+    (path "1") has no body when no empty line ends its header block or nothing follows it (Zeek
+    then takes every line for a header)."""
+    if part.path != "1" or not m.data.complete:
+        return True
+    raw, end = m.data.content, m.parsed.header_bytes
+    if end >= len(raw):
+        return False
+    block = raw[:end]
+    return block in (b"\r\n", b"\n") or block.endswith((b"\n\r\n", b"\n\n"))
+
+
 def _smtp_row(conn: dict, s: SessionRecord, t: TransactionRecord, m: MailMessage | None,
-              fuids: dict[tuple[int, str], str], limits: Limits) -> dict[str, object]:
+              fuids: list[str], limits: Limits) -> dict[str, object]:
     rcpt: dict[str, None] = dict.fromkeys(t.rcpt_to[:limits.max_recipients])
     headers = header_fields(m.parsed.headers, limits) if m is not None else {}
     path = received.zeek_path(m.parsed.received_path if m is not None else (), s.client_ip, s.server_ip,
@@ -221,8 +238,7 @@ def _smtp_row(conn: dict, s: SessionRecord, t: TransactionRecord, m: MailMessage
         "in_reply_to": None, "subject": None, "x_originating_ip": None, "first_received": None,
         "second_received": None, "last_reply": t.last_reply, "path": list(path), "user_agent": None,
         "tls": t.tls,
-        "fuids": [] if t.tls or m is None else [fuid for (index, _), fuid in fuids.items()
-                                                 if index == m.message_index],
+        "fuids": [] if t.tls else fuids,  # files.zeek: only while the session is not in TLS
     }
     row.update(headers)
     return row
