@@ -29,6 +29,7 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
@@ -73,7 +74,9 @@ def header_entities(message) -> list:
     return [p for p in message.parsed.parts if p.parent is None or p.parent in containers]
 
 
+@lru_cache(maxsize=None)
 def compare(path: Path) -> Comparison:
+    """Every header value of every message tshark dissects in ``path``, compared (once per process)."""
     result = Comparison()
     cap = analysed(str(path))
     mail = mail_of(path)
