@@ -14,7 +14,7 @@ from . import __version__
 from .commands.common import EXIT_OK, warn
 
 #: Subcommand modules under smtpsniff.commands, in the order ``--help`` lists them.
-COMMANDS = ("analyze", "streams", "extract", "findings", "show", "report")
+COMMANDS = ("analyze", "streams", "extract", "findings", "show", "report", "live")
 
 
 def build_parser() -> argparse.ArgumentParser:

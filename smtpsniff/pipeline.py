@@ -60,8 +60,10 @@ class SmtpPipeline:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, smtp_ports: frozenset[int] = SMTP_PORTS,
                  detect_other_ports: bool = True,
-                 on_session: Callable[[SessionRecords], None] | None = None) -> None:
+                 on_session: Callable[[SessionRecords], None] | None = None, keep_sessions: bool = True) -> None:
         self.limits = limits
+        #: False: finished sessions go only to ``on_session`` (a live run must not hold them all).
+        self.keep_sessions = keep_sessions
         self.smtp_ports = smtp_ports
         self.detect_other_ports = detect_other_ports
         self.streams = StreamPipeline(limits, server_ports=smtp_ports)
@@ -84,6 +86,22 @@ class SmtpPipeline:
             if events:
                 dispatch(events)
         return self.finish()
+
+    def tick(self, now_ns: int) -> None:
+        """Expire what has been idle too long at ``now_ns``, a wall-clock time for a live capture.
+
+        Capture time expires idle connections every few thousand frames; on a quiet interface no
+        frame comes, so the live path calls this on a timer and idle sessions still finish.
+        """
+        self.streams.decoder.expire(now_ns)
+        events = self.streams.reassembler.expire(now_ns)
+        if events:
+            self._dispatch(events)
+
+    @property
+    def open_sessions(self) -> int:
+        """SMTP sessions whose connection is still open."""
+        return len(self._sessions)
 
     def finish(self) -> AnalysisResult:
         self._dispatch(self.streams.finish())
@@ -140,7 +158,8 @@ class SmtpPipeline:
             del self._sessions[ev.conn_id]
             records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
                                              tls_bytes_s2c=conversation.tls_bytes_s2c)
-            self.result.sessions.append(records)
+            if self.keep_sessions:
+                self.result.sessions.append(records)
             self.result.smtp_packets += ev.packets
             self.result.tcp_connections += 1
             if self._on_session is not None:
