@@ -197,8 +197,12 @@ class Postfix:
     """A private Postfix bound to 127.0.0.1:<port>; delivers everything to discard:."""
 
     def __init__(self, workdir: Path, port: int, crt: Path, key: Path,
-                 hostname: str = "relay.example.test"):
-        self.dir = Path(workdir) / "postfix"
+                 hostname: str = "relay.example.test", *, extra: dict | None = None,
+                 services: str | None = None, name: str = "postfix", host: str = "127.0.0.1"):
+        self.dir = Path(workdir) / name
+        self.host = host
+        self.extra = dict(extra or {})  # main.cf settings over the defaults below
+        self.services = services  # master.cf text ({listen} = 127.0.0.1:port), default POSTFIX_SERVICES
         self.port = port
         self.crt, self.key = crt, key
         self.hostname = hostname
@@ -217,13 +221,13 @@ class Postfix:
     def start(self) -> "Postfix":
         if not shutil.which("postfix"):
             raise SystemExit("postfix is not installed: apt-get install -y postfix")
-        require_free("127.0.0.1", self.port)
+        require_free(self.host, self.port)
         etc = self.dir / "etc"
         for sub in ("etc", "queue", "data"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         shutil.copy("/etc/postfix/main.cf", etc / "main.cf") if not (etc / "main.cf").exists() else None
         (etc / "main.cf").write_text("")
-        (etc / "master.cf").write_text(POSTFIX_SERVICES.format(listen=f"127.0.0.1:{self.port}"))
+        (etc / "master.cf").write_text((self.services or POSTFIX_SERVICES).format(listen=f"{self.host}:{self.port}"))
         shutil.copy(self.crt, etc / "server.crt")
         shutil.copy(self.key, etc / "server.key")
         os.chmod(etc / "server.key", 0o600)
@@ -240,7 +244,7 @@ class Postfix:
             "mydomain": "example.test",
             "myorigin": "example.test",
             "mydestination": "",
-            "inet_interfaces": "127.0.0.1",
+            "inet_interfaces": "127.0.0.1",  # master.cf names the listening address itself
             "inet_protocols": "ipv4",
             "mynetworks": "127.0.0.0/8",
             "relay_domains": "",
@@ -270,6 +274,7 @@ class Postfix:
             "readme_directory": "no",
             "maximal_queue_lifetime": "1h",
         }
+        settings.update(self.extra)
         os.chmod(self.dir.parent, 0o755)
         shutil.chown(self.dir / "data", "postfix", "postfix")
         args = ["postconf", "-c", str(etc), "-e"] + [f"{k} = {v}" for k, v in settings.items()]
@@ -281,7 +286,7 @@ class Postfix:
                 log = (self.dir / "maillog")
                 raise RuntimeError(f"postfix {step} failed:\n" + (log.read_text()[-2000:] if log.exists() else ""))
         self.started = True
-        wait_port("127.0.0.1", self.port)
+        wait_port(self.host, self.port)
         time.sleep(0.5)
         return self
 

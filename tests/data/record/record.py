@@ -226,6 +226,9 @@ RECORDERS = {
     "smtp-hostile-names": rec_hostile,
     "smtp-injection": rec_injection,
 }
+from rec_attacks import ATTACK_RECORDERS  # noqa: E402
+
+RECORDERS.update(ATTACK_RECORDERS)
 
 
 def verify(path: Path, ports: list[int]) -> dict:
