@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from .anomaly import Anomaly
+from .anomaly import Anomaly, Layer
 from .capture.frame import Frame
 from .limits import DEFAULT_LIMITS, Limits
+from .proxy import NEED_MORE, Preamble, parse_preamble
 from .records.builder import SessionBuilder, SessionRecords
 from .reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
 from .reassembly.table import SMTP_PORTS
@@ -43,8 +44,9 @@ class _Probe:
 
     opened: ConnectionOpened
     events: list = field(default_factory=list)
-    first: dict = field(default_factory=dict)  # Direction -> first bytes (up to a line)
+    first: dict = field(default_factory=dict)  # Direction -> first bytes (up to max_probe_bytes)
     held: int = 0
+    tunnel: Preamble | None = None  # an HTTP CONNECT or SOCKS handshake the SMTP comes after
 
 
 @dataclass(slots=True)
@@ -181,12 +183,23 @@ class SmtpPipeline:
             return
         probe.held += len(ev.data)
         first = probe.first.get(ev.direction, b"") + ev.data
-        probe.first[ev.direction] = first[:64]
+        probe.first[ev.direction] = first[: self.limits.max_probe_bytes]
         verdict = self._probe_verdict(probe)
         if verdict is True:
             del self._probes[probe.opened.conn_id]
-            session = self._start_session(probe.opened, "greeting")
+            tunnel = probe.tunnel
+            session = self._start_session(probe.opened, tunnel.kind.value if tunnel else "greeting")
+            if tunnel is not None:
+                self._to_session(session, self._tunnel_anomaly(probe))
+            skip = {Direction.CLIENT_TO_SERVER: tunnel.client_bytes if tunnel else 0,
+                    Direction.SERVER_TO_CLIENT: tunnel.server_bytes if tunnel else 0}
             for held in probe.events:
+                if type(held) is StreamData and skip[held.direction]:
+                    n = skip[held.direction]
+                    skip[held.direction] = max(0, n - len(held.data))
+                    if n >= len(held.data):
+                        continue  # all of it is the proxy handshake
+                    held = replace(held, offset=held.offset + n, data=held.data[n:])
                 self._to_session(session, held)
         elif verdict is False or probe.held > self.limits.max_probe_bytes:
             self._not_smtp(probe)
@@ -195,6 +208,14 @@ class SmtpPipeline:
     def _probe_verdict(probe: _Probe) -> bool | None:
         server = probe.first.get(Direction.SERVER_TO_CLIENT)
         client = probe.first.get(Direction.CLIENT_TO_SERVER)
+        if probe.tunnel is None:  # SMTP through an open proxy starts after the proxy's handshake
+            preamble = parse_preamble(client or b"", server or b"")
+            if preamble is NEED_MORE:
+                return None
+            probe.tunnel = preamble
+        if probe.tunnel is not None:
+            server = (server or b"")[probe.tunnel.server_bytes:] or None
+            client = (client or b"")[probe.tunnel.client_bytes:] or None
         if server is not None and len(server) >= 4 and not _GREETING.match(server):
             return False
         if client is not None and len(client) >= 5 and not _HELLO.match(client):
@@ -202,6 +223,15 @@ class SmtpPipeline:
         if server is not None and client is not None and len(server) >= 4 and len(client) >= 5:
             return True
         return None
+
+    @staticmethod
+    def _tunnel_anomaly(probe: _Probe) -> Anomaly:
+        t = probe.tunnel
+        first = next(ev for ev in probe.events if type(ev) is StreamData)
+        return Anomaly(layer=Layer.SMTP, kind="smtp_through_proxy",
+                       message=f"SMTP through a {t.kind.value} proxy tunnel to {t.target} (the handshake took "
+                               f"{t.client_bytes} client and {t.server_bytes} proxy octets)",
+                       ts_ns=first.ts_ns, frame=first.frame, conn_id=probe.opened.conn_id)
 
     def _not_smtp(self, probe: _Probe) -> None:
         del self._probes[probe.opened.conn_id]

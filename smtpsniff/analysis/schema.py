@@ -46,7 +46,8 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         ("end", TS, "last packet or close"),
         ("duration_s", FLOAT, "end - start in seconds"),
         ("first_frame", INT, "frame number of the first packet"),
-        ("detected_by", CAT, "'port' (an SMTP port) or 'greeting' (220 answered by EHLO/HELO)"),
+        ("detected_by", CAT, "'port' (an SMTP port), 'greeting' (220 answered by EHLO/HELO), or "
+                             "'http_connect'/'socks4'/'socks5' (that greeting after a proxy handshake)"),
         ("role_basis", CAT, "how the client was told from the server: syn, syn_ack, port, payload, guess"),
         ("handshake_seen", BOOL, "the TCP three-way handshake is in the capture"),
         ("banner", STR, "text of the server greeting"),
