@@ -52,14 +52,12 @@ class MailMessage:
     message_index: int
     data: MessageData
     parsed: ParsedMessage
+    #: SHA-256 of the bytes held (``data.content``).
+    sha256: str
 
     @property
     def session_id(self) -> int:
         return self.session.session_id
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data.content).hexdigest()
 
 
 def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
@@ -70,7 +68,8 @@ def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMe
         for index, data in enumerate(bundle.messages):
             parsed = parse_message(data.content, limits=limits, complete=data.complete)
             out.append(MailMessage(session=bundle.session, transaction=transactions.get(data.trans_index),
-                                   message_index=index, data=data, parsed=parsed))
+                                   message_index=index, data=data, parsed=parsed,
+                                   sha256=hashlib.sha256(data.content).hexdigest()))
     return tuple(out)
 
 

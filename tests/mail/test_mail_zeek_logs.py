@@ -10,8 +10,8 @@ checked here:
 * sets (``rcptto``, ``to``, ``cc``) are compared as sets (Zeek writes them in hash order);
 * ``path``: Zeek's ``extract_ip_addresses`` does not match an RFC 5321 4.1.3 address literal
   ``[IPv6:...]``; without the IPs found only in such literals our path is Zeek's;
-* ``fuids``: on a one-sided capture (no server bytes) Zeek attaches no files; smtpsniff lists the
-  parts it captured;
+* ``fuids`` are compared by count (a message whose header block no empty line ends has no body
+  for Zeek, hence no file: smtp-one-side-only, smtp-mail-transactions-invalid);
 * files: Zeek's MIME analyser adds a CRLF at the end of a quoted-printable part (hashes and sizes
   then match ours plus those 2 bytes); Zeek does not finish hashes of a file with missing bytes,
   sniffs ``mime_type`` from content (``-`` when the first bytes were lost or the text is under 10
@@ -101,13 +101,8 @@ def test_smtp_log_agrees_with_zeek(baseline):
             theirs, value = exp[name], mine[name]
             if SMTP_TYPES[name].startswith("set["):
                 theirs, value = _set(theirs), _set(value)
-            if name == "fuids":
+            if name == "fuids":  # the ids cannot match; how many files each message made must
                 theirs, value = len(_set(exp[name])), len(_set(mine[name]))
-                if theirs != value:
-                    session = cap.sessions[cap.sessions["client_port"] == int(exp["id.orig_p"])]
-                    assert theirs == 0 and int(session["bytes_s2c"].iloc[0]) == 0, "fuids differ"
-                    FIGURES["explained_fuids_one_sided"] += 1
-                    continue
             if name == "path" and theirs != value:
                 received = _received_values(cap, row)
                 dropped = _ipv6_literal_only(received)
