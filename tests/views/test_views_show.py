@@ -144,10 +144,14 @@ def test_follow_summarises_tls(show):
 
 
 @pytest.mark.parametrize("color", [False, True])
-def test_capture_control_sequences_never_reach_the_terminal(color):
+def test_capture_control_sequences_never_reach_the_terminal(show, monkeypatch, color):
     env = {"FORCE_COLOR": "1", "TERM": "xterm-256color"} if color else {"NO_COLOR": "1", "TERM": "dumb"}
+    for name in ("FORCE_COLOR", "NO_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     for args in (["--session", 1], ["--session", 1, "--ladder"], ["--session", 1, "--mermaid"], []):
-        out = show_process(INJECTION, *args, env=env)
+        out = show(INJECTION, *args)
         assert out.returncode == 0, out.stderr
         raw = out.stdout
         assert b"\x1b]" not in raw and b"\x07" not in raw and b"\x1b[2J" not in raw, args
@@ -157,9 +161,14 @@ def test_capture_control_sequences_never_reach_the_terminal(color):
         if args and "--mermaid" not in args:
             assert "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[31mterm.evil.test" in text
     if color:
-        out = show_process(INJECTION, "--session", 1, env=env).stdout
+        out = show(INJECTION, "--session", 1).stdout
         assert b"\x1b[31mHELO " in out  # client red...
         assert b"\x1b[34m220 " in out  # ...server blue
+
+
+def test_show_runs_as_a_program():
+    out = show_process(INJECTION, "--session", 1, env={"NO_COLOR": "1"})
+    assert out.returncode == 0 and b"\x1b" not in out.stdout and b"S: 221 Bye" in out.stdout
 
 
 def test_listing_sessions_and_bad_session_numbers(show):
