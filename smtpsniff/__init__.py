@@ -3,9 +3,19 @@
 >>> import smtpsniff
 >>> cap = smtpsniff.read("captures/smtp-sample.pcap")
 >>> cap.sessions, cap.transactions, cap.commands, cap.replies, cap.anomalies
+
+``read`` and ``Capture`` are imported on first use, so the packet layers (and the live path) do not
+pay for pandas and matplotlib when they do not need them.
 """
+from __future__ import annotations
+
 __version__ = "0.1.0"
-
-from .analysis.capture import Capture, read  # noqa: E402
-
 __all__ = ["Capture", "read", "__version__"]
+
+
+def __getattr__(name: str):  # PEP 562: lazy attributes
+    if name in ("Capture", "read"):
+        from .analysis import capture
+
+        return getattr(capture, name)
+    raise AttributeError(f"module 'smtpsniff' has no attribute {name!r}")
