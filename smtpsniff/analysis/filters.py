@@ -23,6 +23,7 @@ This module knows tables and expressions; it does no I/O and prints nothing.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -79,6 +80,8 @@ ALLOWED_METHODS = frozenset({
     "str.contains", "str.startswith", "str.endswith", "str.match", "str.fullmatch", "str.lower",
     "str.upper", "str.len", "str.strip", "isna", "notna", "isin",
 })
+
+_METHOD_HEADS = frozenset(m.split(".")[0] for m in ALLOWED_METHODS) | {"upper", "lower", "apply", "eval", "pipe"}
 
 _KEYWORDS = {"and": "and", "or": "or", "not": "not", "in": "in", "True": "True", "False": "False",
              "true": "True", "false": "False", "eq": "==", "ne": "!=", "gt": ">", "lt": "<", "ge": ">=",
@@ -140,7 +143,8 @@ def apply_filter(tables: Mapping[str, pd.DataFrame], expression: str, *, table: 
         rows = frame.query(compiled.query, engine=compiled.engine, local_dict={}, global_dict={})
     except Exception as exc:  # pandas raises many kinds; the user gets one line
         detail = " ".join(str(exc).split()) or type(exc).__name__
-        raise FilterError(f"filter {expression!r} cannot be evaluated on the {compiled.table} table: {detail}") from None
+        raise FilterError(f"filter {expression!r} cannot be evaluated on the {compiled.table} table: "
+                          f"{detail}") from None
     ids = frozenset(int(x) for x in rows["session_id"].dropna()) if "session_id" in rows else frozenset()
     return FilterResult(compiled, rows, ids)
 
@@ -199,11 +203,14 @@ def _split_name(name: str, tables: Mapping[str, pd.DataFrame]) -> tuple[str, str
         head, tail = ".".join(parts[:cut]), ".".join(parts[cut:])
         if head in FIELDS or (cut == 1 and any(head in f.columns for f in tables.values())):
             if tail and tail not in ALLOWED_METHODS:
+                if tail.split(".")[0] not in _METHOD_HEADS:
+                    break  # a misspelt field (smtp.response.cod), not a method
                 raise FilterError(f"{tail!r} after {head!r} is not allowed; use one of "
                                   f"{', '.join(sorted(ALLOWED_METHODS))}")
             return head, tail
-    known = ", ".join(FIELDS)
-    raise FilterError(f"unknown field {name!r}: use a column name or one of {known}")
+    close = difflib.get_close_matches(name, list(FIELDS), n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise FilterError(f"unknown field {name!r}: {hint}use a column name or one of {', '.join(FIELDS)}")
 
 
 def _home(field: str, tables: Mapping[str, pd.DataFrame]) -> str | None:

@@ -9,7 +9,7 @@ import argparse
 from pathlib import Path
 
 from .analyze import add_capture_options, add_filter_option, apply_filter_option, read_files, usable_files
-from .common import EXIT_OK, EXIT_UNUSABLE, warn
+from .common import EXIT_UNUSABLE, warn
 
 
 def register(sub) -> None:

@@ -33,7 +33,8 @@ def text_ladder(conv: Conversation, *, limits: Limits = DEFAULT_LIMITS) -> list[
     w = TEXT_WIDTH
     client = terminal_safe(f"client {s.client_ip}:{s.client_port}")
     server = terminal_safe(f"server {s.server_ip}:{s.server_port}")
-    lines = [f"{'time (s)':>10} {'frame':>6}  {_cut(client, w // 2):<{w // 2 + 1}}{_cut(server, w // 2):>{w - w // 2 + 1}}"]
+    half = w // 2
+    lines = [f"{'time (s)':>10} {'frame':>6}  {_cut(client, half):<{half + 1}}{_cut(server, half):>{w - half + 1}}"]
     turns, rest = _rest_note(conv, limits)
     for turn in turns:
         when = "" if turn.ts_ns is None else f"{(turn.ts_ns - s.start_ns) / 1e9:.6f}"

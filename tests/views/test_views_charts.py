@@ -6,7 +6,6 @@ import io
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import matplotlib
 import numpy as np
@@ -194,7 +193,8 @@ def test_transfer_rate_points_are_size_over_time():
     expected = []
     for m in cap.transactions[cap.transactions["message_size"].notna()].itertuples():
         r = cap.replies[(cap.replies["session_id"] == m.session_id) & (cap.replies["trans_index"] == m.trans_index)]
-        secs = (r[r["stage"] == "data_end"]["ts"].max() - r[r["stage"] == "data_start"]["ts"].min()) / pd.Timedelta("1s")
+        end, start = r[r["stage"] == "data_end"]["ts"].max(), r[r["stage"] == "data_start"]["ts"].min()
+        secs = (end - start) / pd.Timedelta("1s")
         expected.append((float(m.message_size), m.message_size / secs))
     assert xy == pytest.approx(sorted(expected))
     # the message sizes are what the clients sent (sidecar)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from views_common import FEATURES, ROOT, SAMPLE, read
+from views_common import FEATURES, SAMPLE, read
 from corpus import needs_tshark
 from smtpsniff.analysis.filters import FilterError, apply_filter, compile_filter
 from smtpsniff.cli import main

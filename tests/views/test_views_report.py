@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from views_common import INJECTION, ROOT, SAMPLE, read
+from views_common import INJECTION, SAMPLE, read
 from smtpsniff.analysis.charts import CHARTS
 from smtpsniff.output.report import render_report, write_report
 
@@ -123,7 +123,8 @@ def test_injection_capture_runs_no_script_and_shows_the_text(browser, reports):
     assert w.dialogs == [] and w.errors == []
     assert all(url.startswith(("file:", "data:")) for url in w.requests), w.requests
     # no element the capture could have brought in
-    injected = page.evaluate("""() => [...document.querySelectorAll('script, iframe, svg, object, embed, img:not([src^="data:image/svg+xml;base64,"])')].length""")
+    injected = page.evaluate("""() => [...document.querySelectorAll(
+        'script, iframe, svg, object, embed, img:not([src^="data:image/svg+xml;base64,"])')].length""")
     assert injected == 0
     handlers = page.evaluate("""() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
         .filter(a => a.name.startsWith('on')).map(a => a.name))""")

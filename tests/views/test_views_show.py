@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from views_common import FEATURES, INJECTION, ROOT, SAMPLE, read
+from views_common import FEATURES, INJECTION, SAMPLE, read
 from smtpsniff.analysis.conversation import Side, conversation
 from smtpsniff.cli import main
 from smtpsniff.output.ladder import mermaid, text_ladder
@@ -197,7 +197,6 @@ def test_text_ladder_has_one_arrow_per_turn_in_the_right_direction(path):
         rows = text_ladder(conv)[1:]
         assert len(rows) == len(conv.turns)
         for row, turn in zip(rows, conv.turns):
-            body = row.split("  ", 1)[1] if "  " in row else row
             if turn.side is Side.CLIENT:
                 assert row.endswith("->|")
             elif turn.side is Side.SERVER:

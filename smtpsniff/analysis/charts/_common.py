@@ -10,6 +10,7 @@ from collections.abc import Mapping
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ...output.safe import terminal_safe
 
@@ -65,3 +66,8 @@ def naive_utc(index: pd.Index) -> list:
 
 def bin_days(freq: str) -> float:
     return pd.Timedelta(freq) / pd.Timedelta("1D")
+
+
+def counts_axis(axis) -> None:
+    """Whole-number ticks on an axis of counts."""
+    axis.set_major_locator(MaxNLocator(integer=True))

@@ -6,7 +6,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import metrics
-from ._common import CLIENT_COLOR, SERVER_COLOR, axes, bin_days, empty, naive_utc, tables_of
+from ._common import CLIENT_COLOR, SERVER_COLOR, axes, bin_days, counts_axis, empty, naive_utc, tables_of
 
 
 def message_times(tables) -> pd.Series:
@@ -43,6 +43,7 @@ def activity(data, ax: Axes | None = None, *, freq: str | None = None) -> Axes:
     ax.plot(centers, [int(v) for v in msgs], marker="o", color=CLIENT_COLOR, label="messages")
     ax.set_title(f"{title} (bins of {freq})")
     ax.set_ylabel("count")
+    counts_axis(ax.yaxis)
     ax.set_xlabel("time (UTC)")
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     ax.legend(loc="upper left", fontsize="small")

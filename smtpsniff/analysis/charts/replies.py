@@ -5,7 +5,7 @@ import matplotlib.dates as mdates
 from matplotlib.axes import Axes
 
 from .. import metrics
-from ._common import CLASS_COLORS, axes, bin_days, empty, label, naive_utc, tables_of
+from ._common import CLASS_COLORS, axes, bin_days, counts_axis, empty, label, naive_utc, tables_of
 
 CLASSES = ("2xx", "3xx", "4xx", "5xx")
 
@@ -34,6 +34,7 @@ def reply_codes(data, ax: Axes | None = None, *, freq: str | None = None) -> Axe
         bottom = [b + h for b, h in zip(bottom, heights)]
     ax.set_title(f"{title} (bins of {freq})")
     ax.set_ylabel("replies")
+    counts_axis(ax.yaxis)
     ax.set_xlabel("time (UTC)")
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     ax.legend(title="class", loc="upper left", fontsize="small")
@@ -58,6 +59,7 @@ def top_errors(data, ax: Axes | None = None, *, top: int = 10) -> Axes:
     ax.set_yticks(range(len(rows)), labels, fontsize="small")
     ax.bar_label(bars, padding=2, fontsize="small")
     ax.set_xlabel("replies")
+    counts_axis(ax.xaxis)
     ax.set_title(title)
     ax.margins(x=0.1)
     return ax

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ._common import CLASS_COLORS, axes, empty, label, tables_of
+from ._common import CLASS_COLORS, axes, counts_axis, empty, label, tables_of
 
 #: Severity order and colours, lowest first.
 SEVERITIES = ("info", "low", "medium", "high", "critical")
@@ -46,6 +46,7 @@ def credentials(data, ax: Axes | None = None) -> Axes:
         left = [a + b for a, b in zip(left, widths)]
     ax.set_yticks(range(len(table)), [label(m, 30) for m in table.index])
     ax.set_xlabel("AUTH attempts")
+    counts_axis(ax.xaxis)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
     return ax
@@ -77,6 +78,7 @@ def findings(data, ax: Axes | None = None) -> Axes:
         left = [a + b for a, b in zip(left, widths)]
     ax.set_yticks(range(len(table)), [label(k, 40) for k in table.index], fontsize="small")
     ax.set_xlabel("findings")
+    counts_axis(ax.xaxis)
     ax.set_title(title)
     ax.legend(title="severity", loc="lower right", fontsize="small")
     return ax

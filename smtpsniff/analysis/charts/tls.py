@@ -4,7 +4,7 @@ from __future__ import annotations
 from matplotlib.axes import Axes
 
 from .. import metrics
-from ._common import CLASS_COLORS, axes, empty, tables_of
+from ._common import CLASS_COLORS, axes, counts_axis, empty, tables_of
 
 _COLORS = (CLASS_COLORS["2xx"], "#66bb6a", CLASS_COLORS["4xx"], CLASS_COLORS["5xx"])
 
@@ -21,6 +21,7 @@ def tls_use(data, ax: Axes | None = None) -> Axes:
     ax.set_yticks(range(len(counts))[::-1], labels, fontsize="small")
     ax.bar_label(bars, padding=2, fontsize="small")
     ax.set_xlabel("sessions")
+    counts_axis(ax.xaxis)
     ax.set_title("TLS use (RFC 3207 STARTTLS, RFC 8314 implicit TLS)")
     ax.margins(x=0.12)
     return ax

@@ -5,7 +5,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 
 from .. import metrics
-from ._common import CLASS_COLORS, CLIENT_COLOR, SERVER_COLOR, axes, empty, label, tables_of
+from ._common import CLASS_COLORS, CLIENT_COLOR, SERVER_COLOR, axes, counts_axis, empty, label, tables_of
 
 _SPLIT_COLORS = {"accepted": CLASS_COLORS["2xx"], "not accepted": CLASS_COLORS["5xx"],
                  "as sender": CLIENT_COLOR, "as recipient": SERVER_COLOR}
@@ -22,6 +22,7 @@ def _stacked(ax: Axes, table: pd.DataFrame, title: str, xlabel: str, order: tupl
         left = [a + b for a, b in zip(left, widths)]
     ax.set_yticks(range(len(rows)), [label(v, 50) for v in rows.index], fontsize="small")
     ax.set_xlabel(xlabel)
+    counts_axis(ax.xaxis)
     ax.set_title(title)
     ax.legend(loc="lower right", fontsize="small")
     return ax
