@@ -24,7 +24,7 @@ SMTP_SERVER_PORTS = frozenset((25, 587, 2525))
 def smtpsniff_streams(path: str) -> dict:
     """smtpsniff read + decode + reassembly: ``StreamPipeline`` over ``open_capture``, every event consumed."""
     from smtpsniff.capture.files import open_capture
-    from smtpsniff.reassembly.events import ConnectionClosed, ConnectionOpened, StreamData, StreamGap
+    from smtpsniff.reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
     from smtpsniff.streams import StreamPipeline, stream_events
 
     started = time.perf_counter()
@@ -33,7 +33,8 @@ def smtpsniff_streams(path: str) -> dict:
     by_port: Counter = Counter()
     kinds: Counter = Counter()
     closes: Counter = Counter()
-    data = {"c2s": 0, "s2c": 0}
+    c2s = Direction.CLIENT_TO_SERVER  # compared by identity: Enum.value is a Python-level property
+    data_c2s = data_s2c = 0
     gaps = {"c2s": 0, "s2c": 0}
     other_tcp = 0
     with open_capture(path) as reader:
@@ -42,7 +43,10 @@ def smtpsniff_streams(path: str) -> dict:
             kinds[t.__name__] += 1
             if t is StreamData:
                 if ev.conn_id in smtp:
-                    data[ev.direction.value] += len(ev.data)
+                    if ev.direction is c2s:
+                        data_c2s += len(ev.data)
+                    else:
+                        data_s2c += len(ev.data)
             elif t is ConnectionOpened:
                 if ev.server.port in SMTP_SERVER_PORTS:
                     smtp.add(ev.conn_id)
@@ -64,8 +68,8 @@ def smtpsniff_streams(path: str) -> dict:
         "tcp_segments": counts.tcp,
         "smtp_connections": len(smtp),
         "smtp_connections_by_server_port": dict(by_port),
-        "smtp_bytes_c2s": data["c2s"],
-        "smtp_bytes_s2c": data["s2c"],
+        "smtp_bytes_c2s": data_c2s,
+        "smtp_bytes_s2c": data_s2c,
         "smtp_gap_bytes_c2s": gaps["c2s"],
         "smtp_gap_bytes_s2c": gaps["s2c"],
         "smtp_closes": dict(closes),
