@@ -25,6 +25,12 @@ from .model import Finding, Severity, Threshold
 KINDS = ("open_relay_attempt", "open_relay_accepted")
 THRESHOLDS: tuple[Threshold, ...] = ()
 _RELAY_REFUSAL = re.compile(r"relay", re.IGNORECASE)
+_PATH = re.compile(r"<[^>]*>")
+
+
+def says_relay(text: str | None) -> bool:
+    """Whether a reply's text (addresses in angle brackets left out) speaks of relaying."""
+    return bool(text) and _RELAY_REFUSAL.search(_PATH.sub("", text)) is not None
 #: Codes that refuse a recipient as not local (RFC 5321 3.4).
 NOT_LOCAL = frozenset({551})
 
@@ -51,32 +57,37 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         sid = r.session.session_id
         authed = [c.ts_ns for c in ctx.credentials_of(sid) if c.success]
         senders = {t.trans_index: t.mail_from for t in r.transactions}
-        raw_paths = {c.frame: c.argument for c in r.commands if c.verb == "RCPT"}
+        raw_paths: dict[int | None, list[str]] = {}  # RCPT arguments as sent, per transaction, in order
+        for c in r.commands:
+            if c.verb == "RCPT":
+                raw_paths.setdefault(c.trans_index, []).append(c.argument.partition(":")[2].strip())
         attempts, accepted = [], []
         for rc in r.recipients:
             code = rc.reply_code
             if code is None or (authed and min(authed) < rc.ts_ns):
                 continue
-            syntax = relay_syntax(rc.address, raw_paths.get(rc.frame, "").partition(":")[2])
+            sent = raw_paths.get(rc.trans_index, [])
+            path = sent[rc.index] if rc.index < len(sent) else f"<{rc.address}>"
+            syntax = relay_syntax(rc.address, path)
             sender = senders.get(rc.trans_index)
-            if code >= 400 and (code in NOT_LOCAL or _RELAY_REFUSAL.search(rc.reply_text or "") or syntax):
-                attempts.append((rc, sender, syntax))
+            if code >= 400 and (code in NOT_LOCAL or says_relay(rc.reply_text) or syntax):
+                attempts.append((rc, sender, syntax, path))
             elif 200 <= code < 300 and syntax:
-                accepted.append((rc, sender, syntax))
+                accepted.append((rc, sender, syntax, path))
         for kind, items, severity, verdict in (
                 ("open_relay_attempt", attempts, Severity.LOW, "refused as relaying"),
                 ("open_relay_accepted", accepted, Severity.HIGH, "accepted without AUTH")):
             if not items:
                 continue
             first = items[0][0]
-            targets = sorted({domain_of(rc.address) or rc.address for rc, _, _ in items})
-            syntaxes = sorted({s for _, _, s in items if s})
+            targets = sorted({domain_of(rc.address) or rc.address for rc, _, _, _ in items})
+            syntaxes = sorted({s for _, _, s, _ in items if s})
             yield Finding(
                 kind=kind, severity=severity, session_id=sid, ts_ns=first.ts_ns,
-                frames=tuple(rc.frame for rc, _, _ in items), sessions=(sid,),
+                frames=tuple(rc.frame for rc, _, _, _ in items), sessions=(sid,),
                 explanation=(f"{len(items)} RCPT for {', '.join(show(d) for d in targets[:5])}"
                              f"{' …' if len(targets) > 5 else ''} {verdict}"
                              + (f" ({', '.join(syntaxes)})" if syntaxes else "")),
-                evidence=lines(f"MAIL FROM:<{show(sender or '')}> RCPT TO:<{show(rc.address)}> -> {rc.reply_code} "
+                evidence=lines(f"MAIL FROM:<{show(sender or '')}> RCPT TO:{show(path)} -> {rc.reply_code} "
                                f"{show((rc.reply_text or '').splitlines()[0] if rc.reply_text else '')}".rstrip()
-                               for rc, sender, _ in items))
+                               for rc, sender, _, path in items))

@@ -7,6 +7,8 @@ on the wire, where dot-stuffing is still visible); a CR-or-LF receiver also at `
 end, what follows is what that receiver reads as commands.
 ``high`` when SMTP commands (MAIL, RCPT, DATA...) follow such an end, ``low`` for the shape alone
 (broken clients end lines with LF; nothing was smuggled, but a lenient next hop would cut the message).
+``critical`` when the server's own replies show it took the earlier end: replies that no command
+explains (a second "250 queued", a 354) arrive between the message and the next command.
 """
 from __future__ import annotations
 
@@ -40,9 +42,15 @@ def ends(msg: MessageData) -> dict[str, tuple[int, bytes] | None]:
     return {"strict": None, "LF-only": min(lf) if lf else None, "CR-or-LF": min(cr) if cr else None}
 
 
-def smuggled_commands(content: bytes, end: int, shape: bytes) -> list[bytes]:
-    """SMTP command lines that follow an alternative end of data."""
-    rest = content[end + len(shape):]
+#: The end-of-data shape as the content holds it: the strict receiver unstuffed the dot of
+#: ``\r\n.\n`` (a CRLF line start with more after the dot), so the dot is optional here.
+_SHAPE_IN_CONTENT = re.compile(rb"(?:\r\n|\r|\n)\.?(?:\r\n|\r|\n)")
+
+
+def smuggled_commands(content: bytes, end: int) -> list[bytes]:
+    """SMTP command lines that follow an alternative end of data at offset ``end``."""
+    m = _SHAPE_IN_CONTENT.match(content, end)
+    rest = content[m.end() if m else end:]
     return [line for line in _LINE_END.split(rest) if _COMMAND.match(line)]
 
 
@@ -54,14 +62,21 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             early = {name: at for name, at in found.items() if at is not None}
             if not early:
                 continue
-            first, shape = min(early.values())
-            commands = smuggled_commands(msg.content, first, shape)
+            first, _ = min(early.values())
+            commands = smuggled_commands(msg.content, first)
+            after = [c.ts_ns for c in r.commands if c.index > msg.command_index]
+            extra = [x for x in r.replies if x.stage == "unexpected" and x.ts_ns >= msg.ts_ns
+                     and (not after or x.ts_ns <= min(after))]
+            severity = Severity.CRITICAL if extra and commands else Severity.HIGH if commands else Severity.LOW
             where = ", ".join(f"{name} receiver at octet {at} ({show(sh)})" for name, (at, sh) in early.items())
             yield Finding(
-                kind="smtp_smuggling", severity=Severity.HIGH if commands else Severity.LOW, session_id=sid,
+                kind="smtp_smuggling", severity=severity, session_id=sid,
                 ts_ns=msg.ts_ns, frames=tuple(dict.fromkeys((msg.frame, msg.end_frame))), sessions=(sid,),
                 explanation=(f"{msg.via} content holds an end of data that a strict receiver ignores: {where}; "
                              f"strict end at octet {len(msg.content)}"
-                             + (f"; {len(commands)} SMTP command(s) smuggled behind it" if commands else "")),
+                             + (f"; {len(commands)} SMTP command(s) smuggled behind it" if commands else "")
+                             + (f"; the server sent {len(extra)} replies no command explains "
+                                f"({', '.join(str(x.code) for x in extra)}): it ended the message early and "
+                                "ran the smuggled commands" if extra else "")),
                 evidence=(lines(show(c) for c in commands) if commands
                           else show(msg.content[max(0, first - 40): first + 60])))

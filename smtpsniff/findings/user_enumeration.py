@@ -8,12 +8,12 @@ few stale addresses stays below the ratio.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import lines, show
 from .model import Finding, Severity, Threshold
+from .open_relay import says_relay
 
 KINDS = ("user_enumeration",)
 THRESHOLDS = (
@@ -22,11 +22,10 @@ THRESHOLDS = (
     Threshold("enumeration_min_unknown_ratio", 0.5, "share of the RCPT addresses tried that were unknown"),
 )
 UNKNOWN_CODES = frozenset({550, 551, 553})
-_RELAY = re.compile(r"relay", re.IGNORECASE)
 
 
 def unknown_user(code: int | None, text: str | None) -> bool:
-    return code in UNKNOWN_CODES and not _RELAY.search(text or "")
+    return code in UNKNOWN_CODES and not says_relay(text)
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:

@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from rec_clients import RawClient, RecSMTP, client_tls_context, parse_swaks
-from rec_common import Sniffer, Transcript, write_truth
+from rec_common import Sniffer, Transcript, unstuff, write_truth
 from rec_scenarios import PAUSE, _ascii_msg, _swaks_msg_file, msg_simple
 from rec_servers import USERS, Postfix, start_aiosmtpd
 from rec_attack_servers import (
@@ -254,7 +254,7 @@ def smuggling(ctx):
             body = (b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: cover\r\n\r\ncover text"
                     + shape + SMUGGLED)
             wire = body + b".\r\n"
-            tr.c("", "data-body", data=body, wire_len=len(wire))
+            tr.c("", "data-body", data=unstuff(wire), wire_len=len(wire))  # as a strict receiver stores it
             tr.message_meta.append({"wire_b64": base64.b64encode(wire).decode(), "shape": shape.decode()})
             c.sock.sendall(wire)
             drain(c, 1.5)
