@@ -271,6 +271,7 @@ def written(tmp_path_factory):
     return capture, out
 
 
+@pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning", "ignore:The inplace keyword")
 def test_zat_reads_the_logs(written):
     zat = pytest.importorskip("zat.log_to_dataframe")
     capture, out = written
