@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import WORK, Peer, Run, run_benchmark  # noqa: E402
+from measure import WORK, Peer, Run, run_benchmark
 
 PEERS_PY = str(Path(__file__).resolve().parent / "peers.py")
 

@@ -199,9 +199,7 @@ def load_recorded_transcripts(patterns: Sequence[str], *, log=print) -> list[Tra
 
 # --- embedded sessions ---------------------------------------------------------------------------
 
-_WORDS = ("invoice quarterly report meeting schedule attached please review the figures before "
-          "Thursday we agreed budget revision shipping delay customer account update password "
-          "reset request project milestone draft contract signature approval thanks regards").split()
+_WORDS = ["invoice", "quarterly", "report", "meeting", "schedule", "attached", "please", "review", "the", "figures", "before", "Thursday", "we", "agreed", "budget", "revision", "shipping", "delay", "customer", "account", "update", "password", "reset", "request", "project", "milestone", "draft", "contract", "signature", "approval", "thanks", "regards"]
 
 
 def _text_body(rng: random.Random, lines: int) -> list[str]:
@@ -258,9 +256,9 @@ def embedded_transcript(rng: random.Random, n: int) -> Transcript:
     host = f"client{n}.example.org"
     chunks: list[Chunk] = [(S2C, b"220 mx.example.net ESMTP Postfix (Debian/GNU)\r\n"),
                            (C2S, f"EHLO {host}\r\n".encode()),
-                           (S2C, b"250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-VRFY\r\n"
-                                 b"250-ETRN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
-                                 b"250-SMTPUTF8\r\n250 CHUNKING\r\n")]
+                           (S2C, (b"250-mx.example.net\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-VRFY\r\n"
+                                  b"250-ETRN\r\n250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250-DSN\r\n"
+                                  b"250-SMTPUTF8\r\n250 CHUNKING\r\n"))]
     pipelined = rng.random() < 0.3
     messages = 2 if rng.random() < 0.15 else 1
     for m in range(messages):
@@ -343,7 +341,7 @@ def _fold(s: int) -> int:
 class Path2:
     """One direction between two hosts: packs Ethernet + IP (+ TCP/UDP) headers for it."""
 
-    __slots__ = ("src", "dst", "v6", "smac", "dmac", "ttl", "ip_id", "csum_base", "window")
+    __slots__ = ("csum_base", "dmac", "dst", "ip_id", "smac", "src", "ttl", "v6", "window")
 
     def __init__(self, src: bytes, dst: bytes, rng: random.Random) -> None:
         self.src, self.dst = src, dst
@@ -600,8 +598,7 @@ class Generator:
         client = self.client6() if v6 else self.client4()
         sport = r.choices(SMTP_SERVER_PORTS, weights=(6, 3, 1))[0]
         cport = self.unique_port(client, server, sport, 1024, 65535, AVOID_CLIENT_PORTS)
-        isn_c, wrap_c = self.isn()
-        isn_s, wrap_s = self.isn()
+        isn_c, isn_s = self.isn()[0], self.isn()[0]
         pk = tcp_conversation(r, client, cport, server, sport, tr.chunks, t0, isn_c=isn_c, isn_s=isn_s,
                               reply_delay=smtp_reply_delay, retransmit_rate=self.args.retransmit_rate,
                               reorder_rate=self.args.reorder_rate, stats=self.tcp_stats)
@@ -741,7 +738,7 @@ class Generator:
         """Start flows of each class at random times until its packet budget is spent; interleave."""
         rng, truth = self.rng, self.truth
         duration = max(packets / CAPTURE_PPS, 1.0) * 1e9
-        budget = {c: int(round(packets * s)) for c, s in CLASS_SHARES.items()}
+        budget = {c: round(packets * s) for c, s in CLASS_SHARES.items()}
         planned = {c: 0 for c in CLASS_SHARES}
         flows = {c: 0 for c in CLASS_SHARES}
         makers = {c: getattr(self, c) for c in CLASS_SHARES}

@@ -167,17 +167,17 @@ def tool_versions() -> dict:
     versions = {}
     if shutil.which("tshark"):
         try:
-            versions["tshark"] = subprocess.run(["tshark", "--version"], capture_output=True, text=True,
+            versions["tshark"] = subprocess.run(["tshark", "--version"], check=False, capture_output=True, text=True,
                                                 timeout=60).stdout.splitlines()[0]
         except (OSError, subprocess.SubprocessError, IndexError):
             pass
     for mod in ("scapy", "smtpsniff"):
         try:
             versions[mod] = __import__(mod).__version__
-        except Exception:  # noqa: BLE001 - a missing or broken peer is reported, not fatal here
-            pass
+        except Exception as exc:  # noqa: BLE001 - a missing or broken peer is reported, not fatal here
+            versions[mod] = f"not importable: {type(exc).__name__}"
     try:
-        versions["smtpsniff_git"] = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+        versions["smtpsniff_git"] = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], check=False,
                                                    capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         pass
@@ -210,8 +210,8 @@ def ratios(subject: PeerResult, other: PeerResult) -> dict:
 
 
 def markdown(results: Sequence[PeerResult], subject: str, packets: int, file_bytes: int, repeat: int) -> str:
-    lines = [f"| peer | wall s (median of {repeat}) | CPU s | main loop s | packets/s | MB/s | packets/CPU-s "
-             "| peak RSS MiB | load before | check |",
+    lines = [(f"| peer | wall s (median of {repeat}) | CPU s | main loop s | packets/s | MB/s | packets/CPU-s "
+             "| peak RSS MiB | load before | check |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in results:
         pps, mbps = throughput(r, packets, file_bytes)
@@ -224,8 +224,8 @@ def markdown(results: Sequence[PeerResult], subject: str, packets: int, file_byt
     base = next((r for r in results if r.name == subject), None)
     others = [r for r in results if r.name != subject]
     if base and others:
-        lines += ["", f"| {subject} vs | throughput ratio, wall ({subject}/peer, >1 = {subject} faster) "
-                      f"| throughput ratio, CPU time | peak RSS ratio ({subject}/peer, <1 = {subject} smaller) |",
+        lines += ["", (f"| {subject} vs | throughput ratio, wall ({subject}/peer, >1 = {subject} faster) "
+                      f"| throughput ratio, CPU time | peak RSS ratio ({subject}/peer, <1 = {subject} smaller) |"),
                   "|---|---:|---:|---:|"]
         for o in others:
             q = ratios(base, o)
@@ -275,7 +275,7 @@ def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: s
     by_name = {r.name: r for r in results}
     payload = {
         "benchmark": name,
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "capture": {"path": str(capture), "bytes": file_bytes, "packets": packets, "truth": truth},
         "repeat": repeat,

@@ -24,7 +24,13 @@ SMTP_SERVER_PORTS = frozenset((25, 587, 2525))
 def smtpsniff_streams(path: str) -> dict:
     """smtpsniff read + decode + reassembly: ``StreamPipeline`` over ``open_capture``, every event consumed."""
     from smtpsniff.capture.files import open_capture
-    from smtpsniff.reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
+    from smtpsniff.reassembly.events import (
+        ConnectionClosed,
+        ConnectionOpened,
+        Direction,
+        StreamData,
+        StreamGap,
+    )
     from smtpsniff.streams import StreamPipeline, stream_events
 
     started = time.perf_counter()
@@ -56,9 +62,8 @@ def smtpsniff_streams(path: str) -> dict:
             elif t is StreamGap:
                 if ev.conn_id in smtp:
                     gaps[ev.direction.value] += ev.length
-            elif t is ConnectionClosed:
-                if ev.conn_id in smtp:
-                    closes[ev.reason.value] += 1
+            elif t is ConnectionClosed and ev.conn_id in smtp:
+                closes[ev.reason.value] += 1
         reader_anomalies = len(getattr(reader, "anomalies", ()))
     elapsed = time.perf_counter() - started
     counts = pipeline.decoder.counts

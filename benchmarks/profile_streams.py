@@ -21,9 +21,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import WORK, run_child  # noqa: E402
-from peers import smtpsniff_streams  # noqa: E402  (also puts the repository on sys.path)
-
+from measure import WORK, run_child
+from peers import smtpsniff_streams
 
 #: Each stage does everything the previous one did, plus one layer.
 STAGES = ("read", "decode", "reassemble", "pipeline")
