@@ -4,7 +4,6 @@ one-line error (exit 2 on the command line), never evaluated."""
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
@@ -133,11 +132,9 @@ def test_cli_bad_filter_exits_2_with_one_line(capsys, command):
     assert err.count("\n") == 1 and "unknown field 'smtp.nope'" in err
 
 
-def test_cli_analyze_filter_says_what_it_kept(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "smtpsniff", "analyze", str(SAMPLE), "-Y", "smtp.response.code == 550",
-                          "-o", str(tmp_path)], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert "5 rows of the replies table, 3 sessions" in out.stdout
+def test_cli_analyze_filter_says_what_it_kept(tmp_path, capsys):
+    assert main(["analyze", str(SAMPLE), "-Y", "smtp.response.code == 550", "-o", str(tmp_path)]) == 0
+    assert "5 rows of the replies table, 3 sessions" in capsys.readouterr().out
     replies = (tmp_path / "replies.csv").read_text().splitlines()
     assert len(replies) == 1 + 5
     sessions = (tmp_path / "sessions.csv").read_text().splitlines()
