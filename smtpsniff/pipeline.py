@@ -81,8 +81,15 @@ class SmtpPipeline:
             self._dispatch(events)
 
     def feed_all(self, frames: Iterable[Frame]) -> AnalysisResult:
-        feed = self.streams.feed
         dispatch = self._dispatch
+        batches = self.streams.decoded_batches(frames)  # classic pcap with the C fast path
+        if batches is not None:
+            feed_batch = self.streams.feed_batch
+            for batch in batches:
+                for events in feed_batch(batch):
+                    dispatch(events)
+            return self.finish()
+        feed = self.streams.feed
         for frame in frames:
             events = feed(frame)
             if events:

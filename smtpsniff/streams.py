@@ -11,6 +11,7 @@ from collections.abc import Iterable, Iterator
 from .anomaly import Anomaly
 from .capture.frame import Frame
 from .limits import DEFAULT_LIMITS, Limits
+from .net import native
 from .net.decode import PacketDecoder
 from .net.segment import TcpSegment
 from .reassembly.events import StreamEvent
@@ -49,6 +50,60 @@ class StreamPipeline:
             return [*expired, *events]
         return events
 
+    def decoded_batches(self, frames: Iterable[Frame]) -> Iterator[native.DecodedBatch] | None:
+        """When ``frames`` is a classic pcap reader not yet iterated and the C fast path is enabled,
+        its records as batches of segments decoded in C (for :meth:`feed_batch`); else ``None``."""
+        cut_batches = getattr(frames, "cut_batches", None)
+        if cut_batches is None:
+            return None
+        make_cut = native.pcap_cutter(self.decoder)
+        if make_cut is None:
+            return None
+        return cut_batches(make_cut)
+
+    def feed_batch(self, batch: native.DecodedBatch) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
+        """The records of one batch in, their non-empty event lists out, one per record (as ``feed``).
+
+        Same events, expiry points and counts as feeding each record's frame to :meth:`feed`; frames
+        the C code left undecoded go through this pipeline's :class:`PacketDecoder`.  Consume the
+        iterator fully before feeding anything else.
+        """
+        items, tss = batch
+        decode = self.decoder.decode
+        reassemble = self.reassembler.feed
+        until = self._until_expire
+        segment, frame_type = TcpSegment, Frame
+        i = -1
+        for item in items:
+            i += 1
+            until -= 1
+            if until <= 0:
+                until = EXPIRE_EVERY_FRAMES
+                ts = tss[i]
+                self.decoder.expire(ts)
+                expired = self.reassembler.expire(ts)
+                if expired:
+                    self._until_expire = until
+                    self.last_ts_ns = ts
+                    yield expired
+            t = type(item)
+            if t is segment:
+                events = reassemble(item)
+            elif t is frame_type:
+                seg = decode(item)
+                if type(seg) is not segment:
+                    continue
+                events = reassemble(seg)
+            else:  # a Skip: already counted
+                continue
+            if events:
+                self._until_expire = until
+                self.last_ts_ns = tss[i]
+                yield events
+        self._until_expire = until
+        if items:
+            self.last_ts_ns = tss[len(items) - 1]
+
     def finish(self) -> list[StreamEvent | Anomaly]:
         """End of input: report incomplete fragments, flush held data as gaps, close everything."""
         self.decoder.finish()
@@ -61,9 +116,16 @@ class StreamPipeline:
 
 def stream_events(frames: Iterable[Frame], pipeline: StreamPipeline) -> Iterator[StreamEvent | Anomaly]:
     """Every stream event of ``frames`` in capture order, then the end-of-input flush."""
-    feed = pipeline.feed
-    for frame in frames:
-        events = feed(frame)
-        if events:
-            yield from events
+    batches = pipeline.decoded_batches(frames)
+    if batches is None:
+        feed = pipeline.feed
+        for frame in frames:
+            events = feed(frame)
+            if events:
+                yield from events
+    else:
+        feed_batch = pipeline.feed_batch
+        for batch in batches:
+            for events in feed_batch(batch):
+                yield from events
     yield from pipeline.finish()

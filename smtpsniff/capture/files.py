@@ -11,7 +11,7 @@ import gzip
 import itertools
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from smtpsniff.anomaly import Anomaly, Layer
@@ -154,14 +154,14 @@ class CaptureReader:
         if count <= self.limits.max_anomalies_per_kind:
             self.anomalies.append(Anomaly(layer=Layer.CAPTURE, kind=kind, message=message, ts_ns=ts_ns))
 
-    def _batches(self) -> Iterator[list[Frame]]:
+    def _batches(self, cut: pcap.Cut | None = None) -> Iterator[list[Frame]]:
         max_bytes = self.limits.max_record_bytes
         try:
             if self.format == "pcap":
                 initial = self._head[pcap.FILE_HEADER_BYTES:]
                 yield from pcap.iter_batches(
                     self._read, self._pcap_header, initial, self._note,
-                    max_record_bytes=max_bytes, chunk_bytes=CHUNK_BYTES,
+                    max_record_bytes=max_bytes, chunk_bytes=CHUNK_BYTES, cut=cut,
                 )
             else:
                 yield from pcapng.iter_batches(
@@ -176,6 +176,23 @@ class CaptureReader:
             raise RuntimeError(f"{self.path}: a CaptureReader can be iterated only once")
         self._iterated = True
         return itertools.chain.from_iterable(self._batches())
+
+    def cut_batches(self, make_cut: Callable[[pcap.PcapHeader, int], pcap.Cut | None]) -> Iterator | None:
+        """Iterate a classic pcap file as batches built by another record cutter, instead of frames.
+
+        ``make_cut(header, max_record_bytes)`` returns a :data:`smtpsniff.capture.pcap.Cut` (or
+        ``None``: no such cutter for this file); reads, ``position()`` and anomalies are the same as
+        when iterating frames.  ``None`` when the file is not classic pcap or the cutter declines.
+        """
+        if self.format != "pcap":
+            return None
+        if self._iterated:
+            raise RuntimeError(f"{self.path}: a CaptureReader can be iterated only once")
+        cut = make_cut(self._pcap_header, self.limits.max_record_bytes)
+        if cut is None:
+            return None
+        self._iterated = True
+        return self._batches(cut)
 
     def position(self) -> int:
         """Bytes of the file on disk read so far (compressed bytes for gzip); for progress bars.

@@ -84,33 +84,23 @@ def parse_header(head: bytes) -> PcapHeader:
     )
 
 
-def iter_batches(
-    read: Callable[[int], bytes],
-    header: PcapHeader,
-    initial: bytes,
-    note: Callable[[str, str, int | None], None],  # note(kind, message, ts_ns): damage, not raised
-    *,
-    max_record_bytes: int,
-    chunk_bytes: int,
-) -> Iterator[list[Frame]]:
-    """Yield lists of frames, one list per chunk read, until the stream ends or is found corrupt.
+#: ``cut(buf, off, number) -> (batch, records, off, number, last_ts_ns, need, too_large)``: cut the
+#: records of ``buf`` from ``off`` on into one batch (``records`` of them; frame numbers continue from
+#: ``number``), stopping at the end of the buffer (``need``: bytes the next record needs, its header
+#: included) or at a record claiming more than the record limit (``too_large``: its length, else 0).
+Cut = Callable[[bytes, int, int], tuple]
 
-    ``initial`` is whatever followed the file header in the bytes already read.  ``read(n)`` must
-    return ``n`` bytes unless the stream has ended (a regular file's ``read`` does).  Memory held is
-    one chunk plus at most one record of ``max_record_bytes``.
-    """
+
+def frame_cutter(header: PcapHeader, max_record_bytes: int) -> Cut:
+    """The pure-Python cutter: each batch is a list of :class:`Frame` (section 5)."""
     record = (_MODIFIED_RECORDS if header.modified else _RECORDS)[header.byte_order]
     unpack = record.unpack_from
     head_len = record.size
     frac_ns = 1 if header.nanosecond else 1000
     linktype = header.linktype
     new = tuple.__new__
-    buf = initial + read(chunk_bytes)
-    eof = len(buf) < chunk_bytes + len(initial)
-    off = 0
-    number = 0
-    ts_ns = None
-    while True:
+
+    def cut(buf: bytes, off: int, number: int) -> tuple:
         end = len(buf)
         frames: list[Frame] = []
         append = frames.append
@@ -129,9 +119,43 @@ def iter_batches(
             number += 1
             append(new(Frame, (number, sec * _NS + frac * frac_ns, linktype, buf[start:stop], orig, 0)))
             off = stop
-        if frames:
-            ts_ns = frames[-1].ts_ns
-            yield frames
+        last_ts = frames[-1].ts_ns if frames else None
+        return frames, len(frames), off, number, last_ts, need, too_large
+
+    return cut
+
+
+def iter_batches(
+    read: Callable[[int], bytes],
+    header: PcapHeader,
+    initial: bytes,
+    note: Callable[[str, str, int | None], None],  # note(kind, message, ts_ns): damage, not raised
+    *,
+    max_record_bytes: int,
+    chunk_bytes: int,
+    cut: Cut | None = None,
+) -> Iterator[list[Frame]]:
+    """Yield lists of frames, one list per chunk read, until the stream ends or is found corrupt.
+
+    ``initial`` is whatever followed the file header in the bytes already read.  ``read(n)`` must
+    return ``n`` bytes unless the stream has ended (a regular file's ``read`` does).  Memory held is
+    one chunk plus at most one record of ``max_record_bytes``.  ``cut`` replaces
+    :func:`frame_cutter` (the batches are then whatever it builds, e.g. decoded packets); the reads,
+    frame numbers and anomalies stay the same.
+    """
+    if cut is None:
+        cut = frame_cutter(header, max_record_bytes)
+    buf = initial + read(chunk_bytes)
+    eof = len(buf) < chunk_bytes + len(initial)
+    off = 0
+    number = 0
+    ts_ns = None
+    while True:
+        end = len(buf)
+        batch, records, off, number, last_ts, need, too_large = cut(buf, off, number)
+        if records:
+            ts_ns = last_ts
+            yield batch
         if too_large:
             note(
                 "record_too_large",

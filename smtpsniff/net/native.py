@@ -1,0 +1,89 @@
+"""The optional C fast path: classic pcap records cut and decoded to TCP segments in one pass.
+
+One job: offer :func:`pcap_cutter`, a record cutter for :meth:`CaptureReader.cut_batches
+<smtpsniff.capture.files.CaptureReader.cut_batches>` built on ``smtpsniff._native.fastpath`` when
+that extension was compiled (``setup.py`` builds it when a C compiler is there) and
+``SMTPSNIFF_NATIVE`` is not ``0``.  Each batch is a :class:`DecodedBatch`: per record, in record
+order, the :class:`~smtpsniff.net.segment.TcpSegment` that :class:`~smtpsniff.net.decode.PacketDecoder`
+would have returned, or its :class:`~smtpsniff.net.segment.Skip` when that comes without an anomaly
+(non-IP, non-TCP, truncated), or the undecoded :class:`~smtpsniff.capture.frame.Frame` for anything
+else (IP fragments, IPv6 extension headers, malformed headers, other link types), which the caller
+hands to the same ``PacketDecoder``.  What the C code decided is added to that decoder's
+:class:`~smtpsniff.net.counts.PacketCounts`, so counts, anomalies and segments are the pure-Python
+path's exactly (tests/native prove it capture by capture).
+
+It knows nothing of TCP streams or SMTP, and reads no file itself.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import NamedTuple
+
+from smtpsniff.capture.frame import Frame
+from smtpsniff.capture.pcap import Cut, PcapHeader
+from smtpsniff.net.decode import PacketDecoder
+from smtpsniff.net.segment import Skip, TcpSegment
+
+try:
+    from smtpsniff._native import fastpath as _fastpath
+except ImportError:  # not compiled (no C compiler at install time): the Python path is used
+    _fastpath = None
+
+#: Environment switch: ``SMTPSNIFF_NATIVE=0`` forces the pure-Python reader and decoder.
+ENV_SWITCH = "SMTPSNIFF_NATIVE"
+
+
+class DecodedBatch(NamedTuple):
+    #: One entry per record: TcpSegment, Skip or Frame (see the module docstring).
+    items: list
+    #: ``ts_ns`` of each record, same order (a memoryview of int64).
+    ts_ns: memoryview
+
+
+def available() -> bool:
+    """True when the C extension was compiled and imports."""
+    return _fastpath is not None
+
+
+def enabled() -> bool:
+    """True when the C fast path will be used: compiled, and not switched off by ``SMTPSNIFF_NATIVE=0``."""
+    return _fastpath is not None and os.environ.get(ENV_SWITCH, "1").strip() != "0"
+
+
+def pcap_cutter(decoder: PacketDecoder) -> Callable[[PcapHeader, int], Cut | None] | None:
+    """A ``make_cut`` for ``CaptureReader.cut_batches`` counting into ``decoder``; ``None`` when disabled."""
+    if not enabled():
+        return None
+    native_type = _fastpath.Cutter  # type: ignore[union-attr]
+
+    def make(header: PcapHeader, max_record_bytes: int) -> Cut:
+        native = native_type(
+            TcpSegment, Frame, Skip.NON_IP, Skip.NON_TCP, Skip.TRUNCATED,
+            header.byte_order == ">", header.nanosecond, header.modified, header.linktype, max_record_bytes,
+        )  # fmt: skip
+        counts = decoder.counts
+        skipped = counts.skipped
+        by_linktype = counts.by_linktype
+        linktype = header.linktype
+        k_non_ip, k_non_tcp, k_truncated = Skip.NON_IP.value, Skip.NON_TCP.value, Skip.TRUNCATED.value
+
+        def cut(buf: bytes, off: int, number: int) -> tuple:
+            items, ts, c, n, off, number, last_ts, need, too_large = native(buf, off, number)
+            frames, tcp, tcp_truncated, ipv4, ipv6, fragments, non_ip, non_tcp, truncated = c
+            if frames:
+                counts.frames += frames
+                counts.tcp += tcp
+                counts.tcp_truncated += tcp_truncated
+                counts.ipv4 += ipv4
+                counts.ipv6 += ipv6
+                counts.fragments += fragments
+                skipped[k_non_ip] += non_ip
+                skipped[k_non_tcp] += non_tcp
+                skipped[k_truncated] += truncated
+                by_linktype[linktype] = by_linktype.get(linktype, 0) + frames
+            return DecodedBatch(items, memoryview(ts).cast("q")), n, off, number, last_ts, need, too_large
+
+        return cut
+
+    return make
