@@ -239,7 +239,9 @@ class SessionBuilder:
         if r.command_index is not None:
             for cmd in reversed(self._commands):
                 if cmd["index"] == r.command_index:
-                    if cmd["reply_code"] is None or r.stage is ReplyStage.DATA_END:
+                    # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
+                    # the reply to the message itself is the transaction's final_reply_code.
+                    if cmd["reply_code"] is None:
                         cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, r.ts_ns
                     break
         verb, stage = r.verb, r.stage
@@ -289,7 +291,15 @@ class SessionBuilder:
         self._plaintext.append(e)
 
     def _on_message(self, m: MessageComplete) -> None:
-        t = self._current
+        # A message always has its transaction row, even without MAIL (BDAT octets are sent without
+        # a go-ahead, RFC 3030 2): the row says what the server made of it.
+        t = self._activate(m.ts_ns, m.frame)
+        if self._command_trans.get(m.command_index) is None:
+            self._command_trans[m.command_index] = t.trans_index
+            for cmd in reversed(self._commands):
+                if cmd["index"] == m.command_index:
+                    cmd["trans_index"] = t.trans_index
+                    break
         t.message_size = m.size
         t.message_complete = m.complete
         if not m.complete:

@@ -138,25 +138,31 @@ def pair_connections(path: Path, cache: Path | None = None) -> tuple[list[Conn],
 
 def reply_problem(ours: list[Rep], items: list[Rep]) -> str | None:
     """Why our replies are not tshark's items grouped (see the module docstring), or None."""
+    problem, used = match_replies(ours, items)
+    if problem is None and used < len(items):
+        return f"tshark shows {len(items) - used} more reply items, first {items[used][:3]}"
+    return problem
+
+
+def match_replies(ours: list[Rep], items: list[Rep]) -> tuple[str | None, int]:
+    """Group the first tshark items into our replies: (problem or None, items used)."""
     i = 0
     for k, (code, lines) in enumerate(ours):
         got, frames = 0, []
         while got < lines and i < len(items):
             item_code, n, frame, text = items[i]
             if item_code != code:
-                return f"reply #{k} {code} ({lines} lines): tshark's next item is {item_code} in frame {frame}"
+                return f"reply #{k} {code} ({lines} lines): tshark's next item is {item_code} in frame {frame}", i
             if frame in frames:
-                return f"reply #{k} {code} merges two replies tshark shows in frame {frame}"
+                return f"reply #{k} {code} merges two replies tshark shows in frame {frame}", i
             if n == 1 and text[3:4] != "-" and got + 1 < lines:
-                return f"reply #{k} {code} goes on after tshark's last line {text!r} (frame {frame})"
+                return f"reply #{k} {code} goes on after tshark's last line {text!r} (frame {frame})", i
             got += n
             frames.append(frame)
             i += 1
         if got != lines:
-            return f"reply #{k} {code} has {lines} lines, tshark's items add up to {got}"
-    if i < len(items):
-        return f"tshark shows {len(items) - i} more reply items, first {items[i][:3]}"
-    return None
+            return f"reply #{k} {code} has {lines} lines, tshark's items add up to {got}", i
+    return None, i
 
 
 # ------------------------------------------------------------------------------------------ rules
@@ -197,6 +203,23 @@ def _after_eom_in_segment(conn: Conn) -> list[Cmd]:
             if not any(c.frame == frame and c.index > index for frame, index in ends)]
 
 
+def _bare_cr_ends_line(conn: Conn) -> list[Cmd]:
+    out = []
+    for c, view in zip(conn.records.commands, conn.ours_cmds):
+        content = strip_eol(c.raw)
+        if b"\r" not in content:
+            out.append(view)
+            continue
+        for piece in content.split(b"\r"):
+            line = line_text(piece)
+            out.append((line[:4].upper(), line[5:]))
+    return out
+
+
+def _nul_ends_text(conn: Conn) -> list[Cmd]:
+    return [(verb, arg.split("\x00", 1)[0]) for verb, arg in conn.ours_cmds]
+
+
 def _is_subsequence(small: list, big: list) -> bool:
     it = iter(big)
     return all(any(x == y for y in it) for x in small)
@@ -228,11 +251,12 @@ def _client_batch(conn: Conn) -> str | None:
 def _plaintext_after_starttls(conn: Conn) -> str | None:
     """tshark keeps decoding after STARTTLS's 220; smtpsniff keeps those lines as injection evidence."""
     lines = {(p.direction.value, p.data) for p in conn.records.plaintext_after_starttls}
-    n, m = len(conn.ours_cmds), len(conn.ours_reps)
+    n = len(conn.ours_cmds)
     if conn.their_cmds[:n] != conn.ours_cmds:
         return "our commands are not the start of tshark's"
-    if reply_problem(conn.ours_reps, conn.their_reps[:m]) is not None:
-        return "our replies are not the start of tshark's"
+    problem, m = match_replies(conn.ours_reps, conn.their_reps)
+    if problem is not None:
+        return f"our replies are not the start of tshark's: {problem}"
     client = {line_text(strip_eol(d)).upper() for direction, d in lines if direction == "c2s"}
     server = {line_text(d) for direction, d in lines if direction == "s2c"}
     for verb, arg in conn.their_cmds[n:]:
@@ -266,6 +290,12 @@ RULES: dict[str, Rule] = {
     "command_after_eom_in_segment": Rule(
         "a command in the same segment as the end of DATA (CRLF.CRLF) is not dissected by tshark "
         "(packet-smtp.c: 'what about stuff after the first line?')", commands=_after_eom_in_segment),
+    "bare_cr_ends_line": Rule(
+        "tshark's tvb_find_line_end() ends a line at a lone CR; RFC 5321 2.3.8 ends lines at CRLF only, "
+        "and the server agreed (one 555 reply to 'MAIL FROM:<a>\\rRCPT TO:<b>')", commands=_bare_cr_ends_line),
+    "nul_ends_text": Rule(
+        "tshark shows a string field up to its first NUL octet; smtpsniff keeps the whole argument (and "
+        "reports the NUL as an anomaly)", commands=_nul_ends_text),
     "bdat_tracking": Rule(
         "tshark 4.0 counts BDAT chunk octets by its own reading of the size (strtoul, even for sizes the "
         "server refused or that overflow) and takes segments holding BDAT with pipelined commands for "
@@ -292,6 +322,8 @@ KNOWN: dict[str, tuple[str, ...]] = {
     "tests/data/smtp-features.pcap": ("unknown_verb_as_data",),
     "tests/data/smtp-utf8.pcap": ("non_ascii_as_replacement",),
     "tests/data/smtp-injection.pcap": ("unknown_verb_as_data",),
+    "tests/data/smtp-command-injection.pcap": ("bare_cr_ends_line", "nul_ends_text"),
+    "tests/data/smtp-starttls-attacks.pcap": ("four_char_command", "plaintext_after_starttls"),
     "tests/data/smtp-bdat.pcap": ("bdat_tracking",),
     "captures/arkime/smtp-decrypted/smtp-decrypted.pcap": ("four_char_command", "plaintext_after_starttls"),
     "captures/arkime/smtp-starttls/smtp-starttls.pcap": ("four_char_command",),
