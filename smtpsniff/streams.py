@@ -69,40 +69,45 @@ class StreamPipeline:
         iterator fully before feeding anything else.
         """
         items, tss = batch
+        n = len(items)
         decode = self.decoder.decode
         reassemble = self.reassembler.feed
-        until = self._until_expire
         segment, frame_type = TcpSegment, Frame
-        i = -1
-        for item in items:
-            i += 1
-            until -= 1
-            if until <= 0:
-                until = EXPIRE_EVERY_FRAMES
-                ts = tss[i]
-                self.decoder.expire(ts)
-                expired = self.reassembler.expire(ts)
-                if expired:
-                    self._until_expire = until
-                    self.last_ts_ns = ts
-                    yield expired
-            t = type(item)
-            if t is segment:
-                events = reassemble(item)
-            elif t is frame_type:
-                seg = decode(item)
-                if type(seg) is not segment:
+
+        def run(part: list) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
+            for item in part:
+                t = type(item)
+                if t is segment:
+                    events = reassemble(item)
+                elif t is frame_type:
+                    seg = decode(item)
+                    if type(seg) is not segment:
+                        continue
+                    events = reassemble(seg)
+                else:  # a Skip: already counted
                     continue
-                events = reassemble(seg)
-            else:  # a Skip: already counted
-                continue
-            if events:
-                self._until_expire = until
-                self.last_ts_ns = tss[i]
-                yield events
-        self._until_expire = until
-        if items:
-            self.last_ts_ns = tss[len(items) - 1]
+                if events:
+                    self.last_ts_ns = item[1]
+                    yield events
+
+        start = 0
+        while start < n:
+            sweep = start + self._until_expire - 1  # the record before which idle state is swept
+            if sweep >= n:
+                self._until_expire -= n - start
+                yield from run(items[start:] if start else items)
+                break
+            yield from run(items[start:sweep])
+            self._until_expire = EXPIRE_EVERY_FRAMES
+            ts = self.last_ts_ns = tss[sweep]
+            self.decoder.expire(ts)
+            expired = self.reassembler.expire(ts)
+            if expired:
+                yield expired
+            yield from run(items[sweep : sweep + 1])
+            start = sweep + 1
+        if n:
+            self.last_ts_ns = tss[n - 1]
 
     def finish(self) -> list[StreamEvent | Anomaly]:
         """End of input: report incomplete fragments, flush held data as gaps, close everything."""

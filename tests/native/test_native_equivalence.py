@@ -18,6 +18,7 @@ import pytest
 from smtpsniff.capture import files, pcap
 from smtpsniff.capture.files import open_capture
 from smtpsniff.capture.frame import Frame
+from smtpsniff.limits import DEFAULT_LIMITS, SECOND_NS, Limits
 from smtpsniff.net import native
 from smtpsniff.net.decode import PacketDecoder
 from smtpsniff.net.segment import TcpSegment
@@ -213,11 +214,11 @@ def read_both(path: Path, monkeypatch) -> list:
     return results
 
 
-def events_both(path: Path, monkeypatch) -> list:
+def events_both(path: Path, monkeypatch, limits: Limits = DEFAULT_LIMITS) -> list:
     results = []
     for on in (False, True):
         set_native(monkeypatch, on)
-        pipeline = StreamPipeline()
+        pipeline = StreamPipeline(limits)
         with open_capture(path) as reader:
             assert (pipeline.decoded_batches(reader) is not None) is on or reader.format != "pcap"
         with open_capture(path) as reader:
@@ -245,7 +246,10 @@ def test_corpus_stream_events_small_chunks_and_frequent_expiry(path, monkeypatch
     path = classic_pcap(path)
     monkeypatch.setattr(files, "CHUNK_BYTES", 700)
     monkeypatch.setattr(streams, "EXPIRE_EVERY_FRAMES", 5)
-    py, nat = events_both(path, monkeypatch)
+    # timeouts short enough that the sweeps close connections and drop fragments in these captures
+    limits = Limits(connection_idle_timeout_ns=SECOND_NS // 10, closed_linger_ns=SECOND_NS // 20,
+                    fragment_timeout_ns=SECOND_NS // 10)
+    py, nat = events_both(path, monkeypatch, limits)
     assert nat == py
 
 
