@@ -295,7 +295,7 @@ static int decode(int linktype, const unsigned char *d, Py_ssize_t cap, long lon
 }
 
 static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decoded *r, long number,
-                               long long ts, PyObject *ts_obj, long long *counts)
+                               PyObject *ts_obj, long long *counts)
 {
     const unsigned char *t = d + r->t;
     int truncated = r->avail < r->end;
@@ -307,7 +307,6 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
         Py_DECREF(src);
         return NULL;
     }
-    (void)ts;
     Py_INCREF(ts_obj);
     PyObject *items[13] = {
         PyLong_FromLong(number),
@@ -399,7 +398,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
             PyObject *ts_obj = PyLong_FromLongLong(ts);
             if (ts_obj == NULL)
                 goto fail;
-            item = build_segment(self, d, &r, number, ts, ts_obj, counts);
+            item = build_segment(self, d, &r, number, ts_obj, counts);
             Py_DECREF(ts_obj);
             if (item == NULL)
                 goto fail;
