@@ -242,6 +242,5 @@ class SmtpPipeline:
 
     def _not_smtp(self, probe: _Probe) -> None:
         del self._probes[probe.opened.conn_id]
-        self.streams.reassembler.ignore(probe.opened.conn_id)
+        self.streams.reassembler.ignore(probe.opened.conn_id)  # its ConnectionClosed still comes, counted then
         self.result.anomalies.extend(ev for ev in probe.events if type(ev) is Anomaly)
-        self.result.tcp_connections += 1

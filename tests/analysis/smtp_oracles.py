@@ -84,6 +84,7 @@ def _last(value):
 class TsharkCapture:
     frames: tuple[TsharkFrame, ...]  # frames with an SMTP layer directly over TCP, in order
     times: dict[int, int]  # frame.number -> frame.time_epoch (ns), for every frame of the capture
+    tcp_streams: int  # distinct tcp.stream values (TCP connections), ICMP-quoted headers aside
 
 
 def _run_once(args: list[str], cache_dir: Path | None) -> bytes:
@@ -128,15 +129,18 @@ def tshark_smtp(path: Path, decode_ports: tuple[int, ...] = (), cache_dir: Path 
     for port in decode_ports:
         args += ["-d", f"tcp.port=={port},smtp"]
     out = _run_once(args, cache_dir)
-    frames, times = [], {}
+    frames, times, streams = [], {}, set()
     for packet in json.loads(out.decode("utf-8", "replace") or "[]"):
         layers = packet["_source"]["layers"]
         frame = layers["frame"]
         number = int(frame["frame.number"])
         times[number] = _epoch_ns(frame["frame.time_epoch"])
-        if "smtp" not in layers or "tcp" not in layers or "icmp" in layers or "icmpv6" in layers:
+        if "tcp" not in layers or "icmp" in layers or "icmpv6" in layers:
             continue
         tcp = _last(layers["tcp"])
+        streams.add(int(tcp["tcp.stream"]))
+        if "smtp" not in layers:
+            continue
         ip = _last(layers.get("ipv6") or layers.get("ip"))
         src_ip = ip.get("ipv6.src") or ip.get("ip.src")
         dst_ip = ip.get("ipv6.dst") or ip.get("ip.dst")
@@ -155,7 +159,7 @@ def tshark_smtp(path: Path, decode_ports: tuple[int, ...] = (), cache_dir: Path 
             dst=(dst_ip, int(tcp["tcp.dstport"])), requests=requests, responses=responses,
             data_fragment="smtp.data.fragment" in smtp or "smtp.data.fragments" in smtp
             or not (requests or responses), smtp=smtp))
-    return TsharkCapture(tuple(frames), times)
+    return TsharkCapture(tuple(frames), times, len(streams))
 
 
 # ---------------------------------------------------------------------------------------------- Zeek
