@@ -126,6 +126,9 @@ class Limits:
     #: Steps drawn in a ladder (sequence) diagram; later steps are counted.  Wireshark's Flow Graph
     #: scrolls without limit, but a picture of 500 arrows is already ~40 000 pixels tall.
     ladder_max_steps: int = 500
+    #: Header lines of a message ``show`` prints while its body is folded; a header block past it
+    #: (a header flood, Zeek's mime-header-size-limit trace has 100 000 lines) is folded too.
+    follow_folded_header_lines: int = 200
 
 
 DEFAULT_LIMITS = Limits()

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from ..analysis.conversation import TurnKind, conversation
-    from ..output.follow import follow_lines
+    from ..output.follow import follow_lines, print_lines
     from ..output.ladder import mermaid, text_ladder, write_ladder_image
     from ..output.safe import terminal_safe
 
@@ -76,8 +76,7 @@ def run(args: argparse.Namespace) -> int:
             def marked(turn, kind=kind, wanted=wanted):
                 return kind is not None and turn.kind is kind and turn.index in wanted
 
-        for line in follow_lines(conv, bodies=args.bodies, marked=marked):
-            console.print(line)
+        print_lines(console, follow_lines(conv, bodies=args.bodies, marked=marked))
     if args.ladder_image:
         path = write_ladder_image(conv, Path(args.ladder_image))
         console.print(Text(f"wrote {terminal_safe(str(path))}", style="dim"))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from rich.text import Text
 
 from ..analysis.conversation import Conversation, Side, Turn, TurnKind
+from ..limits import DEFAULT_LIMITS, Limits
 from .safe import terminal_safe
 
 CLIENT_STYLE = "red"
@@ -38,15 +39,15 @@ def header(conv: Conversation) -> Text:
     return text
 
 
-def follow_lines(conv: Conversation, *, bodies: bool = False,
-                 marked: Callable[[Turn], bool] | None = None) -> list[Text]:
+def follow_lines(conv: Conversation, *, bodies: bool = False, marked: Callable[[Turn], bool] | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> list[Text]:
     """The session's lines, ready for ``Console.print``.  ``marked`` picks turns to flag with ``▶``
     (the rows a display filter matched)."""
     out = [header(conv)]
     for turn in conv.turns:
         flag = bool(marked and marked(turn))
         if turn.kind is TurnKind.MESSAGE:
-            out.extend(_message(turn, bodies, flag))
+            out.extend(_message(turn, bodies, flag, limits.follow_folded_header_lines))
         elif turn.side is Side.BOTH:
             prefix = "==" if turn.kind is TurnKind.TLS else "!!"
             for line in turn.lines:
@@ -58,11 +59,18 @@ def follow_lines(conv: Conversation, *, bodies: bool = False,
     return out
 
 
-def _message(turn: Turn, bodies: bool, flag: bool) -> list[Text]:
+def _message(turn: Turn, bodies: bool, flag: bool, max_header_lines: int) -> list[Text]:
     if bodies:
         lines = [_line("C:", line, CLIENT_STYLE, flag) for line in turn.lines]
     else:
-        lines = [_line("C:", line, CLIENT_STYLE, flag) for line in turn.header_lines]
+        shown = turn.header_lines[:max_header_lines]
+        lines = [_line("C:", line, CLIENT_STYLE, flag) for line in shown]
+        if len(turn.header_lines) > len(shown):
+            rest = turn.header_lines[len(shown):]
+            note = Text("    ")
+            note.append(f"[{len(rest)} more header lines folded ({sum(len(x) + 2 for x in rest)} bytes); "
+                        "--bodies shows them]", style=NOTE_STYLE)
+            lines.append(note)
         body = turn.body_lines[1:] if turn.body_lines[:1] == ("",) else turn.body_lines
         if body:
             size = sum(len(x) + 2 for x in body)
@@ -75,4 +83,20 @@ def _message(turn: Turn, bodies: bool, flag: bool) -> list[Text]:
     return lines
 
 
-__all__ = ["follow_lines", "header"]
+def print_lines(console, lines: list[Text]) -> None:
+    """Write ``lines`` to ``console`` one per line, styled as ``Console.print`` would but without its
+    wrapping machinery (a message of a million lines prints in seconds, not minutes)."""
+    from rich.color import ColorSystem
+
+    system = {"standard": ColorSystem.STANDARD, "256": ColorSystem.EIGHT_BIT, "truecolor": ColorSystem.TRUECOLOR,
+              "windows": ColorSystem.STANDARD}.get(console.color_system or "")
+    write = console.file.write
+    for text in lines:
+        if system is None:
+            write(text.plain + "\n")
+            continue
+        write("".join(seg.style.render(seg.text, color_system=system) if seg.style else seg.text
+                      for seg in text.render(console)) + "\n")
+
+
+__all__ = ["follow_lines", "header", "print_lines"]

@@ -87,12 +87,14 @@ def mermaid(conv: Conversation, *, limits: Limits = DEFAULT_LIMITS) -> str:
 def write_ladder_image(conv: Conversation, path: Path, *, limits: Limits = DEFAULT_LIMITS) -> Path:
     """Draw the ladder and save it; the format follows the suffix (.png or .svg)."""
     from ..analysis.charts.ladder import ladder
+    from .charts import quiet_glyphs
 
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise ValueError(f"ladder image must end in .png or .svg, not {path.name!r}")
     ax = ladder(conv, max_steps=limits.ladder_max_steps)
-    ax.figure.savefig(path, format=suffix[1:], dpi=110, metadata=_METADATA[suffix])
+    with quiet_glyphs():
+        ax.figure.savefig(path, format=suffix[1:], dpi=110, metadata=_METADATA[suffix])
     return path
 
 

@@ -27,6 +27,7 @@ from ..analysis import metrics
 from ..analysis.charts import CHARTS
 from ..analysis.charts.security import SEVERITIES
 from ..limits import DEFAULT_LIMITS, Limits
+from .charts import quiet_glyphs
 from .safe import terminal_safe
 
 #: Chart captions, by chart name.
@@ -91,7 +92,8 @@ def _section(id: str, title: str, frame: pd.DataFrame, cols: dict[str, str], lim
 
 def _chart_url(ax) -> str:
     buf = io.BytesIO()
-    ax.figure.savefig(buf, format="svg", metadata={"Date": None})
+    with quiet_glyphs():
+        ax.figure.savefig(buf, format="svg", metadata={"Date": None})
     return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

@@ -42,7 +42,7 @@ def axes(ax: Axes | None, size: tuple[float, float] = (8.0, 4.0)) -> Axes:
 def label(text: object, width: int = LABEL_CHARS) -> str:
     """Capture text made safe for a matplotlib label: controls shown as ``\\xNN``, ``$`` escaped
     (no mathtext), cut to ``width`` characters."""
-    s = terminal_safe("" if text is None or text is pd.NA else str(text)).replace("\n", " ")
+    s = terminal_safe("" if text is None or text is pd.NA else str(text)).replace("\n", " ").replace("\t", " ")
     s = s.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     if len(s) > width:
         s = s[: width - 1] + "…"

@@ -13,10 +13,15 @@ _STAGE_COLORS = (SERVER_COLOR, NOTE_COLOR, CLIENT_COLOR)
 def latency(data, ax: Axes | None = None) -> Axes:
     """Seconds per stage (metrics.stage_latencies) as points, one collection per stage labelled
     with its name, a bar at each median, log scale.  Points spread sideways (deterministically)
-    so that equal values stay visible."""
+    so that equal values stay visible.  Zero durations (packets with one timestamp) cannot sit on a
+    log scale: they are left out and counted in the title."""
     lat = metrics.stage_latencies(tables_of(data))
     ax = axes(ax, (7.0, 4.0))
     title = "Latency per stage"
+    zero = int((lat["seconds"] <= 0).sum())
+    lat = lat[lat["seconds"] > 0]
+    if zero:
+        title += f" ({zero} at 0 s not shown)"
     if lat.empty:
         return empty(ax, title, "no timed stages in this capture")
     for i, stage in enumerate(metrics.LATENCY_STAGES):
@@ -36,6 +41,7 @@ def latency(data, ax: Axes | None = None) -> Axes:
 def transfer_rate(data, ax: Axes | None = None) -> Axes:
     """Message size against transfer rate (metrics.transfer_rates), log-log, one point per message."""
     rates = metrics.transfer_rates(tables_of(data)).dropna(subset=["bytes_per_s"])
+    rates = rates[(rates["bytes"] > 0) & (rates["bytes_per_s"] > 0)]  # log-log: empty messages left out
     ax = axes(ax, (7.0, 4.0))
     title = "Message transfer rate"
     if rates.empty:
