@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from views_common import FEATURES, INJECTION, SAMPLE, read
+from views_common import FEATURES, INJECTION, ROOT, SAMPLE, read
 from smtpsniff.analysis.conversation import Side, conversation
 from smtpsniff.cli import main
 from smtpsniff.output.ladder import mermaid, text_ladder
@@ -253,3 +253,33 @@ def test_ladder_image_png_and_svg(show, tmp_path):
     assert len(labels) == len(conv.turns)
     assert labels[0] == "220 mail.example.test ESMTP" and labels[1] == "ehlo mx.partner.test"
     assert html.unescape(labels[-1]) == "221 Bye"
+
+
+def test_every_own_capture_follows_and_ladders():
+    """Every session of every capture in captures/ and tests/data becomes lines, a text ladder and
+    Mermaid without an error, and nothing a terminal would act on."""
+    from rich.console import Console
+
+    from corpus import own_captures
+    from smtpsniff.output.follow import follow_lines, print_lines
+
+    for path in own_captures():
+        cap = read(path)
+        for records in cap.records:
+            conv = conversation(records)
+            buffer = __import__("io").StringIO()
+            print_lines(Console(file=buffer, force_terminal=True, color_system="truecolor"),
+                        follow_lines(conv, bodies=True))
+            lines = text_ladder(conv) + mermaid(conv).splitlines()
+            for text in (buffer.getvalue().replace("\x1b[", ""), *lines):
+                assert "\x07" not in text and "\x1b" not in text, (path, records.session.session_id)
+
+
+SHARED_FLOOD = ROOT.parent / "shared/captures/zeek/smtp_mime-header-size-limit/mime-header-size-limit.pcap"
+
+
+@pytest.mark.skipif(not SHARED_FLOOD.exists(), reason="../shared/captures is not here")
+def test_a_header_flood_is_folded(show):
+    out = show(SHARED_FLOOD, "--session", 0).stdout.decode()
+    assert len(out.splitlines()) < 300
+    assert re.search(r"\[\d+ more header lines folded \(\d+ bytes\); --bodies shows them\]", out)
