@@ -138,7 +138,10 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
             pipeline = SmtpPipeline(limits, smtp_ports=smtp_ports, detect_other_ports=detect_other_ports)
             frames = progress(reader) if progress else reader
             result = pipeline.feed_all(frames)
-            loose.extend(_renumber_anomalies(reader.anomalies, offset))
+            # A damaged file is named in its anomalies: several files may be read at once.
+            name = os.path.basename(os.fspath(path))
+            loose.extend(_renumber_anomalies((replace(a, message=f"{name}: {a.message}") for a in reader.anomalies),
+                                             offset))
         stats.files.append(str(path))
         _merge_counts(stats, pipeline, result)
         for records in result.sessions:
