@@ -26,6 +26,7 @@ class DetectionContext:
     show_secrets: bool = False
     limits: Limits = DEFAULT_LIMITS
     _parsed: dict[tuple[int, int, int], ParsedMessage] = field(default_factory=dict)
+    _by_session: dict[int, list[Credential]] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -43,10 +44,8 @@ class DetectionContext:
         return mask(value, self.show_secrets)
 
     def credentials_of(self, session_id: int) -> Iterable[Credential]:
-        return (c for c in self.credentials if c.session_id == session_id)
-
-    def session(self, session_id: int) -> SessionRecords | None:
-        for r in self.records:
-            if r.session.session_id == session_id:
-                return r
-        return None
+        if self._by_session is None:
+            self._by_session = {}
+            for c in self.credentials:
+                self._by_session.setdefault(c.session_id, []).append(c)
+        return self._by_session.get(session_id, ())
