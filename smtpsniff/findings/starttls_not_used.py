@@ -35,5 +35,5 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             kind="starttls_not_used", severity=severity, session_id=s.session_id, ts_ns=offer.ts_ns,
             frames=(offer.frame, after[0].frame), sessions=(s.session_id,),
             explanation=(f"server offered STARTTLS but the client sent {', '.join(verbs)} in clear"
-                         + (" including AUTH" if auth else "")),
+                         + ("; its credentials crossed in clear" if auth else "")),
             evidence=f"EHLO reply offers STARTTLS; first command in clear: {after[0].verb}")
