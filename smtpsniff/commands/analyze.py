@@ -95,8 +95,9 @@ def run(args: argparse.Namespace) -> int:
             return EXIT_UNUSABLE
         cap = filtered[0]
         table, rows = filtered[1]
+        n = len(cap.sessions)
         console_note = (f"filter {args.filter}: {len(rows)} rows of the {table} table, "
-                        f"{len(cap.sessions)} sessions")
+                        f"{n} session{'' if n == 1 else 's'}")
     else:
         console_note = None
     console = Console(highlight=False, soft_wrap=False)
