@@ -87,6 +87,8 @@ class LiveMonitor:
         self.findings_by_kind: Counter[str] = Counter()
         self.findings_by_severity: Counter[str] = Counter()
         self.findings_total = 0
+        #: kind -> the latest finding of that kind (bounded by the number of kinds)
+        self.latest_by_kind: dict[str, Finding] = {}
         # --- bounded recents
         self.errors: deque[ErrorEvent] = deque(maxlen=recent)
         self.recent_findings: deque[Finding] = deque(maxlen=recent)
@@ -175,6 +177,7 @@ class LiveMonitor:
             self.findings_by_kind[f.kind] += 1
             self.findings_by_severity[f.severity.value] += 1
             self.recent_findings.append(f)
+            self.latest_by_kind[f.kind] = f
 
     def sweep(self) -> list[Finding]:
         """Run the cross-session detectors over the window; return the findings not reported before.

@@ -147,9 +147,9 @@ class ScapySource:
         self._closed = False
         self._ifindex: dict[str, int] = {}
         try:
+            import scapy.layers.l2  # noqa: F401 - registers the link layers scapy names sockets by
             from scapy.config import conf
             from scapy.data import ARPHRD_TO_DLT
-            import scapy.layers.l2  # noqa: F401 - registers the link layers scapy names sockets by
             from scapy.error import Scapy_Exception
         except ImportError as exc:  # pragma: no cover - scapy is a dependency
             raise LiveCaptureError(f"the scapy backend needs scapy: {exc}") from None

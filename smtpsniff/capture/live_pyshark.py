@@ -141,7 +141,8 @@ class PysharkSource:
         if process is None:
             return False
         try:
-            inodes = {line.split()[-1] for line in open("/proc/net/packet", encoding="ascii").read().splitlines()[1:]}
+            with open("/proc/net/packet", encoding="ascii") as fh:
+                inodes = {line.split()[-1] for line in fh.read().splitlines()[1:]}
             fd_dir = f"/proc/{process.pid}/fd"
             for fd in os.listdir(fd_dir):
                 target = os.readlink(os.path.join(fd_dir, fd))
@@ -237,7 +238,7 @@ def _cmdline(pid: int) -> list[str]:
 def _default_linktype(name: str) -> int:
     """The link type dumpcap captures ``name`` with: the first that ``dumpcap -L`` lists."""
     try:
-        out = subprocess.run(["dumpcap", "-L", "-i", name], capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["dumpcap", "-L", "-i", name], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise LiveCaptureError(f"dumpcap could not list the link types of {name}: {exc}") from None
     if out.returncode != 0:

@@ -86,6 +86,8 @@ def register(sub) -> None:
     p.add_argument("--show-secrets", action="store_true", help="show passwords, tokens and hashes in findings")
     p.add_argument("--threshold", type=_threshold, action="append", default=[], metavar="NAME=VALUE",
                    help="override a detector threshold (see `smtpsniff findings --help`)")
+    p.add_argument("--no-findings", action="store_true",
+                   help="do not run the detectors while capturing (the -o export still has them)")
     p.add_argument("--no-dashboard", action="store_true", help="no live dashboard, only the final summary")
     p.set_defaults(func=run)
 
@@ -130,7 +132,8 @@ class LiveRun:
         self.source = source
         self.limits = DEFAULT_LIMITS
         self.monitor = LiveMonitor(limits=self.limits, thresholds=dict(args.threshold),
-                                   show_secrets=args.show_secrets, keep_sessions=args.keep_sessions)
+                                   show_secrets=args.show_secrets, keep_sessions=args.keep_sessions,
+                                   findings=not args.no_findings)
         self.pipeline = SmtpPipeline(self.limits, smtp_ports=args.ports, detect_other_ports=not args.no_detect,
                                      on_session=self._on_session, keep_sessions=False)
         self.capture_name = f"live:{args.interface}"
@@ -359,9 +362,32 @@ class LiveRun:
                 + (f" ({self.writer.files_deleted} older ones deleted)" if self.writer.files_deleted else ""))
             console.print(Text(f"wrote {self.writer.packets:,} packets to {where}"), soft_wrap=True)
         render_summary(cap, console)
+        findings = cap.tables.get("findings")
+        if findings is not None and len(findings):
+            console.print(_findings_table(findings))
         if self.args.output:
             written = write_tables(cap.tables, Path(self.args.output), self.args.format)
             console.print(Text(f"wrote {len(written)} tables to {terminal_safe(str(self.args.output))}"))
+
+
+def _findings_table(findings):
+    """Findings of the kept sessions by kind, worst severity first."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..findings import Severity
+
+    rank = {s.value: s.rank for s in Severity}
+    table = Table(title="Findings", title_justify="left")
+    for name, justify in (("severity", "left"), ("kind", "left"), ("count", "right"), ("sessions", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)
+    table.add_column("first explanation", no_wrap=True, overflow="ellipsis")
+    groups = findings.groupby(["severity", "kind"], observed=True)
+    for (severity, kind), group in sorted(groups, key=lambda kv: (-rank.get(str(kv[0][0]), 0), -len(kv[1]))):
+        first = terminal_safe(str(group["explanation"].iloc[0]))
+        table.add_row(str(severity), terminal_safe(str(kind)), str(len(group)), str(group["session_id"].nunique()),
+                      Text(first if len(first) <= 100 else first[:99] + "…"))
+    return table
 
 
 def _version() -> str:

@@ -116,7 +116,7 @@ def render_dashboard(monitor: LiveMonitor, status: LiveStatus) -> Group:
         top.add_column(ratio=1)
     top.add_row(capture, connections, mail, found)
 
-    codes = Table(title="Reply codes", title_justify="left", expand=True, show_edge=False)
+    codes = Table(title="Reply codes", title_justify="left", show_edge=False)
     codes.add_column("code", justify="right")
     codes.add_column("count", justify="right")
     for code, n in monitor.reply_codes.most_common(ROWS):
@@ -133,20 +133,23 @@ def render_dashboard(monitor: LiveMonitor, status: LiveStatus) -> Group:
         errors.add_row(_clock(e.ts_ns), str(e.session_id), _t(e.client_ip, 40),
                        Text(str(e.code), style="red" if e.code >= 500 else "yellow"), _t(e.verb, 12), _t(e.text))
     middle = Table.grid(expand=True, padding=(0, 2))
+    middle.add_column()
     middle.add_column(ratio=1)
-    middle.add_column(ratio=4)
     middle.add_row(codes, errors)
 
-    findings = Table(title="Findings as they fire", title_justify="left", expand=True, show_edge=False)
-    findings.add_column("time")
+    findings = Table(title="Findings by kind, as they fire (worst first)", title_justify="left", expand=True,
+                     show_edge=False)
     findings.add_column("severity")
     findings.add_column("kind")
+    findings.add_column("count", justify="right")
+    findings.add_column("last")
     findings.add_column("session", justify="right")
-    findings.add_column("explanation", ratio=1, no_wrap=True)
-    for f in list(monitor.recent_findings)[-ROWS:][::-1]:
-        findings.add_row(_clock(f.ts_ns) if f.ts_ns else "", Text(f.severity.value, style=_SEVERITY_STYLE.get(
-            f.severity.value, "")), _t(f.kind, 28), "" if f.session_id is None else str(f.session_id),
-            _t(f.explanation, 110))
+    findings.add_column("latest explanation", ratio=1, no_wrap=True)
+    latest = sorted(monitor.latest_by_kind.values(), key=lambda f: (-f.severity.rank, -(f.ts_ns or 0)))
+    for f in latest[:ROWS]:
+        findings.add_row(Text(f.severity.value, style=_SEVERITY_STYLE.get(f.severity.value, "")), _t(f.kind, 28),
+                         f"{monitor.findings_by_kind[f.kind]:,}", _clock(f.ts_ns) if f.ts_ns else "",
+                         "" if f.session_id is None else str(f.session_id), _t(f.explanation, 120))
 
     sessions = Table(title="Latest sessions", title_justify="left", expand=True, show_edge=False)
     for name, justify in (("end", "left"), ("session", "right"), ("client", "left"), ("server", "left"),

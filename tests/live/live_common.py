@@ -7,6 +7,8 @@ lines have the same columns and rendering as the live ``--jsonl`` stream.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -86,9 +88,11 @@ def wait_file_stable(path: Path, seconds: float = 0.3) -> None:
 
 
 def analyze(capture: Path, port: int, out: Path) -> dict[str, list[dict]]:
-    """Offline analysis of ``capture`` exported as JSON lines, table name -> rows."""
-    subprocess.run([sys.executable, "-m", "smtpsniff", "analyze", str(capture), "--ports", str(port),
-                    "-o", str(out), "--format", "json"], check=True, capture_output=True, cwd=ROOT)
+    """Offline analysis of ``capture`` (``smtpsniff analyze``, in this process) as JSON lines, table -> rows."""
+    from smtpsniff.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["analyze", str(capture), "--ports", str(port), "-o", str(out), "--format", "json"]) == 0
     return read_tables(out)
 
 

@@ -6,9 +6,17 @@ import signal
 import smtplib
 import subprocess
 import sys
+import time
 
 import pytest
-from live_common import ROOT, analyze, comparable, needs_root, read_jsonl, smtpsniff_live
+from live_common import (
+    ROOT,
+    analyze,
+    comparable,
+    needs_root,
+    read_jsonl,
+    smtpsniff_live,
+)
 
 from smtpsniff.capture.files import open_capture
 
@@ -24,9 +32,13 @@ def server():
     controller.stop()
 
 
+def count_sessions(path) -> int:
+    return path.read_text().count('"type": "session"') if path.exists() else 0
+
+
 def run_live(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "smtpsniff", "live", *args], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT)
+                          text=True, timeout=60, cwd=ROOT, check=False)
 
 
 def test_missing_interface_is_one_line_and_exit_2():
@@ -48,7 +60,7 @@ def test_missing_permission_is_one_line_and_exit_2():
     """Without CAP_NET_RAW (dropped from the bounding set, so even root lacks it) the packet socket is refused."""
     done = subprocess.run(["capsh", "--drop=cap_net_raw", "--", "-c",
                            f"exec {sys.executable} -m smtpsniff live -i lo --duration 1"],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+                          capture_output=True, text=True, timeout=60, cwd=ROOT, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("smtpsniff: no permission to capture on lo: run as root or give")
     assert done.stderr.count("\n") == 1
@@ -125,11 +137,11 @@ def test_pyshark_backend_equals_offline(tmp_path, server):
     live = smtpsniff_live("-i", "lo", "--backend", "pyshark", "--ports", str(port), "--jsonl", str(stream),
                           "--write", str(written))
     script = live_traffic.exchange(port, failed_logins=1)
-    import time
-
-    time.sleep(1.5)  # tshark prints a packet a little after dumpcap captured it
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and count_sessions(stream) < script["sessions"] - 1:
+        time.sleep(0.2)  # tshark prints a packet a while after dumpcap captured it (the last one at the stop)
     live.signal()
-    code, out = live.wait()
+    code, _ = live.wait()
     assert code == 0, live.stderr
     assert "pyshark" in live.stderr
     streamed = read_jsonl(stream)

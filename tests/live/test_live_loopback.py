@@ -39,7 +39,7 @@ def test_live_equals_offline_and_tcpdump(tmp_path, server):
     handler, port = server
     written, stream, export = tmp_path / "live.pcapng", tmp_path / "live.jsonl", tmp_path / "export"
     live = smtpsniff_live("-i", "lo", "--ports", str(port), "--write", str(written), "--jsonl", str(stream),
-                          "--duration", "4", "-o", str(export), "--format", "json")
+                          "--duration", "6", "-o", str(export), "--format", "json")
     dump = tcpdump("lo", tmp_path / "tcpdump.pcap", f"tcp port {port}")
     script = live_traffic.exchange(port, failed_logins=5)
     code, out = live.wait()

@@ -3,6 +3,7 @@ the monitor's bounds and findings, and the JSON lines, each against an independe
 (tshark/capinfos, our own reader of real captures, offline analysis)."""
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import shutil
@@ -203,8 +204,10 @@ def test_monitor_findings_equal_offline(path):
 
 # --- JSON lines: the same rows as `analyze -o --format json` ---------------------------------------------
 def test_jsonl_rows_equal_the_table_export(tmp_path):
-    subprocess.run([sys.executable, "-m", "smtpsniff", "analyze", str(SAMPLE), "-o", str(tmp_path), "--format",
-                    "json"], check=True, capture_output=True, cwd=ROOT)
+    from smtpsniff.cli import main
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["analyze", str(SAMPLE), "-o", str(tmp_path), "--format", "json"]) == 0
     tables = {p.stem: [json.loads(x) for x in p.read_text().splitlines()] for p in tmp_path.glob("*.jsonl")}
     cap = smtpsniff.read(SAMPLE)
     conn = {r.session.session_id: {k: getattr(r.session, k) for k in ("client_ip", "client_port", "server_ip",
