@@ -31,6 +31,8 @@ TICK_S = 1.0
 REFRESH_PER_S = 2.0
 #: Longest wait for packets before the loop looks at its timers and stop flag again.
 POLL_S = 0.1
+#: Characters of a finding's explanation in the final summary.
+MAX_EXPLANATION = 100
 
 
 def _positive(kind):
@@ -381,12 +383,12 @@ def _findings_table(findings):
     table = Table(title="Findings", title_justify="left")
     for name, justify in (("severity", "left"), ("kind", "left"), ("count", "right"), ("sessions", "right")):
         table.add_column(name, justify=justify, no_wrap=True)
-    table.add_column("first explanation", no_wrap=True, overflow="ellipsis")
+    table.add_column("first explanation", overflow="fold")
     groups = findings.groupby(["severity", "kind"], observed=True)
     for (severity, kind), group in sorted(groups, key=lambda kv: (-rank.get(str(kv[0][0]), 0), -len(kv[1]))):
         first = terminal_safe(str(group["explanation"].iloc[0]))
         table.add_row(str(severity), terminal_safe(str(kind)), str(len(group)), str(group["session_id"].nunique()),
-                      Text(first if len(first) <= 100 else first[:99] + "…"))
+                      Text(first if len(first) <= MAX_EXPLANATION else first[: MAX_EXPLANATION - 1] + "…"))
     return table
 
 
