@@ -32,7 +32,7 @@ def ladder(conv: Conversation, ax: Axes | None = None, *, max_steps: int = DEFAU
     ax.set_ylim(-n - 0.2, 0.9)
     ax.axis("off")
     ax.vlines([0, 1], -n - 0.2, 0.35, colors="0.55", linewidth=1)
-    ax.text(0, 0.45, label(f"client\n{s.client_ip}:{s.client_port}".replace("\n", " "), 40), ha="center",
+    ax.text(0, 0.45, label(f"client {s.client_ip}:{s.client_port}", 40), ha="center",
             va="bottom", fontsize="small", weight="bold", color=CLIENT_COLOR)
     ax.text(1, 0.45, label(f"server {s.server_ip}:{s.server_port}", 40), ha="center", va="bottom",
             fontsize="small", weight="bold", color=SERVER_COLOR)
