@@ -24,6 +24,11 @@ FIELD_FILTERS = [
     ('smtp.req.parameter contains "alice"', 'smtp.req.parameter contains "alice"'),
     ('smtp.rsp.parameter contains "Recipient address rejected"',
      'smtp.rsp.parameter contains "Recipient address rejected"'),
+    # "matches" is a case-insensitive regular expression in Wireshark; "contains" is exact
+    ('smtp.rsp.parameter matches "user UNKNOWN( in virtual)?"',
+     'smtp.rsp.parameter matches "user UNKNOWN( in virtual)?"'),
+    ('smtp.rsp.parameter ~ "^5.1.1 <(root|nobody@example.test)>"',
+     'smtp.rsp.parameter ~ "^5.1.1 <(root|nobody@example.test)>"'),
 ]
 
 
