@@ -289,10 +289,11 @@ def _translate(tokens: list[_Tok], table: str, frame: pd.DataFrame, expression: 
             for col in cols:
                 if op in _MATCH_WORDS:
                     engine = "python"
-                    regex = _MATCH_WORDS[op]
-                    # Wireshark's "matches" is case-insensitive; "contains" is not.
-                    pieces.append(f"{col}.astype('string').str.contains({operand}, regex={regex}, "
-                                  f"case={not regex}, na=False)")
+                    if _MATCH_WORDS[op]:  # Wireshark's "matches": a case-insensitive regular expression
+                        pieces.append(f"({col}.astype('string').str.count({operand}, flags={int(re.IGNORECASE)})"
+                                      " > 0)")
+                    else:  # "contains": a literal, case-sensitive substring
+                        pieces.append(f"{col}.astype('string').str.contains({operand}, regex=False, na=False)")
                 else:
                     pieces.append(f"{col} {op} {operand}")
             joiner = " and " if op in ("!=", "not in") else " or "
