@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..capture.frame import Frame
@@ -26,13 +26,20 @@ def ports(text: str) -> frozenset[int]:
     return values
 
 
-def progress_frames(reader, enabled: bool | None = None) -> Iterator[Frame]:
-    """Frames of ``reader``, with a progress bar on stderr when it is a terminal."""
+def progress_frames(reader, enabled: bool | None = None) -> Iterable[Frame]:
+    """Frames of ``reader``, with a progress bar on stderr when it is a terminal.
+
+    Without a bar it is ``reader`` itself, so that a classic pcap can take the C fast path
+    (:meth:`smtpsniff.streams.StreamPipeline.decoded_batches`).
+    """
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
-        yield from reader
-        return
+        return reader
+    return _progress_frames(reader)
+
+
+def _progress_frames(reader) -> Iterator[Frame]:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
