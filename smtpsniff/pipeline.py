@@ -236,7 +236,7 @@ class SmtpPipeline:
         t = probe.tunnel
         first = next(ev for ev in probe.events if type(ev) is StreamData)
         return Anomaly(layer=Layer.SMTP, kind="smtp_through_proxy",
-                       message=f"SMTP through a {t.kind.value} proxy tunnel to {t.target} (the handshake took "
+                       message=f"SMTP through a proxy tunnel ({t.kind.label}) to {t.target} (the handshake took "
                                f"{t.client_bytes} client and {t.server_bytes} proxy octets)",
                        ts_ns=first.ts_ns, frame=first.frame, conn_id=probe.opened.conn_id)
 

@@ -30,6 +30,14 @@ class ProxyKind(str, Enum):
     SOCKS4 = "socks4"
     SOCKS5 = "socks5"
 
+    @property
+    def label(self) -> str:
+        """How people write it: "HTTP CONNECT", "SOCKS 4", "SOCKS 5"."""
+        return _LABELS[self.value]
+
+
+_LABELS = {"http_connect": "HTTP CONNECT", "socks4": "SOCKS 4", "socks5": "SOCKS 5"}
+
 
 @dataclass(frozen=True, slots=True)
 class Preamble:

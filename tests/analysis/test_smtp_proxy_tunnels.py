@@ -110,7 +110,7 @@ def test_smtp_after_a_handshake_is_decoded_from_its_first_byte(tmp_path, name):
         kind.value, 3128, 220, "mx.example.org ESMTP")
     assert list(cap.commands["verb"]) == ["EHLO", "QUIT"] and list(cap.commands["reply_code"]) == [250, 221]
     tunnel = cap.anomalies[cap.anomalies["kind"] == "smtp_through_proxy"]
-    assert len(tunnel) == 1 and f"tunnel to {target} " in tunnel["message"].iloc[0]
+    assert len(tunnel) == 1 and f"proxy tunnel ({kind.label}) to {target} " in tunnel["message"].iloc[0]
     assert set(cap.anomalies["kind"]) == {"smtp_through_proxy"}, cap.anomalies
 
 
@@ -130,7 +130,8 @@ def test_zeek_http_connect_trace():
         "http_connect", 8240, 220, "208.191.73.21")
     assert list(cap.commands["verb"]) == ["HELO", "MAIL", "RCPT", "DATA", "QUIT"]
     message = cap.anomalies.loc[cap.anomalies["kind"] == "smtp_through_proxy", "message"].iloc[0]
-    assert "tunnel to mailin03.sul.t-online.de:25 " in message and "103 client and 39 proxy octets" in message
+    assert "proxy tunnel (HTTP CONNECT) to mailin03.sul.t-online.de:25 " in message
+    assert "103 client and 39 proxy octets" in message
 
 
 @pytest.mark.skipif(not SOCKS5.exists(), reason=f"{SOCKS5} is absent")
@@ -140,4 +141,4 @@ def test_arkime_socks5_trace():
     assert (s["detected_by"], s["server_port"], s["greeting_code"]) == ("socks5", 1080, 220)
     assert list(zip(cap.commands["verb"], cap.commands["reply_code"])) == [("EHLO", 250), ("AUTH", 503)]
     message = cap.anomalies.loc[cap.anomalies["kind"] == "smtp_through_proxy", "message"].iloc[0]
-    assert "socks5 proxy tunnel to 010.000.00.003:25 " in message
+    assert "proxy tunnel (SOCKS 5) to 010.000.00.003:25 " in message
