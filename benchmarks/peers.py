@@ -8,6 +8,7 @@ Imports happen inside each peer so a child loads only what it measures.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -85,6 +86,70 @@ def smtpsniff_streams(path: str) -> dict:
     }
 
 
+def _analysis_counts(cap) -> dict:
+    """What a full analysis found: table sizes and the totals the benchmark checks."""
+    sessions = cap.sessions
+    by_port = Counter(str(int(p)) for p in sessions["server_port"])
+    return {
+        "tables": {name: len(frame) for name, frame in sorted(cap.tables.items())},
+        "sessions": len(sessions),
+        "transactions": len(cap.transactions),
+        "messages": len(cap.messages),
+        "messages_complete": int(cap.messages["complete"].sum()),
+        "commands": len(cap.commands),
+        "replies": len(cap.replies),
+        "sessions_by_server_port": dict(by_port),
+        "session_bytes_c2s": int(sessions["bytes_c2s"].sum()),
+        "session_bytes_s2c": int(sessions["bytes_s2c"].sum()),
+        "gap_bytes": int(sessions["gap_bytes"].sum()),
+        "reassembly_gaps": cap.stats.reassembly.get("gaps", 0),
+        "frames": cap.stats.packets.get("frames", 0),
+        "tcp_connections": cap.stats.tcp_connections,
+    }
+
+
+def smtpsniff_analyze(path: str) -> dict:
+    """The full analysis as users run it: ``smtpsniff.read(FILE)`` building every table."""
+    import smtpsniff
+    from smtpsniff.net import native
+
+    started, cpu = time.perf_counter(), time.process_time()
+    cap = smtpsniff.read(path)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "native": native.enabled(),
+            **_analysis_counts(cap)}
+
+
+#: The first line of ``smtpsniff analyze``'s summary (see smtpsniff/output/summary.py).
+_HEADLINE = re.compile(r"(\d+) frames \((\d+) TCP, (\d+) in SMTP sessions\), (\d+) TCP connections, (\d+) SMTP sessions, "
+                       r"(\d+) transactions \((\d+) accepted\), (\d+) commands, (\d+) replies, (\d+) anomalies")
+
+
+def smtpsniff_cli(path: str) -> dict:
+    """``smtpsniff analyze FILE``: the CLI's own code path (summary printed; here into a buffer to read
+    its counts back).  The console script is ``smtpsniff.cli:main``; running it in-process spares only
+    the entry-point shim."""
+    import contextlib
+    import io
+
+    from smtpsniff.cli import main as cli_main
+
+    out = io.StringIO()
+    started, cpu = time.perf_counter(), time.process_time()
+    with contextlib.redirect_stdout(out):
+        status = cli_main(["analyze", path])
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    text = " ".join(out.getvalue().split())
+    m = _HEADLINE.search(text)
+    report = {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "exit_status": status,
+              "summary_chars": len(out.getvalue())}
+    if m:
+        keys = ("frames", "tcp_segments", "smtp_packets", "tcp_connections", "sessions", "transactions",
+                "accepted", "commands", "replies", "anomalies")
+        report.update(zip(keys, map(int, m.groups())))
+    return report
+
+
 def scapy_read(path: str) -> dict:
     """scapy's ``PcapReader``: read and dissect every packet (Ether/IP/TCP/... layers), nothing more."""
     # scapy.all, not scapy.utils alone: without the layer modules loaded PcapReader knows no link
@@ -103,6 +168,8 @@ def scapy_read(path: str) -> dict:
 PEERS: dict[str, Callable[[str], dict]] = {
     "smtpsniff-streams": smtpsniff_streams,
     "scapy-read": scapy_read,
+    "smtpsniff-analyze": smtpsniff_analyze,
+    "smtpsniff-cli": smtpsniff_cli,
 }
 
 

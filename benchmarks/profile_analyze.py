@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Where the full analysis (``smtpsniff.read``, the ``smtpsniff`` peer of bench_analyze) spends its time.
+
+    python benchmarks/profile_analyze.py [CAPTURE] --stages   # CPU seconds of each stage
+    python benchmarks/profile_analyze.py [CAPTURE] [--top 30] [--sort tottime]   # cProfile
+
+``--stages`` runs each pipeline stage in its own child process, each doing everything the previous
+one did plus one layer, then times the table building of the last one step by step:
+
+* ``streams``: read + decode + TCP reassembly (``StreamPipeline``, the C fast path when enabled);
+* ``smtp``: + an ``SmtpConversation`` per connection on an SMTP port, every SMTP event consumed;
+* ``records``: ``SmtpPipeline.feed_all`` as ``read`` runs it: + ``SessionBuilder`` records, and the
+  probes that look for SMTP on other ports;
+* ``tables``: + ``build_tables``, split into mail parsing (``mail_tables.parse_all``), credentials
+  and findings (``credentials`` + ``findings.find``) and the rest (rows and DataFrames).
+
+cProfile adds a roughly constant cost per call, so it overstates small, often-called functions: read
+its ranking, not its seconds.  The raw profile goes to ``benchmarks/work/profile-analyze.prof``.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import importlib
+import io
+import json
+import pstats
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from measure import WORK, run_child
+from peers import smtpsniff_analyze
+
+STAGES = ("streams", "smtp", "records", "tables")
+
+
+def _streams(path: str, on_events) -> None:
+    from smtpsniff.capture.files import open_capture
+    from smtpsniff.streams import StreamPipeline, stream_events
+
+    with open_capture(path) as reader:
+        pipeline = StreamPipeline()
+        for ev in stream_events(reader, pipeline):
+            on_events(ev)
+
+
+def run_stage(stage: str, path: str) -> dict:
+    """One stage over the whole capture, in this process; its CPU seconds (imports excluded)."""
+    import smtpsniff.analysis.capture as capture_mod
+    from smtpsniff.analysis.mail_tables import parse_all
+    from smtpsniff.capture.files import open_capture
+    from smtpsniff.credentials import credentials
+    from smtpsniff.findings import find
+    from smtpsniff.limits import DEFAULT_LIMITS
+    from smtpsniff.pipeline import SmtpPipeline
+    from smtpsniff.reassembly.events import (
+        ConnectionClosed,
+        ConnectionOpened,
+        StreamData,
+        StreamGap,
+    )
+    from smtpsniff.reassembly.table import SMTP_PORTS
+    from smtpsniff.smtp.conversation import SmtpConversation
+
+    started = time.process_time()
+    out: dict = {"stage": stage}
+    if stage == "streams":
+        n = [0]
+
+        def count(ev) -> None:
+            n[0] += 1
+        _streams(path, count)
+        out["events"] = n[0]
+    elif stage == "smtp":
+        conversations: dict[int, SmtpConversation] = {}
+        smtp_events = [0]
+
+        def decode(ev) -> None:
+            t = type(ev)
+            if t is ConnectionOpened:
+                if ev.server.port in SMTP_PORTS:
+                    conversations[ev.conn_id] = SmtpConversation(midstream=not ev.handshake_seen)
+                return
+            conv = conversations.get(getattr(ev, "conn_id", None))
+            if conv is None:
+                return
+            if t is StreamData:
+                smtp_events[0] += len(conv.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
+            elif t is StreamGap:
+                smtp_events[0] += len(conv.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
+            elif t is ConnectionClosed:
+                smtp_events[0] += len(conv.close(ev.ts_ns))
+                del conversations[ev.conn_id]
+        _streams(path, decode)
+        out["smtp_events"] = smtp_events[0]
+    else:
+        with open_capture(path) as reader:
+            result = SmtpPipeline().feed_all(reader)
+        records = sorted(result.sessions, key=lambda r: r.session.session_id)
+        out["sessions"] = len(records)
+        if stage == "tables":
+            out["records_cpu_s"] = round(time.process_time() - started, 3)
+            t = time.process_time()
+            mail = parse_all(records, DEFAULT_LIMITS)
+            out["parse_all_cpu_s"] = round(time.process_time() - t, 3)
+            out["messages"] = len(mail)
+            del mail
+            t = time.process_time()
+            creds = [c for r in records for c in credentials(r)]
+            found = find(records, creds, thresholds={}, show_secrets=False, limits=DEFAULT_LIMITS)
+            out["findings_cpu_s"] = round(time.process_time() - t, 3)
+            out["findings"] = len(found)
+            del creds, found
+            t = time.process_time()
+            tables = capture_mod.build_tables(records, result.anomalies)
+            out["build_tables_cpu_s"] = round(time.process_time() - t, 3)
+            out["tables_rest_cpu_s"] = round(out["build_tables_cpu_s"] - out["parse_all_cpu_s"]
+                                             - out["findings_cpu_s"], 3)
+            out["rows"] = sum(len(f) for f in tables.values())
+    out["cpu_s"] = round(time.process_time() - started, 3)
+    return out
+
+
+def stages(capture: Path) -> None:
+    print("| stage | CPU s | added by the stage | counts |\n|---|---:|---:|---|")
+    before = 0.0
+    for stage in STAGES:
+        run = run_child([sys.executable, __file__, str(capture), "--stage", stage], reports=True)
+        if run.returncode or not run.report:
+            print(f"| {stage} | failed: {run.error.strip().splitlines()[-1:]} | | |")
+            return
+        rep = run.report
+        cpu = rep["records_cpu_s"] if stage == "tables" else rep["cpu_s"]
+        counts = {k: v for k, v in rep.items() if k not in ("stage", "cpu_s") and not k.endswith("_cpu_s")}
+        print(f"| {stage if stage != 'tables' else 'records (again, in the tables run)'} | {cpu:.2f} "
+              f"| {cpu - before:+.2f} | {counts} |", flush=True)
+        before = cpu
+        if stage == "tables":
+            for key, label in (("parse_all_cpu_s", "mail parsing (parse_all)"),
+                               ("findings_cpu_s", "credentials + findings"),
+                               ("tables_rest_cpu_s", "rows + DataFrames (build_tables minus the two above; noise when near 0)")):
+                print(f"| + {label} | | {rep[key]:+.2f} | |")
+            print(f"| total (tables run) | {rep['cpu_s']:.2f} | | |")
+        print(json.dumps(rep), file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap")
+    p.add_argument("--top", type=int, default=30, help="rows to print (default 30)")
+    p.add_argument("--sort", default="tottime", choices=("tottime", "cumulative", "ncalls"))
+    p.add_argument("--out", type=Path, default=WORK / "profile-analyze.prof")
+    p.add_argument("--stages", action="store_true", help="CPU seconds of each stage, each in a child process")
+    p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # one stage, in a child process
+    args = p.parse_args(argv)
+    if args.stage:
+        print(json.dumps(run_stage(args.stage, str(args.capture))))
+        return 0
+    if args.stages:
+        stages(args.capture)
+        return 0
+    for module in ("smtpsniff.analysis.capture", "smtpsniff.analysis.mail_tables",
+                   "smtpsniff.analysis.security_tables"):
+        importlib.import_module(module)  # imports are not what is profiled
+    prof = cProfile.Profile()
+    prof.enable()
+    report = smtpsniff_analyze(str(args.capture))
+    prof.disable()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(args.out)
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).strip_dirs().sort_stats(args.sort).print_stats(args.top)
+    print(json.dumps(report))
+    print(text.getvalue())
+    print(f"-> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
