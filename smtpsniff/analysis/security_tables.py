@@ -18,7 +18,7 @@ from .tables import add_connection_columns, frame_from_rows
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
     creds = [c for r in records for c in credentials(r)]
     found = find(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
-                 limits=options.limits)
+                 limits=options.limits, tables=tables)
     sessions = tables["sessions"]
     out = {
         "credentials": frame_from_rows("credentials", (_credential_row(c, options.show_secrets) for c in creds)),

@@ -52,12 +52,16 @@ def check_thresholds(values: Mapping[str, float]) -> None:
 
 def find(records: list[SessionRecords], credentials: list[Credential], *,
          thresholds: Mapping[str, float] | None = None, show_secrets: bool = False,
-         limits: Limits = DEFAULT_LIMITS) -> list[Finding]:
-    """Run every detector; findings ordered by time, then severity (worst first), then kind."""
+         limits: Limits = DEFAULT_LIMITS, tables: Mapping[str, object] | None = None) -> list[Finding]:
+    """Run every detector; findings ordered by time, then severity (worst first), then kind.
+
+    ``tables`` may hold the mail tables (``messages``, ``headers``) so that messages are not parsed
+    a second time."""
     values = dict(thresholds or {})
     check_thresholds(values)
     ctx = DetectionContext(records=records, credentials=credentials, thresholds=values,
-                           known_thresholds=_known(), show_secrets=show_secrets, limits=limits)
+                           known_thresholds=_known(), show_secrets=show_secrets, limits=limits,
+                           tables=dict(tables or {}))
     out: list[Finding] = []
     for module in detector_modules():
         out.extend(module.detect(ctx))

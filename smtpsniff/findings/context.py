@@ -27,6 +27,10 @@ class DetectionContext:
     limits: Limits = DEFAULT_LIMITS
     _parsed: dict[tuple[int, int, int], ParsedMessage] = field(default_factory=dict)
     _by_session: dict[int, list[Credential]] | None = None
+    #: Tables built before the findings (the mail tables' ``messages`` and ``headers``), if any.
+    tables: Mapping[str, object] = field(default_factory=dict)
+    from_fields: dict | None = None  # (session, transaction) -> FromFields, filled by .headers
+    from_fields_from_tables: bool = False
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:

@@ -22,18 +22,17 @@ _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICOD
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    for r, m, t, parsed in messages(ctx):
-        for address in parsed.from_:
-            shown = _ADDRESS.search(address.display_name or "")
+    for r, m, t, from_ in messages(ctx):
+        for display_name, addr in from_.mailboxes:
+            shown = _ADDRESS.search(display_name or "")
             if shown is None:
                 continue
-            claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(address.addr))
+            claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(addr))
             if claimed is None or claimed == real:
                 continue
             yield Finding(
                 kind="display_name_spoof", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
                 frames=(m.frame,), sessions=(m.session_id,),
-                explanation=(f"From display name shows {show(shown.group(0))} but the address is "
-                             f"{show(address.addr)}"),
-                evidence=f"From: {show(str(address))}")
+                explanation=f"From display name shows {show(shown.group(0))} but the address is {show(addr)}",
+                evidence=f"From: {show(from_.fields[0] if from_.fields else addr)}")
             break

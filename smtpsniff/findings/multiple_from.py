@@ -17,12 +17,11 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    for r, m, t, parsed in messages(ctx):
-        if parsed.from_count < 2:
+    for r, m, t, from_ in messages(ctx):
+        if from_.count < 2:
             continue
-        fields = [h for h in parsed.headers if h.lname == "from"]
         yield Finding(
             kind="multiple_from", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
             frames=(m.frame,), sessions=(m.session_id,),
-            explanation=f"message has {parsed.from_count} From header fields; RFC 5322 3.6 allows one",
-            evidence=lines(show(h.raw) for h in fields))
+            explanation=f"message has {from_.count} From header fields; RFC 5322 3.6 allows one",
+            evidence=lines(f"From: {show(value)}" for value in from_.fields))

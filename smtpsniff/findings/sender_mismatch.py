@@ -19,15 +19,15 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    for r, m, t, parsed in messages(ctx):
-        if t is None or not t.mail_from or not parsed.from_:
+    for r, m, t, from_ in messages(ctx):
+        if t is None or not t.mail_from or not from_.mailboxes:
             continue
         envelope = org_domain(domain_of(t.mail_from))
-        header = org_domain(domain_of(parsed.from_[0].addr))
+        header = org_domain(domain_of(from_.mailboxes[0][1]))
         if envelope is None or header is None or envelope == header:
             continue
         yield Finding(
             kind="sender_mismatch", severity=Severity.LOW, session_id=m.session_id, ts_ns=m.ts_ns,
             frames=(t.frame, m.frame), sessions=(m.session_id,),
             explanation=f"envelope sender domain {show(envelope)} differs from the From header domain {show(header)}",
-            evidence=f"MAIL FROM:<{show(t.mail_from)}> | From: {show(str(parsed.from_[0]))}")
+            evidence=f"MAIL FROM:<{show(t.mail_from)}> | From: {show(from_.fields[0] if from_.fields else from_.mailboxes[0][1])}")
