@@ -218,7 +218,6 @@ def write_tcp_pcap(path: Path, exchanges: list[tuple[str, bytes]], *, client=("1
     from scapy.layers.l2 import Ether
     from scapy.utils import wrpcap
 
-    (cip, cport), (sip, sport) = client, server
     seq = {"c": 1000, "s": 5000}
     packets, t = [], start
 

@@ -158,7 +158,8 @@ def test_bytewise_and_random_pieces_give_identical_events(path, streams):
         recut = decode(events, smtp, chunker)
         assert recut.keys() == whole.keys()
         for conn_id, expected in whole.items():
-            assert recut[conn_id] == expected, f"{name}, connection {conn_id}: {_first_difference(expected, recut[conn_id])}"
+            difference = _first_difference(expected, recut[conn_id])
+            assert recut[conn_id] == expected, f"{name}, connection {conn_id}: {difference}"
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=_id)

@@ -268,10 +268,12 @@ def test_auth_exchanges(case):
     commands = [c for c in r.commands if c.verb == "AUTH"]
     assert [c.argument.split(" ")[0].upper() for c in commands] == [a["mechanism"] for a in auths]
     for command, a in zip(commands, auths):
-        steps = [x for x in r.auth_steps if x.command_index == command.index and x.direction is Direction.CLIENT_TO_SERVER]
+        steps = [x for x in r.auth_steps
+                 if x.command_index == command.index and x.direction is Direction.CLIENT_TO_SERVER]
         initial = [x for x in steps if x.kind is AuthStepKind.INITIAL]
         responses = [x for x in steps if x.kind in (AuthStepKind.RESPONSE, AuthStepKind.CANCEL)]
-        assert [x.raw.decode() for x in initial] == ([a["initial_response"]] if a["initial_response"] is not None else [])
+        recorded_initial = [a["initial_response"]] if a["initial_response"] is not None else []
+        assert [x.raw.decode() for x in initial] == recorded_initial
         assert [x.raw.decode() for x in responses] == a["responses"]
         for x in initial + responses:
             if x.kind is not AuthStepKind.CANCEL and x.raw not in (b"", b"="):

@@ -234,7 +234,8 @@ def _bdat_tracking(conn: Conn) -> str | None:
     if conn.their_cmds[:k] != conn.ours_cmds[:k]:
         return f"commands before the first BDAT segment differ: {conn.ours_cmds[:k]} / {conn.their_cmds[:k]}"
     if not _is_subsequence(conn.their_cmds[k:], conn.ours_cmds[k:]):
-        return f"tshark's commands from the first BDAT segment {conn.their_cmds[k:]} are not among ours {conn.ours_cmds[k:]}"
+        return (f"tshark's commands from the first BDAT segment {conn.their_cmds[k:]} are not among ours "
+                f"{conn.ours_cmds[k:]}")
     return None
 
 
