@@ -2,8 +2,9 @@
 
 Each ``../shared/captures/zeek/<case>/expected/<btest>/smtp.log`` is Zeek's own baseline, produced by
 the ``TEST-SCRIPT__*`` beside it (``zeek [-b] [-C] -r trace.pcap script``: ``-C`` only ignores
-checksums, which smtpsniff never checks; ``-b`` loads the base SMTP scripts, whose smtp.log columns
-are the ones compared here).  Per row, in order: the connection (orig = client), ``trans_depth``,
+checksums, which smtpsniff never checks; ``-b`` is bare mode, loading only what the script
+``@load``s -- base/protocols/smtp, whose smtp.log columns are the ones compared here -- plus
+base/protocols/http and tunnels for the HTTP CONNECT trace).  Per row, in order: the connection (orig = client), ``trans_depth``,
 ``helo``, ``mailfrom``, ``rcptto`` (a set), ``last_reply`` and ``tls``.  ``ts`` and ``uid`` are masked
 in the baselines (``XXXXXXXXXX.XXXXXX``), so rows are matched by position.
 
