@@ -21,7 +21,7 @@ from smtpsniff.limits import Limits
         ("short.pcapng", b.shb()[:20], "too short for a pcapng section header (20 bytes, need 28)"),
         ("bom.pcapng", b.shb()[:8] + b"\x11\x22\x33\x44" + b.shb()[12:],
          "pcapng section header has an unknown byte-order magic (11 22 33 44)"),
-        ("x.txt.gz", gzip.compress(b"Hello, this is text\n"),
+        ("x.txt.gz", gzip.compress(b"Hello, this is text\n", mtime=0),
          "gzip-compressed, but not a pcap or pcapng file (starts with 48 65 6c 6c)"),
     ],
 )
