@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from smtpsniff import streams
 from smtpsniff.capture import files, pcap
 from smtpsniff.capture.files import open_capture
 from smtpsniff.capture.frame import Frame
@@ -23,15 +24,14 @@ from smtpsniff.net import native
 from smtpsniff.net.decode import PacketDecoder
 from smtpsniff.net.segment import TcpSegment
 from smtpsniff.pipeline import SmtpPipeline
-from smtpsniff import streams
 from smtpsniff.streams import StreamPipeline, stream_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "net"))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from corpus import all_capture_params  # noqa: E402
-from netcheck import eth  # noqa: E402
-from test_net_robustness import BODY, TCP_OPTS, VALID  # noqa: E402
+from corpus import all_capture_params
+from netcheck import eth
+from test_net_robustness import BODY, TCP_OPTS, VALID
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension smtpsniff._native.fastpath is not built")
 
@@ -71,7 +71,7 @@ def decode_records(read, header: pcap.PcapHeader, initial: bytes, use_native: bo
     net anomalies, capture anomalies."""
     decoder = PacketDecoder()
     notes: list = []
-    note = lambda kind, msg, ts: notes.append((kind, msg, ts))  # noqa: E731
+    note = lambda kind, msg, ts: notes.append((kind, msg, ts))
     records: list = []
     if use_native:
         cut = native.pcap_cutter(decoder)(header, MAX_RECORD)
