@@ -15,6 +15,7 @@ from live_common import (
     comparable,
     needs_root,
     read_jsonl,
+    read_tables,
     smtpsniff_live,
 )
 
@@ -93,13 +94,17 @@ def test_sigterm_stops_cleanly_with_summary(tmp_path, server):
 def test_ring_keeps_at_most_n_files(tmp_path, server):
     _, port = server
     base = tmp_path / "ring.pcapng"
+    export = tmp_path / "export"
     live = smtpsniff_live("-i", "lo", "--ports", str(port), "--write", str(base), "--ring-size", "0.004",
-                          "--ring-files", "3")
-    for _ in range(4):
-        live_traffic.exchange(port, failed_logins=0)
+                          "--ring-files", "3", "--keep-sessions", "5", "-o", str(export), "--format", "json")
+    sessions = sum(live_traffic.exchange(port, failed_logins=0)["sessions"] for _ in range(4))
     live.signal()
     code, out = live.wait()
     assert code == 0, live.stderr
+    # Past --keep-sessions, sessions are counted, and the export says how many it lacks.
+    assert len(read_tables(export)["sessions"]) == 5
+    notes = [a for a in read_tables(export)["anomalies"] if a["kind"] == "live_sessions_not_kept"]
+    assert len(notes) == 1 and notes[0]["message"].startswith(f"{sessions - 5} of {sessions} sessions")
     files = sorted(tmp_path.glob("ring_*.pcapng"))
     assert 1 <= len(files) <= 3
     numbers = [int(f.stem.rpartition("_")[2]) for f in files]
