@@ -34,9 +34,12 @@ def server():
     controller.stop()
 
 
-@needs_tcpdump
-def test_live_equals_offline_and_tcpdump(tmp_path, server):
-    handler, port = server
+#: Runs tried before giving up on a complete capture: on a loaded machine the kernel may drop packets
+#: (for smtpsniff's socket or tcpdump's), and the comparisons below need every packet.
+ATTEMPTS = 3
+
+
+def _capture_once(tmp_path, port):
     written, stream, export = tmp_path / "live.pcapng", tmp_path / "live.jsonl", tmp_path / "export"
     live = smtpsniff_live("-i", "lo", "--ports", str(port), "--write", str(written), "--jsonl", str(stream),
                           "--duration", "6", "-o", str(export), "--format", "json")
@@ -46,8 +49,23 @@ def test_live_equals_offline_and_tcpdump(tmp_path, server):
     dump.signal()
     dump.wait()
     assert code == 0, live.stderr
-    assert "dropped 0" in out  # the figures below assume a complete capture
-    assert "0 packets dropped by kernel" in dump.stderr
+    complete = "dropped 0" in out and "0 packets dropped by kernel" in dump.stderr
+    return complete, script, written, stream, export
+
+
+@needs_tcpdump
+def test_live_equals_offline_and_tcpdump(tmp_path, server):
+    handler, port = server
+    for attempt in range(1, ATTEMPTS + 1):
+        messages_before = len(handler.messages)
+        run_dir = tmp_path / f"attempt{attempt}"
+        run_dir.mkdir()
+        complete, script, written, stream, export = _capture_once(run_dir, port)
+        if complete:  # the figures below assume a complete capture
+            break
+    else:
+        pytest.fail(f"the kernel dropped packets in each of {ATTEMPTS} runs")
+    tmp_path = run_dir
 
     streamed = read_jsonl(stream)
     exported = read_tables(export)
@@ -59,7 +77,8 @@ def test_live_equals_offline_and_tcpdump(tmp_path, server):
     assert len(sessions) == script["sessions"] == len(offline["sessions"])
     codes = [r["code"] for r in offline["replies"]]
     assert codes.count(550) == 2 and codes.count(235) == 1 and codes.count(535) == 5
-    assert len(handler.messages) == sum(t["status"] == "accepted" for t in streamed["transaction"]) == 2
+    assert len(handler.messages) - messages_before == sum(
+        t["status"] == "accepted" for t in streamed["transaction"]) == 2
     kinds = {f["kind"] for f in streamed["finding"]}
     assert {"cleartext_auth", "auth_bruteforce"} <= kinds
 
