@@ -223,7 +223,9 @@ class SmtpConversation:
         if self._cmode in (ClientMode.COMMAND, ClientMode.AUTH_RESPONSE, ClientMode.GAP):
             part = self._csplit.flush()
             if part is not None and self._cmode is not ClientMode.GAP:
-                self._anomaly(out, "incomplete_line", f"client line without end at close: {_quote(part.raw)}",
+                shown = "(AUTH data not shown)" if self._cmode is ClientMode.AUTH_RESPONSE \
+                    or part.raw[:5].upper() == b"AUTH " else _quote(part.raw)
+                self._anomaly(out, "incomplete_line", f"client line without end at close: {shown}",
                               part.ts_ns, part.frame)
         elif self._cmode is ClientMode.TLS_PROBE:
             self._flush_probe(C2S, out)
@@ -274,10 +276,13 @@ class SmtpConversation:
             self._anomaly(out, "bare_lf_line_ending", f"{who} line ends with bare LF (RFC 5321 2.3.8)",
                           line.ts_ns, line.frame)
         body = line.content
+        # AUTH lines carry credentials (RFC 4954): anomalies describe them without quoting them.
+        shown = "(AUTH data not shown)" if who == "AUTH response" or body[:5].upper() == b"AUTH " \
+            else _quote(line.raw)
         if b"\r" in body:
-            self._anomaly(out, "bare_cr", f"bare CR in {who} line: {_quote(line.raw)}", line.ts_ns, line.frame)
+            self._anomaly(out, "bare_cr", f"bare CR in {who} line: {shown}", line.ts_ns, line.frame)
         if b"\x00" in body:
-            self._anomaly(out, "nul_byte", f"NUL in {who} line: {_quote(line.raw)}", line.ts_ns, line.frame)
+            self._anomaly(out, "nul_byte", f"NUL in {who} line: {shown}", line.ts_ns, line.frame)
 
     def _push(self, index: int, verb: str, stage: ReplyStage, ts_ns: int, frame: int) -> None:
         self._pending.append(_Pending(index, verb, stage, ts_ns, frame))
@@ -524,7 +529,10 @@ class SmtpConversation:
     def _auth_command(self, index: int, arg: str, line: Line, out: list[SmtpEvent]) -> None:
         m = g.AUTH_ARGUMENT.match(arg)
         if m is None:
-            self._anomaly(out, "invalid_auth_argument", f"AUTH {arg[:_QUOTE]!r} (RFC 4954 4)", line.ts_ns, line.frame)
+            mechanism = arg.split()[0][:_QUOTE] if arg.split() else ""
+            self._anomaly(out, "invalid_auth_argument",
+                          f"AUTH {mechanism!r} with an argument that is not 'mechanism [initial-response]' "
+                          "(RFC 4954 4; the data is not shown)", line.ts_ns, line.frame)
             mech = arg.split()[0].upper() if arg.split() else ""
             initial = None
         else:
