@@ -103,12 +103,14 @@ _BDAT = re.compile(rb"BDAT\s+(\d+)(\s+LAST)?\s*$", re.IGNORECASE)
 def count_messages(chunks: Sequence[Chunk]) -> int:
     """Messages a client sent in cleartext: DATA sections ended by ".", BDAT chunks marked LAST.
 
-    Counting stops at STARTTLS (what follows is encrypted).  A DATA section counts only as far as
-    the server sent 354 replies, so a refused DATA followed by commands is not a message.
+    Counting stops at a STARTTLS the server accepted (a second 220 after the greeting: what follows
+    is encrypted); after a refused STARTTLS the client may go on in clear.  A DATA section counts only
+    as far as the server sent 354 replies, so a refused DATA followed by commands is not a message.
     """
     client = b"".join(b for d, b in chunks if d == C2S)
     server = b"".join(b for d, b in chunks if d == S2C)
     go_aheads = len(re.findall(rb"(?m)^354[ -]", server))
+    starttls_accepted = len(re.findall(rb"(?m)^220 ", server)) >= 2
     data_sections = bdat_last = 0
     pos, n = 0, len(client)
     in_data = False
@@ -122,7 +124,7 @@ def count_messages(chunks: Sequence[Chunk]) -> int:
                 data_sections += 1
             continue
         verb = line.split(b" ", 1)[0].upper()
-        if verb == b"STARTTLS":
+        if verb == b"STARTTLS" and starttls_accepted:
             break
         if verb == b"DATA" and line.strip().upper() == b"DATA":
             in_data = True
