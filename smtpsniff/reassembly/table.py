@@ -105,6 +105,8 @@ class TcpReassembler:
         self._ctx = StreamContext(limits, self.stats)
         #: open connections, least recently active first
         self._open: OrderedDict[Key, _Conn] = OrderedDict()
+        #: both orders of each open connection's 4-tuple -> (connection, sent by the lower endpoint)
+        self._route: dict[Key, tuple[_Conn, bool]] = {}
         #: conn_id -> key, for ignore()
         self._ids: dict[int, Key] = {}
         #: closed connections still lingering: key -> (closed ts, ISNs seen), oldest first
@@ -119,23 +121,27 @@ class TcpReassembler:
 
     def feed(self, seg: TcpSegment) -> Result:
         """Take one segment; return the events it caused, in order."""
-        frame, ts, src, sport, dst, dport, seq, ack, flags, payload, _v, truncated, _w = seg
-        if src < dst or (src == dst and sport <= dport):
-            key = (src, sport, dst, dport)
-            from_lo = True
-        else:
-            key = (dst, dport, src, sport)
-            from_lo = False
         self.stats.segments += 1
-        conn = self._open.get(key)
-        if conn is None:
+        # seg[2:6] is (src, sport, dst, dport): an open connection is found under either order
+        # without comparing addresses; only a miss puts the endpoints in order.
+        hit = self._route.get(seg[2:6])
+        if hit is None:
+            _f, _t, src, sport, dst, dport = seg[:6]
+            if src < dst or (src == dst and sport <= dport):
+                key = (src, sport, dst, dport)
+                from_lo = True
+            else:
+                key = (dst, dport, src, sport)
+                from_lo = False
             out: list = []
             self._first_packet(key, from_lo, seg, out)
             return out or _NOTHING
+        conn, from_lo = hit
+        frame, ts, _s, _sp, _d, _dp, seq, ack, flags, payload, _v, truncated, _w = seg
         conn.last_ts = ts
         conn.last_frame = frame
         conn.packets += 1
-        self._open.move_to_end(key)
+        self._open.move_to_end(conn.key)
         if conn.ignored:
             return self._ignored_packet(conn, from_lo, seg)
         if from_lo == conn.lo_is_client:
@@ -252,6 +258,9 @@ class TcpReassembler:
         conn = _Conn(conn_id, key, lo_is_client, self._ctx, seg.ts_ns, seg.frame)
         conn.packets = 1
         self._open[key] = conn
+        route = self._route
+        route[(key[2], key[3], key[0], key[1])] = (conn, False)
+        route[key] = (conn, True)  # after the reverse: a connection from an endpoint to itself is "from lo"
         self._ids[conn_id] = key
         self.stats.connections += 1
         lo = Endpoint(ip=key[0], port=key[1])
@@ -331,7 +340,10 @@ class TcpReassembler:
         self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
     ) -> None:
         key = conn.key
-        self._open.pop(key, None)
+        if self._open.pop(key, None) is conn:
+            route = self._route
+            route.pop(key, None)
+            route.pop((key[2], key[3], key[0], key[1]), None)
         self._ids.pop(conn.conn_id, None)
         c2s, s2c = conn.c2s, conn.s2c
         if not conn.ignored:
