@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.errors import MessageDefect
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
@@ -44,7 +45,34 @@ _ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?[bBqQ]\?")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">"
 _MSG_ID = re.compile(r"<[^<>]*>")
 
-_HEADER_FACTORY = policy.default.header_factory
+
+class _BuiltOnceRegistry(HeaderRegistry):
+    """The stdlib header registry, with each header class built once instead of on every lookup.
+
+    ``HeaderRegistry.__getitem__`` creates a new class (``type(...)``) for every header it parses;
+    here the same classes are made once, when the registry is created, so values parse exactly
+    as with ``email.policy.default``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes = {cls: self._build(cls)
+                         for cls in {*self.registry.values(), self.default_class}}
+
+    def _build(self, cls: type) -> type:
+        return type("_" + cls.__name__, (cls, self.base_class), {})  # as the stdlib builds it
+
+    def map_to_type(self, name: str, cls: type) -> None:
+        super().map_to_type(name, cls)
+        self._classes[cls] = self._build(cls)
+
+    def __getitem__(self, name: str) -> type:
+        return self._classes[self.registry.get(name.lower(), self.default_class)]
+
+
+#: ``email.policy.default`` with header classes built once: the policy of every stdlib parse here.
+MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
+_HEADER_FACTORY = MAIL_POLICY.header_factory
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email import policy
 from email.parser import BytesParser
 
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
-from smtpsniff.mail.headers import split_header_block
+from smtpsniff.mail.headers import MAIL_POLICY, split_header_block
 from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
@@ -44,7 +43,7 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     block = split_header_block(raw, limits, log)
     fields = message_fields(block.headers, limits, log)
     try:
-        root = BytesParser(policy=policy.default).parsebytes(block.for_stdlib)
+        root = BytesParser(policy=MAIL_POLICY).parsebytes(block.for_stdlib)
     except RecursionError:
         log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
                 "the body is listed as one part")
