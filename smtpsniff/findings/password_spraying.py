@@ -28,7 +28,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     minimum = ctx.threshold("spraying_min_users")
     for (client, server), attempts in groups.items():
         attempts.sort(key=lambda c: c.ts_ns)
-        failed_users = list(dict.fromkeys(c.username for c in attempts if not c.success))
+        failed_users = dict.fromkeys(c.username for c in attempts if not c.success)  # ordered set
         if len(failed_users) < minimum:
             continue
         won = [c for c in attempts if c.success and c.username in failed_users]
