@@ -164,9 +164,53 @@ def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) 
         return default
 
 
+class _FetchOnce:
+    """``Message.get`` for one entity, with each header parsed once however often it is asked for.
+
+    The stdlib getters (``get_content_type``, ``get_filename``, ``get_param``, ...) each call
+    ``self.get``, which parses the header again; with this as the entity's ``get`` they share one
+    parse (or one exception), and return exactly what they would have.
+    """
+
+    __slots__ = ("_entity", "_found")
+
+    def __init__(self, entity: Message) -> None:
+        self._entity = entity
+        self._found: dict[str, object] = {}
+
+    def __call__(self, name: str, failobj: object = None) -> object:
+        key = name.lower()
+        if key not in self._found:
+            try:
+                self._found[key] = Message.get(self._entity, key, _MISSING)
+            except Exception as exc:  # raised again, as the stdlib would raise it each time
+                self._found[key] = _Raised(exc)
+        found = self._found[key]
+        if isinstance(found, _Raised):
+            raise found.exc
+        return failobj if found is _MISSING else found
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class _Raised:
+    exc: Exception
+
+
 def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
            root_headers: tuple[Header, ...] | None) -> list[Message]:
     """Record one entity; return its children (multipart parts, or an embedded message)."""
+    entity.get = _FetchOnce(entity)  # type: ignore[method-assign]  # the stdlib getters use it
+    try:
+        return _record(state, entity, path, depth, parent, root_headers)
+    finally:
+        del entity.get
+
+
+def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
+            root_headers: tuple[Header, ...] | None) -> list[Message]:
     where = f"MIME part {path}"
     log, limits = state.log, state.limits
     if root_headers is None:
