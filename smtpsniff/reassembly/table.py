@@ -103,10 +103,13 @@ class TcpReassembler:
         self.server_ports = frozenset(server_ports)
         self.stats = ReassemblyStats()
         self._ctx = StreamContext(limits, self.stats)
+        self._retain = self._ctx.retain
+        self._retain_trim = self._ctx.retain_trim
         #: open connections, least recently active first
         self._open: OrderedDict[Key, _Conn] = OrderedDict()
-        #: both orders of each open connection's 4-tuple -> (connection, sent by the lower endpoint)
-        self._route: dict[Key, tuple[_Conn, bool]] = {}
+        #: both orders of each open connection's 4-tuple -> (connection, sent by the lower endpoint,
+        #: the sender's stream, the receiver's stream)
+        self._route: dict[Key, tuple[_Conn, bool, Stream, Stream]] = {}
         #: conn_id -> key, for ignore()
         self._ids: dict[int, Key] = {}
         #: closed connections still lingering: key -> (closed ts, ISNs seen), oldest first
@@ -136,7 +139,7 @@ class TcpReassembler:
             out: list = []
             self._first_packet(key, from_lo, seg, out)
             return out or _NOTHING
-        conn, from_lo = hit
+        conn, from_lo, s, peer = hit
         frame, ts, _s, _sp, _d, _dp, seq, ack, flags, payload, _v, truncated, _w = seg
         conn.last_ts = ts
         conn.last_frame = frame
@@ -144,12 +147,6 @@ class TcpReassembler:
         self._open.move_to_end(conn.key)
         if conn.ignored:
             return self._ignored_packet(conn, from_lo, seg)
-        if from_lo == conn.lo_is_client:
-            s = conn.c2s
-            peer = conn.s2c
-        else:
-            s = conn.s2c
-            peer = conn.c2s
         if flags & _FLAGS_SLOW or truncated or s.base is None or s.ack_hole is not None or peer.ack_hole is not None:
             out = []
             self._slow(conn, from_lo, s, peer, seg, out)
@@ -167,8 +164,8 @@ class TcpReassembler:
                 r = s.recent
                 if r is not None:
                     r += payload
-                    if len(r) > self._ctx.retain_trim:
-                        del r[: len(r) - self._ctx.retain]
+                    if len(r) > self._retain_trim:
+                        del r[: len(r) - self._retain]
             else:
                 res = []
                 s.segment(seq, payload, len(payload), False, frame, ts, res)  # type: ignore[arg-type]
@@ -259,8 +256,9 @@ class TcpReassembler:
         conn.packets = 1
         self._open[key] = conn
         route = self._route
-        route[(key[2], key[3], key[0], key[1])] = (conn, False)
-        route[key] = (conn, True)  # after the reverse: a connection from an endpoint to itself is "from lo"
+        lo_s, hi_s = (conn.c2s, conn.s2c) if lo_is_client else (conn.s2c, conn.c2s)
+        route[(key[2], key[3], key[0], key[1])] = (conn, False, hi_s, lo_s)
+        route[key] = (conn, True, lo_s, hi_s)  # after the reverse: a connection from an endpoint to itself is "from lo"
         self._ids[conn_id] = key
         self.stats.connections += 1
         lo = Endpoint(ip=key[0], port=key[1])
