@@ -14,7 +14,7 @@ from typing import Any
 
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
-from smtpsniff.mail.headers import addresses, msg_ids, parse_date
+from smtpsniff.mail.headers import HeaderParses, addresses, msg_ids, parse_date
 from smtpsniff.mail.model import Address, EmbeddedMessage, Header
 from smtpsniff.mail.received import ips_in, parse_received, received_path
 
@@ -41,19 +41,20 @@ def _stripped(header: Header | None) -> str | None:
     return header.value.strip() if header is not None else None
 
 
-def _addresses(headers: tuple[Header, ...], lname: str, log: AnomalyLog) -> tuple[Address, ...]:
+def _addresses(headers: tuple[Header, ...], lname: str, log: AnomalyLog,
+               parses: HeaderParses | None = None) -> tuple[Address, ...]:
     """The mailboxes of the first ``lname`` field."""
     header = _first(headers, lname)
-    return addresses(header, log) if header is not None else ()
+    return addresses(header, log, parses) if header is not None else ()
 
 
-def _recipients(headers: tuple[Header, ...], lname: str, log: AnomalyLog
-                ) -> tuple[Address, ...]:
+def _recipients(headers: tuple[Header, ...], lname: str, log: AnomalyLog,
+                parses: HeaderParses | None = None) -> tuple[Address, ...]:
     """The mailboxes of every ``lname`` field, repeats removed: a repeated To or Cc still names
     recipients (Zeek's smtp.log ``to``/``cc`` are likewise the union of all such fields)."""
     seen: dict[Address, None] = {}
     for header in _all(headers, lname):
-        for address in addresses(header, log):
+        for address in addresses(header, log, parses):
             seen.setdefault(address, None)
     return tuple(seen)
 
@@ -64,8 +65,12 @@ def dkim_tags(value: str) -> tuple[str | None, str | None]:
     return tags.get("d") or None, tags.get("s") or None
 
 
-def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog) -> dict[str, Any]:
-    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers."""
+def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
+                   parses: HeaderParses | None = None) -> dict[str, Any]:
+    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers.
+
+    ``parses``: the stdlib header objects :func:`~smtpsniff.mail.headers.split_header_block`
+    made of ``headers``, reused for the address fields."""
     for lname in _ONCE:
         repeats = _all(headers, lname)
         if len(repeats) > 1:
@@ -90,13 +95,13 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog)
     in_reply_to = _first(headers, "in-reply-to")
     references = _first(headers, "references")
     return dict(
-        from_=_addresses(headers, "from", log),
+        from_=_addresses(headers, "from", log, parses),
         from_count=len(from_headers),
-        sender=_addresses(headers, "sender", log),
-        reply_to=_addresses(headers, "reply-to", log),
-        to=_recipients(headers, "to", log),
-        cc=_recipients(headers, "cc", log),
-        bcc=_recipients(headers, "bcc", log),
+        sender=_addresses(headers, "sender", log, parses),
+        reply_to=_addresses(headers, "reply-to", log, parses),
+        to=_recipients(headers, "to", log, parses),
+        cc=_recipients(headers, "cc", log, parses),
+        bcc=_recipients(headers, "bcc", log, parses),
         subject=subject.value if subject is not None else None,
         subject_raw=subject.raw_value if subject is not None else None,
         date=parse_date(date_header.raw_value, "Date header", log) if date_header else None,

@@ -74,6 +74,26 @@ class _BuiltOnceRegistry(HeaderRegistry):
 MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 
+#: The stdlib header objects of one message (or the exception each raised), by (name, value): a
+#: field parsed for its decoded value is not parsed again for its addresses.
+HeaderParses = dict[tuple[str, str], object]
+
+
+def _parse_header(name: str, value: str, parses: HeaderParses | None) -> object:
+    """``_HEADER_FACTORY(name, value)``, taken from or kept in ``parses``; raises as it would."""
+    if parses is None:
+        return _HEADER_FACTORY(name, value)
+    found = parses.get((name, value))
+    if found is None:
+        try:
+            found = _HEADER_FACTORY(name, value)
+        except Exception as exc:  # kept, and raised again to each caller
+            found = exc
+        parses[(name, value)] = found
+    if isinstance(found, Exception):
+        raise found
+    return found
+
 
 @dataclass(frozen=True, slots=True)
 class HeaderBlock:
@@ -90,7 +110,8 @@ class HeaderBlock:
     for_stdlib: bytes
 
 
-def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog) -> HeaderBlock:
+def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
+                       parses: HeaderParses | None = None) -> HeaderBlock:
     """Split the header block of ``raw`` into :class:`Header` records (RFC 5322 section 2.2)."""
     fields: list[tuple[bytes, bytes]] = []  # (name, whole field bytes without its final line end)
     pos = 0
@@ -117,7 +138,7 @@ def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog) -> HeaderBlo
         if limit_hit:
             dropped += 1
         else:
-            headers.append(make_header(len(headers), current_name, whole, log))
+            headers.append(make_header(len(headers), current_name, whole, log, parses))
         current = None
 
     line_no = 0
@@ -213,7 +234,8 @@ def decode_text(data: bytes) -> tuple[str, bool]:
         return data.decode("utf-8", "replace"), False
 
 
-def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog) -> Header:
+def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog,
+                parses: HeaderParses | None = None) -> Header:
     """One :class:`Header` from the bytes of a whole field (name, colon, folded value)."""
     name_text = name.decode("ascii", "replace")
     raw_value, clean = decode_text(unfold(whole.split(b":", 1)[1]).lstrip(b" \t"))
@@ -222,7 +244,7 @@ def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog) -> Heade
                 f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
                 "shown with U+FFFD")
     return Header(index=index, name=name_text, raw=whole, raw_value=raw_value,
-                  value=decode_value(name_text, raw_value, log))
+                  value=decode_value(name_text, raw_value, log, parses))
 
 
 def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str
@@ -247,7 +269,8 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
     return tuple(headers)
 
 
-def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
+def decode_value(name: str, raw_value: str, log: AnomalyLog,
+                 parses: HeaderParses | None = None) -> str:
     """The RFC 2047 decoded value, by the stdlib header class for ``name``; raw on failure."""
     for charset in _ENCODED_WORD_CHARSET.findall(raw_value):
         try:
@@ -257,7 +280,7 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
     try:
-        header = _HEADER_FACTORY(name, raw_value)
+        header = _parse_header(name, raw_value, parses)
         value = str(header)
     except Exception as exc:  # the stdlib raises on some hostile values
         log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
@@ -266,10 +289,11 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog) -> str:
     return value
 
 
-def addresses(header: Header, log: AnomalyLog) -> tuple[Address, ...]:
+def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None
+              ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
     try:
-        parsed = _HEADER_FACTORY(header.name, header.raw_value)
+        parsed = _parse_header(header.name, header.raw_value, parses)
         found = parsed.addresses
     except Exception as exc:
         log.add("invalid_address",

@@ -18,7 +18,7 @@ from email.parser import BytesParser
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
-from smtpsniff.mail.headers import MAIL_POLICY, split_header_block
+from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, split_header_block
 from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
@@ -40,8 +40,9 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
                 "at least From and Date)")
     _scan_line_ends(raw, log)
 
-    block = split_header_block(raw, limits, log)
-    fields = message_fields(block.headers, limits, log)
+    parses: HeaderParses = {}  # each top-level field parsed once by the stdlib
+    block = split_header_block(raw, limits, log, parses)
+    fields = message_fields(block.headers, limits, log, parses)
     try:
         root = BytesParser(policy=MAIL_POLICY).parsebytes(block.for_stdlib)
     except RecursionError:
