@@ -79,20 +79,20 @@ _HEADER_FACTORY = MAIL_POLICY.header_factory
 HeaderParses = dict[tuple[str, str], object]
 
 
-def _parse_header(name: str, value: str, parses: HeaderParses | None) -> object:
-    """``_HEADER_FACTORY(name, value)``, taken from or kept in ``parses``; raises as it would."""
-    if parses is None:
-        return _HEADER_FACTORY(name, value)
-    found = parses.get((name, value))
-    if found is None:
-        try:
-            found = _HEADER_FACTORY(name, value)
-        except Exception as exc:  # kept, and raised again to each caller
-            found = exc
-        parses[(name, value)] = found
+def _kept(parses: HeaderParses | None, name: str, value: str) -> object:
+    """The header object kept for ``(name, value)``, or None; raises the exception kept for it."""
+    found = None if parses is None else parses.get((name, value))
     if isinstance(found, Exception):
         raise found
     return found
+
+
+def _keep(parses: HeaderParses | None, name: str, value: str, found: object) -> None:
+    """Keep a header object or the exception its parse raised.  A RecursionError is not kept:
+    whether it happens depends on the caller's stack depth.  (The callers call the factory
+    themselves, so that the stdlib parses at the same stack depth as without ``parses``.)"""
+    if parses is not None and not isinstance(found, RecursionError):
+        parses[(name, value)] = found
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,7 +280,14 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
     try:
-        header = _parse_header(name, raw_value, parses)
+        header = _kept(parses, name, raw_value)
+        if header is None:
+            try:
+                header = _HEADER_FACTORY(name, raw_value)
+            except Exception as exc:
+                _keep(parses, name, raw_value, exc)
+                raise
+            _keep(parses, name, raw_value, header)
         value = str(header)
     except Exception as exc:  # the stdlib raises on some hostile values
         log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
@@ -293,7 +300,14 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
               ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
     try:
-        parsed = _parse_header(header.name, header.raw_value, parses)
+        parsed = _kept(parses, header.name, header.raw_value)
+        if parsed is None:
+            try:
+                parsed = _HEADER_FACTORY(header.name, header.raw_value)
+            except Exception as exc:
+                _keep(parses, header.name, header.raw_value, exc)
+                raise
+            _keep(parses, header.name, header.raw_value, parsed)
         found = parsed.addresses
     except Exception as exc:
         log.add("invalid_address",
