@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..capture.frame import Frame
@@ -29,27 +30,53 @@ def ports(text: str) -> frozenset[int]:
 def progress_frames(reader, enabled: bool | None = None) -> Iterable[Frame]:
     """Frames of ``reader``, with a progress bar on stderr when it is a terminal.
 
-    Without a bar it is ``reader`` itself, so that a classic pcap can take the C fast path
+    Without a bar it is ``reader`` itself; with one, a :class:`ProgressReader` that still offers
+    ``cut_batches``, so a classic pcap takes the C fast path either way
     (:meth:`smtpsniff.streams.StreamPipeline.decoded_batches`).
     """
     if enabled is None:
         enabled = sys.stderr.isatty()
-    if not enabled:
-        return reader
-    return _progress_frames(reader)
+    return ProgressReader(reader) if enabled else reader
 
 
-def _progress_frames(reader) -> Iterator[Frame]:
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+class ProgressReader:
+    """A capture reader seen through a rich progress bar (bytes of the file read so far)."""
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  transient=True) as progress:
-        task = progress.add_task(terminal_safe(Path(reader.path).name), total=reader.file_size or None)
-        for n, frame in enumerate(reader, 1):
-            if n & 0x3FFF == 0:
-                progress.update(task, completed=reader.position())
-            yield frame
-        progress.update(task, completed=reader.position())
+    #: Frames between two updates of the bar when iterating frame by frame.
+    UPDATE_EVERY_FRAMES = 0x4000
+
+    def __init__(self, reader) -> None:
+        self._reader = reader
+        self.path = reader.path
+
+    def __iter__(self) -> Iterator[Frame]:
+        every = self.UPDATE_EVERY_FRAMES
+        with self._bar() as update:
+            for n, frame in enumerate(self._reader, 1):
+                if n % every == 0:
+                    update()
+                yield frame
+
+    def cut_batches(self, make_cut):
+        batches = self._reader.cut_batches(make_cut)
+        return None if batches is None else self._batches(batches)
+
+    def _batches(self, batches):
+        with self._bar() as update:
+            for batch in batches:
+                yield batch
+                update()
+
+    @contextmanager
+    def _bar(self):
+        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+        reader = self._reader
+        with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                      transient=True) as progress:
+            task = progress.add_task(terminal_safe(Path(reader.path).name), total=reader.file_size or None)
+            yield lambda: progress.update(task, completed=reader.position())
+            progress.update(task, completed=reader.position())
 
 
 def warn(message: str) -> None:
