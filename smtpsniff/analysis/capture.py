@@ -212,17 +212,7 @@ def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomal
                 tables[name] = value
             elif objects is not None:
                 objects[name] = value
-    _count_session_anomalies(tables)
     return tables
-
-
-def _count_session_anomalies(tables: dict[str, pd.DataFrame]) -> None:
-    """Sessions' ``anomalies`` column counts every layer's anomalies, the providers' (mail) included."""
-    sessions, anomalies = tables["sessions"], tables["anomalies"]
-    if sessions.empty:
-        return
-    per_session = anomalies["session_id"].dropna().value_counts()
-    sessions["anomalies"] = sessions["session_id"].map(per_session).fillna(0).astype("Int64")
 
 
 def _fields(record: object) -> dict:
