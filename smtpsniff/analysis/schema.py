@@ -76,7 +76,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         ("tls_bytes_s2c", INT, "of bytes_s2c, bytes after the switch to TLS"),
         ("gap_bytes", INT, "bytes missing from the capture, both directions"),
         ("close_reason", CAT, "fin, rst, idle, evicted, end_of_capture, port_reuse"),
-        ("anomalies", INT, "anomalies recorded for this session"),
+        ("anomalies", INT, "capture, TCP and SMTP anomalies of this session (mail anomalies: the messages table and the anomalies table)"),
     ),
     "transactions": _cols(
         ("session_id", INT, "session"),
