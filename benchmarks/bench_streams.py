@@ -16,14 +16,12 @@ smtpsniff's answer is wrong (a fast wrong answer must not look good), 2 on a usa
 """
 from __future__ import annotations
 
-import argparse
-import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import WORK, Peer, Run, run_benchmark
+from measure import WORK, Peer, Run, parse_bench_args, run_benchmark
 
 PEERS_PY = str(Path(__file__).resolve().parent / "peers.py")
 
@@ -68,23 +66,7 @@ def check(peer: str, run: Run, truth: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap",
-                   help="capture built by make_capture.py (default benchmarks/work/mixed.pcap)")
-    p.add_argument("--repeat", type=int, default=1, help="runs per peer; the median is reported (default 1)")
-    p.add_argument("--peers", default=",".join(PEERS), help=f"comma-separated subset of {','.join(PEERS)}")
-    p.add_argument("--out", type=Path, default=WORK / "results-streams.json", help="JSON results file")
-    p.add_argument("--timeout", type=float, default=1800, help="seconds before a peer is killed (default 1800)")
-    args = p.parse_args(argv)
-    names = [n.strip() for n in args.peers.split(",") if n.strip()]
-    unknown = [n for n in names if n not in PEERS]
-    if unknown or args.repeat < 1:
-        p.error(f"unknown peer(s) {unknown}" if unknown else "--repeat must be at least 1")
-    if not args.capture.exists():
-        p.error(f"{args.capture} does not exist: run python benchmarks/make_capture.py first")
-    if "tshark" in names and not shutil.which("tshark"):
-        print("tshark not found: skipping it", file=sys.stderr)
-        names.remove("tshark")
+    args, names = parse_bench_args(__doc__.split("\n\n")[0], PEERS, WORK / "results-streams.json", argv)
     _, ok = run_benchmark("streams", args.capture.resolve(), [PEERS[n] for n in names], subject="smtpsniff",
                           repeat=args.repeat, check=check, out_json=args.out, timeout_s=args.timeout)
     return 0 if ok or "smtpsniff" not in names else 1

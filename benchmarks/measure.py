@@ -303,3 +303,32 @@ def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: s
     print(f"\n{subject} answer: {'checked against the ground truth: ok' if subject_ok else 'WRONG or missing - see check column'}")
     print(f"-> {out_json}")
     return results, subject_ok
+
+
+def parse_bench_args(description: str, peers: dict[str, Peer], default_out: Path,
+                     argv: Sequence[str] | None = None):
+    """The options every ``bench_*.py`` takes, checked: ``(args, names of the peers to run)``.
+
+    tshark is dropped with a note when it is not installed.
+    """
+    import argparse
+
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap",
+                   help="capture built by make_capture.py (default benchmarks/work/mixed.pcap)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per peer; the median is reported (default 1)")
+    p.add_argument("--peers", default=",".join(peers), help=f"comma-separated subset of {','.join(peers)}")
+    p.add_argument("--out", type=Path, default=default_out, help="JSON results file")
+    p.add_argument("--timeout", type=float, default=1800, help="seconds before a peer is killed (default 1800)")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.peers.split(",") if n.strip()]
+    unknown = [n for n in names if n not in peers]
+    if unknown or args.repeat < 1:
+        p.error(f"unknown peer(s) {unknown}" if unknown else "--repeat must be at least 1")
+    if not args.capture.exists():
+        p.error(f"{args.capture} does not exist: run python benchmarks/make_capture.py first")
+    if "tshark" in names and not shutil.which("tshark"):
+        print("tshark not found: skipping it", file=sys.stderr)
+        names.remove("tshark")
+    return args, names
+
