@@ -124,15 +124,16 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     )
 
 
-def embedded_summary(headers: tuple[Header, ...], where: str, log: AnomalyLog) -> EmbeddedMessage:
+def embedded_summary(headers: tuple[Header, ...], where: str, log: AnomalyLog,
+                     parses: HeaderParses | None = None) -> EmbeddedMessage:
     """The header summary of a message/rfc822 part."""
     subject = _first(headers, "subject")
     date_header = _first(headers, "date")
     return EmbeddedMessage(
         headers=headers,
-        from_=_addresses(headers, "from", log),
-        to=_recipients(headers, "to", log),
-        cc=_recipients(headers, "cc", log),
+        from_=_addresses(headers, "from", log, parses),
+        to=_recipients(headers, "to", log, parses),
+        cc=_recipients(headers, "cc", log, parses),
         subject=subject.value if subject is not None else None,
         date=parse_date(date_header.raw_value, f"Date of {where}", log) if date_header else None,
         date_raw=date_header.raw_value if date_header is not None else None,

@@ -74,25 +74,38 @@ class _BuiltOnceRegistry(HeaderRegistry):
 MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 
-#: The stdlib header objects of one message (or the exception each raised), by (name, value): a
-#: field parsed for its decoded value is not parsed again for its addresses.
-HeaderParses = dict[tuple[str, str], object]
+class HeaderParses:
+    """The stdlib header objects of one message (or the exception each raised), by (name, value).
 
+    A header factory for the stdlib (``MAIL_POLICY.clone(header_factory=parses)``) and for
+    :func:`decode_value` and :func:`addresses`: each field value is parsed once per message,
+    however often the stdlib parser, its getters (``get_content_type``, ``get_filename``, ...)
+    and this package ask for it, and every caller gets exactly what the stdlib would return (or
+    raise).  It stands where ``HeaderRegistry.__call__`` stands, so the stdlib parses at the same
+    stack depth as without it; a RecursionError, whose happening depends on that depth, is not
+    kept.  One instance lives for one parse: nothing is shared between messages.
+    """
 
-def _kept(parses: HeaderParses | None, name: str, value: str) -> object:
-    """The header object kept for ``(name, value)``, or None; raises the exception kept for it."""
-    found = None if parses is None else parses.get((name, value))
-    if isinstance(found, Exception):
-        raise found
-    return found
+    __slots__ = ("_found",)
 
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], object] = {}
 
-def _keep(parses: HeaderParses | None, name: str, value: str, found: object) -> None:
-    """Keep a header object or the exception its parse raised.  A RecursionError is not kept:
-    whether it happens depends on the caller's stack depth.  (The callers call the factory
-    themselves, so that the stdlib parses at the same stack depth as without ``parses``.)"""
-    if parses is not None and not isinstance(found, RecursionError):
-        parses[(name, value)] = found
+    def __call__(self, name: str, value: str) -> object:
+        key = (name, value)
+        found = self._found.get(key)
+        if found is None:
+            try:
+                found = _HEADER_FACTORY[name](name, value)  # as HeaderRegistry.__call__ does
+            except RecursionError:
+                raise
+            except Exception as exc:
+                self._found[key] = exc
+                raise
+            self._found[key] = found
+        elif isinstance(found, Exception):
+            raise found
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +260,8 @@ def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog,
                   value=decode_value(name_text, raw_value, log, parses))
 
 
-def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str
-                        ) -> tuple[Header, ...]:
+def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str,
+                        parses: HeaderParses | None = None) -> tuple[Header, ...]:
     """Header records for a MIME part or an embedded message, from the stdlib's raw items.
 
     The stdlib keeps each value's folds but not the white space after the colon, so ``raw`` is
@@ -265,7 +278,8 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
                     f"headers of {where} exceed max_mail_header_bytes="
                     f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
             break
-        headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log))
+        headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log,
+                                   parses))
     return tuple(headers)
 
 
@@ -280,14 +294,7 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
     try:
-        header = _kept(parses, name, raw_value)
-        if header is None:
-            try:
-                header = _HEADER_FACTORY(name, raw_value)
-            except Exception as exc:
-                _keep(parses, name, raw_value, exc)
-                raise
-            _keep(parses, name, raw_value, header)
+        header = (_HEADER_FACTORY if parses is None else parses)(name, raw_value)
         value = str(header)
     except Exception as exc:  # the stdlib raises on some hostile values
         log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
@@ -300,14 +307,7 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
               ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
     try:
-        parsed = _kept(parses, header.name, header.raw_value)
-        if parsed is None:
-            try:
-                parsed = _HEADER_FACTORY(header.name, header.raw_value)
-            except Exception as exc:
-                _keep(parses, header.name, header.raw_value, exc)
-                raise
-            _keep(parses, header.name, header.raw_value, parsed)
+        parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
         found = parsed.addresses
     except Exception as exc:
         log.add("invalid_address",

@@ -28,7 +28,7 @@ from typing import TypeVar
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
-from smtpsniff.mail.headers import headers_from_stdlib, report_defects
+from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
 from smtpsniff.mail.model import Header, MimePart
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
 
@@ -124,14 +124,18 @@ class _Walk:
     log: AnomalyLog
     parts: list[MimePart]
     urls: list[str]
+    parses: HeaderParses | None = None
     too_deep: int = 0
     too_many: int = 0
 
 
-def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: AnomalyLog
-         ) -> tuple[tuple[MimePart, ...], list[str]]:
-    """Every entity of ``root`` as a :class:`MimePart` (paths from ``"1"``), and the body URLs."""
-    state = _Walk(limits=limits, log=log, parts=[], urls=[])
+def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
+         parses: HeaderParses | None = None) -> tuple[tuple[MimePart, ...], list[str]]:
+    """Every entity of ``root`` as a :class:`MimePart` (paths from ``"1"``), and the body URLs.
+
+    ``parses``: the header factory ``root`` was parsed with, so that part headers are parsed once
+    for their decoded values and the stdlib's getters alike."""
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
     stack: list[tuple[Message, str, int, str | None]] = [(root, "1", 0, None)]
     while stack:
         entity, path, depth, parent = stack.pop()
@@ -141,8 +145,8 @@ def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: A
         if len(state.parts) >= limits.max_mime_parts:
             state.too_many += 1
             continue
-        children = _visit(state, entity, path, depth, parent,
-                          root_headers if parent is None else None)
+        children = _record(state, entity, path, depth, parent,
+                           root_headers if parent is None else None)
         for number in range(len(children), 0, -1):
             stack.append((children[number - 1], f"{path}.{number}", depth + 1, path))
     if state.too_deep:
@@ -164,57 +168,12 @@ def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) 
         return default
 
 
-class _FetchOnce:
-    """``Message.get`` for one entity, with each header parsed once however often it is asked for.
-
-    The stdlib getters (``get_content_type``, ``get_filename``, ``get_param``, ...) each call
-    ``self.get``, which parses the header again; with this as the entity's ``get`` they share one
-    parse (or one exception), and return exactly what they would have.
-    """
-
-    __slots__ = ("_entity", "_found")
-
-    def __init__(self, entity: Message) -> None:
-        self._entity = entity
-        self._found: dict[str, object] = {}
-
-    def __call__(self, name: str, failobj: object = None) -> object:
-        key = name.lower()
-        if key not in self._found:
-            try:
-                self._found[key] = Message.get(self._entity, key, _MISSING)
-            except Exception as exc:  # raised again, as the stdlib would raise it each time
-                self._found[key] = _Raised(exc)
-        found = self._found[key]
-        if isinstance(found, _Raised):
-            raise found.exc
-        return failobj if found is _MISSING else found
-
-
-_MISSING = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Raised:
-    exc: Exception
-
-
-def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
-           root_headers: tuple[Header, ...] | None) -> list[Message]:
-    """Record one entity; return its children (multipart parts, or an embedded message)."""
-    entity.get = _FetchOnce(entity)  # type: ignore[method-assign]  # the stdlib getters use it
-    try:
-        return _record(state, entity, path, depth, parent, root_headers)
-    finally:
-        del entity.get
-
-
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
             root_headers: tuple[Header, ...] | None) -> list[Message]:
     where = f"MIME part {path}"
     log, limits = state.log, state.limits
     if root_headers is None:
-        headers = headers_from_stdlib(entity, limits, log, where)
+        headers = headers_from_stdlib(entity, limits, log, where, state.parses)
         report_defects(entity.defects, where, log)
     else:  # the top-level header block was read and checked from the raw bytes
         headers = root_headers
@@ -250,8 +209,8 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
         children = [p for p in payload if isinstance(p, Message)]
         if maintype == "message" and subtype in _MESSAGE_SUBTYPES and children:
             embedded = embedded_summary(
-                headers_from_stdlib(children[0], limits, log, f"message in {where}"),
-                f"message in {where}", log)
+                headers_from_stdlib(children[0], limits, log, f"message in {where}", state.parses),
+                f"message in {where}", log, state.parses)
             state.parts.append(MimePart(**common, is_multipart=True, message=embedded))
             return children[:1]
         if cte is not None and cte not in _IDENTITY_ENCODINGS:

@@ -40,11 +40,12 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
                 "at least From and Date)")
     _scan_line_ends(raw, log)
 
-    parses: HeaderParses = {}  # each top-level field parsed once by the stdlib
+    parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
     block = split_header_block(raw, limits, log, parses)
     fields = message_fields(block.headers, limits, log, parses)
     try:
-        root = BytesParser(policy=MAIL_POLICY).parsebytes(block.for_stdlib)
+        root = BytesParser(policy=MAIL_POLICY.clone(header_factory=parses)
+                           ).parsebytes(block.for_stdlib)
     except RecursionError:
         log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
                 "the body is listed as one part")
@@ -55,7 +56,7 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
         root = None
     if root is not None:
         try:
-            parts, urls = walk(root, block.headers, limits, log)
+            parts, urls = walk(root, block.headers, limits, log, parses)
         except RecursionError:
             log.add("mime_parse_failed", "MIME structure nested too deeply to walk; "
                     "the body is listed as one part")
