@@ -17,7 +17,7 @@ from ..anomaly import Anomaly
 from ..capture.files import open_capture
 from ..credentials.mask import mask_auth_argument
 from ..limits import DEFAULT_LIMITS, Limits
-from ..pipeline import AnalysisResult, SmtpPipeline
+from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import SessionRecords
 from .schema import SCHEMAS
@@ -128,6 +128,12 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}))
     if not paths:
         raise TypeError("read() needs at least one capture file")
+    with collector_paused():  # see collector_paused: most of what is allocated here is kept
+        return _read(paths, limits, smtp_ports, detect_other_ports, options, progress)
+
+
+def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other_ports: bool,
+          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None) -> Capture:
     stats = CaptureStats()
     all_records: list[SessionRecords] = []
     loose: list[Anomaly] = []
@@ -189,6 +195,13 @@ def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomal
                  ) -> dict[str, pd.DataFrame]:
     """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`; what providers
     keep beside their tables goes into ``objects``."""
+    with collector_paused():
+        return _build_tables(records, loose_anomalies, capture_of, options, objects)
+
+
+def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly],
+                  capture_of: dict[int, str] | None, options: ReadOptions | None,
+                  objects: dict[str, object] | None) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
     sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))
