@@ -83,9 +83,19 @@ class MessageAssembler:
     def feed_data(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[int, bool]:
         """DATA content from ``data[pos:]``: (position after what was used, whether it ended)."""
         end = len(data)
+        bulk = self._dot
         while pos < end:
             if self.first is None:
                 self.first = (ts_ns, frame)
+            if bulk and self._at_start and not self._splitter.pending:
+                new = self._plain_lines(data, pos)
+                if new < 0:
+                    bulk = False  # something to look at closely: line by line to the chunk's end
+                elif new > pos:
+                    self.wire_bytes += new - pos
+                    pos = new
+                    self.last = (ts_ns, frame)
+                    continue
             line, new = self._splitter.take(data, pos, ts_ns, frame)
             self.wire_bytes += new - pos
             pos = new
@@ -117,6 +127,34 @@ class MessageAssembler:
         self._at_start = False
         self._prev_ending = b""
         self._line_len = 0
+
+    def _plain_lines(self, data: bytes, pos: int) -> int:
+        """Take in one go the complete lines at ``data[pos:]`` that :meth:`_piece` would only copy.
+
+        Such lines end with CRLF, hold no other CR or LF, no NUL, do not start with "." (the end
+        line and dot-stuffed lines go through :meth:`_piece`) and fit ``max_text_line``.  Called at
+        a strict line start with nothing buffered.  Returns the position after them (``pos`` when
+        the first line is incomplete or starts with "."), or -1 when one of them needs a closer look.
+        """
+        stop = data.rfind(b"\n", pos) + 1  # after the last complete line
+        if stop <= pos or data[pos] == 0x2E:  # "."
+            return pos
+        dot = data.find(b"\n.", pos, stop)
+        if dot >= 0:
+            stop = dot + 1
+        lf = data.count(b"\n", pos, stop)
+        if data.count(b"\r\n", pos, stop) != lf or data.count(b"\r", pos, stop) != lf \
+                or data.find(b"\x00", pos, stop) >= 0:
+            return -1
+        longest = min(self._limits.max_text_line, self._splitter.limit)
+        if stop - pos > longest and max(map(len, data[pos:stop].split(b"\n"))) + 1 > longest:
+            return -1
+        room = self._limits.max_message_bytes - len(self._content)
+        if room > 0:
+            self._content += data[pos : min(stop, pos + room)]
+        self.size += stop - pos
+        self._prev_ending = b"\r\n"
+        return stop
 
     # -- one piece (a line, or a part of an over-long line) --------------------------------------
     def _piece(self, line: Line) -> bool:

@@ -265,6 +265,10 @@ class SmtpConversation:
 
     def _line_checks(self, out: list[SmtpEvent], line: Line, who: str, too_long: str, limit: int) -> None:
         """Per-line anomalies for command, reply and AUTH lines (RFC 5321 2.3.8, 4.5.3.1)."""
+        raw = line.raw
+        if len(raw) <= limit and line.ending == b"\r\n" and raw.count(b"\r") == 1 and b"\x00" not in raw \
+                and not line.cut:
+            return  # the usual line: CRLF-terminated, within its limit, no other CR, no NUL
         if line.cut:
             self._anomaly(out, "line_buffer_limit",
                           f"{who} line reached {self._limits.max_buffered_line} octets without LF; cut there",
@@ -624,7 +628,7 @@ class SmtpConversation:
 
     def _reply_line(self, line: Line, out: list[SmtpEvent], *, complete: bool = True) -> None:
         self._line_checks(out, line, "reply", "reply_line_too_long", self._limits.max_reply_line)
-        m = g.REPLY_LINE.match(g.wire_text(line.content))
+        m = g.split_reply_line(line.content)
         b = self._reply
         if m is None:
             self._anomaly(out, "invalid_reply_line", f"not a reply line (RFC 5321 4.2): {_quote(line.raw)}",
@@ -633,8 +637,9 @@ class SmtpConversation:
                 b.raw += line.raw
                 b.end_frame = line.end_frame
             return
-        code = int(m.group("code"))
-        if g.STRICT_REPLY_CODE.match(m.group("code")) is None:
+        code_text, sep, text = m
+        code = int(code_text)
+        if g.STRICT_REPLY_CODE.match(code_text) is None:
             self._anomaly(out, "invalid_reply_code", f"reply code {code} outside 200-559 (RFC 5321 4.2)",
                           line.ts_ns, line.frame)
         if b is None:
@@ -644,14 +649,14 @@ class SmtpConversation:
                           f"line with code {code} inside a {b.code} reply (RFC 5321 4.2.1)", line.ts_ns, line.frame)
         b.count += 1
         if b.count <= self._limits.max_reply_lines:
-            b.lines.append(m.group("text") or "")
+            b.lines.append(text)
         elif b.count == self._limits.max_reply_lines + 1:
             self._anomaly(out, "reply_too_many_lines",
                           f"reply {b.code} has more than {self._limits.max_reply_lines} lines; the rest not kept",
                           line.ts_ns, line.frame)
         b.raw += line.raw
         b.end_frame = line.end_frame
-        if m.group("sep") == "-":
+        if sep == "-":
             return
         self._reply = None
         self._dispatch_reply(b, out, complete=complete)
@@ -706,7 +711,8 @@ class SmtpConversation:
             return
         self._pending.popleft()
         reply(slot.stage, slot.verb, slot.index)
-        data_stage = {ReplyStage.DATA_START: "start", ReplyStage.DATA_END: "end"}.get(slot.stage)
+        stage = slot.stage
+        data_stage = "start" if stage is ReplyStage.DATA_START else "end" if stage is ReplyStage.DATA_END else None
         trigger = reply_trigger(slot.verb, data_stage, b.code)
         if slot.verb in ("EHLO", "LHLO") and b.code == 250:
             self._capabilities(slot, lines, b, out)
@@ -741,15 +747,15 @@ class SmtpConversation:
         for bad in caps.invalid_lines:
             self._anomaly(out, "invalid_ehlo_line", f"not an ehlo-line (RFC 5321 4.1.1.1): {bad[:_QUOTE]!r}",
                           b.ts_ns, b.frame)
-        size_p = caps.params("SIZE")
-        self._caps_pipelining = caps.has("PIPELINING")
+        has = {k for k, _ in caps.items}  # caps.has(keyword) for each keyword below, in one pass
+        self._caps_pipelining = "PIPELINING" in has
         out.append(Capabilities(
             command_index=slot.index, domain=caps.domain, greeting=caps.greeting, items=caps.items,
-            pipelining=caps.has("PIPELINING"), size=caps.size, size_announced=size_p is not None,
-            starttls=caps.has("STARTTLS"), auth_mechanisms=caps.auth_mechanisms, chunking=caps.has("CHUNKING"),
-            binarymime=caps.has("BINARYMIME"), eightbitmime=caps.has("8BITMIME"), smtputf8=caps.has("SMTPUTF8"),
-            dsn=caps.has("DSN"), enhancedstatuscodes=caps.has("ENHANCEDSTATUSCODES"),
-            requiretls=caps.has("REQUIRETLS"), ts_ns=b.ts_ns, frame=b.frame,
+            pipelining="PIPELINING" in has, size=caps.size, size_announced="SIZE" in has,
+            starttls="STARTTLS" in has, auth_mechanisms=caps.auth_mechanisms, chunking="CHUNKING" in has,
+            binarymime="BINARYMIME" in has, eightbitmime="8BITMIME" in has, smtputf8="SMTPUTF8" in has,
+            dsn="DSN" in has, enhancedstatuscodes="ENHANCEDSTATUSCODES" in has,
+            requiretls="REQUIRETLS" in has, ts_ns=b.ts_ns, frame=b.frame,
         ))
 
     def _server_gap(self, length: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:

@@ -83,6 +83,24 @@ ESMTP_PARAM = re.compile(r"^(?P<key>[A-Za-z0-9][A-Za-z0-9-]*)(?:=(?P<value>[^=\s
 # Lenient: any three digits (out-of-range codes are reported), text after "-"/" " kept verbatim.
 REPLY_LINE = re.compile(r"^(?P<code>[0-9]{3})(?:(?P<sep>[ -])(?P<text>.*))?$", re.S)
 STRICT_REPLY_CODE = re.compile(r"^[2-5][0-5][0-9]$")
+
+
+def split_reply_line(content: bytes) -> tuple[str, str | None, str] | None:
+    """:data:`REPLY_LINE` matched against ``wire_text(content)``, done on the bytes: ``(code, sep,
+    text)`` (``sep`` None and ``text`` "" for a bare code), or None when it is no reply line.
+
+    The code and separator are ASCII, so the text after them decodes on its own to the same
+    characters; the line (``content``, terminator removed) holds no LF for ``$`` to stop at.
+    """
+    code = content[:3]
+    if len(code) != 3 or not code.isdigit():  # bytes.isdigit: ASCII digits only, as [0-9]
+        return None
+    if len(content) == 3:
+        return code.decode("ascii"), None, ""
+    sep = content[3]
+    if sep != 0x20 and sep != 0x2D:  # " " or "-"
+        return None
+    return code.decode("ascii"), "-" if sep == 0x2D else " ", content[4:].decode(WIRE_ENCODING, WIRE_ERRORS)
 #: What a resynchronising server stream waits for after a gap (Zeek does the same).
 REPLY_START = re.compile(rb"^[0-9]{3}(?:[ -]|\r?\n)")
 

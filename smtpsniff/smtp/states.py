@@ -13,7 +13,9 @@ Everything that moves any of them is a row of :data:`TRANSITIONS`; the decoder
 as it is: remote misbehaviour is the decoder's anomaly to report, never an exception here.
 
 The framing modes and triggers are plain Enums (no ``str`` mix-in) on purpose: ``ClientMode.GAP``
-and ``ServerMode.GAP`` must never be equal, or their rows in the one table would collide.
+and ``ServerMode.GAP`` must never be equal, or their rows in the one table would collide.  As plain
+Enums they compare by identity, so they hash by identity too (``object.__hash__``, in C) rather than
+by ``Enum.__hash__`` (a Python call on every table look-up, several per SMTP line).
 :class:`SmtpState` keeps its ``str`` values for records and tables.
 
 This module knows no bytes, no grammar and no events.
@@ -45,6 +47,8 @@ class SmtpState(str, Enum):
 
 
 class ClientMode(Enum):
+    __hash__ = object.__hash__  # identity, as equality (see the module docstring)
+
     COMMAND = "command"  # command lines (RFC 5321 4.1.1)
     DATA_WAIT = "data_wait"  # DATA sent; later bytes held until the reply says content or commands
     DATA_CONTENT = "data_content"  # after 354: content up to CRLF.CRLF (RFC 5321 4.5.2)
@@ -59,6 +63,8 @@ class ClientMode(Enum):
 
 
 class ServerMode(Enum):
+    __hash__ = object.__hash__  # identity, as equality (see the module docstring)
+
     REPLY = "reply"  # reply lines (RFC 5321 4.2)
     TLS_PROBE = "tls_probe"
     TLS = "tls"
@@ -67,6 +73,8 @@ class ServerMode(Enum):
 
 
 class Trigger(Enum):
+    __hash__ = object.__hash__  # identity, as equality (see the module docstring)
+
     # --- replies (server decides) ---
     GREETING_OK = "greeting_ok"  # 220 greeting
     GREETING_REFUSED = "greeting_refused"  # 554/421 greeting
