@@ -26,29 +26,44 @@ _DKIM_TAG = re.compile(r"(?:^|;)\s*([A-Za-z][A-Za-z0-9_]*)\s*=\s*([^;]*)")
 _WSP = re.compile(r"\s+")
 
 
-def _first(headers: tuple[Header, ...], lname: str) -> Header | None:
+#: An entity's headers by lower-case name (RFC 5322 section 1.2.2), each list in wire order.
+_ByName = dict[str, list[Header]]
+_NONE: list[Header] = []  # what _all gives for an absent name; never changed
+
+
+def _by_name(headers: tuple[Header, ...]) -> _ByName:
+    by_name: _ByName = {}
     for header in headers:
-        if header.lname == lname:
-            return header
-    return None
+        lname = header.name.lower()
+        found = by_name.get(lname)
+        if found is None:
+            by_name[lname] = [header]
+        else:
+            found.append(header)
+    return by_name
 
 
-def _all(headers: tuple[Header, ...], lname: str) -> list[Header]:
-    return [h for h in headers if h.lname == lname]
+def _first(headers: _ByName, lname: str) -> Header | None:
+    found = headers.get(lname)
+    return found[0] if found else None
+
+
+def _all(headers: _ByName, lname: str) -> list[Header]:
+    return headers.get(lname, _NONE)
 
 
 def _stripped(header: Header | None) -> str | None:
     return header.value.strip() if header is not None else None
 
 
-def _addresses(headers: tuple[Header, ...], lname: str, log: AnomalyLog,
+def _addresses(headers: _ByName, lname: str, log: AnomalyLog,
                parses: HeaderParses | None = None) -> tuple[Address, ...]:
     """The mailboxes of the first ``lname`` field."""
     header = _first(headers, lname)
     return addresses(header, log, parses) if header is not None else ()
 
 
-def _recipients(headers: tuple[Header, ...], lname: str, log: AnomalyLog,
+def _recipients(headers: _ByName, lname: str, log: AnomalyLog,
                 parses: HeaderParses | None = None) -> tuple[Address, ...]:
     """The mailboxes of every ``lname`` field, repeats removed: a repeated To or Cc still names
     recipients (Zeek's smtp.log ``to``/``cc`` are likewise the union of all such fields)."""
@@ -69,56 +84,57 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
                    parses: HeaderParses | None = None) -> dict[str, Any]:
     """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers.
 
-    ``parses``: the stdlib header objects :func:`~smtpsniff.mail.headers.split_header_block`
-    made of ``headers``, reused for the address fields."""
+    ``parses``: the message's :class:`~smtpsniff.mail.headers.HeaderParses`, so that an address
+    field is not parsed again for its mailboxes."""
+    fields = _by_name(headers)
     for lname in _ONCE:
-        repeats = _all(headers, lname)
+        repeats = _all(fields, lname)
         if len(repeats) > 1:
             kind = "multiple_from" if lname == "from" else "duplicate_header"
             log.add(kind, f"{len(repeats)} {repeats[0].name} fields; RFC 5322 section 3.6 allows "
                     "one: "
                     + ", ".join(excerpt(h.raw_value, 40) for h in repeats[:5]))
-    from_headers = _all(headers, "from")
+    from_headers = _all(fields, "from")
     if not from_headers:
         log.add("missing_from", "no From field (RFC 5322 section 3.6 requires one)")
-    date_header = _first(headers, "date")
+    date_header = _first(fields, "date")
     if date_header is None:
         log.add("missing_date", "no Date field (RFC 5322 section 3.6 requires one)")
-    subject = _first(headers, "subject")
+    subject = _first(fields, "subject")
     received = tuple(parse_received(h, i, log)
-                     for i, h in enumerate(_all(headers, "received")))
-    originating = _first(headers, "x-originating-ip")
+                     for i, h in enumerate(_all(fields, "received")))
+    originating = _first(fields, "x-originating-ip")
     originating_ips = ips_in(originating.raw_value) if originating is not None else ()
-    return_path = _first(headers, "return-path")
-    content_type = _first(headers, "content-type")
-    user_agent = _first(headers, "user-agent") or _first(headers, "x-user-agent")
-    in_reply_to = _first(headers, "in-reply-to")
-    references = _first(headers, "references")
+    return_path = _first(fields, "return-path")
+    content_type = _first(fields, "content-type")
+    user_agent = _first(fields, "user-agent") or _first(fields, "x-user-agent")
+    in_reply_to = _first(fields, "in-reply-to")
+    references = _first(fields, "references")
     return dict(
-        from_=_addresses(headers, "from", log, parses),
+        from_=_addresses(fields, "from", log, parses),
         from_count=len(from_headers),
-        sender=_addresses(headers, "sender", log, parses),
-        reply_to=_addresses(headers, "reply-to", log, parses),
-        to=_recipients(headers, "to", log, parses),
-        cc=_recipients(headers, "cc", log, parses),
-        bcc=_recipients(headers, "bcc", log, parses),
+        sender=_addresses(fields, "sender", log, parses),
+        reply_to=_addresses(fields, "reply-to", log, parses),
+        to=_recipients(fields, "to", log, parses),
+        cc=_recipients(fields, "cc", log, parses),
+        bcc=_recipients(fields, "bcc", log, parses),
         subject=subject.value if subject is not None else None,
         subject_raw=subject.raw_value if subject is not None else None,
         date=parse_date(date_header.raw_value, "Date header", log) if date_header else None,
         date_raw=date_header.raw_value if date_header is not None else None,
-        message_id=_stripped(_first(headers, "message-id")),
+        message_id=_stripped(_first(fields, "message-id")),
         in_reply_to=in_reply_to.raw_value.strip() if in_reply_to is not None else None,
         references=msg_ids(references.raw_value) if references is not None else (),
         return_path=(return_path.raw_value.strip().strip("<>").strip()
                      if return_path is not None else None),
         received=received,
         received_path=received_path(received, limits.max_received_path, log),
-        x_mailer=_stripped(_first(headers, "x-mailer")),
+        x_mailer=_stripped(_first(fields, "x-mailer")),
         user_agent=_stripped(user_agent),
         x_originating_ip=originating_ips[0] if originating_ips else None,
-        authentication_results=tuple(h.value for h in _all(headers, "authentication-results")),
-        dkim=tuple(dkim_tags(h.raw_value) for h in _all(headers, "dkim-signature")),
-        mime_version=_stripped(_first(headers, "mime-version")),
+        authentication_results=tuple(h.value for h in _all(fields, "authentication-results")),
+        dkim=tuple(dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")),
+        mime_version=_stripped(_first(fields, "mime-version")),
         content_type=(content_type.raw_value.split(";", 1)[0].strip().lower()
                       if content_type is not None else None),
     )
@@ -127,15 +143,16 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
 def embedded_summary(headers: tuple[Header, ...], where: str, log: AnomalyLog,
                      parses: HeaderParses | None = None) -> EmbeddedMessage:
     """The header summary of a message/rfc822 part."""
-    subject = _first(headers, "subject")
-    date_header = _first(headers, "date")
+    fields = _by_name(headers)
+    subject = _first(fields, "subject")
+    date_header = _first(fields, "date")
     return EmbeddedMessage(
         headers=headers,
-        from_=_addresses(headers, "from", log, parses),
-        to=_recipients(headers, "to", log, parses),
-        cc=_recipients(headers, "cc", log, parses),
+        from_=_addresses(fields, "from", log, parses),
+        to=_recipients(fields, "to", log, parses),
+        cc=_recipients(fields, "cc", log, parses),
         subject=subject.value if subject is not None else None,
         date=parse_date(date_header.raw_value, f"Date of {where}", log) if date_header else None,
         date_raw=date_header.raw_value if date_header is not None else None,
-        message_id=_stripped(_first(headers, "message-id")),
+        message_id=_stripped(_first(fields, "message-id")),
     )

@@ -2,7 +2,8 @@
 
 RFC 5322 section 2.2 (header fields), 2.2.3 (folding), 3.6.8 (field names); RFC 6532 section 3.2
 (UTF-8 in header values); RFC 2047 (encoded words, decoded by the stdlib ``email.policy.default``
-header classes).  This module reads only the top-level header block itself, so that the exact
+header classes; values that need no parse are read by :mod:`smtpsniff.mail.simple` to the same
+result).  This module reads only the top-level header block itself, so that the exact
 bytes of every field survive; MIME part headers come from the stdlib parser
 (:func:`headers_from_stdlib`).  It knows nothing of MIME structure, bodies or SMTP.
 
@@ -24,13 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.errors import MessageDefect
-from email.headerregistry import HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
+from smtpsniff.mail.simple import simple_mailboxes, simple_value
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -293,6 +295,9 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
             log.add("undecodable_charset",
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
+    simple = simple_value(_HEADER_FACTORY[name], raw_value)
+    if simple is not None:  # what the stdlib would return, with no defects
+        return simple
     try:
         header = (_HEADER_FACTORY if parses is None else parses)(name, raw_value)
         value = str(header)
@@ -306,6 +311,10 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
 def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None
               ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
+    if issubclass(_HEADER_FACTORY[header.name], AddressHeader):
+        simple = simple_mailboxes(header.raw_value)
+        if simple is not None:  # what the stdlib would find; every one has a domain
+            return tuple(Address(display_name=name, addr=addr) for name, addr in simple)
     try:
         parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
         found = parsed.addresses

@@ -1,0 +1,97 @@
+"""The stdlib's decoded value of a header field simple enough to be read without its parser.
+
+The ``email.policy.default`` header classes build a parse tree for every value; most values on the
+wire need none of it.  :func:`simple_value` and :func:`simple_mailboxes` return exactly what the
+stdlib would (``str(header)``, and the display name and addr-spec of each mailbox), with no
+defects, for values in a strict subset of each field's grammar, and ``None`` for anything else:
+the caller then asks the stdlib.  The subsets (each one checked against the stdlib by
+tests/mail/test_mail_simple_headers.py):
+
+* unstructured fields (RFC 5322 section 3.2.5; every field without its own class): any value
+  without ``=?`` (no RFC 2047 encoded word, section 2), which the stdlib returns unchanged;
+* address fields (RFC 5322 section 3.4): a list of mailboxes, each ``addr-spec``,
+  ``<addr-spec>`` or ``phrase <addr-spec>``, where the local part and the domain are
+  dot-atom-text (section 3.2.3) and the phrase is atoms separated by single spaces, the list
+  separated by ``","`` or ``", "`` (the stdlib renders ``<addr-spec>`` as ``addr-spec`` and
+  joins mailboxes with ``", "``);
+* Message-ID (RFC 5322 section 3.6.4): ``"<" dot-atom-text "@" dot-atom-text ">"``;
+* MIME-Version (RFC 2045 section 4): ``1.0``;
+* Content-Transfer-Encoding (RFC 2045 section 6.1): one token of letters, digits and ``-``;
+* Date (RFC 5322 section 3.3): any value the stdlib's date parser reads, rendered as the stdlib
+  renders it (``email.utils.format_datetime``).
+
+It knows nothing of messages, MIME or anomalies: it takes a field's name and unfolded value.
+"""
+from __future__ import annotations
+
+import re
+from email.headerregistry import (
+    AddressHeader,
+    ContentTransferEncodingHeader,
+    DateHeader,
+    MessageIDHeader,
+    MIMEVersionHeader,
+    UnstructuredHeader,
+)
+from email.utils import format_datetime, parsedate_to_datetime
+
+# RFC 5322 section 3.2.3: atext (ASCII only: no RFC 6532 UTF-8, which the stdlib may flag).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM_TEXT = rf"{_ATEXT}(?:\.{_ATEXT})*"
+_ADDR_SPEC = rf"{_DOT_ATOM_TEXT}@{_DOT_ATOM_TEXT}"
+# RFC 5322 section 3.4: mailbox = name-addr / addr-spec; name-addr = [display-name] angle-addr;
+# here the display name is atoms separated by single spaces.
+_MAILBOX = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) <({_ADDR_SPEC})>|<({_ADDR_SPEC})>|({_ADDR_SPEC})")
+# RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">" with dot-atom-text on both sides.
+_MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
+# RFC 2045 section 6.1: mechanism = token; here letters, digits and "-" only.
+_MECHANISM = re.compile(r"[A-Za-z0-9-]+")
+# RFC 2047 section 2: an encoded word starts with "=?".
+_ENCODED_WORD_START = "=?"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def simple_value(header_class: type, value: str) -> str | None:
+    """``str()`` of the stdlib header ``header_class`` would build from ``value``, when it is sure
+    to equal that and to carry no defects; else None."""
+    if _ENCODED_WORD_START in value or _SURROGATE.search(value) is not None:
+        return None
+    if issubclass(header_class, UnstructuredHeader):
+        return value
+    if issubclass(header_class, AddressHeader):
+        mailboxes = simple_mailboxes(value)
+        if mailboxes is None:
+            return None
+        return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in mailboxes)
+    if issubclass(header_class, MessageIDHeader):
+        return value if _MSG_ID.fullmatch(value) is not None else None
+    if issubclass(header_class, MIMEVersionHeader):
+        return value if value == "1.0" else None
+    if issubclass(header_class, ContentTransferEncodingHeader):
+        return value if _MECHANISM.fullmatch(value) is not None else None
+    if issubclass(header_class, DateHeader) and value:
+        try:
+            return format_datetime(parsedate_to_datetime(value))
+        except Exception:  # the stdlib class decides what a date it cannot read becomes
+            return None
+    return None
+
+
+def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """(display name, addr-spec) of each mailbox of an address field ``value``, as the stdlib
+    reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
+    if _ENCODED_WORD_START in value:
+        return None
+    found: list[tuple[str, str]] = []
+    for number, item in enumerate(value.split(",")):
+        if number and item[:1] == " ":
+            item = item[1:]
+        match = _MAILBOX.fullmatch(item)
+        if match is None:
+            return None
+        name, named_addr, angle_addr, bare_addr = match.groups()
+        if name is not None:
+            found.append((name, named_addr))
+        else:
+            found.append(("", angle_addr if angle_addr is not None else bare_addr))
+    return found

@@ -1,0 +1,144 @@
+"""smtpsniff.mail.simple against its oracle, the stdlib's ``email.policy.default`` header classes.
+
+For every value the simple path answers, the stdlib must build the same ``str`` with no defects,
+and (address fields) the same mailboxes; values outside the subset must be left to the stdlib.
+Inputs: the header fields of every message the recorded clients sent (tests/data sidecars), and
+values generated from the grammar's pieces and their neighbours (quotes, comments, encoded words,
+groups, white space, 8-bit), from a fixed seed.
+"""
+from __future__ import annotations
+
+import random
+from email import policy
+
+import pytest
+from mail_oracles import captures_with_sidecars, sent_messages
+
+from smtpsniff.mail import parse_message
+from smtpsniff.mail.simple import simple_mailboxes, simple_value
+
+STDLIB = policy.default.header_factory
+
+_ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+_NOISE = ['"', "(", ")", "\t", "=?", "?=", "\u00e9", "\x00", "\x7f", "[", "]", ":", ";", "\\", "  ",
+          "\x0b", "\ud800", " <", "> ", ",", ", ", ".", "..", "@", "<>", "=?utf-8?q?x?="]
+_DATES = ["Tue, 04 Jun 2024 10:15:00 +0000", "4 Jun 2024 10:15 -0000", "Tue, 04 Jun 2024 10:15:00",
+          "Mon, 32 Jun 2024 10:15:00 +0000", "Tue, 04 Jun 2024 10:15:00 +9999", "not a date", "",
+          "Tue, 04 Jun 24 10:15:00 EST", "Tue,  4 Jun 2024 10:15:00 +0530 (IST)",
+          "31 Dec 9999 23:59:59 -1200", "01 Jan 0001 00:00:00 +1200"]
+_ADDRESS_FIELDS = ("From", "To", "Cc", "Bcc", "Sender", "Reply-To", "Resent-From")
+_OTHER_FIELDS = ("Subject", "X-Mailer", "Received", "Message-ID", "MIME-Version",
+                 "Content-Transfer-Encoding", "Date", "Content-ID")
+
+
+def _mailbox_list(rng: random.Random) -> str:
+    def atom() -> str:
+        return "".join(rng.choice(_ATEXT) for _ in range(rng.randint(1, 4)))
+
+    def joined(words: list[str], usual: str) -> str:  # mostly the usual separator, at times not
+        seps = [usual] * 6 + [".", " ", "  ", "\t", ". ", ""]
+        return "".join(word + rng.choice(seps) for word in words[:-1]) + words[-1]
+
+    def addr_spec() -> str:
+        return (joined([atom() for _ in range(rng.randint(1, 2))], ".") + "@"
+                + joined([atom() for _ in range(rng.randint(1, 3))], "."))
+
+    def mailbox() -> str:
+        shape = rng.randint(0, 2)
+        if shape == 0:
+            return addr_spec()
+        if shape == 1:
+            return f"<{addr_spec()}>"
+        return joined([atom() for _ in range(rng.randint(1, 3))], " ") + f" <{addr_spec()}>"
+
+    return rng.choice([",", ", "]).join(mailbox() for _ in range(rng.randint(1, 3)))
+
+
+def _mutated(rng: random.Random, value: str) -> str:
+    for _ in range(rng.randint(0, 2)):
+        at = rng.randint(0, len(value))
+        value = value[:at] + rng.choice(_NOISE) + value[at:]
+    return value
+
+
+def _generated(count: int = 6000) -> list[tuple[str, str]]:
+    rng = random.Random(20240604)
+    out = []
+    for _ in range(count):
+        name = rng.choice(_ADDRESS_FIELDS + _OTHER_FIELDS)
+        if name == "Date":
+            value = rng.choice(_DATES)
+        elif name in _ADDRESS_FIELDS:
+            value = _mailbox_list(rng)
+        elif name == "Message-ID":
+            value = "<" + _mailbox_list(rng).split(",")[0].strip("<>").split(" <")[-1] + ">"
+        else:
+            value = "".join(rng.choice(list(_ATEXT) + [" ", ".", "@", "1.0"])
+                            for _ in range(rng.randint(0, 12)))
+        out.append((name, _mutated(rng, value)))
+    return out
+
+
+def _recorded() -> list[tuple[str, str]]:
+    out = []
+    for capture in captures_with_sidecars():
+        for message in sent_messages(capture):
+            for part in parse_message(message["bytes"]).parts:
+                out.extend((h.name, h.raw_value) for h in part.headers)
+    return sorted(set(out))
+
+
+def _check(name: str, value: str) -> bool:
+    """Assert the simple path agrees with the stdlib; True if it answered."""
+    fast = simple_value(STDLIB[name], value)
+    boxes = simple_mailboxes(value) if name in _ADDRESS_FIELDS else None
+    if fast is None and boxes is None:
+        return False
+    header = STDLIB(name, value)  # the simple path must not answer a value the stdlib rejects
+    assert header.defects == (), (name, value)
+    if fast is not None:
+        assert fast == str(header), (name, value)
+    if boxes is not None:
+        assert boxes == [(a.display_name or "", a.addr_spec) for a in header.addresses], (name, value)
+    return True
+
+
+def test_generated_values_agree_with_the_stdlib():
+    answered = sum(_check(name, value) for name, value in _generated())
+    assert answered > 1000  # the subset is the common case, not a corner
+
+
+def test_recorded_header_fields_agree_with_the_stdlib():
+    values = _recorded()
+    if not values:
+        pytest.skip("no recorded messages in tests/data")
+    assert sum(_check(name, value) for name, value in values) > 0
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("From", "Alice <alice@example.test>"),
+    ("To", "bob@example.test, <carol@example.test>,dave@example.test"),
+    ("Message-ID", "<smtpsniff-0001@client.example.test>"),
+    ("Date", "Tue, 4 Jun 2024 10:15:00 +0200"),
+    ("Subject", "Lunch on Friday?"),
+    ("Received", "from a (b [192.0.2.1]) by c with ESMTP id X; Tue, 4 Jun 2024 10:15:00 +0000"),
+    ("MIME-Version", "1.0"),
+    ("Content-Transfer-Encoding", "quoted-printable"),
+])
+def test_common_values_take_the_simple_path(name, value):
+    assert _check(name, value)
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("From", '"Smith, J." <j@example.test>'),  # quoted display name: the stdlib re-renders it
+    ("From", "=?utf-8?q?Ren=C3=A9?= <r@example.test>"),  # RFC 2047 encoded word
+    ("To", "undisclosed-recipients:;"),  # group syntax
+    ("To", "a@example.test (Alice)"),  # comment
+    ("To", "J. Smith <j@example.test>"),  # obs-phrase
+    ("Subject", "=?utf-8?q?caf=C3=A9?="),
+    ("Message-ID", "<a@b> trailing"),
+    ("MIME-Version", "1.0 (produced by x)"),
+    ("Date", "yesterday"),
+])
+def test_other_values_are_left_to_the_stdlib(name, value):
+    assert not _check(name, value)
