@@ -21,7 +21,7 @@ from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import SessionRecords
 from .schema import SCHEMAS
-from .tables import add_connection_columns, frame_from_rows
+from .tables import add_connection_columns, frame_from_columns, frame_from_rows, record_columns
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
 
@@ -204,18 +204,25 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
                   objects: dict[str, object] | None) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
-    sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))
+    sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))  # one row per session
+    anomalies = _all_anomalies(records, loose_anomalies)
     tables = {
         "sessions": sessions,
-        "transactions": frame_from_rows("transactions", (
-            {**_fields(t), "ts": t.ts_ns, "end": t.end_ts_ns} for r in records for t in r.transactions)),
-        "recipients": frame_from_rows("recipients", (
-            {**_fields(x), "ts": x.ts_ns} for r in records for x in r.recipients)),
-        "commands": frame_from_rows("commands", (
-            _command_row(c, options.show_secrets) for r in records for c in r.commands)),
-        "replies": frame_from_rows("replies", (
-            {**_fields(x), "ts": x.ts_ns, "reply_class": f"{x.code // 100}xx"} for r in records for x in r.replies)),
-        "anomalies": frame_from_rows("anomalies", (_anomaly_row(a) for a in _all_anomalies(records, loose_anomalies))),
+        "transactions": _table("transactions", [t for r in records for t in r.transactions], lambda ts: dict(
+            ts=[t.ts_ns for t in ts], end=[t.end_ts_ns for t in ts])),
+        "recipients": _table("recipients", [x for r in records for x in r.recipients], lambda xs: dict(
+            ts=[x.ts_ns for x in xs])),
+        "commands": _table("commands", [c for r in records for c in r.commands], lambda cs: dict(
+            argument=[mask_auth_argument(c.argument, options.show_secrets) if c.verb == "AUTH" else c.argument
+                      for c in cs],  # the initial response is the credentials in base64
+            ts=[c.ts_ns for c in cs],
+            latency_s=[(c.reply_ts_ns - c.ts_ns) / 1e9 if c.reply_ts_ns is not None else None for c in cs])),
+        "replies": _table("replies", [x for r in records for x in r.replies], lambda xs: dict(
+            ts=[x.ts_ns for x in xs], reply_class=[f"{x.code // 100}xx" for x in xs])),
+        "anomalies": frame_from_columns("anomalies", len(anomalies), {
+            "session_id": [a.conn_id for a in anomalies], "ts": [a.ts_ns for a in anomalies],
+            "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
+            "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
     for name in ("transactions", "recipients", "commands", "replies"):
         add_connection_columns(tables[name], sessions)
@@ -226,6 +233,12 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
             elif objects is not None:
                 objects[name] = value
     return tables
+
+
+def _table(table: str, items: list, computed: Callable[[list], dict[str, list]]) -> pd.DataFrame:
+    """The frame of ``table`` from records ``items``: the columns ``computed(items)`` gives, the
+    others from the records' fields of the same name."""
+    return frame_from_columns(table, len(items), record_columns(table, items, **computed(items)) if items else {})
 
 
 def _fields(record: object) -> dict:
@@ -240,25 +253,11 @@ def _session_row(r: SessionRecords, capture_of: dict[int, str]) -> dict:
     return row
 
 
-def _command_row(c, show_secrets: bool = False) -> dict:
-    row = _fields(c)
-    if c.verb == "AUTH":  # the initial response is the credentials in base64
-        row["argument"] = mask_auth_argument(c.argument, show_secrets)
-    row["ts"] = c.ts_ns
-    row["latency_s"] = (c.reply_ts_ns - c.ts_ns) / 1e9 if c.reply_ts_ns is not None else None
-    return row
-
-
 def _all_anomalies(records: list[SessionRecords], loose: Iterable[Anomaly]) -> list[Anomaly]:
     out = [a for r in records for a in r.anomalies]
     out.extend(loose)
     out.sort(key=lambda a: (a.ts_ns is None, a.ts_ns or 0, a.frame or 0))
     return out
-
-
-def _anomaly_row(a: Anomaly) -> dict:
-    return {"session_id": a.conn_id, "ts": a.ts_ns, "frame": a.frame, "layer": a.layer.value, "kind": a.kind,
-            "message": a.message}
 
 
 __all__ = ["Capture", "CaptureStats", "TABLES", "read", "build_tables", "SCHEMAS"]

@@ -12,7 +12,7 @@ from ..credentials import Credential, credentials
 from ..credentials.mask import mask
 from ..findings import Finding, find
 from ..records.builder import SessionRecords
-from .tables import add_connection_columns, frame_from_rows
+from .tables import add_connection_columns, frame_from_columns, record_columns
 
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
@@ -21,22 +21,31 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
                  limits=options.limits, tables=tables)
     sessions = tables["sessions"]
     out = {
-        "credentials": frame_from_rows("credentials", (_credential_row(c, options.show_secrets) for c in creds)),
-        "findings": frame_from_rows("findings", (finding_row(f) for f in found)),
+        "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
+        "findings": frame_from_columns("findings", len(found), _finding_columns(found)),
     }
     for frame in out.values():
         add_connection_columns(frame, sessions)
     return out
 
 
-def _credential_row(c: Credential, show_secrets: bool) -> dict:
-    row = {name: getattr(c, name) for name in c.__dataclass_fields__}
-    row.update(ts=c.ts_ns, secret=mask(c.secret, show_secrets), hash=mask(c.hash, show_secrets),
-               cleartext=not c.tls)
-    return row
+def _credential_columns(creds: list[Credential], show_secrets: bool) -> dict[str, list]:
+    """Each credential's fields, with ``ts``, the secrets masked unless asked for, and ``cleartext``."""
+    return record_columns("credentials", creds, ts=[c.ts_ns for c in creds],
+                          secret=[mask(c.secret, show_secrets) for c in creds],
+                          hash=[mask(c.hash, show_secrets) for c in creds], cleartext=[not c.tls for c in creds])
 
 
 def finding_row(f: Finding) -> dict:
     return {"session_id": f.session_id, "ts": f.ts_ns, "frame": f.frame, "kind": f.kind,
             "severity": f.severity.value, "explanation": f.explanation, "evidence": f.evidence,
             "frames": list(f.frames), "sessions": list(f.sessions)}
+
+
+def _finding_columns(found: list[Finding]) -> dict[str, list]:
+    """:func:`finding_row` of every finding, column by column."""
+    return {"session_id": [f.session_id for f in found], "ts": [f.ts_ns for f in found],
+            "frame": [f.frame for f in found], "kind": [f.kind for f in found],
+            "severity": [f.severity.value for f in found], "explanation": [f.explanation for f in found],
+            "evidence": [f.evidence for f in found], "frames": [list(f.frames) for f in found],
+            "sessions": [list(f.sessions) for f in found]}

@@ -6,7 +6,8 @@ be filtered by address without a merge.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 import pandas as pd
@@ -31,6 +32,37 @@ def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFra
         return empty_frame(table)
     data = {c.name: [row.get(c.name) for row in rows] for c in schema}
     return _typed(pd.DataFrame(data), schema)
+
+
+def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """The frame :func:`frame_from_rows` builds, from ``length`` values per column instead of rows.
+
+    ``columns`` maps column names to their values in row order; a schema column it lacks is all
+    missing (as a row without that key), a name the schema lacks is ignored.
+    """
+    if not length:
+        return empty_frame(table)
+    schema = SCHEMAS[table]
+    data = {}
+    for c in schema:
+        values = columns.get(c.name)
+        data[c.name] = [None] * length if values is None else list(values)
+    return _typed(pd.DataFrame(data), schema)
+
+
+def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]) -> dict[str, Sequence[Any]]:
+    """Columns of ``table`` from dataclass ``records`` (all of one class): each schema column from
+    ``computed`` if given there, else from the records' field of that name; others are left out."""
+    if not records:
+        return dict(computed)
+    names = records[0].__dataclass_fields__
+    out: dict[str, Sequence[Any]] = {}
+    for c in SCHEMAS[table]:
+        if c.name in computed:
+            out[c.name] = computed[c.name]
+        elif c.name in names:
+            out[c.name] = list(map(attrgetter(c.name), records))
+    return out
 
 
 def _typed(df: pd.DataFrame, schema: tuple[Column, ...]) -> pd.DataFrame:
