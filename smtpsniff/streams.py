@@ -14,11 +14,15 @@ from .limits import DEFAULT_LIMITS, Limits
 from .net import native
 from .net.decode import PacketDecoder
 from .net.segment import TcpSegment
-from .reassembly.events import StreamEvent
-from .reassembly.table import SMTP_PORTS, TcpReassembler
+from .reassembly.events import StreamData, StreamEvent
+from .reassembly.table import SMTP_PORTS, TcpReassembler, _Conn
 
 #: Frames between two idle-connection sweeps (capture time decides what is idle).
 EXPIRE_EVERY_FRAMES = 4096
+
+#: Records per call of the C cutter while the reassembler's flows table is in use: connections the
+#: reassembler hands over between calls are handled in C from the next call on.
+FAST_CHUNK_RECORDS = 512
 
 _NOTHING: tuple = ()
 
@@ -56,35 +60,57 @@ class StreamPipeline:
         cut_batches = getattr(frames, "cut_batches", None)
         if cut_batches is None:
             return None
-        make_cut = native.pcap_cutter(self.decoder)
+        fast = self._fast_args if self.reassembler.attach_flows(native.flows_type()) else None
+        make_cut = native.pcap_cutter(self.decoder, fast)
         if make_cut is None:
             return None
         return cut_batches(make_cut)
+
+    def _fast_args(self, max_records: int) -> tuple | None:
+        """For the C cutter, before each chunk: the reassembler's flows table and the sweep schedule."""
+        records = min(max_records, FAST_CHUNK_RECORDS)
+        flows = self.reassembler.flows_for_chunk(records)
+        if flows is None:
+            return None
+        return flows, self._until_expire, EXPIRE_EVERY_FRAMES, records
 
     def feed_batch(self, batch: native.DecodedBatch) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
         """The records of one batch in, their non-empty event lists out, one per record (as ``feed``).
 
         Same events, expiry points and counts as feeding each record's frame to :meth:`feed`; frames
-        the C code left undecoded go through this pipeline's :class:`PacketDecoder`.  Consume the
-        iterator fully before feeding anything else.
+        the C code left undecoded go through this pipeline's :class:`PacketDecoder`, and what the
+        reassembler's C flows table handled arrives as its StreamData already.  Consume the iterator
+        fully before feeding anything else.
         """
-        items, tss = batch
+        items, tss, sweeps = batch
         n = len(items)
         decode = self.decoder.decode
-        reassemble = self.reassembler.feed
-        segment, frame_type = TcpSegment, Frame
+        reassembler = self.reassembler
+        reassemble = reassembler.feed
+        ignored = reassembler.ignored_in_flows
+        segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, _Conn
+        idle_at = dict(sweeps) if sweeps else {}
 
         def run(part: list) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
             for item in part:
                 t = type(item)
                 if t is segment:
                     events = reassemble(item)
+                elif t is data_type:  # built by the flows table
+                    if ignored and item.conn_id in ignored:
+                        reassembler.drop_ignored_data(item)  # its connection was ignored since
+                        continue
+                    self.last_ts_ns = item.ts_ns
+                    yield (item,)
+                    continue
                 elif t is frame_type:
                     seg = decode(item)
                     if type(seg) is not segment:
                         continue
                     events = reassemble(seg)
-                else:  # a Skip: already counted
+                else:  # a Skip (already counted), or a pure ACK / ignored packet the flows table took
+                    if t is conn_type and item.ignored:
+                        reassembler.stats.ignored_packets += 1  # its connection was ignored since
                     continue
                 if events:
                     self.last_ts_ns = item[1]
@@ -101,13 +127,14 @@ class StreamPipeline:
             self._until_expire = EXPIRE_EVERY_FRAMES
             ts = self.last_ts_ns = tss[sweep]
             self.decoder.expire(ts)
-            expired = self.reassembler.expire(ts)
+            expired = reassembler.expire(ts, idle_at.get(sweep, ()))
             if expired:
                 yield expired
             yield from run(items[sweep : sweep + 1])
             start = sweep + 1
         if n:
             self.last_ts_ns = tss[n - 1]
+        reassembler.flush_flows()
 
     def finish(self) -> list[StreamEvent | Anomaly]:
         """End of input: report incomplete fragments, flush held data as gaps, close everything."""

@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <string.h>
+#include <structmember.h>
 #include <sys/socket.h>
 
 /* What a link layer carries (smtpsniff/net/linktypes.py NET_*). */
@@ -332,10 +333,630 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
     return seg;
 }
 
-/* cut(buf, off, number) -> (items, ts_bytes, counts, n, off, number, last_ts, need, too_large)
+/* ---------------------------------------------------------------------------------------------
+ * FastFlows: the common case of smtpsniff/reassembly/table.py TcpReassembler.feed, in C.
+ *
+ * The reassembler hands over a connection ("adds a flow") only while it is established and
+ * nothing is pending: both directions started, nothing held behind a hole, no FIN, no unresolved
+ * acknowledgement.  For such a flow a segment without SYN/FIN/RST, not cut by the snaplen, whose
+ * payload (if any) starts exactly at the next expected byte and whose ACK does not acknowledge
+ * bytes the peer has not been seen sending, is handled here exactly as feed() would: the bytes
+ * become the StreamData feed() would build, the activity (time, frame, packets, LRU order) and the
+ * retained window of recent bytes are kept, the counters counted.  For an ignored connection
+ * (TcpReassembler.ignore) any segment without SYN/FIN/RST is only counted.  Anything else
+ * "freezes" the flow: from then on its segments go to Python, which takes the flow's state back
+ * ("pull") before handling the first of them.  At the idle sweeps feed_batch runs every
+ * EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are frozen too and reported, so the
+ * reassembler expires them at the same record as the pure-Python path does.
+ * ------------------------------------------------------------------------------------------- */
+
+enum { FLOW_FREE = 0, FLOW_FAST = 1, FLOW_FROZEN = 2 };
+enum { T_FIN = 0x01, T_SYN = 0x02, T_RST = 0x04, T_ACK = 0x10 };
+#define SEQ_HALF 0x80000000u
+#define SLOT_EMPTY (-1)
+#define SLOT_DELETED (-2)
+
+/* StreamData's fields, in the order new_stream_data takes them (smtpsniff/reassembly/stream.py). */
+static const char *const DATA_FIELDS[7] = {"conn_id", "direction", "offset", "data", "ts_ns", "frame", "frames"};
+
+typedef struct {
+    PyObject *recent;     /* the stream's window of recent delivered bytes (a bytearray), or NULL */
+    long long nxt;        /* stream offset of the next byte */
+    uint32_t nxt_seq;     /* its sequence number */
+    long long delivered;  /* bytes delivered here since the flow was added */
+} FlowDir;
+
+typedef struct {
+    int state, ignored;
+    PyObject *conn, *conn_id;
+    FlowDir dir[2]; /* 0: the client's bytes (c2s), 1: the server's (s2c) */
+    long long last_ts, last_frame, packets;
+    int prev, next; /* LRU list of FAST flows, least recently active first; -1: none */
+    int next_free;
+    int addr_len;
+    unsigned char client[16], server[16];
+    unsigned client_port, server_port;
+} Flow;
+
+typedef struct {
+    int flow; /* index into flows, SLOT_EMPTY or SLOT_DELETED */
+    int side; /* 0: the key is client -> server */
+    uint32_t hash;
+} Slot;
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *data_type;
+    Py_ssize_t data_off[7];
+    PyObject *dir_obj[2];
+    long long retain, retain_trim, idle_timeout;
+    Flow *flows;
+    int flows_cap, free_head, in_use, fast;
+    Slot *slots;
+    size_t slots_cap, slots_used; /* used counts deleted slots too */
+    int lru_head, lru_tail;
+    long long segments, bytes_delivered, ignored_packets; /* since the last counters() */
+    long long handled;                                   /* segments handled here, ever */
+} FastFlows;
+
+static PyTypeObject FastFlowsType;
+
+static uint32_t flow_hash(const unsigned char *src, const unsigned char *dst, int len, unsigned sport, unsigned dport)
+{
+    uint32_t h = 2166136261u ^ (uint32_t)len;
+    for (int i = 0; i < len; i++)
+        h = (h ^ src[i]) * 16777619u;
+    for (int i = 0; i < len; i++)
+        h = (h ^ dst[i]) * 16777619u;
+    h = (h ^ sport) * 16777619u;
+    h = (h ^ dport) * 16777619u;
+    h ^= h >> 16;
+    h *= 0x45d9f3bu;
+    h ^= h >> 16;
+    return h;
+}
+
+static int slot_matches(const FastFlows *f, const Slot *s, const unsigned char *src, const unsigned char *dst,
+                        int len, unsigned sport, unsigned dport)
+{
+    const Flow *fl = &f->flows[s->flow];
+    if (fl->addr_len != len)
+        return 0;
+    if (s->side == 0)
+        return sport == fl->client_port && dport == fl->server_port && memcmp(src, fl->client, (size_t)len) == 0 &&
+               memcmp(dst, fl->server, (size_t)len) == 0;
+    return sport == fl->server_port && dport == fl->client_port && memcmp(src, fl->server, (size_t)len) == 0 &&
+           memcmp(dst, fl->client, (size_t)len) == 0;
+}
+
+static Slot *find_slot(FastFlows *f, uint32_t h, const unsigned char *src, const unsigned char *dst, int len,
+                       unsigned sport, unsigned dport)
+{
+    if (f->slots_cap == 0)
+        return NULL;
+    size_t mask = f->slots_cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        Slot *s = &f->slots[i];
+        if (s->flow == SLOT_EMPTY)
+            return NULL;
+        if (s->flow >= 0 && s->hash == h && slot_matches(f, s, src, dst, len, sport, dport))
+            return s;
+    }
+}
+
+static void put_slot(FastFlows *f, int flow, int side, uint32_t h)
+{
+    size_t mask = f->slots_cap - 1;
+    size_t i = h & mask;
+    while (f->slots[i].flow >= 0)
+        i = (i + 1) & mask;
+    if (f->slots[i].flow == SLOT_EMPTY)
+        f->slots_used++;
+    f->slots[i].flow = flow;
+    f->slots[i].side = side;
+    f->slots[i].hash = h;
+}
+
+static uint32_t side_hash(const Flow *fl, int side)
+{
+    return side == 0 ? flow_hash(fl->client, fl->server, fl->addr_len, fl->client_port, fl->server_port)
+                     : flow_hash(fl->server, fl->client, fl->addr_len, fl->server_port, fl->client_port);
+}
+
+/* Room for two more slots, at most half full (deleted slots included): rebuild when needed. */
+static int reserve_slots(FastFlows *f)
+{
+    if ((f->slots_used + 2) * 2 <= f->slots_cap)
+        return 0;
+    size_t cap = 64;
+    while (cap < ((size_t)f->in_use + 1) * 8)
+        cap <<= 1;
+    Slot *slots = PyMem_Malloc(cap * sizeof(Slot));
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++)
+        slots[i].flow = SLOT_EMPTY;
+    PyMem_Free(f->slots);
+    f->slots = slots;
+    f->slots_cap = cap;
+    f->slots_used = 0;
+    for (int i = 0; i < f->flows_cap; i++) {
+        if (f->flows[i].state != FLOW_FREE) {
+            put_slot(f, i, 0, side_hash(&f->flows[i], 0));
+            put_slot(f, i, 1, side_hash(&f->flows[i], 1));
+        }
+    }
+    return 0;
+}
+
+static void drop_slot(FastFlows *f, int idx, int side)
+{
+    const Flow *fl = &f->flows[idx];
+    uint32_t h = side_hash(fl, side);
+    size_t mask = f->slots_cap - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+        Slot *s = &f->slots[i];
+        if (s->flow == SLOT_EMPTY)
+            return;
+        if (s->flow == idx && s->side == side) {
+            s->flow = SLOT_DELETED;
+            return;
+        }
+    }
+}
+
+static void lru_unlink(FastFlows *f, int idx)
+{
+    Flow *fl = &f->flows[idx];
+    if (fl->prev >= 0)
+        f->flows[fl->prev].next = fl->next;
+    else
+        f->lru_head = fl->next;
+    if (fl->next >= 0)
+        f->flows[fl->next].prev = fl->prev;
+    else
+        f->lru_tail = fl->prev;
+    fl->prev = fl->next = -1;
+}
+
+/* Insert after `after` (-1: at the head). */
+static void lru_insert_after(FastFlows *f, int idx, int after)
+{
+    Flow *fl = &f->flows[idx];
+    fl->prev = after;
+    fl->next = after >= 0 ? f->flows[after].next : f->lru_head;
+    if (fl->next >= 0)
+        f->flows[fl->next].prev = idx;
+    else
+        f->lru_tail = idx;
+    if (after >= 0)
+        f->flows[after].next = idx;
+    else
+        f->lru_head = idx;
+}
+
+static void freeze(FastFlows *f, int idx)
+{
+    Flow *fl = &f->flows[idx];
+    if (fl->state == FLOW_FAST) {
+        lru_unlink(f, idx);
+        f->fast--;
+    }
+    fl->state = FLOW_FROZEN;
+}
+
+/* A new StreamData from 7 new references (stolen, NULLs allowed: then NULL is returned). */
+static PyObject *new_stream_data(FastFlows *f, PyObject **vals)
+{
+    PyObject *obj = NULL;
+    for (int i = 0; i < 7; i++)
+        if (vals[i] == NULL)
+            goto fail;
+    obj = f->data_type->tp_alloc(f->data_type, 0);
+    if (obj == NULL)
+        goto fail;
+    for (int i = 0; i < 7; i++)
+        *(PyObject **)((char *)obj + f->data_off[i]) = vals[i];
+    /* ints, bytes, an enum member and a tuple of ints inside, frozen: never part of a cycle */
+    if (PyObject_GC_IsTracked(obj))
+        PyObject_GC_UnTrack(obj);
+    return obj;
+fail:
+    for (int i = 0; i < 7; i++)
+        Py_XDECREF(vals[i]);
+    return NULL;
+}
+
+/* stream.py: recent += data; trimmed to `retain` bytes once longer than `retain_trim`. */
+static int recent_append(FastFlows *f, PyObject *ba, const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t old = PyByteArray_GET_SIZE(ba);
+    if (PyByteArray_Resize(ba, old + n) < 0)
+        return -1;
+    memcpy(PyByteArray_AS_STRING(ba) + old, p, (size_t)n);
+    Py_ssize_t len = old + n;
+    if (len > f->retain_trim) {
+        char *b = PyByteArray_AS_STRING(ba);
+        memmove(b, b + (len - f->retain), (size_t)f->retain);
+        if (PyByteArray_Resize(ba, (Py_ssize_t)f->retain) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The segment decoded in `r`: 1 handled here (*item: a new reference to what replaces the segment
+ * in the batch: the StreamData, the flow's connection object for a pure ACK, None for a packet of an
+ * ignored connection), 0 Python's job (the flow, if FAST, is frozen), -1 error. */
+static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, long number, long long ts,
+                        PyObject **item)
+{
+    const unsigned char *t = d + r->t;
+    const unsigned char *src = r->src, *dst = r->src + r->addr_len;
+    unsigned sport = be16(t), dport = be16(t + 2);
+    Slot *s = find_slot(f, flow_hash(src, dst, r->addr_len, sport, dport), src, dst, r->addr_len, sport, dport);
+    if (s == NULL)
+        return 0;
+    int idx = s->flow, side = s->side;
+    Flow *fl = &f->flows[idx];
+    if (fl->state != FLOW_FAST)
+        return 0;
+    unsigned flags = be16(t + 12) & 0x0FFF;
+    if (flags & (T_SYN | T_FIN | T_RST)) {
+        freeze(f, idx);
+        return 0;
+    }
+    if (fl->ignored) {
+        f->ignored_packets++;
+        *item = Py_NewRef(Py_None);
+    } else {
+        FlowDir *me = &fl->dir[side], *peer = &fl->dir[1 - side];
+        Py_ssize_t plen = r->end - r->p;
+        uint32_t seq = be32(t + 4);
+        uint32_t acked = be32(t + 8) - peer->nxt_seq;
+        if (r->avail < r->end || (plen && seq != me->nxt_seq) || ((flags & T_ACK) && acked && acked < SEQ_HALF)) {
+            freeze(f, idx);
+            return 0;
+        }
+        if (plen) {
+            PyObject *frame = PyLong_FromLong(number);
+            PyObject *vals[7] = {
+                Py_NewRef(fl->conn_id),
+                Py_NewRef(f->dir_obj[side]),
+                PyLong_FromLongLong(me->nxt),
+                PyBytes_FromStringAndSize((const char *)d + r->p, plen),
+                PyLong_FromLongLong(ts),
+                frame,
+                frame == NULL ? NULL : PyTuple_Pack(1, frame),
+            };
+            PyObject *data = new_stream_data(f, vals); /* steals `frame`; the tuple holds its own reference */
+            if (data == NULL)
+                return -1;
+            if (me->recent != NULL && recent_append(f, me->recent, d + r->p, plen) < 0) {
+                Py_DECREF(data);
+                return -1;
+            }
+            me->nxt += plen;
+            me->nxt_seq = seq + (uint32_t)plen;
+            me->delivered += plen;
+            f->bytes_delivered += plen;
+            *item = data;
+        } else {
+            *item = Py_NewRef(fl->conn);
+        }
+    }
+    fl->last_ts = ts;
+    fl->last_frame = number;
+    fl->packets++;
+    f->segments++;
+    f->handled++;
+    if (f->lru_tail != idx) {
+        lru_unlink(f, idx);
+        lru_insert_after(f, idx, f->lru_tail);
+    }
+    return 1;
+}
+
+/* The idle sweep before record `index`: freeze the FAST flows idle at `now`; append (index, [conns]). */
+static int sweep(FastFlows *f, long long now, Py_ssize_t index, PyObject *sweeps)
+{
+    long long cutoff = now - f->idle_timeout;
+    PyObject *conns = NULL;
+    while (f->lru_head >= 0 && f->flows[f->lru_head].last_ts <= cutoff) {
+        int idx = f->lru_head;
+        if (conns == NULL && (conns = PyList_New(0)) == NULL)
+            return -1;
+        if (PyList_Append(conns, f->flows[idx].conn) < 0) {
+            Py_DECREF(conns);
+            return -1;
+        }
+        freeze(f, idx);
+    }
+    if (conns == NULL)
+        return 0;
+    PyObject *entry = Py_BuildValue("(nN)", index, conns);
+    if (entry == NULL)
+        return -1;
+    int rc = PyList_Append(sweeps, entry);
+    Py_DECREF(entry);
+    return rc;
+}
+
+static int parse_addr(const char *text, unsigned char *out)
+{
+    int family = strchr(text, ':') ? AF_INET6 : AF_INET;
+    if (inet_pton(family, text, out) != 1) {
+        PyErr_Format(PyExc_ValueError, "not an IP address: %s", text);
+        return -1;
+    }
+    return family == AF_INET6 ? 16 : 4;
+}
+
+static int set_recent(PyObject **slot, PyObject *value)
+{
+    if (value == Py_None) {
+        *slot = NULL;
+        return 0;
+    }
+    if (!PyByteArray_Check(value)) {
+        PyErr_SetString(PyExc_TypeError, "recent must be a bytearray or None");
+        return -1;
+    }
+    *slot = Py_NewRef(value);
+    return 0;
+}
+
+static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
+{
+    PyObject *conn, *conn_id, *c_recent, *s_recent;
+    int ignored;
+    const char *cip, *sip;
+    unsigned int cport, sport;
+    long long c_nxt, s_nxt, last_ts, last_frame;
+    unsigned long c_seq, s_seq;
+    if (!PyArg_ParseTuple(args, "OOpsIsILkOLkOLL", &conn, &conn_id, &ignored, &cip, &cport, &sip, &sport, &c_nxt,
+                          &c_seq, &c_recent, &s_nxt, &s_seq, &s_recent, &last_ts, &last_frame))
+        return NULL;
+    unsigned char client[16], server[16];
+    int clen = parse_addr(cip, client), slen = parse_addr(sip, server);
+    if (clen < 0 || slen < 0)
+        return NULL;
+    if (clen != slen) {
+        PyErr_SetString(PyExc_ValueError, "client and server addresses of different families");
+        return NULL;
+    }
+    if (find_slot(f, flow_hash(client, server, clen, cport & 0xFFFF, sport & 0xFFFF), client, server, clen,
+                  cport & 0xFFFF, sport & 0xFFFF) != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a flow with this 4-tuple is already held");
+        return NULL;
+    }
+    if (reserve_slots(f) < 0)
+        return NULL;
+    if (f->free_head < 0) {
+        int cap = f->flows_cap ? f->flows_cap * 2 : 256;
+        Flow *flows = PyMem_Realloc(f->flows, (size_t)cap * sizeof(Flow));
+        if (flows == NULL)
+            return PyErr_NoMemory();
+        for (int i = f->flows_cap; i < cap; i++) {
+            flows[i].state = FLOW_FREE;
+            flows[i].next_free = i + 1 < cap ? i + 1 : -1;
+        }
+        f->free_head = f->flows_cap;
+        f->flows = flows;
+        f->flows_cap = cap;
+    }
+    int idx = f->free_head;
+    Flow *fl = &f->flows[idx];
+    PyObject *recents[2];
+    if (set_recent(&recents[0], ignored ? Py_None : c_recent) < 0)
+        return NULL;
+    if (set_recent(&recents[1], ignored ? Py_None : s_recent) < 0) {
+        Py_XDECREF(recents[0]);
+        return NULL;
+    }
+    f->free_head = fl->next_free;
+    memset(fl, 0, sizeof(Flow));
+    fl->state = FLOW_FAST;
+    fl->ignored = ignored;
+    fl->conn = Py_NewRef(conn);
+    fl->conn_id = Py_NewRef(conn_id);
+    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0};
+    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0};
+    fl->last_ts = last_ts;
+    fl->last_frame = last_frame;
+    fl->addr_len = clen;
+    memcpy(fl->client, client, (size_t)clen);
+    memcpy(fl->server, server, (size_t)clen);
+    fl->client_port = cport & 0xFFFF;
+    fl->server_port = sport & 0xFFFF;
+    put_slot(f, idx, 0, side_hash(fl, 0));
+    put_slot(f, idx, 1, side_hash(fl, 1));
+    /* LRU by last activity: after the last flow active at or before this one's last frame */
+    int after = f->lru_tail;
+    while (after >= 0 && f->flows[after].last_frame > last_frame)
+        after = f->flows[after].prev;
+    lru_insert_after(f, idx, after);
+    f->in_use++;
+    f->fast++;
+    return PyLong_FromLong(idx);
+}
+
+static Flow *held_flow(FastFlows *f, PyObject *arg, int *idx)
+{
+    long i = PyLong_AsLong(arg);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0 || i >= f->flows_cap || f->flows[i].state == FLOW_FREE) {
+        PyErr_Format(PyExc_KeyError, "no flow %ld", i);
+        return NULL;
+    }
+    *idx = (int)i;
+    return &f->flows[i];
+}
+
+/* pull(handle) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq, delivered);
+ * the flow is forgotten.  packets and delivered count what happened here since add(). */
+static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    PyObject *state = Py_BuildValue("(LLLLkLLkL)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
+                                    (unsigned long)fl->dir[0].nxt_seq, fl->dir[0].delivered, fl->dir[1].nxt,
+                                    (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered);
+    if (state == NULL)
+        return NULL;
+    if (fl->state == FLOW_FAST) {
+        lru_unlink(f, idx);
+        f->fast--;
+    }
+    drop_slot(f, idx, 0);
+    drop_slot(f, idx, 1);
+    Py_CLEAR(fl->conn);
+    Py_CLEAR(fl->conn_id);
+    Py_CLEAR(fl->dir[0].recent);
+    Py_CLEAR(fl->dir[1].recent);
+    fl->state = FLOW_FREE;
+    fl->next_free = f->free_head;
+    f->free_head = idx;
+    f->in_use--;
+    return state;
+}
+
+/* ignore(handle): the connection is ignored from now on; its streams' buffers are no longer kept. */
+static PyObject *FastFlows_ignore(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    fl->ignored = 1;
+    Py_CLEAR(fl->dir[0].recent);
+    Py_CLEAR(fl->dir[1].recent);
+    Py_RETURN_NONE;
+}
+
+/* counters() -> (segments, bytes_delivered, ignored_packets) since the last call. */
+static PyObject *FastFlows_counters(FastFlows *f, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *out = Py_BuildValue("(LLL)", f->segments, f->bytes_delivered, f->ignored_packets);
+    if (out != NULL)
+        f->segments = f->bytes_delivered = f->ignored_packets = 0;
+    return out;
+}
+
+static PyObject *FastFlows_get_handled(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLongLong(f->handled); }
+static PyObject *FastFlows_get_fast(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->fast); }
+static Py_ssize_t FastFlows_len(FastFlows *f) { return f->in_use; }
+
+static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns", NULL};
+    PyObject *type, *c2s, *s2c;
+    long long retain, retain_trim, idle;
+    if (f->data_type != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "FastFlows is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
+                                     &retain_trim, &idle))
+        return -1;
+    if (retain < 0 || retain_trim < retain) {
+        PyErr_SetString(PyExc_ValueError, "need 0 <= retain <= retain_trim");
+        return -1;
+    }
+    for (int i = 0; i < 7; i++) {
+        PyObject *descr = PyObject_GetAttrString(type, DATA_FIELDS[i]);
+        if (descr == NULL)
+            return -1;
+        int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
+                 ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
+                 !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
+        if (ok)
+            f->data_off[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_DECREF(descr);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "data_type.%s is not a slot", DATA_FIELDS[i]);
+            return -1;
+        }
+    }
+    f->data_type = (PyTypeObject *)Py_NewRef(type);
+    f->dir_obj[0] = Py_NewRef(c2s);
+    f->dir_obj[1] = Py_NewRef(s2c);
+    f->retain = retain;
+    f->retain_trim = retain_trim;
+    f->idle_timeout = idle;
+    f->free_head = f->lru_head = f->lru_tail = -1;
+    return 0;
+}
+
+static void FastFlows_dealloc(FastFlows *f)
+{
+    for (int i = 0; i < f->flows_cap; i++) {
+        Flow *fl = &f->flows[i];
+        if (fl->state != FLOW_FREE) {
+            Py_XDECREF(fl->conn);
+            Py_XDECREF(fl->conn_id);
+            Py_XDECREF(fl->dir[0].recent);
+            Py_XDECREF(fl->dir[1].recent);
+        }
+    }
+    PyMem_Free(f->flows);
+    PyMem_Free(f->slots);
+    Py_XDECREF(f->data_type);
+    Py_XDECREF(f->dir_obj[0]);
+    Py_XDECREF(f->dir_obj[1]);
+    Py_TYPE(f)->tp_free((PyObject *)f);
+}
+
+static PyMethodDef FastFlows_methods[] = {
+    {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
+     "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
+     "c2s_recent, s2c_nxt, s2c_nxt_seq, s2c_recent, last_ts, last_frame) -> handle"},
+    {"pull", (PyCFunction)FastFlows_pull, METH_O, "pull(handle) -> state tuple; the flow is forgotten"},
+    {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
+    {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,
+     "counters() -> (segments, bytes_delivered, ignored_packets) since the last call"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyGetSetDef FastFlows_getset[] = {
+    {"handled", (getter)FastFlows_get_handled, NULL, "segments handled in C since creation", NULL},
+    {"fast", (getter)FastFlows_get_fast, NULL, "flows handled in C now (the others are frozen)", NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PySequenceMethods FastFlows_as_sequence = {.sq_length = (lenfunc)FastFlows_len};
+
+static PyTypeObject FastFlowsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smtpsniff._native.fastpath.FastFlows",
+    .tp_basicsize = sizeof(FastFlows),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns): established TCP connections "
+              "whose common segments the Cutter handles (see smtpsniff/reassembly/fast.py)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)FastFlows_init,
+    .tp_dealloc = (destructor)FastFlows_dealloc,
+    .tp_methods = FastFlows_methods,
+    .tp_getset = FastFlows_getset,
+    .tp_as_sequence = &FastFlows_as_sequence,
+};
+
+/* cut(buf, off, number[, flows, until_expire, expire_every, max_records])
+ *     -> (items, ts_bytes, counts, n, off, number, last_ts, need, too_large, sweeps)
  *
  * Mirrors smtpsniff/capture/pcap.py's record loop: stops at the end of the buffer (need = bytes the
- * next record needs) or at a record larger than max_record_bytes (too_large = its length). */
+ * next record needs) or at a record larger than max_record_bytes (too_large = its length).
+ *
+ * With a FastFlows, segments of its flows are handled there (see FastFlows above); the idle sweep
+ * falls before record index until_expire - 1 and every expire_every records after it, and `sweeps`
+ * lists (record index, [connections frozen as idle there]).  A record left to Python as a Frame
+ * ends the call (need = 0: call again on the rest), since the segment Python decodes from it may
+ * belong to a flow handled here; so does the max_records-th record, so that connections Python
+ * hands over start being handled here soon. */
 static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
 {
     Py_buffer view;
@@ -345,8 +966,23 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "cut() takes no keyword arguments");
         return NULL;
     }
-    if (!PyArg_ParseTuple(args, "y*nl", &view, &off, &number))
+    PyObject *flows_arg = Py_None;
+    Py_ssize_t until_expire = 1, expire_every = 1, max_records = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTuple(args, "y*nl|Onnn", &view, &off, &number, &flows_arg, &until_expire, &expire_every,
+                          &max_records))
         return NULL;
+    FastFlows *flows = NULL;
+    if (flows_arg != Py_None) {
+        if (!Py_IS_TYPE(flows_arg, &FastFlowsType) || until_expire < 1 || expire_every < 1 || max_records < 1) {
+            PyBuffer_Release(&view);
+            PyErr_SetString(PyExc_TypeError,
+                            "flows must be a FastFlows; until_expire, expire_every and max_records >= 1");
+            return NULL;
+        }
+        flows = (FastFlows *)flows_arg;
+    }
+    Py_ssize_t next_sweep = until_expire - 1;
+    PyObject *sweeps = NULL;
     const unsigned char *buf = view.buf;
     Py_ssize_t end = view.len;
     Py_ssize_t head_len = self->modified ? 24 : 16;
@@ -357,11 +993,12 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
     Py_ssize_t need = head_len;
     Py_ssize_t n = 0;
     PyObject *items = PyList_New(0);
+    sweeps = PyList_New(0);
     PyObject *ts_bytes = NULL;
     PyObject *counts_obj = NULL;
     Py_ssize_t ts_cap = 0;
     int64_t *ts_out = NULL;
-    if (items == NULL)
+    if (items == NULL || sweeps == NULL)
         goto fail;
     if (off < 0 || off > end) {
         PyErr_SetString(PyExc_ValueError, "offset outside the buffer");
@@ -391,10 +1028,24 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         number++;
         long long ts = (long long)sec * 1000000000LL + (long long)frac * self->frac_ns;
         const unsigned char *d = buf + start;
+        if (flows != NULL && n == next_sweep) {
+            if (flows->fast && sweep(flows, ts, n, sweeps) < 0)
+                goto fail;
+            next_sweep += expire_every;
+        }
         Decoded r;
         int outcome = decode(self->linktype, d, (Py_ssize_t)incl, (long long)orig, &r);
         PyObject *item = NULL;
-        if (outcome == R_SEGMENT) {
+        int handled = 0;
+        if (outcome == R_SEGMENT && flows != NULL && flows->fast) {
+            handled = fast_segment(flows, d, &r, number, ts, &item);
+            if (handled < 0)
+                goto fail;
+            if (handled)
+                counts[C_TCP]++; /* decided here like any segment (never truncated: those go to Python) */
+        }
+        if (handled) {
+        } else if (outcome == R_SEGMENT) {
             PyObject *ts_obj = PyLong_FromLongLong(ts);
             if (ts_obj == NULL)
                 goto fail;
@@ -434,6 +1085,10 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         ts_out[n++] = ts;
         last_ts = ts;
         off = stop;
+        if (flows != NULL && ((outcome == R_PYTHON && flows->fast) || n >= max_records)) {
+            need = 0;
+            break;
+        }
     }
     ts_bytes = PyBytes_FromStringAndSize((const char *)ts_out, n * (Py_ssize_t)sizeof(int64_t));
     if (ts_bytes == NULL)
@@ -450,9 +1105,10 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
     PyMem_Free(ts_out);
     PyBuffer_Release(&view);
     PyObject *last = n ? PyLong_FromLongLong(last_ts) : Py_NewRef(Py_None);
-    return Py_BuildValue("(NNNnnlNnK)", items, ts_bytes, counts_obj, n, off, number, last, need, too_large);
+    return Py_BuildValue("(NNNnnlNnKN)", items, ts_bytes, counts_obj, n, off, number, last, need, too_large, sweeps);
 fail:
     Py_XDECREF(items);
+    Py_XDECREF(sweeps);
     Py_XDECREF(ts_bytes);
     Py_XDECREF(counts_obj);
     PyMem_Free(ts_out);
@@ -540,7 +1196,7 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
-    if (PyType_Ready(&CutterType) < 0)
+    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
@@ -548,6 +1204,12 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     Py_INCREF(&CutterType);
     if (PyModule_AddObject(m, "Cutter", (PyObject *)&CutterType) < 0) {
         Py_DECREF(&CutterType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&FastFlowsType);
+    if (PyModule_AddObject(m, "FastFlows", (PyObject *)&FastFlowsType) < 0) {
+        Py_DECREF(&FastFlowsType);
         Py_DECREF(m);
         return NULL;
     }

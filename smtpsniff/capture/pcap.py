@@ -88,6 +88,8 @@ def parse_header(head: bytes) -> PcapHeader:
 #: records of ``buf`` from ``off`` on into one batch (``records`` of them; frame numbers continue from
 #: ``number``), stopping at the end of the buffer (``need``: bytes the next record needs, its header
 #: included) or at a record claiming more than the record limit (``too_large``: its length, else 0).
+#: A cutter may also stop early on purpose after at least one record (``need`` 0): it is then called
+#: again on the rest of the same buffer.
 Cut = Callable[[bytes, int, int], tuple]
 
 
@@ -164,6 +166,8 @@ def iter_batches(
                 ts_ns,
             )
             return
+        if need == 0:
+            continue  # the cutter stopped early on purpose: the rest of the buffer is still its
         left = end - off
         if eof:
             if left:

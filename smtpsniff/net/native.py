@@ -12,7 +12,8 @@ hands to the same ``PacketDecoder``.  What the C code decided is added to that d
 :class:`~smtpsniff.net.counts.PacketCounts`, so counts, anomalies and segments are the pure-Python
 path's exactly (tests/native prove it capture by capture).
 
-It knows nothing of TCP streams or SMTP, and reads no file itself.
+It knows nothing of TCP streams or SMTP (a reassembler's flows table passes through it), and reads no
+file itself.
 """
 from __future__ import annotations
 
@@ -35,10 +36,17 @@ ENV_SWITCH = "SMTPSNIFF_NATIVE"
 
 
 class DecodedBatch(NamedTuple):
-    #: One entry per record: TcpSegment, Skip or Frame (see the module docstring).
+    #: One entry per record: TcpSegment, Skip or Frame (see the module docstring), or what a
+    #: flows table handled in its place (see :func:`flows_type`).
     items: list
     #: ``ts_ns`` of each record, same order (a memoryview of int64).
     ts_ns: memoryview
+    #: ``(record index, [connections])``: what the flows table froze as idle before that record.
+    sweeps: list
+
+
+#: ``fast(max_records) -> (flows, until_expire, expire_every) | None``, asked before each chunk.
+FastArgs = Callable[[int], "tuple | None"]
 
 
 def available() -> bool:
@@ -51,8 +59,24 @@ def enabled() -> bool:
     return _fastpath is not None and os.environ.get(ENV_SWITCH, "1").strip() != "0"
 
 
-def pcap_cutter(decoder: PacketDecoder) -> Callable[[PcapHeader, int], Cut | None] | None:
-    """A ``make_cut`` for ``CaptureReader.cut_batches`` counting into ``decoder``; ``None`` when disabled."""
+def flows_type() -> type | None:
+    """The C flows table (``FastFlows``) when the fast path is enabled, else ``None``.
+
+    A reassembler may build one (:meth:`TcpReassembler.attach_flows
+    <smtpsniff.reassembly.table.TcpReassembler.attach_flows>`) and hand it to the cutter through
+    ``pcap_cutter(decoder, fast)``: segments of the established connections it holds are then
+    turned into stream events in C, in record order, instead of into TcpSegments.
+    """
+    return _fastpath.FastFlows if enabled() else None  # type: ignore[union-attr]
+
+
+def pcap_cutter(decoder: PacketDecoder, fast: FastArgs | None = None) -> Callable[[PcapHeader, int], Cut | None] | None:
+    """A ``make_cut`` for ``CaptureReader.cut_batches`` counting into ``decoder``; ``None`` when disabled.
+
+    ``fast``, when given, is asked before each chunk for the flows table and the idle-sweep schedule
+    (see :func:`flows_type`); a chunk may then end early (``need`` 0), right after a record left to
+    Python, and the capture reader calls the cutter again on the rest.
+    """
     if not enabled():
         return None
     native_type = _fastpath.Cutter  # type: ignore[union-attr]
@@ -68,8 +92,14 @@ def pcap_cutter(decoder: PacketDecoder) -> Callable[[PcapHeader, int], Cut | Non
         linktype = header.linktype
         k_non_ip, k_non_tcp, k_truncated = Skip.NON_IP.value, Skip.NON_TCP.value, Skip.TRUNCATED.value
 
+        head_len = 24 if header.modified else 16
+
         def cut(buf: bytes, off: int, number: int) -> tuple:
-            items, ts, c, n, off, number, last_ts, need, too_large = native(buf, off, number)
+            args = None if fast is None else fast((len(buf) - off) // head_len + 1)
+            if args is None:
+                items, ts, c, n, off, number, last_ts, need, too_large, sweeps = native(buf, off, number)
+            else:
+                items, ts, c, n, off, number, last_ts, need, too_large, sweeps = native(buf, off, number, *args)
             frames, tcp, tcp_truncated, ipv4, ipv6, fragments, non_ip, non_tcp, truncated = c
             if frames:
                 counts.frames += frames
@@ -82,7 +112,7 @@ def pcap_cutter(decoder: PacketDecoder) -> Callable[[PcapHeader, int], Cut | Non
                 skipped[k_non_tcp] += non_tcp
                 skipped[k_truncated] += truncated
                 by_linktype[linktype] = by_linktype.get(linktype, 0) + frames
-            return DecodedBatch(items, memoryview(ts).cast("q")), n, off, number, last_ts, need, too_large
+            return DecodedBatch(items, memoryview(ts).cast("q"), sweeps), n, off, number, last_ts, need, too_large
 
         return cut
 

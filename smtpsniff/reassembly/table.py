@@ -19,6 +19,13 @@ direction in stream order (from :mod:`smtpsniff.reassembly.stream`), then ``Conn
   ``Limits.closed_linger_ns`` so late retransmissions and ACKs are dropped rather than taken for new
   connections.
 
+C fast path: with a flows table attached (:meth:`TcpReassembler.attach_flows`, used by
+:meth:`StreamPipeline.feed_batch <smtpsniff.streams.StreamPipeline.feed_batch>` on classic pcap
+files), connections that are established with nothing pending are handed to the C record cutter,
+which turns their in-order segments and pure ACKs into the events ``feed`` would return; the state
+comes back here ("pull") at the first segment it leaves to Python, at an idle sweep, a close or
+the end.  Events, counters and statistics are the same either way (tests/native prove it).
+
 The only SMTP knowledge here is the role hint (ports and the shape of a first payload); nothing of
 files, link layers or clocks: time is the capture's ``ts_ns``.
 """
@@ -27,12 +34,14 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import fields
 
 from smtpsniff.anomaly import Anomaly
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.net.segment import ACK, FIN, RST, SYN, TcpSegment
 from smtpsniff.reassembly.events import (
     CloseReason,
+    StreamData,
     ConnectionClosed,
     ConnectionOpened,
     Direction,
@@ -74,7 +83,7 @@ class _Conn:
 
     __slots__ = (
         "conn_id", "key", "lo_is_client", "c2s", "s2c", "last_ts", "last_frame", "packets", "ignored",
-        "fins",
+        "fins", "fast",
     )
 
     def __init__(self, conn_id: int, key: Key, lo_is_client: bool, ctx: StreamContext, ts: int, frame: int):
@@ -89,6 +98,8 @@ class _Conn:
         self.ignored = False
         #: For ignored connections: bit 1 = client FIN seen, bit 2 = server FIN seen.
         self.fins = 0
+        #: Handle in the C flows table while it holds this connection's state, else None.
+        self.fast: int | None = None
 
 
 class TcpReassembler:
@@ -115,10 +126,24 @@ class TcpReassembler:
         #: closed connections still lingering: key -> (closed ts, ISNs seen), oldest first
         self._closed: OrderedDict[Key, tuple[int, tuple[int | None, int | None]]] = OrderedDict()
         self._next_id = 0
+        #: The C flows table (see attach_flows), or None.
+        self._flows = None
+        #: Open connections whose state the flows table holds (kept out of ``_open``, whose order
+        #: is then exact for the rest; the table keeps theirs).
+        self._fast_open: dict[Key, _Conn] = {}
+        #: Connections Python handled since the last chunk: to hand over if they qualify.
+        self._candidates: list[_Conn] = []
+        #: conn_ids ignored while the flows table held them (see drop_ignored_data).
+        self.ignored_in_flows: set[int] = set()
 
     @property
     def open_connections(self) -> int:
-        return len(self._open)
+        return len(self._open) + len(self._fast_open)
+
+    @property
+    def flows_handled(self) -> int:
+        """Segments the C flows table handled (0 without one)."""
+        return 0 if self._flows is None else self._flows.handled
 
     # --- hot path ------------------------------------------------------------------------------
 
@@ -138,8 +163,16 @@ class TcpReassembler:
                 from_lo = False
             out: list = []
             self._first_packet(key, from_lo, seg, out)
+            if self._flows is not None:
+                opened = self._open.get(key)
+                if opened is not None:
+                    self._candidates.append(opened)
             return out or _NOTHING
         conn, from_lo, s, peer = hit
+        if self._flows is not None:
+            if conn.fast is not None:
+                self._pull(conn)
+            self._candidates.append(conn)
         frame, ts, _s, _sp, _d, _dp, seq, ack, flags, payload, _v, truncated, _w = seg
         conn.last_ts = ts
         conn.last_frame = frame
@@ -247,7 +280,7 @@ class TcpReassembler:
                     self.stats.late_packets += 1
                     return
             del self._closed[key]
-        if len(self._open) >= self.limits.max_connections:
+        if len(self._open) + len(self._fast_open) >= self.limits.max_connections:
             self._evict(seg, out)
         lo_is_client, basis = self._roles(from_lo, seg)
         conn_id = self._next_id
@@ -319,6 +352,7 @@ class TcpReassembler:
     # --- lifecycle ---------------------------------------------------------------------------------
 
     def _evict(self, seg: TcpSegment, out: list) -> None:
+        self._pull_all()  # (the flows table is not used this close to the limit: a no-op)
         victim = next(iter(self._open.values()))
         self.stats.evicted += 1
         anomalies = self.stats.anomalies
@@ -337,6 +371,8 @@ class TcpReassembler:
     def _close(
         self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
     ) -> None:
+        if conn.fast is not None:
+            self._pull(conn)
         key = conn.key
         if self._open.pop(key, None) is conn:
             route = self._route
@@ -372,23 +408,41 @@ class TcpReassembler:
         key = self._ids.get(conn_id)
         if key is None:
             return
-        conn = self._open[key]
+        conn = self._open.get(key) or self._fast_open[key]
         if conn.ignored:
             return
         conn.ignored = True
         conn.fins = (1 if conn.c2s.fin_off is not None else 0) | (2 if conn.s2c.fin_off is not None else 0)
         conn.c2s.release()
         conn.s2c.release()
+        if conn.fast is not None:
+            # The C cutter may already have built events of later records of this chunk for it:
+            # the batch loop drops them (drop_ignored_data); later chunks only count its packets.
+            self._flows.ignore(conn.fast)  # type: ignore[union-attr]
+            self.ignored_in_flows.add(conn_id)
 
-    def expire(self, now_ns: int) -> Result:
+    def expire(self, now_ns: int, idle_flows: Sequence[_Conn] = ()) -> Result:
         """Close connections idle for ``Limits.connection_idle_timeout_ns`` of capture time.
 
         Connections are kept least recently active first (by arrival), so this costs O(expired).
         Lingering closed connections older than ``Limits.closed_linger_ns`` are forgotten too.
+        ``idle_flows``: the connections the C flows table found idle at this sweep (its own order).
         """
         out: list = []
         cutoff = now_ns - self.limits.connection_idle_timeout_ns
         open_ = self._open
+        if idle_flows:
+            idle = []
+            for conn in open_.values():
+                if conn.last_ts > cutoff:
+                    break
+                idle.append(conn)
+            for conn in idle_flows:
+                self._pull(conn)
+            idle.extend(idle_flows)
+            idle.sort(key=_LAST_FRAME)  # the order of last activity, as one list would have kept it
+            for conn in idle:
+                self._close(conn, CloseReason.IDLE, "close", None, now_ns, out, linger=False)
         while open_:
             conn = next(iter(open_.values()))
             if conn.last_ts > cutoff:
@@ -406,7 +460,133 @@ class TcpReassembler:
     def finish(self, ts_ns: int) -> Result:
         """End of capture: held data after holes is delivered behind gaps; every connection closes."""
         out: list = []
-        for conn in sorted(self._open.values(), key=lambda c: c.conn_id):
+        for conn in sorted([*self._open.values(), *self._fast_open.values()], key=lambda c: c.conn_id):
             self._close(conn, CloseReason.END_OF_CAPTURE, "end_of_capture", None, ts_ns, out, linger=False)
         self._closed.clear()
+        self.flush_flows()
         return out or _NOTHING
+
+    # --- the C fast path -----------------------------------------------------------------------------
+
+    def attach_flows(self, flows_type: type | None) -> bool:
+        """Build a C flows table (``smtpsniff.net.native.flows_type()``) for the record cutter.
+
+        False (and nothing attached) without one, or when StreamData is no longer the plain slotted
+        class the C code fills in.
+        """
+        if self._flows is not None:
+            return True
+        if flows_type is None or hasattr(StreamData, "__post_init__"):
+            return False
+        if [f.name for f in fields(StreamData)] != list(_DATA_FIELDS):
+            return False
+        try:
+            self._flows = flows_type(
+                StreamData, _C2S, _S2C, self._ctx.retain, self._ctx.retain_trim,
+                self.limits.connection_idle_timeout_ns,
+            )
+        except TypeError:
+            return False
+        return True
+
+    def flows_for_chunk(self, max_records: int):  # type: ignore[no-untyped-def]
+        """Before the cutter's next chunk (of at most ``max_records`` records): hand over the
+        connections that qualify; the flows table, or None when it is not to be used.
+
+        Close to ``Limits.max_connections`` the table is emptied and unused: evicting the least
+        recently active connection needs every connection's activity here.
+        """
+        flows = self._flows
+        if flows is None:
+            return None
+        self.flush_flows()
+        candidates = self._candidates
+        if len(self._open) + len(self._fast_open) + max_records >= self.limits.max_connections:
+            candidates.clear()
+            self._pull_all()
+            return None
+        open_ = self._open
+        for conn in candidates:
+            if conn.fast is None and open_.get(conn.key) is conn and _qualifies(conn):
+                self._hand_over(conn)
+        candidates.clear()
+        return flows
+
+    def flush_flows(self) -> None:
+        """Add what the flows table counted to ``stats``."""
+        if self._flows is not None:
+            segments, delivered, ignored = self._flows.counters()
+            stats = self.stats
+            stats.segments += segments
+            stats.bytes_delivered += delivered
+            stats.ignored_packets += ignored
+
+    def drop_ignored_data(self, data: StreamData) -> None:
+        """``data`` was built in C for a record after its connection was ignored: undo its counts."""
+        conn = self._fast_open[self._ids[data.conn_id]]
+        n = len(data.data)
+        (conn.c2s if data.direction is _C2S else conn.s2c).delivered -= n
+        self.stats.bytes_delivered -= n
+        self.stats.ignored_packets += 1
+
+    def _hand_over(self, conn: _Conn) -> None:
+        key = conn.key
+        if conn.lo_is_client:
+            cip, cport, sip, sport = key
+        else:
+            sip, sport, cip, cport = key
+        c, s = conn.c2s, conn.s2c
+        try:
+            conn.fast = self._flows.add(  # type: ignore[union-attr]
+                conn, conn.conn_id, conn.ignored, cip, cport, sip, sport,
+                c.nxt, c.nxt_seq, c.recent, s.nxt, s.nxt_seq, s.recent, conn.last_ts, conn.last_frame,
+            )
+        except ValueError:  # an address the C code cannot parse: stays here
+            return
+        del self._open[key]
+        self._fast_open[key] = conn
+
+    def _pull(self, conn: _Conn) -> None:
+        """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``."""
+        last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered = (
+            self._flows.pull(conn.fast)  # type: ignore[union-attr]
+        )
+        conn.fast = None
+        conn.last_ts = last_ts
+        conn.last_frame = last_frame
+        conn.packets += packets
+        c, s = conn.c2s, conn.s2c
+        c.nxt, c.nxt_seq = c_nxt, c_seq
+        c.delivered += c_delivered
+        s.nxt, s.nxt_seq = s_nxt, s_seq
+        s.delivered += s_delivered
+        self.ignored_in_flows.discard(conn.conn_id)
+        key = conn.key
+        del self._fast_open[key]
+        self._open[key] = conn
+
+    def _pull_all(self) -> None:
+        if not self._fast_open:
+            return
+        for conn in list(self._fast_open.values()):
+            self._pull(conn)
+        self._open = OrderedDict(sorted(self._open.items(), key=lambda item: item[1].last_frame))
+
+
+#: StreamData's fields in the order the C code fills them (new_stream_data's order).
+_DATA_FIELDS = ("conn_id", "direction", "offset", "data", "ts_ns", "frame", "frames")
+
+
+def _LAST_FRAME(conn: _Conn) -> int:
+    return conn.last_frame
+
+
+def _qualifies(conn: _Conn) -> bool:
+    """Established with nothing pending (or ignored): what the C flows table can carry on with."""
+    if conn.ignored:
+        return True
+    c, s = conn.c2s, conn.s2c
+    return (
+        c.base is not None and s.base is not None and c.fin_off is None and s.fin_off is None
+        and not c.held and not s.held and c.ack_hole is None and s.ack_hole is None
+    )

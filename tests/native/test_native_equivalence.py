@@ -75,7 +75,7 @@ def decode_records(read, header: pcap.PcapHeader, initial: bytes, use_native: bo
     records: list = []
     if use_native:
         cut = native.pcap_cutter(decoder)(header, MAX_RECORD)
-        for items, tss in pcap.iter_batches(read, header, initial, note, max_record_bytes=MAX_RECORD,
+        for items, tss, _sweeps in pcap.iter_batches(read, header, initial, note, max_record_bytes=MAX_RECORD,
                                             chunk_bytes=chunk, cut=cut):
             for item, ts in zip(items, tss):
                 if type(item) is Frame:
@@ -203,7 +203,7 @@ def read_both(path: Path, monkeypatch) -> list:
             records: list = []
             make_cut = native.pcap_cutter(decoder)
             if on:
-                for items, tss in reader.cut_batches(make_cut):
+                for items, tss, _sweeps in reader.cut_batches(make_cut):
                     for item, ts in zip(items, tss):
                         records.append((ts, decoder.decode(item) if type(item) is Frame else item))
             else:
