@@ -24,6 +24,7 @@ from ..smtp.events import (
     TlsServerHello,
     TlsStarted,
 )
+from ..smtp.fastinit import slot_builder
 from .model import (
     CommandRecord,
     RecipientRecord,
@@ -32,6 +33,9 @@ from .model import (
     TransactionRecord,
     TransactionStatus,
 )
+
+_new_reply_record = slot_builder(ReplyRecord)
+_new_command_record = slot_builder(CommandRecord)
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 _TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
@@ -272,7 +276,7 @@ class SessionBuilder:
         self._replies.append(self._reply_record(r, trans_index))
 
     def _reply_record(self, r: Reply, trans_index: int | None) -> ReplyRecord:
-        return ReplyRecord(
+        return _new_reply_record(
             session_id=self.session_id, index=len(self._replies), ts_ns=r.ts_ns, frame=r.frame, code=r.code,
             enhanced_code=r.enhanced_code, text=r.text, lines=len(r.lines), verb=r.verb,
             stage=None if r.stage in (ReplyStage.COMMAND, ReplyStage.GREETING) else r.stage.value,
@@ -341,7 +345,7 @@ class SessionBuilder:
         for a in extra_anomalies:
             self._on_anomaly(a)
         o, caps = self.opened, self._capabilities
-        commands = tuple(CommandRecord(session_id=self.session_id, **c) for c in self._commands)
+        commands = tuple(_new_command_record(session_id=self.session_id, **c) for c in self._commands)
         session = SessionRecord(
             session_id=self.session_id, client_ip=o.client.ip, client_port=o.client.port, server_ip=o.server.ip,
             server_port=o.server.port, ip_version=o.ip_version, start_ns=o.ts_ns,

@@ -53,6 +53,7 @@ from smtpsniff.smtp.events import (
     TlsServerHello,
     TlsStarted,
 )
+from smtpsniff.smtp.fastinit import slot_builder
 from smtpsniff.smtp.lines import Line, LineSplitter
 from smtpsniff.smtp.states import (
     HOLD_MODES,
@@ -71,6 +72,9 @@ from smtpsniff.smtp.tls import (
     record_start,
     version_name,
 )
+
+_new_reply = slot_builder(Reply)
+_new_command = slot_builder(Command)
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
@@ -430,7 +434,7 @@ class SmtpConversation:
             decoded = g.xtext_values(params, all_xtext=True)
         index = self._next_index
         self._next_index += 1
-        out.append(Command(
+        out.append(_new_command(
             index=index, verb=verb, argument=arg, raw=line.raw, known=known, params=params,
             params_decoded=decoded, address=address, address_raw=address_raw, pipelined=pipelined,
             line_ending=line.ending, ts_ns=line.ts_ns, frame=line.frame, end_frame=line.end_frame,
@@ -672,7 +676,7 @@ class SmtpConversation:
         after_gap, self._after_gap = self._after_gap, False
 
         def reply(stage: ReplyStage, verb: str | None, index: int | None) -> Reply:
-            r = Reply(code=b.code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
+            r = _new_reply(code=b.code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
                       command_index=index, verb=verb, stage=stage, multiline=b.count > 1, complete=complete,
                       after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame)
             out.append(r)
