@@ -94,15 +94,15 @@ class StreamPipeline:
         def run(part: list) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
             for item in part:
                 t = type(item)
-                if t is segment:
-                    events = reassemble(item)
-                elif t is data_type:  # built by the flows table
+                if t is data_type:  # built by the flows table
                     if ignored and item.conn_id in ignored:
                         reassembler.drop_ignored_data(item)  # its connection was ignored since
                         continue
                     self.last_ts_ns = item.ts_ns
                     yield (item,)
                     continue
+                if t is segment:
+                    events = reassemble(item)
                 elif t is frame_type:
                     seg = decode(item)
                     if type(seg) is not segment:
