@@ -298,9 +298,10 @@ class SmtpConversation:
     # ------------------------------------------------------------------ client bytes ------------
     def _client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         end = len(data)
+        splitter = self._csplit
         while pos < end:
-            if self._csplit.skipping:  # the tail of a cut line is dropped whatever comes next
-                pos = self._csplit.skip_tail(data, pos)
+            if splitter.skipping:  # the tail of a cut line is dropped whatever comes next
+                pos = splitter.skip_tail(data, pos)
                 continue
             mode = self._cmode
             if mode in HOLD_MODES:
@@ -326,7 +327,7 @@ class SmtpConversation:
             elif mode is ClientMode.CLOSED:
                 return
             else:  # COMMAND, AUTH_RESPONSE, GAP: lines
-                line, pos = self._csplit.take(data, pos, ts_ns, frame)
+                line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
                     return
                 self._client_line(line, out)
@@ -606,17 +607,23 @@ class SmtpConversation:
     # ------------------------------------------------------------------ server bytes ------------
     def _server(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         end = len(data)
+        splitter = self._ssplit
         while pos < end:
-            if self._ssplit.skipping:
-                pos = self._ssplit.skip_tail(data, pos)
+            if splitter.skipping:
+                pos = splitter.skip_tail(data, pos)
                 continue
             mode = self._smode
-            if mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
+            if mode is ServerMode.REPLY:
+                line, pos = splitter.take(data, pos, ts_ns, frame)
+                if line is None:
+                    return
+                self._reply_line(line, out)
+            elif mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
                 pos = self._tls_bytes(S2C, data, pos, ts_ns, frame, out)
             elif mode is ServerMode.CLOSED:
                 return
             else:
-                line, pos = self._ssplit.take(data, pos, ts_ns, frame)
+                line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
                     return
                 self._server_line(line, out)
@@ -631,8 +638,12 @@ class SmtpConversation:
         self._reply_line(line, out)
 
     def _reply_line(self, line: Line, out: list[SmtpEvent], *, complete: bool = True) -> None:
-        self._line_checks(out, line, "reply", "reply_line_too_long", self._limits.max_reply_line)
-        m = g.split_reply_line(line.content)
+        raw = line.raw
+        limits = self._limits
+        if line.ending != b"\r\n" or len(raw) > limits.max_reply_line or raw.count(b"\r") != 1 \
+                or b"\x00" in raw or line.cut:  # else _line_checks has nothing to say
+            self._line_checks(out, line, "reply", "reply_line_too_long", limits.max_reply_line)
+        m = g.split_reply_line(raw[: len(raw) - len(line.ending)])
         b = self._reply
         if m is None:
             self._anomaly(out, "invalid_reply_line", f"not a reply line (RFC 5321 4.2): {_quote(line.raw)}",
@@ -643,7 +654,7 @@ class SmtpConversation:
             return
         code_text, sep, text = m
         code = int(code_text)
-        if g.STRICT_REPLY_CODE.match(code_text) is None:
+        if not (2 <= code // 100 <= 5 and code // 10 % 10 <= 5):  # g.STRICT_REPLY_CODE, on the number
             self._anomaly(out, "invalid_reply_code", f"reply code {code} outside 200-559 (RFC 5321 4.2)",
                           line.ts_ns, line.frame)
         if b is None:
@@ -652,13 +663,13 @@ class SmtpConversation:
             self._anomaly(out, "reply_code_mismatch_in_multiline",
                           f"line with code {code} inside a {b.code} reply (RFC 5321 4.2.1)", line.ts_ns, line.frame)
         b.count += 1
-        if b.count <= self._limits.max_reply_lines:
+        if b.count <= limits.max_reply_lines:
             b.lines.append(text)
-        elif b.count == self._limits.max_reply_lines + 1:
+        elif b.count == limits.max_reply_lines + 1:
             self._anomaly(out, "reply_too_many_lines",
-                          f"reply {b.code} has more than {self._limits.max_reply_lines} lines; the rest not kept",
+                          f"reply {b.code} has more than {limits.max_reply_lines} lines; the rest not kept",
                           line.ts_ns, line.frame)
-        b.raw += line.raw
+        b.raw += raw
         b.end_frame = line.end_frame
         if sep == "-":
             return

@@ -70,7 +70,7 @@ _new_line = _line_factory()
 
 
 class LineSplitter:
-    __slots__ = ("limit", "split", "_buf", "_ts", "_frame", "_last_frame", "_skipping", "_skipped",
+    __slots__ = ("limit", "split", "_buf", "_ts", "_frame", "_last_frame", "skipping", "_skipped",
                  "_continued")
 
     def __init__(self, limit: int, *, split: bool = False) -> None:
@@ -82,7 +82,8 @@ class LineSplitter:
         self._ts = 0
         self._frame = 0
         self._last_frame = 0
-        self._skipping = False  # dropping the tail of a cut line
+        #: The tail of a cut line is being dropped (up to its LF); read it, never set it.
+        self.skipping = False
         self._skipped = 0
         self._continued = False
 
@@ -91,21 +92,16 @@ class LineSplitter:
         """Octets of a line started but not finished."""
         return len(self._buf)
 
-    @property
-    def skipping(self) -> bool:
-        """The tail of a cut line is being dropped (up to its LF)."""
-        return self._skipping
-
     def skip_tail(self, data: bytes, pos: int) -> int:
         """Drop the tail of a cut line from ``data[pos:]``; the position after its LF, or the end."""
-        if not self._skipping:
+        if not self.skipping:
             return pos
         nl = data.find(b"\n", pos)
         if nl < 0:
             self._skipped += len(data) - pos
             return len(data)
         self._skipped += nl + 1 - pos
-        self._skipping = False
+        self.skipping = False
         return nl + 1
 
     def take(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[Line | None, int]:
@@ -114,17 +110,19 @@ class LineSplitter:
         Returns ``(None, len(data))`` when the chunk ends inside a line; the partial line is kept.
         """
         end = len(data)
-        pos = self.skip_tail(data, pos)
+        if self.skipping:
+            pos = self.skip_tail(data, pos)
         if pos >= end:
             return None, end
-        if not self._buf:
+        buf = self._buf
+        if not buf:
             self._ts, self._frame = ts_ns, frame
-        room = self.limit - len(self._buf)
+        room = self.limit - len(buf)
         nl = data.find(b"\n", pos, pos + room)
         if nl >= 0:
-            if self._buf:
-                raw = bytes(self._buf) + data[pos : nl + 1]
-                self._buf.clear()
+            if buf:
+                raw = bytes(buf) + data[pos : nl + 1]
+                buf.clear()
             else:
                 raw = data[pos : nl + 1]
             line = _new_line(raw, b"\r\n" if raw.endswith(b"\r\n") else b"\n", self._ts, self._frame, frame,
@@ -145,7 +143,7 @@ class LineSplitter:
         if self.split:
             self._continued = True
         else:
-            self._skipping = True
+            self.skipping = True
         return line, pos + take
 
     def take_skipped(self) -> int:
@@ -155,7 +153,7 @@ class LineSplitter:
 
     def flush(self) -> Line | None:
         """The partial line, if any (at a gap or at close); the splitter starts afresh."""
-        self._skipping = False
+        self.skipping = False
         continued, self._continued = self._continued, False
         if not self._buf:
             return None
