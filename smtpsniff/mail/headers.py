@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.errors import MessageDefect
-from email.headerregistry import AddressHeader, HeaderRegistry
+from email.headerregistry import AddressHeader, HeaderRegistry, ParameterizedMIMEHeader
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
@@ -76,6 +76,7 @@ class _BuiltOnceRegistry(HeaderRegistry):
 MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 
+
 class HeaderParses:
     """The stdlib header objects of one message (or the exception each raised), by (name, value).
 
@@ -86,6 +87,11 @@ class HeaderParses:
     raise).  It stands where ``HeaderRegistry.__call__`` stands, so the stdlib parses at the same
     stack depth as without it; a RecursionError, whose happening depends on that depth, is not
     kept.  One instance lives for one parse: nothing is shared between messages.
+
+    A Content-Type or Content-Disposition value in :func:`~smtpsniff.mail.simple.simple_value`'s
+    subset is answered with the plain string the stdlib header would equal: the stdlib's getters
+    (``get_content_type``, ``get_param``, ``get_filename``, ``get_boundary``, ...) read nothing
+    of a header but ``str(header)``.
     """
 
     __slots__ = ("_found",)
@@ -97,13 +103,17 @@ class HeaderParses:
         key = (name, value)
         found = self._found.get(key)
         if found is None:
-            try:
-                found = _HEADER_FACTORY[name](name, value)  # as HeaderRegistry.__call__ does
-            except RecursionError:
-                raise
-            except Exception as exc:
-                self._found[key] = exc
-                raise
+            header_class = _HEADER_FACTORY[name]
+            if issubclass(header_class, ParameterizedMIMEHeader):
+                found = simple_value(header_class, value)
+            if found is None:
+                try:
+                    found = header_class(name, value)  # as HeaderRegistry.__call__ does
+                except RecursionError:
+                    raise
+                except Exception as exc:
+                    self._found[key] = exc
+                    raise
             self._found[key] = found
         elif isinstance(found, Exception):
             raise found

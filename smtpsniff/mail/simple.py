@@ -17,6 +17,10 @@ tests/mail/test_mail_simple_headers.py):
 * Message-ID (RFC 5322 section 3.6.4): ``"<" dot-atom-text "@" dot-atom-text ">"``;
 * MIME-Version (RFC 2045 section 4): ``1.0``;
 * Content-Transfer-Encoding (RFC 2045 section 6.1): one token of letters, digits and ``-``;
+* Content-Type and Content-Disposition (RFC 2045 section 5.1, RFC 2183 section 2): a type (and
+  subtype) of token characters, then parameters of distinct names, each a plain token or a
+  quoted string of printable characters with single spaces (no RFC 2231 sections, no escapes),
+  rendered as the stdlib renders them (``; name="value"``);
 * Date (RFC 5322 section 3.3): any value the stdlib's date parser reads, rendered as the stdlib
   renders it (``email.utils.format_datetime``).
 
@@ -27,7 +31,9 @@ from __future__ import annotations
 import re
 from email.headerregistry import (
     AddressHeader,
+    ContentDispositionHeader,
     ContentTransferEncodingHeader,
+    ContentTypeHeader,
     DateHeader,
     MessageIDHeader,
     MIMEVersionHeader,
@@ -46,6 +52,15 @@ _MAILBOX = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) <({_ADDR_SPEC})>|<({_ADDR_SPEC
 _MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
 # RFC 2045 section 6.1: mechanism = token; here letters, digits and "-" only.
 _MECHANISM = re.compile(r"[A-Za-z0-9-]+")
+# RFC 2045 section 5.1: token = 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>; here
+# also without "%", "'" and "*" (RFC 2231 syntax).  A quoted-string without escapes and with single
+# spaces inside.  attribute = token; here letters, digits, ".", "_" and "-".
+_TOKEN = r"[A-Za-z0-9!#$&+.^_`{|}~-]+"
+_QUOTED = r'"([\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)"'
+_PARAMETER = rf";[ \t]*([A-Za-z0-9._-]+)=(?:({_TOKEN})|{_QUOTED})"
+_CONTENT_TYPE = re.compile(rf"({_TOKEN}/{_TOKEN})((?:{_PARAMETER})*)")
+_DISPOSITION = re.compile(rf"({_TOKEN})((?:{_PARAMETER})*)")
+_PARAMETERS = re.compile(_PARAMETER)
 # RFC 2047 section 2: an encoded word starts with "=?".
 _ENCODED_WORD_START = "=?"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -69,12 +84,30 @@ def simple_value(header_class: type, value: str) -> str | None:
         return value if value == "1.0" else None
     if issubclass(header_class, ContentTransferEncodingHeader):
         return value if _MECHANISM.fullmatch(value) is not None else None
+    if issubclass(header_class, ContentTypeHeader):
+        return _parameterized(_CONTENT_TYPE, value)
+    if issubclass(header_class, ContentDispositionHeader):
+        return _parameterized(_DISPOSITION, value)
     if issubclass(header_class, DateHeader) and value:
         try:
             return format_datetime(parsedate_to_datetime(value))
         except Exception:  # the stdlib class decides what a date it cannot read becomes
             return None
     return None
+
+
+def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
+    """Content-Type or Content-Disposition rendered as the stdlib's ``MimeParameters`` does."""
+    match = grammar.fullmatch(value)
+    if match is None:
+        return None
+    params = [(m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
+              for m in _PARAMETERS.finditer(match.group(2))]
+    if len({name for name, _ in params}) != len(params):  # the stdlib drops repeats, with a defect
+        return None
+    if not params:
+        return match.group(1)
+    return match.group(1) + "; " + "; ".join(f'{name}="{text}"' for name, text in params)
 
 
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:

@@ -10,25 +10,30 @@ from __future__ import annotations
 
 import random
 from email import policy
+from email.parser import BytesParser
 
 import pytest
 from mail_oracles import captures_with_sidecars, sent_messages
 
 from smtpsniff.mail import parse_message
+from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses
 from smtpsniff.mail.simple import simple_mailboxes, simple_value
 
 STDLIB = policy.default.header_factory
 
 _ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
 _NOISE = ['"', "(", ")", "\t", "=?", "?=", "\u00e9", "\x00", "\x7f", "[", "]", ":", ";", "\\", "  ",
-          "\x0b", "\ud800", " <", "> ", ",", ", ", ".", "..", "@", "<>", "=?utf-8?q?x?="]
+          "\x0b", "\ud800", " <", "> ", ",", ", ", ".", "..", "@", "<>", "=?utf-8?q?x?=", "*", "'",
+          "%", "=", "/", "*0*", "''"]
 _DATES = ["Tue, 04 Jun 2024 10:15:00 +0000", "4 Jun 2024 10:15 -0000", "Tue, 04 Jun 2024 10:15:00",
           "Mon, 32 Jun 2024 10:15:00 +0000", "Tue, 04 Jun 2024 10:15:00 +9999", "not a date", "",
           "Tue, 04 Jun 24 10:15:00 EST", "Tue,  4 Jun 2024 10:15:00 +0530 (IST)",
           "31 Dec 9999 23:59:59 -1200", "01 Jan 0001 00:00:00 +1200"]
 _ADDRESS_FIELDS = ("From", "To", "Cc", "Bcc", "Sender", "Reply-To", "Resent-From")
 _OTHER_FIELDS = ("Subject", "X-Mailer", "Received", "Message-ID", "MIME-Version",
-                 "Content-Transfer-Encoding", "Date", "Content-ID")
+                 "Content-Transfer-Encoding", "Date", "Content-ID", "Content-Type",
+                 "Content-Disposition")
+_TOKEN = "abcXYZ019!#$&+.^_`{|}~-"
 
 
 def _mailbox_list(rng: random.Random) -> str:
@@ -54,6 +59,24 @@ def _mailbox_list(rng: random.Random) -> str:
     return rng.choice([",", ", "]).join(mailbox() for _ in range(rng.randint(1, 3)))
 
 
+def _parameterized(rng: random.Random, kind: str) -> str:
+    """A Content-Type or Content-Disposition value with some parameters, tokens or quoted."""
+    def token() -> str:
+        return "".join(rng.choice(_TOKEN) for _ in range(rng.randint(1, 5)))
+
+    def quoted() -> str:
+        words = ("".join(rng.choice(_TOKEN + "=;/@:,()<>[]?") for _ in range(rng.randint(1, 4)))
+                 for _ in range(rng.randint(1, 3)))
+        return '"' + " ".join(words) + '"'
+
+    value = f"{token()}/{token()}" if kind == "Content-Type" else token()
+    for _ in range(rng.randint(0, 3)):
+        name = rng.choice(["charset", "Charset", "name", "filename", "boundary", "x-y", "a"])
+        value += (";" + rng.choice(["", " ", "  ", "\t"]) + name + "="
+                  + (token() if rng.random() < 0.5 else quoted()))
+    return value
+
+
 def _mutated(rng: random.Random, value: str) -> str:
     for _ in range(rng.randint(0, 2)):
         at = rng.randint(0, len(value))
@@ -61,7 +84,7 @@ def _mutated(rng: random.Random, value: str) -> str:
     return value
 
 
-def _generated(count: int = 6000) -> list[tuple[str, str]]:
+def _generated(count: int = 8000) -> list[tuple[str, str]]:
     rng = random.Random(20240604)
     out = []
     for _ in range(count):
@@ -70,6 +93,8 @@ def _generated(count: int = 6000) -> list[tuple[str, str]]:
             value = rng.choice(_DATES)
         elif name in _ADDRESS_FIELDS:
             value = _mailbox_list(rng)
+        elif name in ("Content-Type", "Content-Disposition"):
+            value = _parameterized(rng, name)
         elif name == "Message-ID":
             value = "<" + _mailbox_list(rng).split(",")[0].strip("<>").split(" <")[-1] + ">"
         else:
@@ -142,3 +167,37 @@ def test_common_values_take_the_simple_path(name, value):
 ])
 def test_other_values_are_left_to_the_stdlib(name, value):
     assert not _check(name, value)
+
+
+def _getters(entity) -> tuple:
+    """What the stdlib's getters read from an entity's Content-Type and Content-Disposition."""
+    return (entity.get_content_type(), entity.get_params(), entity.get_param("name"),
+            entity.get_filename(), entity.get_boundary(), entity.get_content_charset(),
+            entity.get_content_disposition())
+
+
+def _defects(entity) -> list[tuple[str, str]]:
+    return [(type(defect).__name__, str(defect)) for defect in entity.defects]
+
+
+def test_stdlib_getters_read_the_same_through_header_parses():
+    """HeaderParses answers simple Content-Type / Content-Disposition values with plain strings:
+    the stdlib's parser and getters must read every entity exactly as with its own headers."""
+    rng = random.Random(2045)
+    answered = 0
+    for _ in range(300):
+        parts = []
+        for _ in range(rng.randint(1, 3)):
+            content_type = _mutated(rng, _parameterized(rng, "Content-Type"))
+            disposition = _mutated(rng, _parameterized(rng, "Content-Disposition"))
+            answered += simple_value(STDLIB["Content-Type"], content_type) is not None
+            parts.append(f"Content-Type: {content_type}\r\nContent-Disposition: {disposition}\r\n"
+                         "\r\nbody\r\n")
+        top = f'multipart/mixed; boundary="b1"{rng.choice(["", "; charset=utf-8", "; x"])}'
+        raw = ("From: a@example.test\r\nMIME-Version: 1.0\r\nContent-Type: " + top + "\r\n\r\n"
+               + "".join(f"--b1\r\n{part}" for part in parts) + "--b1--\r\n").encode("utf-8", "surrogatepass")
+        ours = BytesParser(policy=MAIL_POLICY.clone(header_factory=HeaderParses())).parsebytes(raw)
+        stdlib = BytesParser(policy=policy.default).parsebytes(raw)
+        assert [_getters(e) for e in ours.walk()] == [_getters(e) for e in stdlib.walk()], raw
+        assert [_defects(e) for e in ours.walk()] == [_defects(e) for e in stdlib.walk()], raw
+    assert answered > 100
