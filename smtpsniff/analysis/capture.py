@@ -20,8 +20,9 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import SessionRecords
+from ..records.model import SessionRecord
 from .schema import SCHEMAS
-from .tables import add_connection_columns, frame_from_columns, frame_from_rows, record_columns
+from .tables import add_connection_columns, frame_from_columns, record_columns
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
 
@@ -204,7 +205,8 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
                   objects: dict[str, object] | None) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
-    sessions = frame_from_rows("sessions", (_session_row(r, capture_of) for r in records))  # one row per session
+    sessions = _table("sessions", [r.session for r in records], lambda ss: {
+        name: [f(s, capture_of) for s in ss] for name, f in _SESSION_COLUMNS.items()})
     anomalies = _all_anomalies(records, loose_anomalies)
     tables = {
         "sessions": sessions,
@@ -245,11 +247,20 @@ def _fields(record: object) -> dict:
     return {name: getattr(record, name) for name in record.__dataclass_fields__}
 
 
+#: The sessions table's columns that are not SessionRecord fields: name -> f(session, capture_of).
+_SESSION_COLUMNS: dict[str, Callable[[SessionRecord, dict[int, str]], object]] = {
+    "start": lambda s, _: s.start_ns,
+    "end": lambda s, _: s.end_ns,
+    "duration_s": lambda s, _: (s.end_ns - s.start_ns) / 1e9,
+    "tls": lambda s, _: s.starttls_used or s.implicit_tls,
+    "capture": lambda s, capture_of: os.path.basename(capture_of.get(s.session_id, "")),
+}
+
+
 def _session_row(r: SessionRecords, capture_of: dict[int, str]) -> dict:
     s = r.session
     row = _fields(s)
-    row.update(start=s.start_ns, end=s.end_ns, duration_s=(s.end_ns - s.start_ns) / 1e9,
-               tls=s.starttls_used or s.implicit_tls, capture=os.path.basename(capture_of.get(s.session_id, "")))
+    row.update((name, f(s, capture_of)) for name, f in _SESSION_COLUMNS.items())
     return row
 
 
