@@ -37,6 +37,7 @@ def _shown(c: CommandRecord, show_secrets: bool) -> str:
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     limits = ctx.limits
+    plain_limit = min(limits.max_command_line, limits.max_auth_line)
     for r in ctx.records:
         sid = r.session.session_id
         commands = r.commands
@@ -47,7 +48,10 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             signs.setdefault(key, (severity, why, []))[2].append(c)
 
         for c in commands:
-            body = _content(c.raw)
+            raw = c.raw
+            if len(raw) <= plain_limit and raw.endswith(b"\r\n") and raw.count(b"\r") == 1 and b"\x00" not in raw:
+                continue  # the usual line: none of the signs below can hold
+            body = _content(raw)
             if b"\r" in body:
                 add("cr", Severity.MEDIUM, "CR inside a command line (CR-or-LF receivers split it)", c)
             if crlf and c.raw.endswith(b"\n") and not c.raw.endswith(b"\r\n"):

@@ -10,6 +10,8 @@ import ipaddress
 
 from ..records.builder import SessionRecords
 
+#: The characters of the IP part of an IPv4 or IPv6 address text (RFC 4291 2.2).
+_IP_CHARS = "0123456789abcdefABCDEF.:"
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go", "gv", "ltd", "plc"})
 
 
@@ -34,6 +36,9 @@ def ip_of(name: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | N
         text = text[1:-1]
     if text.lower().startswith("ipv6:"):
         text = text[5:]
+    head = text.partition("%")[0]  # an IPv6 scope id may follow "%"
+    if head.strip(_IP_CHARS) or (":" not in head and "." not in head):
+        return None  # not even made of IP characters: most names, without raising and catching
     try:
         return ipaddress.ip_address(text)
     except ValueError:

@@ -30,11 +30,11 @@ def _from_tables(ctx: DetectionContext) -> dict[tuple[int, int], FromFields] | N
         return None
     fields: dict[tuple[int, int], list[str]] = {}
     top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
-    for sid, trans, value in zip(top["session_id"], top["trans_index"], top["value"]):
+    for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
         fields.setdefault((int(sid), int(trans)), []).append("" if value is None else str(value))
     out = {}
-    for sid, trans, shown, count in zip(messages["session_id"], messages["trans_index"], messages["from"],
-                                        messages["from_count"]):
+    for sid, trans, shown, count in zip(messages["session_id"].tolist(), messages["trans_index"].tolist(),
+                                        messages["from"].tolist(), messages["from_count"].tolist()):
         if str(trans) == "<NA>":
             continue
         key = (int(sid), int(trans))

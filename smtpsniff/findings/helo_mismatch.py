@@ -19,13 +19,16 @@ from .evidence import show
 from .model import Finding, Severity, Threshold
 
 KINDS = ("helo_mismatch",)
+_LOCALHOST = ("localhost", "localhost.localdomain")
 THRESHOLDS: tuple[Threshold, ...] = ()
 
 
 def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[Severity, str] | None:
-    client_ip, server_ip = ipaddress.ip_address(client), ipaddress.ip_address(server)
     literal = ip_of(helo)
     name = helo.strip().lower().rstrip(".")
+    if literal is None and name not in own_names and name not in _LOCALHOST:
+        return None  # a plain name that is not the server's nor localhost: nothing below applies
+    client_ip, server_ip = ipaddress.ip_address(client), ipaddress.ip_address(server)
     if client_ip != server_ip and (name in own_names or literal == server_ip):
         return Severity.MEDIUM, f"client {client} greets with the server's own {'address' if literal else 'name'}"
     if literal is not None:
@@ -35,7 +38,7 @@ def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[
         if literal != client_ip and not nat:
             return Severity.MEDIUM, f"address literal {literal} is not the client's address {client}"
         return None
-    if name in ("localhost", "localhost.localdomain") and not client_ip.is_loopback:
+    if name in _LOCALHOST and not client_ip.is_loopback:
         return Severity.LOW, f"client {client} calls itself {name}"
     return None
 

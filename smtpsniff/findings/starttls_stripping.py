@@ -38,7 +38,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         sid = r.session.session_id
         for caps in r.capabilities:
-            masked = [kw for kw, _ in caps.items if _MASKED_KEYWORD.fullmatch(kw)]
+            masked = [kw for kw, _ in caps.items if kw.startswith("XXXX") and _MASKED_KEYWORD.fullmatch(kw)]
             if not masked or caps.starttls:
                 continue
             clear = _went_on_in_clear(r, caps.ts_ns)

@@ -34,9 +34,11 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         s = r.session
         g = groups.setdefault((s.client_ip, s.server_ip), {"vrfy": {}, "rcpt": {}, "sessions": [], "frames": []})
         g["sessions"].append(s.session_id)
-        replies = {x.command_index: x for x in r.replies if x.command_index is not None}
+        replies = None  # command index -> reply, built for the sessions that ask
         for c in r.commands:
             if c.verb in ("VRFY", "EXPN") and c.argument:
+                if replies is None:
+                    replies = {x.command_index: x for x in r.replies if x.command_index is not None}
                 reply = replies.get(c.index)
                 g["vrfy"].setdefault(c.argument.lower(), (c, reply.text if reply else None))
         for rc in r.recipients:
