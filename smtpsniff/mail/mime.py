@@ -145,8 +145,8 @@ def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: A
         if len(state.parts) >= limits.max_mime_parts:
             state.too_many += 1
             continue
-        children = _record(state, entity, path, depth, parent,
-                           root_headers if parent is None else None)
+        children = _visit(state, entity, path, depth, parent,
+                          root_headers if parent is None else None)
         for number in range(len(children), 0, -1):
             stack.append((children[number - 1], f"{path}.{number}", depth + 1, path))
     if state.too_deep:
@@ -168,6 +168,55 @@ def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) 
         return default
 
 
+class _Getters:
+    """``Message.get`` and ``Message._get_params_preserve`` for one entity, each header's answer
+    found once however often the stdlib getters ask for it.
+
+    ``get_content_type``, ``get_filename``, ``get_param`` and ``get_content_charset`` each fetch
+    Content-Type (or Content-Disposition) again and split its parameters again; with these as the
+    entity's methods they share one fetch and one split, and return exactly what they would have
+    (an exception is not kept: it is raised again by the next call, as the stdlib would).
+    """
+
+    __slots__ = ("_entity", "_values", "_params")
+
+    def __init__(self, entity: Message) -> None:
+        self._entity = entity
+        self._values: dict[str, object] = {}
+        self._params: dict[str, object] = {}
+
+    def get(self, name: str, failobj: object = None) -> object:
+        key = name.lower()
+        found = self._values.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._values[key] = Message.get(self._entity, key, _MISSING)
+        return failobj if found is _MISSING else found
+
+    def params(self, failobj: object, header: str) -> object:
+        key = header.lower()
+        found = self._params.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._params[key] = Message._get_params_preserve(  # type: ignore[attr-defined]
+                self._entity, _MISSING, header)
+        return failobj if found is _MISSING else found
+
+
+_UNSEEN = object()
+_MISSING = object()
+
+
+def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
+           root_headers: tuple[Header, ...] | None) -> list[Message]:
+    """Record one entity; return its children (multipart parts, or an embedded message)."""
+    getters = _Getters(entity)
+    entity.get = getters.get  # type: ignore[method-assign]  # the stdlib getters use them
+    entity._get_params_preserve = getters.params  # type: ignore[attr-defined]
+    try:
+        return _record(state, entity, path, depth, parent, root_headers)
+    finally:
+        del entity.get, entity._get_params_preserve
+
+
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
             root_headers: tuple[Header, ...] | None) -> list[Message]:
     where = f"MIME part {path}"
@@ -183,9 +232,12 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
 
     content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
     maintype, _, subtype = content_type.partition("/")
-    ct_raw = _raw_header(headers, "content-type")
-    cd_raw = _raw_header(headers, "content-disposition")
-    cte_header = _raw_header(headers, "content-transfer-encoding")
+    raw_values: dict[str, str] = {}  # the first raw value of each field, by lower-case name
+    for header in headers:
+        raw_values.setdefault(header.name.lower(), header.raw_value)
+    ct_raw = raw_values.get("content-type")
+    cd_raw = raw_values.get("content-disposition")
+    cte_header = raw_values.get("content-transfer-encoding")
     cte = cte_header.strip().lower() if cte_header else None
     disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition, None)
     filename = _safe(state, where, "file name", entity.get_filename, None)
@@ -193,7 +245,7 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     if isinstance(name, tuple):
         name = collapse_rfc2231_value(name)
     charset = _safe(state, where, "charset", entity.get_content_charset, None)
-    content_id = _raw_header(headers, "content-id")
+    content_id = raw_values.get("content-id")
     payload = entity.get_payload() if entity.is_multipart() else None
     common = dict(
         path=path, depth=depth, parent=parent, content_type=content_type,
@@ -222,13 +274,6 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
 
     _leaf(state, entity, common, maintype, subtype, where)
     return []
-
-
-def _raw_header(headers: tuple[Header, ...], lname: str) -> str | None:
-    for header in headers:
-        if header.lname == lname:
-            return header.raw_value
-    return None
 
 
 def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: str,

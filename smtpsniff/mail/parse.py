@@ -12,7 +12,6 @@ becomes an anomaly (layer MAIL) while the rest is still reported.
 from __future__ import annotations
 
 import hashlib
-import re
 from email.parser import BytesParser
 
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
@@ -23,8 +22,6 @@ from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
 
-_BARE_LF = re.compile(rb"(?<!\r)\n")
-_BARE_CR = re.compile(rb"\r(?!\n)")
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
@@ -82,11 +79,12 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
 
 def _scan_line_ends(raw: bytes, log: AnomalyLog) -> None:
     """RFC 5322 section 2.3 and RFC 5321 section 2.3.8: CR and LF appear only together."""
-    bare_lf = len(_BARE_LF.findall(raw))
+    crlf = raw.count(b"\r\n")  # CRLF cannot overlap itself: each one holds one CR and one LF
+    bare_lf = raw.count(b"\n") - crlf
     if bare_lf:
         log.add("bare_lf", f"{bare_lf} line(s) end with LF alone, not CRLF (RFC 5322 section 2.3; "
                 "SMTP smuggling relies on receivers that accept them)")
-    bare_cr = len(_BARE_CR.findall(raw))
+    bare_cr = raw.count(b"\r") - crlf
     if bare_cr:
         log.add("bare_cr", f"{bare_cr} CR byte(s) not followed by LF (RFC 5322 section 2.3)")
     nul = raw.count(b"\x00")
