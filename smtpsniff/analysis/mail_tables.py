@@ -24,7 +24,7 @@ from ..mail import MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, SCHEMAS
-from .tables import add_connection_columns, frame_from_rows
+from .tables import add_connection_columns, frame_from_columns, frame_from_rows
 
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
@@ -84,11 +84,12 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     limits = options.limits
     mail = parse_all(records, limits)
     extra: list[Anomaly] = []
-    messages = frame_from_rows("messages", (_message_row(m, limits, extra) for m in mail))
-    attachments = frame_from_rows("attachments", (
-        _attachment_row(m, part) for m in mail for part in m.parsed.attachments))
-    headers = frame_from_rows("headers", (
-        row for m in mail for row in _header_rows(m)))
+    messages = frame_from_columns("messages", len(mail), _message_columns(mail, limits, extra))
+    attachment_columns = _attachment_columns(mail)
+    attachments = frame_from_columns("attachments", len(attachment_columns["part"]),
+                                     attachment_columns)
+    header_columns = _header_columns(mail)
+    headers = frame_from_columns("headers", len(header_columns["part"]), header_columns)
     sessions = tables["sessions"]
     for frame in (messages, attachments, headers):
         add_connection_columns(frame, sessions)
@@ -97,42 +98,51 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
             "anomalies": anomalies, OBJECTS_KEY: mail}
 
 
-# -- rows -----------------------------------------------------------------------------------------
-def _key(m: MailMessage) -> dict:
-    return {"session_id": m.session_id, "message_index": m.message_index, "trans_index": m.data.trans_index,
-            "ts": m.data.ts_ns}
+# -- columns --------------------------------------------------------------------------------------
+def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]
+                     ) -> dict[str, list]:
+    """The messages table's columns, one value per message (mail anomalies go to ``extra``)."""
+    names = ("session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
+             "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
+             "from", "from_addr", "from_count", "sender", "reply_to", "to", "cc", "bcc", "subject",
+             "subject_raw", "date", "date_raw", "message_id", "in_reply_to", "references",
+             "return_path", "x_mailer", "user_agent", "x_originating_ip", "dkim_domains",
+             "received_count", "received_path", "mime_version", "content_type", "part_count",
+             "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
+    columns: dict[str, list] = {name: [] for name in names}
+    add = [columns[name].append for name in names]
+    for m in mail:
+        p, d, t = m.parsed, m.data, m.transaction
+        from_header = next((h for h in p.headers if h.lname == "from"), None)
+        to, cc = _capped(m, "To", p.to, limits, extra), _capped(m, "Cc", p.cc, limits, extra)
+        values = (
+            m.session.session_id, m.message_index, d.trans_index, d.ts_ns, d.end_ts_ns, d.frame,
+            d.end_frame, d.via, d.complete, d.size, len(d.content), d.event.gap_bytes, m.sha256,
+            t.mail_from if t is not None else None,
+            t.rcpt_to if t is not None else (),
+            from_header.value.strip() if from_header is not None else None,
+            p.from_[0].addr if p.from_ else None,
+            p.from_count,
+            p.sender[0].addr if p.sender else None,
+            [a.addr for a in p.reply_to], to, cc, [a.addr for a in p.bcc],
+            p.subject, p.subject_raw, _date_ns(m, p.date, extra), p.date_raw,
+            p.message_id, p.in_reply_to, p.references, p.return_path, p.x_mailer, p.user_agent,
+            p.x_originating_ip, [d_ for d_, _ in p.dkim if d_], len(p.received), p.received_path,
+            p.mime_version, p.content_type, len(p.parts), sum(1 for part in p.parts if part.is_attachment),
+            len(p.urls), p.urls, body_preview(p.parts), p.header_bytes,
+            len(p.anomalies) + p.anomalies_suppressed,
+        )
+        for append, value in zip(add, values, strict=True):
+            append(value)
+    return columns
 
 
-def _message_row(m: MailMessage, limits: Limits, extra: list[Anomaly]) -> dict:
-    p, d, t = m.parsed, m.data, m.transaction
-    from_header = next((h for h in p.headers if h.lname == "from"), None)
-    to, cc = _capped(m, "To", p.to, limits, extra), _capped(m, "Cc", p.cc, limits, extra)
-    return {
-        **_key(m),
-        "end": d.end_ts_ns, "frame": d.frame, "end_frame": d.end_frame,
-        "via": d.via, "complete": d.complete, "size": d.size, "captured_bytes": len(d.content),
-        "gap_bytes": d.event.gap_bytes, "sha256": m.sha256,
-        "mail_from": t.mail_from if t is not None else None,
-        "rcpt_to": t.rcpt_to if t is not None else (),
-        "from": from_header.value.strip() if from_header is not None else None,
-        "from_addr": p.from_[0].addr if p.from_ else None,
-        "from_count": p.from_count,
-        "sender": p.sender[0].addr if p.sender else None,
-        "reply_to": [a.addr for a in p.reply_to],
-        "to": to, "cc": cc, "bcc": [a.addr for a in p.bcc],
-        "subject": p.subject, "subject_raw": p.subject_raw,
-        "date": _date_ns(m, p.date, extra), "date_raw": p.date_raw,
-        "message_id": p.message_id, "in_reply_to": p.in_reply_to, "references": p.references,
-        "return_path": p.return_path, "x_mailer": p.x_mailer, "user_agent": p.user_agent,
-        "x_originating_ip": p.x_originating_ip,
-        "dkim_domains": [d_ for d_, _ in p.dkim if d_],
-        "received_count": len(p.received), "received_path": p.received_path,
-        "mime_version": p.mime_version, "content_type": p.content_type,
-        "part_count": len(p.parts), "attachment_count": len(p.attachments),
-        "url_count": len(p.urls), "urls": p.urls,
-        "preview": body_preview(p.parts), "header_bytes": p.header_bytes,
-        "anomalies": len(p.anomalies) + p.anomalies_suppressed,
-    }
+def _key_columns(columns: dict[str, list], m: MailMessage, count: int) -> None:
+    """Append the message's key (session, message, transaction, time) ``count`` times."""
+    columns["session_id"].extend([m.session.session_id] * count)
+    columns["message_index"].extend([m.message_index] * count)
+    columns["trans_index"].extend([m.data.trans_index] * count)
+    columns["ts"].extend([m.data.ts_ns] * count)
 
 
 def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, extra: list[Anomaly]) -> list[str]:
@@ -163,22 +173,46 @@ def body_preview(parts: Sequence[MimePart]) -> str | None:
     return None
 
 
-def _attachment_row(m: MailMessage, part: MimePart) -> dict:
-    return {
-        **_key(m), "frame": m.data.frame, "part": part.path, "filename": part.filename,
-        "filename_raw": part.filename_raw, "content_type": part.content_type, "charset": part.charset,
-        "transfer_encoding": part.transfer_encoding, "disposition": part.disposition,
-        "content_id": part.content_id, "size": part.size, "decoded_size": part.decoded_size,
-        "md5": part.md5, "sha1": part.sha1, "sha256": part.sha256, "truncated": part.content_truncated,
-    }
+def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
+    """The attachments table's columns: one value per attachment part of every message."""
+    names = ("session_id", "message_index", "trans_index", "ts", "frame", "part", "filename",
+             "filename_raw", "content_type", "charset", "transfer_encoding", "disposition",
+             "content_id", "size", "decoded_size", "md5", "sha1", "sha256", "truncated")
+    columns: dict[str, list] = {name: [] for name in names}
+    add = [columns[name].append for name in names]
+    for m in mail:
+        key = (m.session.session_id, m.message_index, m.data.trans_index, m.data.ts_ns, m.data.frame)
+        for part in m.parsed.parts:
+            if not part.is_attachment:
+                continue
+            values = (*key, part.path, part.filename, part.filename_raw, part.content_type,
+                      part.charset, part.transfer_encoding, part.disposition, part.content_id,
+                      part.size, part.decoded_size, part.md5, part.sha1, part.sha256,
+                      part.content_truncated)
+            for append, value in zip(add, values, strict=True):
+                append(value)
+    return columns
 
 
-def _header_rows(m: MailMessage) -> Iterable[dict]:
-    key = _key(m)
-    for part in m.parsed.parts:
-        for header in part.headers:
-            yield {**key, "part": part.path, "index": header.index, "name": header.name,
-                   "value": header.value, "raw_value": header.raw_value}
+def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
+    """The headers table's columns: one value per header field of every entity of every message."""
+    columns: dict[str, list] = {name: [] for name in (
+        "session_id", "message_index", "trans_index", "ts", "part", "index", "name", "value",
+        "raw_value")}
+    part_column, index, name = columns["part"], columns["index"], columns["name"]
+    value, raw_value = columns["value"], columns["raw_value"]
+    for m in mail:
+        total = 0
+        for part in m.parsed.parts:
+            headers = part.headers
+            part_column.extend([part.path] * len(headers))
+            index.extend([h.index for h in headers])
+            name.extend([h.name for h in headers])
+            value.extend([h.value for h in headers])
+            raw_value.extend([h.raw_value for h in headers])
+            total += len(headers)
+        _key_columns(columns, m, total)
+    return columns
 
 
 # -- anomalies ------------------------------------------------------------------------------------
