@@ -614,6 +614,11 @@ class SmtpConversation:
                 continue
             mode = self._smode
             if mode is ServerMode.REPLY:
+                if self._reply is None and not splitter.pending:
+                    new = self._plain_reply(data, pos, ts_ns, frame, out)
+                    if new > pos:
+                        pos = new
+                        continue
                 line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
                     return
@@ -627,6 +632,30 @@ class SmtpConversation:
                 if line is None:
                     return
                 self._server_line(line, out)
+
+    def _plain_reply(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
+        """A whole reply at ``data[pos:]`` that :meth:`_reply_line` would take line by line without
+        an anomaly, taken at once: the position after it, or ``pos`` when there is none.
+
+        That is: every line complete, CRLF-terminated, within ``max_reply_line`` and the line
+        buffer, without other CR, LF or NUL, one code in 200-559 (RFC 5321 4.2) on every line, at
+        most ``max_reply_lines`` lines.  Anything else goes the line-by-line way.
+        """
+        m = g.PLAIN_REPLY.match(data, pos)
+        if m is None:
+            return pos
+        limits = self._limits
+        longest = min(limits.max_reply_line, self._ssplit.limit) - 2
+        rows = m.group().split(b"\r\n")
+        rows.pop()  # after the last CRLF
+        if len(rows) > limits.max_reply_lines or max(map(len, rows)) > longest:
+            return pos
+        b = _ReplyBuilder(int(m.group(1)), ts_ns, frame, frame)
+        b.lines = [row[4:].decode(g.WIRE_ENCODING, g.WIRE_ERRORS) for row in rows]
+        b.raw = bytearray(m.group())
+        b.count = len(rows)
+        self._dispatch_reply(b, out, complete=True)
+        return m.end()
 
     def _server_line(self, line: Line, out: list[SmtpEvent]) -> None:
         if self._smode is ServerMode.GAP:

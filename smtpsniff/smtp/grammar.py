@@ -101,6 +101,10 @@ def split_reply_line(content: bytes) -> tuple[str, str | None, str] | None:
     if sep != 0x20 and sep != 0x2D:  # " " or "-"
         return None
     return code.decode("ascii"), "-" if sep == 0x2D else " ", content[4:].decode(WIRE_ENCODING, WIRE_ERRORS)
+#: A whole reply as a well-behaved server sends it: one strict code on every line, "-" on all
+#: but the last, CRLF after each, no other CR, LF or NUL (the decoder's fast path; anything else
+#: is read line by line, with the anomalies it deserves).
+PLAIN_REPLY = re.compile(rb"([2-5][0-5][0-9])(?:-[^\r\n\x00]*\r\n\1)*(?: [^\r\n\x00]*)?\r\n")
 #: What a resynchronising server stream waits for after a gap (Zeek does the same).
 REPLY_START = re.compile(rb"^[0-9]{3}(?:[ -]|\r?\n)")
 
