@@ -153,7 +153,10 @@ class SmtpPipeline:
             conn_id = getattr(ev, "conn_id", None)
             session = sessions.get(conn_id)
             if session is not None:
-                self._to_session(session, ev)
+                if type(ev) is StreamData:  # most events: _to_session's first case, inline
+                    session.builder.add_all(session.conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
+                else:
+                    self._to_session(session, ev)
                 continue
             probe = probes.get(conn_id)
             if probe is not None:
@@ -182,17 +185,14 @@ class SmtpPipeline:
         return session
 
     def _to_session(self, session: _Session, ev: object) -> None:
-        conversation, add = session.conversation, session.builder.add
+        conversation, add_all = session.conversation, session.builder.add_all
         kind = type(ev)
         if kind is StreamData:
-            for out in conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame):
-                add(out)
+            add_all(conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
         elif kind is StreamGap:
-            for out in conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame):
-                add(out)
+            add_all(conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
         elif kind is ConnectionClosed:
-            for out in conversation.close(ev.ts_ns):
-                add(out)
+            add_all(conversation.close(ev.ts_ns))
             del self._sessions[ev.conn_id]
             records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
                                              tls_bytes_s2c=conversation.tls_bytes_s2c)
@@ -203,7 +203,7 @@ class SmtpPipeline:
             if self._on_session is not None:
                 self._on_session(records)
         elif kind is Anomaly:
-            add(ev)
+            session.builder.add(ev)
 
     # -- SMTP on other ports: a 220 greeting answered by EHLO or HELO -----------------------------
     def _to_probe(self, probe: _Probe, ev: object) -> None:

@@ -111,6 +111,7 @@ class SessionBuilder:
         self.detected_by = detected_by
         self.implicit_tls = implicit_tls
         self._commands: list[dict] = []
+        self._command_rows: dict[int, dict] = {}  # Command.index -> its row in _commands (indices are unique)
         self._replies: list[ReplyRecord] = []
         self._recipients: list[RecipientRecord] = []
         self._transactions: list[TransactionRecord] = []
@@ -194,6 +195,14 @@ class SessionBuilder:
         if handler is not None:
             handler(self, event)
 
+    def add_all(self, events: list[object]) -> None:
+        """:meth:`add` each event, in order."""
+        handlers = self._HANDLERS
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not None:
+                handler(self, event)
+
     def _on_command(self, c: Command) -> None:
         self._last_ts_ns = c.ts_ns
         verb = c.verb
@@ -228,11 +237,13 @@ class SessionBuilder:
             self._auth_reply_code = None
         if trans_index is not None:
             self._command_trans[c.index] = trans_index
-        self._commands.append({
+        row = {
             "index": c.index, "ts_ns": c.ts_ns, "frame": c.frame, "verb": verb, "argument": c.argument,
             "known": c.known, "pipelined": c.pipelined, "trans_index": trans_index, "raw": c.raw,
             "reply_code": None, "reply_frame": None, "reply_ts_ns": None,
-        })
+        }
+        self._commands.append(row)
+        self._command_rows[c.index] = row
 
     def _on_reply(self, r: Reply) -> None:
         self._last_ts_ns = r.ts_ns
@@ -240,14 +251,11 @@ class SessionBuilder:
         t.last_reply = f"{r.code} {r.lines[-1] if r.lines else ''}".rstrip()
         t.last_reply_ts_ns = r.ts_ns
         trans_index = self._command_trans.get(r.command_index) if r.command_index is not None else None
-        if r.command_index is not None:
-            for cmd in reversed(self._commands):
-                if cmd["index"] == r.command_index:
-                    # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
-                    # the reply to the message itself is the transaction's final_reply_code.
-                    if cmd["reply_code"] is None:
-                        cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, r.ts_ns
-                    break
+        cmd = self._command_rows.get(r.command_index) if r.command_index is not None else None
+        # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
+        # the reply to the message itself is the transaction's final_reply_code.
+        if cmd is not None and cmd["reply_code"] is None:
+            cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, r.ts_ns
         verb, stage = r.verb, r.stage
         if stage is ReplyStage.GREETING or verb == GREETING_VERB:
             if self._banner is None:
@@ -279,7 +287,7 @@ class SessionBuilder:
         return _new_reply_record(
             session_id=self.session_id, index=len(self._replies), ts_ns=r.ts_ns, frame=r.frame, code=r.code,
             enhanced_code=r.enhanced_code, text=r.text, lines=len(r.lines), verb=r.verb,
-            stage=None if r.stage in (ReplyStage.COMMAND, ReplyStage.GREETING) else r.stage.value,
+            stage=None if r.stage in (ReplyStage.COMMAND, ReplyStage.GREETING) else r.stage._value_,
             command_index=r.command_index, trans_index=trans_index,
         )
 
@@ -300,10 +308,9 @@ class SessionBuilder:
         t = self._activate(m.ts_ns, m.frame)
         if self._command_trans.get(m.command_index) is None:
             self._command_trans[m.command_index] = t.trans_index
-            for cmd in reversed(self._commands):
-                if cmd["index"] == m.command_index:
-                    cmd["trans_index"] = t.trans_index
-                    break
+            cmd = self._command_rows.get(m.command_index)
+            if cmd is not None:
+                cmd["trans_index"] = t.trans_index
         t.message_size = m.size
         t.message_complete = m.complete
         if not m.complete:
