@@ -159,5 +159,8 @@ def stream_events(frames: Iterable[Frame], pipeline: StreamPipeline) -> Iterator
         feed_batch = pipeline.feed_batch
         for batch in batches:
             for events in feed_batch(batch):
-                yield from events
+                if len(events) == 1:  # most records: one StreamData
+                    yield events[0]
+                else:
+                    yield from events
     yield from pipeline.finish()
