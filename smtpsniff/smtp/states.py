@@ -29,6 +29,8 @@ from typing import Iterable, TypeVar
 class SmtpState(str, Enum):
     """Session state, changed by the server's replies (the server decides what happened)."""
 
+    __hash__ = str.__hash__  # equal to its value as a str, so hashed as one (and in C)
+
     CONNECTED = "connected"  # no greeting seen yet
     GREETED = "greeted"  # 220 greeting seen (RFC 5321 4.3.1), no accepted HELO/EHLO yet
     REFUSED = "refused"  # 554 (or 421) greeting: "no SMTP service here" (RFC 5321 3.1)
