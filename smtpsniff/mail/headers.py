@@ -127,12 +127,15 @@ class HeaderBlock:
     ``body_offset`` is where the body starts in the raw bytes.  ``for_stdlib`` is what to give the
     stdlib parser: the raw bytes themselves, or (when a repair above was needed) the kept and
     counted fields rebuilt with plain CRLFs, an empty line, then the untouched body.
+    ``fields`` holds the bytes of every field (name, colon, folded value, without the line end
+    that closes it; kept or only counted) when no repair was needed, else None.
     """
 
     headers: tuple[Header, ...]
     header_bytes: int
     body_offset: int
     for_stdlib: bytes
+    fields: tuple[bytes, ...] | None = None
 
 
 def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
@@ -231,7 +234,8 @@ def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
         for_stdlib = rebuilt + b"\r\n" + raw[body_offset:]
     else:
         for_stdlib = raw
-    return HeaderBlock(tuple(headers), header_bytes, body_offset, for_stdlib)
+    return HeaderBlock(tuple(headers), header_bytes, body_offset, for_stdlib,
+                       None if repaired else tuple(whole for _, whole in fields))
 
 
 def _next_line_is_field(raw: bytes, pos: int) -> bool:

@@ -12,12 +12,14 @@ becomes an anomaly (layer MAIL) while the rest is still reported.
 from __future__ import annotations
 
 import hashlib
+from email.message import Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
 
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
-from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, split_header_block
+from smtpsniff.mail.headers import MAIL_POLICY, HeaderBlock, HeaderParses, split_header_block
 from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
@@ -35,14 +37,13 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     if not raw:
         log.add("empty_message", "the message has no bytes at all (RFC 5322 section 3.6 requires "
                 "at least From and Date)")
-    _scan_line_ends(raw, log)
+    crlf_only = _scan_line_ends(raw, log)
 
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
     block = split_header_block(raw, limits, log, parses)
     fields = message_fields(block.headers, limits, log, parses)
     try:
-        root = BytesParser(policy=MAIL_POLICY.clone(header_factory=parses)
-                           ).parsebytes(block.for_stdlib)
+        root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)
     except RecursionError:
         log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
                 "the body is listed as one part")
@@ -77,8 +78,34 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     )
 
 
-def _scan_line_ends(raw: bytes, log: AnomalyLog) -> None:
-    """RFC 5322 section 2.3 and RFC 5321 section 2.3.8: CR and LF appear only together."""
+def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only: bool
+                 ) -> Message:
+    """The stdlib's tree of the message: what ``BytesParser(policy).parsebytes`` makes of
+    ``block.for_stdlib``.
+
+    A message whose header block needed no repair, whose every line ends in CRLF and whose type
+    is neither multipart nor message is built here as the stdlib's ``FeedParser`` builds it (one
+    ``policy.message_factory`` entity, each field through ``policy.header_source_parse``, the
+    body after the empty line as its payload, no defects), without its line-by-line reading.
+    """
+    if block.fields is not None and crlf_only:
+        root = policy.message_factory(policy=policy)
+        for whole in block.fields:  # the field's lines, each CRLF kept but the last
+            root.set_raw(*policy.header_source_parse([whole.decode("ascii", "surrogateescape")]))
+        try:
+            single = root.get_content_maintype() not in ("multipart", "message")
+        except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
+            single = False
+        if single:
+            root.set_payload(raw[block.body_offset:].decode("ascii", "surrogateescape"))
+            return root
+    return BytesParser(policy=policy).parsebytes(block.for_stdlib)
+
+
+def _scan_line_ends(raw: bytes, log: AnomalyLog) -> bool:
+    """RFC 5322 section 2.3 and RFC 5321 section 2.3.8: CR and LF appear only together.
+
+    True when they do (every line ends in CRLF)."""
     crlf = raw.count(b"\r\n")  # CRLF cannot overlap itself: each one holds one CR and one LF
     bare_lf = raw.count(b"\n") - crlf
     if bare_lf:
@@ -91,6 +118,7 @@ def _scan_line_ends(raw: bytes, log: AnomalyLog) -> None:
     if nul:
         log.add("nul_bytes", f"{nul} NUL byte(s) in the message (RFC 5322 section 2.3 and RFC "
                 "2045 section 2.7 forbid them in text)")
+    return not bare_lf and not bare_cr
 
 
 def _opaque_body(body: bytes, headers: tuple[Header, ...], limits: Limits) -> MimePart:
