@@ -252,6 +252,8 @@ def _canonical(name: bytes, whole: bytes) -> bytes:
 
 def unfold(value: bytes) -> bytes:
     """RFC 5322 section 2.2.3: remove the line ends of folds (each is followed by WSP)."""
+    if b"\r" not in value and b"\n" not in value:  # one line: nothing to unfold
+        return value
     return _EOL.sub(b"", value)
 
 
@@ -302,7 +304,7 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
 def decode_value(name: str, raw_value: str, log: AnomalyLog,
                  parses: HeaderParses | None = None) -> str:
     """The RFC 2047 decoded value, by the stdlib header class for ``name``; raw on failure."""
-    for charset in _ENCODED_WORD_CHARSET.findall(raw_value):
+    for charset in _ENCODED_WORD_CHARSET.findall(raw_value) if "=?" in raw_value else ():
         try:
             codecs.lookup(charset)
         except (LookupError, ValueError):  # ValueError: a NUL in the name
