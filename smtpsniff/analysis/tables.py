@@ -30,8 +30,7 @@ def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFra
     rows = list(rows)
     if not rows:
         return empty_frame(table)
-    data = {c.name: [row.get(c.name) for row in rows] for c in schema}
-    return _typed(pd.DataFrame(data), schema)
+    return _typed_frame({c.name: [row.get(c.name) for row in rows] for c in schema}, schema)
 
 
 def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
@@ -47,7 +46,7 @@ def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[A
     for c in schema:
         values = columns.get(c.name)
         data[c.name] = [None] * length if values is None else list(values)
-    return _typed(pd.DataFrame(data), schema)
+    return _typed_frame(data, schema)
 
 
 def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]) -> dict[str, Sequence[Any]]:
@@ -63,6 +62,27 @@ def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]
         elif c.name in names:
             out[c.name] = list(map(attrgetter(c.name), records))
     return out
+
+
+def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.DataFrame:
+    """The frame of the column lists ``data``, each column built with its schema dtype at once.
+
+    The same frame as ``_typed(pd.DataFrame(data), schema)`` without first inferring a dtype for
+    each column and then converting it.
+    """
+    columns: dict[str, Any] = {}
+    for col in schema:
+        values = data[col.name]
+        if col.dtype == TS:
+            columns[col.name] = pd.to_datetime(pd.array(values, dtype=INT), unit="ns", utc=True)
+        elif col.dtype == LIST:
+            columns[col.name] = pd.Series([list(v) if isinstance(v, (tuple, list)) else [] for v in values],
+                                          dtype=object)
+        elif col.dtype == "category":
+            columns[col.name] = pd.array(values, dtype="string").astype("category")
+        else:
+            columns[col.name] = pd.array(values, dtype=col.dtype)
+    return pd.DataFrame(columns)
 
 
 def _typed(df: pd.DataFrame, schema: tuple[Column, ...]) -> pd.DataFrame:
