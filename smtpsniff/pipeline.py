@@ -44,7 +44,8 @@ def collector_paused() -> Iterator[None]:
     no garbage -- records are freed by reference counting, cycles are rare (a few thousand objects
     on a million packets).  Mercurial holds the collector the same way around its bulk parsers
     (``util.nogc``).  Nested use is harmless; a collector the caller disabled stays disabled, and
-    it is enabled again however the block ends.  The live path does not use this.
+    it is enabled again however the block ends.  The live path's frame-by-frame ``feed`` does not
+    hold it (only its table builds do).
     """
     if not gc.isenabled():
         yield
