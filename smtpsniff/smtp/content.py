@@ -84,11 +84,12 @@ class MessageAssembler:
         """DATA content from ``data[pos:]``: (position after what was used, whether it ended)."""
         end = len(data)
         bulk = self._dot
+        tail = data.rfind(b"\n", pos) + 1  # after the chunk's last complete line (once, not per line)
         while pos < end:
             if self.first is None:
                 self.first = (ts_ns, frame)
             if bulk and self._at_start and not self._splitter.pending:
-                new = self._plain_lines(data, pos)
+                new = self._plain_lines(data, pos, tail)
                 if new < 0:
                     bulk = False  # something to look at closely: line by line to the chunk's end
                 elif new > pos:
@@ -128,15 +129,15 @@ class MessageAssembler:
         self._prev_ending = b""
         self._line_len = 0
 
-    def _plain_lines(self, data: bytes, pos: int) -> int:
+    def _plain_lines(self, data: bytes, pos: int, stop: int) -> int:
         """Take in one go the complete lines at ``data[pos:]`` that :meth:`_piece` would only copy.
 
         Such lines end with CRLF, hold no other CR or LF, no NUL, do not start with "." (the end
         line and dot-stuffed lines go through :meth:`_piece`) and fit ``max_text_line``.  Called at
-        a strict line start with nothing buffered.  Returns the position after them (``pos`` when
-        the first line is incomplete or starts with "."), or -1 when one of them needs a closer look.
+        a strict line start with nothing buffered; ``stop`` is the position after the last LF of
+        ``data``.  Returns the position after them (``pos`` when the first line is incomplete or
+        starts with "."), or -1 when one of them needs a closer look.
         """
-        stop = data.rfind(b"\n", pos) + 1  # after the last complete line
         if stop <= pos or data[pos] == 0x2E:  # "."
             return pos
         dot = data.find(b"\n.", pos, stop)
