@@ -178,7 +178,7 @@ class _Getters:
     (an exception is not kept: it is raised again by the next call, as the stdlib would).
     """
 
-    __slots__ = ("_entity", "_values", "_params")
+    __slots__ = ("_entity", "_params", "_values")
 
     def __init__(self, entity: Message) -> None:
         self._entity = entity

@@ -19,11 +19,15 @@ from email.policy import EmailPolicy
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
-from smtpsniff.mail.headers import MAIL_POLICY, HeaderBlock, HeaderParses, split_header_block
+from smtpsniff.mail.headers import (
+    MAIL_POLICY,
+    HeaderBlock,
+    HeaderParses,
+    split_header_block,
+)
 from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.urls import dedupe
-
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
