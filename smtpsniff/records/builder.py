@@ -36,6 +36,9 @@ from .model import (
 
 _new_reply_record = slot_builder(ReplyRecord)
 _new_command_record = slot_builder(CommandRecord)
+_new_recipient_record = slot_builder(RecipientRecord)
+_new_transaction_record = slot_builder(TransactionRecord)
+_new_session_record = slot_builder(SessionRecord)
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 _TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
@@ -155,13 +158,13 @@ class SessionBuilder:
         if t.active:
             self._transactions.append(self._freeze(t, closing))
             self._recipients.extend(
-                RecipientRecord(session_id=self.session_id, trans_index=t.trans_index, **r) for r in t.rcpt)
+                _new_recipient_record(session_id=self.session_id, trans_index=t.trans_index, **r) for r in t.rcpt)
         self._current = self._new_transaction()
 
     def _freeze(self, t: _Transaction, closing: bool) -> TransactionRecord:
         codes = tuple(r["reply_code"] for r in t.rcpt)
         accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
-        return TransactionRecord(
+        return _new_transaction_record(
             session_id=self.session_id, trans_index=t.trans_index, trans_depth=t.trans_depth,
             ts_ns=t.ts_ns, frame=t.frame, helo=t.helo, mail_from=t.mail_from, mail_params=t.mail_params,
             mail_reply_code=t.mail_reply_code, rcpt_to=tuple(r["address"] for r in t.rcpt), rcpt_codes=codes,
@@ -353,7 +356,7 @@ class SessionBuilder:
             self._on_anomaly(a)
         o, caps = self.opened, self._capabilities
         commands = tuple(_new_command_record(session_id=self.session_id, **c) for c in self._commands)
-        session = SessionRecord(
+        session = _new_session_record(
             session_id=self.session_id, client_ip=o.client.ip, client_port=o.client.port, server_ip=o.server.ip,
             server_port=o.server.port, ip_version=o.ip_version, start_ns=o.ts_ns,
             end_ns=max(closed.ts_ns, self._last_ts_ns), first_frame=o.frame, detected_by=self.detected_by,
