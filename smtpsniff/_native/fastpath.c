@@ -337,8 +337,8 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
  * FastFlows: the common case of smtpsniff/reassembly/table.py TcpReassembler.feed, in C.
  *
  * The reassembler hands over a connection ("adds a flow") only while it is established and
- * nothing is pending: both directions started, nothing held behind a hole, no FIN, no unresolved
- * acknowledgement.  For such a flow a segment without SYN/FIN/RST, not cut by the snaplen, whose
+ * nothing is pending: both directions started, nothing held behind a hole, at most one FIN and that
+ * one done (every byte before it delivered), no unresolved acknowledgement.  For such a flow a segment without SYN/FIN/RST, not cut by the snaplen, whose
  * payload (if any) starts exactly at the next expected byte and whose ACK does not acknowledge
  * bytes the peer has not been seen sending, is handled here exactly as feed() would: the bytes
  * become the StreamData feed() would build, the activity (time, frame, packets, LRU order) and the
@@ -364,6 +364,7 @@ typedef struct {
     long long nxt;        /* stream offset of the next byte */
     uint32_t nxt_seq;     /* its sequence number */
     long long delivered;  /* bytes delivered here since the flow was added */
+    int fin;              /* its FIN was seen and every byte before it delivered: no more data */
 } FlowDir;
 
 typedef struct {
@@ -615,7 +616,10 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
         Py_ssize_t plen = r->end - r->p;
         uint32_t seq = be32(t + 4);
         uint32_t acked = be32(t + 8) - peer->nxt_seq;
-        if (r->avail < r->end || (plen && seq != me->nxt_seq) || ((flags & T_ACK) && acked && acked < SEQ_HALF)) {
+        /* An ACK past the bytes of a peer whose FIN is in and done acknowledges at most that FIN:
+         * nothing to do (stream.py Stream.ack).  Data after this side's own FIN is Python's. */
+        if (r->avail < r->end || (plen && (me->fin || seq != me->nxt_seq)) ||
+            (!peer->fin && (flags & T_ACK) && acked && acked < SEQ_HALF)) {
             freeze(f, idx);
             return 0;
         }
@@ -710,13 +714,13 @@ static int set_recent(PyObject **slot, PyObject *value)
 static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
 {
     PyObject *conn, *conn_id, *c_recent, *s_recent;
-    int ignored;
+    int ignored, c_fin, s_fin;
     const char *cip, *sip;
     unsigned int cport, sport;
     long long c_nxt, s_nxt, last_ts, last_frame;
     unsigned long c_seq, s_seq;
-    if (!PyArg_ParseTuple(args, "OOpsIsILkOLkOLL", &conn, &conn_id, &ignored, &cip, &cport, &sip, &sport, &c_nxt,
-                          &c_seq, &c_recent, &s_nxt, &s_seq, &s_recent, &last_ts, &last_frame))
+    if (!PyArg_ParseTuple(args, "OOpsIsILkOpLkOpLL", &conn, &conn_id, &ignored, &cip, &cport, &sip, &sport, &c_nxt,
+                          &c_seq, &c_recent, &c_fin, &s_nxt, &s_seq, &s_recent, &s_fin, &last_ts, &last_frame))
         return NULL;
     unsigned char client[16], server[16];
     int clen = parse_addr(cip, client), slen = parse_addr(sip, server);
@@ -761,8 +765,8 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     fl->ignored = ignored;
     fl->conn = Py_NewRef(conn);
     fl->conn_id = Py_NewRef(conn_id);
-    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0};
-    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0};
+    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin};
+    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0, s_fin};
     fl->last_ts = last_ts;
     fl->last_frame = last_frame;
     fl->addr_len = clen;
@@ -914,7 +918,7 @@ static void FastFlows_dealloc(FastFlows *f)
 static PyMethodDef FastFlows_methods[] = {
     {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
      "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
-     "c2s_recent, s2c_nxt, s2c_nxt_seq, s2c_recent, last_ts, last_frame) -> handle"},
+     "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame) -> handle"},
     {"pull", (PyCFunction)FastFlows_pull, METH_O, "pull(handle) -> state tuple; the flow is forgotten"},
     {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
     {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,

@@ -539,7 +539,8 @@ class TcpReassembler:
         try:
             conn.fast = self._flows.add(  # type: ignore[union-attr]
                 conn, conn.conn_id, conn.ignored, cip, cport, sip, sport,
-                c.nxt, c.nxt_seq, c.recent, s.nxt, s.nxt_seq, s.recent, conn.last_ts, conn.last_frame,
+                c.nxt, c.nxt_seq, c.recent, c.fin_off is not None, s.nxt, s.nxt_seq, s.recent, s.fin_off is not None,
+                conn.last_ts, conn.last_frame,
             )
         except ValueError:  # an address the C code cannot parse: stays here
             return
@@ -582,11 +583,17 @@ def _LAST_FRAME(conn: _Conn) -> int:
 
 
 def _qualifies(conn: _Conn) -> bool:
-    """Established with nothing pending (or ignored): what the C flows table can carry on with."""
+    """Established with nothing pending (or ignored): what the C flows table can carry on with.
+
+    One direction may have ended with a FIN, every byte before it delivered (a half-close: the
+    other side may still send, and ACKs of that FIN change nothing).
+    """
     if conn.ignored:
         return True
     c, s = conn.c2s, conn.s2c
-    return (
-        c.base is not None and s.base is not None and c.fin_off is None and s.fin_off is None
-        and not c.held and not s.held and c.ack_hole is None and s.ack_hole is None
-    )
+    if c.base is None or s.base is None or c.held or s.held or c.ack_hole is not None or s.ack_hole is not None:
+        return False
+    c_fin, s_fin = c.fin_off, s.fin_off
+    if c_fin is None:
+        return s_fin is None or s.nxt >= s_fin
+    return s_fin is None and c.nxt >= c_fin

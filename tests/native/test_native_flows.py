@@ -125,9 +125,10 @@ CLIENT6, SERVER6 = "2001:db8::10", "2001:db8::25"
 
 
 def conversation(n: int, cport: int, sport: int, *, v6: bool = False, first: bytes = b"GET / HTTP/1.1\r\n",
-                 isn: tuple[int, int] = (1000, 5000)) -> list[bytes]:
+                 isn: tuple[int, int] = (1000, 5000), half_close: int = 0) -> list[bytes]:
     """A TCP connection's frames: handshake, ``n`` request/response exchanges (each answered and
-    acknowledged), FIN from both sides.  ``first`` is the client's first payload."""
+    acknowledged), FIN from both sides.  ``first`` is the client's first payload; with
+    ``half_close`` the client's FIN comes first and the server sends that many more segments."""
     if v6:
         def ip(src_is_client: bool):
             return IPv6(src=CLIENT6, dst=SERVER6) if src_is_client else IPv6(src=SERVER6, dst=CLIENT6)
@@ -157,6 +158,10 @@ def conversation(n: int, cport: int, sport: int, *, v6: bool = False, first: byt
         send(False, "PA", b"response %d: " % i + b"x" * (i % 7) + b"\r\n")
         send(True, "A")
     send(True, "FA")
+    send(False, "A")
+    for i in range(half_close):
+        send(False, "PA", b"still sending %d\r\n" % i)
+        send(True, "A")
     send(False, "FA")
     send(True, "A")
     return out
@@ -186,6 +191,20 @@ def test_reordered_retransmitted_and_lost_segments(records, tmp_path, monkeypatc
     a[10], a[11] = a[11], a[10]  # reordered
     a.insert(20, a[19])  # retransmitted
     del b[16]  # lost (the peer's ACK then acknowledges unseen bytes)
+    path = write(tmp_path, interleave(a, b))
+    assert both_streams(path, monkeypatch) > 0
+    py, _ = run_smtp(path, monkeypatch, False)
+    nat, _ = run_smtp(path, monkeypatch, True)
+    assert nat == py
+
+
+@pytest.mark.parametrize("records", [1, 3, 64])
+def test_half_closed_connections(records, tmp_path, monkeypatch):
+    """After one side's FIN the other may still send: handed back to C with that FIN done."""
+    monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", records)
+    a = conversation(3, 40011, 25, first=b"EHLO f\r\n", half_close=12)
+    b = conversation(3, 40012, 25, v6=True, first=b"EHLO g\r\n", half_close=5)
+    b.insert(len(b) - 6, b[len(b) - 8])  # a segment after the FIN re-sent
     path = write(tmp_path, interleave(a, b))
     assert both_streams(path, monkeypatch) > 0
     py, _ = run_smtp(path, monkeypatch, False)
