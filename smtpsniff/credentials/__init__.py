@@ -29,16 +29,18 @@ def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
     steps_by_command: dict[int, list] = {}
     for step in records.auth_steps:
         steps_by_command.setdefault(step.command_index, []).append(step)
-    final: dict[int, int] = {}
-    for reply in records.replies:
-        if reply.verb == "AUTH" and reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
-            final.setdefault(reply.command_index, reply.code)
+    final: dict[int, int] | None = None  # AUTH command index -> the code of the reply that ended it
     tls_from = None if not session.implicit_tls else -1
     for command in records.commands:
         if command.verb == "STARTTLS" and command.reply_code == 220 and tls_from is None:
             tls_from = command.index
         if command.verb != "AUTH":
             continue
+        if final is None:  # read the replies once, and only for sessions with AUTH
+            final = {}
+            for reply in records.replies:
+                if reply.verb == "AUTH" and reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
+                    final.setdefault(reply.command_index, reply.code)
         mechanism = command.argument.split(" ", 1)[0].upper()
         yield AuthExchange(
             session_id=session.session_id, command_index=command.index, mechanism=mechanism,

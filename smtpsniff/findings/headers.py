@@ -51,6 +51,8 @@ def messages(ctx: DetectionContext) -> Iterator[tuple[SessionRecords, MessageDat
         ctx.from_fields = _from_tables(ctx) or {}
         ctx.from_fields_from_tables = bool(ctx.from_fields) or ctx.tables.get("messages") is not None
     for r in ctx.records:
+        if not r.messages:
+            continue
         transactions = {t.trans_index: t for t in r.transactions}
         for m in r.messages:
             if not m.content:

@@ -650,10 +650,9 @@ class SmtpConversation:
         rows.pop()  # after the last CRLF
         if len(rows) > limits.max_reply_lines or max(map(len, rows)) > longest:
             return pos
-        b = _ReplyBuilder(int(m.group(1)), ts_ns, frame, frame)
-        b.lines = [row[4:].decode(g.WIRE_ENCODING, g.WIRE_ERRORS) for row in rows]
-        b.raw = bytearray(m.group())
-        b.count = len(rows)
+        b = _ReplyBuilder(int(m.group(1)), ts_ns, frame, frame,
+                          [row[4:].decode(g.WIRE_ENCODING, g.WIRE_ERRORS) for row in rows], bytearray(m.group()),
+                          len(rows))
         self._dispatch_reply(b, out, complete=True)
         return m.end()
 
