@@ -15,7 +15,7 @@ from .net import native
 from .net.decode import PacketDecoder
 from .net.segment import TcpSegment
 from .reassembly.events import StreamData, StreamEvent
-from .reassembly.table import SMTP_PORTS, TcpReassembler, _Conn
+from .reassembly.table import SMTP_PORTS, ConnectionState, TcpReassembler
 
 #: Frames between two idle-connection sweeps (capture time decides what is idle).
 EXPIRE_EVERY_FRAMES = 4096
@@ -88,7 +88,7 @@ class StreamPipeline:
         reassembler = self.reassembler
         reassemble = reassembler.feed
         ignored = reassembler.ignored_in_flows
-        segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, _Conn
+        segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, ConnectionState
         idle_at = dict(sweeps) if sweeps else {}
 
         def run(part: list) -> Iterator[list[StreamEvent | Anomaly] | tuple]:

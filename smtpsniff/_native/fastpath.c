@@ -940,7 +940,7 @@ static PyTypeObject FastFlowsType = {
     .tp_basicsize = sizeof(FastFlows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns): established TCP connections "
-              "whose common segments the Cutter handles (see smtpsniff/reassembly/fast.py)",
+              "whose common segments the Cutter handles (see smtpsniff/reassembly/table.py)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)FastFlows_init,
     .tp_dealloc = (destructor)FastFlows_dealloc,

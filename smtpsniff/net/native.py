@@ -45,7 +45,8 @@ class DecodedBatch(NamedTuple):
     sweeps: list
 
 
-#: ``fast(max_records) -> (flows, until_expire, expire_every) | None``, asked before each chunk.
+#: ``fast(max_records) -> (flows, until_expire, expire_every, max_records) | None``, asked before each
+#: chunk with a bound on its records; the chunk then ends after the returned ``max_records``.
 FastArgs = Callable[[int], "tuple | None"]
 
 

@@ -35,24 +35,25 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import fields
+from operator import attrgetter
 
 from smtpsniff.anomaly import Anomaly
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.net.segment import ACK, FIN, RST, SYN, TcpSegment
 from smtpsniff.reassembly.events import (
     CloseReason,
-    StreamData,
     ConnectionClosed,
     ConnectionOpened,
     Direction,
     Endpoint,
     RoleBasis,
+    StreamData,
     StreamEvent,
 )
 from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
 from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext, new_stream_data
 
-__all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ReassemblyStats", "TcpReassembler"]
+__all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ConnectionState", "ReassemblyStats", "TcpReassembler"]
 
 #: smtp (RFC 5321), submissions (RFC 8314), submission (RFC 6409), and the common alternative 2525.
 SMTP_PORTS = frozenset({25, 465, 587, 2525})
@@ -440,7 +441,7 @@ class TcpReassembler:
             for conn in idle_flows:
                 self._pull(conn)
             idle.extend(idle_flows)
-            idle.sort(key=_LAST_FRAME)  # the order of last activity, as one list would have kept it
+            idle.sort(key=_last_frame)  # the order of last activity, as one list would have kept it
             for conn in idle:
                 self._close(conn, CloseReason.IDLE, "close", None, now_ns, out, linger=False)
         while open_:
@@ -578,8 +579,11 @@ class TcpReassembler:
 _DATA_FIELDS = ("conn_id", "direction", "offset", "data", "ts_ns", "frame", "frames")
 
 
-def _LAST_FRAME(conn: _Conn) -> int:
-    return conn.last_frame
+_last_frame = attrgetter("last_frame")
+
+#: What the C flows table puts in a batch in place of a pure ACK it took: the connection's state
+#: object (the batch loop only reads its ``ignored`` flag).
+ConnectionState = _Conn
 
 
 def _qualifies(conn: _Conn) -> bool:
