@@ -12,9 +12,13 @@
  *     headers, anything malformed, unsupported link types.  The Python decoder then decodes it, so
  *     anomalies, fragment reassembly and their counts stay its own.
  *
- * It keeps no state between chunks but a memo of address text, and knows nothing of files, TCP
- * streams or SMTP.  Counts of what it decided are returned per chunk for the caller to add to its
+ * The Cutter keeps no state between chunks but a memo of address text, and knows nothing of files
+ * or SMTP.  Counts of what it decided are returned per chunk for the caller to add to its
  * PacketCounts; frames handed back as Frame are not counted here.
+ *
+ * Second part, the reassembler's (smtpsniff/reassembly/table.py): FastFlows, a table of established
+ * TCP connections whose in-order segments and pure ACKs the Cutter, when handed the table, turns
+ * into the stream events the Python reassembler would build (see the comment above FastFlows).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
