@@ -46,7 +46,9 @@ def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         s = r.session
-        helos = [c for c in r.commands if c.verb in ("EHLO", "HELO", "LHLO") and c.argument]
+        # The name is the argument's first word; an argument of blanks only (a vertical tab is no
+        # separator to the decoder, RFC 5321 4.1.1.1) names nothing to compare.
+        helos = [c for c in r.commands if c.verb in ("EHLO", "HELO", "LHLO") and c.argument.split()]
         for c in helos:
             try:
                 problem = _problem(c.argument.split()[0], s.client_ip, s.server_ip, server_names(r))
