@@ -32,7 +32,7 @@ from email.utils import parsedate_to_datetime
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
-from smtpsniff.mail.simple import simple_mailboxes, simple_value
+from smtpsniff.mail.simple import simple_mailboxes, value_reader
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -75,6 +75,14 @@ class _BuiltOnceRegistry(HeaderRegistry):
 #: ``email.policy.default`` with header classes built once: the policy of every stdlib parse here.
 MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
+#: :func:`~smtpsniff.mail.simple.simple_value` of each header class, looked up once per class.
+_SIMPLE_READERS = {cls: value_reader(cls) for cls in _HEADER_FACTORY._classes.values()}
+
+
+def _simple(header_class: type, value: str) -> str | None:
+    """:func:`~smtpsniff.mail.simple.simple_value` through the reader found for the class."""
+    reader = _SIMPLE_READERS.get(header_class)
+    return (reader or value_reader(header_class))(value)
 
 
 class HeaderParses:
@@ -105,7 +113,7 @@ class HeaderParses:
         if found is None:
             header_class = _HEADER_FACTORY[name]
             if issubclass(header_class, ParameterizedMIMEHeader):
-                found = simple_value(header_class, value)
+                found = _simple(header_class, value)
             if found is None:
                 try:
                     found = header_class(name, value)  # as HeaderRegistry.__call__ does
@@ -311,7 +319,7 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
             log.add("undecodable_charset",
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
-    simple = simple_value(_HEADER_FACTORY[name], raw_value)
+    simple = _simple(_HEADER_FACTORY[name], raw_value)
     if simple is not None:  # what the stdlib would return, with no defects
         return simple
     try:

@@ -29,6 +29,7 @@ It knows nothing of messages, MIME or anomalies: it takes a field's name and unf
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from email.headerregistry import (
     AddressHeader,
     ContentDispositionHeader,
@@ -69,30 +70,80 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def simple_value(header_class: type, value: str) -> str | None:
     """``str()`` of the stdlib header ``header_class`` would build from ``value``, when it is sure
     to equal that and to carry no defects; else None."""
-    if _ENCODED_WORD_START in value or _SURROGATE.search(value) is not None:
-        return None
+    return value_reader(header_class)(value)
+
+
+def value_reader(header_class: type) -> Callable[[str], str | None]:
+    """:func:`simple_value` for one header class: the function that reads its values (found once
+    per class, so that callers skip the class tests for every value)."""
     if issubclass(header_class, UnstructuredHeader):
-        return value
+        return _unstructured
     if issubclass(header_class, AddressHeader):
-        mailboxes = simple_mailboxes(value)
-        if mailboxes is None:
-            return None
-        return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in mailboxes)
+        return _address
     if issubclass(header_class, MessageIDHeader):
-        return value if _MSG_ID.fullmatch(value) is not None else None
+        return _message_id
     if issubclass(header_class, MIMEVersionHeader):
-        return value if value == "1.0" else None
+        return _mime_version
     if issubclass(header_class, ContentTransferEncodingHeader):
-        return value if _MECHANISM.fullmatch(value) is not None else None
+        return _mechanism
     if issubclass(header_class, ContentTypeHeader):
-        return _parameterized(_CONTENT_TYPE, value)
+        return _content_type
     if issubclass(header_class, ContentDispositionHeader):
-        return _parameterized(_DISPOSITION, value)
-    if issubclass(header_class, DateHeader) and value:
-        try:
-            return format_datetime(parsedate_to_datetime(value))
-        except Exception:  # the stdlib class decides what a date it cannot read becomes
-            return None
+        return _disposition
+    if issubclass(header_class, DateHeader):
+        return _date
+    return _none
+
+
+def _plain(value: str) -> bool:
+    """No RFC 2047 encoded word and no surrogate escape (undecodable bytes)."""
+    return _ENCODED_WORD_START not in value and (
+        value.isascii() or _SURROGATE.search(value) is None)
+
+
+def _unstructured(value: str) -> str | None:
+    return value if _plain(value) else None
+
+
+def _address(value: str) -> str | None:
+    if not _plain(value):
+        return None
+    mailboxes = simple_mailboxes(value)
+    if mailboxes is None:
+        return None
+    return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in mailboxes)
+
+
+def _message_id(value: str) -> str | None:
+    return value if _MSG_ID.fullmatch(value) is not None and _plain(value) else None
+
+
+def _mime_version(value: str) -> str | None:
+    return value if value == "1.0" else None
+
+
+def _mechanism(value: str) -> str | None:
+    return value if _MECHANISM.fullmatch(value) is not None else None
+
+
+def _content_type(value: str) -> str | None:
+    return _parameterized(_CONTENT_TYPE, value) if _plain(value) else None
+
+
+def _disposition(value: str) -> str | None:
+    return _parameterized(_DISPOSITION, value) if _plain(value) else None
+
+
+def _date(value: str) -> str | None:
+    if not value or not _plain(value):
+        return None
+    try:
+        return format_datetime(parsedate_to_datetime(value))
+    except Exception:  # the stdlib class decides what a date it cannot read becomes
+        return None
+
+
+def _none(value: str) -> None:
     return None
 
 
