@@ -27,6 +27,7 @@ from smtpsniff.mail.headers import (
 )
 from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
+from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
 
 
@@ -87,22 +88,30 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
     """The stdlib's tree of the message: what ``BytesParser(policy).parsebytes`` makes of
     ``block.for_stdlib``.
 
-    A message whose header block needed no repair, whose every line ends in CRLF and whose type
-    is neither multipart nor message is built here as the stdlib's ``FeedParser`` builds it (one
-    ``policy.message_factory`` entity, each field through ``policy.header_source_parse``, the
-    body after the empty line as its payload, no defects), without its line-by-line reading.
+    A message whose header block needed no repair and whose every line ends in CRLF is built
+    here as the stdlib's ``FeedParser`` builds it (one ``policy.message_factory`` entity, each
+    field through ``policy.header_source_parse``, no defects), without its line-by-line reading:
+    the body after the empty line is the payload when the type is neither multipart nor message,
+    and a clean multipart body is split by :func:`~smtpsniff.mail.multipart.attach_parts`.
     """
     if block.fields is not None and crlf_only:
         root = policy.message_factory(policy=policy)
         for whole in block.fields:  # the field's lines, each CRLF kept but the last
             root.set_raw(*policy.header_source_parse([whole.decode("ascii", "surrogateescape")]))
         try:
-            single = root.get_content_maintype() not in ("multipart", "message")
+            maintype = root.get_content_maintype()
         except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
-            single = False
-        if single:
+            maintype = "message"
+        if maintype not in ("multipart", "message"):
             root.set_payload(raw[block.body_offset:].decode("ascii", "surrogateescape"))
             return root
+        if maintype == "multipart":
+            try:
+                if attach_parts(root, raw[block.body_offset:].decode("ascii", "surrogateescape"),
+                                policy):
+                    return root
+            except Exception:  # a part's Content-Type the stdlib cannot read: as above
+                pass
     return BytesParser(policy=policy).parsebytes(block.for_stdlib)
 
 

@@ -1,0 +1,95 @@
+"""The parts of a clean multipart message, attached to its stdlib root as the stdlib parser would.
+
+RFC 2046 section 5.1.1: a multipart body is a preamble, body parts each after a delimiter line
+(``--`` boundary, optional white space), a close delimiter (``--`` boundary ``--``) and an
+epilogue; the CRLF before a delimiter belongs to the delimiter.  :func:`attach_parts` builds what
+``email.feedparser.FeedParser`` builds from such a body -- one ``policy.message_factory`` entity
+per part, each field through ``policy.header_source_parse``, the part's body as its payload, the
+preamble and epilogue on the root, no defects -- without its line-by-line reading, for bodies in a
+subset it is sure of:
+
+* every line ends in CRLF (the caller checks), and the root is neither ``multipart/digest``
+  (whose parts default to message/rfc822) nor of a Content-Transfer-Encoding the stdlib flags;
+* a delimiter comes before any close delimiter, never twice in a row, and a close delimiter ends
+  the last part;
+* each part's header block is fields (a name of printable characters but ``:``, not starting with
+  ``From ``) and their folds, closed by an empty line;
+* no part is itself multipart or message/* (their own bodies need the parser's nesting).
+
+Anything else returns False, the root untouched, and the caller asks the stdlib parser.  It knows
+nothing of anomalies, SMTP or the records made from the tree.
+"""
+from __future__ import annotations
+
+import re
+from email.message import Message
+from email.policy import EmailPolicy
+
+# The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
+_FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
+_IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
+
+
+def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
+    """Attach the parts of multipart ``root`` read from ``body`` (the message after its header
+    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here."""
+    if root.get_content_type() == "multipart/digest":
+        return False
+    boundary = root.get_boundary()
+    if boundary is None:
+        return False
+    if str(root.get("content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
+        return False
+    # feedparser's boundaryre on a line without its line end: separator, "--" for the close
+    # delimiter, then only blanks.
+    delimiter = re.compile(re.escape("--" + boundary) + r"(--)?[ \t]*").fullmatch
+    lines = body.split("\r\n")  # lines[k] ends in CRLF for k < len(lines) - 1
+    count = len(lines) - 1 if lines[-1] == "" else len(lines)
+
+    i = 0
+    while i < count and delimiter(lines[i]) is None:
+        i += 1
+    if i == count or delimiter(lines[i]).group(1):  # no delimiter, or a close one first
+        return False
+    preamble = "\r\n".join(lines[:i]) if i else None
+    parts: list[Message] = []
+    factory = policy.message_factory
+    while True:  # lines[i] is a delimiter
+        i += 1
+        if i < count and delimiter(lines[i]) is not None:  # delimiters in a row
+            return False
+        fields: list[list[str]] = []
+        while i < count and lines[i]:
+            line = lines[i]
+            if line[0] in " \t":
+                if not fields:
+                    return False
+                fields[-1].append(line)
+            elif (_FIELD_LINE.match(line) is None or line.startswith("From ")
+                  or delimiter(line) is not None):
+                return False
+            else:
+                fields.append([line])
+            i += 1
+        if i == count:  # no empty line after the part's header block
+            return False
+        start = i = i + 1
+        while i < count and delimiter(lines[i]) is None:
+            i += 1
+        if i == count:  # no close delimiter
+            return False
+        part = factory(policy=policy)
+        for field in fields:
+            part.set_raw(*policy.header_source_parse(["\r\n".join(field)]))
+        if part.get_content_maintype() in ("multipart", "message"):
+            return False
+        part.set_payload("\r\n".join(lines[start:i]))  # the CRLF before the delimiter is its own
+        parts.append(part)
+        if delimiter(lines[i]).group(1):
+            break
+    for part in parts:
+        root.attach(part)
+    if preamble is not None:
+        root.preamble = preamble
+    root.epilogue = "\r\n".join(lines[i + 1:])
+    return True
