@@ -217,6 +217,50 @@ def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | N
         del entity.get, entity._get_params_preserve
 
 
+# The parameters of a Content-Type or Content-Disposition value as simple.simple_value renders it.
+_RENDERED_PARAM = re.compile(r'; ([A-Za-z0-9._-]+)="([^"]*)"')
+
+
+def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str | None,
+                                              str | None] | None:
+    """What ``get_content_type``, ``get_content_disposition``, ``get_filename``,
+    ``get_param("name")`` and ``get_content_charset`` return for an entity whose Content-Type is
+    a plain string (a value :func:`~smtpsniff.mail.simple.simple_value` answered) and whose
+    Content-Disposition is absent or one too; None for any other entity.
+
+    The stdlib getters read such a string with ``_splitparam`` and ``_parseparam``; its
+    parameters are ``; name="value"`` with distinct names and values without quotes or
+    backslashes, so each getter's answer is the first parameter of that name (in any case)."""
+    content_type = entity.get("content-type", _MISSING)
+    if type(content_type) is not str:
+        return None
+    disposition = entity.get("content-disposition", _MISSING)
+    if disposition is _MISSING:
+        disposition = None
+    elif type(disposition) is not str:
+        return None
+    ctype = content_type.partition(";")[0].strip().lower()
+    if ctype.count("/") != 1:
+        ctype = "text/plain"
+    params: dict[str, str] = {}
+    for match in _RENDERED_PARAM.finditer(content_type):
+        params.setdefault(match.group(1).lower(), match.group(2))
+    filename = None
+    if disposition is not None:
+        for match in _RENDERED_PARAM.finditer(disposition):
+            if match.group(1).lower() == "filename":
+                filename = match.group(2)
+                break
+        disposition = disposition.partition(";")[0].strip().lower()
+    name = params.get("name")
+    if filename is None:
+        filename = name
+    charset = params.get("charset")
+    return (ctype, disposition,
+            collapse_rfc2231_value(filename).strip() if filename is not None else None,
+            name, charset.lower() if charset is not None else None)
+
+
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
             root_headers: tuple[Header, ...] | None) -> list[Message]:
     where = f"MIME part {path}"
@@ -230,7 +274,18 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
             "FirstHeaderLineIsContinuationDefect", "MissingHeaderBodySeparatorDefect",
             "MisplacedEnvelopeHeaderDefect"})
 
-    content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
+    simple = _simple_getters(entity)
+    if simple is not None:
+        content_type, disposition, filename, name, charset = simple
+    else:
+        content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
+        disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition,
+                            None)
+        filename = _safe(state, where, "file name", entity.get_filename, None)
+        name = _safe(state, where, "name parameter", lambda: entity.get_param("name"), None)
+        if isinstance(name, tuple):
+            name = collapse_rfc2231_value(name)
+        charset = _safe(state, where, "charset", entity.get_content_charset, None)
     maintype, _, subtype = content_type.partition("/")
     raw_values: dict[str, str] = {}  # the first raw value of each field, by lower-case name
     for header in headers:
@@ -239,12 +294,6 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     cd_raw = raw_values.get("content-disposition")
     cte_header = raw_values.get("content-transfer-encoding")
     cte = cte_header.strip().lower() if cte_header else None
-    disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition, None)
-    filename = _safe(state, where, "file name", entity.get_filename, None)
-    name = _safe(state, where, "name parameter", lambda: entity.get_param("name"), None)
-    if isinstance(name, tuple):
-        name = collapse_rfc2231_value(name)
-    charset = _safe(state, where, "charset", entity.get_content_charset, None)
     content_id = raw_values.get("content-id")
     payload = entity.get_payload() if entity.is_multipart() else None
     common = dict(

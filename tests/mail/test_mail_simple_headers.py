@@ -17,6 +17,7 @@ from mail_oracles import captures_with_sidecars, sent_messages
 
 from smtpsniff.mail import parse_message
 from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses
+from smtpsniff.mail.mime import _simple_getters
 from smtpsniff.mail.simple import simple_mailboxes, simple_value
 
 STDLIB = policy.default.header_factory
@@ -200,4 +201,32 @@ def test_stdlib_getters_read_the_same_through_header_parses():
         stdlib = BytesParser(policy=policy.default).parsebytes(raw)
         assert [_getters(e) for e in ours.walk()] == [_getters(e) for e in stdlib.walk()], raw
         assert [_defects(e) for e in ours.walk()] == [_defects(e) for e in stdlib.walk()], raw
+    assert answered > 100
+
+
+def test_simple_getters_read_what_the_stdlib_getters_read():
+    """smtpsniff.mail.mime reads the five getters itself for entities whose Content-Type (and
+    Content-Disposition, when there is one) HeaderParses answered with plain strings: each
+    answer must equal the stdlib getter's on the stdlib's own tree."""
+    rng = random.Random(2183)
+    answered = 0
+    for _ in range(1000):
+        content_type = _mutated(rng, _parameterized(rng, "Content-Type"))
+        disposition = _mutated(rng, _parameterized(rng, "Content-Disposition"))
+        fields = f"Content-Type: {content_type}\r\n"
+        if rng.random() < 0.7:
+            fields += f"Content-Disposition: {disposition}\r\n"
+        if rng.random() < 0.2:
+            fields += f"Content-Type: {_parameterized(rng, 'Content-Type')}\r\n"
+        raw = (fields + "\r\nbody\r\n").encode("utf-8", "surrogatepass")
+        ours = BytesParser(policy=MAIL_POLICY.clone(header_factory=HeaderParses())).parsebytes(raw)
+        found = _simple_getters(ours)
+        if found is None:
+            continue
+        answered += 1
+        stdlib = BytesParser(policy=policy.default).parsebytes(raw)
+        name = stdlib.get_param("name")
+        assert found == (stdlib.get_content_type(), stdlib.get_content_disposition(),
+                         stdlib.get_filename(), name if isinstance(name, str) else None,
+                         stdlib.get_content_charset()), raw
     assert answered > 100
