@@ -11,13 +11,20 @@ nested parts, missing or repeated delimiters).
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from email.parser import BytesParser
 
 from mail_oracles import captures_with_sidecars, sent_messages
 
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail.anomalies import AnomalyLog
-from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, split_header_block
+from smtpsniff.mail.headers import (
+    MAIL_POLICY,
+    HeaderParses,
+    _clean_header_block,
+    _header_block_by_lines,
+    split_header_block,
+)
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.parse import _scan_line_ends, _stdlib_tree
 
@@ -134,3 +141,25 @@ def test_tree_equals_the_stdlib_parsers():
             split_here += multipart
     assert built_here > 50  # the direct builds are exercised, not only the fallback
     assert split_here > 40
+
+
+def test_clean_header_blocks_split_as_line_by_line():
+    """A header block that needs no repair is split at its CRLFs; headers, offsets, field bytes and
+    anomalies (long lines, header limit, 8-bit values) must equal the line-by-line split's."""
+    small = replace(DEFAULT_LIMITS, max_mail_header_bytes=120)
+    long_line = b"X-Long: " + b"y" * 1000 + b"\r\n"
+    extra = [b"Subject: a\r\n" + long_line + b"X: \xe9\xff\r\n\r\nbody\r\n",
+             b"A: 1\r\n folded\r\n\tagain\r\nB:\r\nC: 3\r\n\r\n\r\n\r\n",
+             b"A: 1\r\n\r\n"]
+    fast = 0
+    for raw in _messages() + extra:
+        for limits in (DEFAULT_LIMITS, small):
+            logs = [AnomalyLog(limits.max_anomalies_per_kind) for _ in range(2)]
+            clean = _clean_header_block(raw, limits, logs[0], HeaderParses())
+            if clean is None:
+                assert not logs[0].freeze(), raw  # nothing logged before giving up
+                continue
+            fast += 1
+            assert clean == _header_block_by_lines(raw, limits, logs[1], HeaderParses()), raw
+            assert logs[0].freeze() == logs[1].freeze(), raw
+    assert fast > 100
