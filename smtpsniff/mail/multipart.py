@@ -14,7 +14,9 @@ subset it is sure of:
   the last part;
 * each part's header block is fields (a name of printable characters but ``:``, not starting with
   ``From ``) and their folds, closed by an empty line;
-* no part is itself multipart or message/* (their own bodies need the parser's nesting).
+* no part is itself multipart, and a message/* part (not message/delivery-status) holds a
+  message of that shape (a header block, an empty line, a body) that is neither multipart nor
+  message/*: deeper nesting is left to the parser.
 
 Anything else returns False, the root untouched, and the caller asks the stdlib parser.  It knows
 nothing of anomalies, SMTP or the records made from the tree.
@@ -53,37 +55,29 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         return False
     preamble = "\r\n".join(lines[:i]) if i else None
     parts: list[Message] = []
-    factory = policy.message_factory
     while True:  # lines[i] is a delimiter
-        i += 1
-        if i < count and delimiter(lines[i]) is not None:  # delimiters in a row
-            return False
-        fields: list[list[str]] = []
-        while i < count and lines[i]:
-            line = lines[i]
-            if line[0] in " \t":
-                if not fields:
-                    return False
-                fields[-1].append(line)
-            elif (_FIELD_LINE.match(line) is None or line.startswith("From ")
-                  or delimiter(line) is not None):
-                return False
-            else:
-                fields.append([line])
-            i += 1
-        if i == count:  # no empty line after the part's header block
-            return False
-        start = i = i + 1
+        begin = i = i + 1
         while i < count and delimiter(lines[i]) is None:
             i += 1
-        if i == count:  # no close delimiter
+        if i == count or i == begin:  # no close delimiter, or delimiters in a row
             return False
-        part = factory(policy=policy)
-        for field in fields:
-            part.set_raw(*policy.header_source_parse(["\r\n".join(field)]))
-        if part.get_content_maintype() in ("multipart", "message"):
+        read = _entity(lines, begin, i, policy)
+        if read is None:
             return False
-        part.set_payload("\r\n".join(lines[start:i]))  # the CRLF before the delimiter is its own
+        part, body = read
+        maintype = part.get_content_maintype()
+        if maintype == "multipart" or part.get_content_type() == "message/delivery-status":
+            return False
+        leaf = part
+        if maintype == "message":  # an embedded message: its header block, then its body
+            read = _entity(lines, body, i, policy)
+            if read is None:
+                return False
+            leaf, body = read
+            if leaf.get_content_maintype() in ("multipart", "message"):
+                return False
+            part.attach(leaf)
+        leaf.set_payload("\r\n".join(lines[body:i]))  # the CRLF before the delimiter is its own
         parts.append(part)
         if delimiter(lines[i]).group(1):
             break
@@ -93,3 +87,29 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         root.preamble = preamble
     root.epilogue = "\r\n".join(lines[i + 1:])
     return True
+
+
+def _entity(lines: list[str], begin: int, end: int, policy: EmailPolicy
+            ) -> tuple[Message, int] | None:
+    """A new entity with the fields of the header block at ``lines[begin:end]`` (fields and their
+    folds, then an empty line), and the index of its body's first line; None if not so."""
+    fields: list[list[str]] = []
+    i = begin
+    while i < end and lines[i]:
+        line = lines[i]
+        if line[0] in " \t":
+            if not fields:
+                return None
+            fields[-1].append(line)
+        elif _FIELD_LINE.match(line) is None or line.startswith("From "):
+            return None
+        else:
+            fields.append([line])
+        i += 1
+    if i == end:  # no empty line after the header block
+        return None
+    entity = policy.message_factory(policy=policy)
+    for field in fields:
+        entity.set_raw(*policy.header_source_parse(["\r\n".join(field)]))
+    return entity, i + 1
+

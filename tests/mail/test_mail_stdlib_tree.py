@@ -65,6 +65,17 @@ _MULTIPART = [
          b"\r\n--b--\r\n",
     _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--b--\r\n",
     _B + b"--b\r\nContent-Type: (((\r\n\r\nx\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\n\r\nno headers\r\n\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: no empty line\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom x\r\nA: 1\r\n\r\nx\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nA: 1\r\nnot a field\r\n\r\nx\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=c"
+         b"\r\n\r\n--c\r\n\r\nx\r\n--c--\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\n"
+         b"A: 1\r\n\r\nx\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: message/global\r\n\r\nSubject: \xc3\xa9\r\n folded\r\n\r\n\xc3\xa9\r\n"
+         b"--b\r\nContent-Type: message/delivery-status\r\n\r\nA: 1\r\n\r\nB: 2\r\n--b--\r\n",
+    _B + b"--b\r\nContent-Type: Message/RFC822\r\n\r\nA: 1\r\n\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
     b"Content-Type: multipart/mixed; boundary=\"a: (b)*+?.[\"\r\n\r\n--a: (b)*+?.[\r\nX: 1\r\n\r\n"
     b"x\r\n--a: (b)*+?.[--\r\n",
     b"Content-Type: multipart/mixed; boundary=\"b: c\"\r\n\r\n--b: c\r\nX: 1\r\n--b: c--\r\n",
