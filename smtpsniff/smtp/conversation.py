@@ -75,6 +75,9 @@ from smtpsniff.smtp.tls import (
 
 _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
+_ENHANCED_MATCH = g.ENHANCED_CODE.match
+_COMMAND_MATCH = g.COMMAND_LINE.match
+_COMMAND_MODE = ClientMode.COMMAND
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
@@ -304,10 +307,15 @@ class SmtpConversation:
                 pos = splitter.skip_tail(data, pos)
                 continue
             mode = self._cmode
-            if mode in HOLD_MODES:
+            if mode is _COMMAND_MODE:  # the usual mode first: the same as the last branch below
+                line, pos = splitter.take(data, pos, ts_ns, frame)
+                if line is None:
+                    return
+                self._command(line, out)
+            elif mode in HOLD_MODES:
                 self._hold(data[pos:], ts_ns, frame, out)
                 return
-            if mode is ClientMode.DATA_CONTENT:
+            elif mode is ClientMode.DATA_CONTENT:
                 assert self._msg is not None
                 pos, ended = self._msg.feed_data(data, pos, ts_ns, frame)
                 self._take_findings(out)
@@ -385,17 +393,19 @@ class SmtpConversation:
         self._session(Trigger.RESYNC)
 
     def _command(self, line: Line, out: list[SmtpEvent]) -> None:
-        text = g.wire_text(line.content)
-        m = g.COMMAND_LINE.match(text)
+        raw, ending = line.raw, line.ending
+        m = _COMMAND_MATCH(raw[: len(raw) - len(ending)].decode(g.WIRE_ENCODING, g.WIRE_ERRORS))
         if m is None:
             self._line_checks(out, line, "command", "command_line_too_long", self._limits.max_command_line)
             self._anomaly(out, "empty_command_line", f"client sent an empty line: {_quote(line.raw)}",
                           line.ts_ns, line.frame)
             return
-        verb = m.group("verb").upper()
-        arg = m.group("arg") or ""
+        verb_text, arg = m.groups()
+        verb = verb_text.upper()
+        arg = arg or ""
         limit = self._limits.max_auth_line if verb == "AUTH" else self._limits.max_command_line
-        self._line_checks(out, line, "command", "command_line_too_long", limit)
+        if len(raw) > limit or ending != b"\r\n" or raw.count(b"\r") != 1 or b"\x00" in raw or line.cut:
+            self._line_checks(out, line, "command", "command_line_too_long", limit)  # else nothing to say
         known = verb in g.KNOWN_VERBS
         if not known:
             self._anomaly(out, "unknown_command", f"unknown command verb {verb!r}", line.ts_ns, line.frame)
@@ -646,15 +656,24 @@ class SmtpConversation:
             return pos
         limits = self._limits
         longest = min(limits.max_reply_line, self._ssplit.limit) - 2
-        rows = m.group().split(b"\r\n")
-        rows.pop()  # after the last CRLF
-        if len(rows) > limits.max_reply_lines or max(map(len, rows)) > longest:
-            return pos
-        b = _ReplyBuilder(int(m.group(1)), ts_ns, frame, frame,
-                          [row[4:].decode(g.WIRE_ENCODING, g.WIRE_ERRORS) for row in rows], bytearray(m.group()),
-                          len(rows))
-        self._dispatch_reply(b, out, complete=True)
-        return m.end()
+        raw = m.group()
+        end = m.end()
+        if raw[3] != 0x2D:  # no "-" after the code: one line (the usual reply)
+            if len(raw) - 2 > longest or limits.max_reply_lines < 1:
+                return pos
+            lines = [raw[4:-2].decode(g.WIRE_ENCODING, g.WIRE_ERRORS)]
+        else:
+            rows = raw.split(b"\r\n")
+            rows.pop()  # after the last CRLF
+            if len(rows) > limits.max_reply_lines or max(map(len, rows)) > longest:
+                return pos
+            # CR and LF are ASCII: decoding the rows one by one or the block at once gives the same text.
+            lines = [row[4:] for row in raw.decode(g.WIRE_ENCODING, g.WIRE_ERRORS).split("\r\n")]
+            lines.pop()
+        # raw is bytes, not a bytearray: the reply is dispatched at once and never appended to.
+        self._dispatch_reply(_ReplyBuilder(int(raw[:3]), ts_ns, frame, frame, lines, raw, len(lines)),
+                             out, complete=True)
+        return end
 
     def _server_line(self, line: Line, out: list[SmtpEvent]) -> None:
         if self._smode is ServerMode.GAP:
@@ -706,13 +725,25 @@ class SmtpConversation:
 
     def _dispatch_reply(self, b: _ReplyBuilder, out: list[SmtpEvent], *, complete: bool) -> None:
         lines = tuple(b.lines)
-        em = g.ENHANCED_CODE.match(lines[0]) if lines else None
+        code = b.code
+        em = _ENHANCED_MATCH(lines[0]) if lines else None
         enhanced = em.group("code") if em else None
-        if enhanced is not None and enhanced[0] != str(b.code)[0]:
+        if enhanced is not None and enhanced[0] != str(code)[0]:
             self._anomaly(out, "enhanced_code_class_mismatch",
-                          f"reply {b.code} carries enhanced code {enhanced} of another class (RFC 3463 2)",
+                          f"reply {code} carries enhanced code {enhanced} of another class (RFC 3463 2)",
                           b.ts_ns, b.frame)
         after_gap, self._after_gap = self._after_gap, False
+        pending = self._pending
+        if pending and self._greeted:  # the usual reply: it answers the oldest command awaiting one
+            slot = pending[0]
+            if not (code == 334 and slot.verb == "AUTH" and slot.stage is ReplyStage.COMMAND):
+                pending.popleft()
+                out.append(_new_reply(
+                    code=code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
+                    command_index=slot.index, verb=slot.verb, stage=slot.stage, multiline=b.count > 1,
+                    complete=complete, after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame))
+                self._answered(slot, b, lines, out)
+                return
 
         def reply(stage: ReplyStage, verb: str | None, index: int | None) -> Reply:
             r = _new_reply(code=b.code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
@@ -754,6 +785,10 @@ class SmtpConversation:
             return
         self._pending.popleft()
         reply(slot.stage, slot.verb, slot.index)
+        self._answered(slot, b, lines, out)
+
+    def _answered(self, slot: _Pending, b: _ReplyBuilder, lines: tuple[str, ...], out: list[SmtpEvent]) -> None:
+        """What reply ``b`` to the command of ``slot`` changes: capabilities, modes, session state."""
         stage = slot.stage
         data_stage = "start" if stage is ReplyStage.DATA_START else "end" if stage is ReplyStage.DATA_END else None
         trigger = reply_trigger(slot.verb, data_stage, b.code)

@@ -7,7 +7,7 @@ import pytest
 from smtp_transcript import C, S, decode
 
 from smtpsniff.limits import Limits
-from smtpsniff.smtp.events import Capabilities, MessageComplete, Reply
+from smtpsniff.smtp.events import Capabilities, Command, MessageComplete, Reply
 
 HEAD = [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
         (C, b"MAIL FROM:<a@x>\r\n"), (S, b"250 ok\r\n"), (C, b"RCPT TO:<b@y>\r\n"), (S, b"250 ok\r\n")]
@@ -65,6 +65,8 @@ EHLO = [b"250-mx.example", b"250-PIPELINING", b"250-SIZE 1000", b"250-8BITMIME",
     b"250 " + b"t" * 506 + b"\r\n",  # 512 octets: at max_reply_line
     b"250 " + b"t" * 507 + b"\r\n",  # 513 octets: over it
     b"250-a\r\n" * 3 + b"250 b\r\n",
+    b"250-caf\xc3\r\n250-\xa9t\xc3\xa9\r\n250 \xff\xfe\r\n",  # UTF-8 cut at line ends, invalid octets
+    b"250 caf\xc3\r\n",
 ])
 def test_ehlo_replies_at_the_edges(reply):
     items = [(S, b"220 mx ESMTP\r\n"), (C, b"EHLO c\r\n"), (S, reply), (C, b"QUIT\r\n"), (S, b"221 bye\r\n")]
@@ -90,3 +92,31 @@ def test_several_replies_in_one_chunk():
     replies = decode(items).of(Reply)
     assert [(r.code, r.verb, r.lines, r.enhanced_code) for r in replies[2:]] == [
         (250, "MAIL", ("ok",), None), (550, "RCPT", ("5.1.1 no",), "5.1.1"), (250, "RCPT", ("part", "ok"), None)]
+
+
+@pytest.mark.parametrize("reply", [b"250\r\n", b"250 ok\r\n", b"250-a\r\n250 b\r\n"])
+def test_reply_with_no_line_kept(reply):
+    items = [(S, b"220 mx\r\n"), (C, b"NOOP\r\n"), (S, reply)]
+    ev = decode(items, limits=Limits(max_reply_lines=0))
+    assert [r.lines for r in ev.of(Reply)] == [(), ()] and "reply_too_many_lines" in ev.kinds()
+
+
+def test_undecodable_octets_in_reply_lines_kept_as_surrogates():
+    reply = b"550-caf\xc3\r\n550 \xa9 no\r\n"
+    items = [(S, b"220 mx\r\n"), (C, b"VRFY x\r\n"), (S, reply)]
+    r = decode(items).of(Reply)[1]
+    assert r.lines == ("caf\udcc3", "\udca9 no") and r.raw == reply
+
+
+@pytest.mark.parametrize(("line", "kinds"), [
+    (b"MAIL FROM:<a@x>\r\n", set()), (b"  mail   FROM:<a@x>  \r\n", set()), (b"X\r\n", {"unknown_command"}),
+    (b"MAIL FROM:<a@x>\n", {"bare_lf_line_ending"}), (b"MAIL FROM:<a\r@x>\r\n", {"bare_cr"}),
+    (b"RCPT TO:<\x00>\r\n", {"nul_byte"}), (b"HELO " + b"h" * 600 + b"\r\n", {"command_line_too_long"}),
+    (b"AUTH PLAIN " + b"A" * 600 + b"\r\n", set()),  # AUTH lines may reach 12288 octets (RFC 4954 4)
+])
+def test_command_line_checks(line, kinds):
+    items = [(S, b"220 mx\r\n"), (C, line), (S, b"250 ok\r\n")]
+    ev = decode(items)
+    (cmd,) = ev.of(Command)
+    assert cmd.raw == line and cmd.line_ending == (b"\r\n" if line.endswith(b"\r\n") else b"\n")
+    assert set(ev.kinds()) - {"pipelining_not_offered"} == kinds
