@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter, methodcaller
 
 from ..credentials.mask import mask_auth_argument
 from ..records.model import CommandRecord
@@ -21,6 +22,8 @@ from .model import Finding, Severity, Threshold
 
 KINDS = ("command_injection",)
 THRESHOLDS: tuple[Threshold, ...] = ()
+_RAW = attrgetter("raw")
+_ENDS_CRLF = methodcaller("endswith", b"\r\n")
 
 
 def _content(raw: bytes) -> bytes:
@@ -41,6 +44,16 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         sid = r.session.session_id
         commands = r.commands
+        if not commands:
+            continue
+        raws = list(map(_RAW, commands))
+        # The whole session at once (the usual one): every line ends in CRLF and, the CRs counted
+        # over all lines being one per line, holds no other CR; no NUL, none over the plainer
+        # limit.  Then no line shows any sign below.
+        if all(map(_ENDS_CRLF, raws)) and max(map(len, raws)) <= plain_limit:
+            joined = b"".join(raws)
+            if joined.count(b"\r") == len(raws) and b"\x00" not in joined:
+                continue
         crlf = any(c.raw.endswith(b"\r\n") for c in commands)
         signs: dict[str, tuple[Severity, str, list[CommandRecord]]] = {}
 

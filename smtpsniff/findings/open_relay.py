@@ -26,6 +26,7 @@ KINDS = ("open_relay_attempt", "open_relay_accepted")
 THRESHOLDS: tuple[Threshold, ...] = ()
 _RELAY_REFUSAL = re.compile(r"relay", re.IGNORECASE)
 _PATH = re.compile(r"<[^>]*>")
+_SOURCE_ROUTE = re.compile(r"\s*<?\s*@")  # RFC 5321 4.1.2 A-d-l: "@one,@two:user@three"
 
 
 def says_relay(text: str | None) -> bool:
@@ -38,7 +39,7 @@ NOT_LOCAL = frozenset({551})
 def relay_syntax(address: str, raw_path: str | None = None) -> str | None:
     """Why ``address`` asks the server to pass mail on, or None."""
     path = raw_path or address
-    if re.match(r"\s*<?\s*@", path):
+    if _SOURCE_ROUTE.match(path):
         return "source route"
     local, at, _ = address.rpartition("@")
     if not at:
@@ -54,6 +55,8 @@ def relay_syntax(address: str, raw_path: str | None = None) -> str | None:
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
+        if not r.recipients:  # findings come from recipients only
+            continue
         sid = r.session.session_id
         authed = [c.ts_ns for c in ctx.credentials_of(sid) if c.success]
         senders = {t.trans_index: t.mail_from for t in r.transactions}

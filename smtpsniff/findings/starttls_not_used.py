@@ -7,6 +7,7 @@ an attack.  A STARTTLS that was sent but refused is ``starttls_stripping``'s con
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter
 
 from .context import DetectionContext
 from .model import Finding, Severity, Threshold
@@ -15,6 +16,7 @@ KINDS = ("starttls_not_used",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 SUBMISSION_PORTS = frozenset({587})
 _ACTIVITY = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH", "VRFY", "EXPN", "ETRN"})
+_VERB = attrgetter("verb")
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
@@ -23,7 +25,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         if s.starttls_used or s.implicit_tls:
             continue
         offer = next((c for c in r.capabilities if c.starttls), None)
-        if offer is None or any(c.verb == "STARTTLS" for c in r.commands):
+        if offer is None or "STARTTLS" in map(_VERB, r.commands):
             continue
         after = [c for c in r.commands if c.verb in _ACTIVITY and c.ts_ns >= offer.ts_ns]
         if not after:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from operator import attrgetter, itemgetter
 
 from ..records.builder import SessionRecords
 from .context import DetectionContext
@@ -22,6 +23,8 @@ KINDS = ("starttls_stripping",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 _MASKED_KEYWORD = re.compile(r"X{4,}[A-Z0-9]{0,2}")
 _CLEAR_AFTER = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH"})
+_VERB = attrgetter("verb")
+_KEYWORD = itemgetter(0)
 
 
 def _masked_banner(text: str) -> bool:
@@ -38,6 +41,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         sid = r.session.session_id
         for caps in r.capabilities:
+            if "XXXX" not in " ".join(map(_KEYWORD, caps.items)):  # no keyword can start with XXXX
+                continue
             masked = [kw for kw, _ in caps.items if kw.startswith("XXXX") and _MASKED_KEYWORD.fullmatch(kw)]
             if not masked or caps.starttls:
                 continue
@@ -49,7 +54,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                              + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
                 evidence="EHLO reply: " + " | ".join(show(kw) for kw, _ in caps.items))
             break
-        for c in r.commands:
+        for c in r.commands if "STARTTLS" in map(_VERB, r.commands) else ():
             if c.verb != "STARTTLS" or c.reply_code is None or c.reply_code == 220:
                 continue
             reply = next((x for x in r.replies if x.command_index == c.index), None)
@@ -63,7 +68,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                              + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
                 evidence=f"STARTTLS -> {c.reply_code} {show(reply.text) if reply else ''}".rstrip())
         banner = r.session.banner
-        if banner and _masked_banner(banner):
+        if banner and banner.count("*") >= 6 and _masked_banner(banner):  # it needs six "*" at least
             greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
             yield Finding(
                 kind="starttls_stripping", severity=Severity.MEDIUM, session_id=sid,

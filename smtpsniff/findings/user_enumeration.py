@@ -9,6 +9,7 @@ few stale addresses stays below the ratio.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter
 
 from .context import DetectionContext
 from .evidence import lines, show
@@ -22,6 +23,8 @@ THRESHOLDS = (
     Threshold("enumeration_min_unknown_ratio", 0.5, "share of the RCPT addresses tried that were unknown"),
 )
 UNKNOWN_CODES = frozenset({550, 551, 553})
+_PROBE_VERBS = frozenset({"VRFY", "EXPN"})
+_VERB = attrgetter("verb")
 
 
 def unknown_user(code: int | None, text: str | None) -> bool:
@@ -32,10 +35,16 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     groups: dict[tuple[str, str], dict] = {}
     for r in ctx.records:
         s = r.session
-        g = groups.setdefault((s.client_ip, s.server_ip), {"vrfy": {}, "rcpt": {}, "sessions": [], "frames": []})
+        g = groups.get((s.client_ip, s.server_ip))
+        if g is None:
+            g = groups[(s.client_ip, s.server_ip)] = {"vrfy": {}, "rcpt": {}, "sessions": [], "frames": []}
         g["sessions"].append(s.session_id)
         replies = None  # command index -> reply, built for the sessions that ask
-        for c in r.commands:
+        if _PROBE_VERBS.isdisjoint(map(_VERB, r.commands)):  # no VRFY or EXPN: the loop below finds nothing
+            commands = ()
+        else:
+            commands = r.commands
+        for c in commands:
             if c.verb in ("VRFY", "EXPN") and c.argument:
                 if replies is None:
                     replies = {x.command_index: x for x in r.replies if x.command_index is not None}
