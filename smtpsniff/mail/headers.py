@@ -127,6 +127,18 @@ class HeaderParses:
             raise found
         return found
 
+    def simple(self, name: str, value: str) -> str | None:
+        """:func:`~smtpsniff.mail.simple.simple_value` of the field, which a Content-Type or
+        Content-Disposition value in its subset keeps as what ``self(name, value)`` returns."""
+        header_class = _HEADER_FACTORY[name]
+        found = self._found.get((name, value))
+        if type(found) is str:  # only simple parameterised values are kept as plain strings
+            return found
+        found = _simple(header_class, value)
+        if found is not None and issubclass(header_class, ParameterizedMIMEHeader):
+            self._found[(name, value)] = found
+        return found
+
 
 @dataclass(frozen=True, slots=True)
 class HeaderBlock:
@@ -379,7 +391,8 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
             log.add("undecodable_charset",
                     f"{name} header: unknown charset {excerpt(charset)} in an RFC 2047 "
                     "encoded word")
-    simple = _simple(_HEADER_FACTORY[name], raw_value)
+    simple = (_simple(_HEADER_FACTORY[name], raw_value) if parses is None
+              else parses.simple(name, raw_value))
     if simple is not None:  # what the stdlib would return, with no defects
         return simple
     try:
