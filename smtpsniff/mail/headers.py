@@ -25,14 +25,19 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
 from email.errors import MessageDefect
-from email.headerregistry import AddressHeader, HeaderRegistry, ParameterizedMIMEHeader
+from email.headerregistry import (
+    AddressHeader,
+    DateHeader,
+    HeaderRegistry,
+    ParameterizedMIMEHeader,
+)
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
-from smtpsniff.mail.simple import simple_mailboxes, value_reader
+from smtpsniff.mail.simple import date_value, simple_mailboxes, value_reader
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -85,6 +90,9 @@ def _simple(header_class: type, value: str) -> str | None:
     return (reader or value_reader(header_class))(value)
 
 
+_UNREAD = object()
+
+
 class HeaderParses:
     """The stdlib header objects of one message (or the exception each raised), by (name, value).
 
@@ -102,10 +110,11 @@ class HeaderParses:
     of a header but ``str(header)``.
     """
 
-    __slots__ = ("_found",)
+    __slots__ = ("_dates", "_found")
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], object] = {}
+        self._dates: dict[str, object] = {}
 
     def __call__(self, name: str, value: str) -> object:
         key = (name, value)
@@ -127,10 +136,26 @@ class HeaderParses:
             raise found
         return found
 
+    def parsedate(self, text: str) -> datetime | None:
+        """``email.utils.parsedate_to_datetime(text)``, found once per text (what it raised is
+        raised again)."""
+        found = self._dates.get(text, _UNREAD)
+        if found is _UNREAD:
+            try:
+                found = parsedate_to_datetime(text)
+            except Exception as exc:  # noqa: BLE001  # kept, and raised again below
+                found = exc
+            self._dates[text] = found
+        if isinstance(found, Exception):
+            raise found
+        return found  # type: ignore[return-value]
+
     def simple(self, name: str, value: str) -> str | None:
         """:func:`~smtpsniff.mail.simple.simple_value` of the field, which a Content-Type or
         Content-Disposition value in its subset keeps as what ``self(name, value)`` returns."""
         header_class = _HEADER_FACTORY[name]
+        if issubclass(header_class, DateHeader):  # the date is read once, for parse_date too
+            return date_value(value, self.parsedate)
         found = self._found.get((name, value))
         if type(found) is str:  # only simple parameterised values are kept as plain strings
             return found
@@ -435,14 +460,16 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
     return tuple(result)
 
 
-def parse_date(text: str, where: str, log: AnomalyLog) -> datetime | None:
+def parse_date(text: str, where: str, log: AnomalyLog, parses: HeaderParses | None = None
+               ) -> datetime | None:
     """RFC 5322 section 3.3 date-time in UTC, or None (recorded) when it does not parse.
 
     A date with no zone at all (obsolete, section 4.3) is taken as UTC and recorded; ``-0000``
     (section 3.3: no information about the local zone) is taken as UTC without an anomaly.
+    ``parses``: the message's :class:`HeaderParses`, which may have read the date already.
     """
     try:
-        when = parsedate_to_datetime(text)
+        when = (parsedate_to_datetime if parses is None else parses.parsedate)(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None:

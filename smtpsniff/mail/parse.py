@@ -105,14 +105,18 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
         if maintype not in ("multipart", "message"):
             root.set_payload(raw[block.body_offset:].decode("ascii", "surrogateescape"))
             return root
-        if maintype == "multipart":
-            try:
-                if attach_parts(root, raw[block.body_offset:].decode("ascii", "surrogateescape"),
-                                policy):
-                    return root
-            except Exception:  # a part's Content-Type the stdlib cannot read: as above
-                pass
+        if maintype == "multipart" and _parts_attached(root, raw[block.body_offset:], policy):
+            return root
     return BytesParser(policy=policy).parsebytes(block.for_stdlib)
+
+
+def _parts_attached(root: Message, body: bytes, policy: EmailPolicy) -> bool:
+    """:func:`~smtpsniff.mail.multipart.attach_parts`; False (the parser decides) also when a
+    part's Content-Type is one the stdlib cannot read."""
+    try:
+        return attach_parts(root, body.decode("ascii", "surrogateescape"), policy)
+    except Exception:  # noqa: BLE001  # BytesParser meets the same value and decides
+        return False
 
 
 def _scan_line_ends(raw: bytes, log: AnomalyLog) -> bool:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from email.headerregistry import (
     AddressHeader,
     ContentDispositionHeader,
@@ -134,13 +135,20 @@ def _disposition(value: str) -> str | None:
     return _parameterized(_DISPOSITION, value) if _plain(value) else None
 
 
-def _date(value: str) -> str | None:
+def date_value(value: str, parsedate: Callable[[str], datetime | None] = parsedate_to_datetime
+               ) -> str | None:
+    """:func:`simple_value` of a Date field; ``parsedate`` stands for
+    ``email.utils.parsedate_to_datetime`` (a caller may answer it from what it already read)."""
     if not value or not _plain(value):
         return None
     try:
-        return format_datetime(parsedate_to_datetime(value))
+        return format_datetime(parsedate(value))
     except Exception:  # the stdlib class decides what a date it cannot read becomes
         return None
+
+
+def _date(value: str) -> str | None:
+    return date_value(value)
 
 
 def _none(value: str) -> None:

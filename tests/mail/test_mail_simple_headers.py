@@ -15,8 +15,10 @@ from email.parser import BytesParser
 import pytest
 from mail_oracles import captures_with_sidecars, sent_messages
 
+from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail import parse_message
-from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses
+from smtpsniff.mail.anomalies import AnomalyLog
+from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, decode_value, parse_date
 from smtpsniff.mail.mime import _simple_getters
 from smtpsniff.mail.simple import simple_mailboxes, simple_value
 
@@ -230,3 +232,17 @@ def test_simple_getters_read_what_the_stdlib_getters_read():
                          stdlib.get_filename(), name if isinstance(name, str) else None,
                          stdlib.get_content_charset()), raw
     assert answered > 100
+
+
+def test_dates_read_once_per_message_read_as_before():
+    """A Date value's decoded text and its parse_date result, with the message's HeaderParses
+    (one date read for both) and without it: the same values and anomalies, read twice too."""
+    for text in _DATES + ["Tue, 04 Jun 2024 10:15:00 +0000\udcff", "=?utf-8?q?x?=", "1 Jan 2024 x"]:
+        logs = [AnomalyLog(DEFAULT_LIMITS.max_anomalies_per_kind) for _ in range(2)]
+        parses = HeaderParses()
+        with_parses = [(decode_value("Date", text, logs[0], parses),
+                        parse_date(text, "Date header", logs[0], parses)) for _ in range(2)]
+        without = [(decode_value("Date", text, logs[1]), parse_date(text, "Date header", logs[1]))
+                   for _ in range(2)]
+        assert with_parses == without, text
+        assert logs[0].freeze() == logs[1].freeze(), text

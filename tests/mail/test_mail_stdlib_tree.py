@@ -76,13 +76,13 @@ _MULTIPART = [
     _B + b"--b\r\nContent-Type: message/global\r\n\r\nSubject: \xc3\xa9\r\n folded\r\n\r\n\xc3\xa9\r\n"
          b"--b\r\nContent-Type: message/delivery-status\r\n\r\nA: 1\r\n\r\nB: 2\r\n--b--\r\n",
     _B + b"--b\r\nContent-Type: Message/RFC822\r\n\r\nA: 1\r\n\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
-    b"Content-Type: multipart/mixed; boundary=\"a: (b)*+?.[\"\r\n\r\n--a: (b)*+?.[\r\nX: 1\r\n\r\n"
-    b"x\r\n--a: (b)*+?.[--\r\n",
+    (b"Content-Type: multipart/mixed; boundary=\"a: (b)*+?.[\"\r\n\r\n--a: (b)*+?.[\r\nX: 1\r\n\r\n"
+     b"x\r\n--a: (b)*+?.[--\r\n"),
     b"Content-Type: multipart/mixed; boundary=\"b: c\"\r\n\r\n--b: c\r\nX: 1\r\n--b: c--\r\n",
     b"Content-Type: multipart/mixed; boundary=b--\r\n\r\n--b--\r\n\r\nx\r\n--b----\r\n",
     b"Content-Type: multipart/digest; boundary=b\r\n\r\n--b\r\n\r\nSubject: x\r\n\r\ny\r\n--b--\r\n",
-    b"Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    b"--b\r\n\r\nx\r\n--b--\r\n",
+    (b"Content-Type: multipart/mixed; boundary=b\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+     b"--b\r\n\r\nx\r\n--b--\r\n"),
     b"Content-Type: multipart/mixed\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
     b"Content-Type: multipart/mixed; boundary*0=b; boundary*1=c\r\n\r\n--bc\r\n\r\nx\r\n--bc--\r\n",
 ]
