@@ -35,7 +35,7 @@ _HELLO = re.compile(rb"(?i:EHLO|HELO)[ \r\n]")
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused(*, kept: bool = False) -> Iterator[None]:
     """Hold CPython's cyclic garbage collector while a whole capture is turned into records.
 
     An offline run allocates millions of container objects and keeps most of them (events, rows,
@@ -46,6 +46,16 @@ def collector_paused() -> Iterator[None]:
     (``util.nogc``).  Nested use is harmless; a collector the caller disabled stays disabled, and
     it is enabled again however the block ends.  The live path's frame-by-frame ``feed`` does not
     hold it (only its table builds do).
+
+    ``kept=True`` (what ``smtpsniff.read`` returns is kept by its caller): on the way out,
+    everything the block allocated goes straight to the collector's oldest generation, where the
+    young generations' passes no longer walk it -- without this, the first young pass after the
+    block walks every object allocated in it (a second or so on a million packets) and the next
+    one again, to find next to nothing.  Those objects stay tracked: the collector's next full
+    pass, due by its own rule, still finds any cycle among them.  This goes through
+    ``gc.freeze()`` then ``gc.unfreeze()`` (each moves whole generation lists, without walking
+    them), so it is skipped when someone else froze objects (``gc.get_freeze_count()``), whose
+    freeze must hold.
     """
     if not gc.isenabled():
         yield
@@ -54,13 +64,22 @@ def collector_paused() -> Iterator[None]:
     try:
         yield
     finally:
+        if kept and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
         gc.enable()
 
 
-@dataclass(slots=True)
 class _Session:
-    conversation: SmtpConversation
-    builder: SessionBuilder
+    """One SMTP connection's decoder and record builder (with the two methods every data event calls)."""
+
+    __slots__ = ("conversation", "builder", "receive", "add_all")
+
+    def __init__(self, conversation: SmtpConversation, builder: SessionBuilder) -> None:
+        self.conversation = conversation
+        self.builder = builder
+        self.receive = conversation.receive
+        self.add_all = builder.add_all
 
 
 @dataclass(slots=True)
@@ -155,7 +174,7 @@ class SmtpPipeline:
             session = sessions.get(conn_id)
             if session is not None:
                 if type(ev) is StreamData:  # most events: _to_session's first case, inline
-                    session.builder.add_all(session.conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
+                    session.add_all(session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
                 else:
                     self._to_session(session, ev)
                 continue

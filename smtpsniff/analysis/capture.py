@@ -129,7 +129,7 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}))
     if not paths:
         raise TypeError("read() needs at least one capture file")
-    with collector_paused():  # see collector_paused: most of what is allocated here is kept
+    with collector_paused(kept=True):  # see collector_paused: most of what is allocated here is kept
         return _read(paths, limits, smtp_ports, detect_other_ports, options, progress)
 
 
