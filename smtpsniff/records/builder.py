@@ -249,16 +249,21 @@ class SessionBuilder:
         self._command_rows[c.index] = row
 
     def _on_reply(self, r: Reply) -> None:
-        self._last_ts_ns = r.ts_ns
+        self._last_ts_ns = ts_ns = r.ts_ns
         t = self._current
-        t.last_reply = f"{r.code} {r.lines[-1] if r.lines else ''}".rstrip()
-        t.last_reply_ts_ns = r.ts_ns
-        trans_index = self._command_trans.get(r.command_index) if r.command_index is not None else None
-        cmd = self._command_rows.get(r.command_index) if r.command_index is not None else None
-        # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
-        # the reply to the message itself is the transaction's final_reply_code.
-        if cmd is not None and cmd["reply_code"] is None:
-            cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, r.ts_ns
+        lines = r.lines
+        t.last_reply = f"{r.code} {lines[-1] if lines else ''}".rstrip()
+        t.last_reply_ts_ns = ts_ns
+        index = r.command_index
+        if index is not None:
+            trans_index = self._command_trans.get(index)
+            cmd = self._command_rows.get(index)
+            # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
+            # the reply to the message itself is the transaction's final_reply_code.
+            if cmd is not None and cmd["reply_code"] is None:
+                cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, ts_ns
+        else:
+            trans_index = None
         verb, stage = r.verb, r.stage
         if stage is ReplyStage.GREETING or verb == GREETING_VERB:
             if self._banner is None:
