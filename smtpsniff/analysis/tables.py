@@ -54,13 +54,18 @@ def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]
     ``computed`` if given there, else from the records' field of that name; others are left out."""
     if not records:
         return dict(computed)
-    names = records[0].__dataclass_fields__
+    fields = records[0].__dataclass_fields__
+    read = [c.name for c in SCHEMAS[table] if c.name not in computed and c.name in fields]
+    if len(read) > 1:  # every field read in one pass over the records, then the rows turned into columns
+        values = dict(zip(read, map(list, zip(*map(attrgetter(*read), records)))))
+    else:
+        values = {name: list(map(attrgetter(name), records)) for name in read}
     out: dict[str, Sequence[Any]] = {}
     for c in SCHEMAS[table]:
         if c.name in computed:
             out[c.name] = computed[c.name]
-        elif c.name in names:
-            out[c.name] = list(map(attrgetter(c.name), records))
+        elif c.name in values:
+            out[c.name] = values[c.name]
     return out
 
 
