@@ -9,6 +9,7 @@ mechanism: :mod:`.plain`, :mod:`.login`, :mod:`.cram_md5`, :mod:`.ntlm`, :mod:`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import attrgetter
 from types import ModuleType
 
 from ..records.builder import SessionRecords
@@ -21,10 +22,13 @@ _MODULES: tuple[ModuleType, ...] = (plain, login, cram_md5, ntlm, oauth, digest_
 DECODERS: dict[str, ModuleType] = {mech: module for module in _MODULES for mech in module.MECHANISMS}
 
 _CHALLENGE_STAGE = "auth_challenge"
+_VERB = attrgetter("verb")
 
 
 def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
     """Every AUTH command of a session with its steps and outcome, in order."""
+    if "AUTH" not in map(_VERB, records.commands):  # checked in C: most sessions send no AUTH
+        return
     session = records.session
     steps_by_command: dict[int, list] = {}
     for step in records.auth_steps:
