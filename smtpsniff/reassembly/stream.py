@@ -27,12 +27,12 @@ This module knows nothing of connections tables, roles, SMTP, files or link laye
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from itertools import compress, count
 from operator import itemgetter, ne
 
 from smtpsniff.anomaly import Anomaly, Layer
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.reassembly.events import Direction, StreamData, StreamGap
 from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK
@@ -44,41 +44,9 @@ MAX_ACK_AHEAD = 1 << 30
 _OFF = itemgetter(0)
 
 
-def _stream_data_factory() -> Callable[[int, Direction, int, bytes, int, int, tuple[int, ...]], StreamData]:
-    """A positional builder of :class:`StreamData` for the hot path.
-
-    The frozen dataclass ``__init__`` sets each field through ``object.__setattr__`` and costs about
-    twice as much as writing the slots directly; one StreamData per data segment makes that visible.
-    The result is the same object (same fields, equality, hash).  Should StreamData ever gain a
-    ``__post_init__`` (validation), the plain constructor is used instead.
-    """
-    names = ("conn_id", "direction", "offset", "data", "ts_ns", "frame", "frames")
-    if hasattr(StreamData, "__post_init__") or {f.name for f in fields(StreamData)} != set(names):
-
-        def build(conn_id, direction, offset, data, ts_ns, frame, frames):  # type: ignore[no-untyped-def]
-            return StreamData(conn_id=conn_id, direction=direction, offset=offset, data=data,
-                              ts_ns=ts_ns, frame=frame, frames=frames)
-
-        return build
-    c, d, o, da, t, f, fs = (StreamData.__dict__[n].__set__ for n in names)
-    new = object.__new__
-
-    def build_fast(conn_id, direction, offset, data, ts_ns, frame, frames):  # type: ignore[no-untyped-def]
-        e = new(StreamData)
-        c(e, conn_id)
-        d(e, direction)
-        o(e, offset)
-        da(e, data)
-        t(e, ts_ns)
-        f(e, frame)
-        fs(e, frames)
-        return e
-
-    return build_fast
-
-
 #: ``new_stream_data(conn_id, direction, offset, data, ts_ns, frame, frames) -> StreamData``
-new_stream_data = _stream_data_factory()
+#: (the hot path builds one per data segment: slots written directly, see smtpsniff.fastinit)
+new_stream_data = slot_builder(StreamData)
 
 
 @dataclass(slots=True)

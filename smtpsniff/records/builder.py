@@ -24,7 +24,7 @@ from ..smtp.events import (
     TlsServerHello,
     TlsStarted,
 )
-from ..smtp.fastinit import slot_builder
+from ..fastinit import slot_builder
 from .model import (
     CommandRecord,
     RecipientRecord,

@@ -53,7 +53,7 @@ from smtpsniff.smtp.events import (
     TlsServerHello,
     TlsStarted,
 )
-from smtpsniff.smtp.fastinit import slot_builder
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.smtp.lines import Line, LineSplitter
 from smtpsniff.smtp.states import (
     HOLD_MODES,

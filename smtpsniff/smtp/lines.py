@@ -20,8 +20,9 @@ This module knows nothing of SMTP beyond line endings.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+
+from smtpsniff.fastinit import slot_builder
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,34 +40,8 @@ class Line:
         return self.raw[: len(self.raw) - len(self.ending)]
 
 
-def _line_factory() -> Callable[[bytes, bytes, int, int, int, bool, bool], Line]:
-    """A positional builder of :class:`Line` for the hot path (one per line of every session).
-
-    The frozen dataclass ``__init__`` sets each field through ``object.__setattr__``; writing the
-    slots directly gives the same object for about half the cost.  Should Line ever gain a
-    ``__post_init__`` or other fields, the plain constructor is used.
-    """
-    names = ("raw", "ending", "ts_ns", "frame", "end_frame", "cut", "continued")
-    if hasattr(Line, "__post_init__") or tuple(f.name for f in fields(Line)) != names:
-        return Line
-    r, e, t, f, ef, c, co = (Line.__dict__[n].__set__ for n in names)
-    new = object.__new__
-
-    def build(raw, ending, ts_ns, frame, end_frame, cut, continued):  # type: ignore[no-untyped-def]
-        line = new(Line)
-        r(line, raw)
-        e(line, ending)
-        t(line, ts_ns)
-        f(line, frame)
-        ef(line, end_frame)
-        c(line, cut)
-        co(line, continued)
-        return line
-
-    return build
-
-
-_new_line = _line_factory()
+#: ``_new_line(raw, ending, ts_ns, frame, end_frame, cut, continued)``: one per line of every session.
+_new_line = slot_builder(Line)
 
 
 class LineSplitter:
