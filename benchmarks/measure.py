@@ -305,6 +305,26 @@ def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: s
     return results, subject_ok
 
 
+def profile_peer(peer: Callable[[str], dict], capture: Path, out: Path, *, sort: str, top: int) -> None:
+    """Run ``peer(capture)`` under cProfile; print its report and the ``top`` functions by ``sort``,
+    and save the raw profile to ``out`` (for ``python -m pstats`` or snakeviz)."""
+    import cProfile
+    import io
+    import pstats
+
+    prof = cProfile.Profile()
+    prof.enable()
+    report = peer(str(capture))
+    prof.disable()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(out)
+    text = io.StringIO()
+    pstats.Stats(prof, stream=text).strip_dirs().sort_stats(sort).print_stats(top)
+    print(json.dumps(report))
+    print(text.getvalue())
+    print(f"-> {out}")
+
+
 def parse_bench_args(description: str, peers: dict[str, Peer], default_out: Path,
                      argv: Sequence[str] | None = None):
     """The options every ``bench_*.py`` takes, checked: ``(args, names of the peers to run)``.

@@ -21,18 +21,15 @@ overstates small, often-called functions: read its ranking, not its seconds.  Th
 from __future__ import annotations
 
 import argparse
-import cProfile
 import importlib
-import io
 import json
-import pstats
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import WORK, run_child
+from measure import WORK, profile_peer, run_child
 from peers import smtpsniff_analyze
 
 STAGES = ("streams", "smtp", "records", "tables")
@@ -187,17 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in ("smtpsniff.analysis.capture", "smtpsniff.analysis.mail_tables",
                    "smtpsniff.analysis.security_tables"):
         importlib.import_module(module)  # imports are not what is profiled
-    prof = cProfile.Profile()
-    prof.enable()
-    report = smtpsniff_analyze(str(args.capture))
-    prof.disable()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    prof.dump_stats(args.out)
-    text = io.StringIO()
-    pstats.Stats(prof, stream=text).strip_dirs().sort_stats(args.sort).print_stats(args.top)
-    print(json.dumps(report))
-    print(text.getvalue())
-    print(f"-> {args.out}")
+    profile_peer(smtpsniff_analyze, args.capture, args.out, sort=args.sort, top=args.top)
     return 0
 
 

@@ -12,16 +12,13 @@ read the ranking, not the absolute seconds, and compare with the unprofiled ``ma
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
-import pstats
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from measure import WORK, run_child
+from measure import WORK, profile_peer, run_child
 from peers import smtpsniff_streams
 
 #: Each stage does everything the previous one did, plus one layer.
@@ -91,17 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import smtpsniff.streams  # noqa: F401  - imports are not what is profiled
 
-    prof = cProfile.Profile()
-    prof.enable()
-    report = smtpsniff_streams(str(args.capture))
-    prof.disable()
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    prof.dump_stats(args.out)
-    text = io.StringIO()
-    pstats.Stats(prof, stream=text).strip_dirs().sort_stats(args.sort).print_stats(args.top)
-    print(json.dumps(report))
-    print(text.getvalue())
-    print(f"-> {args.out}")
+    profile_peer(smtpsniff_streams, args.capture, args.out, sort=args.sort, top=args.top)
     return 0
 
 
