@@ -500,7 +500,6 @@ class TcpReassembler:
         flows = self._flows
         if flows is None:
             return None
-        self.flush_flows()
         candidates = self._candidates
         if len(self._open) + len(self._fast_open) + max_records >= self.limits.max_connections:
             candidates.clear()
