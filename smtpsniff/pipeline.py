@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from itertools import chain
 
 from .anomaly import Anomaly, Layer
 from .capture.frame import Frame
@@ -133,10 +134,11 @@ class SmtpPipeline:
         dispatch = self._dispatch
         batches = self.streams.decoded_batches(frames)  # classic pcap with the C fast path
         if batches is not None:
-            feed_batch = self.streams.feed_batch
+            feed_batch, flatten = self.streams.feed_batch, chain.from_iterable
             for batch in batches:
-                for events in feed_batch(batch):
-                    dispatch(events)
+                # One dispatch per batch: feed_batch yields an event list per record (mostly one event),
+                # and chain pulls each only after the previous is dispatched, as a loop over them would.
+                dispatch(flatten(feed_batch(batch)))
             return self.finish()
         feed = self.streams.feed
         for frame in frames:
@@ -168,16 +170,22 @@ class SmtpPipeline:
 
     # -- stream events --------------------------------------------------------------------------
     def _dispatch(self, events: Iterable[object]) -> None:
-        sessions, probes = self._sessions, self._probes
+        sessions, probes, data_type = self._sessions, self._probes, StreamData
         for ev in events:
-            conn_id = getattr(ev, "conn_id", None)
-            session = sessions.get(conn_id)
-            if session is not None:
-                if type(ev) is StreamData:  # most events: _to_session's first case, inline
-                    session.add_all(session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
-                else:
+            if type(ev) is data_type:  # most events: _to_session's first case, inline
+                conn_id = ev.conn_id
+                session = sessions.get(conn_id)
+                if session is not None:
+                    smtp_events = session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame)
+                    if smtp_events:
+                        session.add_all(smtp_events)
+                    continue
+            else:
+                conn_id = getattr(ev, "conn_id", None)
+                session = sessions.get(conn_id)
+                if session is not None:
                     self._to_session(session, ev)
-                continue
+                    continue
             probe = probes.get(conn_id)
             if probe is not None:
                 self._to_probe(probe, ev)

@@ -7,6 +7,7 @@ commands, replies, messages and anomalies.  It knows nothing of packets, files o
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from itertools import starmap
 
 from ..anomaly import Anomaly
 from ..reassembly.events import ConnectionClosed, ConnectionOpened
@@ -42,6 +43,20 @@ _new_session_record = slot_builder(SessionRecord)
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 _TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
+
+_GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
+_DATA_START, _DATA_END, _BDAT_CHUNK = ReplyStage.DATA_START, ReplyStage.DATA_END, ReplyStage.BDAT_CHUNK
+
+# A command's row while its session is open: CommandRecord's fields in order (built by position at
+# finish), the ones a later reply or message fills in at these positions.
+_CMD_TRANS, _CMD_REPLY_CODE, _CMD_REPLY_FRAME, _CMD_REPLY_TS = 8, 9, 10, 11
+# A recipient's row while its transaction is open: RecipientRecord's fields in order.
+_RCPT_ADDRESS, _RCPT_REPLY_CODE, _RCPT_REPLY_TEXT = 5, 7, 8
+
+
+def _params_text(params: dict[str, str | None]) -> str:
+    """MAIL or RCPT parameters as sent: ``KEY`` or ``KEY=value``, space-separated."""
+    return " ".join(k if v is None else f"{k}={v}" for k, v in params.items()) if params else ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,13 +108,12 @@ class _Transaction:
     mail_from: str | None = None
     mail_params: str = ""
     mail_reply_code: int | None = None
-    rcpt: list[dict] = field(default_factory=list)
-    rcpt_by_command: dict[int, dict] = field(default_factory=dict)
+    rcpt: list[list] = field(default_factory=list)  # RecipientRecord fields in order (see _RCPT_*)
+    rcpt_by_command: dict[int, list] = field(default_factory=dict)
     data_via: str | None = None
     data_reply_code: int | None = None
     final_reply_code: int | None = None
-    last_reply: str | None = None
-    last_reply_ts_ns: int | None = None
+    last_reply: Reply | None = None  # its text and time go into the row when it is written
     message_size: int | None = None
     message_complete: bool | None = None
     tls: bool = False
@@ -113,8 +127,8 @@ class SessionBuilder:
         self.session_id = opened.conn_id
         self.detected_by = detected_by
         self.implicit_tls = implicit_tls
-        self._commands: list[dict] = []
-        self._command_rows: dict[int, dict] = {}  # Command.index -> its row in _commands (indices are unique)
+        self._commands: list[list] = []  # CommandRecord fields in order (see _CMD_*)
+        self._command_rows: dict[int, list] = {}  # Command.index -> its row in _commands (indices are unique)
         self._replies: list[ReplyRecord] = []
         self._recipients: list[RecipientRecord] = []
         self._transactions: list[TransactionRecord] = []
@@ -157,21 +171,30 @@ class SessionBuilder:
         t = self._current
         if t.active:
             self._transactions.append(self._freeze(t, closing))
-            self._recipients.extend(
-                _new_recipient_record(session_id=self.session_id, trans_index=t.trans_index, **r) for r in t.rcpt)
+            if t.rcpt:
+                self._recipients.extend(starmap(_new_recipient_record, t.rcpt))
         self._current = self._new_transaction()
 
     def _freeze(self, t: _Transaction, closing: bool) -> TransactionRecord:
-        codes = tuple(r["reply_code"] for r in t.rcpt)
-        accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
+        rcpt = t.rcpt
+        if rcpt:
+            codes = tuple([r[_RCPT_REPLY_CODE] for r in rcpt])
+            accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
+            rcpt_to = tuple([r[_RCPT_ADDRESS] for r in rcpt])
+        else:
+            codes = rcpt_to = ()
+            accepted = 0
+        last = t.last_reply
+        if last is None:
+            last_reply = end_ts_ns = None
+        else:
+            lines = last.lines
+            last_reply, end_ts_ns = f"{last.code} {lines[-1] if lines else ''}".rstrip(), last.ts_ns
         return _new_transaction_record(
-            session_id=self.session_id, trans_index=t.trans_index, trans_depth=t.trans_depth,
-            ts_ns=t.ts_ns, frame=t.frame, helo=t.helo, mail_from=t.mail_from, mail_params=t.mail_params,
-            mail_reply_code=t.mail_reply_code, rcpt_to=tuple(r["address"] for r in t.rcpt), rcpt_codes=codes,
-            rcpt_accepted=accepted, data_via=t.data_via, data_reply_code=t.data_reply_code,
-            final_reply_code=t.final_reply_code, last_reply=t.last_reply, message_size=t.message_size,
-            message_complete=t.message_complete, tls=t.tls, status=self._status(t, closing, accepted).value,
-            end_ts_ns=t.last_reply_ts_ns,
+            self.session_id, t.trans_index, t.trans_depth, t.ts_ns, t.frame, t.helo, t.mail_from, t.mail_params,
+            t.mail_reply_code, rcpt_to, codes, accepted, t.data_via, t.data_reply_code, t.final_reply_code,
+            last_reply, t.message_size, t.message_complete, t.tls, self._status(t, closing, accepted)._value_,
+            end_ts_ns,
         )
 
     @staticmethod
@@ -179,7 +202,7 @@ class SessionBuilder:
         if t.final_reply_code is not None:
             return TransactionStatus.ACCEPTED if 200 <= t.final_reply_code < 300 else TransactionStatus.REJECTED
         refused = lambda code: code is not None and code >= 400  # noqa: E731
-        if refused(t.mail_reply_code) or (t.rcpt and accepted == 0 and all(r["reply_code"] for r in t.rcpt)) \
+        if refused(t.mail_reply_code) or (t.rcpt and accepted == 0 and all(r[_RCPT_REPLY_CODE] for r in t.rcpt)) \
                 or refused(t.data_reply_code):
             return TransactionStatus.REJECTED
         if t.gap or (closing and t.data_via is not None and not t.aborted):
@@ -207,97 +230,89 @@ class SessionBuilder:
                 handler(self, event)
 
     def _on_command(self, c: Command) -> None:
-        self._last_ts_ns = c.ts_ns
+        self._last_ts_ns = ts_ns = c.ts_ns
         verb = c.verb
         trans_index: int | None = None
-        if verb in _HELO_VERBS:
-            self._helo, self._helo_verb = c.argument, verb
-            self._current.helo = c.argument if not self._current.active else self._current.helo
-        elif verb == "MAIL":
-            self._write_current()  # flush a transaction whose end we did not see (main.zeek)
-            t = self._activate(c.ts_ns, c.frame)
-            t.mail_from = c.address if c.address is not None else c.argument
-            t.mail_params = " ".join(k if v is None else f"{k}={v}" for k, v in c.params.items())
+        # The verbs' cases exclude each other; the most frequent come first.
+        if verb == "RCPT":
+            t = self._activate(ts_ns, c.frame)
             trans_index = t.trans_index
-        elif verb == "RCPT":
-            t = self._activate(c.ts_ns, c.frame)
-            rcpt = {"index": len(t.rcpt), "ts_ns": c.ts_ns, "frame": c.frame,
-                    "address": c.address if c.address is not None else c.argument,
-                    "params": " ".join(k if v is None else f"{k}={v}" for k, v in c.params.items()),
-                    "reply_code": None, "reply_text": None}
+            rcpt = [self.session_id, trans_index, len(t.rcpt), ts_ns, c.frame,
+                    c.address if c.address is not None else c.argument, _params_text(c.params), None, None]
             t.rcpt.append(rcpt)
             t.rcpt_by_command[c.index] = rcpt
+        elif verb == "MAIL":
+            self._write_current()  # flush a transaction whose end we did not see (main.zeek)
+            t = self._activate(ts_ns, c.frame)
+            t.mail_from = c.address if c.address is not None else c.argument
+            t.mail_params = _params_text(c.params)
             trans_index = t.trans_index
-        elif verb in ("DATA", "BDAT"):
+        elif verb in _HELO_VERBS:
+            self._helo, self._helo_verb = c.argument, verb
+            self._current.helo = c.argument if not self._current.active else self._current.helo
+        elif verb == "DATA" or verb == "BDAT":
             t = self._current
             if t.data_via is None:
                 t.data_via = verb
             trans_index = t.trans_index if t.active else None
-        elif verb in ("RSET", "QUIT") and self._current.active:
-            self._current.aborted = True
+        elif verb == "RSET" or verb == "QUIT":
+            if self._current.active:
+                self._current.aborted = True
         elif verb == "AUTH":
             self._auth_mechanism = (c.argument.split(" ", 1)[0].upper() or None)
             self._auth_reply_code = None
+        index = c.index
         if trans_index is not None:
-            self._command_trans[c.index] = trans_index
-        row = {
-            "index": c.index, "ts_ns": c.ts_ns, "frame": c.frame, "verb": verb, "argument": c.argument,
-            "known": c.known, "pipelined": c.pipelined, "trans_index": trans_index, "raw": c.raw,
-            "reply_code": None, "reply_frame": None, "reply_ts_ns": None,
-        }
+            self._command_trans[index] = trans_index
+        row = [self.session_id, index, ts_ns, c.frame, verb, c.argument, c.known, c.pipelined, trans_index,
+               None, None, None, c.raw]
         self._commands.append(row)
-        self._command_rows[c.index] = row
+        self._command_rows[index] = row
 
     def _on_reply(self, r: Reply) -> None:
-        self._last_ts_ns = ts_ns = r.ts_ns
+        self._last_ts_ns = r.ts_ns
         t = self._current
-        lines = r.lines
-        t.last_reply = f"{r.code} {lines[-1] if lines else ''}".rstrip()
-        t.last_reply_ts_ns = ts_ns
+        t.last_reply = r
         index = r.command_index
         if index is not None:
             trans_index = self._command_trans.get(index)
             cmd = self._command_rows.get(index)
             # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
             # the reply to the message itself is the transaction's final_reply_code.
-            if cmd is not None and cmd["reply_code"] is None:
-                cmd["reply_code"], cmd["reply_frame"], cmd["reply_ts_ns"] = r.code, r.frame, ts_ns
+            if cmd is not None and cmd[_CMD_REPLY_CODE] is None:
+                cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = r.code, r.frame, r.ts_ns
         else:
             trans_index = None
         verb, stage = r.verb, r.stage
-        if stage is ReplyStage.GREETING or verb == GREETING_VERB:
+        message_end = False
+        if stage is _GREETING or verb == GREETING_VERB:
             if self._banner is None:
                 self._banner, self._greeting_code = r.text, r.code
         elif verb == "MAIL" and trans_index == t.trans_index:
             t.mail_reply_code = r.code
         elif verb == "RCPT":
-            rcpt = t.rcpt_by_command.get(r.command_index)
+            rcpt = t.rcpt_by_command.get(index)
             if rcpt is not None:
-                rcpt["reply_code"], rcpt["reply_text"] = r.code, r.text
-        elif stage is ReplyStage.DATA_START or (stage is ReplyStage.BDAT_CHUNK and t.data_reply_code is None):
+                rcpt[_RCPT_REPLY_CODE], rcpt[_RCPT_REPLY_TEXT] = r.code, r.text
+        elif stage is _DATA_START or (stage is _BDAT_CHUNK and t.data_reply_code is None):
             t.data_reply_code = r.code
-        elif stage is ReplyStage.DATA_END:
+        elif stage is _DATA_END:
             if t.data_reply_code is None and verb == "BDAT":
                 t.data_reply_code = r.code
             t.final_reply_code = r.code
             trans_index = t.trans_index if t.active else trans_index
-            self._replies.append(self._reply_record(r, trans_index))
-            self._messages_transferred += 1
-            self._write_current()
-            return
-        elif verb == "AUTH" and stage is ReplyStage.COMMAND:
+            message_end = True
+        elif verb == "AUTH" and stage is _COMMAND:
             self._auth_reply_code = r.code
         elif verb == "STARTTLS" and r.code == 220:
             self._starttls_used = True
-        self._replies.append(self._reply_record(r, trans_index))
-
-    def _reply_record(self, r: Reply, trans_index: int | None) -> ReplyRecord:
-        return _new_reply_record(
-            session_id=self.session_id, index=len(self._replies), ts_ns=r.ts_ns, frame=r.frame, code=r.code,
-            enhanced_code=r.enhanced_code, text=r.text, lines=len(r.lines), verb=r.verb,
-            stage=None if r.stage in (ReplyStage.COMMAND, ReplyStage.GREETING) else r.stage._value_,
-            command_index=r.command_index, trans_index=trans_index,
-        )
+        replies = self._replies
+        replies.append(_new_reply_record(
+            self.session_id, len(replies), r.ts_ns, r.frame, r.code, r.enhanced_code, r.text, len(r.lines), verb,
+            None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
+        if message_end:
+            self._messages_transferred += 1
+            self._write_current()
 
     def _on_capabilities(self, c: Capabilities) -> None:
         if self._capabilities is None:
@@ -318,7 +333,7 @@ class SessionBuilder:
             self._command_trans[m.command_index] = t.trans_index
             cmd = self._command_rows.get(m.command_index)
             if cmd is not None:
-                cmd["trans_index"] = t.trans_index
+                cmd[_CMD_TRANS] = t.trans_index
         t.message_size = m.size
         t.message_complete = m.complete
         if not m.complete:
@@ -360,12 +375,12 @@ class SessionBuilder:
         for a in extra_anomalies:
             self._on_anomaly(a)
         o, caps = self.opened, self._capabilities
-        commands = tuple(_new_command_record(session_id=self.session_id, **c) for c in self._commands)
+        commands = tuple(starmap(_new_command_record, self._commands))
         session = _new_session_record(
             session_id=self.session_id, client_ip=o.client.ip, client_port=o.client.port, server_ip=o.server.ip,
             server_port=o.server.port, ip_version=o.ip_version, start_ns=o.ts_ns,
             end_ns=max(closed.ts_ns, self._last_ts_ns), first_frame=o.frame, detected_by=self.detected_by,
-            role_basis=o.role_basis.value, handshake_seen=o.handshake_seen, banner=self._banner,
+            role_basis=o.role_basis._value_, handshake_seen=o.handshake_seen, banner=self._banner,
             greeting_code=self._greeting_code, helo_verb=self._helo_verb, helo=self._helo,
             capabilities=tuple(" ".join((kw, *params)) for kw, params in caps.items) if caps else (),
             pipelining_offered=bool(caps and caps.pipelining), starttls_offered=bool(caps and caps.starttls),
@@ -376,7 +391,7 @@ class SessionBuilder:
             commands=len(commands), replies=len(self._replies), transactions=len(self._transactions),
             messages=len(self._messages), bytes_c2s=closed.bytes_c2s, bytes_s2c=closed.bytes_s2c,
             tls_bytes_c2s=tls_bytes_c2s, tls_bytes_s2c=tls_bytes_s2c,
-            gap_bytes=closed.gap_bytes_c2s + closed.gap_bytes_s2c, close_reason=closed.reason.value,
+            gap_bytes=closed.gap_bytes_c2s + closed.gap_bytes_s2c, close_reason=closed.reason._value_,
             anomalies=len(self._anomalies),
         )
         return SessionRecords(session, tuple(self._transactions), tuple(self._recipients), commands,
