@@ -95,6 +95,10 @@ class SessionRecords:
     capabilities: tuple[Capabilities, ...] = ()
 
 
+_new_message_data = slot_builder(MessageData)
+_new_session_records = slot_builder(SessionRecords)
+
+
 @dataclass(slots=True)
 class _Transaction:
     """The mutable row of main.zeek's ``c$smtp``, frozen into a TransactionRecord when written."""
@@ -338,7 +342,7 @@ class SessionBuilder:
         t.message_complete = m.complete
         if not m.complete:
             t.gap = True
-        self._messages.append(MessageData(
+        self._messages.append(_new_message_data(
             session_id=self.session_id, trans_index=t.trans_index, command_index=m.command_index, via=m.via,
             content=m.content, size=m.size, complete=m.complete, truncated_content=m.truncated_content,
             ts_ns=m.ts_ns, frame=m.frame, end_ts_ns=m.end_ts_ns, end_frame=m.end_frame, event=m))
@@ -382,7 +386,7 @@ class SessionBuilder:
             end_ns=max(closed.ts_ns, self._last_ts_ns), first_frame=o.frame, detected_by=self.detected_by,
             role_basis=o.role_basis._value_, handshake_seen=o.handshake_seen, banner=self._banner,
             greeting_code=self._greeting_code, helo_verb=self._helo_verb, helo=self._helo,
-            capabilities=tuple(" ".join((kw, *params)) for kw, params in caps.items) if caps else (),
+            capabilities=tuple([" ".join((kw, *params)) for kw, params in caps.items]) if caps else (),
             pipelining_offered=bool(caps and caps.pipelining), starttls_offered=bool(caps and caps.starttls),
             starttls_used=self._starttls_used, implicit_tls=self.implicit_tls, tls_version=self._tls_version,
             sni=self._sni, auth_mechanisms_offered=caps.auth_mechanisms if caps else (),
@@ -394,7 +398,7 @@ class SessionBuilder:
             gap_bytes=closed.gap_bytes_c2s + closed.gap_bytes_s2c, close_reason=closed.reason._value_,
             anomalies=len(self._anomalies),
         )
-        return SessionRecords(session, tuple(self._transactions), tuple(self._recipients), commands,
+        return _new_session_records(session, tuple(self._transactions), tuple(self._recipients), commands,
                               tuple(self._replies), tuple(self._messages), tuple(self._anomalies),
                               tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
 
