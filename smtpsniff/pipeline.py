@@ -131,20 +131,18 @@ class SmtpPipeline:
             return self._feed_all(frames)
 
     def _feed_all(self, frames: Iterable[Frame]) -> AnalysisResult:
-        dispatch = self._dispatch
+        # One dispatch call for many frames: the stream layer gives an event list per frame (mostly
+        # one event, often none), and chain pulls each list only once every event before it has been
+        # dispatched -- so a frame is fed only after the previous frame's events took effect (a probe
+        # that tells the reassembler to ignore its connection), as a loop over the frames would.
+        dispatch, flatten = self._dispatch, chain.from_iterable
         batches = self.streams.decoded_batches(frames)  # classic pcap with the C fast path
         if batches is not None:
-            feed_batch, flatten = self.streams.feed_batch, chain.from_iterable
+            feed_batch = self.streams.feed_batch
             for batch in batches:
-                # One dispatch per batch: feed_batch yields an event list per record (mostly one event),
-                # and chain pulls each only after the previous is dispatched, as a loop over them would.
                 dispatch(flatten(feed_batch(batch)))
             return self.finish()
-        feed = self.streams.feed
-        for frame in frames:
-            events = feed(frame)
-            if events:
-                dispatch(events)
+        dispatch(flatten(map(self.streams.feed, frames)))
         return self.finish()
 
     def tick(self, now_ns: int) -> None:

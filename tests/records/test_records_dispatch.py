@@ -1,10 +1,11 @@
-"""SmtpPipeline.feed_all dispatches a decoded batch's events in one pass: the same records as frame by frame.
+"""SmtpPipeline.feed_all dispatches many frames' events in one pass: the same records as frame by frame.
 
-With a classic pcap and the C fast path, ``feed_all`` hands each batch's events to the dispatcher as
-one lazily chained stream; any other source goes frame by frame through ``feed``.  Over every
-capture (ours and the shared ones), both give the same sessions (every record, field for field),
-the same loose anomalies and counts -- also with SMTP found only by probing (no SMTP port given),
-where a probe's verdict tells the reassembler to ignore a connection in the middle of a batch.
+``feed_all`` hands the events of a whole decoded batch (classic pcap, C fast path) or of every frame
+(any other source) to the dispatcher as one lazily chained stream.  The live path's ``feed`` takes
+one frame and dispatches its events at once.  Over every capture (ours and the shared ones), the
+three give the same sessions (every record, field for field), the same loose anomalies and counts --
+also with SMTP found only by probing (no SMTP port given), where a probe's verdict tells the
+reassembler to ignore a connection in the middle of a batch.
 """
 from __future__ import annotations
 
@@ -17,24 +18,30 @@ from smtpsniff.capture.files import open_capture
 from smtpsniff.pipeline import AnalysisResult, SmtpPipeline
 
 
-def _run(path: Path, *, batched: bool, **options) -> tuple[SmtpPipeline, AnalysisResult]:
+def _run(path: Path, how: str, **options) -> tuple[SmtpPipeline, AnalysisResult]:
     with open_capture(path) as reader:
         pipeline = SmtpPipeline(**options)
-        frames = reader if batched else (frame for frame in reader)  # a generator has no batches
-        return pipeline, pipeline.feed_all(frames)
+        if how == "batches":
+            return pipeline, pipeline.feed_all(reader)
+        if how == "frames":
+            return pipeline, pipeline.feed_all(frame for frame in reader)  # a generator has no batches
+        for frame in reader:  # "live": one frame at a time
+            pipeline.feed(frame)
+        return pipeline, pipeline.finish()
 
 
 def _same(path: Path, **options) -> int:
-    fast_pipeline, fast = _run(path, batched=True, **options)
-    slow_pipeline, slow = _run(path, batched=False, **options)
-    assert len(fast.sessions) == len(slow.sessions)
-    for a, b in zip(fast.sessions, slow.sessions):
-        assert a == b
-        assert repr(a) == repr(b)  # also the types of equal values (1 and True, say)
-    assert repr(fast.anomalies) == repr(slow.anomalies)
-    assert (fast.smtp_packets, fast.tcp_connections) == (slow.smtp_packets, slow.tcp_connections)
-    assert fast_pipeline.streams.reassembler.stats == slow_pipeline.streams.reassembler.stats
-    return len(fast.sessions)
+    live_pipeline, live = _run(path, "live", **options)
+    for how in ("batches", "frames"):
+        pipeline, result = _run(path, how, **options)
+        assert len(result.sessions) == len(live.sessions)
+        for a, b in zip(result.sessions, live.sessions):
+            assert a == b
+            assert repr(a) == repr(b)  # also the types of equal values (1 and True, say)
+        assert repr(result.anomalies) == repr(live.anomalies)
+        assert (result.smtp_packets, result.tcp_connections) == (live.smtp_packets, live.tcp_connections)
+        assert pipeline.streams.reassembler.stats == live_pipeline.streams.reassembler.stats
+    return len(live.sessions)
 
 
 @pytest.mark.parametrize("path", all_capture_params())
