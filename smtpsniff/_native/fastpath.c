@@ -20,9 +20,9 @@
  * TCP connections whose in-order segments and pure ACKs the Cutter, when handed the table, turns
  * into the stream events the Python reassembler would build (see the comment above FastFlows).
  *
- * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py): smtp_command and smtp_reply read one
- * well-formed command line or reply and return its pieces, or None for anything unusual, which the
- * Python decoder then reads itself.
+ * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py, content.py): smtp_command and
+ * smtp_reply read one well-formed command line or reply and return its pieces, or None for anything
+ * unusual, which the Python decoder then reads itself; smtp_content copies well-formed message lines.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1659,9 +1659,88 @@ static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
     return t;
 }
 
+PyDoc_STRVAR(smtp_content_doc,
+"smtp_content(data, pos, longest, dot, content, max_bytes) -> (end, size, ended)\n\n"
+"Message content lines at data[pos:], taken while each is complete, CRLF-terminated, at most longest\n"
+"octets, free of other CR and of NUL: each line's octets (with dot true, RFC 5321 4.5.2: less a\n"
+"leading dot) are appended to the bytearray content while it holds fewer than max_bytes octets.\n"
+"With dot true the line \".\" CRLF ends the content (ended true, end after it).  end: the position\n"
+"after what was taken (pos when the first line is none of these); size: the octets those lines\n"
+"hold.  To be called at the start of a line with nothing buffered.");
+
+static PyObject *smtp_content(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t pos, longest, max_bytes;
+    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyByteArray_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "smtp_content(data: bytes, pos, longest, dot, content: bytearray, max_bytes)");
+        return NULL;
+    }
+    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &longest) < 0 || arg_ssize(args[5], &max_bytes) < 0)
+        return NULL;
+    int dot = PyObject_IsTrue(args[3]);
+    if (dot < 0)
+        return NULL;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *content = args[4];
+    Py_ssize_t have = PyByteArray_GET_SIZE(content);
+    Py_ssize_t room = max_bytes > have ? max_bytes - have : 0;
+    Py_ssize_t p = pos < 0 ? n : pos, size = 0, kept = 0;
+    int ended = 0;
+    if (room > 0 && p < n) { /* room for every octet from p on, given back below */
+        Py_ssize_t grow = n - p < room ? n - p : room;
+        if (PyByteArray_Resize(content, have + grow) < 0)
+            return NULL;
+        room = grow;
+    }
+    else
+        room = 0;
+    unsigned char *out = room ? (unsigned char *)PyByteArray_AS_STRING(content) + have : NULL;
+    while (p < n && longest > 0) {
+        Py_ssize_t stop = longest < n - p ? p + longest : n;
+        const unsigned char *lf = memchr(d + p, '\n', (size_t)(stop - p));
+        if (lf == NULL)
+            break; /* incomplete, or longer than longest */
+        Py_ssize_t nl = lf - d;
+        if (nl - p < 1 || d[nl - 1] != '\r')
+            break; /* bare LF (or a lone LF) */
+        int odd = 0;
+        for (Py_ssize_t i = p; i < nl - 1; i++)
+            if (d[i] == '\r' || d[i] == 0) {
+                odd = 1;
+                break;
+            }
+        if (odd)
+            break;
+        Py_ssize_t bs = p;
+        if (dot && d[p] == '.') {
+            if (nl - p == 2) { /* "." CRLF: the end of the content */
+                p = nl + 1;
+                ended = 1;
+                break;
+            }
+            bs = p + 1;
+        }
+        Py_ssize_t blen = nl + 1 - bs;
+        Py_ssize_t take = blen < room - kept ? blen : room - kept;
+        if (take > 0) {
+            memcpy(out + kept, d + bs, (size_t)take);
+            kept += take;
+        }
+        size += blen;
+        p = nl + 1;
+    }
+    if (room && kept < room && PyByteArray_Resize(content, have + kept) < 0)
+        return NULL;
+    if (pos < 0)
+        p = pos;
+    return Py_BuildValue("(nnO)", p, size, ended ? Py_True : Py_False);
+}
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
+    {"smtp_content", (PyCFunction)(void (*)(void))smtp_content, METH_FASTCALL, smtp_content_doc},
     {NULL, NULL, 0, NULL},
 };
 

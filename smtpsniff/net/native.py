@@ -61,16 +61,16 @@ def enabled() -> bool:
     return _fastpath is not None and os.environ.get(ENV_SWITCH, "1").strip() != "0"
 
 
-def smtp_functions() -> tuple[Callable, Callable] | None:
-    """``(smtp_command, smtp_reply)`` in C when the fast path is enabled, else ``None``.
+def smtp_functions() -> tuple[Callable, Callable, Callable] | None:
+    """``(smtp_command, smtp_reply, smtp_content)`` in C when the fast path is enabled, else ``None``.
 
     The SMTP decoder (:class:`~smtpsniff.smtp.conversation.SmtpConversation`) uses them to read a
-    well-formed command line or reply at once; they return ``None`` for anything else, which the
-    decoder then reads in Python (see their docstrings in ``smtpsniff/_native/fastpath.c``).
+    well-formed command line or reply at once and to copy well-formed message lines; they leave
+    anything else to the decoder's Python code (see their docstrings in ``smtpsniff/_native/fastpath.c``).
     """
-    if not enabled() or not hasattr(_fastpath, "smtp_reply"):
+    if not enabled() or not hasattr(_fastpath, "smtp_content"):
         return None
-    return _fastpath.smtp_command, _fastpath.smtp_reply  # type: ignore[union-attr]
+    return _fastpath.smtp_command, _fastpath.smtp_reply, _fastpath.smtp_content  # type: ignore[union-attr]
 
 
 def flows_type() -> type | None:

@@ -156,7 +156,7 @@ class SmtpConversation:
         self._ssplit = LineSplitter(limits.max_buffered_line)
         # The C readers of a well-formed command line / reply (None: SMTPSNIFF_NATIVE=0 or not built).
         fast = native.smtp_functions()
-        self._c_command, self._c_reply = fast if fast is not None else (None, None)
+        self._c_command, self._c_reply, self._c_content = fast if fast is not None else (None, None, None)
         self._reply_longest = min(limits.max_reply_line, self._ssplit.limit) - 2  # a reply line, no CRLF
         self._held: list[tuple[str, bytes | int, int, int]] = []
         self._held_bytes = 0
@@ -525,7 +525,8 @@ class SmtpConversation:
         if self._msg is not None and self._msg.via == "DATA":
             return
         self._abandon_bdat(out, ts_ns, frame, "DATA")
-        self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True)
+        self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True,
+                                     content_reader=self._c_content)
         out.append(MessageStart(via="DATA", command_index=index, ts_ns=ts_ns, frame=frame))
 
     def _take_findings(self, out: list[SmtpEvent]) -> None:
@@ -563,7 +564,8 @@ class SmtpConversation:
             return
         last = m.group("last") is not None
         if self._msg is None:
-            self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False)
+            self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False,
+                                         content_reader=self._c_content)
             out.append(MessageStart(via="BDAT", command_index=index, ts_ns=line.ts_ns, frame=line.frame))
         self._msg.chunks += 1
         self._push(index, "BDAT", ReplyStage.DATA_END if last else ReplyStage.BDAT_CHUNK, line.ts_ns, line.frame)

@@ -128,10 +128,11 @@ def test_smtp_native_corpus(path, monkeypatch):
 
 
 def test_smtp_native_is_used(monkeypatch):
-    """The C readers take the sample capture's usual lines (else the other tests prove nothing)."""
+    """The C readers take the sample capture's usual lines and content (else the other tests prove
+    nothing)."""
     monkeypatch.setenv(native.ENV_SWITCH, "1")
-    command, reply = native.smtp_functions()
-    got = {"command": 0, "reply": 0}
+    command, reply, content = native.smtp_functions()
+    got = {"command": 0, "reply": 0, "content": 0}
 
     def counting(fn, key):
         def call(*args):
@@ -140,10 +141,11 @@ def test_smtp_native_is_used(monkeypatch):
             return r
         return call
 
-    monkeypatch.setattr(native, "smtp_functions", lambda: (counting(command, "command"), counting(reply, "reply")))
+    monkeypatch.setattr(native, "smtp_functions", lambda: (counting(command, "command"), counting(reply, "reply"),
+                                                           counting(content, "content")))
     root = Path(__file__).resolve().parent.parent.parent
     replay(recorded_calls(root / "captures" / "smtp-sample.pcap"), None)
-    assert got["command"] > 10 and got["reply"] > 10
+    assert got["command"] > 10 and got["reply"] > 10 and got["content"] > 0
 
 
 # --- transcripts ------------------------------------------------------------------------------------
@@ -297,7 +299,7 @@ def c_functions(monkeypatch):
 
 
 def test_smtp_native_bounds(c_functions):
-    command, reply = c_functions
+    command, reply = c_functions[:2]
     line = b"MAIL FROM:<a@x> SIZE=10\r\n"
     rep = b"250-a\r\n250 2.0.0 b\r\n"
     for data in (line, rep, line + rep, b"", b"\n", b"\r\n", b"250", b"250-"):
@@ -326,7 +328,7 @@ def test_smtp_native_bounds(c_functions):
 
 def test_smtp_native_pieces_match_events(c_functions, monkeypatch):
     """What the C readers return is what the Python decoder puts in its events."""
-    command, reply = c_functions
+    command, reply = c_functions[:2]
     monkeypatch.setenv(native.ENV_SWITCH, "0")
     for line in ODD_COMMANDS:
         parsed = command(line, 0, 65536, 512)
@@ -341,3 +343,62 @@ def test_smtp_native_pieces_match_events(c_functions, monkeypatch):
             continue
         r = next(e for e in feed([(S, rep)], _whole)[0] if isinstance(e, Reply))
         assert parsed[:6] == (len(rep), r.code, r.lines, r.text, r.raw, r.enhanced_code)
+
+
+# --- message content ------------------------------------------------------------------------------------
+
+PLAIN = b"".join(b"line %d of plain text\r\n" % i for i in range(30))
+ODD_CONTENT = [
+    b"", b".\r\n", b"..\r\n", b"..stuffed\r\n", b".x\r\n", b"bare LF\n", b"bare\rCR\r\n", b"NUL\x00\r\n",
+    b"\xc3\xa9\xff 8-bit\r\n", b"x" * 998 + b"\r\n", b"x" * 999 + b"\r\n", b"x" * 5000 + b"\r\n", b"\r.\r\n",
+    b"\n.\n", b".\n", b"\n.\r\n", b"a\r\n.\n", b"CR at end\r", b"\r\n", b"\r\n\r\n", b"\n", b"\r",
+    b"." + b"y" * 998 + b"\r\n", b"." + b"y" * 999 + b"\r\n",
+]
+
+
+@pytest.mark.parametrize("odd", ODD_CONTENT, ids=lambda b: repr(b[:30]))
+def test_smtp_native_data_content(odd, monkeypatch):
+    head = HEAD + [(C, b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"), (S, b"250 ok\r\n250 ok\r\n354 go\r\n")]
+    tail = [(S, b"250 queued\r\n"), (C, b"QUIT\r\n"), (S, b"221 bye\r\n")]
+    for content in (odd + PLAIN + b".\r\n", PLAIN + odd + PLAIN + b".\r\n", PLAIN + odd + b".\r\n",
+                    PLAIN + odd + b"\r\n.\r\nQUIT\r\n", odd + b".\r\n"):
+        items = head + [(C, content)] + tail
+        decode_both(monkeypatch, items)
+        decode_both(monkeypatch, items, _two_pieces)
+        decode(items)
+    # content limits and a small line buffer: the copy stops where they say
+    for limits in (Limits(max_message_bytes=100), Limits(max_message_bytes=0), Limits(max_text_line=30),
+                   Limits(max_buffered_line=20), Limits(max_recorded_offsets=0)):
+        decode_both(monkeypatch, head + [(C, PLAIN + odd + PLAIN + b".\r\n")] + tail, limits=limits)
+
+
+@pytest.mark.parametrize("odd", ODD_CONTENT, ids=lambda b: repr(b[:30]))
+def test_smtp_native_bdat_content(odd, monkeypatch):
+    chunk = PLAIN + odd + b".\r\n" + PLAIN
+    items = HEAD + [(C, b"MAIL FROM:<a@x>\r\nBDAT %d LAST\r\n" % len(chunk) + chunk), (S, b"250 ok\r\n250 ok\r\n"),
+                    (C, b"QUIT\r\n"), (S, b"221 bye\r\n")]
+    decode_both(monkeypatch, items)
+    decode_both(monkeypatch, items, _two_pieces)
+    decode(items)
+    decode_both(monkeypatch, items, limits=Limits(max_message_bytes=50, max_buffered_line=40))
+
+
+def test_smtp_native_content_bounds(c_functions):
+    content = c_functions[2]
+    data = b"a\r\n..b\r\n.\r\nQUIT\r\n"
+    for pos in (-(2 ** 62), -1, 0, 3, len(data), len(data) + 5, 2 ** 62):
+        for longest in (-1, 0, 1, 3, 1000, 2 ** 62):
+            for cap in (-5, 0, 1, 4, 10 ** 9):
+                buf = bytearray(b"xy")
+                end, size, ended = content(data, pos, longest, True, buf, cap)
+                assert len(buf) == 2 + max(0, min(size, cap - 2))
+    buf = bytearray()
+    assert content(data, 0, 1000, True, buf, 100) == (11, 7, True) and buf == b"a\r\n.b\r\n"
+    buf = bytearray()
+    assert content(data, 0, 1000, False, buf, 100) == (len(data), len(data), False) and buf == data
+    with pytest.raises(TypeError):
+        content(data, 0, 10, True, b"not a bytearray", 10)
+    view = memoryview(buf)  # an exported buffer cannot be resized: an error, not a crash
+    with pytest.raises(BufferError):
+        content(data, 0, 1000, True, buf, 1000)
+    view.release()
