@@ -23,6 +23,9 @@
  * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py, content.py): smtp_command and
  * smtp_reply read one well-formed command line or reply and return its pieces, or None for anything
  * unusual, which the Python decoder then reads itself; smtp_content copies well-formed message lines.
+ *
+ * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder, which builds frozen, slotted
+ * dataclass instances by writing their slots directly.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1737,6 +1740,182 @@ static PyObject *smtp_content(PyObject *Py_UNUSED(mod), PyObject *const *args, P
     return Py_BuildValue("(nnO)", p, size, ended ? Py_True : Py_False);
 }
 
+/* ---------------------------------------------------------------------------------------------------
+ * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder(cls, names), a callable that builds
+ * an instance of a slotted class by writing each named slot directly -- what fastinit's Python
+ * builder does through the slots' member descriptors, without a Python frame and a descriptor call
+ * per field.  Every name must be a writable object slot (T_OBJECT_EX) defined on cls itself; every
+ * field must be given, by position in names order or by keyword, exactly once.
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *cls;
+    PyObject *names; /* tuple of str */
+    Py_ssize_t count;
+    Py_ssize_t *offsets;
+} SlotBuilder;
+
+static PyObject *SlotBuilder_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SlotBuilder *b = (SlotBuilder *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs > b->count || nargs + nkw != b->count) {
+        PyErr_Format(PyExc_TypeError, "%s builder takes %zd fields (%zd positional, %zd by keyword given)",
+                     b->cls->tp_name, b->count, nargs, nkw);
+        return NULL;
+    }
+    PyObject *o = b->cls->tp_alloc(b->cls, 0);
+    if (o == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        *(PyObject **)((char *)o + b->offsets[i]) = args[i];
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t j = nargs;
+        for (; j < b->count; j++) { /* keyword names are interned: identity first */
+            PyObject *name = PyTuple_GET_ITEM(b->names, j);
+            if (name == key)
+                break;
+            int eq = PyObject_RichCompareBool(name, key, Py_EQ);
+            if (eq < 0) {
+                Py_DECREF(o);
+                return NULL;
+            }
+            if (eq)
+                break;
+        }
+        PyObject **slot = j < b->count ? (PyObject **)((char *)o + b->offsets[j]) : NULL;
+        if (slot == NULL || *slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s builder: unexpected or repeated field %R", b->cls->tp_name, key);
+            Py_DECREF(o); /* the slots set so far are released with it */
+            return NULL;
+        }
+        Py_INCREF(args[nargs + k]);
+        *slot = args[nargs + k];
+    }
+    return o;
+}
+
+static int SlotBuilder_init(SlotBuilder *b, PyObject *args, PyObject *kwargs)
+{
+    PyObject *cls, *names;
+    static char *kwlist[] = {"cls", "names", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!:SlotBuilder", kwlist, &PyType_Type, &cls, &PyTuple_Type,
+                                     &names))
+        return -1;
+    if (b->cls != NULL) {
+        PyErr_SetString(PyExc_TypeError, "SlotBuilder is initialised once");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    Py_ssize_t *offsets = PyMem_New(Py_ssize_t, n > 0 ? n : 1);
+    if (offsets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *dict = ((PyTypeObject *)cls)->tp_dict;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        PyObject *desc = PyUnicode_Check(name) && dict != NULL ? PyDict_GetItemWithError(dict, name) : NULL;
+        if (desc == NULL && PyErr_Occurred()) {
+            PyMem_Free(offsets);
+            return -1;
+        }
+        PyMemberDef *m = desc != NULL && Py_IS_TYPE(desc, &PyMemberDescr_Type)
+                             && ((PyDescrObject *)desc)->d_type == (PyTypeObject *)cls
+                             ? ((PyMemberDescrObject *)desc)->d_member : NULL;
+        if (m == NULL || m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+            PyErr_Format(PyExc_TypeError, "%R is no writable slot of %R", name, cls);
+            PyMem_Free(offsets);
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (offsets[j] == m->offset) {
+                PyErr_Format(PyExc_TypeError, "slot %R named twice", name);
+                PyMem_Free(offsets);
+                return -1;
+            }
+        offsets[i] = m->offset;
+    }
+    Py_INCREF(cls);
+    Py_INCREF(names);
+    b->cls = (PyTypeObject *)cls;
+    b->names = names;
+    b->count = n;
+    b->offsets = offsets;
+    b->vectorcall = SlotBuilder_call;
+    return 0;
+}
+
+static PyObject *SlotBuilder_tp_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    SlotBuilder *b = (SlotBuilder *)self;
+    if (b->cls == NULL) {
+        PyErr_SetString(PyExc_TypeError, "SlotBuilder not initialised");
+        return NULL;
+    }
+    return PyVectorcall_Call(self, args, kwargs);
+}
+
+static int SlotBuilder_traverse(SlotBuilder *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->cls);
+    Py_VISIT(b->names);
+    return 0;
+}
+
+static int SlotBuilder_clear(SlotBuilder *b)
+{
+    Py_CLEAR(b->cls);
+    Py_CLEAR(b->names);
+    return 0;
+}
+
+static void SlotBuilder_dealloc(SlotBuilder *b)
+{
+    PyObject_GC_UnTrack(b);
+    SlotBuilder_clear(b);
+    PyMem_Free(b->offsets);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyObject *SlotBuilder_repr(SlotBuilder *b)
+{
+    if (b->cls == NULL)
+        return PyUnicode_FromString("<SlotBuilder (uninitialised)>");
+    return PyUnicode_FromFormat("<SlotBuilder of %s>", b->cls->tp_name);
+}
+
+static PyObject *SlotBuilder_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    SlotBuilder *b = (SlotBuilder *)type->tp_alloc(type, 0);
+    if (b != NULL)
+        b->vectorcall = NULL; /* set by __init__ */
+    return (PyObject *)b;
+}
+
+static PyTypeObject SlotBuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smtpsniff._native.fastpath.SlotBuilder",
+    .tp_basicsize = sizeof(SlotBuilder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "SlotBuilder(cls, names): builder(*fields) -> cls instance with the named slots set "
+              "(see smtpsniff.fastinit)",
+    .tp_new = SlotBuilder_new,
+    .tp_init = (initproc)SlotBuilder_init,
+    .tp_dealloc = (destructor)SlotBuilder_dealloc,
+    .tp_traverse = (traverseproc)SlotBuilder_traverse,
+    .tp_clear = (inquiry)SlotBuilder_clear,
+    .tp_call = SlotBuilder_tp_call,
+    .tp_repr = (reprfunc)SlotBuilder_repr,
+    .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
+};
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
@@ -1755,7 +1934,7 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
-    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0)
+    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
@@ -1769,6 +1948,12 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     Py_INCREF(&FastFlowsType);
     if (PyModule_AddObject(m, "FastFlows", (PyObject *)&FastFlowsType) < 0) {
         Py_DECREF(&FastFlowsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&SlotBuilderType);
+    if (PyModule_AddObject(m, "SlotBuilder", (PyObject *)&SlotBuilderType) < 0) {
+        Py_DECREF(&SlotBuilderType);
         Py_DECREF(m);
         return NULL;
     }
