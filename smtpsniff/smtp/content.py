@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.smtp.events import MessageComplete
 from smtpsniff.smtp.lines import Line, LineSplitter
@@ -50,6 +51,9 @@ class _Offsets:
         self.count += 1
         if len(self.kept) < self.cap:
             self.kept.append(offset)
+
+
+_new_message_complete = slot_builder(MessageComplete)
 
 
 class MessageAssembler:
@@ -275,7 +279,7 @@ class MessageAssembler:
         self._flush_partial()
         first = self.first or (ts_ns, frame)
         last = self.last or (ts_ns, frame)
-        return MessageComplete(
+        return _new_message_complete(
             via=self.via,
             command_index=self.command_index,
             content=bytes(self._content),

@@ -76,6 +76,8 @@ from smtpsniff.smtp.tls import (
 
 _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
+_new_capabilities = slot_builder(Capabilities)
+_new_message_start = slot_builder(MessageStart)
 _ENHANCED_MATCH = g.ENHANCED_CODE.match
 _COMMAND_MATCH = g.COMMAND_LINE.match
 _COMMAND_MODE = ClientMode.COMMAND
@@ -106,6 +108,9 @@ class _Pending:
     stage: ReplyStage
     ts_ns: int
     frame: int
+
+
+_new_pending = slot_builder(_Pending)
 
 
 @dataclass(slots=True)
@@ -304,7 +309,7 @@ class SmtpConversation:
             self._anomaly(out, "nul_byte", f"NUL in {who} line: {shown}", line.ts_ns, line.frame)
 
     def _push(self, index: int, verb: str, stage: ReplyStage, ts_ns: int, frame: int) -> None:
-        self._pending.append(_Pending(index, verb, stage, ts_ns, frame))
+        self._pending.append(_new_pending(index, verb, stage, ts_ns, frame))
 
     # ------------------------------------------------------------------ client bytes ------------
     def _client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
@@ -527,7 +532,7 @@ class SmtpConversation:
         self._abandon_bdat(out, ts_ns, frame, "DATA")
         self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True,
                                      content_reader=self._c_content)
-        out.append(MessageStart(via="DATA", command_index=index, ts_ns=ts_ns, frame=frame))
+        out.append(_new_message_start("DATA", index, ts_ns, frame))
 
     def _take_findings(self, out: list[SmtpEvent]) -> None:
         if self._msg is not None and self._msg.findings:
@@ -566,7 +571,7 @@ class SmtpConversation:
         if self._msg is None:
             self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False,
                                          content_reader=self._c_content)
-            out.append(MessageStart(via="BDAT", command_index=index, ts_ns=line.ts_ns, frame=line.frame))
+            out.append(_new_message_start("BDAT", index, line.ts_ns, line.frame))
         self._msg.chunks += 1
         self._push(index, "BDAT", ReplyStage.DATA_END if last else ReplyStage.BDAT_CHUNK, line.ts_ns, line.frame)
         self._session(Trigger.SENT_BDAT)
@@ -901,7 +906,7 @@ class SmtpConversation:
                           ts_ns, frame)
         has = {k for k, _ in caps.items}  # caps.has(keyword) for each keyword below, in one pass
         self._caps_pipelining = "PIPELINING" in has
-        out.append(Capabilities(
+        out.append(_new_capabilities(
             command_index=slot.index, domain=caps.domain, greeting=caps.greeting, items=caps.items,
             pipelining="PIPELINING" in has, size=caps.size, size_announced="SIZE" in has,
             starttls="STARTTLS" in has, auth_mechanisms=caps.auth_mechanisms, chunking="CHUNKING" in has,
