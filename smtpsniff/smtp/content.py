@@ -99,7 +99,7 @@ class MessageAssembler:
         while pos < end:
             if self.first is None:
                 self.first = (ts_ns, frame)
-            if c_lines is not None and self._at_start and not self._splitter.pending:
+            if c_lines is not None and self._at_start and not self._splitter.buffer:
                 new, ended = self._native_lines(data, pos)
                 if new > pos:
                     self.wire_bytes += new - pos
@@ -108,7 +108,7 @@ class MessageAssembler:
                     if ended:
                         return pos, True
                     continue
-            elif bulk and self._at_start and not self._splitter.pending:
+            elif bulk and self._at_start and not self._splitter.buffer:
                 new = self._plain_lines(data, pos, tail)
                 if new < 0:
                     bulk = False  # something to look at closely: line by line to the chunk's end
@@ -135,7 +135,7 @@ class MessageAssembler:
         self.wire_bytes += len(data)
         pos = 0
         while pos < len(data):
-            if self._c_lines is not None and self._at_start and not self._splitter.pending:
+            if self._c_lines is not None and self._at_start and not self._splitter.buffer:
                 pos, _ = self._native_lines(data, pos)
                 if pos >= len(data):
                     break

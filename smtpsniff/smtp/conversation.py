@@ -82,6 +82,9 @@ _ENHANCED_MATCH = g.ENHANCED_CODE.match
 _COMMAND_MATCH = g.COMMAND_LINE.match
 _COMMAND_MODE = ClientMode.COMMAND
 _REPLY_MODE = ServerMode.REPLY
+_COMMAND_STAGE = ReplyStage.COMMAND
+_DATA_START = ReplyStage.DATA_START
+_DATA_END = ReplyStage.DATA_END
 _KNOWN_VERBS = g.KNOWN_VERBS
 _CRLF = b"\r\n"
 
@@ -215,10 +218,12 @@ class SmtpConversation:
             self._anomaly(out, "data_after_close", f"{len(data)} {direction.value} octets after close",
                           ts_ns, frame)
             return out
+        if type(data) is not bytes:
+            data = bytes(data)
         if direction is C2S:
-            self._client(bytes(data), 0, ts_ns, frame, out)
+            self._client(data, 0, ts_ns, frame, out)
         else:
-            self._server(bytes(data), 0, ts_ns, frame, out)
+            self._server(data, 0, ts_ns, frame, out)
         return out
 
     def gap(self, direction: Direction, length: int, ts_ns: int, frame: int) -> list[SmtpEvent]:
@@ -321,7 +326,7 @@ class SmtpConversation:
                 continue
             mode = self._cmode
             if mode is _COMMAND_MODE:  # the usual mode first: the same as the last branch below
-                if self._c_command is not None and not splitter.pending:
+                if self._c_command is not None and not splitter.buffer:
                     parsed = self._c_command(data, pos, splitter.limit, self._limits.max_command_line)
                     if parsed is not None:  # a well-formed line: see _native_command
                         pos = parsed[0]
@@ -523,7 +528,7 @@ class SmtpConversation:
             self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
             self._cmode = advance(self._cmode, Trigger.SENT_STARTTLS)
         else:
-            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
+            self._pending.append(_new_pending(index, verb, _COMMAND_STAGE, ts_ns, frame))  # _push, inline
 
     # ------------------------------------------------------------------ DATA / BDAT -------------
     def _start_data_message(self, index: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
@@ -672,7 +677,7 @@ class SmtpConversation:
                 continue
             mode = self._smode
             if mode is _REPLY_MODE:
-                if self._reply is None and not splitter.pending:
+                if self._reply is None and not splitter.buffer:
                     if self._c_reply is not None:
                         new = self._native_reply(data, pos, ts_ns, frame, out)
                     else:
@@ -867,12 +872,13 @@ class SmtpConversation:
                   out: list[SmtpEvent]) -> None:
         """What reply ``code`` (``lines``, at ``ts_ns``/``frame``) to the command of ``slot``
         changes: capabilities, modes, session state."""
-        stage = slot.stage
-        data_stage = "start" if stage is ReplyStage.DATA_START else "end" if stage is ReplyStage.DATA_END else None
-        trigger = reply_trigger(slot.verb, data_stage, code)
-        if slot.verb in ("EHLO", "LHLO") and code == 250:
+        stage, verb = slot.stage, slot.verb
+        data_stage = None if stage is _COMMAND_STAGE else "start" if stage is _DATA_START \
+            else "end" if stage is _DATA_END else None
+        trigger = reply_trigger(verb, data_stage, code)
+        if code == 250 and (verb == "EHLO" or verb == "LHLO"):
             self._capabilities(slot, lines, ts_ns, frame, out)
-        elif slot.verb == "HELO" and code == 250:
+        elif code == 250 and verb == "HELO":
             self._caps_pipelining = False
         if trigger is None:
             return
@@ -889,7 +895,7 @@ class SmtpConversation:
             self._smode = advance(self._smode, Trigger.TLS_GO)
         elif trigger is Trigger.AUTH_DONE:
             self._auth = None
-        self._session(trigger)
+        self._state = advance(self._state, trigger)  # _session, inline
         self._move_client(trigger, out)
 
     def _move_client(self, trigger: Trigger, out: list[SmtpEvent]) -> None:
