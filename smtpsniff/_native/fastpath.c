@@ -1412,8 +1412,8 @@ PyDoc_STRVAR(smtp_command_doc,
 "smtp_command(data, pos, room, max_line) -> (end, raw, verb, argument, address, address_raw, params,\n"
 "params_decoded) | None\n\n"
 "The command line at data[pos:] when it is complete (LF within room octets), CRLF-terminated, at most\n"
-"max_line octets, free of other CR and of NUL, its verb ASCII and none of AUTH, BDAT, XCLIENT,\n"
-"XFORWARD, and -- for MAIL and RCPT -- its argument a plain path with valid parameters; else None.");
+"max_line octets, free of other CR and of NUL, its verb ASCII and neither XCLIENT nor XFORWARD,\n"
+"and -- for MAIL and RCPT -- its argument a plain path with valid parameters; else None.");
 
 static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1453,9 +1453,8 @@ static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, P
     if (vn == 0)
         Py_RETURN_NONE; /* empty_command_line */
     const unsigned char *v = d + vs;
-    if (eq_nocase(v, vn, "AUTH") || eq_nocase(v, vn, "BDAT") || eq_nocase(v, vn, "XCLIENT")
-        || eq_nocase(v, vn, "XFORWARD"))
-        Py_RETURN_NONE;
+    if (eq_nocase(v, vn, "XCLIENT") || eq_nocase(v, vn, "XFORWARD"))
+        Py_RETURN_NONE; /* their arguments are all xtext parameters: left to Python */
     while (i < ce && is_blank(d[i]))
         i++;
     Py_ssize_t as = i, ae = ce;

@@ -55,7 +55,7 @@ from smtpsniff.smtp.events import (
     TlsStarted,
 )
 from smtpsniff.fastinit import slot_builder
-from smtpsniff.smtp.lines import Line, LineSplitter
+from smtpsniff.smtp.lines import Line, LineSplitter, new_line
 from smtpsniff.smtp.states import (
     HOLD_MODES,
     ClientMode,
@@ -78,6 +78,7 @@ _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
 _new_capabilities = slot_builder(Capabilities)
 _new_message_start = slot_builder(MessageStart)
+_new_auth_step = slot_builder(AuthStep)
 _ENHANCED_MATCH = g.ENHANCED_CODE.match
 _COMMAND_MATCH = g.COMMAND_LINE.match
 _COMMAND_MODE = ClientMode.COMMAND
@@ -462,12 +463,8 @@ class SmtpConversation:
             params_decoded=decoded, address=address, address_raw=address_raw, pipelined=pipelined,
             line_ending=line.ending, ts_ns=line.ts_ns, frame=line.frame, end_frame=line.end_frame,
         ))
-        if verb == "BDAT":
-            self._bdat(index, arg, line, out)
-        elif verb == "AUTH":
-            self._push(index, verb, ReplyStage.COMMAND, line.ts_ns, line.frame)
-            self._auth_command(index, arg, line, out)
-            self._cmode = advance(self._cmode, Trigger.SENT_AUTH)
+        if verb == "BDAT" or verb == "AUTH":
+            self._framing_command(index, verb, arg, line, out)
         else:
             self._command_sent(index, verb, arg, line.ts_ns, line.frame, out)
 
@@ -475,20 +472,27 @@ class SmtpConversation:
         """:meth:`_command` for a line the C reader took at once (``native.smtp_functions``).
 
         The C reader returns a line only when :meth:`_command` would raise no anomaly of the line or
-        of its argument: complete, CRLF-terminated, at most ``max_command_line`` octets, no other CR
-        and no NUL, an ASCII verb other than AUTH, BDAT, XCLIENT and XFORWARD (their arguments go the
-        Python way), and for MAIL and RCPT a bracketed path (no quotes, no source route) with valid,
-        distinct ESMTP parameters whose xtext values hold no escape.  The line was wholly in the
-        chunk, so its frame is the chunk's: the Line the splitter would build has ``end_frame ==
-        frame`` and ``ending == CRLF``.  What follows the parsing is :meth:`_command`'s own code.
+        of its argument: complete, CRLF-terminated, at most ``max_command_line`` octets (AUTH: also
+        ``max_auth_line``, checked here), no other CR and no NUL, an ASCII verb other than XCLIENT and
+        XFORWARD (their arguments go the Python way), and for MAIL and RCPT a bracketed path (no
+        quotes, no source route) with valid, distinct ESMTP parameters whose xtext values hold no
+        escape.  The line was wholly in the chunk, so its frame is the chunk's: the Line the splitter
+        would build has ``end_frame == frame`` and ``ending == CRLF``.  What follows the parsing is
+        :meth:`_command`'s own code.
         """
         _, raw, verb, arg, address, address_raw, params, decoded = parsed
+        if verb == "AUTH" and len(raw) > self._limits.max_auth_line:  # _command reports it
+            self._command(new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
+            return
         known, pipelined = self._command_checks(verb, ts_ns, frame, out)
         index = self._next_index
         self._next_index += 1
         out.append(_new_command(index, verb, arg, raw, known, params, decoded, address, address_raw, pipelined,
                                 _CRLF, ts_ns, frame, frame))
-        self._command_sent(index, verb, arg, ts_ns, frame, out)
+        if verb == "BDAT" or verb == "AUTH":
+            self._framing_command(index, verb, arg, new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
+        else:
+            self._command_sent(index, verb, arg, ts_ns, frame, out)
 
     def _command_checks(self, verb: str, ts_ns: int, frame: int, out: list[SmtpEvent]) -> tuple[bool, bool]:
         """Anomalies of a command's verb and timing; ``(known, pipelined)``."""
@@ -505,6 +509,15 @@ class SmtpConversation:
                           f"{verb} sent before the reply to {self._pending[-1].verb} but PIPELINING "
                           "was not announced (RFC 2920 3)", ts_ns, frame)
         return known, pipelined
+
+    def _framing_command(self, index: int, verb: str, arg: str, line: Line, out: list[SmtpEvent]) -> None:
+        """What BDAT or AUTH changes once its Command event is out: how the next client bytes are read."""
+        if verb == "BDAT":
+            self._bdat(index, arg, line, out)
+        else:
+            self._push(index, verb, ReplyStage.COMMAND, line.ts_ns, line.frame)
+            self._auth_command(index, arg, line, out)
+            self._cmode = advance(self._cmode, Trigger.SENT_AUTH)
 
     def _command_sent(self, index: int, verb: str, arg: str, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         """What a command other than BDAT and AUTH changes once its Command event is out."""
@@ -617,9 +630,9 @@ class SmtpConversation:
         mech, index = self._auth or ("", -1)
         raw = g.wire_bytes(text)
         data = g.decode_base64(text) if kind is not AuthStepKind.CANCEL else None
-        return AuthStep(mechanism=mech, direction=d, kind=kind, data=raw if data is None else data,
-                        decoded=data is not None, raw=raw, command_index=index, ts_ns=line.ts_ns,
-                        frame=line.frame)
+        return _new_auth_step(mechanism=mech, direction=d, kind=kind, data=raw if data is None else data,
+                              decoded=data is not None, raw=raw, command_index=index, ts_ns=line.ts_ns,
+                              frame=line.frame)
 
     def _auth_response(self, line: Line, out: list[SmtpEvent]) -> None:
         self._line_checks(out, line, "AUTH response", "command_line_too_long", self._limits.max_auth_line)

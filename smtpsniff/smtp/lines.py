@@ -40,8 +40,8 @@ class Line:
         return self.raw[: len(self.raw) - len(self.ending)]
 
 
-#: ``_new_line(raw, ending, ts_ns, frame, end_frame, cut, continued)``: one per line of every session.
-_new_line = slot_builder(Line)
+#: ``new_line(raw, ending, ts_ns, frame, end_frame, cut, continued)``: one per line of every session.
+new_line = slot_builder(Line)
 
 
 class LineSplitter:
@@ -101,7 +101,7 @@ class LineSplitter:
                 buf.clear()
             else:
                 raw = data[pos : nl + 1]
-            line = _new_line(raw, b"\r\n" if raw.endswith(b"\r\n") else b"\n", self._ts, self._frame, frame,
+            line = new_line(raw, b"\r\n" if raw.endswith(b"\r\n") else b"\n", self._ts, self._frame, frame,
                              False, self._continued)
             self._continued = False
             return line, nl + 1

@@ -176,6 +176,10 @@ ODD_COMMANDS = [
     b"XCLIENT NAME=x ADDR=1.2.3.4\r\n", b"XFORWARD HELO=a+2Bb\r\n", b"EXPN list\r\n", b"RSET\r\n",
     b"NOOP " + b"x" * 505 + b"\r\n", b"NOOP " + b"x" * 506 + b"\r\n", b"NOOP " + b"x" * 5000 + b"\r\n",
     b"NOOP\r\r\n", b"NOOP\rx\r\n", b"NOOP x\x00\r\n",
+    b"AUTH PLAIN AHVzZXIAcGFzcw==\r\n", b"auth login\r\n", b"AUTH\r\n", b"AUTH PLAIN =\r\n", b"AUTH PLAIN *\r\n",
+    b"AUTH PLAIN not base64!\r\n", b"AUTH TOO-LONG-MECHANISM-NAME-HERE x\r\n", b"AUTH PLAIN a b\r\n",
+    b"AUTH PLAIN " + b"QUFB" * 200 + b"\r\n", b"AUTH PLAIN\rAAAA\r\n", b"BDAT 4\r\n", b"BDAT 0 LAST\r\n",
+    b"bdat 3 last\r\n", b"BDAT x\r\n", b"BDAT 99999999999999999999\r\n", b"BDAT 2 LAST extra\r\n",
 ]
 
 
@@ -184,6 +188,8 @@ def test_smtp_native_odd_command(line, monkeypatch):
     items = HEAD + [(C, line + b"NOOP\r\n"), (S, b"250 ok\r\n250 ok\r\n"), (C, b"QUIT\r\n"), (S, b"221 bye\r\n")]
     decode_both(monkeypatch, items)
     decode(items)  # whole, byte by byte and chunked agree with C on
+    for limits in SMALL_LIMITS:
+        decode_both(monkeypatch, items, limits=limits)
 
 
 ODD_REPLIES = [
@@ -245,6 +251,7 @@ SMALL_LIMITS = [
     Limits(max_command_line=20, max_reply_line=12, max_reply_lines=2, max_buffered_line=30),
     Limits(max_command_line=5000, max_reply_line=5000, max_reply_lines=1, max_buffered_line=16),
     Limits(max_reply_lines=0),
+    Limits(max_auth_line=12, max_command_line=40),
 ]
 
 
@@ -275,13 +282,13 @@ def test_smtp_native_fuzz(seed, monkeypatch):
     for _ in range(rng.randint(2, 6)):
         items.append((C, _fuzz_stream(rng, _COMMAND_PIECES, rng.randint(1, 6))))
         items.append((S, _fuzz_stream(rng, _REPLY_PIECES, rng.randint(1, 6))))
-    limits = SMALL_LIMITS[seed % 4] if seed % 4 < 3 else Limits()
+    limits = SMALL_LIMITS[seed % 5] if seed % 5 < 4 else Limits()
     kwargs = {"limits": limits, "midstream": seed % 5 == 0}
     decode_both(monkeypatch, items, **kwargs)
     decode_both(monkeypatch, items, lambda data, r: _two_pieces(data, rng), **kwargs)
 
 
-@pytest.mark.parametrize("limits", SMALL_LIMITS, ids=("tiny", "one-line", "no-lines"))
+@pytest.mark.parametrize("limits", SMALL_LIMITS, ids=("tiny", "one-line", "no-lines", "short-auth"))
 def test_smtp_native_small_limits(limits, monkeypatch):
     for items in SESSIONS.values():
         decode_both(monkeypatch, items, limits=limits)
