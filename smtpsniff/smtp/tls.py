@@ -122,24 +122,47 @@ class _Reader:
     def __init__(self, b: bytes) -> None:
         self.b, self.p = b, 0
 
+    # Each method reads its bytes itself (no nested calls): a ClientHello takes dozens of reads.
     def take(self, n: int) -> bytes:
-        if self.p + n > len(self.b):
+        p, b = self.p, self.b
+        if p + n > len(b):
             raise Malformed
-        out = self.b[self.p : self.p + n]
-        self.p += n
-        return out
+        self.p = p + n
+        return b[p : p + n]
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        p, b = self.p, self.b
+        if p + 1 > len(b):
+            raise Malformed
+        self.p = p + 1
+        return b[p]
 
     def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
+        p, b = self.p, self.b
+        if p + 2 > len(b):
+            raise Malformed
+        self.p = p + 2
+        return (b[p] << 8) | b[p + 1]
 
     def vec8(self) -> bytes:
-        return self.take(self.u8())
+        p, b = self.p, self.b
+        if p + 1 > len(b):
+            raise Malformed
+        end = p + 1 + b[p]
+        if end > len(b):
+            raise Malformed
+        self.p = end
+        return b[p + 1 : end]
 
     def vec16(self) -> bytes:
-        return self.take(self.u16())
+        p, b = self.p, self.b
+        if p + 2 > len(b):
+            raise Malformed
+        end = p + 2 + ((b[p] << 8) | b[p + 1])
+        if end > len(b):
+            raise Malformed
+        self.p = end
+        return b[p + 2 : end]
 
     def done(self) -> bool:
         return self.p >= len(self.b)
