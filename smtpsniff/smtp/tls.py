@@ -190,21 +190,20 @@ def parse_client_hello(record_version: int, body: bytes) -> ClientHelloInfo:
     alpn: tuple[str, ...] = ()
     versions: tuple[int, ...] = ()
     for etype, data in _extensions(r):
-        e = _Reader(data)
         if etype == EXT_SERVER_NAME and data:
-            names = _Reader(e.vec16())
+            names = _Reader(_Reader(data).vec16())
             while not names.done():
                 ntype, name = names.u8(), names.vec16()
                 if ntype == 0 and sni is None:  # host_name
                     sni = name.decode("ascii", "backslashreplace")
         elif etype == EXT_ALPN and data:
-            protos = _Reader(e.vec16())
+            protos = _Reader(_Reader(data).vec16())
             found = []
             while not protos.done():
                 found.append(protos.vec8().decode("ascii", "backslashreplace"))
             alpn = tuple(found)
         elif etype == EXT_SUPPORTED_VERSIONS and data:
-            vr = _Reader(e.vec8())
+            vr = _Reader(_Reader(data).vec8())
             vs = []
             while not vr.done():
                 v = vr.u16()
