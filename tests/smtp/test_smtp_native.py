@@ -409,3 +409,25 @@ def test_smtp_native_content_bounds(c_functions):
     with pytest.raises(BufferError):
         content(data, 0, 1000, True, buf, 1000)
     view.release()
+
+
+def test_smtp_native_references(c_functions):
+    """No reference to the inputs is kept or lost; the results are fresh objects held once."""
+    command, reply, content = c_functions
+    line = b"MAIL FROM:<a@x> SIZE=10 ENVID=q\r\n" + bytes(range(3))  # not interned, not shared
+    rep = b"250-2.0.0 a\r\n250 b\r\n" + bytes(range(3))
+    text = b"a\r\n..b\r\n.\r\n" + bytes(range(3))
+    buf = bytearray()
+    before = [sys.getrefcount(x) for x in (line, rep, text, buf)]
+    for _ in range(1000):
+        parsed = command(line, 0, 4096, 512)
+        assert sys.getrefcount(parsed) == 2  # each fresh piece is held by the tuple alone
+        assert [sys.getrefcount(parsed[i]) for i in (1, 2, 3, 4, 5, 6, 7)] == [2] * 7
+        parsed = reply(rep, 0, 510, 100)
+        assert sys.getrefcount(parsed) == 2
+        assert [sys.getrefcount(parsed[i]) for i in (2, 3, 4, 5)] == [2] * 4
+        command(b"MAIL FROM:<a@x> SIZE=1 SIZE=2\r\n", 0, 4096, 512)  # refused after a parameter was kept
+        content(text, 0, 1000, True, buf, 5)
+        del buf[:]
+    del parsed
+    assert [sys.getrefcount(x) for x in (line, rep, text, buf)] == before
