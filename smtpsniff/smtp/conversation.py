@@ -22,6 +22,10 @@ What it models (rules cited where applied):
 Every state lives in :mod:`smtpsniff.smtp.states` and moves only through its table.  Misbehaviour of
 either peer is an :class:`~smtpsniff.anomaly.Anomaly` event; no input raises.
 
+A well-formed command line, reply or run of message lines is read by C functions when the extension
+is built (:func:`smtpsniff.net.native.smtp_functions`); they decline anything unusual, which the
+Python code here reads -- as it reads everything with ``SMTPSNIFF_NATIVE=0``, the tests' oracle.
+
 This module does no I/O and knows no sockets, packets, TCP, files, clocks or DataFrames.
 """
 from __future__ import annotations
