@@ -26,7 +26,10 @@ from smtpsniff.smtp.events import Command, Reply
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from corpus import all_capture_params  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension smtpsniff._native.fastpath is not built")
+pytestmark = pytest.mark.skipif(
+    not native.available() or not hasattr(native._fastpath, "smtp_content"),
+    reason="the C extension smtpsniff._native.fastpath is not built, or predates the SMTP readers "
+           "(rebuild it: python setup.py build_ext --inplace)")
 
 
 def both(monkeypatch, run):
