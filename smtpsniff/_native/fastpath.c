@@ -19,6 +19,13 @@
  * Second part, the reassembler's (smtpsniff/reassembly/table.py): FastFlows, a table of established
  * TCP connections whose in-order segments and pure ACKs the Cutter, when handed the table, turns
  * into the stream events the Python reassembler would build (see the comment above FastFlows).
+ *
+ * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py, content.py): smtp_command and
+ * smtp_reply read one well-formed command line or reply and return its pieces, or None for anything
+ * unusual, which the Python decoder then reads itself; smtp_content copies well-formed message lines.
+ *
+ * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder, which builds frozen, slotted
+ * dataclass instances by writing their slots directly.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1195,16 +1202,738 @@ static PyTypeObject CutterType = {
     .tp_call = (ternaryfunc)Cutter_call,
 };
 
+/* ---------------------------------------------------------------------------------------------------
+ * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py): the well-formed command line and
+ * the well-formed reply, parsed in C.  Each function looks at one item at a position of a chunk and
+ * returns None for anything out of the ordinary (bare CR or LF, NUL, an incomplete or over-long
+ * line, a non-ASCII verb, a MAIL or RCPT argument the Python grammar would report or rewrite, ...):
+ * the Python path then reads the item, so every anomaly is still raised by the Python code, which
+ * stays the oracle (tests/smtp/test_smtp_native*.py feed the same transcripts both ways).
+ * ------------------------------------------------------------------------------------------------- */
+
+static inline int is_blank(unsigned char c) { return c == ' ' || c == '\t'; }
+static inline int is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static inline int is_alnum(unsigned char c) { return is_digit(c) || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
+static inline unsigned char ascii_upper(unsigned char c) { return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 32) : c; }
+
+/* Text of wire bytes as smtpsniff.smtp.grammar.wire_text gives it (UTF-8, surrogateescape).  Cutting
+ * the bytes at ASCII octets first gives the same text as cutting the decoded text there: an ASCII
+ * octet is never part of a multi-octet sequence and always decodes to itself. */
+static PyObject *wire_text(const unsigned char *s, Py_ssize_t n)
+{
+    return PyUnicode_DecodeUTF8((const char *)s, n, "surrogateescape");
+}
+
+/* ASCII text upper-cased: str.upper() of it (the caller checked every octet is 0x21-0x7e). */
+static PyObject *ascii_upper_text(const unsigned char *s, Py_ssize_t n)
+{
+    PyObject *t = PyUnicode_New(n, 127);
+    if (t == NULL)
+        return NULL;
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(t);
+    for (Py_ssize_t i = 0; i < n; i++)
+        out[i] = ascii_upper(s[i]);
+    return t;
+}
+
+static int eq_nocase(const unsigned char *s, Py_ssize_t n, const char *word)
+{
+    Py_ssize_t k = (Py_ssize_t)strlen(word);
+    if (n != k)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (ascii_upper(s[i]) != (unsigned char)word[i])
+            return 0;
+    return 1;
+}
+
+/* grammar._check_value for one parameter: 1 when it raises no problem, 0 when it would (the caller
+ * then leaves the line to Python).  v is NULL when the parameter has no "=". */
+static int param_value_ok(const unsigned char *k, Py_ssize_t kn, const unsigned char *v, Py_ssize_t vn)
+{
+    if (eq_nocase(k, kn, "NOTIFY")) { /* RFC 3461 4.1: NEVER, or SUCCESS/FAILURE/DELAY joined by "," */
+        if (v == NULL)
+            return 0;
+        Py_ssize_t parts = 0, never = 0, start = 0;
+        for (Py_ssize_t i = 0; i <= vn; i++) {
+            if (i < vn && v[i] != ',')
+                continue;
+            const unsigned char *p = v + start;
+            Py_ssize_t pn = i - start;
+            parts++;
+            if (eq_nocase(p, pn, "NEVER"))
+                never++;
+            else if (!eq_nocase(p, pn, "SUCCESS") && !eq_nocase(p, pn, "FAILURE") && !eq_nocase(p, pn, "DELAY"))
+                return 0;
+            start = i + 1;
+        }
+        return never == 0 || (never == 1 && parts == 1);
+    }
+    if (eq_nocase(k, kn, "SIZE")) { /* RFC 1870 6: 1*20DIGIT */
+        if (v == NULL || vn < 1 || vn > 20)
+            return 0;
+        for (Py_ssize_t i = 0; i < vn; i++)
+            if (!is_digit(v[i]))
+                return 0;
+        return 1;
+    }
+    if (eq_nocase(k, kn, "BODY"))
+        return v != NULL && (eq_nocase(v, vn, "7BIT") || eq_nocase(v, vn, "8BITMIME") || eq_nocase(v, vn, "BINARYMIME"));
+    if (eq_nocase(k, kn, "RET"))
+        return v != NULL && (eq_nocase(v, vn, "FULL") || eq_nocase(v, vn, "HDRS"));
+    if (eq_nocase(k, kn, "SMTPUTF8"))
+        return v == NULL;
+    return 1;
+}
+
+/* grammar.parse_params + xtext_values for the parameters of MAIL/RCPT, when they raise no problem and
+ * no xtext value holds an escape: fills params and decoded, returns 1; 0 to leave it to Python,
+ * -1 on error.  Only SP, HTAB and 0x21-0x7e are taken, so str.split() splits where this does. */
+static int mail_params(const unsigned char *s, Py_ssize_t n, PyObject *params, PyObject *decoded)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && is_blank(s[i]))
+            i++;
+        if (i >= n)
+            break;
+        Py_ssize_t ks = i;
+        /* esmtp-keyword = (ALPHA / DIGIT) *(ALPHA / DIGIT / "-") */
+        if (!is_alnum(s[i]))
+            return 0;
+        while (i < n && (is_alnum(s[i]) || s[i] == '-'))
+            i++;
+        Py_ssize_t ke = i;
+        const unsigned char *v = NULL;
+        Py_ssize_t vn = 0;
+        if (i < n && s[i] == '=') {
+            i++;
+            v = s + i;
+            while (i < n && !is_blank(s[i])) {
+                if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '=')
+                    return 0; /* not an esmtp-value (or not ASCII printable: left to Python) */
+                i++;
+            }
+            vn = (s + i) - v;
+        }
+        else if (i < n && !is_blank(s[i]))
+            return 0; /* the token goes on with a character a keyword cannot hold */
+        if (!param_value_ok(s + ks, ke - ks, v, vn))
+            return 0;
+        PyObject *key = ascii_upper_text(s + ks, ke - ks);
+        if (key == NULL)
+            return -1;
+        int dup = PyDict_Contains(params, key);
+        if (dup != 0) {
+            Py_DECREF(key);
+            return dup < 0 ? -1 : 0; /* duplicate_esmtp_param: Python reports it */
+        }
+        PyObject *value;
+        if (v == NULL) {
+            value = Py_None;
+            Py_INCREF(value);
+        }
+        else {
+            value = PyUnicode_DecodeASCII((const char *)v, vn, "strict");
+            if (value == NULL) {
+                Py_DECREF(key);
+                return -1;
+            }
+        }
+        int rc = PyDict_SetItem(params, key, value);
+        if (rc == 0 && v != NULL
+            && (eq_nocase(s + ks, ke - ks, "ENVID") || eq_nocase(s + ks, ke - ks, "ORCPT")
+                || eq_nocase(s + ks, ke - ks, "AUTH"))) {
+            /* grammar.XTEXT_PARAMS: decoded as sent unless it holds an escape ("+XX", "\x{...}") */
+            if (memchr(v, '+', (size_t)vn) != NULL || memchr(v, '\\', (size_t)vn) != NULL)
+                rc = 1;
+            else
+                rc = PyDict_SetItem(decoded, key, value);
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0;
+    }
+    return 1;
+}
+
+/* grammar.MAIL_ARGUMENT / RCPT_ARGUMENT + strip_path + parse_params, for an argument they take without
+ * an anomaly and without a rewrite: "FROM:" (or "TO:") [blanks] "<" path ">" [blanks params], the path
+ * without DQUOTE and without a source route.  1 with *address, *address_raw set; 0: left to Python. */
+static int mail_argument(const unsigned char *a, Py_ssize_t n, const char *head, PyObject **address,
+                         PyObject **address_raw, PyObject *params, PyObject *decoded)
+{
+    Py_ssize_t hn = (Py_ssize_t)strlen(head);
+    if (n < hn || !eq_nocase(a, hn, head))
+        return 0;
+    Py_ssize_t i = hn;
+    while (i < n && is_blank(a[i]))
+        i++;
+    if (i >= n || a[i] != '<')
+        return 0;
+    Py_ssize_t ps = i;
+    const unsigned char *gt = memchr(a + ps, '>', (size_t)(n - ps));
+    if (gt == NULL)
+        return 0;
+    Py_ssize_t pe = (gt - a) + 1; /* after ">" */
+    if (memchr(a + ps, '"', (size_t)(pe - ps)) != NULL)
+        return 0; /* a quoted local part: the Python pattern decides where the path ends */
+    if (pe - ps > 2 && a[ps + 1] == '@')
+        return 0; /* a source route (RFC 5321 4.1.2): strip_path removes it */
+    Py_ssize_t qs = pe;
+    if (pe < n) {
+        if (!is_blank(a[pe]))
+            return 0; /* invalid_path_argument */
+        while (qs < n && is_blank(a[qs]))
+            qs++;
+    }
+    int rc = mail_params(a + qs, n - qs, params, decoded);
+    if (rc != 1)
+        return rc;
+    *address_raw = wire_text(a + ps, pe - ps);
+    if (*address_raw == NULL)
+        return -1;
+    *address = wire_text(a + ps + 1, pe - ps - 2);
+    if (*address == NULL) {
+        Py_CLEAR(*address_raw);
+        return -1;
+    }
+    return 1;
+}
+
+static int arg_ssize(PyObject *o, Py_ssize_t *out)
+{
+    *out = PyLong_AsSsize_t(o);
+    return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
+}
+
+PyDoc_STRVAR(smtp_command_doc,
+"smtp_command(data, pos, room, max_line) -> (end, raw, verb, argument, address, address_raw, params,\n"
+"params_decoded) | None\n\n"
+"The command line at data[pos:] when it is complete (LF within room octets), CRLF-terminated, at most\n"
+"max_line octets, free of other CR and of NUL, its verb ASCII and neither XCLIENT nor XFORWARD,\n"
+"and -- for MAIL and RCPT -- its argument a plain path with valid parameters; else None.");
+
+static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t pos, room, max_line;
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "smtp_command(data: bytes, pos, room, max_line)");
+        return NULL;
+    }
+    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &room) < 0 || arg_ssize(args[3], &max_line) < 0)
+        return NULL;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (pos < 0 || pos >= n || room <= 0)
+        Py_RETURN_NONE;
+    Py_ssize_t stop = room < n - pos ? pos + room : n;
+    const unsigned char *lf = memchr(d + pos, '\n', (size_t)(stop - pos));
+    if (lf == NULL)
+        Py_RETURN_NONE;
+    Py_ssize_t nl = lf - d, end = nl + 1;
+    if (end - pos > max_line || nl - pos < 1 || d[nl - 1] != '\r')
+        Py_RETURN_NONE;
+    Py_ssize_t ce = nl - 1; /* content: [pos, ce) */
+    for (Py_ssize_t i = pos; i < ce; i++)
+        if (d[i] == '\r' || d[i] == 0)
+            Py_RETURN_NONE;
+    /* grammar.COMMAND_LINE: [blanks] verb [blanks argument] [blanks] */
+    Py_ssize_t i = pos;
+    while (i < ce && is_blank(d[i]))
+        i++;
+    Py_ssize_t vs = i;
+    while (i < ce && !is_blank(d[i])) {
+        if (d[i] < 0x21 || d[i] > 0x7e)
+            Py_RETURN_NONE;
+        i++;
+    }
+    Py_ssize_t vn = i - vs;
+    if (vn == 0)
+        Py_RETURN_NONE; /* empty_command_line */
+    const unsigned char *v = d + vs;
+    if (eq_nocase(v, vn, "XCLIENT") || eq_nocase(v, vn, "XFORWARD"))
+        Py_RETURN_NONE; /* their arguments are all xtext parameters: left to Python */
+    while (i < ce && is_blank(d[i]))
+        i++;
+    Py_ssize_t as = i, ae = ce;
+    while (ae > as && is_blank(d[ae - 1]))
+        ae--;
+
+    PyObject *params = PyDict_New(), *decoded = PyDict_New();
+    PyObject *address = NULL, *address_raw = NULL;
+    if (params == NULL || decoded == NULL)
+        goto fail;
+    int mail = eq_nocase(v, vn, "MAIL");
+    if (mail || eq_nocase(v, vn, "RCPT")) {
+        int rc = mail_argument(d + as, ae - as, mail ? "FROM:" : "TO:", &address, &address_raw, params, decoded);
+        if (rc < 0)
+            goto fail;
+        if (rc == 0) {
+            Py_DECREF(params);
+            Py_DECREF(decoded);
+            Py_RETURN_NONE;
+        }
+    }
+    else {
+        address = Py_None;
+        address_raw = Py_None;
+        Py_INCREF(address);
+        Py_INCREF(address_raw);
+    }
+    PyObject *verb = ascii_upper_text(v, vn);
+    PyObject *arg = verb == NULL ? NULL : wire_text(d + as, ae - as);
+    PyObject *raw = arg == NULL ? NULL : PyBytes_FromStringAndSize((const char *)d + pos, end - pos);
+    PyObject *endo = raw == NULL ? NULL : PyLong_FromSsize_t(end);
+    if (endo == NULL) {
+        Py_XDECREF(verb);
+        Py_XDECREF(arg);
+        Py_XDECREF(raw);
+        goto fail;
+    }
+    PyObject *t = PyTuple_New(8);
+    if (t == NULL) {
+        Py_DECREF(verb);
+        Py_DECREF(arg);
+        Py_DECREF(raw);
+        Py_DECREF(endo);
+        goto fail;
+    }
+    PyTuple_SET_ITEM(t, 0, endo);
+    PyTuple_SET_ITEM(t, 1, raw);
+    PyTuple_SET_ITEM(t, 2, verb);
+    PyTuple_SET_ITEM(t, 3, arg);
+    PyTuple_SET_ITEM(t, 4, address);
+    PyTuple_SET_ITEM(t, 5, address_raw);
+    PyTuple_SET_ITEM(t, 6, params);
+    PyTuple_SET_ITEM(t, 7, decoded);
+    return t;
+fail:
+    Py_XDECREF(params);
+    Py_XDECREF(decoded);
+    Py_XDECREF(address);
+    Py_XDECREF(address_raw);
+    return NULL;
+}
+
+PyDoc_STRVAR(smtp_reply_doc,
+"smtp_reply(data, pos, longest, max_lines) -> (end, code, lines, text, raw, enhanced_code,\n"
+"class_mismatch) | None\n\n"
+"The whole reply at data[pos:] when grammar.PLAIN_REPLY matches there (one code in 200-559 on every\n"
+"line, \"-\" on all but the last, CRLF after each, no other CR, LF or NUL), no line is longer than\n"
+"longest octets before its CRLF and it has at most max_lines lines; else None.  enhanced_code is grammar.ENHANCED_CODE on the first line, class_mismatch\n"
+"whether its class differs from the reply code's.");
+
+static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t pos, longest, max_lines;
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "smtp_reply(data: bytes, pos, longest, max_lines)");
+        return NULL;
+    }
+    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &longest) < 0 || arg_ssize(args[3], &max_lines) < 0)
+        return NULL;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    if (pos < 0 || n - pos < 5)
+        Py_RETURN_NONE;
+    const unsigned char *code = d + pos;
+    if (code[0] < '2' || code[0] > '5' || code[1] < '0' || code[1] > '5' || !is_digit(code[2]))
+        Py_RETURN_NONE;
+    /* Pass 1: where the reply ends and how many lines it has. */
+    Py_ssize_t p = pos, count = 0, end = -1;
+    while (end < 0) {
+        /* d[p .. p+3) is the code; what follows decides */
+        Py_ssize_t q = p + 3;
+        if (q >= n)
+            Py_RETURN_NONE;
+        Py_ssize_t cr;
+        if (d[q] == '\r')
+            cr = q;
+        else if (d[q] == '-' || d[q] == ' ') {
+            cr = q + 1;
+            while (cr < n && d[cr] != '\r' && d[cr] != '\n' && d[cr] != 0)
+                cr++;
+            if (cr >= n || d[cr] != '\r')
+                Py_RETURN_NONE;
+        }
+        else
+            Py_RETURN_NONE;
+        if (cr + 1 >= n || d[cr + 1] != '\n')
+            Py_RETURN_NONE;
+        if (cr - p > longest)
+            Py_RETURN_NONE;
+        if (++count > max_lines)
+            Py_RETURN_NONE;
+        if (d[q] != '-') {
+            end = cr + 2;
+            break;
+        }
+        p = cr + 2;
+        if (n - p < 3 || memcmp(d + p, code, 3) != 0)
+            Py_RETURN_NONE; /* the next line must carry the same code */
+    }
+    /* Pass 2: the objects. */
+    PyObject *lines = PyTuple_New(count);
+    if (lines == NULL)
+        return NULL;
+    p = pos;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_ssize_t q = p + 3, cr = q;
+        while (d[cr] != '\r')
+            cr++;
+        Py_ssize_t ts = q < cr ? q + 1 : cr;
+        PyObject *line = wire_text(d + ts, cr - ts);
+        if (line == NULL) {
+            Py_DECREF(lines);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(lines, k, line);
+        p = cr + 2;
+    }
+    /* grammar.ENHANCED_CODE on the first line: class "." 1*3digit "." 1*3digit, then SP / HTAB / end */
+    PyObject *enhanced = Py_None;
+    int mismatch = 0;
+    {
+        Py_ssize_t ts = pos + 4, cr = pos + 3;
+        while (d[cr] != '\r')
+            cr++;
+        if (ts <= cr) {
+            const unsigned char *e = d + ts;
+            Py_ssize_t en = cr - ts, j = 0, r;
+            if (en >= 5 && (e[0] == '2' || e[0] == '4' || e[0] == '5') && e[1] == '.') {
+                j = 2;
+                for (r = 0; j < en && is_digit(e[j]); j++)
+                    r++;
+                if (r >= 1 && r <= 3 && j < en && e[j] == '.') {
+                    j++;
+                    for (r = 0; j < en && is_digit(e[j]); j++)
+                        r++;
+                    if (r >= 1 && r <= 3 && (j == en || is_blank(e[j]))) {
+                        enhanced = PyUnicode_DecodeASCII((const char *)e, j, "strict");
+                        if (enhanced == NULL) {
+                            Py_DECREF(lines);
+                            return NULL;
+                        }
+                        mismatch = e[0] != code[0];
+                    }
+                }
+            }
+        }
+        if (enhanced == Py_None)
+            Py_INCREF(enhanced);
+    }
+    PyObject *text = NULL, *raw = NULL, *endo = NULL, *codeo = NULL, *nl = NULL;
+    if (count == 1) {
+        text = PyTuple_GET_ITEM(lines, 0);
+        Py_INCREF(text);
+    }
+    else if ((nl = PyUnicode_FromStringAndSize("\n", 1)) != NULL) {
+        text = PyUnicode_Join(nl, lines);
+        Py_DECREF(nl);
+    }
+    if (text != NULL)
+        raw = PyBytes_FromStringAndSize((const char *)d + pos, end - pos);
+    if (raw != NULL)
+        endo = PyLong_FromSsize_t(end);
+    if (endo != NULL)
+        codeo = PyLong_FromLong((code[0] - '0') * 100 + (code[1] - '0') * 10 + (code[2] - '0'));
+    PyObject *t = codeo == NULL ? NULL : PyTuple_New(7);
+    if (t == NULL) {
+        Py_DECREF(lines);
+        Py_DECREF(enhanced);
+        Py_XDECREF(text);
+        Py_XDECREF(raw);
+        Py_XDECREF(endo);
+        Py_XDECREF(codeo);
+        return NULL;
+    }
+    PyObject *flag = mismatch ? Py_True : Py_False;
+    Py_INCREF(flag);
+    PyTuple_SET_ITEM(t, 0, endo);
+    PyTuple_SET_ITEM(t, 1, codeo);
+    PyTuple_SET_ITEM(t, 2, lines);
+    PyTuple_SET_ITEM(t, 3, text);
+    PyTuple_SET_ITEM(t, 4, raw);
+    PyTuple_SET_ITEM(t, 5, enhanced);
+    PyTuple_SET_ITEM(t, 6, flag);
+    return t;
+}
+
+PyDoc_STRVAR(smtp_content_doc,
+"smtp_content(data, pos, longest, dot, content, max_bytes) -> (end, size, ended)\n\n"
+"Message content lines at data[pos:], taken while each is complete, CRLF-terminated, at most longest\n"
+"octets, free of other CR and of NUL: each line's octets (with dot true, RFC 5321 4.5.2: less a\n"
+"leading dot) are appended to the bytearray content while it holds fewer than max_bytes octets.\n"
+"With dot true the line \".\" CRLF ends the content (ended true, end after it).  end: the position\n"
+"after what was taken (pos when the first line is none of these); size: the octets those lines\n"
+"hold.  To be called at the start of a line with nothing buffered.");
+
+static PyObject *smtp_content(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t pos, longest, max_bytes;
+    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyByteArray_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "smtp_content(data: bytes, pos, longest, dot, content: bytearray, max_bytes)");
+        return NULL;
+    }
+    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &longest) < 0 || arg_ssize(args[5], &max_bytes) < 0)
+        return NULL;
+    int dot = PyObject_IsTrue(args[3]);
+    if (dot < 0)
+        return NULL;
+    const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *content = args[4];
+    Py_ssize_t have = PyByteArray_GET_SIZE(content);
+    Py_ssize_t room = max_bytes > have ? max_bytes - have : 0;
+    Py_ssize_t p = pos < 0 ? n : pos, size = 0, kept = 0;
+    int ended = 0;
+    if (room > 0 && p < n) { /* room for every octet from p on, given back below */
+        Py_ssize_t grow = n - p < room ? n - p : room;
+        if (PyByteArray_Resize(content, have + grow) < 0)
+            return NULL;
+        room = grow;
+    }
+    else
+        room = 0;
+    unsigned char *out = room ? (unsigned char *)PyByteArray_AS_STRING(content) + have : NULL;
+    while (p < n && longest > 0) {
+        Py_ssize_t stop = longest < n - p ? p + longest : n;
+        const unsigned char *lf = memchr(d + p, '\n', (size_t)(stop - p));
+        if (lf == NULL)
+            break; /* incomplete, or longer than longest */
+        Py_ssize_t nl = lf - d;
+        if (nl - p < 1 || d[nl - 1] != '\r')
+            break; /* bare LF (or a lone LF) */
+        int odd = 0;
+        for (Py_ssize_t i = p; i < nl - 1; i++)
+            if (d[i] == '\r' || d[i] == 0) {
+                odd = 1;
+                break;
+            }
+        if (odd)
+            break;
+        Py_ssize_t bs = p;
+        if (dot && d[p] == '.') {
+            if (nl - p == 2) { /* "." CRLF: the end of the content */
+                p = nl + 1;
+                ended = 1;
+                break;
+            }
+            bs = p + 1;
+        }
+        Py_ssize_t blen = nl + 1 - bs;
+        Py_ssize_t take = blen < room - kept ? blen : room - kept;
+        if (take > 0) {
+            memcpy(out + kept, d + bs, (size_t)take);
+            kept += take;
+        }
+        size += blen;
+        p = nl + 1;
+    }
+    if (room && kept < room && PyByteArray_Resize(content, have + kept) < 0)
+        return NULL;
+    if (pos < 0)
+        p = pos;
+    return Py_BuildValue("(nnO)", p, size, ended ? Py_True : Py_False);
+}
+
+/* ---------------------------------------------------------------------------------------------------
+ * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder(cls, names), a callable that builds
+ * an instance of a slotted class by writing each named slot directly -- what fastinit's Python
+ * builder does through the slots' member descriptors, without a Python frame and a descriptor call
+ * per field.  Every name must be a writable object slot (T_OBJECT_EX) defined on cls itself; every
+ * field must be given, by position in names order or by keyword, exactly once.
+ * ------------------------------------------------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *cls;
+    PyObject *names; /* tuple of str */
+    Py_ssize_t count;
+    Py_ssize_t *offsets;
+} SlotBuilder;
+
+static PyObject *SlotBuilder_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    SlotBuilder *b = (SlotBuilder *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs > b->count || nargs + nkw != b->count) {
+        PyErr_Format(PyExc_TypeError, "%s builder takes %zd fields (%zd positional, %zd by keyword given)",
+                     b->cls->tp_name, b->count, nargs, nkw);
+        return NULL;
+    }
+    PyObject *o = b->cls->tp_alloc(b->cls, 0);
+    if (o == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        *(PyObject **)((char *)o + b->offsets[i]) = args[i];
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t j = nargs;
+        for (; j < b->count; j++) { /* keyword names are interned: identity first */
+            PyObject *name = PyTuple_GET_ITEM(b->names, j);
+            if (name == key)
+                break;
+            int eq = PyObject_RichCompareBool(name, key, Py_EQ);
+            if (eq < 0) {
+                Py_DECREF(o);
+                return NULL;
+            }
+            if (eq)
+                break;
+        }
+        PyObject **slot = j < b->count ? (PyObject **)((char *)o + b->offsets[j]) : NULL;
+        if (slot == NULL || *slot != NULL) {
+            PyErr_Format(PyExc_TypeError, "%s builder: unexpected or repeated field %R", b->cls->tp_name, key);
+            Py_DECREF(o); /* the slots set so far are released with it */
+            return NULL;
+        }
+        Py_INCREF(args[nargs + k]);
+        *slot = args[nargs + k];
+    }
+    return o;
+}
+
+static int SlotBuilder_init(SlotBuilder *b, PyObject *args, PyObject *kwargs)
+{
+    PyObject *cls, *names;
+    static char *kwlist[] = {"cls", "names", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!:SlotBuilder", kwlist, &PyType_Type, &cls, &PyTuple_Type,
+                                     &names))
+        return -1;
+    if (b->cls != NULL) {
+        PyErr_SetString(PyExc_TypeError, "SlotBuilder is initialised once");
+        return -1;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    Py_ssize_t *offsets = PyMem_New(Py_ssize_t, n > 0 ? n : 1);
+    if (offsets == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *dict = ((PyTypeObject *)cls)->tp_dict;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        PyObject *desc = PyUnicode_Check(name) && dict != NULL ? PyDict_GetItemWithError(dict, name) : NULL;
+        if (desc == NULL && PyErr_Occurred()) {
+            PyMem_Free(offsets);
+            return -1;
+        }
+        PyMemberDef *m = desc != NULL && Py_IS_TYPE(desc, &PyMemberDescr_Type)
+                             && ((PyDescrObject *)desc)->d_type == (PyTypeObject *)cls
+                             ? ((PyMemberDescrObject *)desc)->d_member : NULL;
+        if (m == NULL || m->type != T_OBJECT_EX || (m->flags & READONLY)) {
+            PyErr_Format(PyExc_TypeError, "%R is no writable slot of %R", name, cls);
+            PyMem_Free(offsets);
+            return -1;
+        }
+        for (Py_ssize_t j = 0; j < i; j++)
+            if (offsets[j] == m->offset) {
+                PyErr_Format(PyExc_TypeError, "slot %R named twice", name);
+                PyMem_Free(offsets);
+                return -1;
+            }
+        offsets[i] = m->offset;
+    }
+    Py_INCREF(cls);
+    Py_INCREF(names);
+    b->cls = (PyTypeObject *)cls;
+    b->names = names;
+    b->count = n;
+    b->offsets = offsets;
+    b->vectorcall = SlotBuilder_call;
+    return 0;
+}
+
+static PyObject *SlotBuilder_tp_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    SlotBuilder *b = (SlotBuilder *)self;
+    if (b->cls == NULL) {
+        PyErr_SetString(PyExc_TypeError, "SlotBuilder not initialised");
+        return NULL;
+    }
+    return PyVectorcall_Call(self, args, kwargs);
+}
+
+static int SlotBuilder_traverse(SlotBuilder *b, visitproc visit, void *arg)
+{
+    Py_VISIT(b->cls);
+    Py_VISIT(b->names);
+    return 0;
+}
+
+static int SlotBuilder_clear(SlotBuilder *b)
+{
+    Py_CLEAR(b->cls);
+    Py_CLEAR(b->names);
+    return 0;
+}
+
+static void SlotBuilder_dealloc(SlotBuilder *b)
+{
+    PyObject_GC_UnTrack(b);
+    SlotBuilder_clear(b);
+    PyMem_Free(b->offsets);
+    Py_TYPE(b)->tp_free((PyObject *)b);
+}
+
+static PyObject *SlotBuilder_repr(SlotBuilder *b)
+{
+    if (b->cls == NULL)
+        return PyUnicode_FromString("<SlotBuilder (uninitialised)>");
+    return PyUnicode_FromFormat("<SlotBuilder of %s>", b->cls->tp_name);
+}
+
+static PyObject *SlotBuilder_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    SlotBuilder *b = (SlotBuilder *)type->tp_alloc(type, 0);
+    if (b != NULL)
+        b->vectorcall = NULL; /* set by __init__ */
+    return (PyObject *)b;
+}
+
+static PyTypeObject SlotBuilderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smtpsniff._native.fastpath.SlotBuilder",
+    .tp_basicsize = sizeof(SlotBuilder),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "SlotBuilder(cls, names): builder(*fields) -> cls instance with the named slots set "
+              "(see smtpsniff.fastinit)",
+    .tp_new = SlotBuilder_new,
+    .tp_init = (initproc)SlotBuilder_init,
+    .tp_dealloc = (destructor)SlotBuilder_dealloc,
+    .tp_traverse = (traverseproc)SlotBuilder_traverse,
+    .tp_clear = (inquiry)SlotBuilder_clear,
+    .tp_call = SlotBuilder_tp_call,
+    .tp_repr = (reprfunc)SlotBuilder_repr,
+    .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
+};
+
+static PyMethodDef fastpath_functions[] = {
+    {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
+    {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
+    {"smtp_content", (PyCFunction)(void (*)(void))smtp_content, METH_FASTCALL, smtp_content_doc},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef fastpath_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "smtpsniff._native.fastpath",
-    .m_doc = "Classic pcap records to TCP segments in C (see smtpsniff.net.native).",
+    .m_doc = "Classic pcap records to TCP segments, and well-formed SMTP commands and replies, in C "
+             "(see smtpsniff.net.native).",
     .m_size = -1,
+    .m_methods = fastpath_functions,
 };
 
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
-    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0)
+    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
@@ -1218,6 +1947,12 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     Py_INCREF(&FastFlowsType);
     if (PyModule_AddObject(m, "FastFlows", (PyObject *)&FastFlowsType) < 0) {
         Py_DECREF(&FastFlowsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&SlotBuilderType);
+    if (PyModule_AddObject(m, "SlotBuilder", (PyObject *)&SlotBuilderType) < 0) {
+        Py_DECREF(&SlotBuilderType);
         Py_DECREF(m);
         return NULL;
     }

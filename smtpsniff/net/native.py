@@ -12,8 +12,9 @@ hands to the same ``PacketDecoder``.  What the C code decided is added to that d
 :class:`~smtpsniff.net.counts.PacketCounts`, so counts, anomalies and segments are the pure-Python
 path's exactly (tests/native prove it capture by capture).
 
-It knows nothing of TCP streams or SMTP (a reassembler's flows table passes through it), and reads no
-file itself.
+It also hands the SMTP decoder the C functions that read a well-formed command line or reply
+(:func:`smtp_functions`).  It knows nothing of TCP streams or SMTP itself (a reassembler's flows table
+passes through it), and reads no file.
 """
 from __future__ import annotations
 
@@ -58,6 +59,18 @@ def available() -> bool:
 def enabled() -> bool:
     """True when the C fast path will be used: compiled, and not switched off by ``SMTPSNIFF_NATIVE=0``."""
     return _fastpath is not None and os.environ.get(ENV_SWITCH, "1").strip() != "0"
+
+
+def smtp_functions() -> tuple[Callable, Callable, Callable] | None:
+    """``(smtp_command, smtp_reply, smtp_content)`` in C when the fast path is enabled, else ``None``.
+
+    The SMTP decoder (:class:`~smtpsniff.smtp.conversation.SmtpConversation`) uses them to read a
+    well-formed command line or reply at once and to copy well-formed message lines; they leave
+    anything else to the decoder's Python code (see their docstrings in ``smtpsniff/_native/fastpath.c``).
+    """
+    if not enabled() or not hasattr(_fastpath, "smtp_content"):
+        return None
+    return _fastpath.smtp_command, _fastpath.smtp_reply, _fastpath.smtp_content  # type: ignore[union-attr]
 
 
 def flows_type() -> type | None:

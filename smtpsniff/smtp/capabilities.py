@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.smtp.grammar import EHLO_LINE
 
 
@@ -47,12 +48,26 @@ class ParsedCapabilities:
         return tuple(seen)
 
 
+_new_parsed = slot_builder(ParsedCapabilities)
+
+
+def _plain_keyword(word: str) -> bool:
+    """``word`` is a whole ehlo-keyword, ``(ALPHA / DIGIT) *(ALPHA / DIGIT / "-")``, as EHLO_LINE's."""
+    return word.isascii() and word.replace("-", "").isalnum() and word[0] != "-"
+
+
 def parse_ehlo_lines(lines: tuple[str, ...]) -> ParsedCapabilities:
     first = lines[0] if lines else ""
     domain, _, greeting = first.strip().partition(" ")
     items: list[tuple[str, tuple[str, ...]]] = []
     invalid: list[str] = []
     for line in lines[1:]:
+        # The usual line, "KEYWORD" or "KEYWORD SP params", without the pattern: a keyword followed
+        # by SP is EHLO_LINE's "[ \t]+ params" branch, and str.split() drops the blanks it would.
+        keyword, sep, rest = line.partition(" ")
+        if _plain_keyword(keyword):
+            items.append((keyword.upper(), tuple(rest.split()) if sep else ()))
+            continue
         m = EHLO_LINE.match(line)
         if m is None:
             invalid.append(line)
@@ -67,4 +82,4 @@ def parse_ehlo_lines(lines: tuple[str, ...]) -> ParsedCapabilities:
         else:
             params = tuple((m.group("params") or "").split())
         items.append((keyword, params))
-    return ParsedCapabilities(domain, greeting.strip(), tuple(items), tuple(invalid))
+    return _new_parsed(domain, greeting.strip(), tuple(items), tuple(invalid))

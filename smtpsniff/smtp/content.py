@@ -16,8 +16,10 @@ This module knows no commands, replies or state; it reports what it saw and the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.smtp.events import MessageComplete
 from smtpsniff.smtp.lines import Line, LineSplitter
@@ -51,8 +53,14 @@ class _Offsets:
             self.kept.append(offset)
 
 
+_new_message_complete = slot_builder(MessageComplete)
+
+
 class MessageAssembler:
-    def __init__(self, *, via: str, command_index: int, limits: Limits, dot_stuffed: bool) -> None:
+    def __init__(self, *, via: str, command_index: int, limits: Limits, dot_stuffed: bool,
+                 content_reader: Callable | None = None) -> None:
+        """``content_reader``: the C copier of well-formed lines (``smtp_content`` of
+        :func:`smtpsniff.net.native.smtp_functions`), or None to read every line in Python."""
         self.via = via
         self.command_index = command_index
         self._limits = limits
@@ -78,17 +86,29 @@ class MessageAssembler:
         self.end_marker = b""
         self.first: tuple[int, int] | None = None  # (ts_ns, frame) of the first byte
         self.last: tuple[int, int] | None = None
+        self._c_lines = content_reader
+        self._longest = min(limits.max_text_line, self._splitter.limit)  # a plain line, CRLF included
 
     # -- feeding ---------------------------------------------------------------------------------
     def feed_data(self, data: bytes, pos: int, ts_ns: int, frame: int) -> tuple[int, bool]:
         """DATA content from ``data[pos:]``: (position after what was used, whether it ended)."""
         end = len(data)
-        bulk = self._dot
-        tail = data.rfind(b"\n", pos) + 1  # after the chunk's last complete line (once, not per line)
+        c_lines = self._c_lines
+        bulk = self._dot and c_lines is None
+        tail = data.rfind(b"\n", pos) + 1 if bulk else 0  # after the chunk's last complete line (once)
         while pos < end:
             if self.first is None:
                 self.first = (ts_ns, frame)
-            if bulk and self._at_start and not self._splitter.pending:
+            if c_lines is not None and self._at_start and not self._splitter.buffer:
+                new, ended = self._native_lines(data, pos)
+                if new > pos:
+                    self.wire_bytes += new - pos
+                    pos = new
+                    self.last = (ts_ns, frame)
+                    if ended:
+                        return pos, True
+                    continue
+            elif bulk and self._at_start and not self._splitter.buffer:
                 new = self._plain_lines(data, pos, tail)
                 if new < 0:
                     bulk = False  # something to look at closely: line by line to the chunk's end
@@ -115,6 +135,10 @@ class MessageAssembler:
         self.wire_bytes += len(data)
         pos = 0
         while pos < len(data):
+            if self._c_lines is not None and self._at_start and not self._splitter.buffer:
+                pos, _ = self._native_lines(data, pos)
+                if pos >= len(data):
+                    break
             line, pos = self._splitter.take(data, pos, ts_ns, frame)
             if line is None:
                 break
@@ -156,6 +180,25 @@ class MessageAssembler:
         self.size += stop - pos
         self._prev_ending = b"\r\n"
         return stop
+
+    def _native_lines(self, data: bytes, pos: int) -> tuple[int, bool]:
+        """:meth:`_plain_lines` and the end line, done in C (``content_reader``), line by line:
+        (position after the lines taken, whether the end line was among them).
+
+        Called at a strict line start with nothing buffered.  The C copier takes lines while each is
+        complete, ends with CRLF, holds no other CR and no NUL and fits ``max_text_line`` and the line
+        buffer -- lines on which :meth:`_piece` raises nothing and whose bytes (less the leading dot
+        of DATA, RFC 5321 4.5.2) it only copies -- and, for DATA, stops after the end line "." CRLF,
+        which :meth:`_piece` would take as the end.  The first other line is left to :meth:`_piece`.
+        """
+        new, size, ended = self._c_lines(data, pos, self._longest, self._dot, self._content,
+                                         self._limits.max_message_bytes)
+        if size:
+            self.size += size
+            self._prev_ending = b"\r\n"
+        if ended:  # as _piece does for the end line
+            self.end_marker = END_LINE if self._prev_ending is None else b"\r\n" + END_LINE
+        return new, ended
 
     # -- one piece (a line, or a part of an over-long line) --------------------------------------
     def _piece(self, line: Line) -> bool:
@@ -236,7 +279,7 @@ class MessageAssembler:
         self._flush_partial()
         first = self.first or (ts_ns, frame)
         last = self.last or (ts_ns, frame)
-        return MessageComplete(
+        return _new_message_complete(
             via=self.via,
             command_index=self.command_index,
             content=bytes(self._content),

@@ -22,6 +22,10 @@ What it models (rules cited where applied):
 Every state lives in :mod:`smtpsniff.smtp.states` and moves only through its table.  Misbehaviour of
 either peer is an :class:`~smtpsniff.anomaly.Anomaly` event; no input raises.
 
+A well-formed command line, reply or run of message lines is read by C functions when the extension
+is built (:func:`smtpsniff.net.native.smtp_functions`); they decline anything unusual, which the
+Python code here reads -- as it reads everything with ``SMTPSNIFF_NATIVE=0``, the tests' oracle.
+
 This module does no I/O and knows no sockets, packets, TCP, files, clocks or DataFrames.
 """
 from __future__ import annotations
@@ -31,6 +35,7 @@ from dataclasses import dataclass, field
 
 from smtpsniff.anomaly import Anomaly, Layer
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
+from smtpsniff.net import native
 from smtpsniff.reassembly.events import Direction
 from smtpsniff.smtp import grammar as g
 from smtpsniff.smtp.capabilities import parse_ehlo_lines
@@ -54,7 +59,7 @@ from smtpsniff.smtp.events import (
     TlsStarted,
 )
 from smtpsniff.fastinit import slot_builder
-from smtpsniff.smtp.lines import Line, LineSplitter
+from smtpsniff.smtp.lines import Line, LineSplitter, new_line
 from smtpsniff.smtp.states import (
     HOLD_MODES,
     ClientMode,
@@ -75,9 +80,18 @@ from smtpsniff.smtp.tls import (
 
 _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
+_new_capabilities = slot_builder(Capabilities)
+_new_message_start = slot_builder(MessageStart)
+_new_auth_step = slot_builder(AuthStep)
 _ENHANCED_MATCH = g.ENHANCED_CODE.match
 _COMMAND_MATCH = g.COMMAND_LINE.match
 _COMMAND_MODE = ClientMode.COMMAND
+_REPLY_MODE = ServerMode.REPLY
+_COMMAND_STAGE = ReplyStage.COMMAND
+_DATA_START = ReplyStage.DATA_START
+_DATA_END = ReplyStage.DATA_END
+_KNOWN_VERBS = g.KNOWN_VERBS
+_CRLF = b"\r\n"
 
 C2S = Direction.CLIENT_TO_SERVER
 S2C = Direction.SERVER_TO_CLIENT
@@ -102,6 +116,9 @@ class _Pending:
     stage: ReplyStage
     ts_ns: int
     frame: int
+
+
+_new_pending = slot_builder(_Pending)
 
 
 @dataclass(slots=True)
@@ -150,6 +167,10 @@ class SmtpConversation:
             self._cmode, self._smode = ClientMode.COMMAND, ServerMode.REPLY
         self._csplit = LineSplitter(limits.max_buffered_line)
         self._ssplit = LineSplitter(limits.max_buffered_line)
+        # The C readers of a well-formed command line / reply (None: SMTPSNIFF_NATIVE=0 or not built).
+        fast = native.smtp_functions()
+        self._c_command, self._c_reply, self._c_content = fast if fast is not None else (None, None, None)
+        self._reply_longest = min(limits.max_reply_line, self._ssplit.limit) - 2  # a reply line, no CRLF
         self._held: list[tuple[str, bytes | int, int, int]] = []
         self._held_bytes = 0
         self._pending: deque[_Pending] = deque()
@@ -202,10 +223,12 @@ class SmtpConversation:
             self._anomaly(out, "data_after_close", f"{len(data)} {direction.value} octets after close",
                           ts_ns, frame)
             return out
+        if type(data) is not bytes:
+            data = bytes(data)
         if direction is C2S:
-            self._client(bytes(data), 0, ts_ns, frame, out)
+            self._client(data, 0, ts_ns, frame, out)
         else:
-            self._server(bytes(data), 0, ts_ns, frame, out)
+            self._server(data, 0, ts_ns, frame, out)
         return out
 
     def gap(self, direction: Direction, length: int, ts_ns: int, frame: int) -> list[SmtpEvent]:
@@ -296,7 +319,7 @@ class SmtpConversation:
             self._anomaly(out, "nul_byte", f"NUL in {who} line: {shown}", line.ts_ns, line.frame)
 
     def _push(self, index: int, verb: str, stage: ReplyStage, ts_ns: int, frame: int) -> None:
-        self._pending.append(_Pending(index, verb, stage, ts_ns, frame))
+        self._pending.append(_new_pending(index, verb, stage, ts_ns, frame))
 
     # ------------------------------------------------------------------ client bytes ------------
     def _client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
@@ -308,6 +331,12 @@ class SmtpConversation:
                 continue
             mode = self._cmode
             if mode is _COMMAND_MODE:  # the usual mode first: the same as the last branch below
+                if self._c_command is not None and not splitter.buffer:
+                    parsed = self._c_command(data, pos, splitter.limit, self._limits.max_command_line)
+                    if parsed is not None:  # a well-formed line: see _native_command
+                        pos = parsed[0]
+                        self._native_command(parsed, ts_ns, frame, out)
+                        continue
                 line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
                     return
@@ -406,19 +435,7 @@ class SmtpConversation:
         limit = self._limits.max_auth_line if verb == "AUTH" else self._limits.max_command_line
         if len(raw) > limit or ending != b"\r\n" or raw.count(b"\r") != 1 or b"\x00" in raw or line.cut:
             self._line_checks(out, line, "command", "command_line_too_long", limit)  # else nothing to say
-        known = verb in g.KNOWN_VERBS
-        if not known:
-            self._anomaly(out, "unknown_command", f"unknown command verb {verb!r}", line.ts_ns, line.frame)
-        if not self._greeted and not self._early_reported:
-            self._early_reported = True
-            self._anomaly(out, "data_before_greeting",
-                          f"client sent {verb} before the server's greeting (early talker)",
-                          line.ts_ns, line.frame)
-        pipelined = bool(self._pending)
-        if pipelined and self._caps_pipelining is False:
-            self._anomaly(out, "pipelining_not_offered",
-                          f"{verb} sent before the reply to {self._pending[-1].verb} but PIPELINING "
-                          "was not announced (RFC 2920 3)", line.ts_ns, line.frame)
+        known, pipelined = self._command_checks(verb, line.ts_ns, line.frame, out)
         params: dict[str, str | None] = {}
         decoded: dict[str, str] = {}
         address = address_raw = None
@@ -450,7 +467,64 @@ class SmtpConversation:
             params_decoded=decoded, address=address, address_raw=address_raw, pipelined=pipelined,
             line_ending=line.ending, ts_ns=line.ts_ns, frame=line.frame, end_frame=line.end_frame,
         ))
-        ts_ns, frame = line.ts_ns, line.frame
+        if verb == "BDAT" or verb == "AUTH":
+            self._framing_command(index, verb, arg, line, out)
+        else:
+            self._command_sent(index, verb, arg, line.ts_ns, line.frame, out)
+
+    def _native_command(self, parsed: tuple, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        """:meth:`_command` for a line the C reader took at once (``native.smtp_functions``).
+
+        The C reader returns a line only when :meth:`_command` would raise no anomaly of the line or
+        of its argument: complete, CRLF-terminated, at most ``max_command_line`` octets (AUTH: also
+        ``max_auth_line``, checked here), no other CR and no NUL, an ASCII verb other than XCLIENT and
+        XFORWARD (their arguments go the Python way), and for MAIL and RCPT a bracketed path (no
+        quotes, no source route) with valid, distinct ESMTP parameters whose xtext values hold no
+        escape.  The line was wholly in the chunk, so its frame is the chunk's: the Line the splitter
+        would build has ``end_frame == frame`` and ``ending == CRLF``.  What follows the parsing is
+        :meth:`_command`'s own code.
+        """
+        _, raw, verb, arg, address, address_raw, params, decoded = parsed
+        if verb == "AUTH" and len(raw) > self._limits.max_auth_line:  # _command reports it
+            self._command(new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
+            return
+        known, pipelined = self._command_checks(verb, ts_ns, frame, out)
+        index = self._next_index
+        self._next_index += 1
+        out.append(_new_command(index, verb, arg, raw, known, params, decoded, address, address_raw, pipelined,
+                                _CRLF, ts_ns, frame, frame))
+        if verb == "BDAT" or verb == "AUTH":
+            self._framing_command(index, verb, arg, new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
+        else:
+            self._command_sent(index, verb, arg, ts_ns, frame, out)
+
+    def _command_checks(self, verb: str, ts_ns: int, frame: int, out: list[SmtpEvent]) -> tuple[bool, bool]:
+        """Anomalies of a command's verb and timing; ``(known, pipelined)``."""
+        known = verb in _KNOWN_VERBS
+        if not known:
+            self._anomaly(out, "unknown_command", f"unknown command verb {verb!r}", ts_ns, frame)
+        if not self._greeted and not self._early_reported:
+            self._early_reported = True
+            self._anomaly(out, "data_before_greeting",
+                          f"client sent {verb} before the server's greeting (early talker)", ts_ns, frame)
+        pipelined = bool(self._pending)
+        if pipelined and self._caps_pipelining is False:
+            self._anomaly(out, "pipelining_not_offered",
+                          f"{verb} sent before the reply to {self._pending[-1].verb} but PIPELINING "
+                          "was not announced (RFC 2920 3)", ts_ns, frame)
+        return known, pipelined
+
+    def _framing_command(self, index: int, verb: str, arg: str, line: Line, out: list[SmtpEvent]) -> None:
+        """What BDAT or AUTH changes once its Command event is out: how the next client bytes are read."""
+        if verb == "BDAT":
+            self._bdat(index, arg, line, out)
+        else:
+            self._push(index, verb, ReplyStage.COMMAND, line.ts_ns, line.frame)
+            self._auth_command(index, arg, line, out)
+            self._cmode = advance(self._cmode, Trigger.SENT_AUTH)
+
+    def _command_sent(self, index: int, verb: str, arg: str, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
+        """What a command other than BDAT and AUTH changes once its Command event is out."""
         if verb == "MAIL":
             self._abandon_bdat(out, ts_ns, frame, "MAIL")
             self._rcpts = 0
@@ -467,25 +541,20 @@ class SmtpConversation:
                               ts_ns, frame)
             self._push(index, verb, ReplyStage.DATA_START, ts_ns, frame)
             self._cmode = advance(self._cmode, Trigger.SENT_DATA)
-        elif verb == "BDAT":
-            self._bdat(index, arg, line, out)
-        elif verb == "AUTH":
-            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
-            self._auth_command(index, arg, line, out)
-            self._cmode = advance(self._cmode, Trigger.SENT_AUTH)
         elif verb == "STARTTLS":
             self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
             self._cmode = advance(self._cmode, Trigger.SENT_STARTTLS)
         else:
-            self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
+            self._pending.append(_new_pending(index, verb, _COMMAND_STAGE, ts_ns, frame))  # _push, inline
 
     # ------------------------------------------------------------------ DATA / BDAT -------------
     def _start_data_message(self, index: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         if self._msg is not None and self._msg.via == "DATA":
             return
         self._abandon_bdat(out, ts_ns, frame, "DATA")
-        self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True)
-        out.append(MessageStart(via="DATA", command_index=index, ts_ns=ts_ns, frame=frame))
+        self._msg = MessageAssembler(via="DATA", command_index=index, limits=self._limits, dot_stuffed=True,
+                                     content_reader=self._c_content)
+        out.append(_new_message_start("DATA", index, ts_ns, frame))
 
     def _take_findings(self, out: list[SmtpEvent]) -> None:
         if self._msg is not None and self._msg.findings:
@@ -522,8 +591,9 @@ class SmtpConversation:
             return
         last = m.group("last") is not None
         if self._msg is None:
-            self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False)
-            out.append(MessageStart(via="BDAT", command_index=index, ts_ns=line.ts_ns, frame=line.frame))
+            self._msg = MessageAssembler(via="BDAT", command_index=index, limits=self._limits, dot_stuffed=False,
+                                         content_reader=self._c_content)
+            out.append(_new_message_start("BDAT", index, line.ts_ns, line.frame))
         self._msg.chunks += 1
         self._push(index, "BDAT", ReplyStage.DATA_END if last else ReplyStage.BDAT_CHUNK, line.ts_ns, line.frame)
         self._session(Trigger.SENT_BDAT)
@@ -564,9 +634,9 @@ class SmtpConversation:
         mech, index = self._auth or ("", -1)
         raw = g.wire_bytes(text)
         data = g.decode_base64(text) if kind is not AuthStepKind.CANCEL else None
-        return AuthStep(mechanism=mech, direction=d, kind=kind, data=raw if data is None else data,
-                        decoded=data is not None, raw=raw, command_index=index, ts_ns=line.ts_ns,
-                        frame=line.frame)
+        return _new_auth_step(mechanism=mech, direction=d, kind=kind, data=raw if data is None else data,
+                              decoded=data is not None, raw=raw, command_index=index, ts_ns=line.ts_ns,
+                              frame=line.frame)
 
     def _auth_response(self, line: Line, out: list[SmtpEvent]) -> None:
         self._line_checks(out, line, "AUTH response", "command_line_too_long", self._limits.max_auth_line)
@@ -623,9 +693,12 @@ class SmtpConversation:
                 pos = splitter.skip_tail(data, pos)
                 continue
             mode = self._smode
-            if mode is ServerMode.REPLY:
-                if self._reply is None and not splitter.pending:
-                    new = self._plain_reply(data, pos, ts_ns, frame, out)
+            if mode is _REPLY_MODE:
+                if self._reply is None and not splitter.buffer:
+                    if self._c_reply is not None:
+                        new = self._native_reply(data, pos, ts_ns, frame, out)
+                    else:
+                        new = self._plain_reply(data, pos, ts_ns, frame, out)
                     if new > pos:
                         pos = new
                         continue
@@ -672,6 +745,31 @@ class SmtpConversation:
             lines.pop()
         # raw is bytes, not a bytearray: the reply is dispatched at once and never appended to.
         self._dispatch_reply(_ReplyBuilder(int(raw[:3]), ts_ns, frame, frame, lines, raw, len(lines)),
+                             out, complete=True)
+        return end
+
+    def _native_reply(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
+        """:meth:`_plain_reply` with the reply read in C (``native.smtp_functions``): the same
+        replies are taken (``grammar.PLAIN_REPLY`` and the same limits) with the same lines, text
+        and enhanced code.  The usual one -- it answers the oldest pending command, no AUTH
+        challenge, its enhanced code of its own class -- is dispatched here as
+        :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
+        """
+        parsed = self._c_reply(data, pos, self._reply_longest, self._limits.max_reply_lines)
+        if parsed is None:
+            return pos
+        end, code, lines, text, raw, enhanced, class_mismatch = parsed
+        pending = self._pending
+        if pending and self._greeted and not class_mismatch:
+            slot = pending[0]
+            if not (code == 334 and slot.verb == "AUTH" and slot.stage is ReplyStage.COMMAND):
+                pending.popleft()
+                after_gap, self._after_gap = self._after_gap, False
+                out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, slot.verb, slot.stage,
+                                      len(lines) > 1, True, after_gap, ts_ns, frame, frame))
+                self._answered(slot, code, lines, ts_ns, frame, out)
+                return end
+        self._dispatch_reply(_ReplyBuilder(code, ts_ns, frame, frame, list(lines), raw, len(lines)),
                              out, complete=True)
         return end
 
@@ -742,7 +840,7 @@ class SmtpConversation:
                     code=code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
                     command_index=slot.index, verb=slot.verb, stage=slot.stage, multiline=b.count > 1,
                     complete=complete, after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame))
-                self._answered(slot, b, lines, out)
+                self._answered(slot, code, lines, b.ts_ns, b.frame, out)
                 return
 
         def reply(stage: ReplyStage, verb: str | None, index: int | None) -> Reply:
@@ -785,16 +883,19 @@ class SmtpConversation:
             return
         self._pending.popleft()
         reply(slot.stage, slot.verb, slot.index)
-        self._answered(slot, b, lines, out)
+        self._answered(slot, b.code, lines, b.ts_ns, b.frame, out)
 
-    def _answered(self, slot: _Pending, b: _ReplyBuilder, lines: tuple[str, ...], out: list[SmtpEvent]) -> None:
-        """What reply ``b`` to the command of ``slot`` changes: capabilities, modes, session state."""
-        stage = slot.stage
-        data_stage = "start" if stage is ReplyStage.DATA_START else "end" if stage is ReplyStage.DATA_END else None
-        trigger = reply_trigger(slot.verb, data_stage, b.code)
-        if slot.verb in ("EHLO", "LHLO") and b.code == 250:
-            self._capabilities(slot, lines, b, out)
-        elif slot.verb == "HELO" and b.code == 250:
+    def _answered(self, slot: _Pending, code: int, lines: tuple[str, ...], ts_ns: int, frame: int,
+                  out: list[SmtpEvent]) -> None:
+        """What reply ``code`` (``lines``, at ``ts_ns``/``frame``) to the command of ``slot``
+        changes: capabilities, modes, session state."""
+        stage, verb = slot.stage, slot.verb
+        data_stage = None if stage is _COMMAND_STAGE else "start" if stage is _DATA_START \
+            else "end" if stage is _DATA_END else None
+        trigger = reply_trigger(verb, data_stage, code)
+        if code == 250 and (verb == "EHLO" or verb == "LHLO"):
+            self._capabilities(slot, lines, ts_ns, frame, out)
+        elif code == 250 and verb == "HELO":
             self._caps_pipelining = False
         if trigger is None:
             return
@@ -802,16 +903,16 @@ class SmtpConversation:
             if self._held_bytes:
                 self._anomaly(out, "content_before_354",
                               f"client sent {self._held_bytes} octets after DATA before the 354 "
-                              "(RFC 2920 3.1: DATA ends a pipelined group)", b.ts_ns, b.frame)
+                              "(RFC 2920 3.1: DATA ends a pipelined group)", ts_ns, frame)
             if self._cmode is ClientMode.DATA_WAIT:
-                self._start_data_message(slot.index, b.ts_ns, b.frame, out)
+                self._start_data_message(slot.index, ts_ns, frame, out)
         elif trigger is Trigger.TLS_GO:
-            out.append(TlsStarted(implicit=False, command_index=slot.index, ts_ns=b.ts_ns, frame=b.frame))
+            out.append(TlsStarted(implicit=False, command_index=slot.index, ts_ns=ts_ns, frame=frame))
             self._tls_announced = True
             self._smode = advance(self._smode, Trigger.TLS_GO)
         elif trigger is Trigger.AUTH_DONE:
             self._auth = None
-        self._session(trigger)
+        self._state = advance(self._state, trigger)  # _session, inline
         self._move_client(trigger, out)
 
     def _move_client(self, trigger: Trigger, out: list[SmtpEvent]) -> None:
@@ -820,20 +921,21 @@ class SmtpConversation:
         if before in HOLD_MODES and self._cmode is not before:
             self._release(out)
 
-    def _capabilities(self, slot: _Pending, lines: tuple[str, ...], b: _ReplyBuilder, out: list[SmtpEvent]) -> None:
+    def _capabilities(self, slot: _Pending, lines: tuple[str, ...], ts_ns: int, frame: int,
+                      out: list[SmtpEvent]) -> None:
         caps = parse_ehlo_lines(lines)
         for bad in caps.invalid_lines:
             self._anomaly(out, "invalid_ehlo_line", f"not an ehlo-line (RFC 5321 4.1.1.1): {bad[:_QUOTE]!r}",
-                          b.ts_ns, b.frame)
+                          ts_ns, frame)
         has = {k for k, _ in caps.items}  # caps.has(keyword) for each keyword below, in one pass
         self._caps_pipelining = "PIPELINING" in has
-        out.append(Capabilities(
+        out.append(_new_capabilities(
             command_index=slot.index, domain=caps.domain, greeting=caps.greeting, items=caps.items,
             pipelining="PIPELINING" in has, size=caps.size, size_announced="SIZE" in has,
             starttls="STARTTLS" in has, auth_mechanisms=caps.auth_mechanisms, chunking="CHUNKING" in has,
             binarymime="BINARYMIME" in has, eightbitmime="8BITMIME" in has, smtputf8="SMTPUTF8" in has,
             dsn="DSN" in has, enhancedstatuscodes="ENHANCEDSTATUSCODES" in has,
-            requiretls="REQUIRETLS" in has, ts_ns=b.ts_ns, frame=b.frame,
+            requiretls="REQUIRETLS" in has, ts_ns=ts_ns, frame=frame,
         ))
 
     def _server_gap(self, length: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:

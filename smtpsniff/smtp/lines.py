@@ -40,12 +40,12 @@ class Line:
         return self.raw[: len(self.raw) - len(self.ending)]
 
 
-#: ``_new_line(raw, ending, ts_ns, frame, end_frame, cut, continued)``: one per line of every session.
-_new_line = slot_builder(Line)
+#: ``new_line(raw, ending, ts_ns, frame, end_frame, cut, continued)``: one per line of every session.
+new_line = slot_builder(Line)
 
 
 class LineSplitter:
-    __slots__ = ("limit", "split", "_buf", "_ts", "_frame", "_last_frame", "skipping", "_skipped",
+    __slots__ = ("limit", "split", "buffer", "_ts", "_frame", "_last_frame", "skipping", "_skipped",
                  "_continued")
 
     def __init__(self, limit: int, *, split: bool = False) -> None:
@@ -53,7 +53,8 @@ class LineSplitter:
             raise ValueError("line limit must be at least 2 octets")
         self.limit = limit
         self.split = split
-        self._buf = bytearray()
+        #: The octets of a line started but not finished; read it, never change it.
+        self.buffer = bytearray()
         self._ts = 0
         self._frame = 0
         self._last_frame = 0
@@ -65,7 +66,7 @@ class LineSplitter:
     @property
     def pending(self) -> int:
         """Octets of a line started but not finished."""
-        return len(self._buf)
+        return len(self.buffer)
 
     def skip_tail(self, data: bytes, pos: int) -> int:
         """Drop the tail of a cut line from ``data[pos:]``; the position after its LF, or the end."""
@@ -89,7 +90,7 @@ class LineSplitter:
             pos = self.skip_tail(data, pos)
         if pos >= end:
             return None, end
-        buf = self._buf
+        buf = self.buffer
         if not buf:
             self._ts, self._frame = ts_ns, frame
         room = self.limit - len(buf)
@@ -100,20 +101,20 @@ class LineSplitter:
                 buf.clear()
             else:
                 raw = data[pos : nl + 1]
-            line = _new_line(raw, b"\r\n" if raw.endswith(b"\r\n") else b"\n", self._ts, self._frame, frame,
+            line = new_line(raw, b"\r\n" if raw.endswith(b"\r\n") else b"\n", self._ts, self._frame, frame,
                              False, self._continued)
             self._continued = False
             return line, nl + 1
         if end - pos < room:
-            self._buf += data[pos:]
+            self.buffer += data[pos:]
             self._last_frame = frame
             return None, end
         # The limit is reached without LF.
         take = room
-        if self.split and data[pos + take - 1 : pos + take] == b"\r" and len(self._buf) + take > 1:
+        if self.split and data[pos + take - 1 : pos + take] == b"\r" and len(self.buffer) + take > 1:
             take -= 1  # never separate CR from a following LF: the CR starts the next piece
-        raw = bytes(self._buf) + data[pos : pos + take]
-        self._buf.clear()
+        raw = bytes(self.buffer) + data[pos : pos + take]
+        self.buffer.clear()
         line = Line(raw, b"", self._ts, self._frame, frame, cut=True, continued=self._continued)
         if self.split:
             self._continued = True
@@ -130,8 +131,8 @@ class LineSplitter:
         """The partial line, if any (at a gap or at close); the splitter starts afresh."""
         self.skipping = False
         continued, self._continued = self._continued, False
-        if not self._buf:
+        if not self.buffer:
             return None
-        raw = bytes(self._buf)
-        self._buf.clear()
+        raw = bytes(self.buffer)
+        self.buffer.clear()
         return Line(raw, b"", self._ts, self._frame, self._last_frame, continued=continued)

@@ -122,24 +122,47 @@ class _Reader:
     def __init__(self, b: bytes) -> None:
         self.b, self.p = b, 0
 
+    # Each method reads its bytes itself (no nested calls): a ClientHello takes dozens of reads.
     def take(self, n: int) -> bytes:
-        if self.p + n > len(self.b):
+        p, b = self.p, self.b
+        if p + n > len(b):
             raise Malformed
-        out = self.b[self.p : self.p + n]
-        self.p += n
-        return out
+        self.p = p + n
+        return b[p : p + n]
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        p, b = self.p, self.b
+        if p + 1 > len(b):
+            raise Malformed
+        self.p = p + 1
+        return b[p]
 
     def u16(self) -> int:
-        return int.from_bytes(self.take(2), "big")
+        p, b = self.p, self.b
+        if p + 2 > len(b):
+            raise Malformed
+        self.p = p + 2
+        return (b[p] << 8) | b[p + 1]
 
     def vec8(self) -> bytes:
-        return self.take(self.u8())
+        p, b = self.p, self.b
+        if p + 1 > len(b):
+            raise Malformed
+        end = p + 1 + b[p]
+        if end > len(b):
+            raise Malformed
+        self.p = end
+        return b[p + 1 : end]
 
     def vec16(self) -> bytes:
-        return self.take(self.u16())
+        p, b = self.p, self.b
+        if p + 2 > len(b):
+            raise Malformed
+        end = p + 2 + ((b[p] << 8) | b[p + 1])
+        if end > len(b):
+            raise Malformed
+        self.p = end
+        return b[p + 2 : end]
 
     def done(self) -> bool:
         return self.p >= len(self.b)
@@ -167,21 +190,20 @@ def parse_client_hello(record_version: int, body: bytes) -> ClientHelloInfo:
     alpn: tuple[str, ...] = ()
     versions: tuple[int, ...] = ()
     for etype, data in _extensions(r):
-        e = _Reader(data)
         if etype == EXT_SERVER_NAME and data:
-            names = _Reader(e.vec16())
+            names = _Reader(_Reader(data).vec16())
             while not names.done():
                 ntype, name = names.u8(), names.vec16()
                 if ntype == 0 and sni is None:  # host_name
                     sni = name.decode("ascii", "backslashreplace")
         elif etype == EXT_ALPN and data:
-            protos = _Reader(e.vec16())
+            protos = _Reader(_Reader(data).vec16())
             found = []
             while not protos.done():
                 found.append(protos.vec8().decode("ascii", "backslashreplace"))
             alpn = tuple(found)
         elif etype == EXT_SUPPORTED_VERSIONS and data:
-            vr = _Reader(e.vec8())
+            vr = _Reader(_Reader(data).vec8())
             vs = []
             while not vr.done():
                 v = vr.u16()
