@@ -31,6 +31,7 @@ class DetectionContext:
     tables: Mapping[str, object] = field(default_factory=dict)
     from_fields: dict | None = None  # (session, transaction) -> FromFields, filled by .headers
     from_fields_from_tables: bool = False
+    from_messages: list | None = None  # what .headers.messages yields, listed by its first call
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
