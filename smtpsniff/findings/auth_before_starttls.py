@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .context import DetectionContext
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("auth_before_starttls",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -27,7 +27,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         mechanisms = caps.auth_mechanisms
         plain = sorted(CLEARTEXT_MECHANISMS.intersection(mechanisms))
         tls = "while STARTTLS was also offered" if caps.starttls else "and no STARTTLS was offered"
-        yield Finding(
+        yield new_finding(
             kind="auth_before_starttls", severity=Severity.MEDIUM if plain else Severity.LOW,
             session_id=r.session.session_id, ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(r.session.session_id,),
             explanation=(f"server offered AUTH {' '.join(mechanisms)} before TLS {tls}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("auth_bruteforce",)
 THRESHOLDS = (
@@ -36,7 +36,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         clients = sorted({s.client_ip for _, s in failures})
         span = (last_failure - failures[0][0].ts_ns) / 1e9
         involved = failures + won
-        yield Finding(
+        yield new_finding(
             kind="auth_bruteforce", severity=Severity.CRITICAL if won else Severity.HIGH,
             session_id=failures[0][0].session_id, ts_ns=failures[0][0].ts_ns,
             frames=tuple(c.frame for c, _ in involved), sessions=tuple(dict.fromkeys(c.session_id for c, _ in involved)),

@@ -18,7 +18,7 @@ from ..credentials.mask import mask_auth_argument
 from ..records.model import CommandRecord
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("command_injection",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -77,7 +77,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             elif len(c.raw) > limit:
                 add("long", Severity.LOW, f"command line over {limit} octets (RFC 5321 4.5.3.1.4)", c)
         for severity, why, items in signs.values():
-            yield Finding(
+            yield new_finding(
                 kind="command_injection", severity=severity, session_id=sid, ts_ns=items[0].ts_ns,
                 frames=tuple(dict.fromkeys(c.frame for c in items)), sessions=(sid,),
                 explanation=f"{why}: {len(items)} command(s), longest {max(len(c.raw) for c in items)} octets",

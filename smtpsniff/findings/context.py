@@ -15,6 +15,7 @@ from ..mail import parse_message
 from ..mail.model import ParsedMessage
 from ..records.builder import MessageData, SessionRecords
 from .model import Threshold
+from .verbs import sessions_sending
 
 
 @dataclass
@@ -32,6 +33,7 @@ class DetectionContext:
     from_fields: dict | None = None  # (session, transaction) -> FromFields, filled by .headers
     from_fields_from_tables: bool = False
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
+    _sending: dict[str, frozenset[int]] = field(default_factory=dict)
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -44,6 +46,13 @@ class DetectionContext:
         if key not in self._parsed:
             self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
         return self._parsed[key]
+
+    def sending(self, verb: str) -> frozenset[int]:
+        """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""
+        found = self._sending.get(verb)
+        if found is None:
+            found = self._sending[verb] = sessions_sending(verb, self.records, self.tables)
+        return found
 
     def secret(self, value: str | None) -> str | None:
         return mask(value, self.show_secrets)

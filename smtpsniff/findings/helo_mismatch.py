@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import ip_of, server_names
 from .evidence import show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("helo_mismatch",)
 _LOCALHOST = ("localhost", "localhost.localdomain")
@@ -57,7 +57,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             if problem is None:
                 continue
             severity, why = problem
-            yield Finding(
+            yield new_finding(
                 kind="helo_mismatch", severity=severity, session_id=s.session_id, ts_ns=c.ts_ns, frames=(c.frame,),
                 sessions=(s.session_id,), explanation=f"{c.verb} {show(c.argument)}: {why}",
                 evidence=show(c.raw))

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("open_relay_attempt", "open_relay_accepted")
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -85,7 +85,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             first = items[0][0]
             targets = sorted({domain_of(rc.address) or rc.address for rc, _, _, _ in items})
             syntaxes = sorted({s for _, _, s, _ in items if s})
-            yield Finding(
+            yield new_finding(
                 kind=kind, severity=severity, session_id=sid, ts_ns=first.ts_ns,
                 frames=tuple(rc.frame for rc, _, _, _ in items), sessions=(sid,),
                 explanation=(f"{len(items)} RCPT for {', '.join(show(d) for d in targets[:5])}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("password_spraying",)
 THRESHOLDS = (
@@ -34,7 +34,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         won = [c for c in attempts if c.success and c.username in failed_users]
         failures = [c for c in attempts if not c.success]
         involved = sorted(failures + won, key=lambda c: c.ts_ns)
-        yield Finding(
+        yield new_finding(
             kind="password_spraying", severity=Severity.CRITICAL if won else Severity.HIGH,
             session_id=involved[0].session_id, ts_ns=involved[0].ts_ns, frames=tuple(c.frame for c in involved),
             sessions=tuple(dict.fromkeys(c.session_id for c in involved)),

@@ -12,7 +12,7 @@ from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
 from .headers import messages
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("sender_mismatch",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -33,7 +33,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         header = org_of(from_.mailboxes[0][1])
         if envelope is None or header is None or envelope == header:
             continue
-        yield Finding(
+        yield new_finding(
             kind="sender_mismatch", severity=Severity.LOW, session_id=m.session_id, ts_ns=m.ts_ns,
             frames=(t.frame, m.frame), sessions=(m.session_id,),
             explanation=f"envelope sender domain {show(envelope)} differs from the From header domain {show(header)}",
