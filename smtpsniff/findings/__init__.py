@@ -65,7 +65,8 @@ def find(records: list[SessionRecords], credentials: list[Credential], *,
     out: list[Finding] = []
     for module in detector_modules():
         out.extend(module.detect(ctx))
-    out.sort(key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank, f.kind))
+    worst_first = {s: -s.rank for s in Severity}
+    out.sort(key=lambda f: (f.ts_ns is None, f.ts_ns or 0, worst_first[f.severity], f.kind))
     return out
 
 

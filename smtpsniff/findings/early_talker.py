@@ -20,9 +20,13 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         s = r.session
+        if not r.anomalies:
+            continue  # the usual session: no data_before_greeting anomaly
         anomaly = next((a for a in r.anomalies if a.kind == "data_before_greeting"), None)
+        if anomaly is None or not s.handshake_seen:
+            continue
         greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
-        if anomaly is None or not s.handshake_seen or greeting is None:
+        if greeting is None:
             continue
         early = [c for c in r.commands if c.ts_ns <= greeting.ts_ns
                  or (anomaly.frame is not None and c.frame == anomaly.frame)]
