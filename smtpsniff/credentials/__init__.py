@@ -27,6 +27,7 @@ _VERB = attrgetter("verb")
 # One exchange per AUTH command, one credential per exchange: built with their slots written directly.
 _new_exchange = slot_builder(AuthExchange)
 _new_credential = slot_builder(Credential)
+_SECRET_KIND_VALUE = {k: k.value for k in SecretKind}
 
 
 def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
@@ -40,8 +41,8 @@ def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
     for step in records.auth_steps:
         steps_by_command.setdefault(step.command_index, []).append(step)
     final: dict[int, int] = {}  # AUTH command index -> the code of the reply that ended it
-    for reply in records.replies:
-        if reply.verb == "AUTH" and reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
+    for reply in [x for x in records.replies if x.verb == "AUTH"]:
+        if reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
             final.setdefault(reply.command_index, reply.code)
     # The exchange ran inside TLS when the first STARTTLS answered 220 came before it (in list
     # order) with a lower index, or the whole session was implicit TLS.
@@ -79,7 +80,7 @@ def credential(ex: AuthExchange) -> Credential:
     return _new_credential(
         session_id=ex.session_id, command_index=ex.command_index, ts_ns=ex.ts_ns, frame=ex.frame,
         mechanism=ex.mechanism, username=d.username, authzid=d.authzid, realm=d.realm, secret=d.secret,
-        secret_kind=d.secret_kind.value if d.secret_kind else None, hash=d.hash, hash_format=d.hash_format,
+        secret_kind=_SECRET_KIND_VALUE[d.secret_kind] if d.secret_kind else None, hash=d.hash, hash_format=d.hash_format,
         hashcat_mode=d.hashcat_mode, outcome_code=code, success=None if code is None else 200 <= code < 300,
         cancelled=ex.cancelled, complete=d.complete, tls=ex.tls, steps=len(ex.steps), note=d.note)
 

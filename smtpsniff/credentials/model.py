@@ -12,6 +12,10 @@ from ..smtp.events import AuthStep, AuthStepKind
 from ..reassembly.events import Direction
 
 
+_C2S, _S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+_CANCEL = AuthStepKind.CANCEL
+
+
 class SecretKind(str, Enum):
     """What ``Credential.secret`` holds."""
 
@@ -35,17 +39,16 @@ class AuthExchange:
     @property
     def client(self) -> tuple[bytes, ...]:
         """Client messages in order: the initial response (if any), then each response; no cancel."""
-        return tuple(s.data for s in self.steps
-                     if s.direction is Direction.CLIENT_TO_SERVER and s.kind is not AuthStepKind.CANCEL)
+        return tuple([s.data for s in self.steps if s.direction is _C2S and s.kind is not _CANCEL])
 
     @property
     def server(self) -> tuple[bytes, ...]:
         """Server challenges (the decoded text of each 334 reply) in order."""
-        return tuple(s.data for s in self.steps if s.direction is Direction.SERVER_TO_CLIENT)
+        return tuple([s.data for s in self.steps if s.direction is _S2C])
 
     @property
     def cancelled(self) -> bool:
-        return any(s.kind is AuthStepKind.CANCEL for s in self.steps)
+        return any(s.kind is _CANCEL for s in self.steps)
 
     @property
     def has_initial(self) -> bool:

@@ -49,11 +49,11 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         raws = list(map(_RAW, commands))
         # The whole session at once (the usual one): every line ends in CRLF and, the CRs counted
         # over all lines being one per line, holds no other CR; no NUL, none over the plainer
-        # limit.  Then no line shows any sign below.
-        if all(map(_ENDS_CRLF, raws)) and max(map(len, raws)) <= plain_limit:
-            joined = b"".join(raws)
-            if joined.count(b"\r") == len(raws) and b"\x00" not in joined:
-                continue
+        # limit (no line is longer than all of them together).  Then no line shows any sign below.
+        joined = b"".join(raws)
+        if (joined.count(b"\r") == len(raws) and b"\x00" not in joined and all(map(_ENDS_CRLF, raws))
+                and (len(joined) <= plain_limit or max(map(len, raws)) <= plain_limit)):
+            continue
         crlf = any(c.raw.endswith(b"\r\n") for c in commands)
         signs: dict[str, tuple[Severity, str, list[CommandRecord]]] = {}
 

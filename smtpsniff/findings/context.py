@@ -14,6 +14,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..mail import parse_message
 from ..mail.model import ParsedMessage
 from ..records.builder import MessageData, SessionRecords
+from ..records.model import SessionRecord
 from .model import Threshold
 from .verbs import sessions_sending
 
@@ -34,6 +35,7 @@ class DetectionContext:
     from_fields_from_tables: bool = False
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
+    _sessions: dict[int, SessionRecord] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -46,6 +48,12 @@ class DetectionContext:
         if key not in self._parsed:
             self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
         return self._parsed[key]
+
+    def sessions_by_id(self) -> dict[int, SessionRecord]:
+        """Every session record by its id (read once for the detectors that group credentials)."""
+        if self._sessions is None:
+            self._sessions = {r.session.session_id: r.session for r in self.records}
+        return self._sessions
 
     def sending(self, verb: str) -> frozenset[int]:
         """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""

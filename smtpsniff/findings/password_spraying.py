@@ -18,7 +18,7 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = {r.session.session_id: r.session for r in ctx.records}
+    sessions = ctx.sessions_by_id()
     groups: dict[tuple[str, str], list] = {}
     for c in ctx.credentials:
         s = sessions.get(c.session_id)
@@ -27,6 +27,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         groups.setdefault((s.client_ip, s.server_ip), []).append(c)
     minimum = ctx.threshold("spraying_min_users")
     for (client, server), attempts in groups.items():
+        if len(attempts) < minimum:
+            continue  # fewer attempts than the usernames it takes
         attempts.sort(key=lambda c: c.ts_ns)
         failed_users = dict.fromkeys(c.username for c in attempts if not c.success)  # ordered set
         if len(failed_users) < minimum:
