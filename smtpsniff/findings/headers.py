@@ -114,6 +114,10 @@ def _messages(ctx: DetectionContext) -> list[tuple[SessionRecords, MessageData, 
                 found = FromFields(tuple((a.display_name, a.addr) for a in parsed.from_), parsed.from_count,
                                    parsed.header_values("From"))
             if found is not None:
+                if len(r.transactions) == 1:  # the usual session: one transaction, no map to build
+                    t = r.transactions[0]
+                    out.append((r, m, t if t.trans_index == m.trans_index else None, found))
+                    continue
                 if transactions is None:
                     transactions = {t.trans_index: t for t in r.transactions}
                 out.append((r, m, transactions.get(m.trans_index), found))

@@ -41,10 +41,10 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         sid = r.session.session_id
         for caps in r.capabilities:
-            if "XXXX" not in " ".join(map(_KEYWORD, caps.items)):  # no keyword can start with XXXX
-                continue
+            if caps.starttls or "XXXX" not in " ".join(map(_KEYWORD, caps.items)):
+                continue  # STARTTLS is there, or no keyword can start with XXXX
             masked = [kw for kw, _ in caps.items if kw.startswith("XXXX") and _MASKED_KEYWORD.fullmatch(kw)]
-            if not masked or caps.starttls:
+            if not masked:
                 continue
             clear = _went_on_in_clear(r, caps.ts_ns)
             yield new_finding(
