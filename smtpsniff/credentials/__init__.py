@@ -33,7 +33,7 @@ _SECRET_KIND_VALUE = {k: k.value for k in SecretKind}
 def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
     """Every AUTH command of a session with its steps and outcome, in order."""
     commands = records.commands
-    verbs = list(map(_VERB, commands))  # read in C: most sessions send no AUTH
+    verbs = list(map(_VERB, commands))  # read in C
     if "AUTH" not in verbs:
         return
     session = records.session
@@ -46,8 +46,7 @@ def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
             final.setdefault(reply.command_index, reply.code)
     # The exchange ran inside TLS when the first STARTTLS answered 220 came before it (in list
     # order) with a lower index, or the whole session was implicit TLS.
-    tls_at = -1 if session.implicit_tls else None  # list position of that STARTTLS
-    tls_from = -1 if session.implicit_tls else None  # its command index
+    tls_at = tls_from = -1 if session.implicit_tls else None  # that STARTTLS: list position, command index
     if tls_at is None and "STARTTLS" in verbs:
         for position, command in enumerate(commands):
             if command.verb == "STARTTLS" and command.reply_code == 220:
@@ -80,8 +79,8 @@ def credential(ex: AuthExchange) -> Credential:
     return _new_credential(
         session_id=ex.session_id, command_index=ex.command_index, ts_ns=ex.ts_ns, frame=ex.frame,
         mechanism=ex.mechanism, username=d.username, authzid=d.authzid, realm=d.realm, secret=d.secret,
-        secret_kind=_SECRET_KIND_VALUE[d.secret_kind] if d.secret_kind else None, hash=d.hash, hash_format=d.hash_format,
-        hashcat_mode=d.hashcat_mode, outcome_code=code, success=None if code is None else 200 <= code < 300,
+        secret_kind=_SECRET_KIND_VALUE[d.secret_kind] if d.secret_kind else None, hash=d.hash,
+        hash_format=d.hash_format, hashcat_mode=d.hashcat_mode, outcome_code=code, success=None if code is None else 200 <= code < 300,
         cancelled=ex.cancelled, complete=d.complete, tls=ex.tls, steps=len(ex.steps), note=d.note)
 
 

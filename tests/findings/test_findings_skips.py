@@ -22,8 +22,16 @@ import smtpsniff
 from smtpsniff.analysis.capture import build_tables
 from smtpsniff.anomaly import Anomaly, Layer
 from smtpsniff.credentials import credentials
-from smtpsniff.findings import DetectionContext, command_injection, early_talker, helo_mismatch, open_relay
-from smtpsniff.findings import smtp_smuggling, starttls_not_used, user_enumeration
+from smtpsniff.findings import (
+    DetectionContext,
+    command_injection,
+    early_talker,
+    helo_mismatch,
+    open_relay,
+    smtp_smuggling,
+    starttls_not_used,
+    user_enumeration,
+)
 from smtpsniff.findings import thresholds as known_thresholds
 from smtpsniff.findings.command_injection import CommandRecord, _content, _shown
 from smtpsniff.findings.domains import domain_of, server_names
