@@ -31,7 +31,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             continue  # fewer attempts than the failures it takes
         attempts.sort(key=lambda cs: cs[0].ts_ns)
         failures = [(c, s) for c, s in attempts if not c.success]
-        if len(failures) < minimum:
+        if len(failures) < minimum or not failures:  # a threshold of 0 still needs a failure to show
             continue
         last_failure = failures[-1][0].ts_ns
         won = [(c, s) for c, s in attempts if c.success and c.ts_ns > failures[0][0].ts_ns]

@@ -31,7 +31,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             continue  # fewer attempts than the usernames it takes
         attempts.sort(key=lambda c: c.ts_ns)
         failed_users = dict.fromkeys(c.username for c in attempts if not c.success)  # ordered set
-        if len(failed_users) < minimum:
+        if len(failed_users) < minimum or not failed_users:  # a threshold of 0 still needs a failure to show
             continue
         won = [c for c in attempts if c.success and c.username in failed_users]
         failures = [c for c in attempts if not c.success]

@@ -63,6 +63,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         if not (rcpt_sweep or vrfy_sweep):
             continue
         probes = ([c for c, _ in vrfy.values()] if vrfy_sweep else []) + (list(rcpt.values()) if rcpt_sweep else [])
+        if not probes:
+            continue  # a threshold of 0 makes a sweep of nothing: nothing to show
         probes.sort(key=lambda x: x.ts_ns)
         sessions = tuple(dict.fromkeys(p.session_id for p in probes))
         parts = []
