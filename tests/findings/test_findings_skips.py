@@ -5,8 +5,8 @@ Both run on the records of the captures with findings of these kinds, and on the
 changed from a fixed seed: HELO names (the client's and the server's addresses and names,
 localhost, loopback, blanks, dots), RCPT addresses and paths in relay syntax with relay and
 unknown-user refusals, command lines with CR, LF, NUL and lengths around the limits, message
-contents with the shapes of an early end of data, and a data_before_greeting anomaly.  Every
-finding, its fields and its order, must be the same.
+contents with the shapes of an early end of data, a data_before_greeting anomaly, masked banners
+and EHLO keywords, STARTTLS refused.  Every finding, its fields and its order, must be the same.
 """
 from __future__ import annotations
 
@@ -24,12 +24,15 @@ from smtpsniff.anomaly import Anomaly, Layer
 from smtpsniff.credentials import credentials
 from smtpsniff.findings import (
     DetectionContext,
+    auth_bruteforce,
     command_injection,
     early_talker,
     helo_mismatch,
     open_relay,
+    password_spraying,
     smtp_smuggling,
     starttls_not_used,
+    starttls_stripping,
     user_enumeration,
 )
 from smtpsniff.findings import thresholds as known_thresholds
@@ -41,6 +44,7 @@ from smtpsniff.findings.model import Finding, Severity
 from smtpsniff.findings.open_relay import NOT_LOCAL, relay_syntax, says_relay
 from smtpsniff.findings.smtp_smuggling import ends, smuggled_commands
 from smtpsniff.findings.starttls_not_used import _ACTIVITY, SUBMISSION_PORTS
+from smtpsniff.findings.starttls_stripping import _KEYWORD, _MASKED_KEYWORD, _masked_banner, _went_on_in_clear
 from smtpsniff.findings.user_enumeration import unknown_user
 
 _VERB = attrgetter("verb")
@@ -283,6 +287,101 @@ def reference_starttls_not_used(ctx: DetectionContext) -> Iterator[Finding]:
             evidence=f"EHLO reply offers STARTTLS; first command in clear: {after[0].verb}")
 
 
+def reference_auth_bruteforce(ctx: DetectionContext) -> Iterator[Finding]:
+    sessions = {r.session.session_id: r.session for r in ctx.records}
+    groups: dict[tuple[str, str], list] = {}
+    for c in ctx.credentials:
+        s = sessions.get(c.session_id)
+        if s is None or not c.username or c.success is None:
+            continue
+        groups.setdefault((s.server_ip, c.username), []).append((c, s))
+    minimum = ctx.threshold("auth_bruteforce_min_failures")
+    for (server, user), attempts in groups.items():
+        attempts.sort(key=lambda cs: cs[0].ts_ns)
+        failures = [(c, s) for c, s in attempts if not c.success]
+        if len(failures) < minimum:
+            continue
+        last_failure = failures[-1][0].ts_ns
+        won = [(c, s) for c, s in attempts if c.success and c.ts_ns > failures[0][0].ts_ns]
+        clients = sorted({s.client_ip for _, s in failures})
+        span = (last_failure - failures[0][0].ts_ns) / 1e9
+        involved = failures + won
+        yield Finding(
+            kind="auth_bruteforce", severity=Severity.CRITICAL if won else Severity.HIGH,
+            session_id=failures[0][0].session_id, ts_ns=failures[0][0].ts_ns,
+            frames=tuple(c.frame for c, _ in involved), sessions=tuple(dict.fromkeys(c.session_id for c, _ in involved)),
+            explanation=(f"{len(failures)} failed AUTH attempts for {show(user)!r} at {server} in {span:.1f} s "
+                         f"from {', '.join(clients)}"
+                         + (f"; then AUTH {won[0][0].mechanism} succeeded ({won[0][0].outcome_code})" if won else "")),
+            evidence=lines(f"{c.mechanism} {show(user)} -> {c.outcome_code}" for c, _ in involved))
+
+def reference_password_spraying(ctx: DetectionContext) -> Iterator[Finding]:
+    sessions = {r.session.session_id: r.session for r in ctx.records}
+    groups: dict[tuple[str, str], list] = {}
+    for c in ctx.credentials:
+        s = sessions.get(c.session_id)
+        if s is None or not c.username or c.success is None:
+            continue
+        groups.setdefault((s.client_ip, s.server_ip), []).append(c)
+    minimum = ctx.threshold("spraying_min_users")
+    for (client, server), attempts in groups.items():
+        attempts.sort(key=lambda c: c.ts_ns)
+        failed_users = dict.fromkeys(c.username for c in attempts if not c.success)  # ordered set
+        if len(failed_users) < minimum:
+            continue
+        won = [c for c in attempts if c.success and c.username in failed_users]
+        failures = [c for c in attempts if not c.success]
+        involved = sorted(failures + won, key=lambda c: c.ts_ns)
+        yield Finding(
+            kind="password_spraying", severity=Severity.CRITICAL if won else Severity.HIGH,
+            session_id=involved[0].session_id, ts_ns=involved[0].ts_ns, frames=tuple(c.frame for c in involved),
+            sessions=tuple(dict.fromkeys(c.session_id for c in involved)),
+            explanation=(f"{client} failed AUTH at {server} for {len(failed_users)} usernames "
+                         f"({len(failures)} attempts)"
+                         + (f"; {show(won[0].username)!r} then succeeded" if won else "")),
+            evidence=lines(f"{c.mechanism} {show(c.username)} -> {c.outcome_code}" for c in involved))
+
+def reference_starttls_stripping(ctx: DetectionContext) -> Iterator[Finding]:
+    for r in ctx.records:
+        sid = r.session.session_id
+        for caps in r.capabilities:
+            if "XXXX" not in " ".join(map(_KEYWORD, caps.items)):  # no keyword can start with XXXX
+                continue
+            masked = [kw for kw, _ in caps.items if kw.startswith("XXXX") and _MASKED_KEYWORD.fullmatch(kw)]
+            if not masked or caps.starttls:
+                continue
+            clear = _went_on_in_clear(r, caps.ts_ns)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
+                ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(sid,),
+                explanation=(f"EHLO reply has the masked keyword {show(masked[0])} where STARTTLS belongs"
+                             + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
+                evidence="EHLO reply: " + " | ".join(show(kw) for kw, _ in caps.items))
+            break
+        for c in r.commands if "STARTTLS" in map(_VERB, r.commands) else ():
+            if c.verb != "STARTTLS" or c.reply_code is None or c.reply_code == 220:
+                continue
+            reply = next((x for x in r.replies if x.command_index == c.index), None)
+            clear = _went_on_in_clear(r, c.ts_ns)
+            offered = any(k.starttls for k in r.capabilities)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
+                ts_ns=c.ts_ns, frames=tuple(f for f in (c.frame, c.reply_frame) if f is not None), sessions=(sid,),
+                explanation=(f"STARTTLS answered {c.reply_code}"
+                             + (" although STARTTLS was offered" if offered else "")
+                             + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
+                evidence=f"STARTTLS -> {c.reply_code} {show(reply.text) if reply else ''}".rstrip())
+        banner = r.session.banner
+        if banner and banner.count("*") >= 6 and _masked_banner(banner):  # it needs six "*" at least
+            greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
+            yield Finding(
+                kind="starttls_stripping", severity=Severity.MEDIUM, session_id=sid,
+                ts_ns=greeting.ts_ns if greeting else r.session.start_ns,
+                frames=(greeting.frame,) if greeting else (), sessions=(sid,),
+                explanation="greeting masked with '*': an inspecting middlebox that also rewrites EHLO replies",
+                evidence=f"220 {show(banner)}")
+
+
 CASES = [
     (helo_mismatch.detect, reference_helo_mismatch),
     (open_relay.detect, reference_open_relay),
@@ -291,6 +390,9 @@ CASES = [
     (smtp_smuggling.detect, reference_smtp_smuggling),
     (early_talker.detect, reference_early_talker),
     (starttls_not_used.detect, reference_starttls_not_used),
+    (auth_bruteforce.detect, reference_auth_bruteforce),
+    (password_spraying.detect, reference_password_spraying),
+    (starttls_stripping.detect, reference_starttls_stripping),
 ]
 CAPTURES = ["tests/data/smtp-spoofing.pcap", "tests/data/smtp-relay.pcap", "tests/data/smtp-enumeration.pcap",
             "tests/data/smtp-command-injection.pcap", "tests/data/smtp-smuggling.pcap",
@@ -323,7 +425,8 @@ def test_captures(name, show_secrets):
     cap = _read(name, show_secrets)
     _same(cap.records, cap.tables, show_secrets=show_secrets)
     _same(cap.records, cap.tables, show_secrets=show_secrets,
-          values={"enumeration_min_vrfy": 1, "enumeration_min_unknown": 1, "enumeration_min_unknown_ratio": 0.1})
+          values={"enumeration_min_vrfy": 1, "enumeration_min_unknown": 1, "enumeration_min_unknown_ratio": 0.1,
+                  "auth_bruteforce_min_failures": 1, "spraying_min_users": 2})
 
 
 _HELOS = ["localhost", "LOCALHOST.", "localhost.localdomain", "[127.0.0.1]", "127.0.0.1", "[IPv6:::1]", "...", ".",
@@ -337,6 +440,7 @@ _REPLIES = [(250, "ok"), (550, "5.1.1 User unknown"), (551, "not local"), (553, 
             (550, None), (553, "mailbox name not allowed")]
 _RAWS = [b"NOOP\r\n", b"NOOP\rRCPT TO:<b>\r\n", b"NOOP\n", b"NO\x00OP\r\n", b"A" * 511 + b"\r\n",
          b"A" * 600 + b"\r\n", b"A" * 2000, b"NOOP", b"\r\n", b"\n", b"x\r", b"AUTH PLAIN AGFAYgBj\r\n"]
+_MASKS = ["XXXXXXXA", "XXXXXXXX", "XXXX", "XXXXABC", "XXX", "STARTTLS"]
 _CONTENTS = [b"a\r\n.\r\nMAIL FROM:<x>\r\n", b"a\r.\r\nRCPT TO:<y>\r\n", b"a\r.\rDATA\r\n", b"a\r.\n", b"a\rb.\r\n",
              b"plain\r\n", b"\r.", b""]
 
@@ -356,6 +460,8 @@ def _mutated(records, rng: random.Random):
             elif c.verb in ("VRFY", "EXPN", "NOOP") and rng.random() < 0.5:
                 c = replace(c, verb=rng.choice(["VRFY", "EXPN"]), argument=rng.choice(_ADDRESSES),
                             reply_code=rng.choice(_REPLIES)[0])
+            elif c.verb == "STARTTLS" and rng.random() < 0.5:
+                c = replace(c, reply_code=rng.choice([220, 454, 502, None]))
             if rng.random() < 0.1:
                 c = replace(c, raw=rng.choice(_RAWS))
             commands.append(c)
@@ -370,8 +476,14 @@ def _mutated(records, rng: random.Random):
         if rng.random() < 0.2:
             anomalies += (Anomaly(layer=Layer.SMTP, kind="data_before_greeting", message="early", conn_id=s.session_id,
                                   ts_ns=s.start_ns, frame=rng.choice([None, s.first_frame])),)
-        out.append(replace(r, commands=tuple(commands), recipients=tuple(recipients), messages=messages,
-                           anomalies=anomalies))
+        if rng.random() < 0.15:
+            s = replace(s, banner=rng.choice(["*" * 20, "** *** ***", "mail.example.test ******", "*****", None]))
+        capabilities = tuple(
+            replace(k, starttls=False, items=tuple((rng.choice(_MASKS), p) if kw == "STARTTLS" else (kw, p)
+                                                   for kw, p in k.items))
+            if rng.random() < 0.3 else k for k in r.capabilities)
+        out.append(replace(r, session=s, commands=tuple(commands), recipients=tuple(recipients), messages=messages,
+                           anomalies=anomalies, capabilities=capabilities))
     return out
 
 
