@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..fastinit import slot_builder
 from ..smtp.events import AuthStep, AuthStepKind
 from ..reassembly.events import Direction
 
@@ -69,6 +70,19 @@ class Decoded:
     hashcat_mode: int | None = None
     complete: bool = False  # every message the mechanism needs was seen
     note: str | None = None  # what could not be read, in one line
+
+
+_build_decoded = slot_builder(Decoded)
+
+
+def decoded(*, username: str | None = None, authzid: str | None = None, realm: str | None = None,
+            secret: str | None = None, secret_kind: SecretKind | None = None, hash: str | None = None,
+            hash_format: str | None = None, hashcat_mode: int | None = None, complete: bool = False,
+            note: str | None = None) -> Decoded:
+    """``Decoded(...)`` (the same defaults) with its slots written directly (see
+    :mod:`smtpsniff.fastinit`): the mechanism modules build one per AUTH exchange."""
+    return _build_decoded(username, authzid, realm, secret, secret_kind, hash, hash_format, hashcat_mode,
+                          complete, note)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
