@@ -10,13 +10,15 @@ import pandas as pd
 
 from ..credentials import Credential, credentials
 from ..credentials.mask import mask
-from ..findings import Finding, find
+from ..findings import Finding, Severity, find
+from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
 from .tables import add_connection_columns, frame_from_columns, record_columns
 
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
-    creds = [c for r in records for c in credentials(r)]
+    with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
+    creds = [c for r in records if r.session.session_id in with_auth for c in credentials(r)]
     found = find(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
                  limits=options.limits, tables=tables)
     sessions = tables["sessions"]
@@ -42,10 +44,15 @@ def finding_row(f: Finding) -> dict:
             "frames": list(f.frames), "sessions": list(f.sessions)}
 
 
+_SEVERITY_VALUE = {s: s.value for s in Severity}
+
+
 def _finding_columns(found: list[Finding]) -> dict[str, list]:
-    """:func:`finding_row` of every finding, column by column."""
+    """:func:`finding_row` of every finding, column by column (``frames`` and ``sessions`` as the
+    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list)."""
+    value = _SEVERITY_VALUE
     return {"session_id": [f.session_id for f in found], "ts": [f.ts_ns for f in found],
-            "frame": [f.frame for f in found], "kind": [f.kind for f in found],
-            "severity": [f.severity.value for f in found], "explanation": [f.explanation for f in found],
-            "evidence": [f.evidence for f in found], "frames": [list(f.frames) for f in found],
-            "sessions": [list(f.sessions) for f in found]}
+            "frame": [f.frames[0] if f.frames else None for f in found], "kind": [f.kind for f in found],
+            "severity": [value[f.severity] for f in found], "explanation": [f.explanation for f in found],
+            "evidence": [f.evidence for f in found], "frames": [f.frames for f in found],
+            "sessions": [f.sessions for f in found]}

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from operator import attrgetter
 from types import ModuleType
 
+from ..fastinit import slot_builder
 from ..records.builder import SessionRecords
 from . import cram_md5, digest_md5, login, ntlm, oauth, plain, scram
 from .mask import MASK, mask, mask_auth_argument
@@ -23,33 +24,43 @@ DECODERS: dict[str, ModuleType] = {mech: module for module in _MODULES for mech 
 
 _CHALLENGE_STAGE = "auth_challenge"
 _VERB = attrgetter("verb")
+# One exchange per AUTH command, one credential per exchange: built with their slots written directly.
+_new_exchange = slot_builder(AuthExchange)
+_new_credential = slot_builder(Credential)
+_SECRET_KIND_VALUE = {k: k.value for k in SecretKind}
 
 
 def exchanges(records: SessionRecords) -> Iterator[AuthExchange]:
     """Every AUTH command of a session with its steps and outcome, in order."""
-    if "AUTH" not in map(_VERB, records.commands):  # checked in C: most sessions send no AUTH
+    commands = records.commands
+    verbs = list(map(_VERB, commands))  # read in C
+    if "AUTH" not in verbs:
         return
     session = records.session
     steps_by_command: dict[int, list] = {}
     for step in records.auth_steps:
         steps_by_command.setdefault(step.command_index, []).append(step)
-    final: dict[int, int] | None = None  # AUTH command index -> the code of the reply that ended it
-    tls_from = None if not session.implicit_tls else -1
-    for command in records.commands:
-        if command.verb == "STARTTLS" and command.reply_code == 220 and tls_from is None:
-            tls_from = command.index
-        if command.verb != "AUTH":
+    final: dict[int, int] = {}  # AUTH command index -> the code of the reply that ended it
+    for reply in [x for x in records.replies if x.verb == "AUTH"]:
+        if reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
+            final.setdefault(reply.command_index, reply.code)
+    # The exchange ran inside TLS when the first STARTTLS answered 220 came before it (in list
+    # order) with a lower index, or the whole session was implicit TLS.
+    tls_at = tls_from = -1 if session.implicit_tls else None  # that STARTTLS: list position, command index
+    if tls_at is None and "STARTTLS" in verbs:
+        for position, command in enumerate(commands):
+            if command.verb == "STARTTLS" and command.reply_code == 220:
+                tls_at, tls_from = position, command.index
+                break
+    new = _new_exchange
+    for position, verb in enumerate(verbs):
+        if verb != "AUTH":
             continue
-        if final is None:  # read the replies once, and only for sessions with AUTH
-            final = {}
-            for reply in records.replies:
-                if reply.verb == "AUTH" and reply.command_index is not None and reply.stage != _CHALLENGE_STAGE:
-                    final.setdefault(reply.command_index, reply.code)
-        mechanism = command.argument.split(" ", 1)[0].upper()
-        yield AuthExchange(
-            session_id=session.session_id, command_index=command.index, mechanism=mechanism,
-            steps=tuple(steps_by_command.get(command.index, ())), ts_ns=command.ts_ns, frame=command.frame,
-            outcome_code=final.get(command.index), tls=tls_from is not None and command.index > tls_from)
+        command = commands[position]
+        index = command.index
+        yield new(session.session_id, index, command.argument.split(" ", 1)[0].upper(),
+                  tuple(steps_by_command.get(index, ())), command.ts_ns, command.frame, final.get(index),
+                  tls_at is not None and tls_at < position and index > tls_from)
 
 
 def decode_exchange(ex: AuthExchange) -> Decoded:
@@ -65,11 +76,11 @@ def decode_exchange(ex: AuthExchange) -> Decoded:
 def credential(ex: AuthExchange) -> Credential:
     d = decode_exchange(ex)
     code = ex.outcome_code
-    return Credential(
+    return _new_credential(
         session_id=ex.session_id, command_index=ex.command_index, ts_ns=ex.ts_ns, frame=ex.frame,
         mechanism=ex.mechanism, username=d.username, authzid=d.authzid, realm=d.realm, secret=d.secret,
-        secret_kind=d.secret_kind.value if d.secret_kind else None, hash=d.hash, hash_format=d.hash_format,
-        hashcat_mode=d.hashcat_mode, outcome_code=code, success=None if code is None else 200 <= code < 300,
+        secret_kind=_SECRET_KIND_VALUE[d.secret_kind] if d.secret_kind else None, hash=d.hash,
+        hash_format=d.hash_format, hashcat_mode=d.hashcat_mode, outcome_code=code, success=None if code is None else 200 <= code < 300,
         cancelled=ex.cancelled, complete=d.complete, tls=ex.tls, steps=len(ex.steps), note=d.note)
 
 

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 
-from .model import AuthExchange, Decoded
+from .model import AuthExchange, Decoded, decoded
 from .text import sasl_text
 
 MECHANISMS = ("CRAM-MD5",)
@@ -20,17 +20,17 @@ _RESPONSE = re.compile(rb"^(?P<user>.+) (?P<digest>[0-9a-fA-F]{32})$", re.DOTALL
 
 def decode(ex: AuthExchange) -> Decoded:
     if not ex.server:
-        return Decoded(note="no server challenge seen")
+        return decoded(note="no server challenge seen")
     challenge = ex.server[0]
     client = ex.client
     if not client:
-        return Decoded(note="no client response: the exchange ended after the challenge")
+        return decoded(note="no client response: the exchange ended after the challenge")
     m = _RESPONSE.match(client[0])
     if m is None:
-        return Decoded(note="response is not 'user SP 32 hex digits' (RFC 2195 2)")
+        return decoded(note="response is not 'user SP 32 hex digits' (RFC 2195 2)")
     line = "$cram_md5${}${}".format(base64.b64encode(challenge).decode("ascii"),
                                     base64.b64encode(client[0]).decode("ascii"))
-    return Decoded(username=sasl_text(m.group("user")), hash=line, hash_format=HASH_FORMAT, hashcat_mode=10200,
+    return decoded(username=sasl_text(m.group("user")), hash=line, hash_format=HASH_FORMAT, hashcat_mode=10200,
                    complete=True)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from .model import AuthExchange, Decoded
+from .model import AuthExchange, Decoded, decoded
 from .text import sasl_text
 
 MECHANISMS = ("DIGEST-MD5",)
@@ -31,21 +31,21 @@ def directives(text: str) -> dict[str, str]:
 def decode(ex: AuthExchange) -> Decoded:
     response = next((c for c in ex.client if b"response=" in c), None)
     if response is None:
-        return Decoded(note="no digest-response seen (RFC 2831 2.1.2)")
+        return decoded(note="no digest-response seen (RFC 2831 2.1.2)")
     d = directives(sasl_text(response))
     needed = ("username", "nonce", "cnonce", "nc", "digest-uri", "response")
     missing = [k for k in needed if k not in d]
     if missing:
-        return Decoded(username=d.get("username"), note=f"digest-response lacks {', '.join(missing)}")
+        return decoded(username=d.get("username"), note=f"digest-response lacks {', '.join(missing)}")
     qop = d.get("qop", "auth")
     fields = [d["username"], d.get("realm", ""), d["nonce"], d["digest-uri"], d["cnonce"], d["nc"], qop,
               d["response"]]
     if d.get("authzid"):
         fields.append(d["authzid"])
     if any("$" in f for f in fields):
-        return Decoded(username=d["username"], realm=d.get("realm"), authzid=d.get("authzid"), complete=True,
+        return decoded(username=d["username"], realm=d.get("realm"), authzid=d.get("authzid"), complete=True,
                        note="a directive contains '$': no dmd5 line can hold it")
-    return Decoded(username=d["username"], realm=d.get("realm"), authzid=d.get("authzid"),
+    return decoded(username=d["username"], realm=d.get("realm"), authzid=d.get("authzid"),
                    hash="$DIGEST-MD5$" + "$".join(fields), hash_format=HASH_FORMAT, complete=True)
 
 

@@ -5,7 +5,7 @@ username (on the AUTH line or after the first 334), the second the password.
 """
 from __future__ import annotations
 
-from .model import AuthExchange, Decoded, SecretKind
+from .model import AuthExchange, Decoded, SecretKind, decoded
 from .text import sasl_text
 
 MECHANISMS = ("LOGIN",)
@@ -14,10 +14,10 @@ MECHANISMS = ("LOGIN",)
 def decode(ex: AuthExchange) -> Decoded:
     client = ex.client
     if not client:
-        return Decoded(note="no client message: the exchange ended before the username was sent")
+        return decoded(note="no client message: the exchange ended before the username was sent")
     username = sasl_text(client[0])
     if len(client) < 2:
-        return Decoded(username=username, note="the password was never sent")
+        return decoded(username=username, note="the password was never sent")
     note = f"{len(client) - 2} further client messages ignored" if len(client) > 2 else None
-    return Decoded(username=username, secret=sasl_text(client[1]), secret_kind=SecretKind.PASSWORD,
+    return decoded(username=username, secret=sasl_text(client[1]), secret_kind=SecretKind.PASSWORD,
                    complete=True, note=note)

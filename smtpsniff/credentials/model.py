@@ -8,8 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..fastinit import slot_builder
 from ..smtp.events import AuthStep, AuthStepKind
 from ..reassembly.events import Direction
+
+
+_C2S, _S2C = Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT
+_CANCEL = AuthStepKind.CANCEL
 
 
 class SecretKind(str, Enum):
@@ -35,17 +40,16 @@ class AuthExchange:
     @property
     def client(self) -> tuple[bytes, ...]:
         """Client messages in order: the initial response (if any), then each response; no cancel."""
-        return tuple(s.data for s in self.steps
-                     if s.direction is Direction.CLIENT_TO_SERVER and s.kind is not AuthStepKind.CANCEL)
+        return tuple([s.data for s in self.steps if s.direction is _C2S and s.kind is not _CANCEL])
 
     @property
     def server(self) -> tuple[bytes, ...]:
         """Server challenges (the decoded text of each 334 reply) in order."""
-        return tuple(s.data for s in self.steps if s.direction is Direction.SERVER_TO_CLIENT)
+        return tuple([s.data for s in self.steps if s.direction is _S2C])
 
     @property
     def cancelled(self) -> bool:
-        return any(s.kind is AuthStepKind.CANCEL for s in self.steps)
+        return any(s.kind is _CANCEL for s in self.steps)
 
     @property
     def has_initial(self) -> bool:
@@ -66,6 +70,19 @@ class Decoded:
     hashcat_mode: int | None = None
     complete: bool = False  # every message the mechanism needs was seen
     note: str | None = None  # what could not be read, in one line
+
+
+_build_decoded = slot_builder(Decoded)
+
+
+def decoded(*, username: str | None = None, authzid: str | None = None, realm: str | None = None,
+            secret: str | None = None, secret_kind: SecretKind | None = None, hash: str | None = None,
+            hash_format: str | None = None, hashcat_mode: int | None = None, complete: bool = False,
+            note: str | None = None) -> Decoded:
+    """``Decoded(...)`` (the same defaults) with its slots written directly (see
+    :mod:`smtpsniff.fastinit`): the mechanism modules build one per AUTH exchange."""
+    return _build_decoded(username, authzid, realm, secret, secret_kind, hash, hash_format, hashcat_mode,
+                          complete, note)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from .model import AuthExchange, Decoded
+from .model import AuthExchange, Decoded, decoded
 
 MECHANISMS = ("NTLM",)
 SIGNATURE = b"NTLMSSP\x00"
@@ -44,26 +44,26 @@ def decode(ex: AuthExchange) -> Decoded:
     challenge_msg = next((d for d in ex.server if message_type(d) == CHALLENGE), None)
     auth_msg = next((d for d in ex.client if message_type(d) == AUTHENTICATE), None)
     if auth_msg is None:
-        return Decoded(note="no AUTHENTICATE message seen")
+        return decoded(note="no AUTHENTICATE message seen")
     fields = [_field(auth_msg, at) for at in (12, 20, 28, 36, 44)]
     if any(f is None for f in fields):
-        return Decoded(note="AUTHENTICATE message has a field outside the message (MS-NLMP 2.2.1.3)")
+        return decoded(note="AUTHENTICATE message has a field outside the message (MS-NLMP 2.2.1.3)")
     lm, nt, domain_raw, user_raw, _workstation = fields
     flags = struct.unpack_from("<I", auth_msg, 60)[0] if len(auth_msg) >= 64 else FLAG_UNICODE
     unicode = bool(flags & FLAG_UNICODE)
     user, domain = _text(user_raw, unicode), _text(domain_raw, unicode)
     if not user and not nt:
-        return Decoded(username="", realm=domain or None, complete=True, note="anonymous NTLM: no credentials")
+        return decoded(username="", realm=domain or None, complete=True, note="anonymous NTLM: no credentials")
     if challenge_msg is None or len(challenge_msg) < 32:
-        return Decoded(username=user, realm=domain or None, note="no CHALLENGE message seen: no server challenge")
+        return decoded(username=user, realm=domain or None, note="no CHALLENGE message seen: no server challenge")
     server_challenge = challenge_msg[24:32].hex()
     if len(nt) > 24:
         line = f"{user}::{domain}:{server_challenge}:{nt[:16].hex()}:{nt[16:].hex()}"
-        return Decoded(username=user, realm=domain or None, hash=line, hash_format=FORMAT_V2, hashcat_mode=5600,
+        return decoded(username=user, realm=domain or None, hash=line, hash_format=FORMAT_V2, hashcat_mode=5600,
                        complete=True)
     if len(nt) == 24:
         line = f"{user}::{domain}:{lm.hex()}:{nt.hex()}:{server_challenge}"
-        return Decoded(username=user, realm=domain or None, hash=line, hash_format=FORMAT_V1, hashcat_mode=5500,
+        return decoded(username=user, realm=domain or None, hash=line, hash_format=FORMAT_V1, hashcat_mode=5500,
                        complete=True)
-    return Decoded(username=user, realm=domain or None, complete=True,
+    return decoded(username=user, realm=domain or None, complete=True,
                    note=f"NT response of {len(nt)} octets is neither NTLMv1 (24) nor NTLMv2 (> 24)")

@@ -6,7 +6,7 @@ A failed attempt gets a 334 with a JSON error that the client answers with an em
 """
 from __future__ import annotations
 
-from .model import AuthExchange, Decoded, SecretKind
+from .model import AuthExchange, Decoded, SecretKind, decoded
 from .text import sasl_text
 
 MECHANISMS = ("XOAUTH2", "OAUTHBEARER")
@@ -39,18 +39,18 @@ def _gs2_authzid(header: bytes) -> str | None:
 def decode(ex: AuthExchange) -> Decoded:
     client = [c for c in ex.client if c]
     if not client:
-        return Decoded(note="no client message with credentials")
+        return decoded(note="no client message with credentials")
     first = client[0]
     if ex.mechanism == "OAUTHBEARER":
         header, _, rest = first.partition(b"\x01")
         authzid = _gs2_authzid(header)
         pairs = _pairs(rest)
         token = _token(pairs.get("auth"))
-        return Decoded(username=authzid, authzid=authzid, secret=token,
+        return decoded(username=authzid, authzid=authzid, secret=token,
                        secret_kind=SecretKind.TOKEN if token is not None else None, complete=token is not None,
                        note=None if token is not None else "no auth=Bearer pair (RFC 7628 3.1)")
     pairs = _pairs(first)
     token = _token(pairs.get("auth"))
-    return Decoded(username=pairs.get("user"), secret=token,
+    return decoded(username=pairs.get("user"), secret=token,
                    secret_kind=SecretKind.TOKEN if token is not None else None, complete=token is not None,
                    note=None if token is not None else "no auth=Bearer field")

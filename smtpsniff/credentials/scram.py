@@ -13,7 +13,7 @@ import binascii
 import hashlib
 import hmac
 
-from .model import AuthExchange, Decoded
+from .model import AuthExchange, Decoded, decoded
 from .text import sasl_text
 
 MECHANISMS = ("SCRAM-SHA-1", "SCRAM-SHA-256", "SCRAM-SHA-512", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS")
@@ -36,12 +36,12 @@ def _saslname(value: str) -> str:
 def decode(ex: AuthExchange) -> Decoded:
     client, server = ex.client, ex.server
     if not client:
-        return Decoded(note="no client-first-message")
+        return decoded(note="no client-first-message")
     first = client[0]
     # RFC 5802 7: client-first-message = gs2-header client-first-message-bare
     parts = first.split(b",", 2)
     if len(parts) < 3:
-        return Decoded(note="client-first-message has no GS2 header (RFC 5802 7)")
+        return decoded(note="client-first-message has no GS2 header (RFC 5802 7)")
     bare = parts[2]
     attrs = _attributes(bare)
     user = _saslname(attrs["n"]) if "n" in attrs else None
@@ -49,20 +49,20 @@ def decode(ex: AuthExchange) -> Decoded:
     server_first = next((s for s in server if s.startswith(b"r=")), None)
     final = next((c for c in client[1:] if b",p=" in c), None)
     if server_first is None or final is None:
-        return Decoded(username=user, authzid=authzid, note="server-first or client-final message not seen")
+        return decoded(username=user, authzid=authzid, note="server-first or client-final message not seen")
     sattrs = _attributes(server_first)
     try:
         salt = base64.b64decode(sattrs["s"], validate=True)
         iterations = int(sattrs["i"])
     except (KeyError, ValueError, binascii.Error):
-        return Decoded(username=user, authzid=authzid, note="server-first-message lacks a usable salt or count")
+        return decoded(username=user, authzid=authzid, note="server-first-message lacks a usable salt or count")
     without_proof, _, proof = final.rpartition(b",p=")
     auth_message = bare + b"," + server_first + b"," + without_proof
     name = ex.mechanism.removeprefix("SCRAM-").removesuffix("-PLUS").replace("-", "").lower()
     line = "$smtpsniff-scram${}${}${}${}${}".format(
         name, iterations, base64.b64encode(salt).decode(), base64.b64encode(auth_message).decode(),
         proof.decode("ascii", errors="replace"))
-    return Decoded(username=user, authzid=authzid, hash=line, hash_format=HASH_FORMAT, complete=True)
+    return decoded(username=user, authzid=authzid, hash=line, hash_format=HASH_FORMAT, complete=True)
 
 
 def verify(line: str, password: str) -> bool:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from importlib import import_module
+from itertools import compress, count, islice
+from operator import attrgetter, eq
 from types import ModuleType
 
 from ..credentials import Credential
@@ -16,6 +18,8 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..records.builder import SessionRecords
 from .context import DetectionContext
 from .model import Finding, Severity, Threshold
+
+_TS = attrgetter("ts_ns")
 
 #: Detector modules under smtpsniff.findings, in the order they run.
 DETECTORS = (
@@ -65,8 +69,36 @@ def find(records: list[SessionRecords], credentials: list[Credential], *,
     out: list[Finding] = []
     for module in detector_modules():
         out.extend(module.detect(ctx))
-    out.sort(key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank, f.kind))
-    return out
+    return in_order(out)
+
+
+def in_order(findings: list[Finding]) -> list[Finding]:
+    """``findings`` sorted stably by time (those without one last), then severity (worst first),
+    then kind: ``sorted(findings, key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank,
+    f.kind))``.
+
+    Sorted by the time alone first (plain integers, the cheapest keys to compare), then each run
+    of equal times by severity and kind; both sorts are stable, so findings equal in all three keep
+    the order the detectors gave them, as with the one sort.
+    """
+    worst_first = {s: -s.rank for s in Severity}
+
+    def rest(f: Finding) -> tuple[int, str]:
+        return worst_first[f.severity], f.kind
+
+    timed = [f for f in findings if f.ts_ns is not None]
+    timed.sort(key=_TS)
+    times = list(map(_TS, timed))
+    ties = list(compress(count(), map(eq, times, islice(times, 1, None))))  # i: same time as i + 1
+    at = 0
+    while at < len(ties):
+        start = end = ties[at]
+        while at + 1 < len(ties) and ties[at + 1] == end + 1:
+            at += 1
+            end += 1
+        timed[start:end + 2] = sorted(timed[start:end + 2], key=rest)
+        at += 1
+    return timed + sorted((f for f in findings if f.ts_ns is None), key=rest)
 
 
 def _known() -> dict[str, Threshold]:
@@ -78,4 +110,4 @@ def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
 
 
 __all__ = ["DETECTORS", "DetectionContext", "Finding", "Severity", "Threshold", "at_least", "check_thresholds",
-           "detector_modules", "find", "kinds", "thresholds"]
+           "detector_modules", "find", "in_order", "kinds", "thresholds"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .context import DetectionContext
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("auth_before_starttls",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -21,15 +21,19 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         if r.session.implicit_tls:
             continue
-        caps = next((c for c in r.capabilities if c.auth_mechanisms), None)
-        if caps is None:
+        for caps in r.capabilities:
+            if caps.auth_mechanisms:
+                break
+        else:
             continue
         mechanisms = caps.auth_mechanisms
+        offered = " ".join(mechanisms)
         plain = sorted(CLEARTEXT_MECHANISMS.intersection(mechanisms))
         tls = "while STARTTLS was also offered" if caps.starttls else "and no STARTTLS was offered"
-        yield Finding(
+        sid = r.session.session_id
+        yield new_finding(
             kind="auth_before_starttls", severity=Severity.MEDIUM if plain else Severity.LOW,
-            session_id=r.session.session_id, ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(r.session.session_id,),
-            explanation=(f"server offered AUTH {' '.join(mechanisms)} before TLS {tls}"
+            session_id=sid, ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(sid,),
+            explanation=(f"server offered AUTH {offered} before TLS {tls}"
                          + (f"; {', '.join(plain)} send the password in clear" if plain else "")),
-            evidence=f"EHLO reply: AUTH {' '.join(mechanisms)}" + (" | STARTTLS" if caps.starttls else ""))
+            evidence=f"EHLO reply: AUTH {offered}" + (" | STARTTLS" if caps.starttls else ""))

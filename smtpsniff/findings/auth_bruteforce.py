@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("auth_bruteforce",)
 THRESHOLDS = (
@@ -18,7 +18,7 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = {r.session.session_id: r.session for r in ctx.records}
+    sessions = ctx.sessions_by_id()
     groups: dict[tuple[str, str], list] = {}
     for c in ctx.credentials:
         s = sessions.get(c.session_id)
@@ -27,20 +27,23 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         groups.setdefault((s.server_ip, c.username), []).append((c, s))
     minimum = ctx.threshold("auth_bruteforce_min_failures")
     for (server, user), attempts in groups.items():
+        if len(attempts) < minimum:
+            continue  # fewer attempts than the failures it takes
         attempts.sort(key=lambda cs: cs[0].ts_ns)
         failures = [(c, s) for c, s in attempts if not c.success]
-        if len(failures) < minimum:
+        if len(failures) < minimum or not failures:  # a threshold of 0 still needs a failure to show
             continue
         last_failure = failures[-1][0].ts_ns
         won = [(c, s) for c, s in attempts if c.success and c.ts_ns > failures[0][0].ts_ns]
         clients = sorted({s.client_ip for _, s in failures})
         span = (last_failure - failures[0][0].ts_ns) / 1e9
         involved = failures + won
-        yield Finding(
+        shown = show(user)
+        yield new_finding(
             kind="auth_bruteforce", severity=Severity.CRITICAL if won else Severity.HIGH,
             session_id=failures[0][0].session_id, ts_ns=failures[0][0].ts_ns,
             frames=tuple(c.frame for c, _ in involved), sessions=tuple(dict.fromkeys(c.session_id for c, _ in involved)),
-            explanation=(f"{len(failures)} failed AUTH attempts for {show(user)!r} at {server} in {span:.1f} s "
+            explanation=(f"{len(failures)} failed AUTH attempts for {shown!r} at {server} in {span:.1f} s "
                          f"from {', '.join(clients)}"
                          + (f"; then AUTH {won[0][0].mechanism} succeeded ({won[0][0].outcome_code})" if won else "")),
-            evidence=lines(f"{c.mechanism} {show(user)} -> {c.outcome_code}" for c, _ in involved))
+            evidence=lines(f"{c.mechanism} {shown} -> {c.outcome_code}" for c, _ in involved))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from .context import DetectionContext
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("cleartext_auth",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -38,7 +38,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         if c.hash is not None:
             evidence.append(f"hash={ctx.secret(c.hash)}")
         evidence.append(f"reply={c.outcome_code}")
-        yield Finding(kind="cleartext_auth", severity=severity, session_id=c.session_id, ts_ns=c.ts_ns,
+        yield new_finding(kind="cleartext_auth", severity=severity, session_id=c.session_id, ts_ns=c.ts_ns,
                       frames=(c.frame,), sessions=(c.session_id,),
                       explanation=f"AUTH {c.mechanism} outside TLS exposed {what}; {_outcome(c.outcome_code)}",
                       evidence=" ".join(evidence))

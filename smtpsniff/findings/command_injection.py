@@ -18,7 +18,7 @@ from ..credentials.mask import mask_auth_argument
 from ..records.model import CommandRecord
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("command_injection",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -49,11 +49,11 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         raws = list(map(_RAW, commands))
         # The whole session at once (the usual one): every line ends in CRLF and, the CRs counted
         # over all lines being one per line, holds no other CR; no NUL, none over the plainer
-        # limit.  Then no line shows any sign below.
-        if all(map(_ENDS_CRLF, raws)) and max(map(len, raws)) <= plain_limit:
-            joined = b"".join(raws)
-            if joined.count(b"\r") == len(raws) and b"\x00" not in joined:
-                continue
+        # limit (no line is longer than all of them together).  Then no line shows any sign below.
+        joined = b"".join(raws)
+        if (joined.count(b"\r") == len(raws) and b"\x00" not in joined and all(map(_ENDS_CRLF, raws))
+                and (len(joined) <= plain_limit or max(map(len, raws)) <= plain_limit)):
+            continue
         crlf = any(c.raw.endswith(b"\r\n") for c in commands)
         signs: dict[str, tuple[Severity, str, list[CommandRecord]]] = {}
 
@@ -77,7 +77,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             elif len(c.raw) > limit:
                 add("long", Severity.LOW, f"command line over {limit} octets (RFC 5321 4.5.3.1.4)", c)
         for severity, why, items in signs.values():
-            yield Finding(
+            yield new_finding(
                 kind="command_injection", severity=severity, session_id=sid, ts_ns=items[0].ts_ns,
                 frames=tuple(dict.fromkeys(c.frame for c in items)), sessions=(sid,),
                 explanation=f"{why}: {len(items)} command(s), longest {max(len(c.raw) for c in items)} octets",

@@ -14,7 +14,9 @@ from ..limits import DEFAULT_LIMITS, Limits
 from ..mail import parse_message
 from ..mail.model import ParsedMessage
 from ..records.builder import MessageData, SessionRecords
+from ..records.model import SessionRecord
 from .model import Threshold
+from .verbs import sessions_sending
 
 
 @dataclass
@@ -31,6 +33,9 @@ class DetectionContext:
     tables: Mapping[str, object] = field(default_factory=dict)
     from_fields: dict | None = None  # (session, transaction) -> FromFields, filled by .headers
     from_fields_from_tables: bool = False
+    from_messages: list | None = None  # what .headers.messages yields, listed by its first call
+    _sending: dict[str, frozenset[int]] = field(default_factory=dict)
+    _sessions: dict[int, SessionRecord] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -43,6 +48,19 @@ class DetectionContext:
         if key not in self._parsed:
             self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
         return self._parsed[key]
+
+    def sessions_by_id(self) -> dict[int, SessionRecord]:
+        """Every session record by its id (read once for the detectors that group credentials)."""
+        if self._sessions is None:
+            self._sessions = {r.session.session_id: r.session for r in self.records}
+        return self._sessions
+
+    def sending(self, verb: str) -> frozenset[int]:
+        """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""
+        found = self._sending.get(verb)
+        if found is None:
+            found = self._sending[verb] = sessions_sending(verb, self.records, self.tables)
+        return found
 
     def secret(self, value: str | None) -> str | None:
         return mask(value, self.show_secrets)

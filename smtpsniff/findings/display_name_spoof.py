@@ -13,7 +13,7 @@ from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
 from .headers import messages
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("display_name_spoof",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -30,7 +30,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(addr))
             if claimed is None or claimed == real:
                 continue
-            yield Finding(
+            yield new_finding(
                 kind="display_name_spoof", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
                 frames=(m.frame,), sessions=(m.session_id,),
                 explanation=f"From display name shows {show(shown.group(0))} but the address is {show(addr)}",

@@ -62,7 +62,7 @@ def server_names(records: SessionRecords) -> set[str]:
     names = set()
     banner = records.session.banner
     if banner:
-        first = banner.split("\n", 1)[0].split(" ", 1)[0].strip()
+        first = banner.partition("\n")[0].partition(" ")[0].strip()
         if first:
             names.add(first.lower().rstrip("."))
     for caps in records.capabilities:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("early_talker",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -20,9 +20,13 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         s = r.session
+        if not r.anomalies:
+            continue  # the usual session: no data_before_greeting anomaly
         anomaly = next((a for a in r.anomalies if a.kind == "data_before_greeting"), None)
+        if anomaly is None or not s.handshake_seen:
+            continue
         greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
-        if anomaly is None or not s.handshake_seen or greeting is None:
+        if greeting is None:
             continue
         early = [c for c in r.commands if c.ts_ns <= greeting.ts_ns
                  or (anomaly.frame is not None and c.frame == anomaly.frame)]
@@ -30,7 +34,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         delay = (f"{((first.ts_ns - s.start_ns) / 1e9):.3f} s after the connection opened"
                  if first else "before the greeting")
         answer = f"; the greeting was {greeting.code} {show(greeting.text.splitlines()[0] if greeting.text else '')}"
-        yield Finding(
+        yield new_finding(
             kind="early_talker", severity=Severity.MEDIUM, session_id=s.session_id,
             ts_ns=anomaly.ts_ns if anomaly.ts_ns is not None else s.start_ns,
             frames=tuple(f for f in (anomaly.frame, greeting.frame) if f is not None),

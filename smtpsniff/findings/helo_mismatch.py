@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import ip_of, server_names
 from .evidence import show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("helo_mismatch",)
 _LOCALHOST = ("localhost", "localhost.localdomain")
+_HELO_VERBS = frozenset({"EHLO", "HELO", "LHLO"})
 THRESHOLDS: tuple[Threshold, ...] = ()
 
 
@@ -44,20 +45,33 @@ def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    # HELO word -> its name, for the words that are neither an address literal nor localhost: for
+    # them _problem only asks whether the name is one of the server's (clients greet alike).
+    plain: dict[str, str] = {}
     for r in ctx.records:
         s = r.session
         # The name is the argument's first word; an argument of blanks only (a vertical tab is no
         # separator to the decoder, RFC 5321 4.1.1.1) names nothing to compare.
-        helos = [c for c in r.commands if c.verb in ("EHLO", "HELO", "LHLO") and c.argument.split()]
+        helos = [c for c in r.commands if c.verb in _HELO_VERBS and c.argument.split()]
+        own = None
         for c in helos:
+            word = c.argument.split()[0]
+            if own is None:
+                own = server_names(r)
+            if word not in plain and ip_of(word) is None:
+                name = word.strip().lower().rstrip(".")
+                if name not in _LOCALHOST:
+                    plain[word] = name
+            if word in plain and plain[word] not in own:
+                continue  # what _problem answers None for, without reading the word again
             try:
-                problem = _problem(c.argument.split()[0], s.client_ip, s.server_ip, server_names(r))
+                problem = _problem(word, s.client_ip, s.server_ip, own)
             except ValueError:
                 continue
             if problem is None:
                 continue
             severity, why = problem
-            yield Finding(
+            yield new_finding(
                 kind="helo_mismatch", severity=severity, session_id=s.session_id, ts_ns=c.ts_ns, frames=(c.frame,),
                 sessions=(s.session_id,), explanation=f"{c.verb} {show(c.argument)}: {why}",
                 evidence=show(c.raw))

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .evidence import lines, show
 from .headers import messages
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("multiple_from",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -20,7 +20,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r, m, t, from_ in messages(ctx):
         if from_.count < 2:
             continue
-        yield Finding(
+        yield new_finding(
             kind="multiple_from", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
             frames=(m.frame,), sessions=(m.session_id,),
             explanation=f"message has {from_.count} From header fields; RFC 5322 3.6 allows one",

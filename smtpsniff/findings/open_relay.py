@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("open_relay_attempt", "open_relay_accepted")
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -54,29 +54,38 @@ def relay_syntax(address: str, raw_path: str | None = None) -> str | None:
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    read: dict[tuple[str, str], str | None] = {}  # (address, path) -> relay_syntax (senders repeat)
+    first_auth: dict[int, int] = {}  # session -> its first successful AUTH: later recipients are not relaying
+    for c in ctx.credentials:
+        if c.success and (c.session_id not in first_auth or c.ts_ns < first_auth[c.session_id]):
+            first_auth[c.session_id] = c.ts_ns
     for r in ctx.records:
         if not r.recipients:  # findings come from recipients only
             continue
         sid = r.session.session_id
-        authed = [c.ts_ns for c in ctx.credentials_of(sid) if c.success]
-        senders = {t.trans_index: t.mail_from for t in r.transactions}
+        authed = first_auth.get(sid)
         raw_paths: dict[int | None, list[str]] = {}  # RCPT arguments as sent, per transaction, in order
-        for c in r.commands:
-            if c.verb == "RCPT":
-                raw_paths.setdefault(c.trans_index, []).append(c.argument.partition(":")[2].strip())
+        for c in [c for c in r.commands if c.verb == "RCPT"]:
+            raw_paths.setdefault(c.trans_index, []).append(c.argument.partition(":")[2].strip())
         attempts, accepted = [], []
+        senders = None  # trans_index -> MAIL FROM, read for the sessions with a finding
         for rc in r.recipients:
             code = rc.reply_code
-            if code is None or (authed and min(authed) < rc.ts_ns):
+            if code is None or (authed is not None and authed < rc.ts_ns):
                 continue
             sent = raw_paths.get(rc.trans_index, [])
             path = sent[rc.index] if rc.index < len(sent) else f"<{rc.address}>"
-            syntax = relay_syntax(rc.address, path)
-            sender = senders.get(rc.trans_index)
+            key = (rc.address, path)
+            syntax = read[key] if key in read else read.setdefault(key, relay_syntax(*key))
             if code >= 400 and (code in NOT_LOCAL or says_relay(rc.reply_text) or syntax):
-                attempts.append((rc, sender, syntax, path))
+                found = attempts
             elif 200 <= code < 300 and syntax:
-                accepted.append((rc, sender, syntax, path))
+                found = accepted
+            else:
+                continue
+            if senders is None:
+                senders = {t.trans_index: t.mail_from for t in r.transactions}
+            found.append((rc, senders.get(rc.trans_index), syntax, path))
         for kind, items, severity, verdict in (
                 ("open_relay_attempt", attempts, Severity.LOW, "refused as relaying"),
                 ("open_relay_accepted", accepted, Severity.HIGH, "accepted without AUTH")):
@@ -85,7 +94,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             first = items[0][0]
             targets = sorted({domain_of(rc.address) or rc.address for rc, _, _, _ in items})
             syntaxes = sorted({s for _, _, s, _ in items if s})
-            yield Finding(
+            yield new_finding(
                 kind=kind, severity=severity, session_id=sid, ts_ns=first.ts_ns,
                 frames=tuple(rc.frame for rc, _, _, _ in items), sessions=(sid,),
                 explanation=(f"{len(items)} RCPT for {', '.join(show(d) for d in targets[:5])}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("password_spraying",)
 THRESHOLDS = (
@@ -18,7 +18,7 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = {r.session.session_id: r.session for r in ctx.records}
+    sessions = ctx.sessions_by_id()
     groups: dict[tuple[str, str], list] = {}
     for c in ctx.credentials:
         s = sessions.get(c.session_id)
@@ -27,14 +27,16 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         groups.setdefault((s.client_ip, s.server_ip), []).append(c)
     minimum = ctx.threshold("spraying_min_users")
     for (client, server), attempts in groups.items():
+        if len(attempts) < minimum:
+            continue  # fewer attempts than the usernames it takes
         attempts.sort(key=lambda c: c.ts_ns)
         failed_users = dict.fromkeys(c.username for c in attempts if not c.success)  # ordered set
-        if len(failed_users) < minimum:
+        if len(failed_users) < minimum or not failed_users:  # a threshold of 0 still needs a failure to show
             continue
         won = [c for c in attempts if c.success and c.username in failed_users]
         failures = [c for c in attempts if not c.success]
         involved = sorted(failures + won, key=lambda c: c.ts_ns)
-        yield Finding(
+        yield new_finding(
             kind="password_spraying", severity=Severity.CRITICAL if won else Severity.HIGH,
             session_id=involved[0].session_id, ts_ns=involved[0].ts_ns, frames=tuple(c.frame for c in involved),
             sessions=tuple(dict.fromkeys(c.session_id for c in involved)),

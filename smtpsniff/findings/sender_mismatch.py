@@ -12,21 +12,28 @@ from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
 from .headers import messages
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("sender_mismatch",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    orgs: dict[str, str | None] = {}  # address -> its organisational domain (a sender mails many times)
+
+    def org_of(address: str) -> str | None:
+        if address not in orgs:
+            orgs[address] = org_domain(domain_of(address))
+        return orgs[address]
+
     for r, m, t, from_ in messages(ctx):
         if t is None or not t.mail_from or not from_.mailboxes:
             continue
-        envelope = org_domain(domain_of(t.mail_from))
-        header = org_domain(domain_of(from_.mailboxes[0][1]))
+        envelope = org_of(t.mail_from)
+        header = org_of(from_.mailboxes[0][1])
         if envelope is None or header is None or envelope == header:
             continue
-        yield Finding(
+        yield new_finding(
             kind="sender_mismatch", severity=Severity.LOW, session_id=m.session_id, ts_ns=m.ts_ns,
             frames=(t.frame, m.frame), sessions=(m.session_id,),
             explanation=f"envelope sender domain {show(envelope)} differs from the From header domain {show(header)}",

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from ..records.builder import MessageData
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("smtp_smuggling",)
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -58,6 +58,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
         sid = r.session.session_id
         for msg in r.messages:
+            if not msg.event.smuggling_candidates and CR_SHAPE.search(msg.content) is None:
+                continue  # no shape of an earlier end: ends() finds none
             found = ends(msg)
             early = {name: at for name, at in found.items() if at is not None}
             if not early:
@@ -69,7 +71,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                      and (not after or x.ts_ns <= min(after))]
             severity = Severity.CRITICAL if extra and commands else Severity.HIGH if commands else Severity.LOW
             where = ", ".join(f"{name} receiver at octet {at} ({show(sh)})" for name, (at, sh) in early.items())
-            yield Finding(
+            yield new_finding(
                 kind="smtp_smuggling", severity=severity, session_id=sid,
                 ts_ns=msg.ts_ns, frames=tuple(dict.fromkeys((msg.frame, msg.end_frame))), sessions=(sid,),
                 explanation=(f"{msg.via} content holds an end of data that a strict receiver ignores: {where}; "

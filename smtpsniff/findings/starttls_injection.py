@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from ..reassembly.events import Direction
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("starttls_command_injection", "starttls_response_injection")
 THRESHOLDS: tuple[Threshold, ...] = ()
@@ -31,7 +31,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             if not items:
                 continue
             octets = sum(len(p.data) for p in items)
-            yield Finding(
+            yield new_finding(
                 kind=kind, severity=Severity.HIGH, session_id=sid, ts_ns=items[0].ts_ns,
                 frames=tuple(dict.fromkeys(p.frame for p in items)), sessions=(sid,),
                 explanation=(f"{who} sent {len(items)} plain-text line(s) ({octets} octets) after the 220 to "

@@ -7,35 +7,39 @@ an attack.  A STARTTLS that was sent but refused is ``starttls_stripping``'s con
 from __future__ import annotations
 
 from collections.abc import Iterator
-from operator import attrgetter
 
 from .context import DetectionContext
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("starttls_not_used",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 SUBMISSION_PORTS = frozenset({587})
 _ACTIVITY = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH", "VRFY", "EXPN", "ETRN"})
-_VERB = attrgetter("verb")
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    sent_starttls = ctx.sending("STARTTLS")
     for r in ctx.records:
         s = r.session
         if s.starttls_used or s.implicit_tls:
             continue
-        offer = next((c for c in r.capabilities if c.starttls), None)
-        if offer is None or "STARTTLS" in map(_VERB, r.commands):
+        for offer in r.capabilities:
+            if offer.starttls:
+                break
+        else:
             continue
-        after = [c for c in r.commands if c.verb in _ACTIVITY and c.ts_ns >= offer.ts_ns]
+        if s.session_id in sent_starttls:
+            continue
+        offered = offer.ts_ns
+        after = [c for c in r.commands if c.verb in _ACTIVITY and c.ts_ns >= offered]
         if not after:
             continue
-        auth = any(c.verb == "AUTH" for c in after)
+        verbs = {c.verb for c in after}
+        auth = "AUTH" in verbs
         severity = Severity.MEDIUM if auth or s.server_port in SUBMISSION_PORTS else Severity.LOW
-        verbs = sorted({c.verb for c in after})
-        yield Finding(
-            kind="starttls_not_used", severity=severity, session_id=s.session_id, ts_ns=offer.ts_ns,
+        yield new_finding(
+            kind="starttls_not_used", severity=severity, session_id=s.session_id, ts_ns=offered,
             frames=(offer.frame, after[0].frame), sessions=(s.session_id,),
-            explanation=(f"server offered STARTTLS but the client sent {', '.join(verbs)} in clear"
+            explanation=(f"server offered STARTTLS but the client sent {', '.join(sorted(verbs))} in clear"
                          + ("; its credentials crossed in clear" if auth else "")),
             evidence=f"EHLO reply offers STARTTLS; first command in clear: {after[0].verb}")

@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 
 from ..records.builder import SessionRecords
 from .context import DetectionContext
 from .evidence import show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("starttls_stripping",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 _MASKED_KEYWORD = re.compile(r"X{4,}[A-Z0-9]{0,2}")
 _CLEAR_AFTER = frozenset({"MAIL", "RCPT", "DATA", "BDAT", "AUTH"})
-_VERB = attrgetter("verb")
 _KEYWORD = itemgetter(0)
 
 
@@ -38,29 +37,30 @@ def _went_on_in_clear(r: SessionRecords, after_ts: int) -> list[str]:
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    sent_starttls = ctx.sending("STARTTLS")
     for r in ctx.records:
         sid = r.session.session_id
         for caps in r.capabilities:
-            if "XXXX" not in " ".join(map(_KEYWORD, caps.items)):  # no keyword can start with XXXX
-                continue
+            if caps.starttls or "XXXX" not in " ".join(map(_KEYWORD, caps.items)):
+                continue  # STARTTLS is there, or no keyword can start with XXXX
             masked = [kw for kw, _ in caps.items if kw.startswith("XXXX") and _MASKED_KEYWORD.fullmatch(kw)]
-            if not masked or caps.starttls:
+            if not masked:
                 continue
             clear = _went_on_in_clear(r, caps.ts_ns)
-            yield Finding(
+            yield new_finding(
                 kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
                 ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(sid,),
                 explanation=(f"EHLO reply has the masked keyword {show(masked[0])} where STARTTLS belongs"
                              + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
                 evidence="EHLO reply: " + " | ".join(show(kw) for kw, _ in caps.items))
             break
-        for c in r.commands if "STARTTLS" in map(_VERB, r.commands) else ():
+        for c in r.commands if sid in sent_starttls else ():
             if c.verb != "STARTTLS" or c.reply_code is None or c.reply_code == 220:
                 continue
             reply = next((x for x in r.replies if x.command_index == c.index), None)
             clear = _went_on_in_clear(r, c.ts_ns)
             offered = any(k.starttls for k in r.capabilities)
-            yield Finding(
+            yield new_finding(
                 kind="starttls_stripping", severity=Severity.HIGH if clear else Severity.MEDIUM, session_id=sid,
                 ts_ns=c.ts_ns, frames=tuple(f for f in (c.frame, c.reply_frame) if f is not None), sessions=(sid,),
                 explanation=(f"STARTTLS answered {c.reply_code}"
@@ -70,7 +70,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         banner = r.session.banner
         if banner and banner.count("*") >= 6 and _masked_banner(banner):  # it needs six "*" at least
             greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
-            yield Finding(
+            yield new_finding(
                 kind="starttls_stripping", severity=Severity.MEDIUM, session_id=sid,
                 ts_ns=greeting.ts_ns if greeting else r.session.start_ns,
                 frames=(greeting.frame,) if greeting else (), sessions=(sid,),

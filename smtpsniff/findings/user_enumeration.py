@@ -9,11 +9,10 @@ few stale addresses stays below the ratio.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from operator import attrgetter
 
 from .context import DetectionContext
 from .evidence import lines, show
-from .model import Finding, Severity, Threshold
+from .model import Finding, Severity, Threshold, new_finding
 from .open_relay import says_relay
 
 KINDS = ("user_enumeration",)
@@ -23,8 +22,6 @@ THRESHOLDS = (
     Threshold("enumeration_min_unknown_ratio", 0.5, "share of the RCPT addresses tried that were unknown"),
 )
 UNKNOWN_CODES = frozenset({550, 551, 553})
-_PROBE_VERBS = frozenset({"VRFY", "EXPN"})
-_VERB = attrgetter("verb")
 
 
 def unknown_user(code: int | None, text: str | None) -> bool:
@@ -32,31 +29,32 @@ def unknown_user(code: int | None, text: str | None) -> bool:
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    groups: dict[tuple[str, str], dict] = {}
+    # (client, server) -> (VRFY/EXPN argument -> (first command, its reply text), RCPT address -> first recipient)
+    groups: dict[tuple[str, str], tuple[dict, dict]] = {}
+    probing = ctx.sending("VRFY") | ctx.sending("EXPN")
     for r in ctx.records:
         s = r.session
-        g = groups.get((s.client_ip, s.server_ip))
+        key = (s.client_ip, s.server_ip)
+        g = groups.get(key)
         if g is None:
-            g = groups[(s.client_ip, s.server_ip)] = {"vrfy": {}, "rcpt": {}, "sessions": [], "frames": []}
-        g["sessions"].append(s.session_id)
-        replies = None  # command index -> reply, built for the sessions that ask
-        if _PROBE_VERBS.isdisjoint(map(_VERB, r.commands)):  # no VRFY or EXPN: the loop below finds nothing
-            commands = ()
-        else:
-            commands = r.commands
-        for c in commands:
-            if c.verb in ("VRFY", "EXPN") and c.argument:
-                if replies is None:
-                    replies = {x.command_index: x for x in r.replies if x.command_index is not None}
-                reply = replies.get(c.index)
-                g["vrfy"].setdefault(c.argument.lower(), (c, reply.text if reply else None))
+            g = groups[key] = ({}, {})
+        vrfy, rcpt = g
+        if s.session_id in probing:  # else the loop below finds nothing
+            replies = None  # command index -> reply, built for the sessions that ask
+            for c in r.commands:
+                if c.verb in ("VRFY", "EXPN") and c.argument:
+                    if replies is None:
+                        replies = {x.command_index: x for x in r.replies if x.command_index is not None}
+                    reply = replies.get(c.index)
+                    vrfy.setdefault(c.argument.lower(), (c, reply.text if reply else None))
         for rc in r.recipients:
-            g["rcpt"].setdefault(rc.address.lower(), rc)
+            rcpt.setdefault(rc.address.lower(), rc)
     min_vrfy = ctx.threshold("enumeration_min_vrfy")
     min_unknown = ctx.threshold("enumeration_min_unknown")
     min_ratio = ctx.threshold("enumeration_min_unknown_ratio")
-    for (client, server), g in groups.items():
-        vrfy, rcpt = g["vrfy"], g["rcpt"]
+    for (client, server), (vrfy, rcpt) in groups.items():
+        if len(vrfy) < min_vrfy and len(rcpt) < min_unknown:
+            continue  # too few names asked and too few addresses tried for either sweep
         unknown_rcpt = [x for x in rcpt.values() if unknown_user(x.reply_code, x.reply_text)]
         vrfy_unknown = [c for c, text in vrfy.values() if unknown_user(c.reply_code, text)]
         rcpt_sweep = (len(unknown_rcpt) >= min_unknown and rcpt
@@ -65,6 +63,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
         if not (rcpt_sweep or vrfy_sweep):
             continue
         probes = ([c for c, _ in vrfy.values()] if vrfy_sweep else []) + (list(rcpt.values()) if rcpt_sweep else [])
+        if not probes:
+            continue  # a threshold of 0 makes a sweep of nothing: nothing to show
         probes.sort(key=lambda x: x.ts_ns)
         sessions = tuple(dict.fromkeys(p.session_id for p in probes))
         parts = []
@@ -75,7 +75,7 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             parts.append(f"{len(unknown_rcpt)} of {len(rcpt)} RCPT addresses answered unknown")
         shown = [f"{show(p.verb + ' ' + p.argument) if hasattr(p, 'verb') else 'RCPT ' + show(p.address)}"
                  f" -> {p.reply_code}" for p in probes]
-        yield Finding(
+        yield new_finding(
             kind="user_enumeration", severity=Severity.MEDIUM, session_id=sessions[0], ts_ns=probes[0].ts_ns,
             frames=tuple(dict.fromkeys(p.frame for p in probes)), sessions=sessions,
             explanation=f"{client} probed mailboxes of {server}: " + "; ".join(parts),
