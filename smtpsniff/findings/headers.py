@@ -65,6 +65,8 @@ def _from_tables(ctx: DetectionContext) -> dict[tuple[int, int], FromFields] | N
     fields: dict[tuple[int, int], list[str]] = {}
     top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
     for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
+        if trans is NA:  # a header row of no transaction matches no message (those are skipped below)
+            continue
         fields.setdefault((int(sid), int(trans)), []).append("" if value is None else str(value))
     out = {}
     new = _new_from_fields
