@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -34,6 +35,7 @@ from email.headerregistry import (
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
@@ -45,6 +47,11 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 # RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126; section 4.5
 # (obs-optional) allows white space between the name and the colon.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+# One field of a header block with only CRLF line ends: its first line (a name, the colon at once)
+# and its folds (lines that start with WSP, section 2.2.3), then CRLF or the end of the block.
+# Groups: the whole field, its name, its value.
+_CLEAN_FIELDS = re.compile(
+    rb"(([\x21-\x39\x3b-\x7e]+):([^\r\n]*(?:\r\n[ \t][^\r\n]*)*))(?:\r\n|\Z)")
 # RFC 5322 section 2.1.1: a line is at most 998 characters, CRLF excluded.
 MAX_LINE_CHARS = 998
 # RFC 2047 section 2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
@@ -82,6 +89,23 @@ MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 #: :func:`~smtpsniff.mail.simple.simple_value` of each header class, looked up once per class.
 _SIMPLE_READERS = {cls: value_reader(cls) for cls in _HEADER_FACTORY._classes.values()}
+# How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
+# per message, for parse_date too), or keep what the reader returns (a parameterised value, which
+# the stdlib's getters ask for again).
+_PLAIN, _DATE, _PARAMETERIZED = range(3)
+
+
+def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
+    """The reader of ``header_class`` and how :meth:`HeaderParses.simple` treats its values."""
+    reader = _SIMPLE_READERS.get(header_class) or value_reader(header_class)
+    if issubclass(header_class, DateHeader):
+        return reader, _DATE
+    if issubclass(header_class, ParameterizedMIMEHeader):
+        return reader, _PARAMETERIZED
+    return reader, _PLAIN
+
+
+_READINGS = {cls: _reading(cls) for cls in _SIMPLE_READERS}
 
 
 def _simple(header_class: type, value: str) -> str | None:
@@ -91,6 +115,7 @@ def _simple(header_class: type, value: str) -> str | None:
 
 
 _UNREAD = object()
+_new_header = slot_builder(Header)
 
 
 class HeaderParses:
@@ -154,14 +179,18 @@ class HeaderParses:
         """:func:`~smtpsniff.mail.simple.simple_value` of the field, which a Content-Type or
         Content-Disposition value in its subset keeps as what ``self(name, value)`` returns."""
         header_class = _HEADER_FACTORY[name]
-        if issubclass(header_class, DateHeader):  # the date is read once, for parse_date too
+        reader, kind = _READINGS.get(header_class) or _reading(header_class)
+        if kind == _PLAIN:
+            return reader(value)
+        if kind == _DATE:  # the date is read once, for parse_date too
             return date_value(value, self.parsedate)
-        found = self._found.get((name, value))
+        key = (name, value)
+        found = self._found.get(key)
         if type(found) is str:  # only simple parameterised values are kept as plain strings
             return found
-        found = _simple(header_class, value)
-        if found is not None and issubclass(header_class, ParameterizedMIMEHeader):
-            self._found[(name, value)] = found
+        found = reader(value)
+        if found is not None:
+            self._found[key] = found
         return found
 
 
@@ -173,7 +202,9 @@ class HeaderBlock:
     stdlib parser: the raw bytes themselves, or (when a repair above was needed) the kept and
     counted fields rebuilt with plain CRLFs, an empty line, then the untouched body.
     ``fields`` holds the bytes of every field (name, colon, folded value, without the line end
-    that closes it; kept or only counted) when no repair was needed, else None.
+    that closes it; kept or only counted) when no repair was needed, else None; ``items``, when
+    set, holds ``policy.header_source_parse`` of each of them (name and value, as the stdlib
+    parser stores them).
     """
 
     headers: tuple[Header, ...]
@@ -181,6 +212,7 @@ class HeaderBlock:
     body_offset: int
     for_stdlib: bytes
     fields: tuple[bytes, ...] | None = None
+    items: tuple[tuple[str, str], ...] | None = None
 
 
 def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
@@ -292,10 +324,18 @@ def _header_block_by_lines(raw: bytes, limits: Limits, log: AnomalyLog,
 
 def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
                         parses: HeaderParses | None) -> HeaderBlock | None:
-    """:func:`split_header_block` for a block that needs no repair, read by splitting it at its
-    CRLFs instead of line by line: every line up to the first empty one ends in CRLF, and each
-    is a field (no white space before the colon) or a fold of one.  None for any other block,
-    before anything is logged."""
+    """:func:`split_header_block` for a block that needs no repair, read field by field with one
+    regular expression instead of line by line: every line up to the first empty one ends in
+    CRLF, and each is a field (no white space before the colon) or a fold of one.  None for any
+    other block, before anything is logged.
+
+    ``_CLEAN_FIELDS.findall`` finds the fields in order; they cover the whole block, with no
+    byte skipped, exactly when the block has that shape (see ``_CLEAN_FIELDS``).  Each field is
+    then made as :func:`make_header` makes it: with only CRLF line ends, unfolding removes the
+    CRLFs, and the name (ASCII, see ``_FIELD``) ends at the first colon.  ``items`` holds what
+    ``policy.header_source_parse`` returns for each field: its name, and its value after the
+    colon without leading blanks (undecoded bytes as surrogate escapes), which is ``raw_value``
+    itself for a one-line ASCII value."""
     end = raw.find(b"\r\n\r\n")
     if end <= 0 or raw[:1] in b" \t\r\n":  # raw[:1] in b"..." also holds for b""
         return None
@@ -303,35 +343,38 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     crlf = block.count(b"\r\n")
     if block.count(b"\r") != crlf or block.count(b"\n") != crlf:  # a bare CR or LF
         return None
-    lines = block.split(b"\r\n")
-    starts: list[int] = []  # the index in lines of each field's first line
-    names: list[bytes] = []
-    long_lines = 0
-    match = _FIELD.match
-    for number, line in enumerate(lines):
-        if len(line) > MAX_LINE_CHARS:
-            long_lines += 1
-        if line[:1] in b" \t":  # a fold (the first line is not one: see above)
-            continue
-        field = match(line)
-        if field is None or field.group(2):
-            return None
-        starts.append(number)
-        names.append(field.group(1))
-    starts.append(len(lines))
-    join = b"\r\n".join
-    wholes = [lines[starts[k]] if starts[k + 1] - starts[k] == 1
-              else join(lines[starts[k]:starts[k + 1]]) for k in range(len(names))]
+    found = _CLEAN_FIELDS.findall(block)
+    # The matches cover len(whole) + 2 bytes each (the last one: len(whole)), never overlapping.
+    if sum(len(whole) for whole, _, _ in found) + 2 * len(found) - 2 != len(block):
+        return None
+    long_lines = (sum(len(line) > MAX_LINE_CHARS for line in block.split(b"\r\n"))
+                  if len(block) > MAX_LINE_CHARS else 0)
     headers: list[Header] = []
+    items: list[tuple[str, str]] = []
     kept_bytes = 0
     dropped = 0
     cap = limits.max_mail_header_bytes
-    for name, whole in zip(names, wholes):
+    for whole, name, value in found:
+        name_text = name.decode("ascii")
+        if value.isascii() and b"\r" not in value:
+            raw_value = value.lstrip(b" \t").decode("ascii")
+            items.append((name_text, raw_value))
+        else:
+            items.append((name_text, value.decode("ascii", "surrogateescape").lstrip(" \t")))
+            raw_value = None
         kept_bytes += len(whole) + 2
         if dropped or kept_bytes > cap:
             dropped += 1
-        else:
-            headers.append(make_header(len(headers), name, whole, log, parses))
+            continue
+        if raw_value is None:
+            unfolded = value.replace(b"\r\n", b"").lstrip(b" \t")
+            try:
+                raw_value = unfolded.decode("utf-8")
+            except UnicodeDecodeError:
+                raw_value = unfolded.decode("utf-8", "replace")
+                _not_utf8(name_text, log)
+        headers.append(_new_header(len(headers), name_text, whole, raw_value,
+                                   decode_value(name_text, raw_value, log, parses)))
     if long_lines:
         log.add("header_line_too_long",
                 f"{long_lines} header line(s) longer than {MAX_LINE_CHARS} characters "
@@ -340,7 +383,8 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
         log.add("header_bytes_limit",
                 f"header block exceeds max_mail_header_bytes={limits.max_mail_header_bytes}; "
                 f"{dropped} field(s) past it were counted, not kept")
-    return HeaderBlock(tuple(headers), end + 4, end + 4, raw, tuple(wholes))
+    return HeaderBlock(tuple(headers), end + 4, end + 4, raw,
+                       tuple(whole for whole, _, _ in found), tuple(items))
 
 
 def _next_line_is_field(raw: bytes, pos: int) -> bool:
@@ -376,11 +420,15 @@ def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog,
     name_text = name.decode("ascii", "replace")
     raw_value, clean = decode_text(unfold(whole.split(b":", 1)[1]).lstrip(b" \t"))
     if not clean:
-        log.add("header_not_utf8",
-                f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
-                "shown with U+FFFD")
-    return Header(index=index, name=name_text, raw=whole, raw_value=raw_value,
-                  value=decode_value(name_text, raw_value, log, parses))
+        _not_utf8(name_text, log)
+    return _new_header(index, name_text, whole, raw_value,
+                       decode_value(name_text, raw_value, log, parses))
+
+
+def _not_utf8(name_text: str, log: AnomalyLog) -> None:
+    log.add("header_not_utf8",
+            f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
+            "shown with U+FFFD")
 
 
 def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str,

@@ -96,8 +96,12 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
     """
     if block.fields is not None and crlf_only:
         root = policy.message_factory(policy=policy)
-        for whole in block.fields:  # the field's lines, each CRLF kept but the last
-            root.set_raw(*policy.header_source_parse([whole.decode("ascii", "surrogateescape")]))
+        items = block.items
+        if items is None:  # the field's lines, each CRLF kept but the last
+            items = [policy.header_source_parse([whole.decode("ascii", "surrogateescape")])
+                     for whole in block.fields]
+        for name, value in items:
+            root.set_raw(name, value)
         try:
             maintype = root.get_content_maintype()
         except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
