@@ -39,7 +39,7 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
-from smtpsniff.mail.simple import date_value, simple_mailboxes, value_reader
+from smtpsniff.mail.simple import canonical_date, date_value, simple_mailboxes, value_reader
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -166,6 +166,10 @@ class HeaderParses:
         raised again)."""
         found = self._dates.get(text, _UNREAD)
         if found is _UNREAD:
+            found = canonical_date(text)  # the stdlib's answer, found without its parser
+            if found is not None:
+                self._dates[text] = found
+                return found
             try:
                 found = parsedate_to_datetime(text)
             except Exception as exc:  # noqa: BLE001  # kept, and raised again below
@@ -517,7 +521,10 @@ def parse_date(text: str, where: str, log: AnomalyLog, parses: HeaderParses | No
     ``parses``: the message's :class:`HeaderParses`, which may have read the date already.
     """
     try:
-        when = (parsedate_to_datetime if parses is None else parses.parsedate)(text)
+        if parses is not None:
+            when = parses.parsedate(text)
+        else:
+            when = canonical_date(text) or parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None:
