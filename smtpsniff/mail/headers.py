@@ -39,7 +39,13 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
-from smtpsniff.mail.simple import canonical_date, date_value, simple_mailboxes, value_reader
+from smtpsniff.mail.simple import (
+    address_value,
+    canonical_date,
+    date_value,
+    simple_mailboxes,
+    value_reader,
+)
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -92,7 +98,7 @@ _SIMPLE_READERS = {cls: value_reader(cls) for cls in _HEADER_FACTORY._classes.va
 # How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
 # per message, for parse_date too), or keep what the reader returns (a parameterised value, which
 # the stdlib's getters ask for again).
-_PLAIN, _DATE, _PARAMETERIZED = range(3)
+_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES = range(4)
 
 
 def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
@@ -100,6 +106,8 @@ def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
     reader = _SIMPLE_READERS.get(header_class) or value_reader(header_class)
     if issubclass(header_class, DateHeader):
         return reader, _DATE
+    if issubclass(header_class, AddressHeader):
+        return reader, _ADDRESSES
     if issubclass(header_class, ParameterizedMIMEHeader):
         return reader, _PARAMETERIZED
     return reader, _PLAIN
@@ -116,6 +124,7 @@ def _simple(header_class: type, value: str) -> str | None:
 
 _UNREAD = object()
 _new_header = slot_builder(Header)
+_new_address = slot_builder(Address)
 
 
 class HeaderParses:
@@ -135,11 +144,20 @@ class HeaderParses:
     of a header but ``str(header)``.
     """
 
-    __slots__ = ("_dates", "_found")
+    __slots__ = ("_boxes", "_dates", "_found")
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], object] = {}
         self._dates: dict[str, object] = {}
+        self._boxes: dict[str, list[tuple[str, str]] | None] = {}
+
+    def mailboxes(self, value: str) -> list[tuple[str, str]] | None:
+        """:func:`~smtpsniff.mail.simple.simple_mailboxes` of ``value``, found once per value
+        (the list is the caller's to read, not to change)."""
+        found = self._boxes.get(value, _UNREAD)
+        if found is _UNREAD:
+            found = self._boxes[value] = simple_mailboxes(value)
+        return found  # type: ignore[return-value]
 
     def __call__(self, name: str, value: str) -> object:
         key = (name, value)
@@ -188,6 +206,8 @@ class HeaderParses:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too
             return date_value(value, self.parsedate)
+        if kind == _ADDRESSES:  # the mailboxes are read once, for addresses too
+            return address_value(value, self.mailboxes)
         key = (name, value)
         found = self._found.get(key)
         if type(found) is str:  # only simple parameterised values are kept as plain strings
@@ -440,22 +460,40 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
     """Header records for a MIME part or an embedded message, from the stdlib's raw items.
 
     The stdlib keeps each value's folds but not the white space after the colon, so ``raw`` is
-    rebuilt as ``name: value``.
+    rebuilt as ``name: value``.  A field whose name and value are ASCII, the name without a colon
+    and the value on one line, is made without the round trip through bytes
+    :func:`make_header` takes: its ``raw_value`` is the value without leading blanks.
     """
     headers: list[Header] = []
     total = 0
     for name, value in entity.raw_items():
         value_text = value if isinstance(value, str) else str(value)
-        whole = (name + ": " + value_text).encode("utf-8", "surrogateescape")
+        whole_text = name + ": " + value_text
+        if (whole_text.isascii() and ":" not in name and "\r" not in value_text
+                and "\n" not in value_text):
+            whole = whole_text.encode("ascii")
+            total += len(whole) + 2
+            if total > limits.max_mail_header_bytes:
+                _parts_over_limit(where, limits, log)
+                break
+            raw_value = value_text.lstrip(" \t")
+            headers.append(_new_header(len(headers), name, whole, raw_value,
+                                       decode_value(name, raw_value, log, parses)))
+            continue
+        whole = whole_text.encode("utf-8", "surrogateescape")
         total += len(whole) + 2
         if total > limits.max_mail_header_bytes:
-            log.add("header_bytes_limit",
-                    f"headers of {where} exceed max_mail_header_bytes="
-                    f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
+            _parts_over_limit(where, limits, log)
             break
         headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log,
                                    parses))
     return tuple(headers)
+
+
+def _parts_over_limit(where: str, limits: Limits, log: AnomalyLog) -> None:
+    log.add("header_bytes_limit",
+            f"headers of {where} exceed max_mail_header_bytes="
+            f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
 
 
 def decode_value(name: str, raw_value: str, log: AnomalyLog,
@@ -486,9 +524,9 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
               ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
     if issubclass(_HEADER_FACTORY[header.name], AddressHeader):
-        simple = simple_mailboxes(header.raw_value)
+        simple = (simple_mailboxes if parses is None else parses.mailboxes)(header.raw_value)
         if simple is not None:  # what the stdlib would find; every one has a domain
-            return tuple(Address(display_name=name, addr=addr) for name, addr in simple)
+            return tuple([_new_address(name, addr) for name, addr in simple])
     try:
         parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
         found = parsed.addresses

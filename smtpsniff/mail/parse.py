@@ -16,6 +16,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
@@ -29,6 +30,8 @@ from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
+
+_new_message = slot_builder(ParsedMessage)
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
@@ -70,7 +73,7 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     if cut:
         log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "
                 f"URLs; {cut} not kept")
-    return ParsedMessage(
+    return _new_message(
         size=len(raw),
         complete=complete,
         header_bytes=block.header_bytes,

@@ -117,13 +117,24 @@ def _unstructured(value: str) -> str | None:
     return value if _plain(value) else None
 
 
-def _address(value: str) -> str | None:
+def address_value(value: str,
+                  mailboxes: Callable[[str], list[tuple[str, str]] | None] = None  # type: ignore[assignment]
+                  ) -> str | None:
+    """:func:`simple_value` of an address field; ``mailboxes`` stands for
+    :func:`simple_mailboxes` (a caller may answer it from what it already read)."""
     if not _plain(value):
         return None
-    mailboxes = simple_mailboxes(value)
-    if mailboxes is None:
+    found = (mailboxes or simple_mailboxes)(value)
+    if found is None:
         return None
-    return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in mailboxes)
+    if len(found) == 1:
+        name, addr = found[0]
+        return f"{name} <{addr}>" if name else addr
+    return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in found)
+
+
+def _address(value: str) -> str | None:
+    return address_value(value)
 
 
 def _message_id(value: str) -> str | None:

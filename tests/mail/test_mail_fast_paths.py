@@ -1,0 +1,118 @@
+"""The mail parser's shortcuts against the general paths beside them, on the same entities.
+
+* part and embedded-message headers (``headers_from_stdlib``): the ASCII one-line fields made
+  without the round trip through bytes must equal what ``make_header`` makes of every field;
+* ``_simple_getters`` (Content-Type and Content-Disposition fetched in one pass over the fields)
+  must answer what the stdlib's getters answer on the same tree;
+* mailboxes read once per message (``HeaderParses.mailboxes``): the decoded values, addresses
+  and anomalies must equal those read without the message's ``HeaderParses``.
+
+Inputs: the messages of test_mail_stdlib_tree (recorded clients' messages, hand-made shapes and
+their seeded mutations: folds, 8-bit bytes, bare CR/LF, repeated fields), parsed by the stdlib.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from email.parser import BytesParser
+
+from test_mail_simple_headers import _ADDRESS_FIELDS, _mailbox_list, _mutated
+from test_mail_stdlib_tree import _messages
+
+from smtpsniff.limits import DEFAULT_LIMITS
+from smtpsniff.mail.anomalies import AnomalyLog
+from smtpsniff.mail.headers import (
+    MAIL_POLICY,
+    HeaderParses,
+    addresses,
+    decode_value,
+    headers_from_stdlib,
+    make_header,
+)
+from smtpsniff.mail.mime import _simple_getters
+from smtpsniff.mail.model import Header
+
+_EXTRA = [
+    b"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-type: text/html\r\n\r\nx\r\n",
+    b"CONTENT-TYPE: text/plain; name=\"a b\"\r\ncontent-disposition: attachment;\r\n\tfilename=x\r\n"
+    b"\r\nx\r\n",
+    b"Content-Disposition: inline\r\nContent-Type: image/png; name=\"p.png\"\r\n\r\nx\r\n",
+    b"X-Colon: a: b\r\nX-Blank:   \t  lead\r\nX-8bit: caf\xc3\xa9\r\nX-Bad: \xff\r\n\r\nx\r\n",
+    b"Content-Type:\r\n text/plain\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx\r\n",
+]
+
+
+def _trees() -> list:
+    policy = MAIL_POLICY.clone(header_factory=HeaderParses())
+    return [BytesParser(policy=policy).parsebytes(raw) for raw in _messages() + _EXTRA]
+
+
+def _by_make_header(entity, limits, log, where, parses) -> tuple[Header, ...]:
+    """headers_from_stdlib through make_header for every field (the general path)."""
+    headers: list[Header] = []
+    total = 0
+    for name, value in entity.raw_items():
+        whole = (name + ": " + (value if isinstance(value, str) else str(value))).encode(
+            "utf-8", "surrogateescape")
+        total += len(whole) + 2
+        if total > limits.max_mail_header_bytes:
+            log.add("header_bytes_limit", f"headers of {where} exceed max_mail_header_bytes="
+                    f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
+            break
+        headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log,
+                                   parses))
+    return tuple(headers)
+
+
+def test_part_headers_equal_make_headers():
+    small = replace(DEFAULT_LIMITS, max_mail_header_bytes=60)
+    shortcut = 0
+    for tree in _trees():
+        for entity in tree.walk():
+            for limits in (DEFAULT_LIMITS, small):
+                logs = [AnomalyLog(limits.max_anomalies_per_kind) for _ in range(2)]
+                ours = headers_from_stdlib(entity, limits, logs[0], "MIME part 1", HeaderParses())
+                general = _by_make_header(entity, limits, logs[1], "MIME part 1", HeaderParses())
+                assert ours == general, entity.raw_items()
+                assert [type(h.name) for h in ours] == [str] * len(ours)
+                assert logs[0].freeze() == logs[1].freeze(), entity.raw_items()
+                shortcut += sum(h.raw.isascii() and b"\r" not in h.raw for h in ours)
+    assert shortcut > 1000
+
+
+def _stdlib_getters(entity) -> tuple:
+    name = entity.get_param("name")
+    return (entity.get_content_type(), entity.get_content_disposition(), entity.get_filename(),
+            name if isinstance(name, str) else None, entity.get_content_charset())
+
+
+def test_simple_getters_equal_the_stdlib_getters_on_parsed_trees():
+    answered = 0
+    for tree in _trees():
+        for entity in tree.walk():
+            try:
+                expected = _stdlib_getters(entity)
+            except Exception:  # noqa: BLE001  # the general path records these; not compared
+                continue
+            found = _simple_getters(entity)
+            if found is not None:
+                answered += 1
+                assert found == expected, entity.raw_items()
+    assert answered > 500
+
+
+def test_mailboxes_read_once_per_message_read_as_before():
+    rng = random.Random(5322)
+    values = [_mutated(rng, _mailbox_list(rng)) for _ in range(1500)]
+    values += ["", "a@b, a@b", "A <a@b>, a@b", "undisclosed-recipients:;", "<>", "a@b (c)"]
+    for value in values:
+        name = rng.choice(_ADDRESS_FIELDS)
+        logs = [AnomalyLog(DEFAULT_LIMITS.max_anomalies_per_kind) for _ in range(2)]
+        parses = HeaderParses()
+        found = []
+        for log, reads in ((logs[0], parses), (logs[0], parses), (logs[1], None), (logs[1], None)):
+            decoded = decode_value(name, value, log, reads)
+            header = Header(index=0, name=name, raw=b"", raw_value=value, value=decoded)
+            found.append((decoded, addresses(header, log, reads)))
+        assert found[0] == found[1] == found[2] == found[3], value
+        assert logs[0].freeze() == logs[1].freeze(), value
