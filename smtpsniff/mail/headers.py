@@ -78,16 +78,40 @@ class _BuiltOnceRegistry(HeaderRegistry):
         super().__init__()
         self._classes = {cls: self._build(cls)
                          for cls in {*self.registry.values(), self.default_class}}
+        self._spelled: dict[str, type] = {}
+        self._spell()
 
     def _build(self, cls: type) -> type:
         return type("_" + cls.__name__, (cls, self.base_class), {})  # as the stdlib builds it
 
+    def _spell(self) -> None:
+        """The class of each name in ``_SPELLINGS``, found by its exact spelling (a name's class
+        depends on its lower-case form only)."""
+        self._spelled = {name: self._classes[self.registry.get(name.lower(), self.default_class)]
+                         for name in _SPELLINGS}
+
     def map_to_type(self, name: str, cls: type) -> None:
         super().map_to_type(name, cls)
         self._classes[cls] = self._build(cls)
+        self._spell()
 
     def __getitem__(self, name: str) -> type:
-        return self._classes[self.registry.get(name.lower(), self.default_class)]
+        found = self._spelled.get(name)
+        if found is None:
+            found = self._classes[self.registry.get(name.lower(), self.default_class)]
+        return found
+
+
+# Field names as messages usually spell them (RFC 5322 section 3.6, RFC 2045, RFC 5321 4.4, ...).
+_SPELLINGS = (
+    "From", "To", "Cc", "Bcc", "Sender", "Reply-To", "Subject", "Date", "Message-ID",
+    "Message-Id", "MIME-Version", "Mime-Version", "Content-Type", "Content-Transfer-Encoding",
+    "Content-Disposition", "Content-ID", "Content-Id", "Content-Description", "Received",
+    "Return-Path", "In-Reply-To", "References", "X-Mailer", "User-Agent", "DKIM-Signature",
+    "Authentication-Results", "X-Originating-IP", "Resent-From", "Resent-To", "Resent-Date",
+    "Resent-Sender", "Resent-Cc", "Resent-Bcc", "List-Unsubscribe", "Precedence",
+    "Thread-Topic", "Thread-Index", "Importance", "X-Priority", "Content-Language",
+)
 
 
 #: ``email.policy.default`` with header classes built once: the policy of every stdlib parse here.

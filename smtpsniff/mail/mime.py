@@ -29,6 +29,7 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
+from smtpsniff.mail.getters import RENDERED_PARAM, fetch
 from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
 from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
@@ -235,22 +236,6 @@ def _stdlib_getters(state: _Walk, entity: Message, where: str
     return content_type, disposition, filename, name, charset
 
 
-# The parameters of a Content-Type or Content-Disposition value as simple.simple_value renders it.
-_RENDERED_PARAM = re.compile(r'; ([A-Za-z0-9._-]+)="([^"]*)"')
-
-
-def _fetch(entity: Message, item: tuple[str, object] | None) -> object:
-    """``Message.get`` of the field ``item`` (its first (name, value) pair), ``_MISSING`` when
-    absent: ``policy.header_fetch_parse``, which for a value without CR or LF, and not already
-    a header object, is ``policy.header_factory(name, value)``."""
-    if item is None:
-        return _MISSING
-    name, value = item
-    if type(value) is str and "\r" not in value and "\n" not in value:
-        return entity.policy.header_factory(name, value)
-    return entity.policy.header_fetch_parse(name, value)
-
-
 def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str | None,
                                               str | None] | None:
     """What ``get_content_type``, ``get_content_disposition``, ``get_filename``,
@@ -271,26 +256,28 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
                 type_item = item
         elif lname == "content-disposition" and disposition_item is None:
             disposition_item = item
-    content_type = _fetch(entity, type_item)
+    if type_item is None:
+        return None
+    content_type = fetch(entity, type_item)
     if type(content_type) is not str:
         return None
-    disposition = _fetch(entity, disposition_item)
-    if disposition is _MISSING:
-        disposition = None
-    elif type(disposition) is not str:
-        return None
+    disposition = None
+    if disposition_item is not None:
+        disposition = fetch(entity, disposition_item)
+        if type(disposition) is not str:
+            return None
     ctype = content_type.partition(";")[0].strip().lower()
     if ctype.count("/") != 1:
         ctype = "text/plain"
     name = charset = filename = None
     if "=" in content_type:
         params: dict[str, str] = {}
-        for match in _RENDERED_PARAM.finditer(content_type):
+        for match in RENDERED_PARAM.finditer(content_type):
             params.setdefault(match.group(1).lower(), match.group(2))
         name = params.get("name")
         charset = params.get("charset")
     if disposition is not None:
-        for match in _RENDERED_PARAM.finditer(disposition):
+        for match in RENDERED_PARAM.finditer(disposition):
             if match.group(1).lower() == "filename":
                 filename = match.group(2)
                 break

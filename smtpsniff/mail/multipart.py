@@ -27,6 +27,8 @@ import re
 from email.message import Message
 from email.policy import EmailPolicy
 
+from smtpsniff.mail.getters import boundary, content_type, get
+
 # The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
 _FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
@@ -35,16 +37,16 @@ _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
 def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
     """Attach the parts of multipart ``root`` read from ``body`` (the message after its header
     block, ASCII with surrogate escapes, every line ending in CRLF); True when done here."""
-    if root.get_content_type() == "multipart/digest":
+    if content_type(root) == "multipart/digest":
         return False
-    boundary = root.get_boundary()
-    if boundary is None:
+    separator = boundary(root)
+    if separator is None:
         return False
-    if str(root.get("content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
+    if str(get(root, "content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
         return False
     # feedparser's boundaryre on a line without its line end: separator, "--" for the close
     # delimiter, then only blanks.
-    delimiter = re.compile(re.escape("--" + boundary) + r"(--)?[ \t]*").fullmatch
+    delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch
     lines = body.split("\r\n")  # lines[k] ends in CRLF for k < len(lines) - 1
     count = len(lines) - 1 if lines[-1] == "" else len(lines)
 
@@ -65,8 +67,9 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         if read is None:
             return False
         part, body = read
-        maintype = part.get_content_maintype()
-        if maintype == "multipart" or part.get_content_type() == "message/delivery-status":
+        ctype = content_type(part)
+        maintype = ctype.split("/")[0]
+        if maintype == "multipart" or ctype == "message/delivery-status":
             return False
         leaf = part
         if maintype == "message":  # an embedded message: its header block, then its body
@@ -74,7 +77,7 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
             if read is None:
                 return False
             leaf, body = read
-            if leaf.get_content_maintype() in ("multipart", "message"):
+            if content_type(leaf).split("/")[0] in ("multipart", "message"):
                 return False
             part.attach(leaf)
         leaf.set_payload("\r\n".join(lines[body:i]))  # the CRLF before the delimiter is its own

@@ -20,6 +20,7 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
+from smtpsniff.mail.getters import content_type
 from smtpsniff.mail.headers import (
     MAIL_POLICY,
     HeaderBlock,
@@ -106,7 +107,7 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
         for name, value in items:
             root.set_raw(name, value)
         try:
-            maintype = root.get_content_maintype()
+            maintype = content_type(root).split("/")[0]  # root.get_content_maintype()
         except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
             maintype = "message"
         if maintype not in ("multipart", "message"):

@@ -4,6 +4,8 @@
   without the round trip through bytes must equal what ``make_header`` makes of every field;
 * ``_simple_getters`` (Content-Type and Content-Disposition fetched in one pass over the fields)
   must answer what the stdlib's getters answer on the same tree;
+* :mod:`smtpsniff.mail.getters` must answer what ``Message.get``, ``get_content_type`` and
+  ``get_boundary`` answer (or raise what they raise);
 * mailboxes read once per message (``HeaderParses.mailboxes``): the decoded values, addresses
   and anomalies must equal those read without the message's ``HeaderParses``.
 
@@ -29,6 +31,7 @@ from smtpsniff.mail.headers import (
     headers_from_stdlib,
     make_header,
 )
+from smtpsniff.mail import getters
 from smtpsniff.mail.mime import _simple_getters
 from smtpsniff.mail.model import Header
 
@@ -39,6 +42,12 @@ _EXTRA = [
     b"Content-Disposition: inline\r\nContent-Type: image/png; name=\"p.png\"\r\n\r\nx\r\n",
     b"X-Colon: a: b\r\nX-Blank:   \t  lead\r\nX-8bit: caf\xc3\xa9\r\nX-Bad: \xff\r\n\r\nx\r\n",
     b"Content-Type:\r\n text/plain\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx\r\n",
+    b"Content-Type: multipart/mixed; Boundary=\"<a b>\"; boundary=c\r\n\r\n--<a b>\r\n\r\nx\r\n",
+    b"Content-Type: multipart/mixed; boundary=\"a \"\r\n\r\n--a\r\n\r\nx\r\n--a--\r\n",
+    b"Content-Type: multipart/mixed; boundary=\"a\\\"b\"\r\n\r\n--a\"b\r\n\r\nx\r\n",
+    b"Content-Type: multipart/mixed; boundary*0=a; boundary*1=b\r\n\r\n--ab\r\n\r\nx\r\n",
+    b"Content-Type: multipart/mixed; charset=x\r\nContent-Transfer-Encoding: BASE64\r\n\r\nx\r\n",
+    b"Content-Type: multipart/mixed;\r\n\tboundary=\"b\"\r\n\r\n--b\r\n\r\nx\r\n--b--\r\n",
 ]
 
 
@@ -116,3 +125,27 @@ def test_mailboxes_read_once_per_message_read_as_before():
             found.append((decoded, addresses(header, log, reads)))
         assert found[0] == found[1] == found[2] == found[3], value
         assert logs[0].freeze() == logs[1].freeze(), value
+
+
+def _outcome(call) -> object:
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001  # the same exception must come from both
+        return repr(exc)
+
+
+def test_getters_answer_as_the_stdlib_getters():
+    names = ("content-type", "content-disposition", "content-transfer-encoding", "subject",
+             "from", "x-absent")
+    checked = 0
+    for tree in _trees():
+        for entity in tree.walk():
+            checked += 1
+            for lname in names:
+                assert _outcome(lambda: getters.get(entity, lname, "failed")) == _outcome(
+                    lambda: entity.get(lname, "failed")), (lname, entity.raw_items())
+            assert _outcome(lambda: getters.content_type(entity)) == _outcome(
+                entity.get_content_type), entity.raw_items()
+            assert _outcome(lambda: getters.boundary(entity)) == _outcome(
+                entity.get_boundary), entity.raw_items()
+    assert checked > 1000
