@@ -38,6 +38,11 @@ class AnomalyLog:
             return
         self._items.append(Anomaly(layer=Layer.MAIL, kind=kind, message=message))
 
+    @property
+    def count(self) -> int:
+        """How many anomalies were added, kept or only counted."""
+        return len(self._items) + self.suppressed
+
     def kinds(self) -> set[str]:
         return set(self._counts)
 

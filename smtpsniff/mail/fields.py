@@ -94,7 +94,7 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     field is not parsed again for its mailboxes."""
     fields = _by_name(headers)
     first = {lname: found[0] for lname, found in fields.items()}.get  # None when absent
-    for lname in _ONCE:
+    for lname in _ONCE if len(fields) < len(headers) else ():  # some name repeats
         repeats = fields.get(lname)
         if repeats is not None and len(repeats) > 1:
             kind = "multiple_from" if lname == "from" else "duplicate_header"

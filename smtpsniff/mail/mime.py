@@ -84,7 +84,7 @@ def raw_params(header_value: str | None, name: str) -> str | None:
     ``filename="a.txt"`` gives ``"a.txt"``; ``filename*0*=utf-8''a%C3; filename*1=".txt"`` gives
     ``utf-8''a%C3".txt"``.  None when the parameter is absent.
     """
-    if not header_value:
+    if not header_value or name not in header_value.lower():  # every key holds the name
         return None
     plain: str | None = None
     sections: dict[int, str] = {}
@@ -129,6 +129,10 @@ class _Walk:
     parses: HeaderParses | None = None
     too_deep: int = 0
     too_many: int = 0
+    #: The root entity of an embedded message and the headers read from it for the summary,
+    #: when reading them recorded nothing: its own visit, next, takes them instead of reading
+    #: them again (they would come out the same, with nothing recorded again).
+    embedded: tuple[Message, tuple[Header, ...]] | None = None
 
 
 def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
@@ -307,7 +311,12 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     where = f"MIME part {path}"
     log, limits = state.log, state.limits
     if root_headers is None:
-        headers = headers_from_stdlib(entity, limits, log, where, state.parses)
+        embedded = state.embedded
+        if embedded is not None and embedded[0] is entity:
+            headers = embedded[1]
+        else:
+            headers = headers_from_stdlib(entity, limits, log, where, state.parses)
+        state.embedded = None
         if entity.defects:
             report_defects(entity.defects, where, log)
     else:  # the top-level header block was read and checked from the raw bytes
@@ -352,9 +361,12 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     if isinstance(payload, list):
         children = [p for p in payload if isinstance(p, Message)]
         if maintype == "message" and subtype in _MESSAGE_SUBTYPES and children:
-            embedded = embedded_summary(
-                headers_from_stdlib(children[0], limits, log, f"message in {where}", state.parses),
-                f"message in {where}", log, state.parses)
+            recorded = log.count
+            inner = headers_from_stdlib(children[0], limits, log, f"message in {where}",
+                                        state.parses)
+            if log.count == recorded:
+                state.embedded = (children[0], inner)
+            embedded = embedded_summary(inner, f"message in {where}", log, state.parses)
             state.parts.append(_container(common, embedded))
             return children[:1]
         if cte is not None and cte not in _IDENTITY_ENCODINGS:
@@ -398,8 +410,10 @@ def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: s
     if maintype == "text" and subtype in ("plain", "html"):
         text = _text(decoded, common["charset"], where, log)
         if subtype == "html":
-            state.urls.extend(html_urls(text))
-            preview = html_text(text[: limits.mail_preview_chars * 50])
+            readable = html_text(text)
+            state.urls.extend(html_urls(text, readable))
+            cut = limits.mail_preview_chars * 50
+            preview = readable if len(text) <= cut else html_text(text[:cut])
         else:
             state.urls.extend(text_urls(text))
             preview = text

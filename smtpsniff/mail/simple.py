@@ -118,7 +118,7 @@ def _unstructured(value: str) -> str | None:
 
 
 def address_value(value: str,
-                  mailboxes: Callable[[str], list[tuple[str, str]] | None] = None  # type: ignore[assignment]
+                  mailboxes: Callable[[str], list[tuple[str, str]] | None] | None = None
                   ) -> str | None:
     """:func:`simple_value` of an address field; ``mailboxes`` stands for
     :func:`simple_mailboxes` (a caller may answer it from what it already read)."""

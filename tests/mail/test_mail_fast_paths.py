@@ -37,8 +37,8 @@ from smtpsniff.mail.model import Header
 
 _EXTRA = [
     b"Content-Type: text/plain;\r\n charset=utf-8\r\nContent-type: text/html\r\n\r\nx\r\n",
-    b"CONTENT-TYPE: text/plain; name=\"a b\"\r\ncontent-disposition: attachment;\r\n\tfilename=x\r\n"
-    b"\r\nx\r\n",
+    b"CONTENT-TYPE: text/plain; name=\"a b\"\r\n"
+    b"content-disposition: attachment;\r\n\tfilename=x\r\n\r\nx\r\n",
     b"Content-Disposition: inline\r\nContent-Type: image/png; name=\"p.png\"\r\n\r\nx\r\n",
     b"X-Colon: a: b\r\nX-Blank:   \t  lead\r\nX-8bit: caf\xc3\xa9\r\nX-Bad: \xff\r\n\r\nx\r\n",
     b"Content-Type:\r\n text/plain\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nx\r\n",
@@ -149,3 +149,27 @@ def test_getters_answer_as_the_stdlib_getters():
             assert _outcome(lambda: getters.boundary(entity)) == _outcome(
                 entity.get_boundary), entity.raw_items()
     assert checked > 1000
+
+
+def _forwarded(inner_subject: bytes) -> bytes:
+    return (b"From: a@example.test\r\nDate: Tue, 04 Jun 2024 10:15:00 +0000\r\n"
+            b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+            b"--b\r\nContent-Type: text/plain\r\n\r\nsee below\r\n"
+            b"--b\r\nContent-Type: message/rfc822\r\n\r\nFrom: c@example.test\r\n"
+            b"Subject: " + inner_subject + b"\r\nTo: d@example.test\r\n\r\ninner body\r\n--b--\r\n")
+
+
+def test_embedded_message_headers_read_once_or_twice_alike():
+    """The headers of an embedded message are read for its summary and taken again for its own
+    part only when reading them recorded nothing: part and summary hold the same headers, and an
+    anomaly of theirs is recorded for each, as when both are read."""
+    from smtpsniff.mail import parse_message
+
+    for subject, kinds in ((b"plain", []),
+                           (b"=?x-no-such-charset?q?a?=", ["undecodable_charset"] * 2)):
+        parsed = parse_message(_forwarded(subject))
+        part = next(p for p in parsed.parts if p.path == "1.2.1")
+        container = next(p for p in parsed.parts if p.path == "1.2")
+        assert part.headers == container.message.headers
+        assert [h.name for h in part.headers] == ["From", "Subject", "To"]
+        assert [a.kind for a in parsed.anomalies] == kinds

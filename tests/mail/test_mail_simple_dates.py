@@ -22,7 +22,8 @@ from smtpsniff.mail.simple import canonical_date, date_value
 STDLIB = policy.default.header_factory
 _DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 _MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-_NOISE = [" ", "  ", ",", "", "\t", "x", "\u0664", "0", "-", "+", " (UTC)", "GMT", ":", "\udcff", "=?"]
+_NOISE = [" ", "  ", ",", "", "\t", "x", "\u0664", "0", "-", "+", " (UTC)", "GMT", ":", "\udcff",
+          "=?"]
 
 
 def _dates(count: int = 6000) -> list[str]:
@@ -34,7 +35,8 @@ def _dates(count: int = 6000) -> list[str]:
             rng.choice(_MONTHS), rng.choice([999, 1000, 1900, 1969, 2000, 2024, 2038, 9999,
                                              rng.randint(1000, 9999)]),
             rng.choice([0, 9, 23, 24, 29, rng.randint(0, 23)]),
-            rng.choice([0, 59, 60, rng.randint(0, 59)]), rng.choice([0, 59, 60, 61, rng.randint(0, 59)]),
+            rng.choice([0, 59, 60, rng.randint(0, 59)]),
+            rng.choice([0, 59, 60, 61, rng.randint(0, 59)]),
             rng.choice("+-"), rng.choice([0, 0, 1, 5, 12, 14, 23, 24, 99]),
             rng.choice([0, 0, 30, 45, 59, 60, 99]))
         try:  # the right day name, half the time
