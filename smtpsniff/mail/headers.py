@@ -58,6 +58,10 @@ _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 # Groups: the whole field, its name, its value.
 _CLEAN_FIELDS = re.compile(
     rb"(([\x21-\x39\x3b-\x7e]+):([^\r\n]*(?:\r\n[ \t][^\r\n]*)*))(?:\r\n|\Z)")
+# What a header block cannot start with: a fold, or a line end (no header block at all).
+# (Byte tests here use find() and byte values: ``bytes in bytes`` first tries the operand as an
+# integer, and pays for the error it raises.)
+_BLANK_OR_LINE_END = frozenset(b" \t\r\n")
 # RFC 5322 section 2.1.1: a line is at most 998 characters, CRLF excluded.
 MAX_LINE_CHARS = 998
 # RFC 2047 section 2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
@@ -385,7 +389,7 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     colon without leading blanks (undecoded bytes as surrogate escapes), which is ``raw_value``
     itself for a one-line ASCII value."""
     end = raw.find(b"\r\n\r\n")
-    if end <= 0 or raw[:1] in b" \t\r\n":  # raw[:1] in b"..." also holds for b""
+    if end <= 0 or raw[0] in _BLANK_OR_LINE_END:  # (end > 0: raw is not empty)
         return None
     block = raw[:end]
     crlf = block.count(b"\r\n")
@@ -404,7 +408,7 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     cap = limits.max_mail_header_bytes
     for whole, name, value in found:
         name_text = name.decode("ascii")
-        if value.isascii() and b"\r" not in value:
+        if value.isascii() and value.find(b"\r") < 0:
             raw_value = value.lstrip(b" \t").decode("ascii")
             items.append((name_text, raw_value))
         else:
@@ -449,7 +453,7 @@ def _canonical(name: bytes, whole: bytes) -> bytes:
 
 def unfold(value: bytes) -> bytes:
     """RFC 5322 section 2.2.3: remove the line ends of folds (each is followed by WSP)."""
-    if b"\r" not in value and b"\n" not in value:  # one line: nothing to unfold
+    if value.find(b"\r") < 0 and value.find(b"\n") < 0:  # one line: nothing to unfold
         return value
     return _EOL.sub(b"", value)
 

@@ -44,24 +44,19 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         return False
     if str(get(root, "content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
         return False
-    # feedparser's boundaryre on a line without its line end: separator, "--" for the close
-    # delimiter, then only blanks.
-    delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch
+    found = _delimiter_lines(body, separator)  # (line number, is a close delimiter)
     lines = body.split("\r\n")  # lines[k] ends in CRLF for k < len(lines) - 1
-    count = len(lines) - 1 if lines[-1] == "" else len(lines)
 
-    i = 0
-    while i < count and delimiter(lines[i]) is None:
-        i += 1
-    if i == count or delimiter(lines[i]).group(1):  # no delimiter, or a close one first
+    if not found or found[0][1]:  # no delimiter, or a close one first
         return False
+    i = found[0][0]
     preamble = "\r\n".join(lines[:i]) if i else None
     parts: list[Message] = []
+    following = iter(found[1:])
     while True:  # lines[i] is a delimiter
-        begin = i = i + 1
-        while i < count and delimiter(lines[i]) is None:
-            i += 1
-        if i == count or i == begin:  # no close delimiter, or delimiters in a row
+        begin = i + 1
+        i, close = next(following, (None, False))
+        if i is None or i == begin:  # no close delimiter, or delimiters in a row
             return False
         read = _entity(lines, begin, i, policy)
         if read is None:
@@ -82,7 +77,7 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
             part.attach(leaf)
         leaf.set_payload("\r\n".join(lines[body:i]))  # the CRLF before the delimiter is its own
         parts.append(part)
-        if delimiter(lines[i]).group(1):
+        if close:
             break
     for part in parts:
         root.attach(part)
@@ -90,6 +85,31 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         root.preamble = preamble
     root.epilogue = "\r\n".join(lines[i + 1:])
     return True
+
+
+def _delimiter_lines(body: str, separator: str) -> list[tuple[int, bool]]:
+    """The delimiter lines of ``body`` in order: (line number, True for a close delimiter).
+
+    A line, as ``body.split("\\r\\n")`` numbers them, is a delimiter when it fullmatches
+    feedparser's boundaryre without its line end: ``--`` separator, ``--`` for the close
+    delimiter, then only blanks.  Such a line starts with ``--`` separator, so only the places
+    where that text starts a line (at 0 or after a CRLF) are tried, found by ``str.find``; a
+    line's number is the count of CRLFs before it."""
+    marker = "--" + separator
+    delimiter = re.compile(re.escape(marker) + r"(--)?[ \t]*").fullmatch
+    found: list[tuple[int, bool]] = []
+    number = counted = 0  # the line number of position ``counted``
+    at = body.find(marker)
+    while at >= 0:
+        if at == 0 or body[at - 2:at] == "\r\n":
+            end = body.find("\r\n", at)
+            match = delimiter(body[at:end if end >= 0 else len(body)])
+            if match is not None:
+                number += body.count("\r\n", counted, at)
+                counted = at
+                found.append((number, match.group(1) is not None))
+        at = body.find(marker, at + 1)
+    return found
 
 
 def _entity(lines: list[str], begin: int, end: int, policy: EmailPolicy

@@ -139,7 +139,7 @@ def _scan_line_ends(raw: bytes, log: AnomalyLog) -> bool:
     bare_cr = raw.count(b"\r") - crlf
     if bare_cr:
         log.add("bare_cr", f"{bare_cr} CR byte(s) not followed by LF (RFC 5322 section 2.3)")
-    nul = raw.count(b"\x00") if b"\x00" in raw else 0
+    nul = raw.count(b"\x00") if raw.find(b"\x00") >= 0 else 0
     if nul:
         log.add("nul_bytes", f"{nul} NUL byte(s) in the message (RFC 5322 section 2.3 and RFC "
                 "2045 section 2.7 forbid them in text)")

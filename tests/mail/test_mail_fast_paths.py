@@ -173,3 +173,25 @@ def test_embedded_message_headers_read_once_or_twice_alike():
         assert part.headers == container.message.headers
         assert [h.name for h in part.headers] == ["From", "Subject", "To"]
         assert [a.kind for a in parsed.anomalies] == kinds
+
+
+def test_delimiter_lines_are_the_lines_that_match():
+    """multipart._delimiter_lines (found with str.find) against every line tried in turn."""
+    import re
+
+    from smtpsniff.mail.multipart import _delimiter_lines
+
+    rng = random.Random(2046)
+    pieces = ["--b", "--b--", "--b \t", "--bb", "x--b", "\r\n", "\r", "\n", " ", "--", "b", "x",
+              "--b--\t", "---b", "--b-", "\r\n--b", "--b\r\n"]
+    found = 0
+    for _ in range(3000):
+        separator = rng.choice(["b", "b.", "a(b)*"])
+        body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).replace(
+            "b", separator)
+        delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch
+        expected = [(number, delimiter(line).group(1) is not None)
+                    for number, line in enumerate(body.split("\r\n")) if delimiter(line)]
+        assert _delimiter_lines(body, separator) == expected, (body, separator)
+        found += bool(expected)
+    assert found > 400
