@@ -121,8 +121,10 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     # Read in this order, for the order of their anomalies: From, Sender, Reply-To, To, Cc, Bcc,
     # then Date, then the Received path.
     from_ = addresses(from_headers[0], log, parses) if from_headers else ()
-    sender = _addresses(fields, "sender", log, parses)
-    reply_to = _addresses(fields, "reply-to", log, parses)
+    sender_header = first("sender")
+    sender = addresses(sender_header, log, parses) if sender_header is not None else ()
+    reply_to_header = first("reply-to")
+    reply_to = addresses(reply_to_header, log, parses) if reply_to_header is not None else ()
     to = _recipients(fields, "to", log, parses)
     cc = _recipients(fields, "cc", log, parses)
     bcc = _recipients(fields, "bcc", log, parses)
@@ -150,8 +152,8 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
         x_mailer=_stripped(first("x-mailer")),
         user_agent=_stripped(user_agent),
         x_originating_ip=originating_ips[0] if originating_ips else None,
-        authentication_results=tuple(h.value for h in _all(fields, "authentication-results")),
-        dkim=tuple(dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")),
+        authentication_results=tuple([h.value for h in _all(fields, "authentication-results")]),
+        dkim=tuple([dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")]),
         mime_version=_stripped(first("mime-version")),
         content_type=(content_type.raw_value.split(";", 1)[0].strip().lower()
                       if content_type is not None else None),

@@ -299,11 +299,13 @@ _ROOT_SKIPPED_DEFECTS = frozenset({
 _new_part = slot_builder(MimePart)
 
 
-def _container(common: dict, message: EmbeddedMessage | None = None) -> MimePart:
-    """A multipart or message/* entity's :class:`MimePart` (no body of its own)."""
-    return _new_part(**common, is_multipart=True, is_attachment=False, size=None,
+def _container(common: tuple, headers: tuple[Header, ...],
+               message: EmbeddedMessage | None = None) -> MimePart:
+    """A multipart or message/* entity's :class:`MimePart` (no body of its own); ``common``:
+    its fields from ``path`` to ``content_id``, in :class:`MimePart`'s order."""
+    return _new_part(*common, is_multipart=True, is_attachment=False, size=None,
                      decoded_size=None, md5=None, sha1=None, sha256=None, preview=None,
-                     message=message, content=None, content_truncated=False)
+                     message=message, headers=headers, content=None, content_truncated=False)
 
 
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
@@ -348,14 +350,11 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     cte = cte_header.strip().lower() if cte_header else None
     payload = entity.get_payload() if entity.is_multipart() else None
     name_raw = raw_params(ct_raw, "name")
-    common = dict(
-        path=path, depth=depth, parent=parent, content_type=content_type,
-        content_type_raw=ct_raw, charset=charset, transfer_encoding=cte,
-        disposition=disposition, filename=filename,
-        filename_raw=raw_params(cd_raw, "filename") or (
-            name_raw if filename is not None else None),
-        name=name if isinstance(name, str) else None, name_raw=name_raw,
-        content_id=content_id.strip() if content_id else None, headers=headers,
+    common = (  # MimePart's fields from path to content_id, in its order
+        path, depth, parent, content_type, ct_raw, charset, cte, disposition, filename,
+        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
+        name if isinstance(name, str) else None, name_raw,
+        content_id.strip() if content_id else None,
     )
 
     if isinstance(payload, list):
@@ -367,24 +366,26 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
             if log.count == recorded:
                 state.embedded = (children[0], inner)
             embedded = embedded_summary(inner, f"message in {where}", log, state.parses)
-            state.parts.append(_container(common, embedded))
+            state.parts.append(_container(common, headers, embedded))
             return children[:1]
         if cte is not None and cte not in _IDENTITY_ENCODINGS:
             log.add("bad_multipart_encoding",
                     f"{where}: {content_type} with Content-Transfer-Encoding {excerpt(cte)} "
                     "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
-        state.parts.append(_container(common))
+        state.parts.append(_container(common, headers))
         return children
 
-    _leaf(state, entity, common, maintype, subtype, where)
+    _leaf(state, entity, common, headers, maintype, subtype, where)
     return []
 
 
-def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: str,
-          where: str) -> None:
+def _leaf(state: _Walk, entity: Message, common: tuple, headers: tuple[Header, ...],
+          maintype: str, subtype: str, where: str) -> None:
+    """Record a leaf entity: its body decoded, hashed, and (text) previewed and searched for
+    URLs.  ``common``: its fields from ``path`` to ``content_id`` (see :func:`_container`)."""
     log, limits = state.log, state.limits
     encoded = _payload_bytes(entity)
-    cte = common["transfer_encoding"]
+    charset, cte, disposition, filename = common[5:9]
     if cte == "base64":
         decoded, problem = decode_base64(encoded)
         if problem:
@@ -408,7 +409,7 @@ def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: s
 
     preview: str | None = None
     if maintype == "text" and subtype in ("plain", "html"):
-        text = _text(decoded, common["charset"], where, log)
+        text = _text(decoded, charset, where, log)
         if subtype == "html":
             readable = html_text(text)
             state.urls.extend(html_urls(text, readable))
@@ -419,10 +420,10 @@ def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: s
             preview = text
         preview = plain_preview(preview, limits.mail_preview_chars)
 
-    is_attachment = (common["disposition"] == "attachment" or common["filename"] is not None
+    is_attachment = (disposition == "attachment" or filename is not None
                      or maintype not in ("text", "multipart", "message"))
     state.parts.append(_new_part(
-        **common,
+        *common,
         is_multipart=False,
         is_attachment=is_attachment,
         size=len(encoded),
@@ -432,6 +433,7 @@ def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: s
         sha256=hashlib.sha256(decoded).hexdigest(),
         preview=preview,
         message=None,
+        headers=headers,
         content=decoded[:cap] if truncated else decoded,
         content_truncated=truncated,
     ))
