@@ -192,6 +192,11 @@ def test_delimiter_lines_are_the_lines_that_match():
         delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch
         expected = [(number, delimiter(line).group(1) is not None)
                     for number, line in enumerate(body.split("\r\n")) if delimiter(line)]
-        assert _delimiter_lines(body, separator) == expected, (body, separator)
+        found_here = _delimiter_lines(body, separator)
+        assert [(body.count("\r\n", 0, start), close) for start, _, close in found_here
+                ] == expected, (body, separator)
+        for start, end, _ in found_here:  # each is the whole line
+            assert body[start - 2:start] in ("", "\r\n") and body[end:end + 2] in ("", "\r\n")
+            assert "\r\n" not in body[start:end]
         found += bool(expected)
     assert found > 400
