@@ -87,8 +87,9 @@ def dkim_tags(value: str) -> tuple[str | None, str | None]:
 
 
 def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
-                   parses: HeaderParses | None = None) -> dict[str, Any]:
-    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers.
+                   parses: HeaderParses | None = None) -> tuple[Any, ...]:
+    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers,
+    ``from_`` to ``content_type`` in the order the class declares them.
 
     ``parses``: the message's :class:`~smtpsniff.mail.headers.HeaderParses`, so that an address
     field is not parsed again for its mailboxes."""
@@ -128,35 +129,35 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     to = _recipients(fields, "to", log, parses)
     cc = _recipients(fields, "cc", log, parses)
     bcc = _recipients(fields, "bcc", log, parses)
-    return dict(
-        from_=from_,
-        from_count=len(from_headers),
-        sender=sender,
-        reply_to=reply_to,
-        to=to,
-        cc=cc,
-        bcc=bcc,
-        subject=subject.value if subject is not None else None,
-        subject_raw=subject.raw_value if subject is not None else None,
-        date=(parse_date(date_header.raw_value, "Date header", log, parses)
-              if date_header else None),
-        date_raw=date_header.raw_value if date_header is not None else None,
-        message_id=_stripped(first("message-id")),
-        in_reply_to=in_reply_to.raw_value.strip() if in_reply_to is not None else None,
-        references=msg_ids(references.raw_value) if references is not None else (),
-        return_path=(return_path.raw_value.strip().strip("<>").strip()
-                     if return_path is not None else None),
-        received=received,
-        received_path=(received_path(received, limits.max_received_path, log)
-                       if received else ()),
-        x_mailer=_stripped(first("x-mailer")),
-        user_agent=_stripped(user_agent),
-        x_originating_ip=originating_ips[0] if originating_ips else None,
-        authentication_results=tuple([h.value for h in _all(fields, "authentication-results")]),
-        dkim=tuple([dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")]),
-        mime_version=_stripped(first("mime-version")),
-        content_type=(content_type.raw_value.split(";", 1)[0].strip().lower()
-                      if content_type is not None else None),
+    return (  # ParsedMessage's fields from from_ to content_type, in its order
+        from_,  # from_
+        len(from_headers),  # from_count
+        sender,
+        reply_to,
+        to,
+        cc,
+        bcc,
+        subject.value if subject is not None else None,  # subject
+        subject.raw_value if subject is not None else None,  # subject_raw
+        (parse_date(date_header.raw_value, "Date header", log, parses)  # date
+         if date_header else None),
+        date_header.raw_value if date_header is not None else None,  # date_raw
+        _stripped(first("message-id")),  # message_id
+        in_reply_to.raw_value.strip() if in_reply_to is not None else None,  # in_reply_to
+        msg_ids(references.raw_value) if references is not None else (),  # references
+        (return_path.raw_value.strip().strip("<>").strip()  # return_path
+         if return_path is not None else None),
+        received,
+        (received_path(received, limits.max_received_path, log)  # received_path
+         if received else ()),
+        _stripped(first("x-mailer")),  # x_mailer
+        _stripped(user_agent),  # user_agent
+        originating_ips[0] if originating_ips else None,  # x_originating_ip
+        tuple([h.value for h in _all(fields, "authentication-results")]),  # authentication_results
+        tuple([dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")]),  # dkim
+        _stripped(first("mime-version")),  # mime_version
+        (content_type.raw_value.split(";", 1)[0].strip().lower()  # content_type
+         if content_type is not None else None),
     )
 
 

@@ -303,9 +303,10 @@ def _container(common: tuple, headers: tuple[Header, ...],
                message: EmbeddedMessage | None = None) -> MimePart:
     """A multipart or message/* entity's :class:`MimePart` (no body of its own); ``common``:
     its fields from ``path`` to ``content_id``, in :class:`MimePart`'s order."""
-    return _new_part(*common, is_multipart=True, is_attachment=False, size=None,
-                     decoded_size=None, md5=None, sha1=None, sha256=None, preview=None,
-                     message=message, headers=headers, content=None, content_truncated=False)
+    # by position: is_multipart, is_attachment, size, decoded_size, md5, sha1, sha256, preview,
+    # message, headers, content, content_truncated
+    return _new_part(*common, True, False, None, None, None, None, None, None, message, headers,
+                     None, False)
 
 
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
@@ -422,20 +423,20 @@ def _leaf(state: _Walk, entity: Message, common: tuple, headers: tuple[Header, .
 
     is_attachment = (disposition == "attachment" or filename is not None
                      or maintype not in ("text", "multipart", "message"))
-    state.parts.append(_new_part(
-        *common,
-        is_multipart=False,
-        is_attachment=is_attachment,
-        size=len(encoded),
-        decoded_size=len(decoded),
-        md5=hashlib.md5(decoded, usedforsecurity=False).hexdigest(),
-        sha1=hashlib.sha1(decoded, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(decoded).hexdigest(),
-        preview=preview,
-        message=None,
-        headers=headers,
-        content=decoded[:cap] if truncated else decoded,
-        content_truncated=truncated,
+    state.parts.append(_new_part(  # MimePart's fields in its order
+        *common,  # path to content_id
+        False,  # is_multipart
+        is_attachment,
+        len(encoded),  # size
+        len(decoded),  # decoded_size
+        hashlib.md5(decoded, usedforsecurity=False).hexdigest(),
+        hashlib.sha1(decoded, usedforsecurity=False).hexdigest(),
+        hashlib.sha256(decoded).hexdigest(),
+        preview,
+        None,  # message
+        headers,
+        decoded[:cap] if truncated else decoded,  # content
+        truncated,  # content_truncated
     ))
 
 

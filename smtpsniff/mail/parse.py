@@ -74,16 +74,16 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     if cut:
         log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "
                 f"URLs; {cut} not kept")
-    return _new_message(
-        size=len(raw),
-        complete=complete,
-        header_bytes=block.header_bytes,
-        headers=block.headers,
-        **fields,
-        parts=parts,
-        urls=kept_urls,
-        anomalies=log.freeze(),
-        anomalies_suppressed=log.suppressed,
+    return _new_message(  # ParsedMessage's fields in its order
+        len(raw),  # size
+        complete,
+        block.header_bytes,
+        block.headers,
+        *fields,  # from_ to content_type
+        parts,
+        kept_urls,  # urls
+        log.freeze(),  # anomalies
+        log.suppressed,  # anomalies_suppressed
     )
 
 
