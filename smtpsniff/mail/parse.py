@@ -49,7 +49,7 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     crlf_only = _scan_line_ends(raw, log)
 
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
-    block = split_header_block(raw, limits, log, parses)
+    block = split_header_block(raw, limits, log, parses, crlf_only)
     fields = message_fields(block.headers, limits, log, parses)
     try:
         root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)

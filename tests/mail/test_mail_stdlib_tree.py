@@ -170,6 +170,11 @@ def test_clean_header_blocks_split_as_line_by_line():
         for limits in (DEFAULT_LIMITS, small):
             logs = [AnomalyLog(limits.max_anomalies_per_kind) for _ in range(2)]
             clean = _clean_header_block(raw, limits, logs[0], HeaderParses())
+            crlf_only = raw.count(b"\r\n") == raw.count(b"\r") == raw.count(b"\n")
+            if crlf_only:  # the same when told that every line of raw ends in CRLF
+                told = AnomalyLog(limits.max_anomalies_per_kind)
+                assert _clean_header_block(raw, limits, told, HeaderParses(), True) == clean, raw
+                assert told.freeze() == logs[0].freeze(), raw
             if clean is None:
                 assert not logs[0].freeze(), raw  # nothing logged before giving up
                 continue
