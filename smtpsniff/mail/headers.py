@@ -72,6 +72,24 @@ _ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?[bBqQ]\?")
 _MSG_ID = re.compile(r"<[^<>]*>")
 
 
+# How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
+# per message, for parse_date too), or keep what the reader returns (a parameterised value, which
+# the stdlib's getters ask for again).
+_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES = range(4)
+
+
+def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
+    """The reader of ``header_class`` and how :meth:`HeaderParses.simple` treats its values."""
+    reader = value_reader(header_class)
+    if issubclass(header_class, DateHeader):
+        return reader, _DATE
+    if issubclass(header_class, AddressHeader):
+        return reader, _ADDRESSES
+    if issubclass(header_class, ParameterizedMIMEHeader):
+        return reader, _PARAMETERIZED
+    return reader, _PLAIN
+
+
 class _BuiltOnceRegistry(HeaderRegistry):
     """The stdlib header registry, with each header class built once instead of on every lookup.
 
@@ -85,6 +103,8 @@ class _BuiltOnceRegistry(HeaderRegistry):
         self._classes = {cls: self._build(cls)
                          for cls in {*self.registry.values(), self.default_class}}
         self._spelled: dict[str, type] = {}
+        #: :func:`_reading` of each name in ``_SPELLINGS``, by its exact spelling.
+        self.readings: dict[str, tuple[Callable[[str], str | None], int]] = {}
         self._spell()
 
     def _build(self, cls: type) -> type:
@@ -95,6 +115,7 @@ class _BuiltOnceRegistry(HeaderRegistry):
         depends on its lower-case form only)."""
         self._spelled = {name: self._classes[self.registry.get(name.lower(), self.default_class)]
                          for name in _SPELLINGS}
+        self.readings = {name: _reading(cls) for name, cls in self._spelled.items()}
 
     def map_to_type(self, name: str, cls: type) -> None:
         super().map_to_type(name, cls)
@@ -125,24 +146,6 @@ MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 #: :func:`~smtpsniff.mail.simple.simple_value` of each header class, looked up once per class.
 _SIMPLE_READERS = {cls: value_reader(cls) for cls in _HEADER_FACTORY._classes.values()}
-# How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
-# per message, for parse_date too), or keep what the reader returns (a parameterised value, which
-# the stdlib's getters ask for again).
-_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES = range(4)
-
-
-def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
-    """The reader of ``header_class`` and how :meth:`HeaderParses.simple` treats its values."""
-    reader = _SIMPLE_READERS.get(header_class) or value_reader(header_class)
-    if issubclass(header_class, DateHeader):
-        return reader, _DATE
-    if issubclass(header_class, AddressHeader):
-        return reader, _ADDRESSES
-    if issubclass(header_class, ParameterizedMIMEHeader):
-        return reader, _PARAMETERIZED
-    return reader, _PLAIN
-
-
 _READINGS = {cls: _reading(cls) for cls in _SIMPLE_READERS}
 
 
@@ -230,8 +233,11 @@ class HeaderParses:
     def simple(self, name: str, value: str) -> str | None:
         """:func:`~smtpsniff.mail.simple.simple_value` of the field, which a Content-Type or
         Content-Disposition value in its subset keeps as what ``self(name, value)`` returns."""
-        header_class = _HEADER_FACTORY[name]
-        reader, kind = _READINGS.get(header_class) or _reading(header_class)
+        reading = _HEADER_FACTORY.readings.get(name)
+        if reading is None:
+            header_class = _HEADER_FACTORY[name]
+            reading = _READINGS.get(header_class) or _reading(header_class)
+        reader, kind = reading
         if kind == _PLAIN:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too

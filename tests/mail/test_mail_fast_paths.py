@@ -200,3 +200,19 @@ def test_delimiter_lines_are_the_lines_that_match():
             assert "\r\n" not in body[start:end]
         found += bool(expected)
     assert found > 400
+
+
+def test_header_classes_by_spelling_are_the_stdlib_ones():
+    """Names found by exact spelling get the class (and reading) their lower-case form gets from
+    the stdlib's registry, as any other spelling of them does."""
+    from email import policy
+
+    from smtpsniff.mail.headers import _HEADER_FACTORY, _SPELLINGS, _reading
+
+    stdlib = policy.default.header_factory
+    for name in _SPELLINGS:
+        for spelling in (name, name.lower(), name.upper(), name.swapcase()):
+            ours = _HEADER_FACTORY[spelling]
+            assert ours.__mro__[1] is stdlib[spelling].__mro__[1], spelling
+            assert _reading(ours) == _reading(_HEADER_FACTORY[spelling.lower()]), spelling
+        assert _HEADER_FACTORY.readings[name] == _reading(_HEADER_FACTORY[name]), name
