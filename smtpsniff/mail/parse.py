@@ -104,8 +104,7 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
         if items is None:  # the field's lines, each CRLF kept but the last
             items = [policy.header_source_parse([whole.decode("ascii", "surrogateescape")])
                      for whole in block.fields]
-        for name, value in items:
-            root.set_raw(name, value)
+        root._headers.extend(items)  # type: ignore[attr-defined]  # set_raw of each, at once
         try:
             maintype = content_type(root).split("/")[0]  # root.get_content_maintype()
         except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
