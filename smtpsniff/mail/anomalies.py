@@ -5,8 +5,6 @@ state).  It knows nothing of MIME or headers: callers pass a kind and a readable
 """
 from __future__ import annotations
 
-from collections import Counter
-
 from smtpsniff.anomaly import Anomaly, Layer
 
 #: Longest excerpt of hostile input quoted in an anomaly message.
@@ -28,15 +26,20 @@ class AnomalyLog:
     def __init__(self, max_per_kind: int) -> None:
         self._max_per_kind = max_per_kind
         self._items: list[Anomaly] = []
-        self._counts: Counter[str] = Counter()
+        self._counts: dict[str, int] = {}
         self.suppressed = 0
 
     def add(self, kind: str, message: str) -> None:
-        self._counts[kind] += 1
-        if self._counts[kind] > self._max_per_kind:
+        count = self._counts[kind] = self._counts.get(kind, 0) + 1
+        if count > self._max_per_kind:
             self.suppressed += 1
             return
         self._items.append(Anomaly(layer=Layer.MAIL, kind=kind, message=message))
+
+    @property
+    def count(self) -> int:
+        """How many anomalies were added, kept or only counted."""
+        return len(self._items) + self.suppressed
 
     def kinds(self) -> set[str]:
         return set(self._counts)

@@ -67,8 +67,14 @@ def _recipients(headers: _ByName, lname: str, log: AnomalyLog,
                 parses: HeaderParses | None = None) -> tuple[Address, ...]:
     """The mailboxes of every ``lname`` field, repeats removed: a repeated To or Cc still names
     recipients (Zeek's smtp.log ``to``/``cc`` are likewise the union of all such fields)."""
+    found = headers.get(lname)
+    if not found:
+        return ()
+    if len(found) == 1:
+        boxes = addresses(found[0], log, parses)
+        return boxes if len(boxes) < 2 else tuple(dict.fromkeys(boxes))
     seen: dict[Address, None] = {}
-    for header in _all(headers, lname):
+    for header in found:
         for address in addresses(header, log, parses):
             seen.setdefault(address, None)
     return tuple(seen)
@@ -81,15 +87,17 @@ def dkim_tags(value: str) -> tuple[str | None, str | None]:
 
 
 def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
-                   parses: HeaderParses | None = None) -> dict[str, Any]:
-    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers.
+                   parses: HeaderParses | None = None) -> tuple[Any, ...]:
+    """The :class:`~smtpsniff.mail.model.ParsedMessage` fields that come from top-level headers,
+    ``from_`` to ``content_type`` in the order the class declares them.
 
     ``parses``: the message's :class:`~smtpsniff.mail.headers.HeaderParses`, so that an address
     field is not parsed again for its mailboxes."""
     fields = _by_name(headers)
-    for lname in _ONCE:
-        repeats = _all(fields, lname)
-        if len(repeats) > 1:
+    first = {lname: found[0] for lname, found in fields.items()}.get  # None when absent
+    for lname in _ONCE if len(fields) < len(headers) else ():  # some name repeats
+        repeats = fields.get(lname)
+        if repeats is not None and len(repeats) > 1:
             kind = "multiple_from" if lname == "from" else "duplicate_header"
             log.add(kind, f"{len(repeats)} {repeats[0].name} fields; RFC 5322 section 3.6 allows "
                     "one: "
@@ -97,47 +105,59 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     from_headers = _all(fields, "from")
     if not from_headers:
         log.add("missing_from", "no From field (RFC 5322 section 3.6 requires one)")
-    date_header = _first(fields, "date")
+    date_header = first("date")
     if date_header is None:
         log.add("missing_date", "no Date field (RFC 5322 section 3.6 requires one)")
-    subject = _first(fields, "subject")
-    received = tuple(parse_received(h, i, log)
-                     for i, h in enumerate(_all(fields, "received")))
-    originating = _first(fields, "x-originating-ip")
+    subject = first("subject")
+    received_headers = fields.get("received")
+    received = (tuple(parse_received(h, i, log) for i, h in enumerate(received_headers))
+                if received_headers else ())
+    originating = first("x-originating-ip")
     originating_ips = ips_in(originating.raw_value) if originating is not None else ()
-    return_path = _first(fields, "return-path")
-    content_type = _first(fields, "content-type")
-    user_agent = _first(fields, "user-agent") or _first(fields, "x-user-agent")
-    in_reply_to = _first(fields, "in-reply-to")
-    references = _first(fields, "references")
-    return dict(
-        from_=_addresses(fields, "from", log, parses),
-        from_count=len(from_headers),
-        sender=_addresses(fields, "sender", log, parses),
-        reply_to=_addresses(fields, "reply-to", log, parses),
-        to=_recipients(fields, "to", log, parses),
-        cc=_recipients(fields, "cc", log, parses),
-        bcc=_recipients(fields, "bcc", log, parses),
-        subject=subject.value if subject is not None else None,
-        subject_raw=subject.raw_value if subject is not None else None,
-        date=(parse_date(date_header.raw_value, "Date header", log, parses)
-              if date_header else None),
-        date_raw=date_header.raw_value if date_header is not None else None,
-        message_id=_stripped(_first(fields, "message-id")),
-        in_reply_to=in_reply_to.raw_value.strip() if in_reply_to is not None else None,
-        references=msg_ids(references.raw_value) if references is not None else (),
-        return_path=(return_path.raw_value.strip().strip("<>").strip()
-                     if return_path is not None else None),
-        received=received,
-        received_path=received_path(received, limits.max_received_path, log),
-        x_mailer=_stripped(_first(fields, "x-mailer")),
-        user_agent=_stripped(user_agent),
-        x_originating_ip=originating_ips[0] if originating_ips else None,
-        authentication_results=tuple(h.value for h in _all(fields, "authentication-results")),
-        dkim=tuple(dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")),
-        mime_version=_stripped(_first(fields, "mime-version")),
-        content_type=(content_type.raw_value.split(";", 1)[0].strip().lower()
-                      if content_type is not None else None),
+    return_path = first("return-path")
+    content_type = first("content-type")
+    user_agent = first("user-agent") or first("x-user-agent")
+    in_reply_to = first("in-reply-to")
+    references = first("references")
+    # Read in this order, for the order of their anomalies: From, Sender, Reply-To, To, Cc, Bcc,
+    # then Date, then the Received path.
+    from_ = addresses(from_headers[0], log, parses) if from_headers else ()
+    sender_header = first("sender")
+    sender = addresses(sender_header, log, parses) if sender_header is not None else ()
+    reply_to_header = first("reply-to")
+    reply_to = addresses(reply_to_header, log, parses) if reply_to_header is not None else ()
+    to = _recipients(fields, "to", log, parses)
+    cc = _recipients(fields, "cc", log, parses)
+    bcc = _recipients(fields, "bcc", log, parses)
+    return (  # ParsedMessage's fields from from_ to content_type, in its order
+        from_,  # from_
+        len(from_headers),  # from_count
+        sender,
+        reply_to,
+        to,
+        cc,
+        bcc,
+        subject.value if subject is not None else None,  # subject
+        subject.raw_value if subject is not None else None,  # subject_raw
+        (parse_date(date_header.raw_value, "Date header", log, parses)  # date
+         if date_header else None),
+        date_header.raw_value if date_header is not None else None,  # date_raw
+        _stripped(first("message-id")),  # message_id
+        in_reply_to.raw_value.strip() if in_reply_to is not None else None,  # in_reply_to
+        msg_ids(references.raw_value) if references is not None else (),  # references
+        (return_path.raw_value.strip().strip("<>").strip()  # return_path
+         if return_path is not None else None),
+        received,
+        (received_path(received, limits.max_received_path, log)  # received_path
+         if received else ()),
+        _stripped(first("x-mailer")),  # x_mailer
+        _stripped(user_agent),  # user_agent
+        originating_ips[0] if originating_ips else None,  # x_originating_ip
+        tuple([h.value for h in _all(fields, "authentication-results")]),  # authentication_results
+        tuple([dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")]),  # dkim
+        _stripped(first("mime-version")),  # mime_version
+        (content_type.raw_value.split(";", 1)[0].strip().lower()  # content_type
+         if content_type is not None else None),
     )
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -34,10 +35,17 @@ from email.headerregistry import (
 from email.message import Message
 from email.utils import parsedate_to_datetime
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.model import Address, Header
-from smtpsniff.mail.simple import date_value, simple_mailboxes, value_reader
+from smtpsniff.mail.simple import (
+    address_value,
+    canonical_date,
+    date_value,
+    simple_mailboxes,
+    value_reader,
+)
 
 # RFC 5322 section 2.1: CRLF ends a line; bare CR and bare LF are taken as line ends too.
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)?")
@@ -45,12 +53,41 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 # RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126; section 4.5
 # (obs-optional) allows white space between the name and the colon.
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
+# One field of a header block with only CRLF line ends: its first line (a name, the colon at once)
+# and its folds (lines that start with WSP, section 2.2.3), then CRLF or the end of the block.
+# Groups: the whole field, its name, its value.  Used only on blocks where every CR starts a
+# CRLF and every LF ends one, so "[^\r]*" (which the regex engine scans fastest) stops where
+# "[^\r\n]*" would: at the next line end.
+_CLEAN_FIELDS = re.compile(
+    rb"(([\x21-\x39\x3b-\x7e]+):([^\r]*(?:\r\n[ \t][^\r]*)*))(?:\r\n|\Z)")
+# What a header block cannot start with: a fold, or a line end (no header block at all).
+# (Byte tests here use find() and byte values: ``bytes in bytes`` first tries the operand as an
+# integer, and pays for the error it raises.)
+_BLANK_OR_LINE_END = frozenset(b" \t\r\n")
 # RFC 5322 section 2.1.1: a line is at most 998 characters, CRLF excluded.
 MAX_LINE_CHARS = 998
 # RFC 2047 section 2: encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="
 _ENCODED_WORD_CHARSET = re.compile(r"=\?([^?*\s]+)(?:\*[^?\s]*)?\?[bBqQ]\?")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">"
 _MSG_ID = re.compile(r"<[^<>]*>")
+
+
+# How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
+# per message, for parse_date too), or keep what the reader returns (a parameterised value, which
+# the stdlib's getters ask for again).
+_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES = range(4)
+
+
+def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
+    """The reader of ``header_class`` and how :meth:`HeaderParses.simple` treats its values."""
+    reader = value_reader(header_class)
+    if issubclass(header_class, DateHeader):
+        return reader, _DATE
+    if issubclass(header_class, AddressHeader):
+        return reader, _ADDRESSES
+    if issubclass(header_class, ParameterizedMIMEHeader):
+        return reader, _PARAMETERIZED
+    return reader, _PLAIN
 
 
 class _BuiltOnceRegistry(HeaderRegistry):
@@ -65,16 +102,43 @@ class _BuiltOnceRegistry(HeaderRegistry):
         super().__init__()
         self._classes = {cls: self._build(cls)
                          for cls in {*self.registry.values(), self.default_class}}
+        self._spelled: dict[str, type] = {}
+        #: :func:`_reading` of each name in ``_SPELLINGS``, by its exact spelling.
+        self.readings: dict[str, tuple[Callable[[str], str | None], int]] = {}
+        self._spell()
 
     def _build(self, cls: type) -> type:
         return type("_" + cls.__name__, (cls, self.base_class), {})  # as the stdlib builds it
 
+    def _spell(self) -> None:
+        """The class of each name in ``_SPELLINGS``, found by its exact spelling (a name's class
+        depends on its lower-case form only)."""
+        self._spelled = {name: self._classes[self.registry.get(name.lower(), self.default_class)]
+                         for name in _SPELLINGS}
+        self.readings = {name: _reading(cls) for name, cls in self._spelled.items()}
+
     def map_to_type(self, name: str, cls: type) -> None:
         super().map_to_type(name, cls)
         self._classes[cls] = self._build(cls)
+        self._spell()
 
     def __getitem__(self, name: str) -> type:
-        return self._classes[self.registry.get(name.lower(), self.default_class)]
+        found = self._spelled.get(name)
+        if found is None:
+            found = self._classes[self.registry.get(name.lower(), self.default_class)]
+        return found
+
+
+# Field names as messages usually spell them (RFC 5322 section 3.6, RFC 2045, RFC 5321 4.4, ...).
+_SPELLINGS = (
+    "From", "To", "Cc", "Bcc", "Sender", "Reply-To", "Subject", "Date", "Message-ID",
+    "Message-Id", "MIME-Version", "Mime-Version", "Content-Type", "Content-Transfer-Encoding",
+    "Content-Disposition", "Content-ID", "Content-Id", "Content-Description", "Received",
+    "Return-Path", "In-Reply-To", "References", "X-Mailer", "User-Agent", "DKIM-Signature",
+    "Authentication-Results", "X-Originating-IP", "Resent-From", "Resent-To", "Resent-Date",
+    "Resent-Sender", "Resent-Cc", "Resent-Bcc", "List-Unsubscribe", "Precedence",
+    "Thread-Topic", "Thread-Index", "Importance", "X-Priority", "Content-Language",
+)
 
 
 #: ``email.policy.default`` with header classes built once: the policy of every stdlib parse here.
@@ -82,6 +146,7 @@ MAIL_POLICY = policy.default.clone(header_factory=_BuiltOnceRegistry())
 _HEADER_FACTORY = MAIL_POLICY.header_factory
 #: :func:`~smtpsniff.mail.simple.simple_value` of each header class, looked up once per class.
 _SIMPLE_READERS = {cls: value_reader(cls) for cls in _HEADER_FACTORY._classes.values()}
+_READINGS = {cls: _reading(cls) for cls in _SIMPLE_READERS}
 
 
 def _simple(header_class: type, value: str) -> str | None:
@@ -91,6 +156,8 @@ def _simple(header_class: type, value: str) -> str | None:
 
 
 _UNREAD = object()
+_new_header = slot_builder(Header)
+_new_address = slot_builder(Address)
 
 
 class HeaderParses:
@@ -110,11 +177,20 @@ class HeaderParses:
     of a header but ``str(header)``.
     """
 
-    __slots__ = ("_dates", "_found")
+    __slots__ = ("_boxes", "_dates", "_found")
 
     def __init__(self) -> None:
         self._found: dict[tuple[str, str], object] = {}
         self._dates: dict[str, object] = {}
+        self._boxes: dict[str, list[tuple[str, str]] | None] = {}
+
+    def mailboxes(self, value: str) -> list[tuple[str, str]] | None:
+        """:func:`~smtpsniff.mail.simple.simple_mailboxes` of ``value``, found once per value
+        (the list is the caller's to read, not to change)."""
+        found = self._boxes.get(value, _UNREAD)
+        if found is _UNREAD:
+            found = self._boxes[value] = simple_mailboxes(value)
+        return found  # type: ignore[return-value]
 
     def __call__(self, name: str, value: str) -> object:
         key = (name, value)
@@ -141,6 +217,10 @@ class HeaderParses:
         raised again)."""
         found = self._dates.get(text, _UNREAD)
         if found is _UNREAD:
+            found = canonical_date(text)  # the stdlib's answer, found without its parser
+            if found is not None:
+                self._dates[text] = found
+                return found
             try:
                 found = parsedate_to_datetime(text)
             except Exception as exc:  # noqa: BLE001  # kept, and raised again below
@@ -153,15 +233,24 @@ class HeaderParses:
     def simple(self, name: str, value: str) -> str | None:
         """:func:`~smtpsniff.mail.simple.simple_value` of the field, which a Content-Type or
         Content-Disposition value in its subset keeps as what ``self(name, value)`` returns."""
-        header_class = _HEADER_FACTORY[name]
-        if issubclass(header_class, DateHeader):  # the date is read once, for parse_date too
+        reading = _HEADER_FACTORY.readings.get(name)
+        if reading is None:
+            header_class = _HEADER_FACTORY[name]
+            reading = _READINGS.get(header_class) or _reading(header_class)
+        reader, kind = reading
+        if kind == _PLAIN:
+            return reader(value)
+        if kind == _DATE:  # the date is read once, for parse_date too
             return date_value(value, self.parsedate)
-        found = self._found.get((name, value))
+        if kind == _ADDRESSES:  # the mailboxes are read once, for addresses too
+            return address_value(value, self.mailboxes)
+        key = (name, value)
+        found = self._found.get(key)
         if type(found) is str:  # only simple parameterised values are kept as plain strings
             return found
-        found = _simple(header_class, value)
-        if found is not None and issubclass(header_class, ParameterizedMIMEHeader):
-            self._found[(name, value)] = found
+        found = reader(value)
+        if found is not None:
+            self._found[key] = found
         return found
 
 
@@ -173,7 +262,9 @@ class HeaderBlock:
     stdlib parser: the raw bytes themselves, or (when a repair above was needed) the kept and
     counted fields rebuilt with plain CRLFs, an empty line, then the untouched body.
     ``fields`` holds the bytes of every field (name, colon, folded value, without the line end
-    that closes it; kept or only counted) when no repair was needed, else None.
+    that closes it; kept or only counted) when no repair was needed, else None; ``items``, when
+    set, holds ``policy.header_source_parse`` of each of them (name and value, as the stdlib
+    parser stores them).
     """
 
     headers: tuple[Header, ...]
@@ -181,12 +272,16 @@ class HeaderBlock:
     body_offset: int
     for_stdlib: bytes
     fields: tuple[bytes, ...] | None = None
+    items: tuple[tuple[str, str], ...] | None = None
 
 
 def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
-                       parses: HeaderParses | None = None) -> HeaderBlock:
-    """Split the header block of ``raw`` into :class:`Header` records (RFC 5322 section 2.2)."""
-    clean = _clean_header_block(raw, limits, log, parses)
+                       parses: HeaderParses | None = None, crlf_only: bool = False
+                       ) -> HeaderBlock:
+    """Split the header block of ``raw`` into :class:`Header` records (RFC 5322 section 2.2).
+
+    ``crlf_only``: the caller found that every line of ``raw`` ends in CRLF (no bare CR or LF)."""
+    clean = _clean_header_block(raw, limits, log, parses, crlf_only)
     return clean if clean is not None else _header_block_by_lines(raw, limits, log, parses)
 
 
@@ -291,47 +386,61 @@ def _header_block_by_lines(raw: bytes, limits: Limits, log: AnomalyLog,
 
 
 def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
-                        parses: HeaderParses | None) -> HeaderBlock | None:
-    """:func:`split_header_block` for a block that needs no repair, read by splitting it at its
-    CRLFs instead of line by line: every line up to the first empty one ends in CRLF, and each
-    is a field (no white space before the colon) or a fold of one.  None for any other block,
-    before anything is logged."""
+                        parses: HeaderParses | None, crlf_only: bool = False
+                        ) -> HeaderBlock | None:
+    """:func:`split_header_block` for a block that needs no repair, read field by field with one
+    regular expression instead of line by line: every line up to the first empty one ends in
+    CRLF, and each is a field (no white space before the colon) or a fold of one.  None for any
+    other block, before anything is logged.
+
+    ``_CLEAN_FIELDS.findall`` finds the fields in order; they cover the whole block, with no
+    byte skipped, exactly when the block has that shape (see ``_CLEAN_FIELDS``).  Each field is
+    then made as :func:`make_header` makes it: with only CRLF line ends, unfolding removes the
+    CRLFs, and the name (ASCII, see ``_FIELD``) ends at the first colon.  ``items`` holds what
+    ``policy.header_source_parse`` returns for each field: its name, and its value after the
+    colon without leading blanks (undecoded bytes as surrogate escapes), which is ``raw_value``
+    itself for a one-line ASCII value."""
     end = raw.find(b"\r\n\r\n")
-    if end <= 0 or raw[:1] in b" \t\r\n":  # raw[:1] in b"..." also holds for b""
+    if end <= 0 or raw[0] in _BLANK_OR_LINE_END:  # (end > 0: raw is not empty)
         return None
     block = raw[:end]
-    crlf = block.count(b"\r\n")
-    if block.count(b"\r") != crlf or block.count(b"\n") != crlf:  # a bare CR or LF
-        return None
-    lines = block.split(b"\r\n")
-    starts: list[int] = []  # the index in lines of each field's first line
-    names: list[bytes] = []
-    long_lines = 0
-    match = _FIELD.match
-    for number, line in enumerate(lines):
-        if len(line) > MAX_LINE_CHARS:
-            long_lines += 1
-        if line[:1] in b" \t":  # a fold (the first line is not one: see above)
-            continue
-        field = match(line)
-        if field is None or field.group(2):
+    if not crlf_only:  # the block's own line ends, then
+        crlf = block.count(b"\r\n")
+        if block.count(b"\r") != crlf or block.count(b"\n") != crlf:  # a bare CR or LF
             return None
-        starts.append(number)
-        names.append(field.group(1))
-    starts.append(len(lines))
-    join = b"\r\n".join
-    wholes = [lines[starts[k]] if starts[k + 1] - starts[k] == 1
-              else join(lines[starts[k]:starts[k + 1]]) for k in range(len(names))]
+    found = _CLEAN_FIELDS.findall(block)
+    wholes = [whole for whole, _, _ in found]
+    # The matches cover len(whole) + 2 bytes each (the last one: len(whole)), never overlapping.
+    if sum(map(len, wholes)) + 2 * len(found) - 2 != len(block):
+        return None
+    long_lines = (sum(len(line) > MAX_LINE_CHARS for line in block.split(b"\r\n"))
+                  if len(block) > MAX_LINE_CHARS else 0)
     headers: list[Header] = []
+    items: list[tuple[str, str]] = []
     kept_bytes = 0
     dropped = 0
     cap = limits.max_mail_header_bytes
-    for name, whole in zip(names, wholes):
+    for whole, name, value in found:
+        name_text = name.decode("ascii")
+        if value.isascii() and value.find(b"\r") < 0:
+            raw_value = value.lstrip(b" \t").decode("ascii")
+            items.append((name_text, raw_value))
+        else:
+            items.append((name_text, value.decode("ascii", "surrogateescape").lstrip(" \t")))
+            raw_value = None
         kept_bytes += len(whole) + 2
         if dropped or kept_bytes > cap:
             dropped += 1
-        else:
-            headers.append(make_header(len(headers), name, whole, log, parses))
+            continue
+        if raw_value is None:
+            unfolded = value.replace(b"\r\n", b"").lstrip(b" \t")
+            try:
+                raw_value = unfolded.decode("utf-8")
+            except UnicodeDecodeError:
+                raw_value = unfolded.decode("utf-8", "replace")
+                _not_utf8(name_text, log)
+        headers.append(_new_header(len(headers), name_text, whole, raw_value,
+                                   decode_value(name_text, raw_value, log, parses)))
     if long_lines:
         log.add("header_line_too_long",
                 f"{long_lines} header line(s) longer than {MAX_LINE_CHARS} characters "
@@ -340,7 +449,7 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
         log.add("header_bytes_limit",
                 f"header block exceeds max_mail_header_bytes={limits.max_mail_header_bytes}; "
                 f"{dropped} field(s) past it were counted, not kept")
-    return HeaderBlock(tuple(headers), end + 4, end + 4, raw, tuple(wholes))
+    return HeaderBlock(tuple(headers), end + 4, end + 4, raw, tuple(wholes), tuple(items))
 
 
 def _next_line_is_field(raw: bytes, pos: int) -> bool:
@@ -357,7 +466,7 @@ def _canonical(name: bytes, whole: bytes) -> bytes:
 
 def unfold(value: bytes) -> bytes:
     """RFC 5322 section 2.2.3: remove the line ends of folds (each is followed by WSP)."""
-    if b"\r" not in value and b"\n" not in value:  # one line: nothing to unfold
+    if value.find(b"\r") < 0 and value.find(b"\n") < 0:  # one line: nothing to unfold
         return value
     return _EOL.sub(b"", value)
 
@@ -376,11 +485,15 @@ def make_header(index: int, name: bytes, whole: bytes, log: AnomalyLog,
     name_text = name.decode("ascii", "replace")
     raw_value, clean = decode_text(unfold(whole.split(b":", 1)[1]).lstrip(b" \t"))
     if not clean:
-        log.add("header_not_utf8",
-                f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
-                "shown with U+FFFD")
-    return Header(index=index, name=name_text, raw=whole, raw_value=raw_value,
-                  value=decode_value(name_text, raw_value, log, parses))
+        _not_utf8(name_text, log)
+    return _new_header(index, name_text, whole, raw_value,
+                       decode_value(name_text, raw_value, log, parses))
+
+
+def _not_utf8(name_text: str, log: AnomalyLog) -> None:
+    log.add("header_not_utf8",
+            f"{name_text} header has 8-bit bytes that are not UTF-8 (RFC 6532 section 3.2); "
+            "shown with U+FFFD")
 
 
 def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where: str,
@@ -388,22 +501,40 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
     """Header records for a MIME part or an embedded message, from the stdlib's raw items.
 
     The stdlib keeps each value's folds but not the white space after the colon, so ``raw`` is
-    rebuilt as ``name: value``.
+    rebuilt as ``name: value``.  A field whose name and value are ASCII, the name without a colon
+    and the value on one line, is made without the round trip through bytes
+    :func:`make_header` takes: its ``raw_value`` is the value without leading blanks.
     """
     headers: list[Header] = []
     total = 0
     for name, value in entity.raw_items():
         value_text = value if isinstance(value, str) else str(value)
-        whole = (name + ": " + value_text).encode("utf-8", "surrogateescape")
+        whole_text = name + ": " + value_text
+        if (whole_text.isascii() and ":" not in name and "\r" not in value_text
+                and "\n" not in value_text):
+            whole = whole_text.encode("ascii")
+            total += len(whole) + 2
+            if total > limits.max_mail_header_bytes:
+                _parts_over_limit(where, limits, log)
+                break
+            raw_value = value_text.lstrip(" \t")
+            headers.append(_new_header(len(headers), name, whole, raw_value,
+                                       decode_value(name, raw_value, log, parses)))
+            continue
+        whole = whole_text.encode("utf-8", "surrogateescape")
         total += len(whole) + 2
         if total > limits.max_mail_header_bytes:
-            log.add("header_bytes_limit",
-                    f"headers of {where} exceed max_mail_header_bytes="
-                    f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
+            _parts_over_limit(where, limits, log)
             break
         headers.append(make_header(len(headers), name.encode("ascii", "replace"), whole, log,
                                    parses))
     return tuple(headers)
+
+
+def _parts_over_limit(where: str, limits: Limits, log: AnomalyLog) -> None:
+    log.add("header_bytes_limit",
+            f"headers of {where} exceed max_mail_header_bytes="
+            f"{limits.max_mail_header_bytes}; the rest were counted, not kept")
 
 
 def decode_value(name: str, raw_value: str, log: AnomalyLog,
@@ -434,9 +565,9 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
               ) -> tuple[Address, ...]:
     """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
     if issubclass(_HEADER_FACTORY[header.name], AddressHeader):
-        simple = simple_mailboxes(header.raw_value)
+        simple = (simple_mailboxes if parses is None else parses.mailboxes)(header.raw_value)
         if simple is not None:  # what the stdlib would find; every one has a domain
-            return tuple(Address(display_name=name, addr=addr) for name, addr in simple)
+            return tuple([_new_address(name, addr) for name, addr in simple])
     try:
         parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
         found = parsed.addresses
@@ -469,7 +600,10 @@ def parse_date(text: str, where: str, log: AnomalyLog, parses: HeaderParses | No
     ``parses``: the message's :class:`HeaderParses`, which may have read the date already.
     """
     try:
-        when = (parsedate_to_datetime if parses is None else parses.parsedate)(text)
+        if parses is not None:
+            when = parses.parsedate(text)
+        else:
+            when = canonical_date(text) or parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         when = None
     if when is None:

@@ -25,11 +25,13 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import TypeVar
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
+from smtpsniff.mail.getters import RENDERED_PARAM, fetch
 from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
-from smtpsniff.mail.model import Header, MimePart
+from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
 
 T = TypeVar("T")
@@ -82,7 +84,7 @@ def raw_params(header_value: str | None, name: str) -> str | None:
     ``filename="a.txt"`` gives ``"a.txt"``; ``filename*0*=utf-8''a%C3; filename*1=".txt"`` gives
     ``utf-8''a%C3".txt"``.  None when the parameter is absent.
     """
-    if not header_value:
+    if not header_value or name not in header_value.lower():  # every key holds the name
         return None
     plain: str | None = None
     sections: dict[int, str] = {}
@@ -127,6 +129,10 @@ class _Walk:
     parses: HeaderParses | None = None
     too_deep: int = 0
     too_many: int = 0
+    #: The root entity of an embedded message and the headers read from it for the summary,
+    #: when reading them recorded nothing: its own visit, next, takes them instead of reading
+    #: them again (they would come out the same, with nothing recorded again).
+    embedded: tuple[Message, tuple[Header, ...]] | None = None
 
 
 def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
@@ -208,17 +214,30 @@ _MISSING = object()
 def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
            root_headers: tuple[Header, ...] | None) -> list[Message]:
     """Record one entity; return its children (multipart parts, or an embedded message)."""
+    return _record(state, entity, path, depth, parent, root_headers)
+
+
+def _stdlib_getters(state: _Walk, entity: Message, where: str
+                    ) -> tuple[str, str | None, str | None, object, str | None]:
+    """What ``get_content_type``, ``get_content_disposition``, ``get_filename``,
+    ``get_param("name")`` and ``get_content_charset`` return (each failure recorded, its
+    default used), with :class:`_Getters` standing in for the entity's ``get`` and
+    ``_get_params_preserve`` while they run."""
     getters = _Getters(entity)
     entity.get = getters.get  # type: ignore[method-assign]  # the stdlib getters use them
     entity._get_params_preserve = getters.params  # type: ignore[attr-defined]
     try:
-        return _record(state, entity, path, depth, parent, root_headers)
+        content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
+        disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition,
+                            None)
+        filename = _safe(state, where, "file name", entity.get_filename, None)
+        name = _safe(state, where, "name parameter", lambda: entity.get_param("name"), None)
+        if isinstance(name, tuple):
+            name = collapse_rfc2231_value(name)
+        charset = _safe(state, where, "charset", entity.get_content_charset, None)
     finally:
         del entity.get, entity._get_params_preserve
-
-
-# The parameters of a Content-Type or Content-Disposition value as simple.simple_value renders it.
-_RENDERED_PARAM = re.compile(r'; ([A-Za-z0-9._-]+)="([^"]*)"')
+    return content_type, disposition, filename, name, charset
 
 
 def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str | None,
@@ -228,37 +247,66 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
     a plain string (a value :func:`~smtpsniff.mail.simple.simple_value` answered) and whose
     Content-Disposition is absent or one too; None for any other entity.
 
-    The stdlib getters read such a string with ``_splitparam`` and ``_parseparam``; its
+    Content-Type and Content-Disposition are fetched as ``Message.get`` fetches them (the first
+    field of each name, in any case), found in one pass over the entity's fields.  The stdlib
+    getters read such a string with ``_splitparam`` and ``_parseparam``; its
     parameters are ``; name="value"`` with distinct names and values without quotes or
     backslashes, so each getter's answer is the first parameter of that name (in any case)."""
-    content_type = entity.get("content-type", _MISSING)
+    type_item = disposition_item = None
+    for item in entity._headers:  # type: ignore[attr-defined]  # what Message.get reads
+        lname = item[0].lower()
+        if lname == "content-type":
+            if type_item is None:
+                type_item = item
+        elif lname == "content-disposition" and disposition_item is None:
+            disposition_item = item
+    if type_item is None:
+        return None
+    content_type = fetch(entity, type_item)
     if type(content_type) is not str:
         return None
-    disposition = entity.get("content-disposition", _MISSING)
-    if disposition is _MISSING:
-        disposition = None
-    elif type(disposition) is not str:
-        return None
+    disposition = None
+    if disposition_item is not None:
+        disposition = fetch(entity, disposition_item)
+        if type(disposition) is not str:
+            return None
     ctype = content_type.partition(";")[0].strip().lower()
     if ctype.count("/") != 1:
         ctype = "text/plain"
-    params: dict[str, str] = {}
-    for match in _RENDERED_PARAM.finditer(content_type):
-        params.setdefault(match.group(1).lower(), match.group(2))
-    filename = None
+    name = charset = filename = None
+    if "=" in content_type:
+        params: dict[str, str] = {}
+        for match in RENDERED_PARAM.finditer(content_type):
+            params.setdefault(match.group(1).lower(), match.group(2))
+        name = params.get("name")
+        charset = params.get("charset")
     if disposition is not None:
-        for match in _RENDERED_PARAM.finditer(disposition):
+        for match in RENDERED_PARAM.finditer(disposition):
             if match.group(1).lower() == "filename":
                 filename = match.group(2)
                 break
         disposition = disposition.partition(";")[0].strip().lower()
-    name = params.get("name")
     if filename is None:
         filename = name
-    charset = params.get("charset")
     return (ctype, disposition,
             collapse_rfc2231_value(filename).strip() if filename is not None else None,
             name, charset.lower() if charset is not None else None)
+
+
+_ROOT_SKIPPED_DEFECTS = frozenset({
+    "FirstHeaderLineIsContinuationDefect", "MissingHeaderBodySeparatorDefect",
+    "MisplacedEnvelopeHeaderDefect"})
+_new_part = slot_builder(MimePart)
+
+
+def _container(common: tuple, headers: tuple[Header, ...],
+               message: EmbeddedMessage | None = None) -> MimePart:
+    """A multipart or message/* entity's :class:`MimePart` (no body of its own); ``common``:
+    its fields from ``path`` to ``content_id``, in :class:`MimePart`'s order."""
+    # by position: is_multipart, is_attachment, size, decoded_size, md5, sha1, sha256, preview,
+    # message, headers, content, content_truncated
+    return _new_part(*common, True, False, None, None, None, None, None, None, message, headers,
+                     None, False)
 
 
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
@@ -266,70 +314,79 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     where = f"MIME part {path}"
     log, limits = state.log, state.limits
     if root_headers is None:
-        headers = headers_from_stdlib(entity, limits, log, where, state.parses)
-        report_defects(entity.defects, where, log)
+        embedded = state.embedded
+        if embedded is not None and embedded[0] is entity:
+            headers = embedded[1]
+        else:
+            headers = headers_from_stdlib(entity, limits, log, where, state.parses)
+        state.embedded = None
+        if entity.defects:
+            report_defects(entity.defects, where, log)
     else:  # the top-level header block was read and checked from the raw bytes
         headers = root_headers
-        report_defects(entity.defects, where, log, skip={
-            "FirstHeaderLineIsContinuationDefect", "MissingHeaderBodySeparatorDefect",
-            "MisplacedEnvelopeHeaderDefect"})
+        if entity.defects:
+            report_defects(entity.defects, where, log, skip=_ROOT_SKIPPED_DEFECTS)
 
     simple = _simple_getters(entity)
-    if simple is not None:
-        content_type, disposition, filename, name, charset = simple
-    else:
-        content_type = _safe(state, where, "Content-Type", entity.get_content_type, "text/plain")
-        disposition = _safe(state, where, "Content-Disposition", entity.get_content_disposition,
-                            None)
-        filename = _safe(state, where, "file name", entity.get_filename, None)
-        name = _safe(state, where, "name parameter", lambda: entity.get_param("name"), None)
-        if isinstance(name, tuple):
-            name = collapse_rfc2231_value(name)
-        charset = _safe(state, where, "charset", entity.get_content_charset, None)
+    if simple is None:
+        simple = _stdlib_getters(state, entity, where)
+    content_type, disposition, filename, name, charset = simple
     maintype, _, subtype = content_type.partition("/")
-    raw_values: dict[str, str] = {}  # the first raw value of each field, by lower-case name
+    ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
     for header in headers:
-        raw_values.setdefault(header.name.lower(), header.raw_value)
-    ct_raw = raw_values.get("content-type")
-    cd_raw = raw_values.get("content-disposition")
-    cte_header = raw_values.get("content-transfer-encoding")
+        lname = header.name.lower()
+        if lname[:8] != "content-":
+            continue
+        if lname == "content-type":
+            if ct_raw is None:
+                ct_raw = header.raw_value
+        elif lname == "content-disposition":
+            if cd_raw is None:
+                cd_raw = header.raw_value
+        elif lname == "content-transfer-encoding":
+            if cte_header is None:
+                cte_header = header.raw_value
+        elif lname == "content-id" and content_id is None:
+            content_id = header.raw_value
     cte = cte_header.strip().lower() if cte_header else None
-    content_id = raw_values.get("content-id")
     payload = entity.get_payload() if entity.is_multipart() else None
-    common = dict(
-        path=path, depth=depth, parent=parent, content_type=content_type,
-        content_type_raw=ct_raw, charset=charset, transfer_encoding=cte,
-        disposition=disposition, filename=filename,
-        filename_raw=raw_params(cd_raw, "filename") or (
-            raw_params(ct_raw, "name") if filename is not None else None),
-        name=name if isinstance(name, str) else None, name_raw=raw_params(ct_raw, "name"),
-        content_id=content_id.strip() if content_id else None, headers=headers,
+    name_raw = raw_params(ct_raw, "name")
+    common = (  # MimePart's fields from path to content_id, in its order
+        path, depth, parent, content_type, ct_raw, charset, cte, disposition, filename,
+        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
+        name if isinstance(name, str) else None, name_raw,
+        content_id.strip() if content_id else None,
     )
 
     if isinstance(payload, list):
         children = [p for p in payload if isinstance(p, Message)]
         if maintype == "message" and subtype in _MESSAGE_SUBTYPES and children:
-            embedded = embedded_summary(
-                headers_from_stdlib(children[0], limits, log, f"message in {where}", state.parses),
-                f"message in {where}", log, state.parses)
-            state.parts.append(MimePart(**common, is_multipart=True, message=embedded))
+            recorded = log.count
+            inner = headers_from_stdlib(children[0], limits, log, f"message in {where}",
+                                        state.parses)
+            if log.count == recorded:
+                state.embedded = (children[0], inner)
+            embedded = embedded_summary(inner, f"message in {where}", log, state.parses)
+            state.parts.append(_container(common, headers, embedded))
             return children[:1]
         if cte is not None and cte not in _IDENTITY_ENCODINGS:
             log.add("bad_multipart_encoding",
                     f"{where}: {content_type} with Content-Transfer-Encoding {excerpt(cte)} "
                     "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
-        state.parts.append(MimePart(**common, is_multipart=True))
+        state.parts.append(_container(common, headers))
         return children
 
-    _leaf(state, entity, common, maintype, subtype, where)
+    _leaf(state, entity, common, headers, maintype, subtype, where)
     return []
 
 
-def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: str,
-          where: str) -> None:
+def _leaf(state: _Walk, entity: Message, common: tuple, headers: tuple[Header, ...],
+          maintype: str, subtype: str, where: str) -> None:
+    """Record a leaf entity: its body decoded, hashed, and (text) previewed and searched for
+    URLs.  ``common``: its fields from ``path`` to ``content_id`` (see :func:`_container`)."""
     log, limits = state.log, state.limits
     encoded = _payload_bytes(entity)
-    cte = common["transfer_encoding"]
+    charset, cte, disposition, filename = common[5:9]
     if cte == "base64":
         decoded, problem = decode_base64(encoded)
         if problem:
@@ -353,28 +410,33 @@ def _leaf(state: _Walk, entity: Message, common: dict, maintype: str, subtype: s
 
     preview: str | None = None
     if maintype == "text" and subtype in ("plain", "html"):
-        text = _text(decoded, common["charset"], where, log)
+        text = _text(decoded, charset, where, log)
         if subtype == "html":
-            state.urls.extend(html_urls(text))
-            preview = html_text(text[: limits.mail_preview_chars * 50])
+            readable = html_text(text)
+            state.urls.extend(html_urls(text, readable))
+            cut = limits.mail_preview_chars * 50
+            preview = readable if len(text) <= cut else html_text(text[:cut])
         else:
             state.urls.extend(text_urls(text))
             preview = text
         preview = plain_preview(preview, limits.mail_preview_chars)
 
-    is_attachment = (common["disposition"] == "attachment" or common["filename"] is not None
+    is_attachment = (disposition == "attachment" or filename is not None
                      or maintype not in ("text", "multipart", "message"))
-    state.parts.append(MimePart(
-        **common,
-        is_attachment=is_attachment,
-        size=len(encoded),
-        decoded_size=len(decoded),
-        md5=hashlib.md5(decoded, usedforsecurity=False).hexdigest(),
-        sha1=hashlib.sha1(decoded, usedforsecurity=False).hexdigest(),
-        sha256=hashlib.sha256(decoded).hexdigest(),
-        preview=preview,
-        content=decoded[:cap] if truncated else decoded,
-        content_truncated=truncated,
+    state.parts.append(_new_part(  # MimePart's fields in its order
+        *common,  # path to content_id
+        False,  # is_multipart
+        is_attachment,
+        len(encoded),  # size
+        len(decoded),  # decoded_size
+        hashlib.md5(decoded, usedforsecurity=False).hexdigest(),
+        hashlib.sha1(decoded, usedforsecurity=False).hexdigest(),
+        hashlib.sha256(decoded).hexdigest(),
+        preview,
+        None,  # message
+        headers,
+        decoded[:cap] if truncated else decoded,  # content
+        truncated,  # content_truncated
     ))
 
 

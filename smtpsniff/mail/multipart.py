@@ -27,6 +27,8 @@ import re
 from email.message import Message
 from email.policy import EmailPolicy
 
+from smtpsniff.mail.getters import boundary, content_type, get
+
 # The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
 _FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
@@ -34,69 +36,99 @@ _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
 
 def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
     """Attach the parts of multipart ``root`` read from ``body`` (the message after its header
-    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here."""
-    if root.get_content_type() == "multipart/digest":
-        return False
-    boundary = root.get_boundary()
-    if boundary is None:
-        return False
-    if str(root.get("content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
-        return False
-    # feedparser's boundaryre on a line without its line end: separator, "--" for the close
-    # delimiter, then only blanks.
-    delimiter = re.compile(re.escape("--" + boundary) + r"(--)?[ \t]*").fullmatch
-    lines = body.split("\r\n")  # lines[k] ends in CRLF for k < len(lines) - 1
-    count = len(lines) - 1 if lines[-1] == "" else len(lines)
+    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here.
 
-    i = 0
-    while i < count and delimiter(lines[i]) is None:
-        i += 1
-    if i == count or delimiter(lines[i]).group(1):  # no delimiter, or a close one first
+    Lines are those of ``body.split("\\r\\n")``; a part's text (its lines joined, without the
+    CRLF before the next delimiter) is cut from ``body`` by offsets, so that a long body is not
+    split into lines and joined again."""
+    if content_type(root) == "multipart/digest":
         return False
-    preamble = "\r\n".join(lines[:i]) if i else None
+    separator = boundary(root)
+    if separator is None:
+        return False
+    if str(get(root, "content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
+        return False
+    found = _delimiter_lines(body, separator)  # (start, end, is a close delimiter)
+    if not found or found[0][2]:  # no delimiter, or a close one first
+        return False
+    start, end, _ = found[0]
+    preamble = body[:start - 2] if start else None  # the lines before, joined
     parts: list[Message] = []
-    while True:  # lines[i] is a delimiter
-        begin = i = i + 1
-        while i < count and delimiter(lines[i]) is None:
-            i += 1
-        if i == count or i == begin:  # no close delimiter, or delimiters in a row
+    following = iter(found[1:])
+    while True:  # body[start:end] is a delimiter line
+        begin = end + 2  # where the next line starts
+        start, end, close = next(following, (None, None, False))
+        if start is None or start == begin:  # no close delimiter, or delimiters in a row
             return False
-        read = _entity(lines, begin, i, policy)
+        read = _entity(body[begin:start - 2], policy)  # the lines in between
         if read is None:
             return False
-        part, body = read
-        maintype = part.get_content_maintype()
-        if maintype == "multipart" or part.get_content_type() == "message/delivery-status":
+        part, text = read
+        ctype = content_type(part)
+        maintype = ctype.split("/")[0]
+        if maintype == "multipart" or ctype == "message/delivery-status":
             return False
         leaf = part
         if maintype == "message":  # an embedded message: its header block, then its body
-            read = _entity(lines, body, i, policy)
+            read = _entity(text, policy)
             if read is None:
                 return False
-            leaf, body = read
-            if leaf.get_content_maintype() in ("multipart", "message"):
+            leaf, text = read
+            if content_type(leaf).split("/")[0] in ("multipart", "message"):
                 return False
             part.attach(leaf)
-        leaf.set_payload("\r\n".join(lines[body:i]))  # the CRLF before the delimiter is its own
+        leaf.set_payload(text)  # the CRLF before the delimiter is its own
         parts.append(part)
-        if delimiter(lines[i]).group(1):
+        if close:
             break
     for part in parts:
         root.attach(part)
     if preamble is not None:
         root.preamble = preamble
-    root.epilogue = "\r\n".join(lines[i + 1:])
+    root.epilogue = body[end + 2:]  # the lines after the close delimiter, joined
     return True
 
 
-def _entity(lines: list[str], begin: int, end: int, policy: EmailPolicy
-            ) -> tuple[Message, int] | None:
-    """A new entity with the fields of the header block at ``lines[begin:end]`` (fields and their
-    folds, then an empty line), and the index of its body's first line; None if not so."""
+def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
+    """The delimiter lines of ``body`` in order: (offset of the line, offset of its end -- the
+    CRLF after it, or the end of ``body`` --, True for a close delimiter).
+
+    A line (of ``body.split("\\r\\n")``) is a delimiter when it fullmatches feedparser's
+    boundaryre without its line end: ``--`` separator, ``--`` for the close delimiter, then only
+    blanks.  Such a line starts with ``--`` separator, so only the places where that text
+    starts a line (at 0 or after a CRLF) are tried, found by ``str.find``."""
+    marker = "--" + separator
+    delimiter = re.compile(re.escape(marker) + r"(--)?[ \t]*").fullmatch
+    found: list[tuple[int, int, bool]] = []
+    at = body.find(marker)
+    while at >= 0:
+        if at == 0 or body[at - 2:at] == "\r\n":
+            end = body.find("\r\n", at)
+            if end < 0:
+                end = len(body)
+            match = delimiter(body[at:end])
+            if match is not None:
+                found.append((at, end, match.group(1) is not None))
+        at = body.find(marker, at + 1)
+    return found
+
+
+def _entity(text: str, policy: EmailPolicy) -> tuple[Message, str] | None:
+    """A new entity with the fields of the header block that starts ``text`` (lines joined by
+    CRLF: fields and their folds, then an empty line), and the text after that empty line;
+    None if ``text`` does not start so."""
+    if not text or text.startswith("\r\n"):  # the first line is the empty one
+        head, rest = "", text[2:]
+    else:
+        empty = text.find("\r\n\r\n")
+        if empty >= 0:
+            head, rest = text[:empty], text[empty + 4:]
+        elif text.endswith("\r\n"):  # the last line is the empty one
+            head, rest = text[:-2], ""
+        else:  # no empty line after the header block
+            return None
     fields: list[list[str]] = []
-    i = begin
-    while i < end and lines[i]:
-        line = lines[i]
+    for line in head.split("\r\n") if head else ():
         if line[0] in " \t":
             if not fields:
                 return None
@@ -105,11 +137,7 @@ def _entity(lines: list[str], begin: int, end: int, policy: EmailPolicy
             return None
         else:
             fields.append([line])
-        i += 1
-    if i == end:  # no empty line after the header block
-        return None
     entity = policy.message_factory(policy=policy)
     for field in fields:
         entity.set_raw(*policy.header_source_parse(["\r\n".join(field)]))
-    return entity, i + 1
-
+    return entity, rest

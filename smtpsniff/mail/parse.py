@@ -16,9 +16,11 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
 
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.fields import message_fields
+from smtpsniff.mail.getters import content_type
 from smtpsniff.mail.headers import (
     MAIL_POLICY,
     HeaderBlock,
@@ -29,6 +31,8 @@ from smtpsniff.mail.mime import walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
+
+_new_message = slot_builder(ParsedMessage)
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
@@ -45,7 +49,7 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     crlf_only = _scan_line_ends(raw, log)
 
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
-    block = split_header_block(raw, limits, log, parses)
+    block = split_header_block(raw, limits, log, parses, crlf_only)
     fields = message_fields(block.headers, limits, log, parses)
     try:
         root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)
@@ -70,16 +74,16 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     if cut:
         log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "
                 f"URLs; {cut} not kept")
-    return ParsedMessage(
-        size=len(raw),
-        complete=complete,
-        header_bytes=block.header_bytes,
-        headers=block.headers,
-        **fields,
-        parts=parts,
-        urls=kept_urls,
-        anomalies=log.freeze(),
-        anomalies_suppressed=log.suppressed,
+    return _new_message(  # ParsedMessage's fields in its order
+        len(raw),  # size
+        complete,
+        block.header_bytes,
+        block.headers,
+        *fields,  # from_ to content_type
+        parts,
+        kept_urls,  # urls
+        log.freeze(),  # anomalies
+        log.suppressed,  # anomalies_suppressed
     )
 
 
@@ -96,10 +100,13 @@ def _stdlib_tree(raw: bytes, block: HeaderBlock, policy: EmailPolicy, crlf_only:
     """
     if block.fields is not None and crlf_only:
         root = policy.message_factory(policy=policy)
-        for whole in block.fields:  # the field's lines, each CRLF kept but the last
-            root.set_raw(*policy.header_source_parse([whole.decode("ascii", "surrogateescape")]))
+        items = block.items
+        if items is None:  # the field's lines, each CRLF kept but the last
+            items = [policy.header_source_parse([whole.decode("ascii", "surrogateescape")])
+                     for whole in block.fields]
+        root._headers.extend(items)  # type: ignore[attr-defined]  # set_raw of each, at once
         try:
-            maintype = root.get_content_maintype()
+            maintype = content_type(root).split("/")[0]  # root.get_content_maintype()
         except Exception:  # a Content-Type the stdlib cannot read: the parser below decides
             maintype = "message"
         if maintype not in ("multipart", "message"):
@@ -131,7 +138,7 @@ def _scan_line_ends(raw: bytes, log: AnomalyLog) -> bool:
     bare_cr = raw.count(b"\r") - crlf
     if bare_cr:
         log.add("bare_cr", f"{bare_cr} CR byte(s) not followed by LF (RFC 5322 section 2.3)")
-    nul = raw.count(b"\x00")
+    nul = raw.count(b"\x00") if raw.find(b"\x00") >= 0 else 0
     if nul:
         log.add("nul_bytes", f"{nul} NUL byte(s) in the message (RFC 5322 section 2.3 and RFC "
                 "2045 section 2.7 forbid them in text)")

@@ -22,7 +22,9 @@ tests/mail/test_mail_simple_headers.py):
   quoted string of printable characters with single spaces (no RFC 2231 sections, no escapes),
   rendered as the stdlib renders them (``; name="value"``);
 * Date (RFC 5322 section 3.3): any value the stdlib's date parser reads, rendered as the stdlib
-  renders it (``email.utils.format_datetime``).
+  renders it (``email.utils.format_datetime``).  A date in the canonical form
+  ``Tue, 04 Jun 2024 10:15:00 +0000`` is read by :func:`canonical_date` without the stdlib's
+  parser, and is its own rendering when its day name is right.
 
 It knows nothing of messages, MIME or anomalies: it takes a field's name and unfolded value.
 """
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from email.headerregistry import (
     AddressHeader,
     ContentDispositionHeader,
@@ -66,6 +68,15 @@ _PARAMETERS = re.compile(_PARAMETER)
 # RFC 2047 section 2: an encoded word starts with "=?".
 _ENCODED_WORD_START = "=?"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# RFC 5322 section 3.3 date-time in the form every current client writes: day-name "," SP, a
+# two-digit day, month name, four-digit year (not starting with 0), hh:mm:ss, a numeric zone
+# whose minutes are below 60.  ASCII digits only.
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS, 1)}
+_CANONICAL_DATE = re.compile(
+    rf"(?:{'|'.join(_DAYS)}), ([0-9]{{2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}}) "
+    r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-5][0-9])")
 
 
 def simple_value(header_class: type, value: str) -> str | None:
@@ -106,13 +117,24 @@ def _unstructured(value: str) -> str | None:
     return value if _plain(value) else None
 
 
-def _address(value: str) -> str | None:
+def address_value(value: str,
+                  mailboxes: Callable[[str], list[tuple[str, str]] | None] | None = None
+                  ) -> str | None:
+    """:func:`simple_value` of an address field; ``mailboxes`` stands for
+    :func:`simple_mailboxes` (a caller may answer it from what it already read)."""
     if not _plain(value):
         return None
-    mailboxes = simple_mailboxes(value)
-    if mailboxes is None:
+    found = (mailboxes or simple_mailboxes)(value)
+    if found is None:
         return None
-    return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in mailboxes)
+    if len(found) == 1:
+        name, addr = found[0]
+        return f"{name} <{addr}>" if name else addr
+    return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in found)
+
+
+def _address(value: str) -> str | None:
+    return address_value(value)
 
 
 def _message_id(value: str) -> str | None:
@@ -142,8 +164,39 @@ def date_value(value: str, parsedate: Callable[[str], datetime | None] = parseda
     if not value or not _plain(value):
         return None
     try:
-        return format_datetime(parsedate(value))
+        when = parsedate(value)
+        if (len(value) == 31 and value[:3] == _DAYS[when.weekday()]  # type: ignore[union-attr]
+                and _CANONICAL_DATE.fullmatch(value) is not None):
+            # format_datetime writes the day name of the date, then the fields as canonical_date
+            # read them (zero-padded to the widths the form has) and the zone (-0000 for none).
+            return value
+        return format_datetime(when)  # type: ignore[arg-type]
     except Exception:  # the stdlib class decides what a date it cannot read becomes
+        return None
+
+
+def canonical_date(value: str) -> datetime | None:
+    """``email.utils.parsedate_to_datetime(value)`` for a date in the canonical form (see
+    ``_CANONICAL_DATE``); None for any other value, and for one the stdlib would refuse.
+
+    For such a value the stdlib's ``_parsedate_tz`` skips the day name (it does not check it),
+    reads day, month, four-digit year and time as written, and the zone as
+    ``sign * (hh * 3600 + mm * 60)`` seconds -- no zone at all (a naive datetime) for ``-0000``
+    (RFC 5322 section 3.3: no information about the local zone).  What ``datetime`` or
+    ``timezone`` refuse (31 June, 24:00, a zone of 24 hours) is left to the stdlib to refuse."""
+    match = _CANONICAL_DATE.fullmatch(value)
+    if match is None:
+        return None
+    day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
+    offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
+    try:
+        if not offset:
+            zone = None if sign == "-" else timezone(timedelta(seconds=0))
+        else:
+            zone = timezone(timedelta(seconds=-offset if sign == "-" else offset))
+        return datetime(int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute),
+                        int(second), tzinfo=zone)
+    except (ValueError, OverflowError):
         return None
 
 

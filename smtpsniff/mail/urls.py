@@ -38,20 +38,22 @@ def _trim(url: str) -> str:
 
 def text_urls(text: str) -> list[str]:
     """URLs written in plain text, in order (repeats kept)."""
+    if "://" not in text:  # every URL found holds it (see _URL)
+        return []
     return [u for u in (_trim(m.group()) for m in _TEXT_URL.finditer(text)) if _ABSOLUTE.match(u)]
 
 
-def html_urls(source: str) -> list[str]:
+def html_urls(source: str, readable: str | None = None) -> list[str]:
     """URLs of an HTML document: its link attributes in document order, then URLs written in
     its text.  URLs elsewhere in the markup (``xmlns`` namespaces, style sheets) are not links
-    and are left out."""
+    and are left out.  ``readable``: ``html_text(source)``, when the caller has it already."""
     found: list[str] = []
     for match in _HTML_ATTR.finditer(source):
         attr = next(g for g in match.groups() if g is not None)
         url = html.unescape(attr).strip()
         if _ABSOLUTE.match(url):
             found.append(url)
-    found.extend(text_urls(html_text(source)))
+    found.extend(text_urls(html_text(source) if readable is None else readable))
     return found
 
 

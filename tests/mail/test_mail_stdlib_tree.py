@@ -155,22 +155,34 @@ def test_tree_equals_the_stdlib_parsers():
 
 
 def test_clean_header_blocks_split_as_line_by_line():
-    """A header block that needs no repair is split at its CRLFs; headers, offsets, field bytes and
-    anomalies (long lines, header limit, 8-bit values) must equal the line-by-line split's."""
+    """A header block that needs no repair is split field by field; headers, offsets, field bytes
+    and anomalies (long lines, header limit, 8-bit values) must equal the line-by-line split's,
+    and its (name, value) items what the stdlib's ``header_source_parse`` makes of each field."""
     small = replace(DEFAULT_LIMITS, max_mail_header_bytes=120)
     long_line = b"X-Long: " + b"y" * 1000 + b"\r\n"
     extra = [b"Subject: a\r\n" + long_line + b"X: \xe9\xff\r\n\r\nbody\r\n",
              b"A: 1\r\n folded\r\n\tagain\r\nB:\r\nC: 3\r\n\r\n\r\n\r\n",
-             b"A: 1\r\n\r\n"]
+             b"A: 1\r\n\r\n", b"A:\r\n \t\r\nB: \t\xc3\xa9\r\n x\r\nC:\t \r\n\r\n",
+             b"A: 1\r\nB : 2\r\n\r\n", b"A: 1\r\n\r\nB:2\r\n", b"A: 1\r\nB\r\n\r\n",
+             b"A: 1\r\n:B\r\n\r\n", b"A: 1\r\n\x7f: 2\r\n\r\n", b"A: 1\r\nB:\xe9\r\n\r\n"]
     fast = 0
     for raw in _messages() + extra:
         for limits in (DEFAULT_LIMITS, small):
             logs = [AnomalyLog(limits.max_anomalies_per_kind) for _ in range(2)]
             clean = _clean_header_block(raw, limits, logs[0], HeaderParses())
+            crlf_only = raw.count(b"\r\n") == raw.count(b"\r") == raw.count(b"\n")
+            if crlf_only:  # the same when told that every line of raw ends in CRLF
+                told = AnomalyLog(limits.max_anomalies_per_kind)
+                assert _clean_header_block(raw, limits, told, HeaderParses(), True) == clean, raw
+                assert told.freeze() == logs[0].freeze(), raw
             if clean is None:
                 assert not logs[0].freeze(), raw  # nothing logged before giving up
                 continue
             fast += 1
-            assert clean == _header_block_by_lines(raw, limits, logs[1], HeaderParses()), raw
+            assert replace(clean, items=None) == _header_block_by_lines(
+                raw, limits, logs[1], HeaderParses()), raw
+            assert list(clean.items) == [  # what the stdlib parser stores for each field
+                MAIL_POLICY.header_source_parse([whole.decode("ascii", "surrogateescape")])
+                for whole in clean.fields], raw
             assert logs[0].freeze() == logs[1].freeze(), raw
     assert fast > 100
