@@ -10,9 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from operator import attrgetter
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from .schema import INT, LIST, SCHEMAS, TS, Column
+from .schema import BOOL, INT, LIST, SCHEMAS, STR, TS, Column
 
 _CONNECTION_COLUMNS = ("client_ip", "client_port", "server_ip", "server_port")
 
@@ -79,15 +81,85 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
     for col in schema:
         values = data[col.name]
         if col.dtype == TS:
-            columns[col.name] = pd.to_datetime(pd.array(values, dtype=INT), unit="ns", utc=True)
+            columns[col.name] = pd.to_datetime(_int_array(values), unit="ns", utc=True)
         elif col.dtype == LIST:
             columns[col.name] = pd.Series([list(v) if isinstance(v, (tuple, list)) else [] for v in values],
                                           dtype=object)
         elif col.dtype == "category":
-            columns[col.name] = pd.array(values, dtype="string").astype("category")
+            columns[col.name] = _string_array(values).astype("category")
+        elif col.dtype == STR:
+            columns[col.name] = _string_array(values)
+        elif col.dtype == INT:
+            columns[col.name] = _int_array(values)
+        elif col.dtype == BOOL:
+            columns[col.name] = _bool_array(values)
         else:
             columns[col.name] = pd.array(values, dtype=col.dtype)
     return pd.DataFrame(columns)
+
+
+# -- one column from a list of Python values ------------------------------------------------------
+# Each builder gives exactly what ``pd.array(values, dtype=...)`` gives.  pandas checks and converts
+# the values one by one in Python.  pyarrow reads a list in C, infers the one type its values share
+# and refuses any mixture (an int beside a bool, a str beside bytes); when that type shows that
+# pandas' conversion would leave every value as it is, the pyarrow array holds the column already.
+# Anything else takes pandas' own path, so its conversions and errors stay pandas'.
+_STRINGS = (pa.string(), pa.large_string())
+
+
+def _inferred(values: Sequence[Any], *types: pa.DataType) -> pa.Array | None:
+    """The pyarrow array of ``values`` when pyarrow infers one of ``types`` (or all are None, the
+    null type), else None.  Only None is missing here: a float NaN is a float."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # mixed, out of range, lone surrogate
+        return None
+    if isinstance(array, pa.Array) and (array.type in types or array.type == pa.null()):
+        return array
+    return None  # a ChunkedArray (beyond 2 GiB of text) or another type
+
+
+def _string_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """``pd.array(values, dtype="string")``.
+
+    pyarrow infers ``string`` only for ``str`` values (and None): pandas keeps those as they are and
+    stores them, None missing, in a ``large_string`` pyarrow array; the same array is cast here.
+    """
+    array = _inferred(values, *_STRINGS)
+    if array is None:
+        return pd.array(values, dtype=STR)
+    return pd.array(array.cast(pa.large_string()), dtype=STR)
+
+
+def _int_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """``pd.array(values, dtype="Int64")``.
+
+    pyarrow infers ``int64`` only for integers (not bools, not floats) that fit in 64 bits, and
+    None: pandas keeps each such integer and masks each None, storing 1 behind the mask.
+    """
+    array = _inferred(values, pa.int64())
+    if array is None:
+        return pd.array(values, dtype=INT)
+    return pd.arrays.IntegerArray(*_data_and_mask(array.cast(pa.int64()), 1))
+
+
+def _bool_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """``pd.array(values, dtype="boolean")``: pyarrow infers ``bool`` only for bools and None, which
+    pandas keeps, storing False behind the mask of the Nones."""
+    array = _inferred(values, pa.bool_())
+    if array is None:
+        return pd.array(values, dtype=BOOL)
+    return pd.arrays.BooleanArray(*_data_and_mask(array.cast(pa.bool_()), False))
+
+
+def _data_and_mask(array: pa.Array, fill: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Writable numpy data (``fill`` where missing) and missing-mask of a pyarrow array."""
+    if array.null_count:
+        mask = array.is_null().to_numpy(zero_copy_only=False, writable=True)
+        array = array.fill_null(fill)
+    else:
+        mask = np.zeros(len(array), dtype=np.bool_)
+    return array.to_numpy(zero_copy_only=False, writable=True), mask
 
 
 def _typed(df: pd.DataFrame, schema: tuple[Column, ...]) -> pd.DataFrame:
