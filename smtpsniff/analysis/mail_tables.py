@@ -20,11 +20,11 @@ import pandas as pd
 
 from ..anomaly import Anomaly, Layer
 from ..limits import Limits
-from ..mail import MimePart, ParsedMessage, parse_message
+from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, SCHEMAS
-from .tables import add_connection_columns, frame_from_columns, frame_from_rows
+from .tables import add_connection_columns, field_columns, frame_from_columns, frame_from_rows
 
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
@@ -196,22 +196,18 @@ def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
 
 def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
     """The headers table's columns: one value per header field of every entity of every message."""
-    columns: dict[str, list] = {name: [] for name in (
-        "session_id", "message_index", "trans_index", "ts", "part", "index", "name", "value",
-        "raw_value")}
-    part_column, index, name = columns["part"], columns["index"], columns["name"]
-    value, raw_value = columns["value"], columns["raw_value"]
+    columns: dict[str, list] = {name: [] for name in ("session_id", "message_index", "trans_index", "ts", "part")}
+    part_column = columns["part"]
+    headers: list[Header] = []
     for m in mail:
         total = 0
         for part in m.parsed.parts:
-            headers = part.headers
-            part_column.extend([part.path] * len(headers))
-            index.extend([h.index for h in headers])
-            name.extend([h.name for h in headers])
-            value.extend([h.value for h in headers])
-            raw_value.extend([h.raw_value for h in headers])
-            total += len(headers)
+            count = len(part.headers)
+            headers.extend(part.headers)
+            part_column.extend([part.path] * count)
+            total += count
         _key_columns(columns, m, total)
+    columns.update(field_columns(headers, ("index", "name", "value", "raw_value")))
     return columns
 
 

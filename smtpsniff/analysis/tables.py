@@ -48,7 +48,7 @@ def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[A
     for c in schema:
         values = columns.get(c.name)
         # a list is read, never changed or kept, by _typed_frame: no copy needed
-        data[c.name] = [None] * length if values is None else values if type(values) is list else list(values)
+        data[c.name] = [None] * length if values is None else values if isinstance(values, list) else list(values)
     return _typed_frame(data, schema)
 
 
@@ -68,20 +68,46 @@ def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]
     return out
 
 
-#: Records read per block by :func:`field_columns`: a block of records stays in the CPU cache
-#: while each of its fields is read, where one pass per field over all records would not.
+#: Records read per block by :func:`field_columns`: a block of records and their values stays in
+#: the CPU cache while each of its fields is read and handed to pyarrow, where one pass per field
+#: over all records would fetch every record and value from memory again.
 _BLOCK = 1024
 
 
-def field_columns(records: Sequence[Any], names: Sequence[str]) -> dict[str, list[Any]]:
+class FieldColumn(list):
+    """The values of one field of many records, with ``blocks``: pyarrow's array of each block of
+    them, inferred as :func:`_inferred` does (None when a block had no one type)."""
+
+    __slots__ = ("blocks",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[pa.Array] | None = []
+
+
+def field_columns(records: Sequence[Any], names: Sequence[str]) -> dict[str, FieldColumn]:
     """The values of the attributes ``names`` of ``records``, one list per name, in record order."""
     getters = [attrgetter(name) for name in names]
-    columns: list[list[Any]] = [[] for _ in names]
+    columns = [FieldColumn() for _ in names]
     for start in range(0, len(records), _BLOCK):
         block = records[start:start + _BLOCK]
         for column, get in zip(columns, getters):
-            column.extend(map(get, block))
+            values = list(map(get, block))
+            column.extend(values)
+            if column.blocks is not None:
+                column.blocks = _add_block(column.blocks, values)
     return dict(zip(names, columns))
+
+
+def _add_block(blocks: list[pa.Array], values: list[Any]) -> list[pa.Array] | None:
+    try:
+        array = pa.array(values)
+    except _NO_ONE_TYPE:
+        return None
+    if not isinstance(array, pa.Array):
+        return None
+    blocks.append(array)
+    return blocks
 
 
 def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.DataFrame:
@@ -120,12 +146,26 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
 _STRINGS = (pa.string(), pa.large_string())
 
 
+_NO_ONE_TYPE = (pa.ArrowException, TypeError, ValueError, OverflowError)  # mixed, out of range, lone surrogate
+
+
 def _inferred(values: Sequence[Any], *types: pa.DataType) -> pa.Array | None:
     """The pyarrow array of ``values`` when pyarrow infers one of ``types`` (or all are None, the
-    null type), else None.  Only None is missing here: a float NaN is a float."""
+    null type), else None.  Only None is missing here: a float NaN is a float.
+
+    The blocks of a :class:`FieldColumn` are used when each has one of those types or the null
+    type: pyarrow infers a type from each value alone, so the whole list would have that type too.
+    """
+    blocks = getattr(values, "blocks", None)
+    if blocks:
+        found = {block.type for block in blocks} - {pa.null()}
+        if not found:
+            return pa.nulls(len(values))
+        if len(found) == 1 and (kind := found.pop()) in types:
+            return pa.concat_arrays([block if block.type == kind else block.cast(kind) for block in blocks])
     try:
         array = pa.array(values)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):  # mixed, out of range, lone surrogate
+    except _NO_ONE_TYPE:
         return None
     if isinstance(array, pa.Array) and (array.type in types or array.type == pa.null()):
         return array
