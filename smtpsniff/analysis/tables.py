@@ -6,8 +6,8 @@ be filtered by address without a merge.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from operator import attrgetter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import numpy as np
@@ -87,10 +87,22 @@ class FieldColumn(list):
 
 def field_columns(records: Sequence[Any], names: Sequence[str]) -> dict[str, FieldColumn]:
     """The values of the attributes ``names`` of ``records``, one list per name, in record order."""
-    getters = [attrgetter(name) for name in names]
+    return _block_columns(records, names, [attrgetter(name) for name in names])
+
+
+def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
+    """The columns ``names`` of the value tuples ``rows``, the i-th value of each row in the i-th
+    column, read as :func:`field_columns` reads fields."""
+    if any(len(row) != len(names) for row in rows):
+        raise ValueError(f"rows of {len(names)} values expected")
+    return _block_columns(rows, names, [itemgetter(i) for i in range(len(names))])
+
+
+def _block_columns(items: Sequence[Any], names: Sequence[str], getters: list[Callable[[Any], Any]]
+                   ) -> dict[str, FieldColumn]:
     columns = [FieldColumn() for _ in names]
-    for start in range(0, len(records), _BLOCK):
-        block = records[start:start + _BLOCK]
+    for start in range(0, len(items), _BLOCK):
+        block = items[start:start + _BLOCK]
         for column, get in zip(columns, getters):
             values = list(map(get, block))
             column.extend(values)
@@ -104,8 +116,8 @@ def _add_block(blocks: list[pa.Array], values: list[Any]) -> list[pa.Array] | No
         array = pa.array(values)
     except _NO_ONE_TYPE:
         return None
-    if not isinstance(array, pa.Array):
-        return None
+    if not isinstance(array, pa.Array) or array.type not in _BLOCK_TYPES:
+        return None  # a type no builder takes (lists, floats): the other blocks need not be made
     blocks.append(array)
     return blocks
 
@@ -146,6 +158,8 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
 _STRINGS = (pa.string(), pa.large_string())
 
 
+#: The pyarrow types the builders below take (null: every value None).
+_BLOCK_TYPES = (*_STRINGS, pa.int64(), pa.bool_(), pa.null())
 _NO_ONE_TYPE = (pa.ArrowException, TypeError, ValueError, OverflowError)  # mixed, out of range, lone surrogate
 
 
