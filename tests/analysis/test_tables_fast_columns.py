@@ -102,6 +102,17 @@ def test_tables_field_columns_read_every_field_in_order(monkeypatch):
     assert tables.field_columns([], ["value"]) == {"value": []}
 
 
+def test_tables_row_columns_transpose_rows(monkeypatch):
+    monkeypatch.setattr(tables, "_BLOCK", 2)
+    rows = [(i, str(i), None if i % 2 else True) for i in range(5)]
+    columns = tables.row_columns(rows, ["a", "b", "c"])
+    assert columns == {"a": [r[0] for r in rows], "b": [r[1] for r in rows], "c": [r[2] for r in rows]}
+    _check("boolean", columns["c"][:], columns["c"])
+    assert tables.row_columns([], ["a"]) == {"a": []}
+    with pytest.raises(ValueError):
+        tables.row_columns([(1, 2)], ["a"])
+
+
 # -- every core table against its row-by-row definition, built by pandas alone ----------------------
 def _pandas_frame(table: str, rows: list[dict]) -> pd.DataFrame:
     """The frame of ``rows`` with each column made by pandas' general constructors."""
