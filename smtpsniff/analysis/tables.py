@@ -176,7 +176,10 @@ def _inferred(values: Sequence[Any], *types: pa.DataType) -> pa.Array | None:
         if not found:
             return pa.nulls(len(values))
         if len(found) == 1 and (kind := found.pop()) in types:
-            return pa.concat_arrays([block if block.type == kind else block.cast(kind) for block in blocks])
+            try:
+                return pa.concat_arrays([block if block.type == kind else block.cast(kind) for block in blocks])
+            except _NO_ONE_TYPE:  # beyond 2 GiB of text: the whole list decides, as below
+                pass
     try:
         array = pa.array(values)
     except _NO_ONE_TYPE:
