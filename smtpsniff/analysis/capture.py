@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
+from itertools import chain
+from operator import attrgetter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -22,7 +24,7 @@ from ..reassembly.table import SMTP_PORTS
 from ..records.builder import SessionRecords
 from ..records.model import SessionRecord
 from .schema import SCHEMAS
-from .tables import add_connection_columns, frame_from_columns, record_columns
+from .tables import add_connection_columns, field_columns, frame_from_columns
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
 
@@ -205,22 +207,24 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
                   objects: dict[str, object] | None) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
-    sessions = _table("sessions", [r.session for r in records], lambda ss: {
-        name: [f(s, capture_of) for s in ss] for name, f in _SESSION_COLUMNS.items()})
+    sessions = _table("sessions", [r.session for r in records],
+                      ("session_id", "start_ns", "end_ns", "starttls_used", "implicit_tls"),
+                      lambda f: _session_columns(f, capture_of))
     anomalies = _all_anomalies(records, loose_anomalies)
     tables = {
         "sessions": sessions,
-        "transactions": _table("transactions", [t for r in records for t in r.transactions], lambda ts: dict(
-            ts=[t.ts_ns for t in ts], end=[t.end_ts_ns for t in ts])),
-        "recipients": _table("recipients", [x for r in records for x in r.recipients], lambda xs: dict(
-            ts=[x.ts_ns for x in xs])),
-        "commands": _table("commands", [c for r in records for c in r.commands], lambda cs: dict(
-            argument=[mask_auth_argument(c.argument, options.show_secrets) if c.verb == "AUTH" else c.argument
-                      for c in cs],  # the initial response is the credentials in base64
-            ts=[c.ts_ns for c in cs],
-            latency_s=[(c.reply_ts_ns - c.ts_ns) / 1e9 if c.reply_ts_ns is not None else None for c in cs])),
-        "replies": _table("replies", [x for r in records for x in r.replies], lambda xs: dict(
-            ts=[x.ts_ns for x in xs], reply_class=[f"{x.code // 100}xx" for x in xs])),
+        "transactions": _table("transactions", _flat(records, "transactions"), ("ts_ns", "end_ts_ns"), lambda f: dict(
+            ts=f["ts_ns"], end=f["end_ts_ns"])),
+        "recipients": _table("recipients", _flat(records, "recipients"), ("ts_ns",), lambda f: dict(
+            ts=f["ts_ns"])),
+        "commands": _table("commands", _flat(records, "commands"), ("verb", "argument", "ts_ns", "reply_ts_ns"), lambda f: dict(
+            argument=[mask_auth_argument(argument, options.show_secrets) if verb == "AUTH" else argument
+                      for verb, argument in zip(f["verb"], f["argument"])],  # AUTH's initial response is base64 credentials
+            ts=f["ts_ns"],
+            latency_s=[(reply_ts - ts) / 1e9 if reply_ts is not None else None
+                       for ts, reply_ts in zip(f["ts_ns"], f["reply_ts_ns"])])),
+        "replies": _table("replies", _flat(records, "replies"), ("code", "ts_ns"), lambda f: dict(
+            ts=f["ts_ns"], reply_class=_reply_classes(f["code"]))),
         "anomalies": frame_from_columns("anomalies", len(anomalies), {
             "session_id": [a.conn_id for a in anomalies], "ts": [a.ts_ns for a in anomalies],
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
@@ -237,10 +241,39 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
     return tables
 
 
-def _table(table: str, items: list, computed: Callable[[list], dict[str, list]]) -> pd.DataFrame:
-    """The frame of ``table`` from records ``items``: the columns ``computed(items)`` gives, the
-    others from the records' fields of the same name."""
-    return frame_from_columns(table, len(items), record_columns(table, items, **computed(items)) if items else {})
+def _table(table: str, items: list, fields: tuple[str, ...],
+           computed: Callable[[dict[str, list]], dict[str, list]]) -> pd.DataFrame:
+    """The frame of ``table`` from records ``items``: the columns ``computed`` gives, from the records'
+    ``fields`` and fields named as the table's columns, and those columns themselves."""
+    if not items:
+        return frame_from_columns(table, 0, {})
+    record_fields = items[0].__dataclass_fields__
+    names = [c.name for c in SCHEMAS[table] if c.name in record_fields]
+    columns: dict[str, list] = field_columns(items, [*names, *(f for f in fields if f not in names)])
+    columns.update(computed(columns))
+    return frame_from_columns(table, len(items), columns)
+
+
+def _flat(records: list[SessionRecords], name: str) -> list:
+    """The rows of every bundle's tuple ``name`` (transactions, commands, ...), in bundle order."""
+    return list(chain.from_iterable(map(attrgetter(name), records)))
+
+
+def _session_columns(f: dict[str, list], capture_of: dict[int, str]) -> dict[str, list]:
+    """The sessions table's columns of :data:`_SESSION_COLUMNS`, from the sessions' field columns
+    ``f``: the same values, computed column by column."""
+    names = {session_id: os.path.basename(path) for session_id, path in capture_of.items()}
+    empty = os.path.basename("")
+    return {"start": f["start_ns"], "end": f["end_ns"],
+            "duration_s": [(end - start) / 1e9 for start, end in zip(f["start_ns"], f["end_ns"])],
+            "tls": [starttls or implicit for starttls, implicit in zip(f["starttls_used"], f["implicit_tls"])],
+            "capture": [names.get(session_id, empty) for session_id in f["session_id"]]}
+
+
+def _reply_classes(codes: list[int]) -> list[str]:
+    """``f"{code // 100}xx"`` of each reply code (one string made per distinct code)."""
+    classes = {code: f"{code // 100}xx" for code in set(codes)}
+    return list(map(classes.__getitem__, codes))
 
 
 def _fields(record: object) -> dict:

@@ -20,11 +20,11 @@ import pandas as pd
 
 from ..anomaly import Anomaly, Layer
 from ..limits import Limits
-from ..mail import MimePart, ParsedMessage, parse_message
+from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, SCHEMAS
-from .tables import add_connection_columns, frame_from_columns, frame_from_rows
+from .tables import add_connection_columns, field_columns, frame_from_columns, frame_from_rows, row_columns
 
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
@@ -109,13 +109,12 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
              "return_path", "x_mailer", "user_agent", "x_originating_ip", "dkim_domains",
              "received_count", "received_path", "mime_version", "content_type", "part_count",
              "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
-    columns: dict[str, list] = {name: [] for name in names}
-    add = [columns[name].append for name in names]
+    rows = []
     for m in mail:
         p, d, t = m.parsed, m.data, m.transaction
         from_header = next((h for h in p.headers if h.lname == "from"), None)
         to, cc = _capped(m, "To", p.to, limits, extra), _capped(m, "Cc", p.cc, limits, extra)
-        values = (
+        rows.append((
             m.session.session_id, m.message_index, d.trans_index, d.ts_ns, d.end_ts_ns, d.frame,
             d.end_frame, d.via, d.complete, d.size, len(d.content), d.event.gap_bytes, m.sha256,
             t.mail_from if t is not None else None,
@@ -131,10 +130,8 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
             p.mime_version, p.content_type, len(p.parts), sum(1 for part in p.parts if part.is_attachment),
             len(p.urls), p.urls, body_preview(p.parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
-        )
-        for append, value in zip(add, values, strict=True):
-            append(value)
-    return columns
+        ))
+    return row_columns(rows, names)
 
 
 def _key_columns(columns: dict[str, list], m: MailMessage, count: int) -> None:
@@ -178,40 +175,33 @@ def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
     names = ("session_id", "message_index", "trans_index", "ts", "frame", "part", "filename",
              "filename_raw", "content_type", "charset", "transfer_encoding", "disposition",
              "content_id", "size", "decoded_size", "md5", "sha1", "sha256", "truncated")
-    columns: dict[str, list] = {name: [] for name in names}
-    add = [columns[name].append for name in names]
+    rows = []
     for m in mail:
         key = (m.session.session_id, m.message_index, m.data.trans_index, m.data.ts_ns, m.data.frame)
         for part in m.parsed.parts:
             if not part.is_attachment:
                 continue
-            values = (*key, part.path, part.filename, part.filename_raw, part.content_type,
-                      part.charset, part.transfer_encoding, part.disposition, part.content_id,
-                      part.size, part.decoded_size, part.md5, part.sha1, part.sha256,
-                      part.content_truncated)
-            for append, value in zip(add, values, strict=True):
-                append(value)
-    return columns
+            rows.append((*key, part.path, part.filename, part.filename_raw, part.content_type,
+                         part.charset, part.transfer_encoding, part.disposition, part.content_id,
+                         part.size, part.decoded_size, part.md5, part.sha1, part.sha256,
+                         part.content_truncated))
+    return row_columns(rows, names)
 
 
 def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
     """The headers table's columns: one value per header field of every entity of every message."""
-    columns: dict[str, list] = {name: [] for name in (
-        "session_id", "message_index", "trans_index", "ts", "part", "index", "name", "value",
-        "raw_value")}
-    part_column, index, name = columns["part"], columns["index"], columns["name"]
-    value, raw_value = columns["value"], columns["raw_value"]
+    columns: dict[str, list] = {name: [] for name in ("session_id", "message_index", "trans_index", "ts", "part")}
+    part_column = columns["part"]
+    headers: list[Header] = []
     for m in mail:
         total = 0
         for part in m.parsed.parts:
-            headers = part.headers
-            part_column.extend([part.path] * len(headers))
-            index.extend([h.index for h in headers])
-            name.extend([h.name for h in headers])
-            value.extend([h.value for h in headers])
-            raw_value.extend([h.raw_value for h in headers])
-            total += len(headers)
+            count = len(part.headers)
+            headers.extend(part.headers)
+            part_column.extend([part.path] * count)
+            total += count
         _key_columns(columns, m, total)
+    columns.update(field_columns(headers, ("index", "name", "value", "raw_value")))
     return columns
 
 
