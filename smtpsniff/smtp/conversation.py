@@ -66,8 +66,11 @@ from smtpsniff.smtp.states import (
     ServerMode,
     SmtpState,
     Trigger,
+    NO_MOVES,
+    REPLY_MOVES_BY_STAGE,
+    REPLY_MOVES_BY_VERB,
+    TRANSITIONS,
     advance,
-    reply_trigger,
 )
 from smtpsniff.smtp.tls import (
     MAX_HELLO_BYTES,
@@ -91,6 +94,15 @@ _COMMAND_STAGE = ReplyStage.COMMAND
 _DATA_START = ReplyStage.DATA_START
 _DATA_END = ReplyStage.DATA_END
 _KNOWN_VERBS = g.KNOWN_VERBS
+#: Verbs whose Command moves more than the queue of commands awaiting a reply
+#: (:meth:`SmtpConversation._command_sent`, :meth:`SmtpConversation._framing_command`).
+_SENT_MOVES = frozenset({"MAIL", "RCPT", "RSET", "DATA", "STARTTLS", "BDAT", "AUTH"})
+_TRANSITION = TRANSITIONS.get  # advance(state, trigger) is _TRANSITION((state, trigger), state)
+#: The moves of a reply to the DATA content (by its stage), else by its verb.
+_START_MOVES = REPLY_MOVES_BY_STAGE["start"]
+_END_MOVES = REPLY_MOVES_BY_STAGE["end"]
+_VERB_MOVES = REPLY_MOVES_BY_VERB
+_NO_MOVES = NO_MOVES
 _CRLF = b"\r\n"
 
 C2S = Direction.CLIENT_TO_SERVER
@@ -488,12 +500,18 @@ class SmtpConversation:
         if verb == "AUTH" and len(raw) > self._limits.max_auth_line:  # _command reports it
             self._command(new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
             return
-        known, pipelined = self._command_checks(verb, ts_ns, frame, out)
+        pending = self._pending
+        if verb in _KNOWN_VERBS and self._greeted and (not pending or self._caps_pipelining is not False):
+            known, pipelined = True, bool(pending)  # _command_checks, with nothing to report
+        else:
+            known, pipelined = self._command_checks(verb, ts_ns, frame, out)
         index = self._next_index
         self._next_index += 1
         out.append(_new_command(index, verb, arg, raw, known, params, decoded, address, address_raw, pipelined,
                                 _CRLF, ts_ns, frame, frame))
-        if verb == "BDAT" or verb == "AUTH":
+        if verb not in _SENT_MOVES:  # _command_sent of a verb that only awaits its reply, inline
+            pending.append(_new_pending(index, verb, _COMMAND_STAGE, ts_ns, frame))
+        elif verb == "BDAT" or verb == "AUTH":
             self._framing_command(index, verb, arg, new_line(raw, _CRLF, ts_ns, frame, frame, False, False), out)
         else:
             self._command_sent(index, verb, arg, ts_ns, frame, out)
@@ -762,7 +780,7 @@ class SmtpConversation:
         pending = self._pending
         if pending and self._greeted and not class_mismatch:
             slot = pending[0]
-            if not (code == 334 and slot.verb == "AUTH" and slot.stage is ReplyStage.COMMAND):
+            if not (code == 334 and slot.verb == "AUTH" and slot.stage is _COMMAND_STAGE):
                 pending.popleft()
                 after_gap, self._after_gap = self._after_gap, False
                 out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, slot.verb, slot.stage,
@@ -889,10 +907,16 @@ class SmtpConversation:
                   out: list[SmtpEvent]) -> None:
         """What reply ``code`` (``lines``, at ``ts_ns``/``frame``) to the command of ``slot``
         changes: capabilities, modes, session state."""
-        stage, verb = slot.stage, slot.verb
-        data_stage = None if stage is _COMMAND_STAGE else "start" if stage is _DATA_START \
-            else "end" if stage is _DATA_END else None
-        trigger = reply_trigger(verb, data_stage, code)
+        verb = slot.verb
+        # reply_trigger(verb, "start"/"end"/None, code), looked up (states.REPLY_MOVES_BY_*)
+        stage = slot.stage  # compared by identity: ReplyStage hashes in Python
+        if stage is _DATA_START:
+            moves = _START_MOVES
+        elif stage is _DATA_END:
+            moves = _END_MOVES
+        else:
+            moves = _VERB_MOVES.get(verb, _NO_MOVES)
+        trigger = moves[0].get(code, moves[1])
         if code == 250 and (verb == "EHLO" or verb == "LHLO"):
             self._capabilities(slot, lines, ts_ns, frame, out)
         elif code == 250 and verb == "HELO":
@@ -912,8 +936,12 @@ class SmtpConversation:
             self._smode = advance(self._smode, Trigger.TLS_GO)
         elif trigger is Trigger.AUTH_DONE:
             self._auth = None
-        self._state = advance(self._state, trigger)  # _session, inline
-        self._move_client(trigger, out)
+        state = self._state  # _session and _move_client, inline
+        self._state = _TRANSITION((state, trigger), state)
+        before = self._cmode
+        self._cmode = after = _TRANSITION((before, trigger), before)
+        if after is not before and before in HOLD_MODES:
+            self._release(out)
 
     def _move_client(self, trigger: Trigger, out: list[SmtpEvent]) -> None:
         before = self._cmode

@@ -238,3 +238,24 @@ def reply_trigger(verb: str | None, data_stage: str | None, code: int) -> Trigge
     if verb == "QUIT":
         return Trigger.QUIT_OK if code == 221 else None
     return None
+
+
+#: The reply codes :func:`reply_trigger` tells apart; any other code means what code 0 does.
+_DECIDING_CODES = (220, 221, 250, 251, 334, 354)
+#: A reply's moves: ``(trigger by deciding code, trigger of any other code)``.
+ReplyMoves = tuple[dict[int, "Trigger | None"], "Trigger | None"]
+
+
+def _moves(verb: str | None, data_stage: str | None) -> ReplyMoves:
+    return {c: reply_trigger(verb, data_stage, c) for c in _DECIDING_CODES}, reply_trigger(verb, data_stage, 0)
+
+
+#: :func:`reply_trigger` as look-ups, for the decoder's per-reply path: the moves of a reply to
+#: the DATA content ("start"/"end", whatever the verb) ...
+REPLY_MOVES_BY_STAGE: dict[str, ReplyMoves] = {stage: _moves(None, stage) for stage in ("start", "end")}
+#: ... else of a reply to the command ``verb``; a verb not here moves nothing (:data:`NO_MOVES`).
+#: ``moves[0].get(code, moves[1])`` is ``reply_trigger(verb, data_stage, code)`` (tests/smtp prove it).
+REPLY_MOVES_BY_VERB: dict[str, ReplyMoves] = {
+    verb: _moves(verb, None) for verb in ("EHLO", "HELO", "LHLO", "MAIL", "RCPT", "RSET", "AUTH", "STARTTLS", "QUIT")
+}
+NO_MOVES: ReplyMoves = ({}, None)

@@ -11,7 +11,18 @@ from smtpsniff.smtp import grammar as g
 from smtpsniff.smtp.capabilities import parse_ehlo_lines
 from smtpsniff.smtp.content import MessageAssembler
 from smtpsniff.smtp.lines import LineSplitter
-from smtpsniff.smtp.states import TRANSITIONS, ClientMode, ServerMode, SmtpState, Trigger, advance, reply_trigger
+from smtpsniff.smtp.states import (
+    NO_MOVES,
+    REPLY_MOVES_BY_STAGE,
+    REPLY_MOVES_BY_VERB,
+    TRANSITIONS,
+    ClientMode,
+    ServerMode,
+    SmtpState,
+    Trigger,
+    advance,
+    reply_trigger,
+)
 
 
 # ------------------------------------------------------------------ states ----------------------
@@ -36,6 +47,16 @@ def test_modes_never_equal_across_machines():
 def test_unknown_move_keeps_state():
     assert advance(ClientMode.TLS, Trigger.SENT_DATA) is ClientMode.TLS
     assert advance(SmtpState.IN_TLS, Trigger.MAIL_OK) is SmtpState.IN_TLS
+
+
+def test_reply_moves_are_reply_trigger():
+    """The decoder's look-up tables give what reply_trigger says, for every verb, stage and code."""
+    verbs = [*REPLY_MOVES_BY_VERB, "DATA", "BDAT", "NOOP", "VRFY", "XYZZY", "<greeting>", "ehlo", ""]
+    for code in range(1000):
+        for verb in verbs:
+            for stage in ("start", "end", None):
+                moves = REPLY_MOVES_BY_STAGE[stage] if stage else REPLY_MOVES_BY_VERB.get(verb, NO_MOVES)
+                assert moves[0].get(code, moves[1]) is reply_trigger(verb, stage, code), (verb, stage, code)
 
 
 def test_reply_trigger():
