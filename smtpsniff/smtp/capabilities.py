@@ -65,7 +65,7 @@ def parse_ehlo_lines(lines: tuple[str, ...]) -> ParsedCapabilities:
         # The usual line, "KEYWORD" or "KEYWORD SP params", without the pattern: a keyword followed
         # by SP is EHLO_LINE's "[ \t]+ params" branch, and str.split() drops the blanks it would.
         keyword, sep, rest = line.partition(" ")
-        if _plain_keyword(keyword):
+        if keyword.isascii() and keyword.replace("-", "").isalnum() and keyword[0] != "-":  # _plain_keyword
             items.append((keyword.upper(), tuple(rest.split()) if sep else ()))
             continue
         m = EHLO_LINE.match(line)

@@ -88,7 +88,15 @@ _new_message_start = slot_builder(MessageStart)
 _new_auth_step = slot_builder(AuthStep)
 _ENHANCED_MATCH = g.ENHANCED_CODE.match
 _COMMAND_MATCH = g.COMMAND_LINE.match
+# Enum members read as a class attribute cost a descriptor call: the hot paths use these names.
 _COMMAND_MODE = ClientMode.COMMAND
+_DATA_WAIT_MODE = ClientMode.DATA_WAIT
+_DATA_CONTENT_MODE = ClientMode.DATA_CONTENT
+_DATA_GO = Trigger.DATA_GO
+_TLS_GO = Trigger.TLS_GO
+_AUTH_DONE = Trigger.AUTH_DONE
+_MESSAGE_END = Trigger.MESSAGE_END
+_SENT_DATA = Trigger.SENT_DATA
 _REPLY_MODE = ServerMode.REPLY
 _COMMAND_STAGE = ReplyStage.COMMAND
 _DATA_START = ReplyStage.DATA_START
@@ -183,6 +191,8 @@ class SmtpConversation:
         fast = native.smtp_functions()
         self._c_command, self._c_reply, self._c_content = fast if fast is not None else (None, None, None)
         self._reply_longest = min(limits.max_reply_line, self._ssplit.limit) - 2  # a reply line, no CRLF
+        self._reply_lines_most = limits.max_reply_lines
+        self._command_longest = limits.max_command_line
         self._held: list[tuple[str, bytes | int, int, int]] = []
         self._held_bytes = 0
         self._pending: deque[_Pending] = deque()
@@ -291,9 +301,10 @@ class SmtpConversation:
             self._anomaly(out, "unmatched_command", f"{what} (command #{p.index}) got no reply",
                           p.ts_ns, p.frame)
         self._pending.clear()
-        self._cmode = advance(self._cmode, Trigger.CLOSE)
-        self._smode = advance(self._smode, Trigger.CLOSE)
-        self._state = advance(self._state, Trigger.CLOSE)
+        close = Trigger.CLOSE  # advance(..., CLOSE) of the three machines, inline
+        self._cmode = _TRANSITION((self._cmode, close), self._cmode)
+        self._smode = _TRANSITION((self._smode, close), self._smode)
+        self._state = _TRANSITION((self._state, close), self._state)
         self._closed = True
         return out
 
@@ -344,7 +355,7 @@ class SmtpConversation:
             mode = self._cmode
             if mode is _COMMAND_MODE:  # the usual mode first: the same as the last branch below
                 if self._c_command is not None and not splitter.buffer:
-                    parsed = self._c_command(data, pos, splitter.limit, self._limits.max_command_line)
+                    parsed = self._c_command(data, pos, splitter.limit, self._command_longest)
                     if parsed is not None:  # a well-formed line: see _native_command
                         pos = parsed[0]
                         self._native_command(parsed, ts_ns, frame, out)
@@ -356,7 +367,7 @@ class SmtpConversation:
             elif mode in HOLD_MODES:
                 self._hold(data[pos:], ts_ns, frame, out)
                 return
-            elif mode is ClientMode.DATA_CONTENT:
+            elif mode is _DATA_CONTENT_MODE:
                 assert self._msg is not None
                 pos, ended = self._msg.feed_data(data, pos, ts_ns, frame)
                 self._take_findings(out)
@@ -557,8 +568,8 @@ class SmtpConversation:
             if arg:
                 self._anomaly(out, "data_with_argument", f"DATA {arg[:_QUOTE]!r}: DATA takes none (RFC 5321 4.1.1.4)",
                               ts_ns, frame)
-            self._push(index, verb, ReplyStage.DATA_START, ts_ns, frame)
-            self._cmode = advance(self._cmode, Trigger.SENT_DATA)
+            self._push(index, verb, _DATA_START, ts_ns, frame)
+            self._cmode = _TRANSITION((self._cmode, _SENT_DATA), self._cmode)  # advance, inline
         elif verb == "STARTTLS":
             self._push(index, verb, ReplyStage.COMMAND, ts_ns, frame)
             self._cmode = advance(self._cmode, Trigger.SENT_STARTTLS)
@@ -592,9 +603,9 @@ class SmtpConversation:
         assert self._msg is not None and self._msg.last is not None
         ts_ns, frame = self._msg.last
         msg = self._finish_message(complete=True, ts_ns=ts_ns, frame=frame, out=out)
-        self._push(msg.command_index, "DATA", ReplyStage.DATA_END, msg.end_ts_ns, msg.end_frame)
-        self._cmode = advance(self._cmode, Trigger.MESSAGE_END)
-        self._session(Trigger.MESSAGE_END)
+        self._pending.append(_new_pending(msg.command_index, "DATA", _DATA_END, msg.end_ts_ns, msg.end_frame))
+        self._cmode = _TRANSITION((self._cmode, _MESSAGE_END), self._cmode)  # advance, inline
+        self._state = _TRANSITION((self._state, _MESSAGE_END), self._state)
 
     def _bdat(self, index: int, arg: str, line: Line, out: list[SmtpEvent]) -> None:
         m = g.BDAT_ARGUMENT.match(arg)
@@ -773,7 +784,7 @@ class SmtpConversation:
         challenge, its enhanced code of its own class -- is dispatched here as
         :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
         """
-        parsed = self._c_reply(data, pos, self._reply_longest, self._limits.max_reply_lines)
+        parsed = self._c_reply(data, pos, self._reply_longest, self._reply_lines_most)
         if parsed is None:
             return pos
         end, code, lines, text, raw, enhanced, class_mismatch = parsed
@@ -923,18 +934,18 @@ class SmtpConversation:
             self._caps_pipelining = False
         if trigger is None:
             return
-        if trigger is Trigger.DATA_GO:
+        if trigger is _DATA_GO:
             if self._held_bytes:
                 self._anomaly(out, "content_before_354",
                               f"client sent {self._held_bytes} octets after DATA before the 354 "
                               "(RFC 2920 3.1: DATA ends a pipelined group)", ts_ns, frame)
-            if self._cmode is ClientMode.DATA_WAIT:
+            if self._cmode is _DATA_WAIT_MODE:
                 self._start_data_message(slot.index, ts_ns, frame, out)
-        elif trigger is Trigger.TLS_GO:
+        elif trigger is _TLS_GO:
             out.append(TlsStarted(implicit=False, command_index=slot.index, ts_ns=ts_ns, frame=frame))
             self._tls_announced = True
             self._smode = advance(self._smode, Trigger.TLS_GO)
-        elif trigger is Trigger.AUTH_DONE:
+        elif trigger is _AUTH_DONE:
             self._auth = None
         state = self._state  # _session and _move_client, inline
         self._state = _TRANSITION((state, trigger), state)
