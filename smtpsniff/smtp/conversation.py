@@ -93,6 +93,9 @@ _COMMAND_MODE = ClientMode.COMMAND
 _DATA_WAIT_MODE = ClientMode.DATA_WAIT
 _DATA_CONTENT_MODE = ClientMode.DATA_CONTENT
 _DATA_GO = Trigger.DATA_GO
+_GREETING_OK = Trigger.GREETING_OK
+_GREETING_REFUSED = Trigger.GREETING_REFUSED
+_GREETING_STAGE = ReplyStage.GREETING
 _TLS_GO = Trigger.TLS_GO
 _AUTH_DONE = Trigger.AUTH_DONE
 _MESSAGE_END = Trigger.MESSAGE_END
@@ -781,8 +784,9 @@ class SmtpConversation:
         """:meth:`_plain_reply` with the reply read in C (``native.smtp_functions``): the same
         replies are taken (``grammar.PLAIN_REPLY`` and the same limits) with the same lines, text
         and enhanced code.  The usual one -- it answers the oldest pending command, no AUTH
-        challenge, its enhanced code of its own class -- is dispatched here as
-        :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
+        challenge, its enhanced code of its own class -- and the usual greeting (a 220, 421 or 554
+        first reply, no command sent before it, its enhanced code of its own class) are dispatched
+        here as :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
         """
         parsed = self._c_reply(data, pos, self._reply_longest, self._reply_lines_most)
         if parsed is None:
@@ -798,6 +802,15 @@ class SmtpConversation:
                                       len(lines) > 1, True, after_gap, ts_ns, frame, frame))
                 self._answered(slot, code, lines, ts_ns, frame, out)
                 return end
+        elif not pending and not self._greeted and not class_mismatch and code in GREETING_CODES:
+            # The usual greeting, as _dispatch_reply takes it: no command awaits a reply yet.
+            self._greeted = True
+            after_gap, self._after_gap = self._after_gap, False
+            out.append(_new_reply(code, enhanced, lines, text, raw, None, GREETING_VERB, _GREETING_STAGE,
+                                  len(lines) > 1, True, after_gap, ts_ns, frame, frame))
+            state = self._state  # _session, inline
+            self._state = _TRANSITION((state, _GREETING_OK if code == 220 else _GREETING_REFUSED), state)
+            return end
         self._dispatch_reply(_ReplyBuilder(code, ts_ns, frame, frame, list(lines), raw, len(lines)),
                              out, complete=True)
         return end

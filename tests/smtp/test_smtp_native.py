@@ -205,6 +205,7 @@ ODD_REPLIES = [
     b"250 " + b"x" * 506 + b"\r\n", b"250 " + b"x" * 507 + b"\r\n", b"250-" + b"y" * 600 + b"\r\n250 z\r\n",
     b"".join(b"250-line %d\r\n" % i for i in range(1100)) + b"250 end\r\n",
     b"354 go\r\n", b"334 VXNlcm5hbWU6\r\n", b"421 4.3.2 shutting down\r\n", b"220 ready\r\n",
+    b"554 5.7.1 no service\r\n", b"220-mx\r\n220 ready\r\n", b"220 5.0.0 ready\r\n", b"221 bye\r\n",
 ]
 
 
