@@ -279,27 +279,27 @@ class MessageAssembler:
         self._flush_partial()
         first = self.first or (ts_ns, frame)
         last = self.last or (ts_ns, frame)
-        return _new_message_complete(
-            via=self.via,
-            command_index=self.command_index,
-            content=bytes(self._content),
-            size=self.size,
-            truncated_content=self.size > len(self._content),
-            wire_bytes=self.wire_bytes,
-            complete=complete and self.gap_bytes == 0,
-            gap_bytes=self.gap_bytes,
-            end_marker=self.end_marker,
-            chunks=self.chunks if self.via == "BDAT" else 1,
-            bare_cr_count=self._bare_cr.count,
-            bare_cr_offsets=tuple(self._bare_cr.kept),
-            bare_lf_count=self._bare_lf.count,
-            bare_lf_offsets=tuple(self._bare_lf.kept),
-            nul_count=self._nul,
-            long_line_count=self._long,
-            smuggling_candidates=tuple(self._shapes),
-            smuggling_candidate_count=self._shape_count,
-            ts_ns=first[0],
-            frame=first[1],
-            end_frame=last[1],
-            end_ts_ns=last[0],
+        return _new_message_complete(  # by position, in field order: the builder's quick way
+            self.via,  # via
+            self.command_index,  # command_index
+            bytes(self._content),  # content
+            self.size,  # size
+            self.size > len(self._content),  # truncated_content
+            self.wire_bytes,  # wire_bytes
+            complete and self.gap_bytes == 0,  # complete
+            self.gap_bytes,  # gap_bytes
+            self.end_marker,  # end_marker
+            self.chunks if self.via == "BDAT" else 1,  # chunks
+            self._bare_cr.count,  # bare_cr_count
+            tuple(self._bare_cr.kept),  # bare_cr_offsets
+            self._bare_lf.count,  # bare_lf_count
+            tuple(self._bare_lf.kept),  # bare_lf_offsets
+            self._nul,  # nul_count
+            self._long,  # long_line_count
+            tuple(self._shapes),  # smuggling_candidates
+            self._shape_count,  # smuggling_candidate_count
+            first[0],  # ts_ns
+            first[1],  # frame
+            last[1],  # end_frame
+            last[0],  # end_ts_ns
         )

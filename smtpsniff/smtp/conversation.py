@@ -878,17 +878,15 @@ class SmtpConversation:
             slot = pending[0]
             if not (code == 334 and slot.verb == "AUTH" and slot.stage is ReplyStage.COMMAND):
                 pending.popleft()
-                out.append(_new_reply(
-                    code=code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
-                    command_index=slot.index, verb=slot.verb, stage=slot.stage, multiline=b.count > 1,
-                    complete=complete, after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame))
+                out.append(_new_reply(  # by position, as in _native_reply
+                    code, enhanced, lines, "\n".join(lines), bytes(b.raw), slot.index, slot.verb, slot.stage,
+                    b.count > 1, complete, after_gap, b.ts_ns, b.frame, b.end_frame))
                 self._answered(slot, code, lines, b.ts_ns, b.frame, out)
                 return
 
         def reply(stage: ReplyStage, verb: str | None, index: int | None) -> Reply:
-            r = _new_reply(code=b.code, enhanced_code=enhanced, lines=lines, text="\n".join(lines), raw=bytes(b.raw),
-                      command_index=index, verb=verb, stage=stage, multiline=b.count > 1, complete=complete,
-                      after_gap=after_gap, ts_ns=b.ts_ns, frame=b.frame, end_frame=b.end_frame)
+            r = _new_reply(b.code, enhanced, lines, "\n".join(lines), bytes(b.raw), index, verb, stage,  # by position
+                           b.count > 1, complete, after_gap, b.ts_ns, b.frame, b.end_frame)
             out.append(r)
             return r
 
@@ -981,13 +979,13 @@ class SmtpConversation:
                           ts_ns, frame)
         has = {k for k, _ in caps.items}  # caps.has(keyword) for each keyword below, in one pass
         self._caps_pipelining = "PIPELINING" in has
-        out.append(_new_capabilities(
-            command_index=slot.index, domain=caps.domain, greeting=caps.greeting, items=caps.items,
-            pipelining="PIPELINING" in has, size=caps.size, size_announced="SIZE" in has,
-            starttls="STARTTLS" in has, auth_mechanisms=caps.auth_mechanisms, chunking="CHUNKING" in has,
-            binarymime="BINARYMIME" in has, eightbitmime="8BITMIME" in has, smtputf8="SMTPUTF8" in has,
-            dsn="DSN" in has, enhancedstatuscodes="ENHANCEDSTATUSCODES" in has,
-            requiretls="REQUIRETLS" in has, ts_ns=ts_ns, frame=frame,
+        out.append(_new_capabilities(  # by position, in field order: the builder's quick way
+            slot.index, caps.domain, caps.greeting, caps.items,  # command_index, domain, greeting, items
+            "PIPELINING" in has, caps.size, "SIZE" in has,  # pipelining, size, size_announced
+            "STARTTLS" in has, caps.auth_mechanisms, "CHUNKING" in has,  # starttls, auth_mechanisms, chunking
+            "BINARYMIME" in has, "8BITMIME" in has, "SMTPUTF8" in has,  # binarymime, eightbitmime, smtputf8
+            "DSN" in has, "ENHANCEDSTATUSCODES" in has, "REQUIRETLS" in has,  # dsn, enhancedstatuscodes, requiretls
+            ts_ns, frame,
         ))
 
     def _server_gap(self, length: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
