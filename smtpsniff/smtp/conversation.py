@@ -92,6 +92,9 @@ _COMMAND_MATCH = g.COMMAND_LINE.match
 _COMMAND_MODE = ClientMode.COMMAND
 _DATA_WAIT_MODE = ClientMode.DATA_WAIT
 _DATA_CONTENT_MODE = ClientMode.DATA_CONTENT
+_CLIENT_TLS_MODES = frozenset({ClientMode.TLS_PROBE, ClientMode.TLS})
+_SERVER_TLS_MODES = frozenset({ServerMode.TLS_PROBE, ServerMode.TLS})
+_TLS_MODES = frozenset({ClientMode.TLS, ServerMode.TLS})  # either direction's TLS (after the probe)
 _DATA_GO = Trigger.DATA_GO
 _GREETING_OK = Trigger.GREETING_OK
 _GREETING_REFUSED = Trigger.GREETING_REFUSED
@@ -385,7 +388,7 @@ class SmtpConversation:
                 self._bdat_remaining -= n
                 if self._bdat_remaining == 0:
                     self._chunk_done(out, ts_ns, frame)
-            elif mode in (ClientMode.TLS_PROBE, ClientMode.TLS):
+            elif mode in _CLIENT_TLS_MODES:
                 pos = self._tls_bytes(C2S, data, pos, ts_ns, frame, out)
             elif mode is ClientMode.CLOSED:
                 return
@@ -738,7 +741,7 @@ class SmtpConversation:
                 if line is None:
                     return
                 self._reply_line(line, out)
-            elif mode in (ServerMode.TLS_PROBE, ServerMode.TLS):
+            elif mode in _SERVER_TLS_MODES:
                 pos = self._tls_bytes(S2C, data, pos, ts_ns, frame, out)
             elif mode is ServerMode.CLOSED:
                 return
@@ -1015,7 +1018,7 @@ class SmtpConversation:
         side = self._tls[d]
         client = d is C2S
         mode = self._cmode if client else self._smode
-        if mode in (ClientMode.TLS, ServerMode.TLS):
+        if mode in _TLS_MODES:
             chunk = data[pos:]
             side.bytes += len(chunk)
             self._hello_bytes(d, side, chunk, ts_ns, frame, out)
