@@ -1773,21 +1773,27 @@ static PyObject *SlotBuilder_call(PyObject *callable, PyObject *const *args, siz
         Py_INCREF(args[i]);
         *(PyObject **)((char *)o + b->offsets[i]) = args[i];
     }
+    Py_ssize_t next = nargs; /* where the next keyword's name most likely is: callers name fields in order */
     for (Py_ssize_t k = 0; k < nkw; k++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, k);
-        Py_ssize_t j = nargs;
-        for (; j < b->count; j++) { /* keyword names are interned: identity first */
-            PyObject *name = PyTuple_GET_ITEM(b->names, j);
-            if (name == key)
-                break;
-            int eq = PyObject_RichCompareBool(name, key, Py_EQ);
-            if (eq < 0) {
-                Py_DECREF(o);
-                return NULL;
+        Py_ssize_t j = next;
+        if (j >= b->count || PyTuple_GET_ITEM(b->names, j) != key) {
+            /* keyword names are interned: look for the same object first, then for an equal string */
+            for (j = nargs; j < b->count && PyTuple_GET_ITEM(b->names, j) != key; j++)
+                ;
+            if (j == b->count) {
+                for (j = nargs; j < b->count; j++) {
+                    int eq = PyObject_RichCompareBool(PyTuple_GET_ITEM(b->names, j), key, Py_EQ);
+                    if (eq < 0) {
+                        Py_DECREF(o);
+                        return NULL;
+                    }
+                    if (eq)
+                        break;
+                }
             }
-            if (eq)
-                break;
         }
+        next = j + 1;
         PyObject **slot = j < b->count ? (PyObject **)((char *)o + b->offsets[j]) : NULL;
         if (slot == NULL || *slot != NULL) {
             PyErr_Format(PyExc_TypeError, "%s builder: unexpected or repeated field %R", b->cls->tp_name, key);

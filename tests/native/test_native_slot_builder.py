@@ -127,3 +127,31 @@ def test_native_slot_builder_bad_construction():
     b = C(Reply, ())
     with pytest.raises(TypeError):
         b.__init__(Reply, ("code",))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_native_slot_builder_keyword_orders(cls, monkeypatch):
+    """Every split into positional and keyword fields, keywords in field order, shuffled or
+    reversed, with the call site's own (interned) names or with equal strings made at run time:
+    the C builder's guess of where the next keyword is never changes which slot a value lands in."""
+    import random
+
+    monkeypatch.setenv(fastinit.ENV_SWITCH, "1")
+    c_build, py_build = fastinit.slot_builder(cls), fastinit.python_slot_builder(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    vals = values(cls)
+    rng = random.Random(1)
+    for split in range(len(names) + 1):
+        pairs = list(zip(names[split:], vals[split:]))
+        shuffled = pairs[:]
+        rng.shuffle(shuffled)
+        for order in (pairs, shuffled, pairs[::-1]):
+            for fresh in (False, True):  # fresh: keys that are equal strings, not the same objects
+                kw = {("".join(list(n)) if fresh else n): v for n, v in order}
+                obj = c_build(*vals[:split], **kw)
+                assert all(getattr(obj, n) is v for n, v in zip(names, vals))
+                assert obj == py_build(*vals[:split], **kw)
+        # a literal keyword call (vectorcall with the call site's names), in reverse order
+        call = "build(*head, " + ", ".join(f"{n}=v[{i}]" for i, n in reversed(list(enumerate(names))[split:])) + ")"
+        obj = eval(call, {"build": c_build, "head": vals[:split], "v": vals})  # noqa: S307 - fixed test text
+        assert all(getattr(obj, n) is v for n, v in zip(names, vals))
