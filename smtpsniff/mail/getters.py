@@ -47,8 +47,24 @@ def content_type(entity: Message) -> str:
     value = get(entity, "content-type", MISSING)
     if value is MISSING:
         return entity.get_default_type()
-    ctype = str(value).partition(";")[0].strip().lower()
+    return media_type(str(value))
+
+
+def media_type(value: str) -> str:
+    """What ``get_content_type`` makes of a Content-Type value: the part before any ``;``,
+    stripped and in lower case, or ``text/plain`` when that is not ``type/subtype``."""
+    ctype = value.partition(";")[0].strip().lower()
     return ctype if ctype.count("/") == 1 else "text/plain"
+
+
+def rendered_param(value: str, lname: str) -> str | None:
+    """The first parameter named ``lname`` (in any case) of a value rendered as
+    :mod:`smtpsniff.mail.simple` renders Content-Type and Content-Disposition, as written
+    between its quotes (not yet collapsed as RFC 2231 values are), or None when there is none."""
+    for match in RENDERED_PARAM.finditer(value):
+        if match.group(1).lower() == lname:
+            return match.group(2)
+    return None
 
 
 def boundary(entity: Message) -> str | None:
@@ -58,7 +74,5 @@ def boundary(entity: Message) -> str | None:
     value = get(entity, "content-type", MISSING)
     if type(value) is not str:
         return entity.get_boundary()
-    for match in RENDERED_PARAM.finditer(value):
-        if match.group(1).lower() == "boundary":
-            return collapse_rfc2231_value(match.group(2)).rstrip()
-    return None
+    found = rendered_param(value, "boundary")
+    return None if found is None else collapse_rfc2231_value(found).rstrip()

@@ -29,7 +29,7 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
-from smtpsniff.mail.getters import RENDERED_PARAM, fetch
+from smtpsniff.mail.getters import RENDERED_PARAM, fetch, media_type, rendered_param
 from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
 from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
@@ -151,8 +151,8 @@ def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: A
         if len(state.parts) >= limits.max_mime_parts:
             state.too_many += 1
             continue
-        children = _visit(state, entity, path, depth, parent,
-                          root_headers if parent is None else None)
+        children = _record(state, entity, path, depth, parent,
+                           root_headers if parent is None else None)
         for number in range(len(children), 0, -1):
             stack.append((children[number - 1], f"{path}.{number}", depth + 1, path))
     if state.too_deep:
@@ -211,12 +211,6 @@ _UNSEEN = object()
 _MISSING = object()
 
 
-def _visit(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
-           root_headers: tuple[Header, ...] | None) -> list[Message]:
-    """Record one entity; return its children (multipart parts, or an embedded message)."""
-    return _record(state, entity, path, depth, parent, root_headers)
-
-
 def _stdlib_getters(state: _Walk, entity: Message, where: str
                     ) -> tuple[str, str | None, str | None, object, str | None]:
     """What ``get_content_type``, ``get_content_disposition``, ``get_filename``,
@@ -270,9 +264,7 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
         disposition = fetch(entity, disposition_item)
         if type(disposition) is not str:
             return None
-    ctype = content_type.partition(";")[0].strip().lower()
-    if ctype.count("/") != 1:
-        ctype = "text/plain"
+    ctype = media_type(content_type)
     name = charset = filename = None
     if "=" in content_type:
         params: dict[str, str] = {}
@@ -281,10 +273,7 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
         name = params.get("name")
         charset = params.get("charset")
     if disposition is not None:
-        for match in RENDERED_PARAM.finditer(disposition):
-            if match.group(1).lower() == "filename":
-                filename = match.group(2)
-                break
+        filename = rendered_param(disposition, "filename")
         disposition = disposition.partition(";")[0].strip().lower()
     if filename is None:
         filename = name
@@ -311,6 +300,7 @@ def _container(common: tuple, headers: tuple[Header, ...],
 
 def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | None,
             root_headers: tuple[Header, ...] | None) -> list[Message]:
+    """Record one entity; return its children (multipart parts, or an embedded message)."""
     where = f"MIME part {path}"
     log, limits = state.log, state.limits
     if root_headers is None:
