@@ -1522,8 +1522,8 @@ PyDoc_STRVAR(smtp_reply_doc,
 "class_mismatch) | None\n\n"
 "The whole reply at data[pos:] when grammar.PLAIN_REPLY matches there (one code in 200-559 on every\n"
 "line, \"-\" on all but the last, CRLF after each, no other CR, LF or NUL), no line is longer than\n"
-"longest octets before its CRLF and it has at most max_lines lines; else None.  enhanced_code is grammar.ENHANCED_CODE on the first line, class_mismatch\n"
-"whether its class differs from the reply code's.");
+"longest octets before its CRLF and it has at most max_lines lines; else None.  enhanced_code is\n"
+"grammar.ENHANCED_CODE on the first line, class_mismatch whether its class differs from the reply code's.");
 
 static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
