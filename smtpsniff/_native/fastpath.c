@@ -1739,6 +1739,198 @@ static PyObject *smtp_content(PyObject *Py_UNUSED(mod), PyObject *const *args, P
     return Py_BuildValue("(nnO)", p, size, ended ? Py_True : Py_False);
 }
 
+/* Python's str.isspace() / str.split() whitespace, for an ASCII character. */
+static inline int py_space(Py_UCS1 c) { return c == ' ' || (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x1f); }
+
+/* tuple(s[:n].split()) of ASCII text. */
+static PyObject *ascii_words(const Py_UCS1 *s, Py_ssize_t n)
+{
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!py_space(s[i]) && (i == 0 || py_space(s[i - 1])))
+            count++;
+    PyObject *t = PyTuple_New(count);
+    if (t == NULL)
+        return NULL;
+    Py_ssize_t i = 0, k = 0;
+    while (k < count) {
+        while (i < n && py_space(s[i]))
+            i++;
+        Py_ssize_t ws = i;
+        while (i < n && !py_space(s[i]))
+            i++;
+        PyObject *w = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, s + ws, i - ws);
+        if (w == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, k++, w);
+    }
+    return t;
+}
+
+/* The extension flags of Capabilities, in its field order after auth_mechanisms' neighbours. */
+enum { EH_PIPELINING, EH_SIZE, EH_STARTTLS, EH_CHUNKING, EH_BINARYMIME, EH_8BITMIME, EH_SMTPUTF8, EH_DSN,
+       EH_ENHANCEDSTATUSCODES, EH_REQUIRETLS, EH_COUNT };
+static const char *const ehlo_flag_names[EH_COUNT] = {
+    "PIPELINING", "SIZE", "STARTTLS", "CHUNKING", "BINARYMIME", "8BITMIME", "SMTPUTF8", "DSN",
+    "ENHANCEDSTATUSCODES", "REQUIRETLS",
+};
+
+PyDoc_STRVAR(smtp_ehlo_doc,
+"smtp_ehlo(lines) -> (domain, greeting, items, pipelining, size, size_announced, starttls,\n"
+"auth_mechanisms, chunking, binarymime, eightbitmime, smtputf8, dsn, enhancedstatuscodes, requiretls) | None\n\n"
+"The fields of smtpsniff.smtp.events.Capabilities (after command_index, before ts_ns) for the text\n"
+"lines of a 250 reply to EHLO, as smtpsniff.smtp.capabilities.parse_ehlo_lines and ParsedCapabilities\n"
+"give them, when every line is ASCII and every line after the first is the plain ehlo-line\n"
+"\"KEYWORD\" or \"KEYWORD SP params\" (keyword: alphanumerics and \"-\", not starting with \"-\");\n"
+"else None.");
+
+static PyObject *smtp_ehlo(PyObject *Py_UNUSED(mod), PyObject *lines)
+{
+    if (!PyTuple_Check(lines)) {
+        PyErr_SetString(PyExc_TypeError, "smtp_ehlo(lines: tuple of str)");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(lines);
+    if (n < 1)
+        Py_RETURN_NONE;
+    /* Pass 1: decline anything parse_ehlo_lines reads with its pattern (or reports). */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(lines, i);
+        if (!PyUnicode_Check(o) || PyUnicode_READY(o) < 0 || !PyUnicode_IS_ASCII(o))
+            Py_RETURN_NONE;
+        if (i == 0)
+            continue;
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(o);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(o), k = 0;
+        int alnum = 0;
+        while (k < len && s[k] != ' ') {
+            if (is_alnum(s[k]))
+                alnum = 1;
+            else if (s[k] != '-')
+                Py_RETURN_NONE;
+            k++;
+        }
+        if (!alnum || s[0] == '-')
+            Py_RETURN_NONE;
+    }
+    /* The first line: domain, _, greeting = first.strip().partition(" "); greeting.strip() */
+    PyObject *first = PyTuple_GET_ITEM(lines, 0);
+    const Py_UCS1 *f = PyUnicode_1BYTE_DATA(first);
+    Py_ssize_t a = 0, b = PyUnicode_GET_LENGTH(first);
+    while (a < b && py_space(f[a]))
+        a++;
+    while (b > a && py_space(f[b - 1]))
+        b--;
+    Py_ssize_t sp = a;
+    while (sp < b && f[sp] != ' ')
+        sp++;
+    Py_ssize_t ga = sp < b ? sp + 1 : b, gb = b;
+    while (ga < gb && py_space(f[ga]))
+        ga++;
+    while (gb > ga && py_space(f[gb - 1]))
+        gb--;
+
+    PyObject *result = NULL, *domain = NULL, *greeting = NULL, *items = NULL, *auth = NULL, *size = NULL;
+    PyObject *auth_tuple = NULL;
+    int flags[EH_COUNT] = {0};
+    domain = PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, f + a, sp - a);
+    greeting = domain == NULL ? NULL : PyUnicode_FromKindAndData(PyUnicode_1BYTE_KIND, f + ga, gb - ga);
+    items = greeting == NULL ? NULL : PyTuple_New(n - 1);
+    auth = items == NULL ? NULL : PyList_New(0);
+    if (auth == NULL)
+        goto done;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *o = PyTuple_GET_ITEM(lines, i);
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(o);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(o), k = 0;
+        while (k < len && s[k] != ' ')
+            k++;
+        PyObject *keyword = ascii_upper_text(s, k);
+        PyObject *params = keyword == NULL ? NULL : ascii_words(s + k, len - k); /* () without " " */
+        PyObject *item = params == NULL ? NULL : PyTuple_Pack(2, keyword, params);
+        Py_XDECREF(keyword);
+        if (item == NULL) {
+            Py_XDECREF(params);
+            goto done;
+        }
+        PyTuple_SET_ITEM(items, i - 1, item);
+        for (int e = 0; e < EH_COUNT; e++) {
+            if (!eq_nocase(s, k, ehlo_flag_names[e]))
+                continue;
+            /* ParsedCapabilities.size: the first SIZE's first parameter, when all digits; 0 is none */
+            if (e == EH_SIZE && !flags[e] && PyTuple_GET_SIZE(params) > 0) {
+                PyObject *p0 = PyTuple_GET_ITEM(params, 0);
+                const Py_UCS1 *ds = PyUnicode_1BYTE_DATA(p0);
+                Py_ssize_t dn = PyUnicode_GET_LENGTH(p0), j = 0;
+                while (j < dn && is_digit(ds[j]))
+                    j++;
+                if (j == dn) {
+                    size = PyLong_FromUnicodeObject(p0, 10);
+                    if (size == NULL) {
+                        Py_DECREF(params);
+                        goto done;
+                    }
+                    int zero = PyObject_Not(size);
+                    if (zero != 0) {
+                        Py_CLEAR(size);
+                        if (zero < 0) {
+                            Py_DECREF(params);
+                            goto done;
+                        }
+                    }
+                }
+            }
+            flags[e] = 1;
+            break;
+        }
+        if (eq_nocase(s, k, "AUTH")) { /* ParsedCapabilities.auth_mechanisms: upper-cased, first of each */
+            for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(params); j++) {
+                PyObject *m = PyTuple_GET_ITEM(params, j);
+                PyObject *up = ascii_upper_text(PyUnicode_1BYTE_DATA(m), PyUnicode_GET_LENGTH(m));
+                int have = up == NULL ? -1 : PySequence_Contains(auth, up);
+                if (have == 0)
+                    have = PyList_Append(auth, up);
+                Py_XDECREF(up);
+                if (have < 0) {
+                    Py_DECREF(params);
+                    goto done;
+                }
+            }
+        }
+        Py_DECREF(params);
+    }
+    auth_tuple = PyList_AsTuple(auth);
+    if (auth_tuple == NULL)
+        goto done;
+    if (size == NULL) {
+        size = Py_None;
+        Py_INCREF(size);
+    }
+    result = PyTuple_New(15);
+    if (result == NULL)
+        goto done;
+    PyObject *values[15] = {
+        domain, greeting, items, PyBool_FromLong(flags[EH_PIPELINING]), size, PyBool_FromLong(flags[EH_SIZE]),
+        PyBool_FromLong(flags[EH_STARTTLS]), auth_tuple, PyBool_FromLong(flags[EH_CHUNKING]),
+        PyBool_FromLong(flags[EH_BINARYMIME]), PyBool_FromLong(flags[EH_8BITMIME]),
+        PyBool_FromLong(flags[EH_SMTPUTF8]), PyBool_FromLong(flags[EH_DSN]),
+        PyBool_FromLong(flags[EH_ENHANCEDSTATUSCODES]), PyBool_FromLong(flags[EH_REQUIRETLS]),
+    };
+    for (int i = 0; i < 15; i++)
+        PyTuple_SET_ITEM(result, i, values[i]); /* each a new reference (PyBool_FromLong cannot fail) */
+    domain = greeting = items = auth_tuple = size = NULL; /* now owned by result */
+done:
+    Py_XDECREF(domain);
+    Py_XDECREF(greeting);
+    Py_XDECREF(items);
+    Py_XDECREF(auth);
+    Py_XDECREF(auth_tuple);
+    Py_XDECREF(size);
+    return result;
+}
+
 /* ---------------------------------------------------------------------------------------------------
  * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder(cls, names), a callable that builds
  * an instance of a slotted class by writing each named slot directly -- what fastinit's Python
@@ -1925,6 +2117,7 @@ static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
     {"smtp_content", (PyCFunction)(void (*)(void))smtp_content, METH_FASTCALL, smtp_content_doc},
+    {"smtp_ehlo", (PyCFunction)smtp_ehlo, METH_O, smtp_ehlo_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -81,6 +81,11 @@ from smtpsniff.smtp.tls import (
     version_name,
 )
 
+try:  # the C reader of the usual EHLO reply, used when native.smtp_functions() is on
+    from smtpsniff._native.fastpath import smtp_ehlo as _C_EHLO
+except ImportError:  # not compiled, or compiled before it existed
+    _C_EHLO = None
+
 _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
 _new_capabilities = slot_builder(Capabilities)
@@ -101,6 +106,7 @@ _GREETING_REFUSED = Trigger.GREETING_REFUSED
 _GREETING_STAGE = ReplyStage.GREETING
 _TLS_GO = Trigger.TLS_GO
 _AUTH_DONE = Trigger.AUTH_DONE
+_HELLO_OK = Trigger.HELLO_OK
 _MESSAGE_END = Trigger.MESSAGE_END
 _SENT_DATA = Trigger.SENT_DATA
 _REPLY_MODE = ServerMode.REPLY
@@ -117,6 +123,8 @@ _START_MOVES = REPLY_MOVES_BY_STAGE["start"]
 _END_MOVES = REPLY_MOVES_BY_STAGE["end"]
 _VERB_MOVES = REPLY_MOVES_BY_VERB
 _NO_MOVES = NO_MOVES
+#: Triggers that move the session state but no client mode (no ClientMode row in the table).
+_SESSION_ONLY = frozenset(set(Trigger) - {t for (s, t) in TRANSITIONS if isinstance(s, ClientMode)})
 _CRLF = b"\r\n"
 
 C2S = Direction.CLIENT_TO_SERVER
@@ -730,13 +738,31 @@ class SmtpConversation:
             mode = self._smode
             if mode is _REPLY_MODE:
                 if self._reply is None and not splitter.buffer:
-                    if self._c_reply is not None:
-                        new = self._native_reply(data, pos, ts_ns, frame, out)
-                    else:
+                    c_reply = self._c_reply
+                    if c_reply is None:
                         new = self._plain_reply(data, pos, ts_ns, frame, out)
-                    if new > pos:
-                        pos = new
-                        continue
+                        if new > pos:
+                            pos = new
+                            continue
+                    else:
+                        parsed = c_reply(data, pos, self._reply_longest, self._reply_lines_most)
+                        if parsed is not None:  # a whole well-formed reply: see _native_reply
+                            pos, code, lines, text, raw, enhanced, class_mismatch = parsed
+                            pending = self._pending
+                            if pending and self._greeted and not class_mismatch:
+                                # The usual reply (_native_reply's first case, inline): it answers
+                                # the oldest command awaiting one, and is no AUTH challenge.
+                                slot = pending[0]
+                                if code != 334 or slot.verb != "AUTH" or slot.stage is not _COMMAND_STAGE:
+                                    pending.popleft()
+                                    after_gap, self._after_gap = self._after_gap, False
+                                    out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, slot.verb,
+                                                          slot.stage, len(lines) > 1, True, after_gap, ts_ns,
+                                                          frame, frame))
+                                    self._answered(slot, code, lines, ts_ns, frame, out)
+                                    continue
+                            self._native_reply(parsed, ts_ns, frame, out)
+                            continue
                 line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
                     return
@@ -783,29 +809,17 @@ class SmtpConversation:
                              out, complete=True)
         return end
 
-    def _native_reply(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
+    def _native_reply(self, parsed: tuple, ts_ns: int, frame: int, out: list[SmtpEvent]) -> None:
         """:meth:`_plain_reply` with the reply read in C (``native.smtp_functions``): the same
         replies are taken (``grammar.PLAIN_REPLY`` and the same limits) with the same lines, text
         and enhanced code.  The usual one -- it answers the oldest pending command, no AUTH
-        challenge, its enhanced code of its own class -- and the usual greeting (a 220, 421 or 554
-        first reply, no command sent before it, its enhanced code of its own class) are dispatched
-        here as :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
+        challenge, its enhanced code of its own class -- is dispatched by :meth:`_server` itself,
+        and the usual greeting (a 220, 421 or 554 first reply, no command sent before it, its
+        enhanced code of its own class) here, as :meth:`_dispatch_reply` would; any other goes to
+        :meth:`_dispatch_reply`.
         """
-        parsed = self._c_reply(data, pos, self._reply_longest, self._reply_lines_most)
-        if parsed is None:
-            return pos
-        end, code, lines, text, raw, enhanced, class_mismatch = parsed
-        pending = self._pending
-        if pending and self._greeted and not class_mismatch:
-            slot = pending[0]
-            if not (code == 334 and slot.verb == "AUTH" and slot.stage is _COMMAND_STAGE):
-                pending.popleft()
-                after_gap, self._after_gap = self._after_gap, False
-                out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, slot.verb, slot.stage,
-                                      len(lines) > 1, True, after_gap, ts_ns, frame, frame))
-                self._answered(slot, code, lines, ts_ns, frame, out)
-                return end
-        elif not pending and not self._greeted and not class_mismatch and code in GREETING_CODES:
+        _, code, lines, text, raw, enhanced, class_mismatch = parsed
+        if not self._pending and not self._greeted and not class_mismatch and code in GREETING_CODES:
             # The usual greeting, as _dispatch_reply takes it: no command awaits a reply yet.
             self._greeted = True
             after_gap, self._after_gap = self._after_gap, False
@@ -813,10 +827,9 @@ class SmtpConversation:
                                   len(lines) > 1, True, after_gap, ts_ns, frame, frame))
             state = self._state  # _session, inline
             self._state = _TRANSITION((state, _GREETING_OK if code == 220 else _GREETING_REFUSED), state)
-            return end
+            return
         self._dispatch_reply(_ReplyBuilder(code, ts_ns, frame, frame, list(lines), raw, len(lines)),
                              out, complete=True)
-        return end
 
     def _server_line(self, line: Line, out: list[SmtpEvent]) -> None:
         if self._smode is ServerMode.GAP:
@@ -932,7 +945,6 @@ class SmtpConversation:
                   out: list[SmtpEvent]) -> None:
         """What reply ``code`` (``lines``, at ``ts_ns``/``frame``) to the command of ``slot``
         changes: capabilities, modes, session state."""
-        verb = slot.verb
         # reply_trigger(verb, "start"/"end"/None, code), looked up (states.REPLY_MOVES_BY_*)
         stage = slot.stage  # compared by identity: ReplyStage hashes in Python
         if stage is _DATA_START:
@@ -940,15 +952,16 @@ class SmtpConversation:
         elif stage is _DATA_END:
             moves = _END_MOVES
         else:
-            moves = _VERB_MOVES.get(verb, _NO_MOVES)
+            moves = _VERB_MOVES.get(slot.verb, _NO_MOVES)
         trigger = moves[0].get(code, moves[1])
-        if code == 250 and (verb == "EHLO" or verb == "LHLO"):
-            self._capabilities(slot, lines, ts_ns, frame, out)
-        elif code == 250 and verb == "HELO":
-            self._caps_pipelining = False
-        if trigger is None:
+        if trigger is None:  # a reply that moves nothing (a 250 to HELO/EHLO/LHLO is HELLO_OK)
             return
-        if trigger is _DATA_GO:
+        if trigger is _HELLO_OK:  # a 250 to HELO, EHLO or LHLO
+            if slot.verb == "HELO":
+                self._caps_pipelining = False
+            else:
+                self._capabilities(slot, lines, ts_ns, frame, out)
+        elif trigger is _DATA_GO:
             if self._held_bytes:
                 self._anomaly(out, "content_before_354",
                               f"client sent {self._held_bytes} octets after DATA before the 354 "
@@ -963,6 +976,8 @@ class SmtpConversation:
             self._auth = None
         state = self._state  # _session and _move_client, inline
         self._state = _TRANSITION((state, trigger), state)
+        if trigger in _SESSION_ONLY:  # no client mode moves on it: _move_client would change nothing
+            return
         before = self._cmode
         self._cmode = after = _TRANSITION((before, trigger), before)
         if after is not before and before in HOLD_MODES:
@@ -976,6 +991,12 @@ class SmtpConversation:
 
     def _capabilities(self, slot: _Pending, lines: tuple[str, ...], ts_ns: int, frame: int,
                       out: list[SmtpEvent]) -> None:
+        if self._c_command is not None and _C_EHLO is not None:
+            fields = _C_EHLO(lines)  # the usual EHLO reply, read in C (see smtp_ehlo's docstring)
+            if fields is not None:
+                self._caps_pipelining = fields[3]
+                out.append(_new_capabilities(slot.index, *fields, ts_ns, frame))
+                return
         caps = parse_ehlo_lines(lines)
         for bad in caps.invalid_lines:
             self._anomaly(out, "invalid_ehlo_line", f"not an ehlo-line (RFC 5321 4.1.1.1): {bad[:_QUOTE]!r}",
