@@ -107,7 +107,9 @@ class MessageAssembler:
                     self.last = (ts_ns, frame)
                     if ended:
                         return pos, True
-                    continue
+                    if pos == end:
+                        break
+                # The line at pos is one the C copier leaves (it would leave it again): read it here.
             elif bulk and self._at_start and not self._splitter.buffer:
                 new = self._plain_lines(data, pos, tail)
                 if new < 0:

@@ -104,6 +104,7 @@ _DATA_GO = Trigger.DATA_GO
 _GREETING_OK = Trigger.GREETING_OK
 _GREETING_REFUSED = Trigger.GREETING_REFUSED
 _GREETING_STAGE = ReplyStage.GREETING
+_AUTH_CHALLENGE_STAGE = ReplyStage.AUTH_CHALLENGE
 _TLS_GO = Trigger.TLS_GO
 _AUTH_DONE = Trigger.AUTH_DONE
 _HELLO_OK = Trigger.HELLO_OK
@@ -819,7 +820,20 @@ class SmtpConversation:
         :meth:`_dispatch_reply`.
         """
         _, code, lines, text, raw, enhanced, class_mismatch = parsed
-        if not self._pending and not self._greeted and not class_mismatch and code in GREETING_CODES:
+        pending = self._pending
+        slot = pending[0] if pending else None
+        if slot is not None and code == 334 and slot.verb == "AUTH" and slot.stage is _COMMAND_STAGE \
+                and self._greeted and not class_mismatch:
+            # An AUTH challenge, as _dispatch_reply takes it: the AUTH command still awaits its outcome.
+            after_gap, self._after_gap = self._after_gap, False
+            out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, "AUTH", _AUTH_CHALLENGE_STAGE,
+                                  len(lines) > 1, True, after_gap, ts_ns, frame, frame))
+            out.append(self._auth_step(S2C, AuthStepKind.CHALLENGE, "".join(lines).strip(),
+                                       new_line(b"", b"", ts_ns, frame, frame, False, False)))
+            self._move_client(Trigger.AUTH_CHALLENGE, out)
+            self._session(Trigger.AUTH_CHALLENGE)
+            return
+        if not pending and not self._greeted and not class_mismatch and code in GREETING_CODES:
             # The usual greeting, as _dispatch_reply takes it: no command awaits a reply yet.
             self._greeted = True
             after_gap, self._after_gap = self._after_gap, False
