@@ -125,6 +125,14 @@ class MessageAssembler:
             self.last = (ts_ns, frame)
             if line is None:
                 break
+            if c_lines is not None and self._at_start and not line.cut and not line.continued:
+                # Mostly a line the chunk boundary cut in two, now whole: the C copier takes it when
+                # it is a plain one (all of it -- it holds one LF, at its end) or leaves it untouched.
+                taken, ended = self._native_lines(line.raw, 0)
+                if taken:
+                    if ended:
+                        return pos, True
+                    continue
             if self._piece(line):
                 return pos, True
         return pos, False
