@@ -118,6 +118,8 @@ _KNOWN_VERBS = g.KNOWN_VERBS
 #: Verbs whose Command moves more than the queue of commands awaiting a reply
 #: (:meth:`SmtpConversation._command_sent`, :meth:`SmtpConversation._framing_command`).
 _SENT_MOVES = frozenset({"MAIL", "RCPT", "RSET", "DATA", "STARTTLS", "BDAT", "AUTH"})
+#: Known verbs whose Command only joins the queue of commands awaiting a reply.
+_QUEUED_VERBS = _KNOWN_VERBS - _SENT_MOVES
 _TRANSITION = TRANSITIONS.get  # advance(state, trigger) is _TRANSITION((state, trigger), state)
 #: The moves of a reply to the DATA content (by its stage), else by its verb.
 _START_MOVES = REPLY_MOVES_BY_STAGE["start"]
@@ -126,6 +128,8 @@ _VERB_MOVES = REPLY_MOVES_BY_VERB
 _NO_MOVES = NO_MOVES
 #: Triggers that move the session state but no client mode (no ClientMode row in the table).
 _SESSION_ONLY = frozenset(set(Trigger) - {t for (s, t) in TRANSITIONS if isinstance(s, ClientMode)})
+#: ... of which those _answered does nothing else on (HELLO_OK reads the capabilities).
+_STATE_ONLY = _SESSION_ONLY - {Trigger.HELLO_OK}
 _CRLF = b"\r\n"
 
 C2S = Direction.CLIENT_TO_SERVER
@@ -369,11 +373,22 @@ class SmtpConversation:
                 continue
             mode = self._cmode
             if mode is _COMMAND_MODE:  # the usual mode first: the same as the last branch below
-                if self._c_command is not None and not splitter.buffer:
-                    parsed = self._c_command(data, pos, splitter.limit, self._command_longest)
+                c_command = self._c_command
+                if c_command is not None and not splitter.buffer:
+                    parsed = c_command(data, pos, splitter.limit, self._command_longest)
                     if parsed is not None:  # a well-formed line: see _native_command
-                        pos = parsed[0]
-                        self._native_command(parsed, ts_ns, frame, out)
+                        pos, raw, verb, arg, address, address_raw, params, decoded = parsed
+                        pending = self._pending
+                        if verb in _QUEUED_VERBS and self._greeted and (not pending or self._caps_pipelining is not False):
+                            # _native_command of a known verb that only awaits its reply, with nothing
+                            # to report (_command_checks), inline: the usual command.
+                            index = self._next_index
+                            self._next_index = index + 1
+                            out.append(_new_command(index, verb, arg, raw, True, params, decoded, address, address_raw,
+                                                    bool(pending), _CRLF, ts_ns, frame, frame))
+                            pending.append(_new_pending(index, verb, _COMMAND_STAGE, ts_ns, frame))
+                        else:
+                            self._native_command(parsed, ts_ns, frame, out)
                         continue
                 line, pos = splitter.take(data, pos, ts_ns, frame)
                 if line is None:
@@ -757,9 +772,21 @@ class SmtpConversation:
                                 if code != 334 or slot.verb != "AUTH" or slot.stage is not _COMMAND_STAGE:
                                     pending.popleft()
                                     after_gap, self._after_gap = self._after_gap, False
-                                    out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, slot.verb,
-                                                          slot.stage, len(lines) > 1, True, after_gap, ts_ns,
-                                                          frame, frame))
+                                    verb, stage = slot.verb, slot.stage
+                                    out.append(_new_reply(code, enhanced, lines, text, raw, slot.index, verb, stage,
+                                                          len(lines) > 1, True, after_gap, ts_ns, frame, frame))
+                                    # _answered's look-up of what the reply moves, inline: most move nothing
+                                    # or the session state alone; the rest go to _answered.
+                                    moves = _VERB_MOVES.get(verb, _NO_MOVES) if stage is _COMMAND_STAGE else \
+                                        _END_MOVES if stage is _DATA_END else None
+                                    if moves is not None:
+                                        trigger = moves[0].get(code, moves[1])
+                                        if trigger is None:
+                                            continue
+                                        if trigger in _STATE_ONLY:
+                                            state = self._state
+                                            self._state = _TRANSITION((state, trigger), state)
+                                            continue
                                     self._answered(slot, code, lines, ts_ns, frame, out)
                                     continue
                             self._native_reply(parsed, ts_ns, frame, out)
