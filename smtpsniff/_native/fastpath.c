@@ -1769,7 +1769,8 @@ static PyObject *ascii_words(const Py_UCS1 *s, Py_ssize_t n)
     return t;
 }
 
-/* The extension flags of Capabilities, in its field order after auth_mechanisms' neighbours. */
+/* The extensions whose presence a Capabilities event records, each a bool field of it (SIZE's is
+ * size_announced). */
 enum { EH_PIPELINING, EH_SIZE, EH_STARTTLS, EH_CHUNKING, EH_BINARYMIME, EH_8BITMIME, EH_SMTPUTF8, EH_DSN,
        EH_ENHANCEDSTATUSCODES, EH_REQUIRETLS, EH_COUNT };
 static const char *const ehlo_flag_names[EH_COUNT] = {
@@ -1798,7 +1799,13 @@ static PyObject *smtp_ehlo(PyObject *Py_UNUSED(mod), PyObject *lines)
     /* Pass 1: decline anything parse_ehlo_lines reads with its pattern (or reports). */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *o = PyTuple_GET_ITEM(lines, i);
-        if (!PyUnicode_Check(o) || PyUnicode_READY(o) < 0 || !PyUnicode_IS_ASCII(o))
+        if (!PyUnicode_Check(o))
+            Py_RETURN_NONE;
+#if PY_VERSION_HEX < 0x030C0000 /* a str is always ready from 3.12 on */
+        if (PyUnicode_READY(o) < 0)
+            return NULL;
+#endif
+        if (!PyUnicode_IS_ASCII(o))
             Py_RETURN_NONE;
         if (i == 0)
             continue;

@@ -22,9 +22,10 @@ What it models (rules cited where applied):
 Every state lives in :mod:`smtpsniff.smtp.states` and moves only through its table.  Misbehaviour of
 either peer is an :class:`~smtpsniff.anomaly.Anomaly` event; no input raises.
 
-A well-formed command line, reply or run of message lines is read by C functions when the extension
-is built (:func:`smtpsniff.net.native.smtp_functions`); they decline anything unusual, which the
-Python code here reads -- as it reads everything with ``SMTPSNIFF_NATIVE=0``, the tests' oracle.
+A well-formed command line, reply or run of message lines, and the usual EHLO reply's lines, are
+read by C functions when the extension is built (:func:`smtpsniff.net.native.smtp_functions`,
+``smtp_ehlo``); they decline anything unusual, which the Python code here reads -- as it reads
+everything with ``SMTPSNIFF_NATIVE=0``, the tests' oracle.
 
 This module does no I/O and knows no sockets, packets, TCP, files, clocks or DataFrames.
 """
@@ -841,10 +842,10 @@ class SmtpConversation:
         """:meth:`_plain_reply` with the reply read in C (``native.smtp_functions``): the same
         replies are taken (``grammar.PLAIN_REPLY`` and the same limits) with the same lines, text
         and enhanced code.  The usual one -- it answers the oldest pending command, no AUTH
-        challenge, its enhanced code of its own class -- is dispatched by :meth:`_server` itself,
-        and the usual greeting (a 220, 421 or 554 first reply, no command sent before it, its
-        enhanced code of its own class) here, as :meth:`_dispatch_reply` would; any other goes to
-        :meth:`_dispatch_reply`.
+        challenge, its enhanced code of its own class -- is dispatched by :meth:`_server` itself;
+        an AUTH challenge (334 to a pending AUTH) and the usual greeting (a 220, 421 or 554 first
+        reply, no command sent before it), each with an enhanced code of its own class, are
+        dispatched here as :meth:`_dispatch_reply` would; any other goes to :meth:`_dispatch_reply`.
         """
         _, code, lines, text, raw, enhanced, class_mismatch = parsed
         pending = self._pending
