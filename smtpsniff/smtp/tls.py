@@ -171,11 +171,18 @@ class _Reader:
 def _extensions(r: _Reader) -> list[tuple[int, bytes]]:
     if r.done():  # extensions are optional before TLS 1.3 (RFC 5246 7.4.1.2)
         return []
-    ext = _Reader(r.vec16())
+    b = r.vec16()
+    n = len(b)
     out = []
-    while not ext.done():
-        etype = ext.u16()
-        out.append((etype, ext.vec16()))
+    p = 0
+    while p < n:  # _Reader's u16 (type) then vec16 (data) per extension, without a call per read
+        if p + 4 > n:
+            raise Malformed
+        end = p + 4 + ((b[p + 2] << 8) | b[p + 3])
+        if end > n:
+            raise Malformed
+        out.append(((b[p] << 8) | b[p + 1], b[p + 4 : end]))
+        p = end
     return out
 
 
