@@ -228,7 +228,7 @@ class SmtpConversation:
         self._rcpts = 0
         self._gap_skipped = {C2S: 0, S2C: 0}
         self._after_gap = False
-        self._tls = {C2S: _TlsSide(implicit_tls), S2C: _TlsSide(implicit_tls)}
+        self._tls: dict[Direction, _TlsSide] | None = None  # made at the first TLS byte (_tls_side)
         self._tls_announced = False
         self._closed = False
 
@@ -247,11 +247,11 @@ class SmtpConversation:
 
     @property
     def tls_bytes_c2s(self) -> int:
-        return self._tls[C2S].bytes
+        return self._tls[C2S].bytes if self._tls is not None else 0
 
     @property
     def tls_bytes_s2c(self) -> int:
-        return self._tls[S2C].bytes
+        return self._tls[S2C].bytes if self._tls is not None else 0
 
     @property
     def commands_sent(self) -> int:
@@ -1077,8 +1077,16 @@ class SmtpConversation:
         self._session(Trigger.GAP)
 
     # ------------------------------------------------------------------ TLS ---------------------
+    def _tls_side(self, d: Direction) -> _TlsSide:
+        """One direction's TLS view; both are made when either is first needed (most sessions
+        never are), as the constructor would have made them."""
+        tls = self._tls
+        if tls is None:
+            tls = self._tls = {C2S: _TlsSide(self._implicit), S2C: _TlsSide(self._implicit)}
+        return tls[d]
+
     def _tls_bytes(self, d: Direction, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
-        side = self._tls[d]
+        side = self._tls_side(d)
         client = d is C2S
         mode = self._cmode if client else self._smode
         if mode in _TLS_MODES:
@@ -1142,7 +1150,7 @@ class SmtpConversation:
                       line.ts_ns, line.frame)
 
     def _flush_probe(self, d: Direction, out: list[SmtpEvent]) -> None:
-        side = self._tls[d]
+        side = self._tls_side(d)
         splitter = self._csplit if d is C2S else self._ssplit
         if side.probe:
             splitter.take(side.probe, 0, *side.probe_at)
@@ -1183,7 +1191,7 @@ class SmtpConversation:
                           f"{'ClientHello' if d is C2S else 'ServerHello'}", hts, hframe)
 
     def _tls_gap(self, d: Direction, length: int) -> None:
-        side = self._tls[d]
+        side = self._tls_side(d)
         side.gap_bytes += length
         side.probe = b""
         side.hello_done = True
