@@ -395,15 +395,17 @@ class SmtpConversation:
                 if line is None:
                     return
                 self._command(line, out)
+            elif mode is _DATA_CONTENT_MODE:  # before HOLD_MODES: the commoner, and a cheaper test
+                msg = self._msg
+                assert msg is not None
+                pos, ended = msg.feed_data(data, pos, ts_ns, frame)
+                if msg.findings:
+                    self._take_findings(out)
+                if ended:
+                    self._end_of_data(out)
             elif mode in HOLD_MODES:
                 self._hold(data[pos:], ts_ns, frame, out)
                 return
-            elif mode is _DATA_CONTENT_MODE:
-                assert self._msg is not None
-                pos, ended = self._msg.feed_data(data, pos, ts_ns, frame)
-                self._take_findings(out)
-                if ended:
-                    self._end_of_data(out)
             elif mode is ClientMode.BDAT_CHUNK:
                 assert self._msg is not None
                 n = min(self._bdat_remaining, end - pos)
