@@ -380,7 +380,8 @@ class SmtpConversation:
                     if parsed is not None:  # a well-formed line: see _native_command
                         pos, raw, verb, arg, address, address_raw, params, decoded = parsed
                         pending = self._pending
-                        if verb in _QUEUED_VERBS and self._greeted and (not pending or self._caps_pipelining is not False):
+                        if verb in _QUEUED_VERBS and self._greeted \
+                                and (not pending or self._caps_pipelining is not False):
                             # _native_command of a known verb that only awaits its reply, with nothing
                             # to report (_command_checks), inline: the usual command.
                             index = self._next_index

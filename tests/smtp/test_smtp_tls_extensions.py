@@ -8,7 +8,13 @@ import random
 import pytest
 from test_smtp_tls import client_hello
 
-from smtpsniff.smtp.tls import Malformed, _extensions, _Reader, first_handshake, parse_hello
+from smtpsniff.smtp.tls import (
+    Malformed,
+    _extensions,
+    _Reader,
+    first_handshake,
+    parse_hello,
+)
 
 
 def by_reader(r: _Reader) -> list[tuple[int, bytes]]:
