@@ -1089,13 +1089,15 @@ class SmtpConversation:
         return tls[d]
 
     def _tls_bytes(self, d: Direction, data: bytes, pos: int, ts_ns: int, frame: int, out: list[SmtpEvent]) -> int:
-        side = self._tls_side(d)
+        tls = self._tls
+        side = tls[d] if tls is not None else self._tls_side(d)
         client = d is C2S
         mode = self._cmode if client else self._smode
         if mode in _TLS_MODES:
             chunk = data[pos:]
             side.bytes += len(chunk)
-            self._hello_bytes(d, side, chunk, ts_ns, frame, out)
+            if not side.hello_done:  # else _hello_bytes has nothing to do: the usual TLS record
+                self._hello_bytes(d, side, chunk, ts_ns, frame, out)
             return len(data)
         splitter = self._csplit if client else self._ssplit
         if splitter.pending:  # inside a plaintext line
