@@ -5,8 +5,10 @@ thresholds by name.  It knows nothing of pandas or output.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..credentials import Credential
 from ..credentials.mask import mask
@@ -36,6 +38,7 @@ class DetectionContext:
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _sessions: dict[int, SessionRecord] | None = None
+    _session_ids: np.ndarray | None = None  # each record's session id, in record order
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -54,6 +57,15 @@ class DetectionContext:
         if self._sessions is None:
             self._sessions = {r.session.session_id: r.session for r in self.records}
         return self._sessions
+
+    def records_of(self, session_ids: Collection[int]) -> list[SessionRecords]:
+        """The records of the sessions ``session_ids``, in record order (the detectors that find
+        their few candidate sessions in the tables read only those records)."""
+        if self._session_ids is None:
+            self._session_ids = np.array([r.session.session_id for r in self.records], dtype=np.int64)
+        wanted = np.fromiter(session_ids, dtype=np.int64, count=len(session_ids))
+        records = self.records
+        return [records[i] for i in np.flatnonzero(np.isin(self._session_ids, wanted)).tolist()]
 
     def sending(self, verb: str) -> frozenset[int]:
         """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""
