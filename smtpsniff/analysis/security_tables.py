@@ -6,6 +6,8 @@ secrets (passwords, tokens, crackable hash lines) are masked unless ``options.sh
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
 import pandas as pd
 
 from ..credentials import Credential, credentials
@@ -49,10 +51,17 @@ _SEVERITY_VALUE = {s: s.value for s in Severity}
 
 def _finding_columns(found: list[Finding]) -> dict[str, list]:
     """:func:`finding_row` of every finding, column by column (``frames`` and ``sessions`` as the
-    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list)."""
-    value = _SEVERITY_VALUE
-    return {"session_id": [f.session_id for f in found], "ts": [f.ts_ns for f in found],
-            "frame": [f.frames[0] if f.frames else None for f in found], "kind": [f.kind for f in found],
-            "severity": [value[f.severity] for f in found], "explanation": [f.explanation for f in found],
-            "evidence": [f.evidence for f in found], "frames": [f.frames for f in found],
-            "sessions": [f.sessions for f in found]}
+    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list).
+
+    The fields of each finding are read at once (one pass over the findings, not one per column)."""
+    if not found:
+        return {name: [] for name in ("session_id", "ts", "frame", "kind", "severity", "explanation", "evidence",
+                                      "frames", "sessions")}
+    session_id, ts, kind, severity, explanation, evidence, frames, sessions = zip(*map(_FIELDS, found))
+    return {"session_id": list(session_id), "ts": list(ts),
+            "frame": [f[0] if f else None for f in frames], "kind": list(kind),
+            "severity": list(map(_SEVERITY_VALUE.__getitem__, severity)), "explanation": list(explanation),
+            "evidence": list(evidence), "frames": list(frames), "sessions": list(sessions)}
+
+
+_FIELDS = attrgetter("session_id", "ts_ns", "kind", "severity", "explanation", "evidence", "frames", "sessions")
