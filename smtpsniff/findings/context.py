@@ -62,10 +62,28 @@ class DetectionContext:
         """The records of the sessions ``session_ids``, in record order (the detectors that find
         their few candidate sessions in the tables read only those records)."""
         if self._session_ids is None:
-            self._session_ids = np.array([r.session.session_id for r in self.records], dtype=np.int64)
+            self._session_ids = self._ids_from_table()
+            if self._session_ids is None:
+                self._session_ids = np.array([r.session.session_id for r in self.records], dtype=np.int64)
         wanted = np.fromiter(session_ids, dtype=np.int64, count=len(session_ids))
         records = self.records
         return [records[i] for i in np.flatnonzero(np.isin(self._session_ids, wanted)).tolist()]
+
+    def _ids_from_table(self) -> np.ndarray | None:
+        """The ``sessions`` table's ``session_id`` column, when the table has one row per record and
+        its first and last rows are the first and last records' (it is built from the records in
+        their order); None otherwise."""
+        sessions = self.tables.get("sessions")
+        records = self.records
+        if sessions is None or len(sessions) != len(records) or not records:  # type: ignore[arg-type]
+            return None
+        column = sessions["session_id"]  # type: ignore[index]
+        if column.hasnans:
+            return None
+        ids = column.to_numpy(dtype=np.int64)
+        if ids[0] != records[0].session.session_id or ids[-1] != records[-1].session.session_id:
+            return None
+        return ids
 
     def sending(self, verb: str) -> frozenset[int]:
         """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""
