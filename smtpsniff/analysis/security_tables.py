@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from operator import attrgetter
 
+import numpy as np
 import pandas as pd
 
 from ..credentials import Credential, credentials
@@ -20,10 +21,10 @@ from .tables import add_connection_columns, frame_from_columns, record_columns
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
     with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
-    creds = [c for r in records if r.session.session_id in with_auth for c in credentials(r)]
+    sessions = tables["sessions"]
+    creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
     found = find(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
                  limits=options.limits, tables=tables)
-    sessions = tables["sessions"]
     out = {
         "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
         "findings": frame_from_columns("findings", len(found), _finding_columns(found)),
@@ -31,6 +32,16 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     for frame in out.values():
         add_connection_columns(frame, sessions)
     return out
+
+
+def _records_of(records: list[SessionRecords], sessions: pd.DataFrame, ids: frozenset[int]) -> list[SessionRecords]:
+    """The records of the sessions ``ids``, in order: found by the ``sessions`` table's column of
+    ids, whose rows are the records' (it is built from them, in their order), when it has a row
+    per record; else by each record's id."""
+    if len(sessions) != len(records) or sessions["session_id"].hasnans:
+        return [r for r in records if r.session.session_id in ids]
+    chosen = np.flatnonzero(sessions["session_id"].isin(list(ids)).to_numpy(dtype=bool))
+    return [records[i] for i in chosen.tolist()]
 
 
 def _credential_columns(creds: list[Credential], show_secrets: bool) -> dict[str, list]:
