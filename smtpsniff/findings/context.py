@@ -39,6 +39,7 @@ class DetectionContext:
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _sessions: dict[int, SessionRecord] | None = None
     _session_ids: np.ndarray | None = None  # each record's session id, in record order
+    _credential_sessions: dict[int, SessionRecord] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -57,6 +58,14 @@ class DetectionContext:
         if self._sessions is None:
             self._sessions = {r.session.session_id: r.session for r in self.records}
         return self._sessions
+
+    def credential_sessions(self) -> dict[int, SessionRecord]:
+        """The session record of each session a credential names, by id (read once for the
+        detectors that group credentials by their sessions' addresses)."""
+        if self._credential_sessions is None:
+            ids = {c.session_id for c in self.credentials}
+            self._credential_sessions = {r.session.session_id: r.session for r in self.records_of(ids)}
+        return self._credential_sessions
 
     def records_of(self, session_ids: Collection[int]) -> list[SessionRecords]:
         """The records of the sessions ``session_ids``, in record order (the detectors that find
