@@ -6,6 +6,9 @@ secrets (passwords, tokens, crackable hash lines) are masked unless ``options.sh
 """
 from __future__ import annotations
 
+from operator import attrgetter
+
+import numpy as np
 import pandas as pd
 
 from ..credentials import Credential, credentials
@@ -18,10 +21,10 @@ from .tables import add_connection_columns, frame_from_columns, record_columns
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
     with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
-    creds = [c for r in records if r.session.session_id in with_auth for c in credentials(r)]
+    sessions = tables["sessions"]
+    creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
     found = find(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
                  limits=options.limits, tables=tables)
-    sessions = tables["sessions"]
     out = {
         "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
         "findings": frame_from_columns("findings", len(found), _finding_columns(found)),
@@ -29,6 +32,16 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     for frame in out.values():
         add_connection_columns(frame, sessions)
     return out
+
+
+def _records_of(records: list[SessionRecords], sessions: pd.DataFrame, ids: frozenset[int]) -> list[SessionRecords]:
+    """The records of the sessions ``ids``, in order: found by the ``sessions`` table's column of
+    ids, whose rows are the records' (it is built from them, in their order), when it has a row
+    per record; else by each record's id."""
+    if len(sessions) != len(records) or sessions["session_id"].hasnans:
+        return [r for r in records if r.session.session_id in ids]
+    chosen = np.flatnonzero(sessions["session_id"].isin(list(ids)).to_numpy(dtype=bool))
+    return [records[i] for i in chosen.tolist()]
 
 
 def _credential_columns(creds: list[Credential], show_secrets: bool) -> dict[str, list]:
@@ -49,10 +62,17 @@ _SEVERITY_VALUE = {s: s.value for s in Severity}
 
 def _finding_columns(found: list[Finding]) -> dict[str, list]:
     """:func:`finding_row` of every finding, column by column (``frames`` and ``sessions`` as the
-    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list)."""
-    value = _SEVERITY_VALUE
-    return {"session_id": [f.session_id for f in found], "ts": [f.ts_ns for f in found],
-            "frame": [f.frames[0] if f.frames else None for f in found], "kind": [f.kind for f in found],
-            "severity": [value[f.severity] for f in found], "explanation": [f.explanation for f in found],
-            "evidence": [f.evidence for f in found], "frames": [f.frames for f in found],
-            "sessions": [f.sessions for f in found]}
+    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list).
+
+    The fields of each finding are read at once (one pass over the findings, not one per column)."""
+    if not found:
+        return {name: [] for name in ("session_id", "ts", "frame", "kind", "severity", "explanation", "evidence",
+                                      "frames", "sessions")}
+    session_id, ts, kind, severity, explanation, evidence, frames, sessions = zip(*map(_FIELDS, found))
+    return {"session_id": list(session_id), "ts": list(ts),
+            "frame": [f[0] if f else None for f in frames], "kind": list(kind),
+            "severity": list(map(_SEVERITY_VALUE.__getitem__, severity)), "explanation": list(explanation),
+            "evidence": list(evidence), "frames": list(frames), "sessions": list(sessions)}
+
+
+_FIELDS = attrgetter("session_id", "ts_ns", "kind", "severity", "explanation", "evidence", "frames", "sessions")

@@ -18,6 +18,7 @@ CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"})
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    told: dict[tuple[tuple[str, ...], bool], tuple[Severity, str, str]] = {}  # offers repeat: said once each
     for r in ctx.records:
         if r.session.implicit_tls:
             continue
@@ -26,14 +27,23 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                 break
         else:
             continue
-        mechanisms = caps.auth_mechanisms
-        offered = " ".join(mechanisms)
-        plain = sorted(CLEARTEXT_MECHANISMS.intersection(mechanisms))
-        tls = "while STARTTLS was also offered" if caps.starttls else "and no STARTTLS was offered"
+        key = (caps.auth_mechanisms, caps.starttls)
+        said = told.get(key)
+        if said is None:
+            said = told[key] = _said(*key)
+        severity, explanation, evidence = said
         sid = r.session.session_id
         yield new_finding(
-            kind="auth_before_starttls", severity=Severity.MEDIUM if plain else Severity.LOW,
-            session_id=sid, ts_ns=caps.ts_ns, frames=(caps.frame,), sessions=(sid,),
-            explanation=(f"server offered AUTH {offered} before TLS {tls}"
-                         + (f"; {', '.join(plain)} send the password in clear" if plain else "")),
-            evidence=f"EHLO reply: AUTH {offered}" + (" | STARTTLS" if caps.starttls else ""))
+            kind="auth_before_starttls", severity=severity, session_id=sid, ts_ns=caps.ts_ns, frames=(caps.frame,),
+            sessions=(sid,), explanation=explanation, evidence=evidence)
+
+
+def _said(mechanisms: tuple[str, ...], starttls: bool) -> tuple[Severity, str, str]:
+    """The severity, explanation and evidence of an EHLO reply offering ``mechanisms`` (and STARTTLS)."""
+    offered = " ".join(mechanisms)
+    plain = sorted(CLEARTEXT_MECHANISMS.intersection(mechanisms))
+    tls = "while STARTTLS was also offered" if starttls else "and no STARTTLS was offered"
+    return (Severity.MEDIUM if plain else Severity.LOW,
+            (f"server offered AUTH {offered} before TLS {tls}"
+             + (f"; {', '.join(plain)} send the password in clear" if plain else "")),
+            f"EHLO reply: AUTH {offered}" + (" | STARTTLS" if starttls else ""))

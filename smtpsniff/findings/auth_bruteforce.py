@@ -18,7 +18,7 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = ctx.sessions_by_id()
+    sessions = ctx.credential_sessions()
     groups: dict[tuple[str, str], list] = {}
     for c in ctx.credentials:
         s = sessions.get(c.session_id)

@@ -11,10 +11,14 @@
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from operator import attrgetter, methodcaller
+from collections.abc import Iterator, Sequence
+from itertools import chain
+from operator import attrgetter
+
+import numpy as np
 
 from ..credentials.mask import mask_auth_argument
+from ..records.builder import SessionRecords
 from ..records.model import CommandRecord
 from .context import DetectionContext
 from .evidence import lines, show
@@ -23,7 +27,7 @@ from .model import Finding, Severity, Threshold, new_finding
 KINDS = ("command_injection",)
 THRESHOLDS: tuple[Threshold, ...] = ()
 _RAW = attrgetter("raw")
-_ENDS_CRLF = methodcaller("endswith", b"\r\n")
+_COMMANDS = attrgetter("commands")
 
 
 def _content(raw: bytes) -> bytes:
@@ -38,22 +42,41 @@ def _shown(c: CommandRecord, show_secrets: bool) -> str:
     return show(c.raw, 120)
 
 
+def with_unusual_lines(records: Sequence[SessionRecords], plain_limit: int) -> list[SessionRecords]:
+    """The sessions of ``records`` (in order) with a command line that is not plain: one that does
+    not end in CRLF, holds another CR or a NUL, or is longer than ``plain_limit`` octets.
+
+    Every command line of every session is read at once: the lines joined into one buffer, where
+    numpy finds each CR and NUL and the line it falls in (by the lines' end offsets) and reads the
+    last two octets of each line.  A session with plain lines only shows none of the signs
+    :func:`detect` looks for, as its own whole-session test says.
+    """
+    commands = list(map(_COMMANDS, records))
+    raws = list(map(_RAW, chain.from_iterable(commands)))
+    if not raws:
+        return []
+    lengths = np.array(list(map(len, raws)), dtype=np.int64)
+    buffer = np.frombuffer(b"".join(raws), dtype=np.uint8)
+    ends = np.cumsum(lengths)
+    plain = (lengths >= 2) & (lengths <= plain_limit)
+    if len(buffer) >= 2:
+        last = np.where(plain, ends, 2)  # a line too short to end in CRLF reads the buffer's first octets
+        plain &= (buffer[last - 2] == 13) & (buffer[last - 1] == 10)
+    crs = np.flatnonzero(buffer == 13)
+    plain &= np.bincount(np.searchsorted(ends, crs, side="right"), minlength=len(raws)) == 1
+    nuls = np.flatnonzero(buffer == 0)
+    if len(nuls):
+        plain[np.searchsorted(ends, nuls, side="right")] = False
+    session_of_line = np.repeat(np.arange(len(records)), list(map(len, commands)))
+    return [records[i] for i in np.unique(session_of_line[~plain]).tolist()]
+
+
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     limits = ctx.limits
     plain_limit = min(limits.max_command_line, limits.max_auth_line)
-    for r in ctx.records:
+    for r in with_unusual_lines(ctx.records, plain_limit):
         sid = r.session.session_id
         commands = r.commands
-        if not commands:
-            continue
-        raws = list(map(_RAW, commands))
-        # The whole session at once (the usual one): every line ends in CRLF and, the CRs counted
-        # over all lines being one per line, holds no other CR; no NUL, none over the plainer
-        # limit (no line is longer than all of them together).  Then no line shows any sign below.
-        joined = b"".join(raws)
-        if (joined.count(b"\r") == len(raws) and b"\x00" not in joined and all(map(_ENDS_CRLF, raws))
-                and (len(joined) <= plain_limit or max(map(len, raws)) <= plain_limit)):
-            continue
         crlf = any(c.raw.endswith(b"\r\n") for c in commands)
         signs: dict[str, tuple[Severity, str, list[CommandRecord]]] = {}
 

@@ -5,8 +5,10 @@ thresholds by name.  It knows nothing of pandas or output.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..credentials import Credential
 from ..credentials.mask import mask
@@ -36,6 +38,8 @@ class DetectionContext:
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _sessions: dict[int, SessionRecord] | None = None
+    _session_ids: np.ndarray | None = None  # each record's session id, in record order
+    _credential_sessions: dict[int, SessionRecord] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -54,6 +58,41 @@ class DetectionContext:
         if self._sessions is None:
             self._sessions = {r.session.session_id: r.session for r in self.records}
         return self._sessions
+
+    def credential_sessions(self) -> dict[int, SessionRecord]:
+        """The session record of each session a credential names, by id (read once for the
+        detectors that group credentials by their sessions' addresses)."""
+        if self._credential_sessions is None:
+            ids = {c.session_id for c in self.credentials}
+            self._credential_sessions = {r.session.session_id: r.session for r in self.records_of(ids)}
+        return self._credential_sessions
+
+    def records_of(self, session_ids: Collection[int]) -> list[SessionRecords]:
+        """The records of the sessions ``session_ids``, in record order (the detectors that find
+        their few candidate sessions in the tables read only those records)."""
+        if self._session_ids is None:
+            self._session_ids = self._ids_from_table()
+            if self._session_ids is None:
+                self._session_ids = np.array([r.session.session_id for r in self.records], dtype=np.int64)
+        wanted = np.fromiter(session_ids, dtype=np.int64, count=len(session_ids))
+        records = self.records
+        return [records[i] for i in np.flatnonzero(np.isin(self._session_ids, wanted)).tolist()]
+
+    def _ids_from_table(self) -> np.ndarray | None:
+        """The ``sessions`` table's ``session_id`` column, when the table has one row per record and
+        its first and last rows are the first and last records' (it is built from the records in
+        their order); None otherwise."""
+        sessions = self.tables.get("sessions")
+        records = self.records
+        if sessions is None or len(sessions) != len(records) or not records:  # type: ignore[arg-type]
+            return None
+        column = sessions["session_id"]  # type: ignore[index]
+        if column.hasnans:
+            return None
+        ids = column.to_numpy(dtype=np.int64)
+        if ids[0] != records[0].session.session_id or ids[-1] != records[-1].session.session_id:
+            return None
+        return ids
 
     def sending(self, verb: str) -> frozenset[int]:
         """Ids of the sessions that sent at least one command ``verb`` (see :mod:`.verbs`)."""

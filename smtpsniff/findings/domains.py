@@ -62,13 +62,20 @@ def server_names(records: SessionRecords) -> set[str]:
     names = set()
     banner = records.session.banner
     if banner:
-        first = banner.partition("\n")[0].partition(" ")[0].strip()
+        first = banner_name(banner)
         if first:
-            names.add(first.lower().rstrip("."))
+            names.add(first)
     for caps in records.capabilities:
         if caps.domain:
             names.add(caps.domain.lower().rstrip("."))
     return names
+
+
+def banner_name(banner: str) -> str | None:
+    """The name a greeting's text gives the server (its first word, lower case, no trailing dot),
+    as :func:`server_names` reads it; None when the first line starts with no word."""
+    first = banner.partition("\n")[0].partition(" ")[0].strip()
+    return first.lower().rstrip(".") if first else None
 
 
 def server_org_domains(records: SessionRecords) -> set[str]:

@@ -12,16 +12,22 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator
+from itertools import chain
+from operator import attrgetter
 
+from ..records.builder import SessionRecords
+from .columns import tables_of
 from .context import DetectionContext
-from .domains import ip_of, server_names
+from .domains import banner_name, ip_of, server_names
 from .evidence import show
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("helo_mismatch",)
-_LOCALHOST = ("localhost", "localhost.localdomain")
+_LOCALHOST = frozenset({"localhost", "localhost.localdomain"})
 _HELO_VERBS = frozenset({"EHLO", "HELO", "LHLO"})
 THRESHOLDS: tuple[Threshold, ...] = ()
+_CAPABILITIES = attrgetter("capabilities")
+_DOMAIN = attrgetter("domain")
 
 
 def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[Severity, str] | None:
@@ -44,11 +50,44 @@ def _problem(helo: str, client: str, server: str, own_names: set[str]) -> tuple[
     return None
 
 
+def candidates(ctx: DetectionContext) -> list[SessionRecords]:
+    """The sessions with a HELO word that may make a finding: one that is an address literal or
+    ``localhost`` (or may be), or whose name is a name that any server of the capture gave itself
+    (:func:`~.domains.server_names` of every session: a superset of the session's own).  Read from
+    the ``commands`` and ``sessions`` tables and the capabilities; every session without the tables.
+    """
+    found = tables_of(ctx.tables, ("sessions", "commands"), ctx.records)
+    if found is None:
+        return ctx.records
+    sessions, commands = found
+    helo = commands["verb"].isin(_HELO_VERBS)
+    arguments = commands["argument"][helo]
+    if not len(arguments):
+        return []
+    servers = {name for name in map(banner_name, sessions["banner"].dropna().unique().tolist()) if name}
+    domains = set(map(_DOMAIN, chain.from_iterable(map(_CAPABILITIES, ctx.records))))
+    servers.update(domain.lower().rstrip(".") for domain in domains if domain)
+    suspect = servers | _LOCALHOST
+    chosen = []
+    for argument in arguments.dropna().unique().tolist():
+        words = argument.split()
+        if not words:
+            continue  # names nothing: the loop below passes it over
+        word = words[0]
+        if ip_of(word) is not None or word.strip().lower().rstrip(".") in suspect:
+            chosen.append(argument)
+    if not chosen and not arguments.hasnans:
+        return []
+    # (an argument missing from the table: its session is read)
+    ids = commands["session_id"][helo][arguments.isin(chosen) | arguments.isna()].tolist()
+    return ctx.records_of(set(ids))
+
+
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     # HELO word -> its name, for the words that are neither an address literal nor localhost: for
     # them _problem only asks whether the name is one of the server's (clients greet alike).
     plain: dict[str, str] = {}
-    for r in ctx.records:
+    for r in candidates(ctx):
         s = r.session
         # The name is the argument's first word; an argument of blanks only (a vertical tab is no
         # separator to the decoder, RFC 5321 4.1.1.1) names nothing to compare.

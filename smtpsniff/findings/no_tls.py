@@ -19,15 +19,26 @@ _STARTTLS = attrgetter("starttls")
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    explained: dict[tuple[int, int, bool], str] = {}  # (commands, messages, offered) -> explanation
+    shown: dict[tuple[int, str | None, bool], str] = {}  # (port, helo, offered) -> evidence
     for r in ctx.records:
         s = r.session
         if s.starttls_used or s.implicit_tls or not r.commands:
             continue
-        submission = s.server_port in SUBMISSION_PORTS and (s.messages or s.transactions)
+        port = s.server_port
+        submission = port in SUBMISSION_PORTS and (s.messages or s.transactions)
         offered = any(map(_STARTTLS, r.capabilities))
+        key = (s.commands, s.messages, offered)
+        explanation = explained.get(key)
+        if explanation is None:
+            explanation = explained[key] = (
+                f"whole session in clear text ({s.commands} commands, {s.messages} messages)"
+                + ("; STARTTLS was offered" if offered else "; the server offered no STARTTLS"))
+        seen = (port, s.helo, offered)
+        evidence = shown.get(seen)
+        if evidence is None:
+            evidence = shown[seen] = f"port {port}, helo={s.helo!r}, starttls_offered={offered}"
         yield new_finding(
             kind="no_tls", severity=Severity.LOW if submission else Severity.INFO, session_id=s.session_id,
             ts_ns=s.start_ns, frames=(s.first_frame,), sessions=(s.session_id,),
-            explanation=(f"whole session in clear text ({s.commands} commands, {s.messages} messages)"
-                         + ("; STARTTLS was offered" if offered else "; the server offered no STARTTLS")),
-            evidence=f"port {s.server_port}, helo={s.helo!r}, starttls_offered={offered}")
+            explanation=explanation, evidence=evidence)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..records.builder import SessionRecords
+from .columns import tables_of
 from .context import DetectionContext
 from .domains import domain_of
 from .evidence import lines, show
@@ -53,13 +55,55 @@ def relay_syntax(address: str, raw_path: str | None = None) -> str | None:
     return None
 
 
+#: What an RCPT argument holds when its path (after the first ":") is a source route: "@" after
+#: blanks and "<" only.  Those are none of these characters, so the search finds every such argument.
+_MAY_ROUTE = ':[^A-Za-z0-9"]*@'
+
+
+def candidates(ctx: DetectionContext) -> list[SessionRecords]:
+    """The sessions with a recipient that may make a finding, read from the ``recipients`` and
+    ``commands`` tables (every session without them):
+
+    * a refusal (4xx/5xx) with code 551 or a text that :func:`says_relay`;
+    * an answered recipient whose address may be in relay syntax: a "!" or "%", two "@" or more
+      (an "@" in the local part), or a first character other than a letter or digit (the path
+      ``<address>`` in source-route form starts with blanks or "@");
+    * an RCPT argument that may hold a source route (:data:`_MAY_ROUTE`).
+
+    Whatever :func:`relay_syntax` answers for a recipient's address and path, its session is here.
+    """
+    found = tables_of(ctx.tables, ("recipients", "commands"), ctx.records)
+    if found is None:
+        return ctx.records
+    recipients, commands = found
+    if not len(recipients):
+        return []
+    codes = recipients["reply_code"]
+    refused = (codes >= 400).fillna(False)
+    texts = recipients["reply_text"][refused]
+    relay_texts = [text for text in texts.dropna().unique().tolist() if says_relay(text)]
+    address = recipients["address"]
+    odd = (address.str.contains("[!%]") | (address.str.count("@") >= 2)
+           | ~address.str.match("[A-Za-z0-9]")).fillna(True)
+    chosen = (refused & (codes.eq(551).fillna(False) | recipients["reply_text"].isin(relay_texts))) | (
+        codes.notna() & odd)
+    ids = set(recipients["session_id"][chosen].tolist())
+    rcpt = commands["verb"] == "RCPT"
+    routed = commands["argument"][rcpt].str.contains(_MAY_ROUTE).fillna(True)
+    ids.update(commands["session_id"][rcpt][routed].tolist())
+    return ctx.records_of(ids) if ids else []
+
+
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     read: dict[tuple[str, str], str | None] = {}  # (address, path) -> relay_syntax (senders repeat)
+    chosen = candidates(ctx)
+    if not chosen:
+        return
     first_auth: dict[int, int] = {}  # session -> its first successful AUTH: later recipients are not relaying
     for c in ctx.credentials:
         if c.success and (c.session_id not in first_auth or c.ts_ns < first_auth[c.session_id]):
             first_auth[c.session_id] = c.ts_ns
-    for r in ctx.records:
+    for r in chosen:
         if not r.recipients:  # findings come from recipients only
             continue
         sid = r.session.session_id

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
+
+from ..records.builder import SessionRecords
+from .columns import connection_keys, distinct_per_key, tables_of
 from .context import DetectionContext
 from .evidence import lines, show
 from .model import Finding, Severity, Threshold, new_finding
@@ -22,17 +26,45 @@ THRESHOLDS = (
     Threshold("enumeration_min_unknown_ratio", 0.5, "share of the RCPT addresses tried that were unknown"),
 )
 UNKNOWN_CODES = frozenset({550, 551, 553})
+_PROBE_VERBS = ("VRFY", "EXPN")
 
 
 def unknown_user(code: int | None, text: str | None) -> bool:
     return code in UNKNOWN_CODES and not says_relay(text)
 
 
+def candidates(ctx: DetectionContext, min_vrfy: float, min_unknown: float) -> list[SessionRecords]:
+    """The sessions of the client and server pairs that may sweep: those whose distinct RCPT
+    addresses reach ``min_unknown``, or whose distinct non-empty VRFY/EXPN arguments reach
+    ``min_vrfy``, counted as written in the ``recipients`` and ``commands`` tables (case folding
+    can only merge them: the counts :func:`detect` makes are never higher).  Every session when
+    the tables are not there or a threshold is 0."""
+    found = tables_of(ctx.tables, ("sessions", "recipients", "commands"), ctx.records)
+    if found is None or not (min_vrfy > 0 and min_unknown > 0):
+        return ctx.records
+    sessions, recipients, commands = found
+    keys = connection_keys(sessions, (recipients, commands))
+    if keys is None:
+        return ctx.records
+    session_keys, recipient_keys, command_keys = keys
+    asked = (commands["verb"].isin(_PROBE_VERBS) & commands["argument"].fillna("").ne("")).to_numpy(dtype=bool)
+    wide = {key for key, n in distinct_per_key(recipient_keys, recipients["address"]).items() if n >= min_unknown}
+    wide.update(key for key, n in distinct_per_key(command_keys[asked], commands["argument"][asked]).items()
+                if n >= min_vrfy)
+    if not wide:
+        return []
+    chosen = np.isin(session_keys, np.fromiter(wide, dtype=np.int64, count=len(wide)))
+    return ctx.records_of(sessions["session_id"].to_numpy()[chosen].tolist())
+
+
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
+    min_vrfy = ctx.threshold("enumeration_min_vrfy")
+    min_unknown = ctx.threshold("enumeration_min_unknown")
+    min_ratio = ctx.threshold("enumeration_min_unknown_ratio")
     # (client, server) -> (VRFY/EXPN argument -> (first command, its reply text), RCPT address -> first recipient)
     groups: dict[tuple[str, str], tuple[dict, dict]] = {}
     probing = ctx.sending("VRFY") | ctx.sending("EXPN")
-    for r in ctx.records:
+    for r in candidates(ctx, min_vrfy, min_unknown):
         s = r.session
         key = (s.client_ip, s.server_ip)
         g = groups.get(key)
@@ -49,9 +81,6 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                     vrfy.setdefault(c.argument.lower(), (c, reply.text if reply else None))
         for rc in r.recipients:
             rcpt.setdefault(rc.address.lower(), rc)
-    min_vrfy = ctx.threshold("enumeration_min_vrfy")
-    min_unknown = ctx.threshold("enumeration_min_unknown")
-    min_ratio = ctx.threshold("enumeration_min_unknown_ratio")
     for (client, server), (vrfy, rcpt) in groups.items():
         if len(vrfy) < min_vrfy and len(rcpt) < min_unknown:
             continue  # too few names asked and too few addresses tried for either sweep
