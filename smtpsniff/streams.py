@@ -88,6 +88,7 @@ class StreamPipeline:
         reassembler = self.reassembler
         reassemble = reassembler.feed
         ignored = reassembler.ignored_in_flows
+        fast_fin = reassembler.fast_fin
         segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, ConnectionState
         idle_at = dict(sweeps) if sweeps else {}
 
@@ -103,12 +104,18 @@ class StreamPipeline:
                     continue
                 if t is segment:
                     events = reassemble(item)
+                elif t is tuple:  # a FIN the flows table took
+                    events = fast_fin(*item)
+                    if events:
+                        self.last_ts_ns = item[4]
+                        yield events
+                    continue
                 elif t is frame_type:
                     seg = decode(item)
                     if type(seg) is not segment:
                         continue
                     events = reassemble(seg)
-                else:  # a Skip (already counted), or a pure ACK / ignored packet the flows table took
+                else:  # a Skip (already counted), or a pure ACK / ignored or late packet the flows table took
                     if t is conn_type and item.ignored:
                         reassembler.stats.ignored_packets += 1  # its connection was ignored since
                     continue

@@ -361,7 +361,11 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
  * reassembler expires them at the same record as the pure-Python path does.
  * ------------------------------------------------------------------------------------------- */
 
-enum { FLOW_FREE = 0, FLOW_FAST = 1, FLOW_FROZEN = 2 };
+/* FLOW_TOMB: a connection this table closed with a FIN (the reassembler lingers it, TcpReassembler._closed);
+ * its late non-SYN packets within the linger time are counted here.  FLOW_DEAD: a tomb a packet was left
+ * to Python at (the reassembler may have forgotten it or opened a new connection on its 4-tuple): only
+ * its drop_tomb() is left.  Both stay until the reassembler calls drop_tomb(). */
+enum { FLOW_FREE = 0, FLOW_FAST = 1, FLOW_FROZEN = 2, FLOW_TOMB = 3, FLOW_DEAD = 4 };
 enum { T_FIN = 0x01, T_SYN = 0x02, T_RST = 0x04, T_ACK = 0x10 };
 #define SEQ_HALF 0x80000000u
 #define SLOT_EMPTY (-1)
@@ -383,6 +387,7 @@ typedef struct {
     PyObject *conn, *conn_id;
     FlowDir dir[2]; /* 0: the client's bytes (c2s), 1: the server's (s2c) */
     long long last_ts, last_frame, packets;
+    long long closed_ts; /* FLOW_TOMB: ts of the FIN that closed it */
     int prev, next; /* LRU list of FAST flows, least recently active first; -1: none */
     int next_free;
     int addr_len;
@@ -401,13 +406,15 @@ typedef struct {
     PyTypeObject *data_type;
     Py_ssize_t data_off[7];
     PyObject *dir_obj[2];
-    long long retain, retain_trim, idle_timeout;
+    long long retain, retain_trim, idle_timeout, linger;
     Flow *flows;
     int flows_cap, free_head, in_use, fast;
+    int tombs;          /* flows in FLOW_TOMB or FLOW_DEAD state */
+    int tombs_enabled;  /* set by the reassembler per chunk: tombs are made and used only then */
     Slot *slots;
     size_t slots_cap, slots_used; /* used counts deleted slots too */
     int lru_head, lru_tail;
-    long long segments, bytes_delivered, ignored_packets; /* since the last counters() */
+    long long segments, bytes_delivered, ignored_packets, late_packets; /* since the last counters() */
     long long handled;                                   /* segments handled here, ever */
 } FastFlows;
 
@@ -598,9 +605,55 @@ static int recent_append(FastFlows *f, PyObject *ba, const unsigned char *p, Py_
     return 0;
 }
 
+/* A late packet of a FLOW_TOMB connection: 1 counted here (*item None), 0 Python's job (the tomb dies).
+ * table.py _first_packet: within Limits.closed_linger_ns of the close, a packet that is not a SYN
+ * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, so
+ * that an idle sweep the reassembler runs before this record (forgetting tombs that old) changes nothing;
+ * a snaplen-cut packet is left to Python too (its counts are decode's). */
+static int tomb_segment(FastFlows *f, Flow *fl, const Decoded *r, unsigned flags, long long ts, PyObject **item)
+{
+    if (!f->tombs_enabled)
+        return 0;
+    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger) {
+        f->late_packets++;
+        f->segments++;
+        f->handled++;
+        *item = Py_NewRef(Py_None);
+        return 1;
+    }
+    fl->state = FLOW_DEAD;
+    return 0;
+}
+
+/* A FIN without data at the next expected sequence number of a direction without one, on a FAST flow
+ * not ignored, with an acceptable ACK (checked by the caller): table.py _slow would set that direction's
+ * FIN (done at once: every byte before it delivered) and, when the peer's FIN is done too, close the
+ * connection (CloseReason.FIN, lingering).  *item: a new (conn, side, fin offset, frame, ts, closes)
+ * tuple for TcpReassembler.fast_fin; a closing flow becomes a FLOW_TOMB (FLOW_FROZEN when tombs are off). */
+static int fast_fin(FastFlows *f, Flow *fl, int idx, int side, long number, long long ts, PyObject **item)
+{
+    FlowDir *me = &fl->dir[side];
+    int closes = fl->dir[1 - side].fin;
+    PyObject *marker = Py_BuildValue("(OiLlLO)", fl->conn, side, me->nxt, number, ts, closes ? Py_True : Py_False);
+    if (marker == NULL)
+        return -1;
+    me->fin = 1;
+    *item = marker;
+    if (closes) {
+        freeze(f, idx);
+        if (f->tombs_enabled) {
+            fl->state = FLOW_TOMB;
+            fl->closed_ts = ts;
+            f->tombs++;
+        }
+    }
+    return 1;
+}
+
 /* The segment decoded in `r`: 1 handled here (*item: a new reference to what replaces the segment
  * in the batch: the StreamData, the flow's connection object for a pure ACK, None for a packet of an
- * ignored connection), 0 Python's job (the flow, if FAST, is frozen), -1 error. */
+ * ignored connection or a late packet of a closed one, a tuple for a FIN (see fast_fin)), 0 Python's
+ * job (the flow, if FAST, is frozen), -1 error. */
 static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, long number, long long ts,
                         PyObject **item)
 {
@@ -612,10 +665,13 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
         return 0;
     int idx = s->flow, side = s->side;
     Flow *fl = &f->flows[idx];
-    if (fl->state != FLOW_FAST)
-        return 0;
     unsigned flags = be16(t + 12) & 0x0FFF;
-    if (flags & (T_SYN | T_FIN | T_RST)) {
+    if (fl->state != FLOW_FAST) {
+        if (fl->state == FLOW_TOMB || fl->state == FLOW_DEAD)
+            return tomb_segment(f, fl, r, flags, ts, item);
+        return 0;
+    }
+    if ((flags & (T_SYN | T_RST)) || ((flags & T_FIN) && fl->ignored)) {
         freeze(f, idx);
         return 0;
     }
@@ -627,14 +683,19 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
         Py_ssize_t plen = r->end - r->p;
         uint32_t seq = be32(t + 4);
         uint32_t acked = be32(t + 8) - peer->nxt_seq;
+        int fin = (flags & T_FIN) != 0;
         /* An ACK past the bytes of a peer whose FIN is in and done acknowledges at most that FIN:
-         * nothing to do (stream.py Stream.ack).  Data after this side's own FIN is Python's. */
-        if (r->avail < r->end || (plen && (me->fin || seq != me->nxt_seq)) ||
+         * nothing to do (stream.py Stream.ack).  Data after this side's own FIN is Python's, and so is
+         * a FIN with data, a second FIN, or one out of order. */
+        if (r->avail < r->end || ((plen || fin) && (me->fin || seq != me->nxt_seq)) || (fin && plen) ||
             (!peer->fin && (flags & T_ACK) && acked && acked < SEQ_HALF)) {
             freeze(f, idx);
             return 0;
         }
-        if (plen) {
+        if (fin) {
+            if (fast_fin(f, fl, idx, side, number, ts, item) < 0)
+                return -1;
+        } else if (plen) {
             PyObject *frame = PyLong_FromLong(number);
             PyObject *vals[7] = {
                 Py_NewRef(fl->conn_id),
@@ -666,7 +727,7 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
     fl->packets++;
     f->segments++;
     f->handled++;
-    if (f->lru_tail != idx) {
+    if (fl->state == FLOW_FAST && f->lru_tail != idx) {
         lru_unlink(f, idx);
         lru_insert_after(f, idx, f->lru_tail);
     }
@@ -810,23 +871,9 @@ static Flow *held_flow(FastFlows *f, PyObject *arg, int *idx)
     return &f->flows[i];
 }
 
-/* pull(handle) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq, delivered);
- * the flow is forgotten.  packets and delivered count what happened here since add(). */
-static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
+static void free_flow(FastFlows *f, int idx)
 {
-    int idx;
-    Flow *fl = held_flow(f, arg, &idx);
-    if (fl == NULL)
-        return NULL;
-    PyObject *state = Py_BuildValue("(LLLLkLLkL)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
-                                    (unsigned long)fl->dir[0].nxt_seq, fl->dir[0].delivered, fl->dir[1].nxt,
-                                    (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered);
-    if (state == NULL)
-        return NULL;
-    if (fl->state == FLOW_FAST) {
-        lru_unlink(f, idx);
-        f->fast--;
-    }
+    Flow *fl = &f->flows[idx];
     drop_slot(f, idx, 0);
     drop_slot(f, idx, 1);
     Py_CLEAR(fl->conn);
@@ -837,7 +884,59 @@ static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
     fl->next_free = f->free_head;
     f->free_head = idx;
     f->in_use--;
+}
+
+/* pull(handle) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq, delivered,
+ * tomb); packets and delivered count what happened here since add().  The flow is forgotten, unless it
+ * closed here as a FLOW_TOMB (tomb True): the handle then stays the tomb's until drop_tomb(handle). */
+static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    int tomb = fl->state == FLOW_TOMB || fl->state == FLOW_DEAD; /* closed here (dead: a later packet left to Python) */
+    if (tomb && fl->conn == NULL) {
+        PyErr_Format(PyExc_KeyError, "flow %d is a tomb already pulled", idx);
+        return NULL;
+    }
+    PyObject *state = Py_BuildValue("(LLLLkLLkLO)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
+                                    (unsigned long)fl->dir[0].nxt_seq, fl->dir[0].delivered, fl->dir[1].nxt,
+                                    (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered,
+                                    tomb ? Py_True : Py_False);
+    if (state == NULL)
+        return NULL;
+    if (fl->state == FLOW_FAST) {
+        lru_unlink(f, idx);
+        f->fast--;
+    }
+    if (tomb) {
+        Py_CLEAR(fl->conn);
+        Py_CLEAR(fl->conn_id);
+        Py_CLEAR(fl->dir[0].recent);
+        Py_CLEAR(fl->dir[1].recent);
+        fl->packets = 0;
+        fl->dir[0].delivered = fl->dir[1].delivered = 0;
+    } else {
+        free_flow(f, idx);
+    }
     return state;
+}
+
+/* drop_tomb(handle): the reassembler forgot the lingering closed connection; so does the table. */
+static PyObject *FastFlows_drop_tomb(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    if (fl->state != FLOW_TOMB && fl->state != FLOW_DEAD) {
+        PyErr_Format(PyExc_KeyError, "flow %d is not a tomb", idx);
+        return NULL;
+    }
+    f->tombs--;
+    free_flow(f, idx);
+    Py_RETURN_NONE;
 }
 
 /* ignore(handle): the connection is ignored from now on; its streams' buffers are no longer kept. */
@@ -847,20 +946,41 @@ static PyObject *FastFlows_ignore(FastFlows *f, PyObject *arg)
     Flow *fl = held_flow(f, arg, &idx);
     if (fl == NULL)
         return NULL;
+    if (fl->state == FLOW_TOMB || fl->state == FLOW_DEAD)
+        Py_RETURN_NONE; /* closed here already: the reassembler closes it at its FIN */
     fl->ignored = 1;
     Py_CLEAR(fl->dir[0].recent);
     Py_CLEAR(fl->dir[1].recent);
     Py_RETURN_NONE;
 }
 
-/* counters() -> (segments, bytes_delivered, ignored_packets) since the last call. */
+/* counters() -> (segments, bytes_delivered, ignored_packets, late_packets) since the last call. */
 static PyObject *FastFlows_counters(FastFlows *f, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *out = Py_BuildValue("(LLL)", f->segments, f->bytes_delivered, f->ignored_packets);
+    PyObject *out = Py_BuildValue("(LLLL)", f->segments, f->bytes_delivered, f->ignored_packets, f->late_packets);
     if (out != NULL)
-        f->segments = f->bytes_delivered = f->ignored_packets = 0;
+        f->segments = f->bytes_delivered = f->ignored_packets = f->late_packets = 0;
     return out;
 }
+
+static PyObject *FastFlows_get_tombs_enabled(FastFlows *f, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(f->tombs_enabled);
+}
+
+static int FastFlows_set_tombs_enabled(FastFlows *f, PyObject *value, void *Py_UNUSED(closure))
+{
+    int on = value == NULL ? -1 : PyObject_IsTrue(value);
+    if (on < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "cannot delete tombs_enabled");
+        return -1;
+    }
+    f->tombs_enabled = on;
+    return 0;
+}
+
+static PyObject *FastFlows_get_tombs(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->tombs); }
 
 static PyObject *FastFlows_get_handled(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLongLong(f->handled); }
 static PyObject *FastFlows_get_fast(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->fast); }
@@ -868,15 +988,16 @@ static Py_ssize_t FastFlows_len(FastFlows *f) { return f->in_use; }
 
 static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns", NULL};
+    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns",
+                             "closed_linger_ns", NULL};
     PyObject *type, *c2s, *s2c;
-    long long retain, retain_trim, idle;
+    long long retain, retain_trim, idle, linger = 0;
     if (f->data_type != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "FastFlows is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
-                                     &retain_trim, &idle))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL|L", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
+                                     &retain_trim, &idle, &linger))
         return -1;
     if (retain < 0 || retain_trim < retain) {
         PyErr_SetString(PyExc_ValueError, "need 0 <= retain <= retain_trim");
@@ -903,6 +1024,7 @@ static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
     f->retain = retain;
     f->retain_trim = retain_trim;
     f->idle_timeout = idle;
+    f->linger = linger;
     f->free_head = f->lru_head = f->lru_tail = -1;
     return 0;
 }
@@ -930,16 +1052,21 @@ static PyMethodDef FastFlows_methods[] = {
     {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
      "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
      "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame) -> handle"},
-    {"pull", (PyCFunction)FastFlows_pull, METH_O, "pull(handle) -> state tuple; the flow is forgotten"},
+    {"pull", (PyCFunction)FastFlows_pull, METH_O,
+     "pull(handle) -> state tuple; the flow is forgotten unless it closed here (its last item: kept as a tomb)"},
+    {"drop_tomb", (PyCFunction)FastFlows_drop_tomb, METH_O, "drop_tomb(handle): forget a closed flow's tomb"},
     {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
     {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,
-     "counters() -> (segments, bytes_delivered, ignored_packets) since the last call"},
+     "counters() -> (segments, bytes_delivered, ignored_packets, late_packets) since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef FastFlows_getset[] = {
     {"handled", (getter)FastFlows_get_handled, NULL, "segments handled in C since creation", NULL},
     {"fast", (getter)FastFlows_get_fast, NULL, "flows handled in C now (the others are frozen)", NULL},
+    {"tombs", (getter)FastFlows_get_tombs, NULL, "closed flows kept as tombs (see drop_tomb)", NULL},
+    {"tombs_enabled", (getter)FastFlows_get_tombs_enabled, (setter)FastFlows_set_tombs_enabled,
+     "whether the next cut makes and uses tombs (late packets of connections it closed)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -950,8 +1077,9 @@ static PyTypeObject FastFlowsType = {
     .tp_name = "smtpsniff._native.fastpath.FastFlows",
     .tp_basicsize = sizeof(FastFlows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns): established TCP connections "
-              "whose common segments the Cutter handles (see smtpsniff/reassembly/table.py)",
+    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns, closed_linger_ns=0): "
+              "established TCP connections whose common segments the Cutter handles "
+              "(see smtpsniff/reassembly/table.py)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)FastFlows_init,
     .tp_dealloc = (destructor)FastFlows_dealloc,
@@ -1052,7 +1180,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         int outcome = decode(self->linktype, d, (Py_ssize_t)incl, (long long)orig, &r);
         PyObject *item = NULL;
         int handled = 0;
-        if (outcome == R_SEGMENT && flows != NULL && flows->fast) {
+        if (outcome == R_SEGMENT && flows != NULL && (flows->fast || flows->tombs)) {
             handled = fast_segment(flows, d, &r, number, ts, &item);
             if (handled < 0)
                 goto fail;
@@ -1100,7 +1228,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         ts_out[n++] = ts;
         last_ts = ts;
         off = stop;
-        if (flows != NULL && ((outcome == R_PYTHON && flows->fast) || n >= max_records)) {
+        if (flows != NULL && ((outcome == R_PYTHON && (flows->fast || flows->tombs)) || n >= max_records)) {
             need = 0;
             break;
         }
