@@ -54,6 +54,7 @@ from smtpsniff.reassembly.events import (
     StreamEvent,
 )
 from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext, new_stream_data
 
 __all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ConnectionState", "ReassemblyStats", "TcpReassembler"]
@@ -74,6 +75,10 @@ _REPLY = re.compile(rb"[0-9]{3}[ \-\r]")
 _COMMAND = re.compile(rb"[A-Za-z]+(?:[ \r\n]|\Z)")
 
 _NOTHING: tuple = ()  # the shared empty result
+# One of each per connection: built by writing their slots (smtpsniff.fastinit), same objects.
+new_endpoint = slot_builder(Endpoint)
+new_opened = slot_builder(ConnectionOpened)
+new_closed = slot_builder(ConnectionClosed)
 _FLAGS_SLOW = SYN | FIN | RST
 _C2S = Direction.CLIENT_TO_SERVER
 _S2C = Direction.SERVER_TO_CLIENT
@@ -302,10 +307,10 @@ class TcpReassembler:
         route[key] = (conn, True, lo_s, hi_s)  # after the reverse: a connection from an endpoint to itself is "from lo"
         self._ids[conn_id] = key
         self.stats.connections += 1
-        lo = Endpoint(ip=key[0], port=key[1])
-        hi = Endpoint(ip=key[2], port=key[3])
+        lo = new_endpoint(ip=key[0], port=key[1])
+        hi = new_endpoint(ip=key[2], port=key[3])
         out.append(
-            ConnectionOpened(
+            new_opened(
                 conn_id=conn_id, ts_ns=seg.ts_ns, frame=seg.frame,
                 client=lo if lo_is_client else hi, server=hi if lo_is_client else lo,
                 role_basis=basis, ip_version=seg.ip_version, handshake_seen=bool(flags & SYN),
@@ -395,7 +400,7 @@ class TcpReassembler:
             c2s.close(cause, gap_frame, ts, out)
             s2c.close(cause, gap_frame, ts, out)
         out.append(
-            ConnectionClosed(
+            new_closed(
                 conn_id=conn.conn_id, ts_ns=ts, frame=frame, reason=reason,
                 bytes_c2s=c2s.delivered, bytes_s2c=s2c.delivered,
                 gap_bytes_c2s=c2s.gap_bytes, gap_bytes_s2c=s2c.gap_bytes, packets=conn.packets,
