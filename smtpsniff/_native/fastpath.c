@@ -588,19 +588,33 @@ fail:
     return NULL;
 }
 
-/* stream.py: recent += data; trimmed to `retain` bytes once longer than `retain_trim`. */
+/* stream.py: recent += data; trimmed to `retain` bytes once longer than `retain_trim`.  The same bytes and
+ * length as there, but written in place while the allocation has room, and trimmed without shrinking it:
+ * PyByteArray_Resize would reallocate at nearly every append after a trim (it shrinks a buffer used
+ * less than half). */
 static int recent_append(FastFlows *f, PyObject *ba, const unsigned char *p, Py_ssize_t n)
 {
-    Py_ssize_t old = PyByteArray_GET_SIZE(ba);
-    if (PyByteArray_Resize(ba, old + n) < 0)
-        return -1;
-    memcpy(PyByteArray_AS_STRING(ba) + old, p, (size_t)n);
-    Py_ssize_t len = old + n;
-    if (len > f->retain_trim) {
-        char *b = PyByteArray_AS_STRING(ba);
-        memmove(b, b + (len - f->retain), (size_t)f->retain);
-        if (PyByteArray_Resize(ba, (Py_ssize_t)f->retain) < 0)
+    PyByteArrayObject *b = (PyByteArrayObject *)ba;
+    Py_ssize_t old = Py_SIZE(ba), len = old + n;
+    if (b->ob_bytes != NULL && b->ob_exports == 0 && len < b->ob_alloc - (b->ob_start - b->ob_bytes)) {
+        memcpy(b->ob_start + old, p, (size_t)n);
+        Py_SET_SIZE(ba, len);
+        b->ob_start[len] = '\0';
+    } else {
+        if (PyByteArray_Resize(ba, len) < 0)
             return -1;
+        memcpy(PyByteArray_AS_STRING(ba) + old, p, (size_t)n);
+    }
+    if (len > f->retain_trim) {
+        if (b->ob_exports != 0) { /* (never: nothing holds a view of it) the general way */
+            char *s = PyByteArray_AS_STRING(ba);
+            memmove(s, s + (len - f->retain), (size_t)f->retain);
+            return PyByteArray_Resize(ba, (Py_ssize_t)f->retain);
+        }
+        char *s = b->ob_start;
+        memmove(s, s + (len - f->retain), (size_t)f->retain);
+        Py_SET_SIZE(ba, (Py_ssize_t)f->retain);
+        s[f->retain] = '\0';
     }
     return 0;
 }
