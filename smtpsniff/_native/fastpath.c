@@ -402,6 +402,11 @@ typedef struct {
 } Slot;
 
 typedef struct {
+    Slot *slots;
+    size_t cap, used; /* used counts deleted slots too */
+} SlotTable;
+
+typedef struct {
     PyObject_HEAD
     PyTypeObject *data_type;
     Py_ssize_t data_off[7];
@@ -411,8 +416,10 @@ typedef struct {
     int flows_cap, free_head, in_use, fast;
     int tombs;          /* flows in FLOW_TOMB or FLOW_DEAD state */
     int tombs_enabled;  /* set by the reassembler per chunk: tombs are made and used only then */
-    Slot *slots;
-    size_t slots_cap, slots_used; /* used counts deleted slots too */
+    SlotTable live;  /* FLOW_FAST and FLOW_FROZEN flows, looked up for every segment */
+    SlotTable dead;  /* FLOW_TOMB and FLOW_DEAD flows, looked up only when `live` has none: kept apart
+                      * so that the tombs of the last linger time (thousands) keep no cache lines of
+                      * the live table busy */
     int lru_head, lru_tail;
     long long segments, bytes_delivered, ignored_packets, late_packets; /* since the last counters() */
     long long handled;                                   /* segments handled here, ever */
@@ -448,14 +455,14 @@ static int slot_matches(const FastFlows *f, const Slot *s, const unsigned char *
            memcmp(dst, fl->client, (size_t)len) == 0;
 }
 
-static Slot *find_slot(FastFlows *f, uint32_t h, const unsigned char *src, const unsigned char *dst, int len,
-                       unsigned sport, unsigned dport)
+static Slot *find_slot(FastFlows *f, const SlotTable *t, uint32_t h, const unsigned char *src,
+                       const unsigned char *dst, int len, unsigned sport, unsigned dport)
 {
-    if (f->slots_cap == 0)
+    if (t->cap == 0)
         return NULL;
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        Slot *s = &f->slots[i];
+        Slot *s = &t->slots[i];
         if (s->flow == SLOT_EMPTY)
             return NULL;
         if (s->flow >= 0 && s->hash == h && slot_matches(f, s, src, dst, len, sport, dport))
@@ -463,17 +470,17 @@ static Slot *find_slot(FastFlows *f, uint32_t h, const unsigned char *src, const
     }
 }
 
-static void put_slot(FastFlows *f, int flow, int side, uint32_t h)
+static void put_slot(SlotTable *t, int flow, int side, uint32_t h)
 {
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     size_t i = h & mask;
-    while (f->slots[i].flow >= 0)
+    while (t->slots[i].flow >= 0)
         i = (i + 1) & mask;
-    if (f->slots[i].flow == SLOT_EMPTY)
-        f->slots_used++;
-    f->slots[i].flow = flow;
-    f->slots[i].side = side;
-    f->slots[i].hash = h;
+    if (t->slots[i].flow == SLOT_EMPTY)
+        t->used++;
+    t->slots[i].flow = flow;
+    t->slots[i].side = side;
+    t->slots[i].hash = h;
 }
 
 static uint32_t side_hash(const Flow *fl, int side)
@@ -482,13 +489,16 @@ static uint32_t side_hash(const Flow *fl, int side)
                      : flow_hash(fl->server, fl->client, fl->addr_len, fl->server_port, fl->client_port);
 }
 
-/* Room for two more slots, at most half full (deleted slots included): rebuild when needed. */
-static int reserve_slots(FastFlows *f)
+static int in_dead_table(const Flow *fl) { return fl->state == FLOW_TOMB || fl->state == FLOW_DEAD; }
+
+/* Room in `t` for two more slots, at most half full (deleted slots included): rebuilt when needed,
+ * sized for its `count` flows (the flows array tells which are its own by their state). */
+static int reserve_slots(FastFlows *f, SlotTable *t, int count)
 {
-    if ((f->slots_used + 2) * 2 <= f->slots_cap)
+    if ((t->used + 2) * 2 <= t->cap)
         return 0;
     size_t cap = 64;
-    while (cap < ((size_t)f->in_use + 1) * 8)
+    while (cap < ((size_t)count + 1) * 8)
         cap <<= 1;
     Slot *slots = PyMem_Malloc(cap * sizeof(Slot));
     if (slots == NULL) {
@@ -497,26 +507,28 @@ static int reserve_slots(FastFlows *f)
     }
     for (size_t i = 0; i < cap; i++)
         slots[i].flow = SLOT_EMPTY;
-    PyMem_Free(f->slots);
-    f->slots = slots;
-    f->slots_cap = cap;
-    f->slots_used = 0;
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    t->used = 0;
+    int dead = t == &f->dead;
     for (int i = 0; i < f->flows_cap; i++) {
-        if (f->flows[i].state != FLOW_FREE) {
-            put_slot(f, i, 0, side_hash(&f->flows[i], 0));
-            put_slot(f, i, 1, side_hash(&f->flows[i], 1));
+        const Flow *fl = &f->flows[i];
+        if (fl->state != FLOW_FREE && in_dead_table(fl) == dead) {
+            put_slot(t, i, 0, side_hash(fl, 0));
+            put_slot(t, i, 1, side_hash(fl, 1));
         }
     }
     return 0;
 }
 
-static void drop_slot(FastFlows *f, int idx, int side)
+static void drop_slot(FastFlows *f, SlotTable *t, int idx, int side)
 {
     const Flow *fl = &f->flows[idx];
     uint32_t h = side_hash(fl, side);
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        Slot *s = &f->slots[i];
+        Slot *s = &t->slots[i];
         if (s->flow == SLOT_EMPTY)
             return;
         if (s->flow == idx && s->side == side) {
@@ -651,16 +663,24 @@ static int fast_fin(FastFlows *f, Flow *fl, int idx, int side, long number, long
     PyObject *marker = Py_BuildValue("(OiLlLO)", fl->conn, side, me->nxt, number, ts, closes ? Py_True : Py_False);
     if (marker == NULL)
         return -1;
-    me->fin = 1;
-    *item = marker;
     if (closes) {
         freeze(f, idx);
         if (f->tombs_enabled) {
+            if (reserve_slots(f, &f->dead, f->tombs + 1) < 0) {
+                Py_DECREF(marker);
+                return -1;
+            }
+            drop_slot(f, &f->live, idx, 0);
+            drop_slot(f, &f->live, idx, 1);
             fl->state = FLOW_TOMB;
             fl->closed_ts = ts;
             f->tombs++;
+            put_slot(&f->dead, idx, 0, side_hash(fl, 0));
+            put_slot(&f->dead, idx, 1, side_hash(fl, 1));
         }
     }
+    me->fin = 1;
+    *item = marker;
     return 1;
 }
 
@@ -674,17 +694,18 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
     const unsigned char *t = d + r->t;
     const unsigned char *src = r->src, *dst = r->src + r->addr_len;
     unsigned sport = be16(t), dport = be16(t + 2);
-    Slot *s = find_slot(f, flow_hash(src, dst, r->addr_len, sport, dport), src, dst, r->addr_len, sport, dport);
-    if (s == NULL)
-        return 0;
-    int idx = s->flow, side = s->side;
-    Flow *fl = &f->flows[idx];
+    uint32_t h = flow_hash(src, dst, r->addr_len, sport, dport);
     unsigned flags = be16(t + 12) & 0x0FFF;
-    if (fl->state != FLOW_FAST) {
-        if (fl->state == FLOW_TOMB || fl->state == FLOW_DEAD)
-            return tomb_segment(f, fl, r, flags, ts, item);
+    Slot *s = f->fast ? find_slot(f, &f->live, h, src, dst, r->addr_len, sport, dport) : NULL;
+    if (s == NULL) {
+        if (f->tombs && (s = find_slot(f, &f->dead, h, src, dst, r->addr_len, sport, dport)) != NULL)
+            return tomb_segment(f, &f->flows[s->flow], r, flags, ts, item);
         return 0;
     }
+    int idx = s->flow, side = s->side;
+    Flow *fl = &f->flows[idx];
+    if (fl->state != FLOW_FAST)
+        return 0;
     if ((flags & (T_SYN | T_RST)) || ((flags & T_FIN) && fl->ignored)) {
         freeze(f, idx);
         return 0;
@@ -816,12 +837,13 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "client and server addresses of different families");
         return NULL;
     }
-    if (find_slot(f, flow_hash(client, server, clen, cport & 0xFFFF, sport & 0xFFFF), client, server, clen,
-                  cport & 0xFFFF, sport & 0xFFFF) != NULL) {
+    uint32_t h = flow_hash(client, server, clen, cport & 0xFFFF, sport & 0xFFFF);
+    if (find_slot(f, &f->live, h, client, server, clen, cport & 0xFFFF, sport & 0xFFFF) != NULL ||
+        find_slot(f, &f->dead, h, client, server, clen, cport & 0xFFFF, sport & 0xFFFF) != NULL) {
         PyErr_SetString(PyExc_ValueError, "a flow with this 4-tuple is already held");
         return NULL;
     }
-    if (reserve_slots(f) < 0)
+    if (reserve_slots(f, &f->live, f->in_use - f->tombs + 1) < 0)
         return NULL;
     if (f->free_head < 0) {
         int cap = f->flows_cap ? f->flows_cap * 2 : 256;
@@ -860,8 +882,8 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     memcpy(fl->server, server, (size_t)clen);
     fl->client_port = cport & 0xFFFF;
     fl->server_port = sport & 0xFFFF;
-    put_slot(f, idx, 0, side_hash(fl, 0));
-    put_slot(f, idx, 1, side_hash(fl, 1));
+    put_slot(&f->live, idx, 0, side_hash(fl, 0));
+    put_slot(&f->live, idx, 1, side_hash(fl, 1));
     /* LRU by last activity: after the last flow active at or before this one's last frame */
     int after = f->lru_tail;
     while (after >= 0 && f->flows[after].last_frame > last_frame)
@@ -888,8 +910,9 @@ static Flow *held_flow(FastFlows *f, PyObject *arg, int *idx)
 static void free_flow(FastFlows *f, int idx)
 {
     Flow *fl = &f->flows[idx];
-    drop_slot(f, idx, 0);
-    drop_slot(f, idx, 1);
+    SlotTable *t = in_dead_table(fl) ? &f->dead : &f->live;
+    drop_slot(f, t, idx, 0);
+    drop_slot(f, t, idx, 1);
     Py_CLEAR(fl->conn);
     Py_CLEAR(fl->conn_id);
     Py_CLEAR(fl->dir[0].recent);
@@ -948,8 +971,8 @@ static PyObject *FastFlows_drop_tomb(FastFlows *f, PyObject *arg)
         PyErr_Format(PyExc_KeyError, "flow %d is not a tomb", idx);
         return NULL;
     }
-    f->tombs--;
     free_flow(f, idx);
+    f->tombs--;
     Py_RETURN_NONE;
 }
 
@@ -1055,7 +1078,8 @@ static void FastFlows_dealloc(FastFlows *f)
         }
     }
     PyMem_Free(f->flows);
-    PyMem_Free(f->slots);
+    PyMem_Free(f->live.slots);
+    PyMem_Free(f->dead.slots);
     Py_XDECREF(f->data_type);
     Py_XDECREF(f->dir_obj[0]);
     Py_XDECREF(f->dir_obj[1]);
