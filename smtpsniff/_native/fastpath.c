@@ -17,8 +17,9 @@
  * PacketCounts; frames handed back as Frame are not counted here.
  *
  * Second part, the reassembler's (smtpsniff/reassembly/table.py): FastFlows, a table of established
- * TCP connections whose in-order segments and pure ACKs the Cutter, when handed the table, turns
- * into the stream events the Python reassembler would build (see the comment above FastFlows).
+ * TCP connections whose in-order segments, pure ACKs and FINs the Cutter, when handed the table, turns
+ * into the stream events the Python reassembler would build, and of the connections it closed, whose
+ * late packets it counts (see the comment above FastFlows).
  *
  * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py, content.py): smtp_command and
  * smtp_reply read one well-formed command line or reply and return its pieces, or None for anything
@@ -349,16 +350,19 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
  *
  * The reassembler hands over a connection ("adds a flow") only while it is established and
  * nothing is pending: both directions started, nothing held behind a hole, at most one FIN and that
- * one done (every byte before it delivered), no unresolved acknowledgement.  For such a flow a segment without SYN/FIN/RST, not cut by the snaplen, whose
- * payload (if any) starts exactly at the next expected byte and whose ACK does not acknowledge
- * bytes the peer has not been seen sending, is handled here exactly as feed() would: the bytes
- * become the StreamData feed() would build, the activity (time, frame, packets, LRU order) and the
- * retained window of recent bytes are kept, the counters counted.  For an ignored connection
- * (TcpReassembler.ignore) any segment without SYN/FIN/RST is only counted.  Anything else
- * "freezes" the flow: from then on its segments go to Python, which takes the flow's state back
- * ("pull") before handling the first of them.  At the idle sweeps feed_batch runs every
- * EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are frozen too and reported, so the
- * reassembler expires them at the same record as the pure-Python path does.
+ * one done (every byte before it delivered), no unresolved acknowledgement.  For such a flow a
+ * segment without SYN/RST, not cut by the snaplen, whose payload (if any) starts exactly at the next
+ * expected byte and whose ACK does not acknowledge bytes the peer has not been seen sending, is
+ * handled here exactly as feed() would: the bytes become the StreamData feed() would build, the
+ * activity (time, frame, packets, LRU order) and the retained window of recent bytes are kept, the
+ * counters counted.  A FIN without data at the next expected byte of a direction without one becomes
+ * a tuple for TcpReassembler.fast_fin, which sets it there and closes the connection at the second
+ * (see fast_fin below).  For an ignored connection (TcpReassembler.ignore) any segment without
+ * SYN/FIN/RST is only counted.  Anything else "freezes" the flow: from then on its segments go to
+ * Python, which takes the flow's state back ("pull") before handling the first of them.  At the idle
+ * sweeps feed_batch runs every EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are
+ * frozen too and reported, so the reassembler expires them at the same record as the pure-Python
+ * path does.  A flow closed here stays as a tomb while the reassembler lingers it (FLOW_TOMB below).
  * ------------------------------------------------------------------------------------------- */
 
 /* FLOW_TOMB: a connection this table closed with a FIN (the reassembler lingers it, TcpReassembler._closed);
@@ -1136,7 +1140,7 @@ static PyTypeObject FastFlowsType = {
  * falls before record index until_expire - 1 and every expire_every records after it, and `sweeps`
  * lists (record index, [connections frozen as idle there]).  A record left to Python as a Frame
  * ends the call (need = 0: call again on the rest), since the segment Python decodes from it may
- * belong to a flow handled here; so does the max_records-th record, so that connections Python
+ * belong to a flow handled here, or to a tomb; so does the max_records-th record, so that connections Python
  * hands over start being handled here soon. */
 static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
 {

@@ -407,7 +407,8 @@ class TcpReassembler:
             )
         )
         closed = self.stats.closed
-        closed[reason.value] = closed.get(reason.value, 0) + 1
+        name = _REASON_NAMES[reason]
+        closed[name] = closed.get(name, 0) + 1
         if linger:
             self._closed[key] = (ts, (c2s.isn, s2c.isn))
             self._closed.move_to_end(key)
@@ -474,7 +475,9 @@ class TcpReassembler:
                 break
             del closed[key]
             if fast_tombs:
-                self._forget_tomb(key)
+                handle = fast_tombs.pop(key, None)
+                if handle is not None:  # as _forget_tomb
+                    self._flows.drop_tomb(handle)  # type: ignore[union-attr]
         return out or _NOTHING
 
     def finish(self, ts_ns: int) -> Result:
@@ -639,6 +642,9 @@ _DATA_FIELDS = ("conn_id", "direction", "offset", "data", "ts_ns", "frame", "fra
 
 
 _last_frame = attrgetter("last_frame")
+
+#: ``reason.value`` of each CloseReason (the keys of ReassemblyStats.closed), without the Enum property.
+_REASON_NAMES = {reason: reason.value for reason in CloseReason}
 
 #: What the C flows table puts in a batch in place of a pure ACK it took: the connection's state
 #: object (the batch loop only reads its ``ignored`` flag).
