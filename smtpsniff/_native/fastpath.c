@@ -384,6 +384,13 @@ typedef struct {
     uint32_t nxt_seq;     /* its sequence number */
     long long delivered;  /* bytes delivered here since the flow was added */
     int fin;              /* its FIN was seen and every byte before it delivered: no more data */
+    /* The window is written lazily (see recent_push): its length as stream.py keeps it, and the
+     * payloads delivered since it was last written (new references to the StreamData bytes),
+     * pend[pend_head:npend], oldest first, pend_bytes long. */
+    long long rlen;
+    PyObject **pend;
+    int pend_head, npend, pend_cap;
+    long long pend_bytes;
 } FlowDir;
 
 typedef struct {
@@ -604,34 +611,105 @@ fail:
     return NULL;
 }
 
-/* stream.py: recent += data; trimmed to `retain` bytes once longer than `retain_trim`.  The same bytes and
- * length as there, but written in place while the allocation has room, and trimmed without shrinking it:
- * PyByteArray_Resize would reallocate at nearly every append after a trim (it shrinks a buffer used
- * less than half). */
-static int recent_append(FastFlows *f, PyObject *ba, const unsigned char *p, Py_ssize_t n)
+/* At most this many payloads wait for a direction's window to be written (see recent_push). */
+#define RECENT_PENDING_MAX 256
+
+/* stream.py keeps the last delivered bytes of a direction in a bytearray: recent += data, trimmed to
+ * `retain` bytes once longer than `retain_trim`.  Its content is always the last len(recent) bytes
+ * of the direction (no gaps while a flow is here), so here only that length is kept per payload,
+ * with references to the payloads (the StreamData bytes, built anyway) that may still be in it;
+ * recent_flush writes the bytearray only when Python is to read it (a pull), or when too many
+ * payloads wait.  Payloads wholly before the window are let go at once: for a busy direction the
+ * bytes are never copied, where appending copied each twice (append, trim). */
+static int recent_flush(FlowDir *d)
 {
-    PyByteArrayObject *b = (PyByteArrayObject *)ba;
-    Py_ssize_t old = Py_SIZE(ba), len = old + n;
-    if (b->ob_bytes != NULL && b->ob_exports == 0 && len < b->ob_alloc - (b->ob_start - b->ob_bytes)) {
-        memcpy(b->ob_start + old, p, (size_t)n);
-        Py_SET_SIZE(ba, len);
-        b->ob_start[len] = '\0';
-    } else {
-        if (PyByteArray_Resize(ba, len) < 0)
-            return -1;
-        memcpy(PyByteArray_AS_STRING(ba) + old, p, (size_t)n);
+    if (d->npend == d->pend_head)
+        return 0; /* nothing delivered since the last flush: the bytearray is the window */
+    PyObject *ba = d->recent;
+    Py_ssize_t ba_len = PyByteArray_GET_SIZE(ba);
+    long long from_pend = d->pend_bytes < d->rlen ? d->pend_bytes : d->rlen;
+    Py_ssize_t keep = (Py_ssize_t)(d->rlen - from_pend); /* the bytearray's last bytes still in the window */
+    if (keep > ba_len) {
+        PyErr_SetString(PyExc_SystemError, "recent window longer than its bytes");
+        return -1;
     }
-    if (len > f->retain_trim) {
-        if (b->ob_exports != 0) { /* (never: nothing holds a view of it) the general way */
-            char *s = PyByteArray_AS_STRING(ba);
-            memmove(s, s + (len - f->retain), (size_t)f->retain);
-            return PyByteArray_Resize(ba, (Py_ssize_t)f->retain);
+    if (keep < ba_len && keep > 0) {
+        char *b = PyByteArray_AS_STRING(ba);
+        memmove(b, b + (ba_len - keep), (size_t)keep);
+    }
+    if (PyByteArray_Resize(ba, (Py_ssize_t)d->rlen) < 0)
+        return -1;
+    char *out = PyByteArray_AS_STRING(ba) + keep;
+    long long skip = d->pend_bytes - from_pend; /* pending bytes before the window */
+    for (int i = d->pend_head; i < d->npend; i++) {
+        PyObject *p = d->pend[i];
+        Py_ssize_t n = PyBytes_GET_SIZE(p);
+        if (skip >= n) {
+            skip -= n;
+        } else {
+            memcpy(out, PyBytes_AS_STRING(p) + skip, (size_t)(n - skip));
+            out += n - skip;
+            skip = 0;
         }
-        char *s = b->ob_start;
-        memmove(s, s + (len - f->retain), (size_t)f->retain);
-        Py_SET_SIZE(ba, (Py_ssize_t)f->retain);
-        s[f->retain] = '\0';
+        Py_DECREF(p);
     }
+    d->pend_head = d->npend = 0;
+    d->pend_bytes = 0;
+    return 0;
+}
+
+/* Forget the window and what waits for it (the flow is ignored, pulled or freed). */
+static void recent_clear(FlowDir *d)
+{
+    for (int i = d->pend_head; i < d->npend; i++)
+        Py_DECREF(d->pend[i]);
+    PyMem_Free(d->pend);
+    d->pend = NULL;
+    d->pend_head = d->npend = d->pend_cap = 0;
+    d->pend_bytes = 0;
+    Py_CLEAR(d->recent);
+}
+
+/* `payload` (n bytes, borrowed) was delivered: stream.py's recent += payload and trim, lazily. */
+static int recent_push(FastFlows *f, FlowDir *d, PyObject *payload, Py_ssize_t n)
+{
+    if (d->npend == d->pend_cap) {
+        if (d->pend_head > 0) { /* room at the front */
+            memmove(d->pend, d->pend + d->pend_head, (size_t)(d->npend - d->pend_head) * sizeof(PyObject *));
+            d->npend -= d->pend_head;
+            d->pend_head = 0;
+        } else if (d->pend_cap == RECENT_PENDING_MAX) {
+            if (recent_flush(d) < 0)
+                return -1;
+        } else {
+            int cap = d->pend_cap ? d->pend_cap * 2 : 8;
+            PyObject **pend = PyMem_Realloc(d->pend, (size_t)cap * sizeof(PyObject *));
+            if (pend == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            d->pend = pend;
+            d->pend_cap = cap;
+        }
+    }
+    d->pend[d->npend++] = Py_NewRef(payload);
+    d->pend_bytes += n;
+    d->rlen += n;
+    if (d->rlen > f->retain_trim)
+        d->rlen = f->retain;
+    /* only the last rlen bytes can ever be in the window again: older payloads are let go */
+    while (d->npend - d->pend_head > 1) {
+        PyObject *oldest = d->pend[d->pend_head];
+        Py_ssize_t size = PyBytes_GET_SIZE(oldest);
+        if (d->pend_bytes - size < d->rlen)
+            break;
+        d->pend_bytes -= size;
+        d->pend_head++;
+        Py_DECREF(oldest);
+    }
+    /* once the payloads hold the whole window, the bytearray's bytes are not needed any more */
+    if (d->pend_bytes >= d->rlen && PyByteArray_GET_SIZE(d->recent) > 0 && PyByteArray_Resize(d->recent, 0) < 0)
+        return -1;
     return 0;
 }
 
@@ -745,10 +823,11 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
                 frame,
                 frame == NULL ? NULL : PyTuple_Pack(1, frame),
             };
+            PyObject *payload = vals[3];
             PyObject *data = new_stream_data(f, vals); /* steals `frame`; the tuple holds its own reference */
             if (data == NULL)
                 return -1;
-            if (me->recent != NULL && recent_append(f, me->recent, d + r->p, plen) < 0) {
+            if (me->recent != NULL && recent_push(f, me, payload, plen) < 0) { /* (data holds payload) */
                 Py_DECREF(data);
                 return -1;
             }
@@ -877,8 +956,11 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     fl->ignored = ignored;
     fl->conn = Py_NewRef(conn);
     fl->conn_id = Py_NewRef(conn_id);
-    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin};
-    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0, s_fin};
+    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin, 0, NULL, 0, 0, 0, 0};
+    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0, s_fin, 0, NULL, 0, 0, 0, 0};
+    for (int i = 0; i < 2; i++)
+        if (fl->dir[i].recent != NULL)
+            fl->dir[i].rlen = PyByteArray_GET_SIZE(fl->dir[i].recent);
     fl->last_ts = last_ts;
     fl->last_frame = last_frame;
     fl->addr_len = clen;
@@ -919,23 +1001,31 @@ static void free_flow(FastFlows *f, int idx)
     drop_slot(f, t, idx, 1);
     Py_CLEAR(fl->conn);
     Py_CLEAR(fl->conn_id);
-    Py_CLEAR(fl->dir[0].recent);
-    Py_CLEAR(fl->dir[1].recent);
+    recent_clear(&fl->dir[0]);
+    recent_clear(&fl->dir[1]);
     fl->state = FLOW_FREE;
     fl->next_free = f->free_head;
     f->free_head = idx;
     f->in_use--;
 }
 
-/* pull(handle) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq, delivered,
- * tomb); packets and delivered count what happened here since add().  The flow is forgotten, unless it
- * closed here as a FLOW_TOMB (tomb True): the handle then stays the tomb's until drop_tomb(handle). */
-static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
+/* pull(handle, closing=False) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq,
+ * delivered, tomb); packets and delivered count what happened here since add(), and the streams'
+ * windows of recent bytes are written (not when `closing`: the connection is closed at once, and its
+ * windows dropped unread).  The flow is forgotten, unless it closed here as a FLOW_TOMB (tomb True):
+ * the handle then stays the tomb's until drop_tomb(handle). */
+static PyObject *FastFlows_pull(FastFlows *f, PyObject *args)
 {
-    int idx;
+    int idx, closing = 0;
+    PyObject *arg;
+    if (!PyArg_ParseTuple(args, "O|p", &arg, &closing))
+        return NULL;
     Flow *fl = held_flow(f, arg, &idx);
     if (fl == NULL)
         return NULL;
+    for (int i = 0; i < 2 && !closing; i++)
+        if (fl->dir[i].recent != NULL && recent_flush(&fl->dir[i]) < 0)
+            return NULL;
     int tomb = fl->state == FLOW_TOMB || fl->state == FLOW_DEAD; /* closed here (dead: a later packet left to Python) */
     if (tomb && fl->conn == NULL) {
         PyErr_Format(PyExc_KeyError, "flow %d is a tomb already pulled", idx);
@@ -954,8 +1044,8 @@ static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
     if (tomb) {
         Py_CLEAR(fl->conn);
         Py_CLEAR(fl->conn_id);
-        Py_CLEAR(fl->dir[0].recent);
-        Py_CLEAR(fl->dir[1].recent);
+        recent_clear(&fl->dir[0]);
+        recent_clear(&fl->dir[1]);
         fl->packets = 0;
         fl->dir[0].delivered = fl->dir[1].delivered = 0;
     } else {
@@ -990,8 +1080,8 @@ static PyObject *FastFlows_ignore(FastFlows *f, PyObject *arg)
     if (fl->state == FLOW_TOMB || fl->state == FLOW_DEAD)
         Py_RETURN_NONE; /* closed here already: the reassembler closes it at its FIN */
     fl->ignored = 1;
-    Py_CLEAR(fl->dir[0].recent);
-    Py_CLEAR(fl->dir[1].recent);
+    recent_clear(&fl->dir[0]);
+    recent_clear(&fl->dir[1]);
     Py_RETURN_NONE;
 }
 
@@ -1077,8 +1167,8 @@ static void FastFlows_dealloc(FastFlows *f)
         if (fl->state != FLOW_FREE) {
             Py_XDECREF(fl->conn);
             Py_XDECREF(fl->conn_id);
-            Py_XDECREF(fl->dir[0].recent);
-            Py_XDECREF(fl->dir[1].recent);
+            recent_clear(&fl->dir[0]);
+            recent_clear(&fl->dir[1]);
         }
     }
     PyMem_Free(f->flows);
@@ -1094,8 +1184,9 @@ static PyMethodDef FastFlows_methods[] = {
     {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
      "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
      "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame) -> handle"},
-    {"pull", (PyCFunction)FastFlows_pull, METH_O,
-     "pull(handle) -> state tuple; the flow is forgotten unless it closed here (its last item: kept as a tomb)"},
+    {"pull", (PyCFunction)FastFlows_pull, METH_VARARGS,
+     "pull(handle, closing=False) -> state tuple, the recent-bytes windows written unless closing; the flow is "
+     "forgotten unless it closed here (its last item: kept as a tomb)"},
     {"drop_tomb", (PyCFunction)FastFlows_drop_tomb, METH_O, "drop_tomb(handle): forget a closed flow's tomb"},
     {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
     {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,

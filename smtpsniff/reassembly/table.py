@@ -385,7 +385,7 @@ class TcpReassembler:
         self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
     ) -> None:
         if conn.fast is not None:
-            self._pull(conn)
+            self._pull(conn, closing=True)
             if not linger:
                 self._forget_tomb(conn.key)
         key = conn.key
@@ -456,7 +456,7 @@ class TcpReassembler:
                     break
                 idle.append(conn)
             for conn in idle_flows:
-                self._pull(conn)
+                self._pull(conn, closing=True)  # closed below
             idle.extend(idle_flows)
             idle.sort(key=_last_frame)  # the order of last activity, as one list would have kept it
             for conn in idle:
@@ -607,11 +607,15 @@ class TcpReassembler:
         del self._open[key]
         self._fast_open[key] = conn
 
-    def _pull(self, conn: _Conn) -> None:
-        """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``."""
+    def _pull(self, conn: _Conn, closing: bool = False) -> None:
+        """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``.
+
+        ``closing``: it is about to be closed, which drops its streams' windows of recent bytes
+        unread: the table does not write them (they are left as they were at the hand-over).
+        """
         handle = conn.fast
         last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered, tomb = (
-            self._flows.pull(handle)  # type: ignore[union-attr]
+            self._flows.pull(handle, closing)  # type: ignore[union-attr]
         )
         if tomb:  # closed in C at a FIN (fast_fin): its tomb stays there while it lingers here
             self._fast_tombs[conn.key] = handle  # type: ignore[assignment]
