@@ -96,7 +96,7 @@ class StreamPipeline:
         start = 0
         while True:
             sweep = start + self._until_expire - 1  # the record before which idle state is swept
-            stop = sweep if sweep < n else n
+            stop = min(sweep, n)
             for item in items[start:stop] if start or stop < n else items:
                 t = type(item)
                 if t is data_type:  # built by the flows table

@@ -41,6 +41,7 @@ from dataclasses import fields
 from operator import attrgetter
 
 from smtpsniff.anomaly import Anomaly
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.net.segment import ACK, FIN, RST, SYN, TcpSegment
 from smtpsniff.reassembly.events import (
@@ -54,7 +55,6 @@ from smtpsniff.reassembly.events import (
     StreamEvent,
 )
 from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
-from smtpsniff.fastinit import slot_builder
 from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext, new_stream_data
 
 __all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ConnectionState", "ReassemblyStats", "TcpReassembler"]

@@ -33,7 +33,7 @@ def copying_cutter(header: pcap.PcapHeader, limit: int) -> pcap.Cut:
         stops_early[0] += 1
         if stops_early[0] % 3 == 0:
             data = data[: _one_record_end(data, off)]
-            frames, n, off, number, last, need, large = python_cut(data, off, number)
+            frames, n, off, number, last, _need, large = python_cut(data, off, number)
             if n:
                 return frames, n, off, number, last, 0, large
         return python_cut(data, off, number)

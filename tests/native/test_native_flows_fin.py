@@ -90,7 +90,7 @@ def test_port_reuse_and_syn_within_the_linger_time(records, tmp_path, monkeypatc
     frames = interleave(first, other[:12]) + [first[0], first[-1]] + again + late_tail(again) + other[12:]
     path = write(tmp_path, frames)
     assert both_streams(path, monkeypatch) > 0
-    (events, _, _, stats, _), _ = run_streams(path, monkeypatch, True)
+    (_, _, _, stats, _), _ = run_streams(path, monkeypatch, True)
     assert stats.connections == 3 and stats.closed == {"fin": 3}
     assert stats.late_packets > 0 and stats.syn_retransmissions == 0
     py, _ = run_smtp(path, monkeypatch, False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension 
 RETAIN = 100
 
 
-@lru_cache(maxsize=None)
+@cache
 def transfer(seed: int, *, resend_every: int = 7, changed: bool = False, tiny: bool = False) -> list[bytes]:
     """A client sending segments of 1..250 bytes (1..2 when ``tiny``; the server acknowledging each); every
     ``resend_every``-th segment is followed by a copy of itself or of one up to 11 segments before it
