@@ -88,50 +88,49 @@ class StreamPipeline:
         reassembler = self.reassembler
         reassemble = reassembler.feed
         ignored = reassembler.ignored_in_flows
+        fast_fin = reassembler.fast_fin
         segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, ConnectionState
         idle_at = dict(sweeps) if sweeps else {}
-
-        def run(part: list) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
-            for item in part:
+        # The records run in parts between the idle sweeps; ``last_ts_ns`` is only read once the
+        # batch is consumed (finish), so it is set at the sweeps and at the end, not per record.
+        start = 0
+        while True:
+            sweep = start + self._until_expire - 1  # the record before which idle state is swept
+            stop = min(sweep, n)
+            for item in items[start:stop] if start or stop < n else items:
                 t = type(item)
                 if t is data_type:  # built by the flows table
                     if ignored and item.conn_id in ignored:
                         reassembler.drop_ignored_data(item)  # its connection was ignored since
                         continue
-                    self.last_ts_ns = item.ts_ns
                     yield (item,)
                     continue
                 if t is segment:
                     events = reassemble(item)
+                elif t is tuple:  # a FIN the flows table took
+                    events = fast_fin(*item)
                 elif t is frame_type:
                     seg = decode(item)
                     if type(seg) is not segment:
                         continue
                     events = reassemble(seg)
-                else:  # a Skip (already counted), or a pure ACK / ignored packet the flows table took
+                else:  # a Skip (already counted), or a pure ACK / ignored or late packet the flows table took
                     if t is conn_type and item.ignored:
                         reassembler.stats.ignored_packets += 1  # its connection was ignored since
                     continue
                 if events:
-                    self.last_ts_ns = item[1]
                     yield events
-
-        start = 0
-        while start < n:
-            sweep = start + self._until_expire - 1  # the record before which idle state is swept
             if sweep >= n:
                 self._until_expire -= n - start
-                yield from run(items[start:] if start else items)
                 break
-            yield from run(items[start:sweep])
-            self._until_expire = EXPIRE_EVERY_FRAMES
+            # the sweep, then the record at ``sweep`` opens the next part (counted in its period)
+            self._until_expire = EXPIRE_EVERY_FRAMES + 1
             ts = self.last_ts_ns = tss[sweep]
             self.decoder.expire(ts)
             expired = reassembler.expire(ts, idle_at.get(sweep, ()))
             if expired:
                 yield expired
-            yield from run(items[sweep : sweep + 1])
-            start = sweep + 1
+            start = sweep
         if n:
             self.last_ts_ns = tss[n - 1]
         reassembler.flush_flows()

@@ -17,8 +17,9 @@
  * PacketCounts; frames handed back as Frame are not counted here.
  *
  * Second part, the reassembler's (smtpsniff/reassembly/table.py): FastFlows, a table of established
- * TCP connections whose in-order segments and pure ACKs the Cutter, when handed the table, turns
- * into the stream events the Python reassembler would build (see the comment above FastFlows).
+ * TCP connections whose in-order segments, pure ACKs and FINs the Cutter, when handed the table, turns
+ * into the stream events the Python reassembler would build, and of the connections it closed, whose
+ * late packets it counts (see the comment above FastFlows).
  *
  * Third part, the SMTP decoder's (smtpsniff/smtp/conversation.py, content.py): smtp_command and
  * smtp_reply read one well-formed command line or reply and return its pieces, or None for anything
@@ -349,19 +350,26 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
  *
  * The reassembler hands over a connection ("adds a flow") only while it is established and
  * nothing is pending: both directions started, nothing held behind a hole, at most one FIN and that
- * one done (every byte before it delivered), no unresolved acknowledgement.  For such a flow a segment without SYN/FIN/RST, not cut by the snaplen, whose
- * payload (if any) starts exactly at the next expected byte and whose ACK does not acknowledge
- * bytes the peer has not been seen sending, is handled here exactly as feed() would: the bytes
- * become the StreamData feed() would build, the activity (time, frame, packets, LRU order) and the
- * retained window of recent bytes are kept, the counters counted.  For an ignored connection
- * (TcpReassembler.ignore) any segment without SYN/FIN/RST is only counted.  Anything else
- * "freezes" the flow: from then on its segments go to Python, which takes the flow's state back
- * ("pull") before handling the first of them.  At the idle sweeps feed_batch runs every
- * EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are frozen too and reported, so the
- * reassembler expires them at the same record as the pure-Python path does.
+ * one done (every byte before it delivered), no unresolved acknowledgement.  For such a flow a
+ * segment without SYN/RST, not cut by the snaplen, whose payload (if any) starts exactly at the next
+ * expected byte and whose ACK does not acknowledge bytes the peer has not been seen sending, is
+ * handled here exactly as feed() would: the bytes become the StreamData feed() would build, the
+ * activity (time, frame, packets, LRU order) and the retained window of recent bytes are kept, the
+ * counters counted.  A FIN without data at the next expected byte of a direction without one becomes
+ * a tuple for TcpReassembler.fast_fin, which sets it there and closes the connection at the second
+ * (see fast_fin below).  For an ignored connection (TcpReassembler.ignore) any segment without
+ * SYN/FIN/RST is only counted.  Anything else "freezes" the flow: from then on its segments go to
+ * Python, which takes the flow's state back ("pull") before handling the first of them.  At the idle
+ * sweeps feed_batch runs every EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are
+ * frozen too and reported, so the reassembler expires them at the same record as the pure-Python
+ * path does.  A flow closed here stays as a tomb while the reassembler lingers it (FLOW_TOMB below).
  * ------------------------------------------------------------------------------------------- */
 
-enum { FLOW_FREE = 0, FLOW_FAST = 1, FLOW_FROZEN = 2 };
+/* FLOW_TOMB: a connection this table closed with a FIN (the reassembler lingers it, TcpReassembler._closed);
+ * its late non-SYN packets within the linger time are counted here.  FLOW_DEAD: a tomb a packet was left
+ * to Python at (the reassembler may have forgotten it or opened a new connection on its 4-tuple): only
+ * its drop_tomb() is left.  Both stay until the reassembler calls drop_tomb(). */
+enum { FLOW_FREE = 0, FLOW_FAST = 1, FLOW_FROZEN = 2, FLOW_TOMB = 3, FLOW_DEAD = 4 };
 enum { T_FIN = 0x01, T_SYN = 0x02, T_RST = 0x04, T_ACK = 0x10 };
 #define SEQ_HALF 0x80000000u
 #define SLOT_EMPTY (-1)
@@ -376,6 +384,13 @@ typedef struct {
     uint32_t nxt_seq;     /* its sequence number */
     long long delivered;  /* bytes delivered here since the flow was added */
     int fin;              /* its FIN was seen and every byte before it delivered: no more data */
+    /* The window is written lazily (see recent_push): its length as stream.py keeps it, and the
+     * payloads delivered since it was last written (new references to the StreamData bytes),
+     * pend[pend_head:npend], oldest first, pend_bytes long. */
+    long long rlen;
+    PyObject **pend;
+    int pend_head, npend, pend_cap;
+    long long pend_bytes;
 } FlowDir;
 
 typedef struct {
@@ -383,6 +398,7 @@ typedef struct {
     PyObject *conn, *conn_id;
     FlowDir dir[2]; /* 0: the client's bytes (c2s), 1: the server's (s2c) */
     long long last_ts, last_frame, packets;
+    long long closed_ts; /* FLOW_TOMB: ts of the FIN that closed it */
     int prev, next; /* LRU list of FAST flows, least recently active first; -1: none */
     int next_free;
     int addr_len;
@@ -397,17 +413,26 @@ typedef struct {
 } Slot;
 
 typedef struct {
+    Slot *slots;
+    size_t cap, used; /* used counts deleted slots too */
+} SlotTable;
+
+typedef struct {
     PyObject_HEAD
     PyTypeObject *data_type;
     Py_ssize_t data_off[7];
     PyObject *dir_obj[2];
-    long long retain, retain_trim, idle_timeout;
+    long long retain, retain_trim, idle_timeout, linger;
     Flow *flows;
     int flows_cap, free_head, in_use, fast;
-    Slot *slots;
-    size_t slots_cap, slots_used; /* used counts deleted slots too */
+    int tombs;          /* flows in FLOW_TOMB or FLOW_DEAD state */
+    int tombs_enabled;  /* set by the reassembler per chunk: tombs are made and used only then */
+    SlotTable live;  /* FLOW_FAST and FLOW_FROZEN flows, looked up for every segment */
+    SlotTable dead;  /* FLOW_TOMB and FLOW_DEAD flows, looked up only when `live` has none: kept apart
+                      * so that the tombs of the last linger time (thousands) keep no cache lines of
+                      * the live table busy */
     int lru_head, lru_tail;
-    long long segments, bytes_delivered, ignored_packets; /* since the last counters() */
+    long long segments, bytes_delivered, ignored_packets, late_packets; /* since the last counters() */
     long long handled;                                   /* segments handled here, ever */
 } FastFlows;
 
@@ -441,14 +466,14 @@ static int slot_matches(const FastFlows *f, const Slot *s, const unsigned char *
            memcmp(dst, fl->client, (size_t)len) == 0;
 }
 
-static Slot *find_slot(FastFlows *f, uint32_t h, const unsigned char *src, const unsigned char *dst, int len,
-                       unsigned sport, unsigned dport)
+static Slot *find_slot(FastFlows *f, const SlotTable *t, uint32_t h, const unsigned char *src,
+                       const unsigned char *dst, int len, unsigned sport, unsigned dport)
 {
-    if (f->slots_cap == 0)
+    if (t->cap == 0)
         return NULL;
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        Slot *s = &f->slots[i];
+        Slot *s = &t->slots[i];
         if (s->flow == SLOT_EMPTY)
             return NULL;
         if (s->flow >= 0 && s->hash == h && slot_matches(f, s, src, dst, len, sport, dport))
@@ -456,17 +481,17 @@ static Slot *find_slot(FastFlows *f, uint32_t h, const unsigned char *src, const
     }
 }
 
-static void put_slot(FastFlows *f, int flow, int side, uint32_t h)
+static void put_slot(SlotTable *t, int flow, int side, uint32_t h)
 {
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     size_t i = h & mask;
-    while (f->slots[i].flow >= 0)
+    while (t->slots[i].flow >= 0)
         i = (i + 1) & mask;
-    if (f->slots[i].flow == SLOT_EMPTY)
-        f->slots_used++;
-    f->slots[i].flow = flow;
-    f->slots[i].side = side;
-    f->slots[i].hash = h;
+    if (t->slots[i].flow == SLOT_EMPTY)
+        t->used++;
+    t->slots[i].flow = flow;
+    t->slots[i].side = side;
+    t->slots[i].hash = h;
 }
 
 static uint32_t side_hash(const Flow *fl, int side)
@@ -475,13 +500,16 @@ static uint32_t side_hash(const Flow *fl, int side)
                      : flow_hash(fl->server, fl->client, fl->addr_len, fl->server_port, fl->client_port);
 }
 
-/* Room for two more slots, at most half full (deleted slots included): rebuild when needed. */
-static int reserve_slots(FastFlows *f)
+static int in_dead_table(const Flow *fl) { return fl->state == FLOW_TOMB || fl->state == FLOW_DEAD; }
+
+/* Room in `t` for two more slots, at most half full (deleted slots included): rebuilt when needed,
+ * sized for its `count` flows (the flows array tells which are its own by their state). */
+static int reserve_slots(FastFlows *f, SlotTable *t, int count)
 {
-    if ((f->slots_used + 2) * 2 <= f->slots_cap)
+    if ((t->used + 2) * 2 <= t->cap)
         return 0;
     size_t cap = 64;
-    while (cap < ((size_t)f->in_use + 1) * 8)
+    while (cap < ((size_t)count + 1) * 8)
         cap <<= 1;
     Slot *slots = PyMem_Malloc(cap * sizeof(Slot));
     if (slots == NULL) {
@@ -490,26 +518,28 @@ static int reserve_slots(FastFlows *f)
     }
     for (size_t i = 0; i < cap; i++)
         slots[i].flow = SLOT_EMPTY;
-    PyMem_Free(f->slots);
-    f->slots = slots;
-    f->slots_cap = cap;
-    f->slots_used = 0;
+    PyMem_Free(t->slots);
+    t->slots = slots;
+    t->cap = cap;
+    t->used = 0;
+    int dead = t == &f->dead;
     for (int i = 0; i < f->flows_cap; i++) {
-        if (f->flows[i].state != FLOW_FREE) {
-            put_slot(f, i, 0, side_hash(&f->flows[i], 0));
-            put_slot(f, i, 1, side_hash(&f->flows[i], 1));
+        const Flow *fl = &f->flows[i];
+        if (fl->state != FLOW_FREE && in_dead_table(fl) == dead) {
+            put_slot(t, i, 0, side_hash(fl, 0));
+            put_slot(t, i, 1, side_hash(fl, 1));
         }
     }
     return 0;
 }
 
-static void drop_slot(FastFlows *f, int idx, int side)
+static void drop_slot(FastFlows *f, SlotTable *t, int idx, int side)
 {
     const Flow *fl = &f->flows[idx];
     uint32_t h = side_hash(fl, side);
-    size_t mask = f->slots_cap - 1;
+    size_t mask = t->cap - 1;
     for (size_t i = h & mask;; i = (i + 1) & mask) {
-        Slot *s = &f->slots[i];
+        Slot *s = &t->slots[i];
         if (s->flow == SLOT_EMPTY)
             return;
         if (s->flow == idx && s->side == side) {
@@ -581,41 +611,184 @@ fail:
     return NULL;
 }
 
-/* stream.py: recent += data; trimmed to `retain` bytes once longer than `retain_trim`. */
-static int recent_append(FastFlows *f, PyObject *ba, const unsigned char *p, Py_ssize_t n)
+/* At most this many payloads wait for a direction's window to be written (see recent_push). */
+#define RECENT_PENDING_MAX 256
+
+/* stream.py keeps the last delivered bytes of a direction in a bytearray: recent += data, trimmed to
+ * `retain` bytes once longer than `retain_trim`.  Its content is always the last len(recent) bytes
+ * of the direction (no gaps while a flow is here), so here only that length is kept per payload,
+ * with references to the payloads (the StreamData bytes, built anyway) that may still be in it;
+ * recent_flush writes the bytearray only when Python is to read it (a pull), or when too many
+ * payloads wait.  Payloads wholly before the window are let go at once: for a busy direction the
+ * bytes are never copied, where appending copied each twice (append, trim). */
+static int recent_flush(FlowDir *d)
 {
-    Py_ssize_t old = PyByteArray_GET_SIZE(ba);
-    if (PyByteArray_Resize(ba, old + n) < 0)
+    if (d->npend == d->pend_head)
+        return 0; /* nothing delivered since the last flush: the bytearray is the window */
+    PyObject *ba = d->recent;
+    Py_ssize_t ba_len = PyByteArray_GET_SIZE(ba);
+    long long from_pend = d->pend_bytes < d->rlen ? d->pend_bytes : d->rlen;
+    Py_ssize_t keep = (Py_ssize_t)(d->rlen - from_pend); /* the bytearray's last bytes still in the window */
+    if (keep > ba_len) {
+        PyErr_SetString(PyExc_SystemError, "recent window longer than its bytes");
         return -1;
-    memcpy(PyByteArray_AS_STRING(ba) + old, p, (size_t)n);
-    Py_ssize_t len = old + n;
-    if (len > f->retain_trim) {
-        char *b = PyByteArray_AS_STRING(ba);
-        memmove(b, b + (len - f->retain), (size_t)f->retain);
-        if (PyByteArray_Resize(ba, (Py_ssize_t)f->retain) < 0)
-            return -1;
     }
+    if (keep < ba_len && keep > 0) {
+        char *b = PyByteArray_AS_STRING(ba);
+        memmove(b, b + (ba_len - keep), (size_t)keep);
+    }
+    if (PyByteArray_Resize(ba, (Py_ssize_t)d->rlen) < 0)
+        return -1;
+    char *out = PyByteArray_AS_STRING(ba) + keep;
+    long long skip = d->pend_bytes - from_pend; /* pending bytes before the window */
+    for (int i = d->pend_head; i < d->npend; i++) {
+        PyObject *p = d->pend[i];
+        Py_ssize_t n = PyBytes_GET_SIZE(p);
+        if (skip >= n) {
+            skip -= n;
+        } else {
+            memcpy(out, PyBytes_AS_STRING(p) + skip, (size_t)(n - skip));
+            out += n - skip;
+            skip = 0;
+        }
+        Py_DECREF(p);
+    }
+    d->pend_head = d->npend = 0;
+    d->pend_bytes = 0;
     return 0;
+}
+
+/* Forget the window and what waits for it (the flow is ignored, pulled or freed). */
+static void recent_clear(FlowDir *d)
+{
+    for (int i = d->pend_head; i < d->npend; i++)
+        Py_DECREF(d->pend[i]);
+    PyMem_Free(d->pend);
+    d->pend = NULL;
+    d->pend_head = d->npend = d->pend_cap = 0;
+    d->pend_bytes = 0;
+    Py_CLEAR(d->recent);
+}
+
+/* `payload` (n bytes, borrowed) was delivered: stream.py's recent += payload and trim, lazily. */
+static int recent_push(FastFlows *f, FlowDir *d, PyObject *payload, Py_ssize_t n)
+{
+    if (d->npend == d->pend_cap) {
+        if (d->pend_head > 0) { /* room at the front */
+            memmove(d->pend, d->pend + d->pend_head, (size_t)(d->npend - d->pend_head) * sizeof(PyObject *));
+            d->npend -= d->pend_head;
+            d->pend_head = 0;
+        } else if (d->pend_cap == RECENT_PENDING_MAX) {
+            if (recent_flush(d) < 0)
+                return -1;
+        } else {
+            int cap = d->pend_cap ? d->pend_cap * 2 : 8;
+            PyObject **pend = PyMem_Realloc(d->pend, (size_t)cap * sizeof(PyObject *));
+            if (pend == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            d->pend = pend;
+            d->pend_cap = cap;
+        }
+    }
+    d->pend[d->npend++] = Py_NewRef(payload);
+    d->pend_bytes += n;
+    d->rlen += n;
+    if (d->rlen > f->retain_trim)
+        d->rlen = f->retain;
+    /* only the last rlen bytes can ever be in the window again: older payloads are let go */
+    while (d->npend - d->pend_head > 1) {
+        PyObject *oldest = d->pend[d->pend_head];
+        Py_ssize_t size = PyBytes_GET_SIZE(oldest);
+        if (d->pend_bytes - size < d->rlen)
+            break;
+        d->pend_bytes -= size;
+        d->pend_head++;
+        Py_DECREF(oldest);
+    }
+    /* once the payloads hold the whole window, the bytearray's bytes are not needed any more */
+    if (d->pend_bytes >= d->rlen && PyByteArray_GET_SIZE(d->recent) > 0 && PyByteArray_Resize(d->recent, 0) < 0)
+        return -1;
+    return 0;
+}
+
+/* A late packet of a FLOW_TOMB connection: 1 counted here (*item None), 0 Python's job (the tomb dies).
+ * table.py _first_packet: within Limits.closed_linger_ns of the close, a packet that is not a SYN
+ * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, so
+ * that an idle sweep the reassembler runs before this record (forgetting tombs that old) changes nothing;
+ * a snaplen-cut packet is left to Python too (its counts are decode's). */
+static int tomb_segment(FastFlows *f, Flow *fl, const Decoded *r, unsigned flags, long long ts, PyObject **item)
+{
+    if (!f->tombs_enabled)
+        return 0;
+    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger) {
+        f->late_packets++;
+        f->segments++;
+        f->handled++;
+        *item = Py_NewRef(Py_None);
+        return 1;
+    }
+    fl->state = FLOW_DEAD;
+    return 0;
+}
+
+/* A FIN without data at the next expected sequence number of a direction without one, on a FAST flow
+ * not ignored, with an acceptable ACK (checked by the caller): table.py _slow would set that direction's
+ * FIN (done at once: every byte before it delivered) and, when the peer's FIN is done too, close the
+ * connection (CloseReason.FIN, lingering).  *item: a new (conn, side, fin offset, frame, ts, closes)
+ * tuple for TcpReassembler.fast_fin; a closing flow becomes a FLOW_TOMB (FLOW_FROZEN when tombs are off). */
+static int fast_fin(FastFlows *f, Flow *fl, int idx, int side, long number, long long ts, PyObject **item)
+{
+    FlowDir *me = &fl->dir[side];
+    int closes = fl->dir[1 - side].fin;
+    PyObject *marker = Py_BuildValue("(OiLlLO)", fl->conn, side, me->nxt, number, ts, closes ? Py_True : Py_False);
+    if (marker == NULL)
+        return -1;
+    if (closes) {
+        freeze(f, idx);
+        if (f->tombs_enabled) {
+            if (reserve_slots(f, &f->dead, f->tombs + 1) < 0) {
+                Py_DECREF(marker);
+                return -1;
+            }
+            drop_slot(f, &f->live, idx, 0);
+            drop_slot(f, &f->live, idx, 1);
+            fl->state = FLOW_TOMB;
+            fl->closed_ts = ts;
+            f->tombs++;
+            put_slot(&f->dead, idx, 0, side_hash(fl, 0));
+            put_slot(&f->dead, idx, 1, side_hash(fl, 1));
+        }
+    }
+    me->fin = 1;
+    *item = marker;
+    return 1;
 }
 
 /* The segment decoded in `r`: 1 handled here (*item: a new reference to what replaces the segment
  * in the batch: the StreamData, the flow's connection object for a pure ACK, None for a packet of an
- * ignored connection), 0 Python's job (the flow, if FAST, is frozen), -1 error. */
+ * ignored connection or a late packet of a closed one, a tuple for a FIN (see fast_fin)), 0 Python's
+ * job (the flow, if FAST, is frozen), -1 error. */
 static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, long number, long long ts,
                         PyObject **item)
 {
     const unsigned char *t = d + r->t;
     const unsigned char *src = r->src, *dst = r->src + r->addr_len;
     unsigned sport = be16(t), dport = be16(t + 2);
-    Slot *s = find_slot(f, flow_hash(src, dst, r->addr_len, sport, dport), src, dst, r->addr_len, sport, dport);
-    if (s == NULL)
+    uint32_t h = flow_hash(src, dst, r->addr_len, sport, dport);
+    unsigned flags = be16(t + 12) & 0x0FFF;
+    Slot *s = f->fast ? find_slot(f, &f->live, h, src, dst, r->addr_len, sport, dport) : NULL;
+    if (s == NULL) {
+        if (f->tombs && (s = find_slot(f, &f->dead, h, src, dst, r->addr_len, sport, dport)) != NULL)
+            return tomb_segment(f, &f->flows[s->flow], r, flags, ts, item);
         return 0;
+    }
     int idx = s->flow, side = s->side;
     Flow *fl = &f->flows[idx];
     if (fl->state != FLOW_FAST)
         return 0;
-    unsigned flags = be16(t + 12) & 0x0FFF;
-    if (flags & (T_SYN | T_FIN | T_RST)) {
+    if ((flags & (T_SYN | T_RST)) || ((flags & T_FIN) && fl->ignored)) {
         freeze(f, idx);
         return 0;
     }
@@ -627,14 +800,19 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
         Py_ssize_t plen = r->end - r->p;
         uint32_t seq = be32(t + 4);
         uint32_t acked = be32(t + 8) - peer->nxt_seq;
+        int fin = (flags & T_FIN) != 0;
         /* An ACK past the bytes of a peer whose FIN is in and done acknowledges at most that FIN:
-         * nothing to do (stream.py Stream.ack).  Data after this side's own FIN is Python's. */
-        if (r->avail < r->end || (plen && (me->fin || seq != me->nxt_seq)) ||
+         * nothing to do (stream.py Stream.ack).  Data after this side's own FIN is Python's, and so is
+         * a FIN with data, a second FIN, or one out of order. */
+        if (r->avail < r->end || ((plen || fin) && (me->fin || seq != me->nxt_seq)) || (fin && plen) ||
             (!peer->fin && (flags & T_ACK) && acked && acked < SEQ_HALF)) {
             freeze(f, idx);
             return 0;
         }
-        if (plen) {
+        if (fin) {
+            if (fast_fin(f, fl, idx, side, number, ts, item) < 0)
+                return -1;
+        } else if (plen) {
             PyObject *frame = PyLong_FromLong(number);
             PyObject *vals[7] = {
                 Py_NewRef(fl->conn_id),
@@ -645,10 +823,11 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
                 frame,
                 frame == NULL ? NULL : PyTuple_Pack(1, frame),
             };
+            PyObject *payload = vals[3];
             PyObject *data = new_stream_data(f, vals); /* steals `frame`; the tuple holds its own reference */
             if (data == NULL)
                 return -1;
-            if (me->recent != NULL && recent_append(f, me->recent, d + r->p, plen) < 0) {
+            if (me->recent != NULL && recent_push(f, me, payload, plen) < 0) { /* (data holds payload) */
                 Py_DECREF(data);
                 return -1;
             }
@@ -666,7 +845,7 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
     fl->packets++;
     f->segments++;
     f->handled++;
-    if (f->lru_tail != idx) {
+    if (fl->state == FLOW_FAST && f->lru_tail != idx) {
         lru_unlink(f, idx);
         lru_insert_after(f, idx, f->lru_tail);
     }
@@ -741,12 +920,13 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "client and server addresses of different families");
         return NULL;
     }
-    if (find_slot(f, flow_hash(client, server, clen, cport & 0xFFFF, sport & 0xFFFF), client, server, clen,
-                  cport & 0xFFFF, sport & 0xFFFF) != NULL) {
+    uint32_t h = flow_hash(client, server, clen, cport & 0xFFFF, sport & 0xFFFF);
+    if (find_slot(f, &f->live, h, client, server, clen, cport & 0xFFFF, sport & 0xFFFF) != NULL ||
+        find_slot(f, &f->dead, h, client, server, clen, cport & 0xFFFF, sport & 0xFFFF) != NULL) {
         PyErr_SetString(PyExc_ValueError, "a flow with this 4-tuple is already held");
         return NULL;
     }
-    if (reserve_slots(f) < 0)
+    if (reserve_slots(f, &f->live, f->in_use - f->tombs + 1) < 0)
         return NULL;
     if (f->free_head < 0) {
         int cap = f->flows_cap ? f->flows_cap * 2 : 256;
@@ -776,8 +956,11 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     fl->ignored = ignored;
     fl->conn = Py_NewRef(conn);
     fl->conn_id = Py_NewRef(conn_id);
-    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin};
-    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0, s_fin};
+    fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin, 0, NULL, 0, 0, 0, 0};
+    fl->dir[1] = (FlowDir){recents[1], s_nxt, (uint32_t)s_seq, 0, s_fin, 0, NULL, 0, 0, 0, 0};
+    for (int i = 0; i < 2; i++)
+        if (fl->dir[i].recent != NULL)
+            fl->dir[i].rlen = PyByteArray_GET_SIZE(fl->dir[i].recent);
     fl->last_ts = last_ts;
     fl->last_frame = last_frame;
     fl->addr_len = clen;
@@ -785,8 +968,8 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     memcpy(fl->server, server, (size_t)clen);
     fl->client_port = cport & 0xFFFF;
     fl->server_port = sport & 0xFFFF;
-    put_slot(f, idx, 0, side_hash(fl, 0));
-    put_slot(f, idx, 1, side_hash(fl, 1));
+    put_slot(&f->live, idx, 0, side_hash(fl, 0));
+    put_slot(&f->live, idx, 1, side_hash(fl, 1));
     /* LRU by last activity: after the last flow active at or before this one's last frame */
     int after = f->lru_tail;
     while (after >= 0 && f->flows[after].last_frame > last_frame)
@@ -810,34 +993,81 @@ static Flow *held_flow(FastFlows *f, PyObject *arg, int *idx)
     return &f->flows[i];
 }
 
-/* pull(handle) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq, delivered);
- * the flow is forgotten.  packets and delivered count what happened here since add(). */
-static PyObject *FastFlows_pull(FastFlows *f, PyObject *arg)
+static void free_flow(FastFlows *f, int idx)
 {
-    int idx;
+    Flow *fl = &f->flows[idx];
+    SlotTable *t = in_dead_table(fl) ? &f->dead : &f->live;
+    drop_slot(f, t, idx, 0);
+    drop_slot(f, t, idx, 1);
+    Py_CLEAR(fl->conn);
+    Py_CLEAR(fl->conn_id);
+    recent_clear(&fl->dir[0]);
+    recent_clear(&fl->dir[1]);
+    fl->state = FLOW_FREE;
+    fl->next_free = f->free_head;
+    f->free_head = idx;
+    f->in_use--;
+}
+
+/* pull(handle, closing=False) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq,
+ * delivered, tomb); packets and delivered count what happened here since add(), and the streams'
+ * windows of recent bytes are written (not when `closing`: the connection is closed at once, and its
+ * windows dropped unread).  The flow is forgotten, unless it closed here as a FLOW_TOMB (tomb True):
+ * the handle then stays the tomb's until drop_tomb(handle). */
+static PyObject *FastFlows_pull(FastFlows *f, PyObject *args)
+{
+    int idx, closing = 0;
+    PyObject *arg;
+    if (!PyArg_ParseTuple(args, "O|p", &arg, &closing))
+        return NULL;
     Flow *fl = held_flow(f, arg, &idx);
     if (fl == NULL)
         return NULL;
-    PyObject *state = Py_BuildValue("(LLLLkLLkL)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
+    for (int i = 0; i < 2 && !closing; i++)
+        if (fl->dir[i].recent != NULL && recent_flush(&fl->dir[i]) < 0)
+            return NULL;
+    int tomb = fl->state == FLOW_TOMB || fl->state == FLOW_DEAD; /* closed here (dead: a later packet left to Python) */
+    if (tomb && fl->conn == NULL) {
+        PyErr_Format(PyExc_KeyError, "flow %d is a tomb already pulled", idx);
+        return NULL;
+    }
+    PyObject *state = Py_BuildValue("(LLLLkLLkLO)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
                                     (unsigned long)fl->dir[0].nxt_seq, fl->dir[0].delivered, fl->dir[1].nxt,
-                                    (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered);
+                                    (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered,
+                                    tomb ? Py_True : Py_False);
     if (state == NULL)
         return NULL;
     if (fl->state == FLOW_FAST) {
         lru_unlink(f, idx);
         f->fast--;
     }
-    drop_slot(f, idx, 0);
-    drop_slot(f, idx, 1);
-    Py_CLEAR(fl->conn);
-    Py_CLEAR(fl->conn_id);
-    Py_CLEAR(fl->dir[0].recent);
-    Py_CLEAR(fl->dir[1].recent);
-    fl->state = FLOW_FREE;
-    fl->next_free = f->free_head;
-    f->free_head = idx;
-    f->in_use--;
+    if (tomb) {
+        Py_CLEAR(fl->conn);
+        Py_CLEAR(fl->conn_id);
+        recent_clear(&fl->dir[0]);
+        recent_clear(&fl->dir[1]);
+        fl->packets = 0;
+        fl->dir[0].delivered = fl->dir[1].delivered = 0;
+    } else {
+        free_flow(f, idx);
+    }
     return state;
+}
+
+/* drop_tomb(handle): the reassembler forgot the lingering closed connection; so does the table. */
+static PyObject *FastFlows_drop_tomb(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    if (fl->state != FLOW_TOMB && fl->state != FLOW_DEAD) {
+        PyErr_Format(PyExc_KeyError, "flow %d is not a tomb", idx);
+        return NULL;
+    }
+    free_flow(f, idx);
+    f->tombs--;
+    Py_RETURN_NONE;
 }
 
 /* ignore(handle): the connection is ignored from now on; its streams' buffers are no longer kept. */
@@ -847,20 +1077,41 @@ static PyObject *FastFlows_ignore(FastFlows *f, PyObject *arg)
     Flow *fl = held_flow(f, arg, &idx);
     if (fl == NULL)
         return NULL;
+    if (fl->state == FLOW_TOMB || fl->state == FLOW_DEAD)
+        Py_RETURN_NONE; /* closed here already: the reassembler closes it at its FIN */
     fl->ignored = 1;
-    Py_CLEAR(fl->dir[0].recent);
-    Py_CLEAR(fl->dir[1].recent);
+    recent_clear(&fl->dir[0]);
+    recent_clear(&fl->dir[1]);
     Py_RETURN_NONE;
 }
 
-/* counters() -> (segments, bytes_delivered, ignored_packets) since the last call. */
+/* counters() -> (segments, bytes_delivered, ignored_packets, late_packets) since the last call. */
 static PyObject *FastFlows_counters(FastFlows *f, PyObject *Py_UNUSED(ignored))
 {
-    PyObject *out = Py_BuildValue("(LLL)", f->segments, f->bytes_delivered, f->ignored_packets);
+    PyObject *out = Py_BuildValue("(LLLL)", f->segments, f->bytes_delivered, f->ignored_packets, f->late_packets);
     if (out != NULL)
-        f->segments = f->bytes_delivered = f->ignored_packets = 0;
+        f->segments = f->bytes_delivered = f->ignored_packets = f->late_packets = 0;
     return out;
 }
+
+static PyObject *FastFlows_get_tombs_enabled(FastFlows *f, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(f->tombs_enabled);
+}
+
+static int FastFlows_set_tombs_enabled(FastFlows *f, PyObject *value, void *Py_UNUSED(closure))
+{
+    int on = value == NULL ? -1 : PyObject_IsTrue(value);
+    if (on < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "cannot delete tombs_enabled");
+        return -1;
+    }
+    f->tombs_enabled = on;
+    return 0;
+}
+
+static PyObject *FastFlows_get_tombs(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->tombs); }
 
 static PyObject *FastFlows_get_handled(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLongLong(f->handled); }
 static PyObject *FastFlows_get_fast(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->fast); }
@@ -868,15 +1119,16 @@ static Py_ssize_t FastFlows_len(FastFlows *f) { return f->in_use; }
 
 static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns", NULL};
+    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns",
+                             "closed_linger_ns", NULL};
     PyObject *type, *c2s, *s2c;
-    long long retain, retain_trim, idle;
+    long long retain, retain_trim, idle, linger = 0;
     if (f->data_type != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "FastFlows is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
-                                     &retain_trim, &idle))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL|L", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
+                                     &retain_trim, &idle, &linger))
         return -1;
     if (retain < 0 || retain_trim < retain) {
         PyErr_SetString(PyExc_ValueError, "need 0 <= retain <= retain_trim");
@@ -903,6 +1155,7 @@ static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
     f->retain = retain;
     f->retain_trim = retain_trim;
     f->idle_timeout = idle;
+    f->linger = linger;
     f->free_head = f->lru_head = f->lru_tail = -1;
     return 0;
 }
@@ -914,12 +1167,13 @@ static void FastFlows_dealloc(FastFlows *f)
         if (fl->state != FLOW_FREE) {
             Py_XDECREF(fl->conn);
             Py_XDECREF(fl->conn_id);
-            Py_XDECREF(fl->dir[0].recent);
-            Py_XDECREF(fl->dir[1].recent);
+            recent_clear(&fl->dir[0]);
+            recent_clear(&fl->dir[1]);
         }
     }
     PyMem_Free(f->flows);
-    PyMem_Free(f->slots);
+    PyMem_Free(f->live.slots);
+    PyMem_Free(f->dead.slots);
     Py_XDECREF(f->data_type);
     Py_XDECREF(f->dir_obj[0]);
     Py_XDECREF(f->dir_obj[1]);
@@ -930,16 +1184,22 @@ static PyMethodDef FastFlows_methods[] = {
     {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
      "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
      "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame) -> handle"},
-    {"pull", (PyCFunction)FastFlows_pull, METH_O, "pull(handle) -> state tuple; the flow is forgotten"},
+    {"pull", (PyCFunction)FastFlows_pull, METH_VARARGS,
+     "pull(handle, closing=False) -> state tuple, the recent-bytes windows written unless closing; the flow is "
+     "forgotten unless it closed here (its last item: kept as a tomb)"},
+    {"drop_tomb", (PyCFunction)FastFlows_drop_tomb, METH_O, "drop_tomb(handle): forget a closed flow's tomb"},
     {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
     {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,
-     "counters() -> (segments, bytes_delivered, ignored_packets) since the last call"},
+     "counters() -> (segments, bytes_delivered, ignored_packets, late_packets) since the last call"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef FastFlows_getset[] = {
     {"handled", (getter)FastFlows_get_handled, NULL, "segments handled in C since creation", NULL},
     {"fast", (getter)FastFlows_get_fast, NULL, "flows handled in C now (the others are frozen)", NULL},
+    {"tombs", (getter)FastFlows_get_tombs, NULL, "closed flows kept as tombs (see drop_tomb)", NULL},
+    {"tombs_enabled", (getter)FastFlows_get_tombs_enabled, (setter)FastFlows_set_tombs_enabled,
+     "whether the next cut makes and uses tombs (late packets of connections it closed)", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -950,8 +1210,9 @@ static PyTypeObject FastFlowsType = {
     .tp_name = "smtpsniff._native.fastpath.FastFlows",
     .tp_basicsize = sizeof(FastFlows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns): established TCP connections "
-              "whose common segments the Cutter handles (see smtpsniff/reassembly/table.py)",
+    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns, closed_linger_ns=0): "
+              "established TCP connections whose common segments the Cutter handles "
+              "(see smtpsniff/reassembly/table.py)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)FastFlows_init,
     .tp_dealloc = (destructor)FastFlows_dealloc,
@@ -970,7 +1231,7 @@ static PyTypeObject FastFlowsType = {
  * falls before record index until_expire - 1 and every expire_every records after it, and `sweeps`
  * lists (record index, [connections frozen as idle there]).  A record left to Python as a Frame
  * ends the call (need = 0: call again on the rest), since the segment Python decodes from it may
- * belong to a flow handled here; so does the max_records-th record, so that connections Python
+ * belong to a flow handled here, or to a tomb; so does the max_records-th record, so that connections Python
  * hands over start being handled here soon. */
 static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
 {
@@ -1052,7 +1313,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         int outcome = decode(self->linktype, d, (Py_ssize_t)incl, (long long)orig, &r);
         PyObject *item = NULL;
         int handled = 0;
-        if (outcome == R_SEGMENT && flows != NULL && flows->fast) {
+        if (outcome == R_SEGMENT && flows != NULL && (flows->fast || flows->tombs)) {
             handled = fast_segment(flows, d, &r, number, ts, &item);
             if (handled < 0)
                 goto fail;
@@ -1100,7 +1361,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         ts_out[n++] = ts;
         last_ts = ts;
         off = stop;
-        if (flows != NULL && ((outcome == R_PYTHON && flows->fast) || n >= max_records)) {
+        if (flows != NULL && ((outcome == R_PYTHON && (flows->fast || flows->tombs)) || n >= max_records)) {
             need = 0;
             break;
         }

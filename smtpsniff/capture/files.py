@@ -162,6 +162,7 @@ class CaptureReader:
                 yield from pcap.iter_batches(
                     self._read, self._pcap_header, initial, self._note,
                     max_record_bytes=max_bytes, chunk_bytes=CHUNK_BYTES, cut=cut,
+                    readinto=None if self.compressed else self._raw.readinto,
                 )
             else:
                 yield from pcapng.iter_batches(

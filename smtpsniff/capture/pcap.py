@@ -136,6 +136,7 @@ def iter_batches(
     max_record_bytes: int,
     chunk_bytes: int,
     cut: Cut | None = None,
+    readinto: Callable[[memoryview], int] | None = None,
 ) -> Iterator[list[Frame]]:
     """Yield lists of frames, one list per chunk read, until the stream ends or is found corrupt.
 
@@ -143,10 +144,15 @@ def iter_batches(
     return ``n`` bytes unless the stream has ended (a regular file's ``read`` does).  Memory held is
     one chunk plus at most one record of ``max_record_bytes``.  ``cut`` replaces
     :func:`frame_cutter` (the batches are then whatever it builds, e.g. decoded packets); the reads,
-    frame numbers and anomalies stay the same.
+    frame numbers and anomalies stay the same.  With ``cut`` and a ``readinto(view) -> count`` reading
+    the same stream as ``read``, chunks are read into one reused buffer instead (``cut`` is then handed
+    a memoryview and must copy what it keeps): the same reads, without copying each chunk once more.
     """
     if cut is None:
         cut = frame_cutter(header, max_record_bytes)
+    elif readinto is not None:
+        yield from _iter_in_place(readinto, initial, note, max_record_bytes, chunk_bytes, cut)
+        return
     buf = initial + read(chunk_bytes)
     eof = len(buf) < chunk_bytes + len(initial)
     off = 0
@@ -159,27 +165,90 @@ def iter_batches(
             ts_ns = last_ts
             yield batch
         if too_large:
-            note(
-                "record_too_large",
-                f"record {number + 1} claims {too_large} captured bytes, more than the "
-                f"{max_record_bytes}-byte limit: the file is corrupt from there",
-                ts_ns,
-            )
+            _too_large(note, number, too_large, max_record_bytes, ts_ns)
             return
         if need == 0:
             continue  # the cutter stopped early on purpose: the rest of the buffer is still its
         left = end - off
         if eof:
             if left:
-                note(
-                    "truncated_capture",
-                    f"capture ends in the middle of record {number + 1} "
-                    f"(needed {need} bytes, {left} left)",
-                    ts_ns,
-                )
+                _truncated(note, number, need, left, ts_ns)
             return
         want = max(chunk_bytes, need - left)
         more = read(want)
         eof = len(more) < want
         buf = buf[off:] + more
         off = 0
+
+
+def _iter_in_place(
+    readinto: Callable[[memoryview], int],
+    initial: bytes,
+    note: Callable[[str, str, int | None], None],
+    max_record_bytes: int,
+    chunk_bytes: int,
+    cut: Cut,
+) -> Iterator:
+    """:func:`iter_batches` with ``readinto``: the same reads, cuts and anomalies, one reused buffer."""
+    store = bytearray(len(initial) + chunk_bytes)
+    view = memoryview(store)
+    view[: len(initial)] = initial
+    end = len(initial) + _fill(readinto, view[len(initial) :])
+    eof = end < len(store)
+    off = 0
+    number = 0
+    ts_ns = None
+    while True:
+        batch, records, off, number, last_ts, need, too_large = cut(view[:end], off, number)
+        if records:
+            ts_ns = last_ts
+            yield batch
+        if too_large:
+            _too_large(note, number, too_large, max_record_bytes, ts_ns)
+            return
+        if need == 0:
+            continue  # the cutter stopped early on purpose: the rest of the buffer is still its
+        left = end - off
+        if eof:
+            if left:
+                _truncated(note, number, need, left, ts_ns)
+            return
+        want = max(chunk_bytes, need - left)
+        tail = bytes(view[off:end])  # less than one record
+        if left + want > len(store) or len(store) > 2 * (left + want):  # (back to chunk size after a big record)
+            store = bytearray(left + want)
+            view = memoryview(store)
+        view[:left] = tail
+        got = _fill(readinto, view[left : left + want])
+        eof = got < want
+        end = left + got
+        off = 0
+
+
+def _fill(readinto: Callable[[memoryview], int], view: memoryview) -> int:
+    """Bytes read into ``view``: all of it unless the stream ends (as ``read(len(view))`` would)."""
+    got = 0
+    size = len(view)
+    while got < size:
+        n = readinto(view[got:])
+        if not n:
+            break
+        got += n
+    return got
+
+
+def _too_large(note: Callable[[str, str, int | None], None], number: int, size: int, limit: int, ts_ns: int | None) -> None:
+    note(
+        "record_too_large",
+        f"record {number + 1} claims {size} captured bytes, more than the "
+        f"{limit}-byte limit: the file is corrupt from there",
+        ts_ns,
+    )
+
+
+def _truncated(note: Callable[[str, str, int | None], None], number: int, need: int, left: int, ts_ns: int | None) -> None:
+    note(
+        "truncated_capture",
+        f"capture ends in the middle of record {number + 1} (needed {need} bytes, {left} left)",
+        ts_ns,
+    )

@@ -47,6 +47,8 @@ _OFF = itemgetter(0)
 #: ``new_stream_data(conn_id, direction, offset, data, ts_ns, frame, frames) -> StreamData``
 #: (the hot path builds one per data segment: slots written directly, see smtpsniff.fastinit)
 new_stream_data = slot_builder(StreamData)
+#: ``new_stream_gap(conn_id, direction, offset, length, ts_ns, frame, cause) -> StreamGap`` (the same way)
+new_stream_gap = slot_builder(StreamGap)
 
 
 @dataclass(slots=True)
@@ -466,7 +468,7 @@ class Stream:
 
     def _gap(self, length: int, cause: str, frame: int, ts: int, out: list) -> None:
         out.append(
-            StreamGap(
+            new_stream_gap(
                 conn_id=self.conn_id, direction=self.direction, offset=self.nxt, length=length,
                 ts_ns=ts, frame=frame, cause=cause,
             )

@@ -22,9 +22,12 @@ direction in stream order (from :mod:`smtpsniff.reassembly.stream`), then ``Conn
 C fast path: with a flows table attached (:meth:`TcpReassembler.attach_flows`, used by
 :meth:`StreamPipeline.feed_batch <smtpsniff.streams.StreamPipeline.feed_batch>` on classic pcap
 files), connections that are established with nothing pending are handed to the C record cutter,
-which turns their in-order segments and pure ACKs into the events ``feed`` would return; the state
-comes back here ("pull") at the first segment it leaves to Python, at an idle sweep, a close or
-the end.  Events, counters and statistics are the same either way (tests/native prove it).
+which turns their in-order segments, pure ACKs and in-order FINs into the events ``feed`` would
+return (a FIN through :meth:`TcpReassembler.fast_fin`); the state comes back here ("pull") at the
+first segment it leaves to Python, at an idle sweep, a close or the end.  A connection the C code
+closed with a FIN stays there as a tomb while it lingers here, so that its late packets are counted
+there too; every tomb forgotten here is dropped there (``_forget_tomb``).  Events, counters and
+statistics are the same either way (tests/native prove it).
 
 The only SMTP knowledge here is the role hint (ports and the shape of a first payload); nothing of
 files, link layers or clocks: time is the capture's ``ts_ns``.
@@ -38,6 +41,7 @@ from dataclasses import fields
 from operator import attrgetter
 
 from smtpsniff.anomaly import Anomaly
+from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.net.segment import ACK, FIN, RST, SYN, TcpSegment
 from smtpsniff.reassembly.events import (
@@ -71,6 +75,10 @@ _REPLY = re.compile(rb"[0-9]{3}[ \-\r]")
 _COMMAND = re.compile(rb"[A-Za-z]+(?:[ \r\n]|\Z)")
 
 _NOTHING: tuple = ()  # the shared empty result
+# One of each per connection: built by writing their slots (smtpsniff.fastinit), same objects.
+new_endpoint = slot_builder(Endpoint)
+new_opened = slot_builder(ConnectionOpened)
+new_closed = slot_builder(ConnectionClosed)
 _FLAGS_SLOW = SYN | FIN | RST
 _C2S = Direction.CLIENT_TO_SERVER
 _S2C = Direction.SERVER_TO_CLIENT
@@ -136,6 +144,8 @@ class TcpReassembler:
         self._candidates: list[_Conn] = []
         #: conn_ids ignored while the flows table held them (see drop_ignored_data).
         self.ignored_in_flows: set[int] = set()
+        #: Keys of ``_closed`` whose tomb the flows table also holds -> its handle there.
+        self._fast_tombs: dict[Key, int] = {}
 
     @property
     def open_connections(self) -> int:
@@ -281,6 +291,8 @@ class TcpReassembler:
                     self.stats.late_packets += 1
                     return
             del self._closed[key]
+            if self._fast_tombs:
+                self._forget_tomb(key)
         if len(self._open) + len(self._fast_open) >= self.limits.max_connections:
             self._evict(seg, out)
         lo_is_client, basis = self._roles(from_lo, seg)
@@ -295,10 +307,10 @@ class TcpReassembler:
         route[key] = (conn, True, lo_s, hi_s)  # after the reverse: a connection from an endpoint to itself is "from lo"
         self._ids[conn_id] = key
         self.stats.connections += 1
-        lo = Endpoint(ip=key[0], port=key[1])
-        hi = Endpoint(ip=key[2], port=key[3])
+        lo = new_endpoint(ip=key[0], port=key[1])
+        hi = new_endpoint(ip=key[2], port=key[3])
         out.append(
-            ConnectionOpened(
+            new_opened(
                 conn_id=conn_id, ts_ns=seg.ts_ns, frame=seg.frame,
                 client=lo if lo_is_client else hi, server=hi if lo_is_client else lo,
                 role_basis=basis, ip_version=seg.ip_version, handshake_seen=bool(flags & SYN),
@@ -373,7 +385,9 @@ class TcpReassembler:
         self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
     ) -> None:
         if conn.fast is not None:
-            self._pull(conn)
+            self._pull(conn, closing=True)
+            if not linger:
+                self._forget_tomb(conn.key)
         key = conn.key
         if self._open.pop(key, None) is conn:
             route = self._route
@@ -386,19 +400,22 @@ class TcpReassembler:
             c2s.close(cause, gap_frame, ts, out)
             s2c.close(cause, gap_frame, ts, out)
         out.append(
-            ConnectionClosed(
+            new_closed(
                 conn_id=conn.conn_id, ts_ns=ts, frame=frame, reason=reason,
                 bytes_c2s=c2s.delivered, bytes_s2c=s2c.delivered,
                 gap_bytes_c2s=c2s.gap_bytes, gap_bytes_s2c=s2c.gap_bytes, packets=conn.packets,
             )
         )
         closed = self.stats.closed
-        closed[reason.value] = closed.get(reason.value, 0) + 1
+        name = _REASON_NAMES[reason]
+        closed[name] = closed.get(name, 0) + 1
         if linger:
             self._closed[key] = (ts, (c2s.isn, s2c.isn))
             self._closed.move_to_end(key)
             if len(self._closed) > self.limits.max_connections:
-                self._closed.popitem(last=False)
+                old, _ = self._closed.popitem(last=False)
+                if self._fast_tombs:
+                    self._forget_tomb(old)
 
     def ignore(self, conn_id: int) -> None:
         """Stop buffering and delivering for ``conn_id``; its ``ConnectionClosed`` still comes, once.
@@ -439,7 +456,7 @@ class TcpReassembler:
                     break
                 idle.append(conn)
             for conn in idle_flows:
-                self._pull(conn)
+                self._pull(conn, closing=True)  # closed below
             idle.extend(idle_flows)
             idle.sort(key=_last_frame)  # the order of last activity, as one list would have kept it
             for conn in idle:
@@ -451,11 +468,16 @@ class TcpReassembler:
             self._close(conn, CloseReason.IDLE, "close", None, now_ns, out, linger=False)
         linger_cutoff = now_ns - self.limits.closed_linger_ns
         closed = self._closed
+        fast_tombs = self._fast_tombs
         while closed:
             key, (closed_ts, _) = next(iter(closed.items()))
             if closed_ts > linger_cutoff:
                 break
             del closed[key]
+            if fast_tombs:
+                handle = fast_tombs.pop(key, None)
+                if handle is not None:  # as _forget_tomb
+                    self._flows.drop_tomb(handle)  # type: ignore[union-attr]
         return out or _NOTHING
 
     def finish(self, ts_ns: int) -> Result:
@@ -464,6 +486,8 @@ class TcpReassembler:
         for conn in sorted([*self._open.values(), *self._fast_open.values()], key=lambda c: c.conn_id):
             self._close(conn, CloseReason.END_OF_CAPTURE, "end_of_capture", None, ts_ns, out, linger=False)
         self._closed.clear()
+        for key in list(self._fast_tombs):
+            self._forget_tomb(key)
         self.flush_flows()
         return out or _NOTHING
 
@@ -484,7 +508,7 @@ class TcpReassembler:
         try:
             self._flows = flows_type(
                 StreamData, _C2S, _S2C, self._ctx.retain, self._ctx.retain_trim,
-                self.limits.connection_idle_timeout_ns,
+                self.limits.connection_idle_timeout_ns, self.limits.closed_linger_ns,
             )
         except TypeError:
             return False
@@ -495,7 +519,10 @@ class TcpReassembler:
         connections that qualify; the flows table, or None when it is not to be used.
 
         Close to ``Limits.max_connections`` the table is emptied and unused: evicting the least
-        recently active connection needs every connection's activity here.
+        recently active connection needs every connection's activity here.  Tombs are made and used
+        only in chunks that cannot fill the lingering closed connections up to that limit: one closes
+        at most per record, and past the limit the oldest is forgotten here, which C, running ahead,
+        would not know.
         """
         flows = self._flows
         if flows is None:
@@ -510,16 +537,18 @@ class TcpReassembler:
             if conn.fast is None and open_.get(conn.key) is conn and _qualifies(conn):
                 self._hand_over(conn)
         candidates.clear()
+        flows.tombs_enabled = len(self._closed) + max_records <= self.limits.max_connections
         return flows
 
     def flush_flows(self) -> None:
         """Add what the flows table counted to ``stats``."""
         if self._flows is not None:
-            segments, delivered, ignored = self._flows.counters()
+            segments, delivered, ignored, late = self._flows.counters()
             stats = self.stats
             stats.segments += segments
             stats.bytes_delivered += delivered
             stats.ignored_packets += ignored
+            stats.late_packets += late
 
     def drop_ignored_data(self, data: StreamData) -> None:
         """``data`` was built in C for a record after its connection was ignored: undo its counts."""
@@ -528,6 +557,37 @@ class TcpReassembler:
         (conn.c2s if data.direction is _C2S else conn.s2c).delivered -= n
         self.stats.bytes_delivered -= n
         self.stats.ignored_packets += 1
+
+    def fast_fin(self, conn: _Conn, side: int, offset: int, frame: int, ts: int, closes: bool) -> Result:
+        """A FIN the flows table took for ``conn`` (``side`` 0: the client's), what ``feed`` does with it.
+
+        The table takes a FIN without data at the next expected byte of a direction without one, with
+        an ACK that acknowledges nothing unseen: ``_slow`` would set that direction's FIN at ``offset``
+        (every byte before it delivered) and, when the other direction's FIN is done too
+        (``closes``), close the connection.  If the connection was ignored since the table took the
+        FIN, it is counted as ``_ignored_packet`` counts one (the table closes only when the other
+        side's FIN came first, which is then in ``conn.fins`` too).
+        """
+        if conn.ignored:
+            self.stats.ignored_packets += 1
+            conn.fins |= 1 if side == 0 else 2
+            if conn.fins != 3:
+                return _NOTHING
+        elif side == 0:
+            conn.c2s.fin_off = offset
+        else:
+            conn.s2c.fin_off = offset
+        if not closes and not conn.ignored:
+            return _NOTHING
+        out: list = []
+        self._close(conn, CloseReason.FIN, "close", frame, ts, out, linger=True)
+        return out
+
+    def _forget_tomb(self, key: Key) -> None:
+        """``key`` is no longer a lingering closed connection here: nor in the flows table."""
+        handle = self._fast_tombs.pop(key, None)
+        if handle is not None:
+            self._flows.drop_tomb(handle)  # type: ignore[union-attr]
 
     def _hand_over(self, conn: _Conn) -> None:
         key = conn.key
@@ -547,11 +607,18 @@ class TcpReassembler:
         del self._open[key]
         self._fast_open[key] = conn
 
-    def _pull(self, conn: _Conn) -> None:
-        """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``."""
-        last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered = (
-            self._flows.pull(conn.fast)  # type: ignore[union-attr]
+    def _pull(self, conn: _Conn, closing: bool = False) -> None:
+        """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``.
+
+        ``closing``: it is about to be closed, which drops its streams' windows of recent bytes
+        unread: the table does not write them (they are left as they were at the hand-over).
+        """
+        handle = conn.fast
+        last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered, tomb = (
+            self._flows.pull(handle, closing)  # type: ignore[union-attr]
         )
+        if tomb:  # closed in C at a FIN (fast_fin): its tomb stays there while it lingers here
+            self._fast_tombs[conn.key] = handle  # type: ignore[assignment]
         conn.fast = None
         conn.last_ts = last_ts
         conn.last_frame = last_frame
@@ -579,6 +646,9 @@ _DATA_FIELDS = ("conn_id", "direction", "offset", "data", "ts_ns", "frame", "fra
 
 
 _last_frame = attrgetter("last_frame")
+
+#: ``reason.value`` of each CloseReason (the keys of ReassemblyStats.closed), without the Enum property.
+_REASON_NAMES = {reason: reason.value for reason in CloseReason}
 
 #: What the C flows table puts in a batch in place of a pure ACK it took: the connection's state
 #: object (the batch loop only reads its ``ignored`` flag).
