@@ -19,7 +19,7 @@ import binascii
 import codecs
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import collapse_rfc2231_value
@@ -166,6 +166,72 @@ def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: A
     return tuple(state.parts), state.urls
 
 
+def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tuple[Header, ...],
+                limits: Limits, log: AnomalyLog, parses: HeaderParses
+                ) -> tuple[tuple[MimePart, ...], list[str]] | None:
+    """:func:`walk` of the root :func:`smtpsniff.mail.parse._stdlib_tree` builds for a clean
+    message that is neither multipart nor message/*, without building that root; None for any
+    other message, before anything is logged (the caller then builds the tree and walks it).
+
+    ``items`` are the root's fields as ``policy.header_source_parse`` made them (the stdlib
+    entity's ``_headers``), ``body`` the bytes after the header block (the entity's payload, as
+    :func:`_payload_bytes` would give it back) and ``parses`` the message's header factory.  Such
+    a root has no defects and no children, so :func:`walk` records it alone, as a leaf at path
+    ``"1"``, unless the limits list nothing at all.  Its type is what ``get_content_type`` reads
+    (see :func:`~smtpsniff.mail.getters.content_type`), and its getters are answered as
+    :func:`_simple_getters` answers them, from the same ``Message.get`` values: the first
+    Content-Type and Content-Disposition fields, each a one-line value the factory returns as a
+    plain string.  With neither field, the stdlib's getters answer ``text/plain`` (the root's
+    default type) and None for the rest.  Any other case (a folded or structured value, a
+    value the factory raises on, a Content-Disposition without Content-Type) returns None."""
+    if limits.max_mime_depth < 0 or limits.max_mime_parts < 1:
+        return None
+    type_item = disposition_item = None
+    for item in items:  # as _simple_getters, one pass for both names
+        lname = item[0].lower()
+        if lname == "content-type":
+            if type_item is None:
+                type_item = item
+        elif lname == "content-disposition" and disposition_item is None:
+            disposition_item = item
+    if type_item is None:
+        if disposition_item is not None:
+            return None
+        getters: tuple[str, str | None, str | None, str | None, str | None] = (
+            "text/plain", None, None, None, None)
+    else:
+        content_type = _plain_value(type_item, parses)
+        if content_type is None:
+            return None
+        disposition = None
+        if disposition_item is not None:
+            disposition = _plain_value(disposition_item, parses)
+            if disposition is None:
+                return None
+        getters = _rendered_getters(content_type, disposition)
+    maintype, _, subtype = getters[0].partition("/")
+    if maintype in ("multipart", "message"):
+        return None
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
+    _leaf(state, body, _common("1", 0, None, getters, root_headers), root_headers, maintype,
+          subtype, "MIME part 1")
+    return tuple(state.parts), state.urls
+
+
+def _plain_value(item: tuple[str, str], parses: HeaderParses) -> str | None:
+    """``Message.get``'s value of the field ``item`` when it is a plain string made from a
+    one-line value (see :func:`~smtpsniff.mail.getters.fetch`); None otherwise, and when the
+    factory raises."""
+    name, value = item
+    if "\r" in value or "\n" in value:
+        return None
+    try:
+        found = parses(name, value)
+    except Exception:  # noqa: BLE001  # the stdlib's parser meets the same value and decides
+        return None
+    return found if type(found) is str else None
+
+
 def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) -> T:
     try:
         return fn()
@@ -264,6 +330,13 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
         disposition = fetch(entity, disposition_item)
         if type(disposition) is not str:
             return None
+    return _rendered_getters(content_type, disposition)
+
+
+def _rendered_getters(content_type: str, disposition: str | None
+                      ) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """:func:`_simple_getters` from the plain-string Content-Type and Content-Disposition
+    (None when absent) the entity's ``Message.get`` returns."""
     ctype = media_type(content_type)
     name = charset = filename = None
     if "=" in content_type:
@@ -320,33 +393,10 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     simple = _simple_getters(entity)
     if simple is None:
         simple = _stdlib_getters(state, entity, where)
-    content_type, disposition, filename, name, charset = simple
+    common = _common(path, depth, parent, simple, headers)
+    content_type, cte = common[3], common[6]
     maintype, _, subtype = content_type.partition("/")
-    ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
-    for header in headers:
-        lname = header.name.lower()
-        if lname[:8] != "content-":
-            continue
-        if lname == "content-type":
-            if ct_raw is None:
-                ct_raw = header.raw_value
-        elif lname == "content-disposition":
-            if cd_raw is None:
-                cd_raw = header.raw_value
-        elif lname == "content-transfer-encoding":
-            if cte_header is None:
-                cte_header = header.raw_value
-        elif lname == "content-id" and content_id is None:
-            content_id = header.raw_value
-    cte = cte_header.strip().lower() if cte_header else None
     payload = entity.get_payload() if entity.is_multipart() else None
-    name_raw = raw_params(ct_raw, "name")
-    common = (  # MimePart's fields from path to content_id, in its order
-        path, depth, parent, content_type, ct_raw, charset, cte, disposition, filename,
-        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
-        name if isinstance(name, str) else None, name_raw,
-        content_id.strip() if content_id else None,
-    )
 
     if isinstance(payload, list):
         children = [p for p in payload if isinstance(p, Message)]
@@ -366,16 +416,49 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
         state.parts.append(_container(common, headers))
         return children
 
-    _leaf(state, entity, common, headers, maintype, subtype, where)
+    _leaf(state, _payload_bytes(entity), common, headers, maintype, subtype, where)
     return []
 
 
-def _leaf(state: _Walk, entity: Message, common: tuple, headers: tuple[Header, ...],
+def _common(path: str, depth: int, parent: str | None,
+            getters: tuple[str, str | None, str | None, object, str | None],
+            headers: tuple[Header, ...]) -> tuple:
+    """:class:`MimePart`'s fields from ``path`` to ``content_id``, in its order, from what the
+    stdlib's getters answered for the entity (see :func:`_stdlib_getters`) and its headers."""
+    content_type, disposition, filename, name, charset = getters
+    ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
+    for header in headers:
+        lname = header.name.lower()
+        if lname[:8] != "content-":
+            continue
+        if lname == "content-type":
+            if ct_raw is None:
+                ct_raw = header.raw_value
+        elif lname == "content-disposition":
+            if cd_raw is None:
+                cd_raw = header.raw_value
+        elif lname == "content-transfer-encoding":
+            if cte_header is None:
+                cte_header = header.raw_value
+        elif lname == "content-id" and content_id is None:
+            content_id = header.raw_value
+    name_raw = raw_params(ct_raw, "name")
+    return (  # MimePart's fields from path to content_id, in its order
+        path, depth, parent, content_type, ct_raw, charset,
+        cte_header.strip().lower() if cte_header else None,  # transfer_encoding
+        disposition, filename,
+        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
+        name if isinstance(name, str) else None, name_raw,
+        content_id.strip() if content_id else None,
+    )
+
+
+def _leaf(state: _Walk, encoded: bytes, common: tuple, headers: tuple[Header, ...],
           maintype: str, subtype: str, where: str) -> None:
-    """Record a leaf entity: its body decoded, hashed, and (text) previewed and searched for
-    URLs.  ``common``: its fields from ``path`` to ``content_id`` (see :func:`_container`)."""
+    """Record a leaf entity: its body ``encoded`` (as transferred) decoded, hashed, and (text)
+    previewed and searched for URLs.  ``common``: its fields from ``path`` to ``content_id``
+    (see :func:`_container`)."""
     log, limits = state.log, state.limits
-    encoded = _payload_bytes(entity)
     charset, cte, disposition, filename = common[5:9]
     if cte == "base64":
         decoded, problem = decode_base64(encoded)

@@ -27,7 +27,7 @@ from smtpsniff.mail.headers import (
     HeaderParses,
     split_header_block,
 )
-from smtpsniff.mail.mime import walk
+from smtpsniff.mail.mime import single_part, walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
@@ -51,6 +51,11 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
     block = split_header_block(raw, limits, log, parses, crlf_only)
     fields = message_fields(block.headers, limits, log, parses)
+    if block.items is not None and crlf_only:  # the tree would be a clean root: perhaps one part
+        found = single_part(block.items, raw[block.body_offset:], block.headers, limits, log,
+                            parses)
+        if found is not None:
+            return _parsed(raw, complete, block, fields, *found, limits, log)
     try:
         root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)
     except RecursionError:
@@ -70,6 +75,12 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
             root = None
     if root is None:
         parts, urls = (_opaque_body(raw[block.body_offset:], block.headers, limits),), []
+    return _parsed(raw, complete, block, fields, parts, urls, limits, log)
+
+
+def _parsed(raw: bytes, complete: bool, block: HeaderBlock, fields: tuple, parts: tuple[MimePart, ...],
+            urls: list[str], limits: Limits, log: AnomalyLog) -> ParsedMessage:
+    """The :class:`ParsedMessage` of what was read, its URLs without repeats."""
     kept_urls, cut = dedupe(urls, limits.max_urls_per_message)
     if cut:
         log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "
