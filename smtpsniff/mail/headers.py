@@ -275,6 +275,9 @@ class HeaderBlock:
     items: tuple[tuple[str, str], ...] | None = None
 
 
+_new_block = slot_builder(HeaderBlock)
+
+
 def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
                        parses: HeaderParses | None = None, crlf_only: bool = False
                        ) -> HeaderBlock:
@@ -449,7 +452,7 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
         log.add("header_bytes_limit",
                 f"header block exceeds max_mail_header_bytes={limits.max_mail_header_bytes}; "
                 f"{dropped} field(s) past it were counted, not kept")
-    return HeaderBlock(tuple(headers), end + 4, end + 4, raw, tuple(wholes), tuple(items))
+    return _new_block(tuple(headers), end + 4, end + 4, raw, tuple(wholes), tuple(items))
 
 
 def _next_line_is_field(raw: bytes, pos: int) -> bool:
