@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -508,9 +508,15 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
     and the value on one line, is made without the round trip through bytes
     :func:`make_header` takes: its ``raw_value`` is the value without leading blanks.
     """
+    return headers_from_items(entity.raw_items(), limits, log, where, parses)
+
+
+def headers_from_items(items: Iterable[tuple[str, object]], limits: Limits, log: AnomalyLog,
+                       where: str, parses: HeaderParses | None = None) -> tuple[Header, ...]:
+    """:func:`headers_from_stdlib` of an entity whose fields (``raw_items()``) are ``items``."""
     headers: list[Header] = []
     total = 0
-    for name, value in entity.raw_items():
+    for name, value in items:
         value_text = value if isinstance(value, str) else str(value)
         whole_text = name + ": " + value_text
         if (whole_text.isascii() and ":" not in name and "\r" not in value_text

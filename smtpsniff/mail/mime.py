@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from email.policy import EmailPolicy
 from email.utils import collapse_rfc2231_value
 from typing import TypeVar
 
@@ -29,9 +30,15 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
-from smtpsniff.mail.getters import RENDERED_PARAM, fetch, media_type, rendered_param
-from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
+from smtpsniff.mail.getters import RENDERED_PARAM, fetch, get_in, media_type, rendered_param
+from smtpsniff.mail.headers import (
+    HeaderParses,
+    headers_from_items,
+    headers_from_stdlib,
+    report_defects,
+)
 from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
+from smtpsniff.mail.multipart import read_parts
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
 
 T = TypeVar("T")
@@ -177,15 +184,98 @@ def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tup
     entity's ``_headers``), ``body`` the bytes after the header block (the entity's payload, as
     :func:`_payload_bytes` would give it back) and ``parses`` the message's header factory.  Such
     a root has no defects and no children, so :func:`walk` records it alone, as a leaf at path
-    ``"1"``, unless the limits list nothing at all.  Its type is what ``get_content_type`` reads
-    (see :func:`~smtpsniff.mail.getters.content_type`), and its getters are answered as
-    :func:`_simple_getters` answers them, from the same ``Message.get`` values: the first
-    Content-Type and Content-Disposition fields, each a one-line value the factory returns as a
-    plain string.  With neither field, the stdlib's getters answer ``text/plain`` (the root's
-    default type) and None for the rest.  Any other case (a folded or structured value, a
-    value the factory raises on, a Content-Disposition without Content-Type) returns None."""
+    ``"1"``, unless the limits list nothing at all.  Its getters are :func:`_clean_getters`'."""
     if limits.max_mime_depth < 0 or limits.max_mime_parts < 1:
         return None
+    read = _clean_getters(items, parses)
+    if read is None:
+        return None
+    getters = read[0]
+    maintype, _, subtype = getters[0].partition("/")
+    if maintype in ("multipart", "message"):
+        return None
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
+    _leaf(state, body, _common("1", 0, None, getters, root_headers), root_headers, maintype,
+          subtype, "MIME part 1")
+    return tuple(state.parts), state.urls
+
+
+def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tuple[Header, ...],
+               limits: Limits, log: AnomalyLog, policy: EmailPolicy
+               ) -> tuple[tuple[MimePart, ...], list[str]] | None:
+    """:func:`walk` of the multipart root :func:`smtpsniff.mail.parse._stdlib_tree` builds when
+    :func:`~smtpsniff.mail.multipart.attach_parts` reads its body and every part is a leaf,
+    without building the root or its parts; None for any other message, before anything is
+    logged (the caller then builds the tree and walks it).
+
+    ``items``, ``body`` as for :func:`single_part`; ``policy`` is the tree's policy, whose header
+    factory is the message's :class:`~smtpsniff.mail.headers.HeaderParses`.  The root's type and
+    boundary and every part's fields, type and text are read as ``attach_parts`` reads them (by
+    :func:`~smtpsniff.mail.multipart.read_parts`, from the same ``Message.get`` values); an
+    embedded message (message/* part) is left to the tree.  Such a tree has no defects, so
+    :func:`walk` records the root as a container at ``"1"``, then each part as a leaf at
+    ``"1.N"``, its headers read from its fields as :func:`headers_from_stdlib` reads them,
+    unless the limits cut the walk (depth below 1, fewer entities than parts and root)."""
+    parses = policy.header_factory
+    if limits.max_mime_depth < 1:
+        return None
+    read = _clean_getters(items, parses)
+    if read is None:
+        return None
+    getters, type_value = read
+    if getters[0][:10] != "multipart/" or getters[0] == "multipart/digest":
+        return None
+    found = rendered_param(type_value, "boundary")  # type: ignore[arg-type]  # a str here
+    if found is None:  # getters.boundary of the root: no boundary, the tree decides
+        return None
+    separator = collapse_rfc2231_value(found).rstrip()
+    try:
+        encoding = str(get_in(items, policy, "content-transfer-encoding", "8bit")).lower()
+        parts = (read_parts(body.decode("ascii", "surrogateescape"), separator, policy)
+                 if encoding in _IDENTITY_ENCODINGS else None)
+    except Exception:  # noqa: BLE001  # attach_parts raises the same, and the parser decides
+        return None
+    if parts is None or 1 + len(parts[1]) > limits.max_mime_parts:
+        return None
+    read_getters = []
+    for part_items, inner, _ in parts[1]:
+        read = _clean_getters(part_items, parses) if inner is None else None
+        if read is None:
+            return None
+        read_getters.append(read[0])
+
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
+    common = _common("1", 0, None, getters, root_headers)
+    cte = common[6]
+    if cte is not None and cte not in _IDENTITY_ENCODINGS:  # as _record for a multipart
+        log.add("bad_multipart_encoding",
+                f"MIME part 1: {getters[0]} with Content-Transfer-Encoding {excerpt(cte)} "
+                "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
+    state.parts.append(_container(common, root_headers))
+    for number, ((part_items, _, text), part_getters) in enumerate(
+            zip(parts[1], read_getters), 1):
+        path = f"1.{number}"
+        where = f"MIME part {path}"
+        headers = headers_from_items(part_items, limits, log, where, parses)
+        maintype, _, subtype = part_getters[0].partition("/")
+        _leaf(state, text.encode("ascii", "surrogateescape"),
+              _common(path, 1, "1", part_getters, headers), headers, maintype, subtype, where)
+    return tuple(state.parts), state.urls
+
+
+def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
+                   ) -> tuple[tuple[str, str | None, str | None, str | None, str | None],
+                              str | None] | None:
+    """What the stdlib's getters (see :func:`_stdlib_getters`) answer for an entity with the
+    fields ``items`` and the header factory ``parses``, and its Content-Type value (None when
+    it has none); None, having logged nothing, for an entity whose answers are not read here.
+
+    They are answered as :func:`_simple_getters` answers them, from the same ``Message.get``
+    values: the first Content-Type and Content-Disposition fields, each a value (unfolded) the
+    factory returns as a plain string.  With neither field, the stdlib's getters answer
+    ``text/plain`` (the default type of a root and of a part of any multipart but digest) and
+    None for the rest.  Any other case (a structured value, a value the factory raises on, a
+    Content-Disposition without Content-Type) returns None."""
     type_item = disposition_item = None
     for item in items:  # as _simple_getters, one pass for both names
         lname = item[0].lower()
@@ -197,34 +287,26 @@ def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tup
     if type_item is None:
         if disposition_item is not None:
             return None
-        getters: tuple[str, str | None, str | None, str | None, str | None] = (
-            "text/plain", None, None, None, None)
-    else:
-        content_type = _plain_value(type_item, parses)
-        if content_type is None:
-            return None
-        disposition = None
-        if disposition_item is not None:
-            disposition = _plain_value(disposition_item, parses)
-            if disposition is None:
-                return None
-        getters = _rendered_getters(content_type, disposition)
-    maintype, _, subtype = getters[0].partition("/")
-    if maintype in ("multipart", "message"):
+        return ("text/plain", None, None, None, None), None
+    content_type = _plain_value(type_item, parses)
+    if content_type is None:
         return None
-    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
-    _leaf(state, body, _common("1", 0, None, getters, root_headers), root_headers, maintype,
-          subtype, "MIME part 1")
-    return tuple(state.parts), state.urls
+    disposition = None
+    if disposition_item is not None:
+        disposition = _plain_value(disposition_item, parses)
+        if disposition is None:
+            return None
+    return _rendered_getters(content_type, disposition), content_type
 
 
 def _plain_value(item: tuple[str, str], parses: HeaderParses) -> str | None:
-    """``Message.get``'s value of the field ``item`` when it is a plain string made from a
-    one-line value (see :func:`~smtpsniff.mail.getters.fetch`); None otherwise, and when the
-    factory raises."""
+    """``Message.get``'s value of the field ``item`` when it is a plain string; None otherwise,
+    and when the factory raises.  That value is what :func:`~smtpsniff.mail.getters.fetch`
+    returns: the factory's of the value, with every CR and LF removed first (as
+    ``policy.header_fetch_parse`` removes them from a folded value)."""
     name, value = item
     if "\r" in value or "\n" in value:
-        return None
+        value = value.replace("\r", "").replace("\n", "")
     try:
         found = parses(name, value)
     except Exception:  # noqa: BLE001  # the stdlib's parser meets the same value and decides

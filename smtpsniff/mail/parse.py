@@ -27,7 +27,7 @@ from smtpsniff.mail.headers import (
     HeaderParses,
     split_header_block,
 )
-from smtpsniff.mail.mime import single_part, walk
+from smtpsniff.mail.mime import leaf_parts, single_part, walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
@@ -51,13 +51,19 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
     block = split_header_block(raw, limits, log, parses, crlf_only)
     fields = message_fields(block.headers, limits, log, parses)
-    if block.items is not None and crlf_only:  # the tree would be a clean root: perhaps one part
-        found = single_part(block.items, raw[block.body_offset:], block.headers, limits, log,
-                            parses)
+    policy = None
+    if block.items is not None and crlf_only:  # the tree would start from a clean root
+        body = raw[block.body_offset:]
+        found = single_part(block.items, body, block.headers, limits, log, parses)
+        if found is None:
+            policy = MAIL_POLICY.clone(header_factory=parses)
+            found = leaf_parts(block.items, body, block.headers, limits, log, policy)
         if found is not None:
             return _parsed(raw, complete, block, fields, *found, limits, log)
     try:
-        root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)
+        if policy is None:
+            policy = MAIL_POLICY.clone(header_factory=parses)
+        root = _stdlib_tree(raw, block, policy, crlf_only)
     except RecursionError:
         log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
                 "the body is listed as one part")
