@@ -204,18 +204,21 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
                limits: Limits, log: AnomalyLog, policy: EmailPolicy
                ) -> tuple[tuple[MimePart, ...], list[str]] | None:
     """:func:`walk` of the multipart root :func:`smtpsniff.mail.parse._stdlib_tree` builds when
-    :func:`~smtpsniff.mail.multipart.attach_parts` reads its body and every part is a leaf,
-    without building the root or its parts; None for any other message, before anything is
-    logged (the caller then builds the tree and walks it).
+    :func:`~smtpsniff.mail.multipart.attach_parts` reads its body, without building the root or
+    its parts; None for any other message, before anything is logged (the caller then builds the
+    tree and walks it).
 
     ``items``, ``body`` as for :func:`single_part`; ``policy`` is the tree's policy, whose header
     factory is the message's :class:`~smtpsniff.mail.headers.HeaderParses`.  The root's type and
     boundary and every part's fields, type and text are read as ``attach_parts`` reads them (by
-    :func:`~smtpsniff.mail.multipart.read_parts`, from the same ``Message.get`` values); an
-    embedded message (message/* part) is left to the tree.  Such a tree has no defects, so
-    :func:`walk` records the root as a container at ``"1"``, then each part as a leaf at
-    ``"1.N"``, its headers read from its fields as :func:`headers_from_stdlib` reads them,
-    unless the limits cut the walk (depth below 1, fewer entities than parts and root)."""
+    :func:`~smtpsniff.mail.multipart.read_parts`, from the same ``Message.get`` values), and
+    every entity's getters as :func:`_clean_getters` reads them.  Such a tree has no defects, so
+    :func:`walk` records the root as a container at ``"1"``, then each part at ``"1.N"``, its
+    headers read from its fields as :func:`headers_from_stdlib` reads them: a leaf (see
+    :func:`_leaf`), or a message/rfc822 or message/global part as :func:`_record` records one --
+    a container with the summary of the message it holds, then that message's one leaf at
+    ``"1.N.1"`` (other message/* parts are left to the tree).  Limits that would cut the walk
+    short (depth, entity count) leave the message to the tree as well."""
     parses = policy.header_factory
     if limits.max_mime_depth < 1:
         return None
@@ -235,14 +238,27 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
                  if encoding in _IDENTITY_ENCODINGS else None)
     except Exception:  # noqa: BLE001  # attach_parts raises the same, and the parser decides
         return None
-    if parts is None or 1 + len(parts[1]) > limits.max_mime_parts:
+    if parts is None:
         return None
-    read_getters = []
+    entities = 1
+    read_getters = []  # of each part, and of the leaf of each embedded message
     for part_items, inner, _ in parts[1]:
-        read = _clean_getters(part_items, parses) if inner is None else None
+        read = _clean_getters(part_items, parses)
         if read is None:
             return None
         read_getters.append(read[0])
+        entities += 1
+        if inner is not None:
+            if (read[0][0] not in ("message/rfc822", "message/global")
+                    or limits.max_mime_depth < 2):
+                return None
+            read = _clean_getters(inner, parses)
+            if read is None:
+                return None
+            read_getters.append(read[0])
+            entities += 1
+    if entities > limits.max_mime_parts:
+        return None
 
     state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
     common = _common("1", 0, None, getters, root_headers)
@@ -252,14 +268,28 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
                 f"MIME part 1: {getters[0]} with Content-Transfer-Encoding {excerpt(cte)} "
                 "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
     state.parts.append(_container(common, root_headers))
-    for number, ((part_items, _, text), part_getters) in enumerate(
-            zip(parts[1], read_getters), 1):
+    answers = iter(read_getters)
+    for number, (part_items, inner, text) in enumerate(parts[1], 1):
         path = f"1.{number}"
         where = f"MIME part {path}"
         headers = headers_from_items(part_items, limits, log, where, parses)
+        part_getters = next(answers)
+        common = _common(path, 1, "1", part_getters, headers)
+        if inner is not None:  # as _record records an embedded message, then its leaf
+            recorded = log.count
+            inner_headers = headers_from_items(inner, limits, log, f"message in {where}", parses)
+            unchanged = log.count == recorded
+            state.parts.append(_container(common, headers, embedded_summary(
+                inner_headers, f"message in {where}", log, parses)))
+            parent, path, depth = path, f"{path}.1", 2
+            where = f"MIME part {path}"
+            headers = (inner_headers if unchanged
+                       else headers_from_items(inner, limits, log, where, parses))
+            part_getters = next(answers)
+            common = _common(path, depth, parent, part_getters, headers)
         maintype, _, subtype = part_getters[0].partition("/")
-        _leaf(state, text.encode("ascii", "surrogateescape"),
-              _common(path, 1, "1", part_getters, headers), headers, maintype, subtype, where)
+        _leaf(state, text.encode("ascii", "surrogateescape"), common, headers, maintype, subtype,
+              where)
     return tuple(state.parts), state.urls
 
 

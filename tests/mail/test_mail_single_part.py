@@ -63,6 +63,10 @@ _PARTS = [
     b"Content-Disposition: attachment; filename=\"a.txt\"\r\n\r\nx\r\n",
     b"Content-Type: text/plain; name*0*=utf-8''a%C3; name*1=\".txt\"\r\n\r\nx\r\n",
     b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
+    b"Content-Type: message/rfc822\r\n\r\nFrom: x <y@example.test>\r\nSubject: =?x-no?q?a?=\r\n"
+    b"Date: nonsense\r\nContent-Type: text/html\r\n\r\n<a href='http://example.test/'>\r\n",
+    b"Content-Type: message/global\r\n\r\nTo: a@example.test, b@\r\n\r\nbody\r\n",
+    b"Content-Type: message/partial; id=x\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
     b"Content-Type: text/plain; charset=x-unknown\r\nSubject: =?x-nope?q?a?=\r\n"
     b"X-Long: " + b"y" * 300 + b"\r\n\r\n\xe9\xff\r\n",
     b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n!!bad==base64\r\n",
@@ -122,7 +126,7 @@ def test_leaf_parts_record_what_the_walk_of_the_stdlib_tree_records():
                   max_mail_header_bytes=60)
     few = replace(DEFAULT_LIMITS, max_mime_parts=2)
     shallow = replace(DEFAULT_LIMITS, max_mime_depth=0)
-    direct = declined = 0
+    direct = declined = embedded = 0
     noted: set[str] = set()
     for raw in _messages() + _EXTRA + _MULTIPART:
         for limits in (DEFAULT_LIMITS, cut, few, shallow):
@@ -146,7 +150,9 @@ def test_leaf_parts_record_what_the_walk_of_the_stdlib_tree_records():
             assert found == expected, (raw, limits)
             assert log.freeze() == general_log.freeze(), (raw, limits)
             noted.update(a.kind for a in log.freeze()[len(before):])
+            embedded += any(part.message is not None for part in found[0])
     assert direct > 60
+    assert embedded > 10  # message/rfc822 parts and their leaves
     assert declined > 300
     # the anomalies of part headers and bodies are recorded on the direct path too
     assert {"header_bytes_limit", "undecodable_charset", "bad_base64"} <= noted
