@@ -423,6 +423,18 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     kept_bytes = 0
     dropped = 0
     cap = limits.max_mail_header_bytes
+    if (end + 2 <= cap and block.isascii() and block.find(b"\r\n ") < 0
+            and block.find(b"\r\n\t") < 0):
+        # The loop below for an ASCII block without folds (no CR in any value, see
+        # _CLEAN_FIELDS) that fits in the cap (the fields take end + 2 bytes): every field is
+        # kept, its raw_value its value without leading blanks.
+        for whole, name, value in found:
+            name_text = name.decode("ascii")
+            raw_value = value.lstrip(b" \t").decode("ascii")
+            items.append((name_text, raw_value))
+            headers.append(_new_header(len(headers), name_text, whole, raw_value,
+                                       decode_value(name_text, raw_value, log, parses)))
+        found = ()
     for whole, name, value in found:
         name_text = name.decode("ascii")
         if value.isascii() and value.find(b"\r") < 0:
