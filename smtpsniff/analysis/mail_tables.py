@@ -37,6 +37,7 @@ OBJECTS_KEY = "mail"
 _NS_MIN = int(pd.Timestamp.min.value)
 _NS_MAX = int(pd.Timestamp.max.value)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +170,7 @@ def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, ext
 def _date_ns(m: MailMessage, when: datetime | None, extra: list[Anomaly]) -> int | None:
     if when is None:
         return None
-    ns = (when - _EPOCH) // timedelta(microseconds=1) * 1000
+    ns = (when - _EPOCH) // _MICROSECOND * 1000
     if not _NS_MIN <= ns <= _NS_MAX:
         extra.append(_anomaly(m, "date_out_of_range", f"Date {when.isoformat()} is outside the years "
                               "1677-2262 a table timestamp can hold; see date_raw"))
