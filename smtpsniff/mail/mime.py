@@ -453,8 +453,8 @@ def _rendered_getters(content_type: str, disposition: str | None
     name = charset = filename = None
     if "=" in content_type:
         params: dict[str, str] = {}
-        for match in RENDERED_PARAM.finditer(content_type):
-            params.setdefault(match.group(1).lower(), match.group(2))
+        for key, value in RENDERED_PARAM.findall(content_type):
+            params.setdefault(key.lower(), value)
         name = params.get("name")
         charset = params.get("charset")
     if disposition is not None:
