@@ -18,8 +18,10 @@ subset it is sure of:
   message of that shape (a header block, an empty line, a body) that is neither multipart nor
   message/*: deeper nesting is left to the parser.
 
-Anything else returns False, the root untouched, and the caller asks the stdlib parser.  It knows
-nothing of anomalies, SMTP or the records made from the tree.
+Anything else returns False, the root untouched, and the caller asks the stdlib parser.
+:func:`read_parts` reads such a body into each part's fields and text without making the
+entities (:func:`smtpsniff.mail.mime.leaf_parts` records them from that).  It knows nothing of
+anomalies, SMTP or the records made from the tree.
 """
 from __future__ import annotations
 
@@ -73,7 +75,7 @@ def read_parts(body: str, separator: str, policy: EmailPolicy
     root's boundary); None for any other body.  Each part's type is read as ``get_content_type``
     reads it on the entity :func:`attach_parts` makes of it (what that raises is raised).
 
-    Lines are those of ``body.split("\r\n")``; a part's text (its lines joined, without the
+    Lines are those of ``body.split("\\r\\n")``; a part's text (its lines joined, without the
     CRLF before the next delimiter) is cut from ``body`` by offsets, so that a long body is not
     split into lines and joined again."""
     found = _delimiter_lines(body, separator)  # (start, end, is a close delimiter)

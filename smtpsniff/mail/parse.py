@@ -38,7 +38,12 @@ _new_message = slot_builder(ParsedMessage)
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
                   ) -> ParsedMessage:
     """Parse one message.  ``complete=False`` says the capture lost part of it (a gap or a cut
-    connection): what there is gets parsed and the anomaly ``message_incomplete`` is recorded."""
+    connection): what there is gets parsed and the anomaly ``message_incomplete`` is recorded.
+
+    The MIME parts are those :func:`~smtpsniff.mail.mime.walk` finds in :func:`_stdlib_tree`'s
+    tree; a clean message is recorded as that walk would record it by
+    :func:`~smtpsniff.mail.mime.single_part` or :func:`~smtpsniff.mail.mime.leaf_parts`,
+    without the tree."""
     log = AnomalyLog(limits.max_anomalies_per_kind)
     if not complete:
         log.add("message_incomplete", f"the capture holds only part of this message "
