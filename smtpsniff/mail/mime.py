@@ -33,7 +33,13 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
-from smtpsniff.mail.getters import RENDERED_PARAM, fetch, get_in, media_type, rendered_param
+from smtpsniff.mail.getters import (
+    RENDERED_PARAM,
+    fetch,
+    get_in,
+    media_type,
+    rendered_param,
+)
 from smtpsniff.mail.headers import (
     HeaderParses,
     headers_from_items,

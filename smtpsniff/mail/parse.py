@@ -89,8 +89,9 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     return _parsed(raw, complete, block, fields, parts, urls, limits, log)
 
 
-def _parsed(raw: bytes, complete: bool, block: HeaderBlock, fields: tuple, parts: tuple[MimePart, ...],
-            urls: list[str], limits: Limits, log: AnomalyLog) -> ParsedMessage:
+def _parsed(raw: bytes, complete: bool, block: HeaderBlock, fields: tuple,
+            parts: tuple[MimePart, ...], urls: list[str], limits: Limits, log: AnomalyLog
+            ) -> ParsedMessage:
     """The :class:`ParsedMessage` of what was read, its URLs without repeats."""
     kept_urls, cut = dedupe(urls, limits.max_urls_per_message)
     if cut:

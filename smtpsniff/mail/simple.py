@@ -222,7 +222,7 @@ def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
     if len(params) == 1:
         name, token, text = params[0]
         return f'{kind}; {name}="{token or text}"'
-    if len({name for name, _, _ in params}) != len(params):  # the stdlib drops repeats, with a defect
+    if len({name for name, _, _ in params}) != len(params):  # the stdlib drops repeats (a defect)
         return None
     return kind + "; " + "; ".join(f'{name}="{token or text}"' for name, token, text in params)
 

@@ -48,27 +48,27 @@ _EXTRA = [_HEAD + field + _BODY for field in (
     b"Content-Type: message/rfc822\r\n",
     b"Content-Type: Message/Partial; id=x\r\n",
     b"Content-Type: text/plain\r\nContent-ID: <c@example.test>\r\n",
-    b"Content-Type: text/plain;\r\n charset=\"utf-8\"\r\nContent-Disposition: attachment;\r\n"
-    b"\tfilename=\"a.txt\"\r\n",
+    (b"Content-Type: text/plain;\r\n charset=\"utf-8\"\r\nContent-Disposition: attachment;\r\n"
+     b"\tfilename=\"a.txt\"\r\n"),
 )]
 _M = (b"From: a@example.test\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed;\r\n"
       b" boundary=\"==b==\"\r\n")
 _PARTS = [
     b"Content-Type: text/plain; charset=\"utf-8\"\r\n\r\nsee http://example.test/x\r\n",
-    b"Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
-    b"<a href=3D\"https://example.test/\">x</a>=\r\n!\r\n",
-    b"Content-Type: application/pdf; name=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
-    b"Content-Disposition: attachment;\r\n filename=\"r.pdf\"\r\n\r\nJVBERi0xLjQK\r\n",
+    (b"Content-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+     b"<a href=3D\"https://example.test/\">x</a>=\r\n!\r\n"),
+    (b"Content-Type: application/pdf; name=\"r.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
+     b"Content-Disposition: attachment;\r\n filename=\"r.pdf\"\r\n\r\nJVBERi0xLjQK\r\n"),
     b"\r\nno headers at all\r\n",
     b"Content-Disposition: attachment; filename=\"a.txt\"\r\n\r\nx\r\n",
     b"Content-Type: text/plain; name*0*=utf-8''a%C3; name*1=\".txt\"\r\n\r\nx\r\n",
     b"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
-    b"Content-Type: message/rfc822\r\n\r\nFrom: x <y@example.test>\r\nSubject: =?x-no?q?a?=\r\n"
-    b"Date: nonsense\r\nContent-Type: text/html\r\n\r\n<a href='http://example.test/'>\r\n",
+    (b"Content-Type: message/rfc822\r\n\r\nFrom: x <y@example.test>\r\nSubject: =?x-no?q?a?=\r\n"
+     b"Date: nonsense\r\nContent-Type: text/html\r\n\r\n<a href='http://example.test/'>\r\n"),
     b"Content-Type: message/global\r\n\r\nTo: a@example.test, b@\r\n\r\nbody\r\n",
     b"Content-Type: message/partial; id=x\r\n\r\nSubject: inner\r\n\r\nbody\r\n",
-    b"Content-Type: text/plain; charset=x-unknown\r\nSubject: =?x-nope?q?a?=\r\n"
-    b"X-Long: " + b"y" * 300 + b"\r\n\r\n\xe9\xff\r\n",
+    (b"Content-Type: text/plain; charset=x-unknown\r\nSubject: =?x-nope?q?a?=\r\n"
+     b"X-Long: " + b"y" * 300 + b"\r\n\r\n\xe9\xff\r\n"),
     b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n!!bad==base64\r\n",
 ]
 _MULTIPART = [_M + b"\r\npreamble\r\n--==b==\r\n" + b"\r\n--==b==\r\n".join(
