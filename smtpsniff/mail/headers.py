@@ -42,6 +42,7 @@ from smtpsniff.mail.model import Address, Header
 from smtpsniff.mail.simple import (
     address_value,
     canonical_date,
+    canonical_date_value,
     date_value,
     simple_mailboxes,
     value_reader,
@@ -241,7 +242,11 @@ class HeaderParses:
         if kind == _PLAIN:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too
-            return date_value(value, self.parsedate)
+            when = canonical_date(value)
+            if when is None:
+                return date_value(value, self.parsedate)
+            self._dates[value] = when  # what parsedate keeps of it
+            return canonical_date_value(value, when)
         if kind == _ADDRESSES:  # the mailboxes are read once, for addresses too
             return address_value(value, self.mailboxes)
         key = (name, value)

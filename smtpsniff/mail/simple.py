@@ -175,6 +175,13 @@ def date_value(value: str, parsedate: Callable[[str], datetime | None] = parseda
         return None
 
 
+def canonical_date_value(value: str, when: datetime) -> str:
+    """:func:`date_value` of a value :func:`canonical_date` read as ``when`` (which is what the
+    stdlib's parser reads): such a value is plain ASCII of the canonical form, 31 characters
+    long, so it is its own rendering when its day name is right."""
+    return value if value[:3] == _DAYS[when.weekday()] else format_datetime(when)
+
+
 def canonical_date(value: str) -> datetime | None:
     """``email.utils.parsedate_to_datetime(value)`` for a date in the canonical form (see
     ``_CANONICAL_DATE``); None for any other value, and for one the stdlib would refuse.
