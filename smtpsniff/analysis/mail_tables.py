@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ..anomaly import Anomaly, Layer
+from ..fastinit import slot_builder
 from ..limits import Limits
 from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
@@ -36,6 +37,7 @@ OBJECTS_KEY = "mail"
 _NS_MIN = int(pd.Timestamp.min.value)
 _NS_MAX = int(pd.Timestamp.max.value)
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,16 +62,22 @@ class MailMessage:
         return self.session.session_id
 
 
+_new_mail_message = slot_builder(MailMessage)
+
+
 def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
     """Parse every message of ``records`` once, in session then transfer order."""
     out: list[MailMessage] = []
     for bundle in records:
+        if not bundle.messages:
+            continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
-            parsed = parse_message(data.content, limits=limits, complete=data.complete)
-            out.append(MailMessage(session=bundle.session, transaction=transactions.get(data.trans_index),
-                                   message_index=index, data=data, parsed=parsed,
-                                   sha256=hashlib.sha256(data.content).hexdigest()))
+            content = data.content
+            out.append(_new_mail_message(  # MailMessage's fields in its order
+                bundle.session, transactions.get(data.trans_index), index, data,
+                parse_message(content, limits=limits, complete=data.complete),
+                hashlib.sha256(content).hexdigest()))
     return tuple(out)
 
 
@@ -110,25 +118,34 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
              "received_count", "received_path", "mime_version", "content_type", "part_count",
              "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
     rows = []
+    cap = limits.max_header_addresses
     for m in mail:
         p, d, t = m.parsed, m.data, m.transaction
-        from_header = next((h for h in p.headers if h.lname == "from"), None)
-        to, cc = _capped(m, "To", p.to, limits, extra), _capped(m, "Cc", p.cc, limits, extra)
+        from_value = None
+        if p.from_count:  # the number of From fields among p.headers: look for the first
+            for h in p.headers:
+                if h.name.lower() == "from":
+                    from_value = h.value.strip()
+                    break
+        to = [a.addr for a in p.to] if len(p.to) <= cap else _capped(m, "To", p.to, limits, extra)
+        cc = [a.addr for a in p.cc] if len(p.cc) <= cap else _capped(m, "Cc", p.cc, limits, extra)
+        parts = p.parts
         rows.append((
             m.session.session_id, m.message_index, d.trans_index, d.ts_ns, d.end_ts_ns, d.frame,
             d.end_frame, d.via, d.complete, d.size, len(d.content), d.event.gap_bytes, m.sha256,
             t.mail_from if t is not None else None,
             t.rcpt_to if t is not None else (),
-            from_header.value.strip() if from_header is not None else None,
+            from_value,
             p.from_[0].addr if p.from_ else None,
             p.from_count,
             p.sender[0].addr if p.sender else None,
             [a.addr for a in p.reply_to], to, cc, [a.addr for a in p.bcc],
-            p.subject, p.subject_raw, _date_ns(m, p.date, extra), p.date_raw,
-            p.message_id, p.in_reply_to, p.references, p.return_path, p.x_mailer, p.user_agent,
-            p.x_originating_ip, [d_ for d_, _ in p.dkim if d_], len(p.received), p.received_path,
-            p.mime_version, p.content_type, len(p.parts), sum(1 for part in p.parts if part.is_attachment),
-            len(p.urls), p.urls, body_preview(p.parts), p.header_bytes,
+            p.subject, p.subject_raw, _date_ns(m, p.date, extra) if p.date is not None else None,
+            p.date_raw, p.message_id, p.in_reply_to, p.references, p.return_path, p.x_mailer,
+            p.user_agent, p.x_originating_ip, [d_ for d_, _ in p.dkim if d_], len(p.received),
+            p.received_path, p.mime_version, p.content_type, len(parts),
+            sum([part.is_attachment for part in parts]),  # attachment_count
+            len(p.urls), p.urls, body_preview(parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
         ))
     return row_columns(rows, names)
@@ -153,7 +170,7 @@ def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, ext
 def _date_ns(m: MailMessage, when: datetime | None, extra: list[Anomaly]) -> int | None:
     if when is None:
         return None
-    ns = (when - _EPOCH) // timedelta(microseconds=1) * 1000
+    ns = (when - _EPOCH) // _MICROSECOND * 1000
     if not _NS_MIN <= ns <= _NS_MAX:
         extra.append(_anomaly(m, "date_out_of_range", f"Date {when.isoformat()} is outside the years "
                               "1677-2262 a table timestamp can hold; see date_raw"))

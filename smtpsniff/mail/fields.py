@@ -126,9 +126,11 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
     sender = addresses(sender_header, log, parses) if sender_header is not None else ()
     reply_to_header = first("reply-to")
     reply_to = addresses(reply_to_header, log, parses) if reply_to_header is not None else ()
-    to = _recipients(fields, "to", log, parses)
-    cc = _recipients(fields, "cc", log, parses)
-    bcc = _recipients(fields, "bcc", log, parses)
+    to = _recipients(fields, "to", log, parses) if "to" in fields else ()
+    cc = _recipients(fields, "cc", log, parses) if "cc" in fields else ()
+    bcc = _recipients(fields, "bcc", log, parses) if "bcc" in fields else ()
+    results = fields.get("authentication-results")
+    signatures = fields.get("dkim-signature")
     return (  # ParsedMessage's fields from from_ to content_type, in its order
         from_,  # from_
         len(from_headers),  # from_count
@@ -153,8 +155,8 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
         _stripped(first("x-mailer")),  # x_mailer
         _stripped(user_agent),  # user_agent
         originating_ips[0] if originating_ips else None,  # x_originating_ip
-        tuple([h.value for h in _all(fields, "authentication-results")]),  # authentication_results
-        tuple([dkim_tags(h.raw_value) for h in _all(fields, "dkim-signature")]),  # dkim
+        tuple([h.value for h in results]) if results else (),  # authentication_results
+        tuple([dkim_tags(h.raw_value) for h in signatures]) if signatures else (),  # dkim
         _stripped(first("mime-version")),  # mime_version
         (content_type.raw_value.split(";", 1)[0].strip().lower()  # content_type
          if content_type is not None else None),

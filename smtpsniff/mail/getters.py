@@ -12,7 +12,9 @@ knows nothing of anomalies, records or SMTP.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from email.message import Message
+from email.policy import Policy
 from email.utils import collapse_rfc2231_value
 
 #: What :func:`get` returns for an absent field unless told otherwise.
@@ -24,9 +26,16 @@ RENDERED_PARAM = re.compile(r'; ([A-Za-z0-9._-]+)="([^"]*)"')
 def get(entity: Message, lname: str, failobj: object = None) -> object:
     """``entity.get(lname, failobj)`` for a lower-case name: :func:`fetch` of the first field of
     that name (in any case)."""
-    for item in entity._headers:  # type: ignore[attr-defined]  # what Message.get reads
+    return get_in(entity._headers, entity.policy, lname, failobj)  # type: ignore[attr-defined]
+
+
+def get_in(items: Sequence[tuple[str, object]], policy: Policy, lname: str,
+           failobj: object = None) -> object:
+    """:func:`get` of an entity whose fields (its ``_headers``) are ``items`` and whose policy
+    is ``policy``, without the entity."""
+    for item in items:  # what Message.get reads
         if item[0].lower() == lname:
-            return fetch(entity, item)
+            return fetch_in(policy, item)
     return failobj
 
 
@@ -34,10 +43,15 @@ def fetch(entity: Message, item: tuple[str, object]) -> object:
     """What ``Message.get`` returns for the field ``item`` (a (name, value) pair of the entity):
     ``policy.header_fetch_parse(name, value)``, which for a value that is a ``str`` without CR
     or LF (not already a header object) is ``policy.header_factory(name, value)``."""
+    return fetch_in(entity.policy, item)
+
+
+def fetch_in(policy: Policy, item: tuple[str, object]) -> object:
+    """:func:`fetch` for an entity whose policy is ``policy``."""
     name, value = item
     if type(value) is str and "\r" not in value and "\n" not in value:
-        return entity.policy.header_factory(name, value)
-    return entity.policy.header_fetch_parse(name, value)
+        return policy.header_factory(name, value)
+    return policy.header_fetch_parse(name, value)
 
 
 def content_type(entity: Message) -> str:
@@ -47,6 +61,15 @@ def content_type(entity: Message) -> str:
     value = get(entity, "content-type", MISSING)
     if value is MISSING:
         return entity.get_default_type()
+    return media_type(str(value))
+
+
+def content_type_in(items: Sequence[tuple[str, object]], policy: Policy) -> str:
+    """:func:`content_type` of an entity with the fields ``items``, the policy ``policy`` and
+    the default type ``text/plain`` (what ``policy.message_factory`` makes)."""
+    value = get_in(items, policy, "content-type", MISSING)
+    if value is MISSING:
+        return "text/plain"
     return media_type(str(value))
 
 

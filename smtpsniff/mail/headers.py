@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email import policy
@@ -42,6 +42,7 @@ from smtpsniff.mail.model import Address, Header
 from smtpsniff.mail.simple import (
     address_value,
     canonical_date,
+    canonical_date_value,
     date_value,
     simple_mailboxes,
     value_reader,
@@ -241,7 +242,11 @@ class HeaderParses:
         if kind == _PLAIN:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too
-            return date_value(value, self.parsedate)
+            when = canonical_date(value)
+            if when is None:
+                return date_value(value, self.parsedate)
+            self._dates[value] = when  # what parsedate keeps of it
+            return canonical_date_value(value, when)
         if kind == _ADDRESSES:  # the mailboxes are read once, for addresses too
             return address_value(value, self.mailboxes)
         key = (name, value)
@@ -273,6 +278,9 @@ class HeaderBlock:
     for_stdlib: bytes
     fields: tuple[bytes, ...] | None = None
     items: tuple[tuple[str, str], ...] | None = None
+
+
+_new_block = slot_builder(HeaderBlock)
 
 
 def split_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
@@ -420,6 +428,18 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     kept_bytes = 0
     dropped = 0
     cap = limits.max_mail_header_bytes
+    if (end + 2 <= cap and block.isascii() and block.find(b"\r\n ") < 0
+            and block.find(b"\r\n\t") < 0):
+        # The loop below for an ASCII block without folds (no CR in any value, see
+        # _CLEAN_FIELDS) that fits in the cap (the fields take end + 2 bytes): every field is
+        # kept, its raw_value its value without leading blanks.
+        for whole, name, value in found:
+            name_text = name.decode("ascii")
+            raw_value = value.lstrip(b" \t").decode("ascii")
+            items.append((name_text, raw_value))
+            headers.append(_new_header(len(headers), name_text, whole, raw_value,
+                                       decode_value(name_text, raw_value, log, parses)))
+        found = ()
     for whole, name, value in found:
         name_text = name.decode("ascii")
         if value.isascii() and value.find(b"\r") < 0:
@@ -449,7 +469,7 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
         log.add("header_bytes_limit",
                 f"header block exceeds max_mail_header_bytes={limits.max_mail_header_bytes}; "
                 f"{dropped} field(s) past it were counted, not kept")
-    return HeaderBlock(tuple(headers), end + 4, end + 4, raw, tuple(wholes), tuple(items))
+    return _new_block(tuple(headers), end + 4, end + 4, raw, tuple(wholes), tuple(items))
 
 
 def _next_line_is_field(raw: bytes, pos: int) -> bool:
@@ -505,9 +525,15 @@ def headers_from_stdlib(entity: Message, limits: Limits, log: AnomalyLog, where:
     and the value on one line, is made without the round trip through bytes
     :func:`make_header` takes: its ``raw_value`` is the value without leading blanks.
     """
+    return headers_from_items(entity.raw_items(), limits, log, where, parses)
+
+
+def headers_from_items(items: Iterable[tuple[str, object]], limits: Limits, log: AnomalyLog,
+                       where: str, parses: HeaderParses | None = None) -> tuple[Header, ...]:
+    """:func:`headers_from_stdlib` of an entity whose fields (``raw_items()``) are ``items``."""
     headers: list[Header] = []
     total = 0
-    for name, value in entity.raw_items():
+    for name, value in items:
         value_text = value if isinstance(value, str) else str(value)
         whole_text = name + ": " + value_text
         if (whole_text.isascii() and ":" not in name and "\r" not in value_text

@@ -5,8 +5,11 @@ RFC 2046 (section 5.1 multipart, 5.2.1 message/rfc822), RFC 2183 (Content-Dispos
 (parameter continuations and charsets), RFC 6532 section 3.7 (message/global).  The tree itself
 is the stdlib's (``email.parser.BytesParser`` with ``email.policy.default``); this module walks
 it without recursion, decodes each leaf itself (the stdlib returns the *encoded* bytes when
-base64 has a bad length), hashes it, and turns the stdlib's defects into anomalies.  It knows
-nothing of SMTP or of the top-level header fields.
+base64 has a bad length), hashes it, and turns the stdlib's defects into anomalies.  For the
+clean messages most mail is (a single part, or a multipart body of leaves and embedded messages
+that :mod:`smtpsniff.mail.multipart` reads), :func:`single_part` and :func:`leaf_parts` record
+what the walk of that tree would record without building it (tests/mail/test_mail_single_part.py
+checks them against the walk).  It knows nothing of SMTP or of the top-level header fields.
 
 A leaf's content ends before the CRLF that precedes the next boundary (RFC 2046 section 5.1.1:
 that CRLF belongs to the boundary).  Zeek's MIME analyser adds a line end after the last line of
@@ -19,9 +22,10 @@ import binascii
 import codecs
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.message import Message
+from email.policy import EmailPolicy
 from email.utils import collapse_rfc2231_value
 from typing import TypeVar
 
@@ -29,9 +33,21 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import Limits
 from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import embedded_summary
-from smtpsniff.mail.getters import RENDERED_PARAM, fetch, media_type, rendered_param
-from smtpsniff.mail.headers import HeaderParses, headers_from_stdlib, report_defects
+from smtpsniff.mail.getters import (
+    RENDERED_PARAM,
+    fetch,
+    get_in,
+    media_type,
+    rendered_param,
+)
+from smtpsniff.mail.headers import (
+    HeaderParses,
+    headers_from_items,
+    headers_from_stdlib,
+    report_defects,
+)
 from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
+from smtpsniff.mail.multipart import read_parts
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
 
 T = TypeVar("T")
@@ -166,6 +182,177 @@ def walk(root: Message, root_headers: tuple[Header, ...], limits: Limits, log: A
     return tuple(state.parts), state.urls
 
 
+def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tuple[Header, ...],
+                limits: Limits, log: AnomalyLog, parses: HeaderParses
+                ) -> tuple[tuple[MimePart, ...], list[str]] | None:
+    """:func:`walk` of the root :func:`smtpsniff.mail.parse._stdlib_tree` builds for a clean
+    message that is neither multipart nor message/*, without building that root; None for any
+    other message, before anything is logged (the caller then builds the tree and walks it).
+
+    ``items`` are the root's fields as ``policy.header_source_parse`` made them (the stdlib
+    entity's ``_headers``), ``body`` the bytes after the header block (the entity's payload, as
+    :func:`_payload_bytes` would give it back) and ``parses`` the message's header factory.  Such
+    a root has no defects and no children, so :func:`walk` records it alone, as a leaf at path
+    ``"1"``, unless the limits list nothing at all.  Its getters are :func:`_clean_getters`'."""
+    if limits.max_mime_depth < 0 or limits.max_mime_parts < 1:
+        return None
+    read = _clean_getters(items, parses)
+    if read is None:
+        return None
+    getters = read[0]
+    maintype, _, subtype = getters[0].partition("/")
+    if maintype in ("multipart", "message"):
+        return None
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
+    _leaf(state, body, _common("1", 0, None, getters, root_headers), root_headers, maintype,
+          subtype, "MIME part 1")
+    return tuple(state.parts), state.urls
+
+
+def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tuple[Header, ...],
+               limits: Limits, log: AnomalyLog, policy: EmailPolicy
+               ) -> tuple[tuple[MimePart, ...], list[str]] | None:
+    """:func:`walk` of the multipart root :func:`smtpsniff.mail.parse._stdlib_tree` builds when
+    :func:`~smtpsniff.mail.multipart.attach_parts` reads its body, without building the root or
+    its parts; None for any other message, before anything is logged (the caller then builds the
+    tree and walks it).
+
+    ``items``, ``body`` as for :func:`single_part`; ``policy`` is the tree's policy, whose header
+    factory is the message's :class:`~smtpsniff.mail.headers.HeaderParses`.  The root's type and
+    boundary and every part's fields, type and text are read as ``attach_parts`` reads them (by
+    :func:`~smtpsniff.mail.multipart.read_parts`, from the same ``Message.get`` values), and
+    every entity's getters as :func:`_clean_getters` reads them.  Such a tree has no defects, so
+    :func:`walk` records the root as a container at ``"1"``, then each part at ``"1.N"``, its
+    headers read from its fields as :func:`headers_from_stdlib` reads them: a leaf (see
+    :func:`_leaf`), or a message/rfc822 or message/global part as :func:`_record` records one --
+    a container with the summary of the message it holds, then that message's one leaf at
+    ``"1.N.1"`` (other message/* parts are left to the tree).  Limits that would cut the walk
+    short (depth, entity count) leave the message to the tree as well."""
+    parses = policy.header_factory
+    if limits.max_mime_depth < 1:
+        return None
+    read = _clean_getters(items, parses)
+    if read is None:
+        return None
+    getters, type_value = read
+    if getters[0][:10] != "multipart/" or getters[0] == "multipart/digest":
+        return None
+    found = rendered_param(type_value, "boundary")  # type: ignore[arg-type]  # a str here
+    if found is None:  # getters.boundary of the root: no boundary, the tree decides
+        return None
+    separator = collapse_rfc2231_value(found).rstrip()
+    try:
+        encoding = str(get_in(items, policy, "content-transfer-encoding", "8bit")).lower()
+        parts = (read_parts(body.decode("ascii", "surrogateescape"), separator, policy)
+                 if encoding in _IDENTITY_ENCODINGS else None)
+    except Exception:  # noqa: BLE001  # attach_parts raises the same, and the parser decides
+        return None
+    if parts is None:
+        return None
+    entities = 1
+    read_getters = []  # of each part, and of the leaf of each embedded message
+    for part_items, inner, _ in parts[1]:
+        read = _clean_getters(part_items, parses)
+        if read is None:
+            return None
+        read_getters.append(read[0])
+        entities += 1
+        if inner is not None:
+            if (read[0][0] not in ("message/rfc822", "message/global")
+                    or limits.max_mime_depth < 2):
+                return None
+            read = _clean_getters(inner, parses)
+            if read is None:
+                return None
+            read_getters.append(read[0])
+            entities += 1
+    if entities > limits.max_mime_parts:
+        return None
+
+    state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
+    common = _common("1", 0, None, getters, root_headers)
+    cte = common[6]
+    if cte is not None and cte not in _IDENTITY_ENCODINGS:  # as _record for a multipart
+        log.add("bad_multipart_encoding",
+                f"MIME part 1: {getters[0]} with Content-Transfer-Encoding {excerpt(cte)} "
+                "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
+    state.parts.append(_container(common, root_headers))
+    answers = iter(read_getters)
+    for number, (part_items, inner, text) in enumerate(parts[1], 1):
+        path = f"1.{number}"
+        where = f"MIME part {path}"
+        headers = headers_from_items(part_items, limits, log, where, parses)
+        part_getters = next(answers)
+        common = _common(path, 1, "1", part_getters, headers)
+        if inner is not None:  # as _record records an embedded message, then its leaf
+            recorded = log.count
+            inner_headers = headers_from_items(inner, limits, log, f"message in {where}", parses)
+            unchanged = log.count == recorded
+            state.parts.append(_container(common, headers, embedded_summary(
+                inner_headers, f"message in {where}", log, parses)))
+            parent, path, depth = path, f"{path}.1", 2
+            where = f"MIME part {path}"
+            headers = (inner_headers if unchanged
+                       else headers_from_items(inner, limits, log, where, parses))
+            part_getters = next(answers)
+            common = _common(path, depth, parent, part_getters, headers)
+        maintype, _, subtype = part_getters[0].partition("/")
+        _leaf(state, text.encode("ascii", "surrogateescape"), common, headers, maintype, subtype,
+              where)
+    return tuple(state.parts), state.urls
+
+
+def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
+                   ) -> tuple[tuple[str, str | None, str | None, str | None, str | None],
+                              str | None] | None:
+    """What the stdlib's getters (see :func:`_stdlib_getters`) answer for an entity with the
+    fields ``items`` and the header factory ``parses``, and its Content-Type value (None when
+    it has none); None, having logged nothing, for an entity whose answers are not read here.
+
+    They are answered as :func:`_simple_getters` answers them, from the same ``Message.get``
+    values: the first Content-Type and Content-Disposition fields, each a value (unfolded) the
+    factory returns as a plain string.  With neither field, the stdlib's getters answer
+    ``text/plain`` (the default type of a root and of a part of any multipart but digest) and
+    None for the rest.  Any other case (a structured value, a value the factory raises on, a
+    Content-Disposition without Content-Type) returns None."""
+    type_item = disposition_item = None
+    for item in items:  # as _simple_getters, one pass for both names
+        lname = item[0].lower()
+        if lname == "content-type":
+            if type_item is None:
+                type_item = item
+        elif lname == "content-disposition" and disposition_item is None:
+            disposition_item = item
+    if type_item is None:
+        if disposition_item is not None:
+            return None
+        return ("text/plain", None, None, None, None), None
+    content_type = _plain_value(type_item, parses)
+    if content_type is None:
+        return None
+    disposition = None
+    if disposition_item is not None:
+        disposition = _plain_value(disposition_item, parses)
+        if disposition is None:
+            return None
+    return _rendered_getters(content_type, disposition), content_type
+
+
+def _plain_value(item: tuple[str, str], parses: HeaderParses) -> str | None:
+    """``Message.get``'s value of the field ``item`` when it is a plain string; None otherwise,
+    and when the factory raises.  That value is what :func:`~smtpsniff.mail.getters.fetch`
+    returns: the factory's of the value, with every CR and LF removed first (as
+    ``policy.header_fetch_parse`` removes them from a folded value)."""
+    name, value = item
+    if "\r" in value or "\n" in value:
+        value = value.replace("\r", "").replace("\n", "")
+    try:
+        found = parses(name, value)
+    except Exception:  # noqa: BLE001  # the stdlib's parser meets the same value and decides
+        return None
+    return found if type(found) is str else None
+
+
 def _safe(state: _Walk, where: str, what: str, fn: Callable[[], T], default: T) -> T:
     try:
         return fn()
@@ -264,12 +451,19 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
         disposition = fetch(entity, disposition_item)
         if type(disposition) is not str:
             return None
+    return _rendered_getters(content_type, disposition)
+
+
+def _rendered_getters(content_type: str, disposition: str | None
+                      ) -> tuple[str, str | None, str | None, str | None, str | None]:
+    """:func:`_simple_getters` from the plain-string Content-Type and Content-Disposition
+    (None when absent) the entity's ``Message.get`` returns."""
     ctype = media_type(content_type)
     name = charset = filename = None
     if "=" in content_type:
         params: dict[str, str] = {}
-        for match in RENDERED_PARAM.finditer(content_type):
-            params.setdefault(match.group(1).lower(), match.group(2))
+        for key, value in RENDERED_PARAM.findall(content_type):
+            params.setdefault(key.lower(), value)
         name = params.get("name")
         charset = params.get("charset")
     if disposition is not None:
@@ -320,33 +514,10 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
     simple = _simple_getters(entity)
     if simple is None:
         simple = _stdlib_getters(state, entity, where)
-    content_type, disposition, filename, name, charset = simple
+    common = _common(path, depth, parent, simple, headers)
+    content_type, cte = common[3], common[6]
     maintype, _, subtype = content_type.partition("/")
-    ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
-    for header in headers:
-        lname = header.name.lower()
-        if lname[:8] != "content-":
-            continue
-        if lname == "content-type":
-            if ct_raw is None:
-                ct_raw = header.raw_value
-        elif lname == "content-disposition":
-            if cd_raw is None:
-                cd_raw = header.raw_value
-        elif lname == "content-transfer-encoding":
-            if cte_header is None:
-                cte_header = header.raw_value
-        elif lname == "content-id" and content_id is None:
-            content_id = header.raw_value
-    cte = cte_header.strip().lower() if cte_header else None
     payload = entity.get_payload() if entity.is_multipart() else None
-    name_raw = raw_params(ct_raw, "name")
-    common = (  # MimePart's fields from path to content_id, in its order
-        path, depth, parent, content_type, ct_raw, charset, cte, disposition, filename,
-        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
-        name if isinstance(name, str) else None, name_raw,
-        content_id.strip() if content_id else None,
-    )
 
     if isinstance(payload, list):
         children = [p for p in payload if isinstance(p, Message)]
@@ -366,16 +537,49 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
         state.parts.append(_container(common, headers))
         return children
 
-    _leaf(state, entity, common, headers, maintype, subtype, where)
+    _leaf(state, _payload_bytes(entity), common, headers, maintype, subtype, where)
     return []
 
 
-def _leaf(state: _Walk, entity: Message, common: tuple, headers: tuple[Header, ...],
+def _common(path: str, depth: int, parent: str | None,
+            getters: tuple[str, str | None, str | None, object, str | None],
+            headers: tuple[Header, ...]) -> tuple:
+    """:class:`MimePart`'s fields from ``path`` to ``content_id``, in its order, from what the
+    stdlib's getters answered for the entity (see :func:`_stdlib_getters`) and its headers."""
+    content_type, disposition, filename, name, charset = getters
+    ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
+    for header in headers:
+        lname = header.name.lower()
+        if lname[:8] != "content-":
+            continue
+        if lname == "content-type":
+            if ct_raw is None:
+                ct_raw = header.raw_value
+        elif lname == "content-disposition":
+            if cd_raw is None:
+                cd_raw = header.raw_value
+        elif lname == "content-transfer-encoding":
+            if cte_header is None:
+                cte_header = header.raw_value
+        elif lname == "content-id" and content_id is None:
+            content_id = header.raw_value
+    name_raw = raw_params(ct_raw, "name")
+    return (  # MimePart's fields from path to content_id, in its order
+        path, depth, parent, content_type, ct_raw, charset,
+        cte_header.strip().lower() if cte_header else None,  # transfer_encoding
+        disposition, filename,
+        raw_params(cd_raw, "filename") or (name_raw if filename is not None else None),
+        name if isinstance(name, str) else None, name_raw,
+        content_id.strip() if content_id else None,
+    )
+
+
+def _leaf(state: _Walk, encoded: bytes, common: tuple, headers: tuple[Header, ...],
           maintype: str, subtype: str, where: str) -> None:
-    """Record a leaf entity: its body decoded, hashed, and (text) previewed and searched for
-    URLs.  ``common``: its fields from ``path`` to ``content_id`` (see :func:`_container`)."""
+    """Record a leaf entity: its body ``encoded`` (as transferred) decoded, hashed, and (text)
+    previewed and searched for URLs.  ``common``: its fields from ``path`` to ``content_id``
+    (see :func:`_container`)."""
     log, limits = state.log, state.limits
-    encoded = _payload_bytes(entity)
     charset, cte, disposition, filename = common[5:9]
     if cte == "base64":
         decoded, problem = decode_base64(encoded)

@@ -18,8 +18,10 @@ subset it is sure of:
   message of that shape (a header block, an empty line, a body) that is neither multipart nor
   message/*: deeper nesting is left to the parser.
 
-Anything else returns False, the root untouched, and the caller asks the stdlib parser.  It knows
-nothing of anomalies, SMTP or the records made from the tree.
+Anything else returns False, the root untouched, and the caller asks the stdlib parser.
+:func:`read_parts` reads such a body into each part's fields and text without making the
+entities (:func:`smtpsniff.mail.mime.leaf_parts` records them from that).  It knows nothing of
+anomalies, SMTP or the records made from the tree.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ import re
 from email.message import Message
 from email.policy import EmailPolicy
 
-from smtpsniff.mail.getters import boundary, content_type, get
+from smtpsniff.mail.getters import boundary, content_type, content_type_in, get
 
 # The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
 _FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
@@ -36,11 +38,7 @@ _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
 
 def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
     """Attach the parts of multipart ``root`` read from ``body`` (the message after its header
-    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here.
-
-    Lines are those of ``body.split("\\r\\n")``; a part's text (its lines joined, without the
-    CRLF before the next delimiter) is cut from ``body`` by offsets, so that a long body is not
-    split into lines and joined again."""
+    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here."""
     if content_type(root) == "multipart/digest":
         return False
     separator = boundary(root)
@@ -48,45 +46,70 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         return False
     if str(get(root, "content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
         return False
+    read = read_parts(body, separator, policy)
+    if read is None:
+        return False
+    preamble, parts, epilogue = read
+    for items, inner, text in parts:
+        part = leaf = _entity(items, policy)
+        if inner is not None:  # an embedded message
+            leaf = _entity(inner, policy)
+            part.attach(leaf)
+        leaf.set_payload(text)  # the CRLF before the delimiter is its own
+        root.attach(part)
+    if preamble is not None:
+        root.preamble = preamble
+    root.epilogue = epilogue
+    return True
+
+
+#: One part as :func:`read_parts` reads it: its fields (as ``policy.header_source_parse`` makes
+#: them), those of the message it embeds (message/*, else None), and the text of its leaf.
+Part = tuple[list[tuple[str, str]], "list[tuple[str, str]] | None", str]
+
+
+def read_parts(body: str, separator: str, policy: EmailPolicy
+               ) -> tuple[str | None, list[Part], str] | None:
+    """The preamble (None when there is no line before the first delimiter), the parts and the
+    epilogue of a multipart body in :func:`attach_parts`' subset, read with ``separator`` (the
+    root's boundary); None for any other body.  Each part's type is read as ``get_content_type``
+    reads it on the entity :func:`attach_parts` makes of it (what that raises is raised).
+
+    Lines are those of ``body.split("\\r\\n")``; a part's text (its lines joined, without the
+    CRLF before the next delimiter) is cut from ``body`` by offsets, so that a long body is not
+    split into lines and joined again."""
     found = _delimiter_lines(body, separator)  # (start, end, is a close delimiter)
     if not found or found[0][2]:  # no delimiter, or a close one first
-        return False
+        return None
     start, end, _ = found[0]
     preamble = body[:start - 2] if start else None  # the lines before, joined
-    parts: list[Message] = []
+    parts: list[Part] = []
     following = iter(found[1:])
     while True:  # body[start:end] is a delimiter line
         begin = end + 2  # where the next line starts
         start, end, close = next(following, (None, None, False))
         if start is None or start == begin:  # no close delimiter, or delimiters in a row
-            return False
-        read = _entity(body[begin:start - 2], policy)  # the lines in between
+            return None
+        read = _fields(body[begin:start - 2], policy)  # the lines in between
         if read is None:
-            return False
-        part, text = read
-        ctype = content_type(part)
+            return None
+        items, text = read
+        ctype = content_type_in(items, policy)
         maintype = ctype.split("/")[0]
         if maintype == "multipart" or ctype == "message/delivery-status":
-            return False
-        leaf = part
+            return None
+        inner = None
         if maintype == "message":  # an embedded message: its header block, then its body
-            read = _entity(text, policy)
+            read = _fields(text, policy)
             if read is None:
-                return False
-            leaf, text = read
-            if content_type(leaf).split("/")[0] in ("multipart", "message"):
-                return False
-            part.attach(leaf)
-        leaf.set_payload(text)  # the CRLF before the delimiter is its own
-        parts.append(part)
+                return None
+            inner, text = read
+            if content_type_in(inner, policy).split("/")[0] in ("multipart", "message"):
+                return None
+        parts.append((items, inner, text))
         if close:
             break
-    for part in parts:
-        root.attach(part)
-    if preamble is not None:
-        root.preamble = preamble
-    root.epilogue = body[end + 2:]  # the lines after the close delimiter, joined
-    return True
+    return preamble, parts, body[end + 2:]  # the lines after the close delimiter, joined
 
 
 def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
@@ -113,10 +136,10 @@ def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
     return found
 
 
-def _entity(text: str, policy: EmailPolicy) -> tuple[Message, str] | None:
-    """A new entity with the fields of the header block that starts ``text`` (lines joined by
-    CRLF: fields and their folds, then an empty line), and the text after that empty line;
-    None if ``text`` does not start so."""
+def _fields(text: str, policy: EmailPolicy) -> tuple[list[tuple[str, str]], str] | None:
+    """The fields of the header block that starts ``text`` (lines joined by CRLF: fields and
+    their folds, then an empty line), each as ``policy.header_source_parse`` makes it, and the
+    text after that empty line; None if ``text`` does not start so."""
     if not text or text.startswith("\r\n"):  # the first line is the empty one
         head, rest = "", text[2:]
     else:
@@ -137,7 +160,12 @@ def _entity(text: str, policy: EmailPolicy) -> tuple[Message, str] | None:
             return None
         else:
             fields.append([line])
+    source_parse = policy.header_source_parse
+    return [source_parse(["\r\n".join(field)]) for field in fields], rest
+
+
+def _entity(items: list[tuple[str, str]], policy: EmailPolicy) -> Message:
+    """A new entity with the fields ``items`` (``set_raw`` of each)."""
     entity = policy.message_factory(policy=policy)
-    for field in fields:
-        entity.set_raw(*policy.header_source_parse(["\r\n".join(field)]))
-    return entity, rest
+    entity._headers.extend(items)  # type: ignore[attr-defined]  # set_raw of each, at once
+    return entity

@@ -27,7 +27,7 @@ from smtpsniff.mail.headers import (
     HeaderParses,
     split_header_block,
 )
-from smtpsniff.mail.mime import walk
+from smtpsniff.mail.mime import leaf_parts, single_part, walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
@@ -38,7 +38,12 @@ _new_message = slot_builder(ParsedMessage)
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
                   ) -> ParsedMessage:
     """Parse one message.  ``complete=False`` says the capture lost part of it (a gap or a cut
-    connection): what there is gets parsed and the anomaly ``message_incomplete`` is recorded."""
+    connection): what there is gets parsed and the anomaly ``message_incomplete`` is recorded.
+
+    The MIME parts are those :func:`~smtpsniff.mail.mime.walk` finds in :func:`_stdlib_tree`'s
+    tree; a clean message is recorded as that walk would record it by
+    :func:`~smtpsniff.mail.mime.single_part` or :func:`~smtpsniff.mail.mime.leaf_parts`,
+    without the tree."""
     log = AnomalyLog(limits.max_anomalies_per_kind)
     if not complete:
         log.add("message_incomplete", f"the capture holds only part of this message "
@@ -51,8 +56,19 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     parses = HeaderParses()  # each field value parsed once by the stdlib, for every use
     block = split_header_block(raw, limits, log, parses, crlf_only)
     fields = message_fields(block.headers, limits, log, parses)
+    policy = None
+    if block.items is not None and crlf_only:  # the tree would start from a clean root
+        body = raw[block.body_offset:]
+        found = single_part(block.items, body, block.headers, limits, log, parses)
+        if found is None:
+            policy = MAIL_POLICY.clone(header_factory=parses)
+            found = leaf_parts(block.items, body, block.headers, limits, log, policy)
+        if found is not None:
+            return _parsed(raw, complete, block, fields, *found, limits, log)
     try:
-        root = _stdlib_tree(raw, block, MAIL_POLICY.clone(header_factory=parses), crlf_only)
+        if policy is None:
+            policy = MAIL_POLICY.clone(header_factory=parses)
+        root = _stdlib_tree(raw, block, policy, crlf_only)
     except RecursionError:
         log.add("mime_parse_failed", "MIME structure nested too deeply for the stdlib parser; "
                 "the body is listed as one part")
@@ -70,6 +86,13 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
             root = None
     if root is None:
         parts, urls = (_opaque_body(raw[block.body_offset:], block.headers, limits),), []
+    return _parsed(raw, complete, block, fields, parts, urls, limits, log)
+
+
+def _parsed(raw: bytes, complete: bool, block: HeaderBlock, fields: tuple,
+            parts: tuple[MimePart, ...], urls: list[str], limits: Limits, log: AnomalyLog
+            ) -> ParsedMessage:
+    """The :class:`ParsedMessage` of what was read, its URLs without repeats."""
     kept_urls, cut = dedupe(urls, limits.max_urls_per_message)
     if cut:
         log.add("url_limit", f"more than max_urls_per_message={limits.max_urls_per_message} "

@@ -175,6 +175,13 @@ def date_value(value: str, parsedate: Callable[[str], datetime | None] = parseda
         return None
 
 
+def canonical_date_value(value: str, when: datetime) -> str:
+    """:func:`date_value` of a value :func:`canonical_date` read as ``when`` (which is what the
+    stdlib's parser reads): such a value is plain ASCII of the canonical form, 31 characters
+    long, so it is its own rendering when its day name is right."""
+    return value if value[:3] == _DAYS[when.weekday()] else format_datetime(when)
+
+
 def canonical_date(value: str) -> datetime | None:
     """``email.utils.parsedate_to_datetime(value)`` for a date in the canonical form (see
     ``_CANONICAL_DATE``); None for any other value, and for one the stdlib would refuse.
@@ -191,7 +198,7 @@ def canonical_date(value: str) -> datetime | None:
     offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
     try:
         if not offset:
-            zone = None if sign == "-" else timezone(timedelta(seconds=0))
+            zone = None if sign == "-" else timezone.utc  # what timezone(timedelta(0)) returns
         else:
             zone = timezone(timedelta(seconds=-offset if sign == "-" else offset))
         return datetime(int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute),
@@ -213,13 +220,18 @@ def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
     match = grammar.fullmatch(value)
     if match is None:
         return None
-    params = [(m.group(1), m.group(2) if m.group(2) is not None else m.group(3))
-              for m in _PARAMETERS.finditer(match.group(2))]
-    if len({name for name, _ in params}) != len(params):  # the stdlib drops repeats, with a defect
+    kind, rest = match.group(1, 2)
+    if not rest:
+        return kind
+    # (name, token, quoted text): findall gives "" for the alternative that did not match, and
+    # neither can match empty
+    params = _PARAMETERS.findall(rest)
+    if len(params) == 1:
+        name, token, text = params[0]
+        return f'{kind}; {name}="{token or text}"'
+    if len({name for name, _, _ in params}) != len(params):  # the stdlib drops repeats (a defect)
         return None
-    if not params:
-        return match.group(1)
-    return match.group(1) + "; " + "; ".join(f'{name}="{text}"' for name, text in params)
+    return kind + "; " + "; ".join(f'{name}="{token or text}"' for name, token, text in params)
 
 
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:

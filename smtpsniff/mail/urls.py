@@ -24,7 +24,9 @@ _TRAILING = ".,;:!?'\")]}>"
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 _TAG = re.compile(r"<[^>]*>")
-_SPACE = re.compile(r"\s+")
+# White space runs are collapsed with str.split() and " ".join(): the same text as
+# re.sub(r"\s+", " ", text).strip() (str.split and the \s of a str pattern both split at
+# exactly the characters str.isspace() accepts), several times faster than the regex on text.
 
 
 def _trim(url: str) -> str:
@@ -62,12 +64,12 @@ def html_text(source: str) -> str:
     text = _SCRIPT_STYLE.sub(" ", source)
     text = _COMMENT.sub(" ", text)
     text = _TAG.sub(" ", text)
-    return _SPACE.sub(" ", html.unescape(text)).strip()
+    return " ".join(html.unescape(text).split())  # white space runs collapsed, ends stripped
 
 
 def plain_preview(text: str, chars: int) -> str:
     """The first ``chars`` characters of ``text`` with white space runs collapsed."""
-    return _SPACE.sub(" ", text[: chars * 4]).strip()[:chars]
+    return " ".join(text[: chars * 4].split())[:chars]
 
 
 def dedupe(urls: Iterable[str], limit: int) -> tuple[tuple[str, ...], int]:
