@@ -125,6 +125,9 @@ class _Transaction:
     gap: bool = False
 
 
+_new_transaction_row = slot_builder(_Transaction)
+
+
 class SessionBuilder:
     def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool) -> None:
         self.opened = opened
@@ -153,15 +156,17 @@ class SessionBuilder:
         self._sni: str | None = None
         self._auth_mechanism: str | None = None
         self._auth_reply_code: int | None = None
-        self._command_trans: dict[int, int] = {}
+        # Command.index -> transaction of a message whose command has no row (its trans_index else)
+        self._message_trans: dict[int, int] = {}
         self._last_ts_ns = opened.ts_ns
         self._current = self._new_transaction()
 
     # -- transactions, as main.zeek writes smtp.log rows ------------------------------------------
     def _new_transaction(self) -> _Transaction:
-        index = len(self._transactions)
-        return _Transaction(trans_index=index, trans_depth=self._messages_transferred + 1, helo=self._helo,
-                            tls=self._tls)
+        # _Transaction(trans_index=..., trans_depth=..., helo=..., tls=...), its other fields at their defaults
+        return _new_transaction_row(len(self._transactions), self._messages_transferred + 1, self._helo, None, None,
+                                    False, None, "", None, [], {}, None, None, None, None, None, None, self._tls,
+                                    False, False)
 
     def _activate(self, ts_ns: int, frame: int) -> _Transaction:
         t = self._current
@@ -177,7 +182,8 @@ class SessionBuilder:
             self._transactions.append(self._freeze(t, closing))
             if t.rcpt:
                 self._recipients.extend(starmap(_new_recipient_record, t.rcpt))
-        self._current = self._new_transaction()
+        if not closing:  # the closing row is the session's last: no event comes after it
+            self._current = self._new_transaction()
 
     def _freeze(self, t: _Transaction, closing: bool) -> TransactionRecord:
         rcpt = t.rcpt
@@ -266,8 +272,6 @@ class SessionBuilder:
             self._auth_mechanism = (c.argument.split(" ", 1)[0].upper() or None)
             self._auth_reply_code = None
         index = c.index
-        if trans_index is not None:
-            self._command_trans[index] = trans_index
         row = [self.session_id, index, ts_ns, c.frame, verb, c.argument, c.known, c.pipelined, trans_index,
                None, None, None, c.raw]
         self._commands.append(row)
@@ -278,15 +282,15 @@ class SessionBuilder:
         t = self._current
         t.last_reply = r
         index = r.command_index
-        if index is not None:
-            trans_index = self._command_trans.get(index)
-            cmd = self._command_rows.get(index)
+        cmd = self._command_rows.get(index) if index is not None else None
+        if cmd is not None:
+            trans_index = cmd[_CMD_TRANS]
             # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
             # the reply to the message itself is the transaction's final_reply_code.
-            if cmd is not None and cmd[_CMD_REPLY_CODE] is None:
+            if cmd[_CMD_REPLY_CODE] is None:
                 cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = r.code, r.frame, r.ts_ns
         else:
-            trans_index = None
+            trans_index = self._message_trans.get(index) if index is not None else None
         verb, stage = r.verb, r.stage
         message_end = False
         if stage is _GREETING or verb == GREETING_VERB:
@@ -333,11 +337,12 @@ class SessionBuilder:
         # A message always has its transaction row, even without MAIL (BDAT octets are sent without
         # a go-ahead, RFC 3030 2): the row says what the server made of it.
         t = self._activate(m.ts_ns, m.frame)
-        if self._command_trans.get(m.command_index) is None:
-            self._command_trans[m.command_index] = t.trans_index
-            cmd = self._command_rows.get(m.command_index)
-            if cmd is not None:
+        cmd = self._command_rows.get(m.command_index)
+        if cmd is not None:
+            if cmd[_CMD_TRANS] is None:
                 cmd[_CMD_TRANS] = t.trans_index
+        elif self._message_trans.get(m.command_index) is None:
+            self._message_trans[m.command_index] = t.trans_index
         t.message_size = m.size
         t.message_complete = m.complete
         if not m.complete:

@@ -17,6 +17,7 @@ from corpus import all_capture_params
 from smtpsniff import pipeline as pipeline_module
 from smtpsniff.capture.files import open_capture
 from smtpsniff.records import builder as builder_module
+from smtpsniff.reassembly.events import ConnectionOpened, Endpoint, RoleBasis
 from smtpsniff.records.model import CommandRecord, RecipientRecord
 from smtpsniff.smtp.events import Command, Reply, ReplyStage
 
@@ -117,3 +118,23 @@ def test_records_fields_carry_the_events_values(path: Path, monkeypatch: pytest.
             assert t.rcpt_to == tuple(r.address for r in mine)
             assert t.rcpt_codes == tuple(r.reply_code for r in mine)
             assert t.rcpt_accepted == sum(1 for r in mine if r.reply_code is not None and 200 <= r.reply_code < 300)
+
+
+
+def test_records_new_transaction_row_is_the_dataclass_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The positional builder of a transaction's open row gives what ``_Transaction(...)`` gives."""
+    sample = Path(__file__).resolve().parents[2] / "captures" / "smtp-sample.pcap"
+    _, records = _sessions(sample, monkeypatch)[0]
+    s = records.session
+    opened = ConnectionOpened(conn_id=s.session_id, ts_ns=s.start_ns, frame=s.first_frame,
+                              client=Endpoint(ip=s.client_ip, port=s.client_port),
+                              server=Endpoint(ip=s.server_ip, port=s.server_port),
+                              role_basis=RoleBasis(s.role_basis), ip_version=s.ip_version,
+                              handshake_seen=s.handshake_seen)
+    for helo, tls, done in ((None, False, 0), (s.helo, True, 3)):
+        builder = builder_module.SessionBuilder(opened, detected_by="port", implicit_tls=tls)
+        builder._helo, builder._messages_transferred = helo, done
+        built = builder._new_transaction()
+        expected = builder_module._Transaction(trans_index=0, trans_depth=done + 1, helo=helo, tls=tls)
+        assert repr(built) == repr(expected) and built == expected
+        assert built.rcpt is not builder._new_transaction().rcpt  # a fresh list per row
