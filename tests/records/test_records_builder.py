@@ -38,6 +38,7 @@ class _Recording(builder_module.SessionBuilder):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.events: list = []
+        self.made_with = (args, kwargs)
 
     def add_all(self, events: list) -> None:
         self.events.extend(events)
@@ -50,10 +51,12 @@ class _Recording(builder_module.SessionBuilder):
     def finish(self, *args, **kwargs):
         records = super().finish(*args, **kwargs)
         _SEEN.append((self.events, records))
+        _MADE.append((self.made_with, self.events, (args, kwargs), records))
         return records
 
 
 _SEEN: list = []
+_MADE: list = []  # (builder arguments, events, finish arguments, records) of each session
 
 
 def _sessions(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
@@ -138,3 +141,19 @@ def test_records_new_transaction_row_is_the_dataclass_defaults(monkeypatch: pyte
         expected = builder_module._Transaction(trans_index=0, trans_depth=done + 1, helo=helo, tls=tls)
         assert repr(built) == repr(expected) and built == expected
         assert built.rcpt is not builder._new_transaction().rcpt  # a fresh list per row
+
+
+@pytest.mark.parametrize("path", all_capture_params())
+def test_records_event_by_event_same_as_the_pipeline(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline hands a session's events to its builder at once (``add_all`` at close); a builder
+    given the same events one ``add`` at a time, as they came, builds the same records."""
+    _MADE.clear()
+    _sessions(path, monkeypatch)
+    made, _MADE[:] = list(_MADE), []
+    for (args, kwargs), events, (finish_args, finish_kwargs), records in made:
+        builder = builder_module.SessionBuilder(*args, **kwargs)
+        for event in events:
+            builder.add(event)
+        again = builder.finish(*finish_args, **finish_kwargs)
+        assert again == records
+        assert repr(again) == repr(records)
