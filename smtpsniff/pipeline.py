@@ -77,9 +77,9 @@ class _Session:
     The decoder's events wait in ``pending`` until the connection closes, then go to the builder
     in one :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>`: the
     builder's state is read only by its ``finish``, so it builds the same records from the same
-    events in the same order, for one call per session instead of one per data event.  The
-    builder keeps a row per command and reply anyway, so an open session holds no more than twice
-    what it would hold otherwise.
+    events in the same order, for one call per session instead of one per data event.  An open
+    session holds its events until then; the builder's rows share most of their values (command
+    lines, reply texts, message contents), so this adds the event objects, not their contents.
     """
 
     __slots__ = ("conversation", "builder", "receive", "pending", "add_all")
