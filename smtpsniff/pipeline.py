@@ -79,7 +79,7 @@ class _Session:
     builder's state is read only by its ``finish``, so it builds the same records from the same
     events in the same order, for one call per session instead of one per data event.  An open
     session holds its events until then; the builder's rows share most of their values (command
-    lines, reply texts, message contents), so this adds the event objects, not their contents.
+    lines, reply texts, message contents), so this adds mostly the event objects and the replies' raw octets.
     """
 
     __slots__ = ("conversation", "builder", "receive", "pending", "add_all")
