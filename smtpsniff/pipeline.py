@@ -72,15 +72,24 @@ def collector_paused(*, kept: bool = False) -> Iterator[None]:
 
 
 class _Session:
-    """One SMTP connection's decoder and record builder (with the two methods every data event calls)."""
+    """One SMTP connection's decoder and record builder (with the two methods every data event calls).
 
-    __slots__ = ("conversation", "builder", "receive", "add_all")
+    The decoder's events wait in ``pending`` until the connection closes, then go to the builder
+    in one :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>`: the
+    builder's state is read only by its ``finish``, so it builds the same records from the same
+    events in the same order, for one call per session instead of one per data event.  An open
+    session holds its events until then; the builder's rows share most of their values (command
+    lines, reply texts, message contents), so this adds mostly the event objects and the replies' raw octets.
+    """
+
+    __slots__ = ("conversation", "builder", "receive", "pending", "add_all")
 
     def __init__(self, conversation: SmtpConversation, builder: SessionBuilder) -> None:
         self.conversation = conversation
         self.builder = builder
         self.receive = conversation.receive
-        self.add_all = builder.add_all
+        self.pending: list = []
+        self.add_all = self.pending.extend
 
 
 @dataclass(slots=True)
@@ -211,7 +220,7 @@ class SmtpPipeline:
         return session
 
     def _to_session(self, session: _Session, ev: object) -> None:
-        conversation, add_all = session.conversation, session.builder.add_all
+        conversation, add_all = session.conversation, session.add_all
         kind = type(ev)
         if kind is StreamData:
             add_all(conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
@@ -220,6 +229,7 @@ class SmtpPipeline:
         elif kind is ConnectionClosed:
             add_all(conversation.close(ev.ts_ns))
             del self._sessions[ev.conn_id]
+            session.builder.add_all(session.pending)
             records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
                                              tls_bytes_s2c=conversation.tls_bytes_s2c)
             if self.keep_sessions:
@@ -229,7 +239,7 @@ class SmtpPipeline:
             if self._on_session is not None:
                 self._on_session(records)
         elif kind is Anomaly:
-            session.builder.add(ev)
+            session.pending.append(ev)
 
     # -- SMTP on other ports: a 220 greeting answered by EHLO or HELO -----------------------------
     def _to_probe(self, probe: _Probe, ev: object) -> None:

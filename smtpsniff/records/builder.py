@@ -42,6 +42,9 @@ _new_transaction_record = slot_builder(TransactionRecord)
 _new_session_record = slot_builder(SessionRecord)
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
+#: Verbs whose reply at the COMMAND stage changes no state of the session or its transaction (see
+#: SessionBuilder._on_reply's cases): only the command's row and the reply's own record.
+_QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
 _TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
 
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
@@ -125,6 +128,9 @@ class _Transaction:
     gap: bool = False
 
 
+_new_transaction_row = slot_builder(_Transaction)
+
+
 class SessionBuilder:
     def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool) -> None:
         self.opened = opened
@@ -153,15 +159,17 @@ class SessionBuilder:
         self._sni: str | None = None
         self._auth_mechanism: str | None = None
         self._auth_reply_code: int | None = None
-        self._command_trans: dict[int, int] = {}
+        # Command.index -> transaction of a message whose command has no row (its trans_index else)
+        self._message_trans: dict[int, int] = {}
         self._last_ts_ns = opened.ts_ns
         self._current = self._new_transaction()
 
     # -- transactions, as main.zeek writes smtp.log rows ------------------------------------------
     def _new_transaction(self) -> _Transaction:
-        index = len(self._transactions)
-        return _Transaction(trans_index=index, trans_depth=self._messages_transferred + 1, helo=self._helo,
-                            tls=self._tls)
+        # _Transaction(trans_index=..., trans_depth=..., helo=..., tls=...), its other fields at their defaults
+        return _new_transaction_row(len(self._transactions), self._messages_transferred + 1, self._helo, None, None,
+                                    False, None, "", None, [], {}, None, None, None, None, None, None, self._tls,
+                                    False, False)
 
     def _activate(self, ts_ns: int, frame: int) -> _Transaction:
         t = self._current
@@ -177,7 +185,8 @@ class SessionBuilder:
             self._transactions.append(self._freeze(t, closing))
             if t.rcpt:
                 self._recipients.extend(starmap(_new_recipient_record, t.rcpt))
-        self._current = self._new_transaction()
+        if not closing:  # the closing row is the session's last: no event comes after it
+            self._current = self._new_transaction()
 
     def _freeze(self, t: _Transaction, closing: bool) -> TransactionRecord:
         rcpt = t.rcpt
@@ -226,34 +235,42 @@ class SessionBuilder:
             handler(self, event)
 
     def add_all(self, events: list[object]) -> None:
-        """:meth:`add` each event, in order."""
-        handlers = self._HANDLERS
+        """:meth:`add` each event, in order (replies and commands, most events, found without a look-up)."""
+        handlers, on_reply, on_command = self._HANDLERS, self._on_reply, self._on_command
         for event in events:
-            handler = handlers.get(type(event))
-            if handler is not None:
-                handler(self, event)
+            kind = type(event)
+            if kind is Reply:
+                on_reply(event)
+            elif kind is Command:
+                on_command(event)
+            else:
+                handler = handlers.get(kind)
+                if handler is not None:
+                    handler(self, event)
 
     def _on_command(self, c: Command) -> None:
         self._last_ts_ns = ts_ns = c.ts_ns
-        verb = c.verb
+        verb, argument, frame, index = c.verb, c.argument, c.frame, c.index
         trans_index: int | None = None
         # The verbs' cases exclude each other; the most frequent come first.
         if verb == "RCPT":
-            t = self._activate(ts_ns, c.frame)
+            t = self._activate(ts_ns, frame)
             trans_index = t.trans_index
-            rcpt = [self.session_id, trans_index, len(t.rcpt), ts_ns, c.frame,
-                    c.address if c.address is not None else c.argument, _params_text(c.params), None, None]
+            params = c.params
+            rcpt = [self.session_id, trans_index, len(t.rcpt), ts_ns, frame,
+                    c.address if c.address is not None else argument, _params_text(params) if params else "",
+                    None, None]
             t.rcpt.append(rcpt)
-            t.rcpt_by_command[c.index] = rcpt
+            t.rcpt_by_command[index] = rcpt
         elif verb == "MAIL":
             self._write_current()  # flush a transaction whose end we did not see (main.zeek)
-            t = self._activate(ts_ns, c.frame)
-            t.mail_from = c.address if c.address is not None else c.argument
+            t = self._activate(ts_ns, frame)
+            t.mail_from = c.address if c.address is not None else argument
             t.mail_params = _params_text(c.params)
             trans_index = t.trans_index
         elif verb in _HELO_VERBS:
-            self._helo, self._helo_verb = c.argument, verb
-            self._current.helo = c.argument if not self._current.active else self._current.helo
+            self._helo, self._helo_verb = argument, verb
+            self._current.helo = argument if not self._current.active else self._current.helo
         elif verb == "DATA" or verb == "BDAT":
             t = self._current
             if t.data_via is None:
@@ -263,56 +280,55 @@ class SessionBuilder:
             if self._current.active:
                 self._current.aborted = True
         elif verb == "AUTH":
-            self._auth_mechanism = (c.argument.split(" ", 1)[0].upper() or None)
+            self._auth_mechanism = (argument.split(" ", 1)[0].upper() or None)
             self._auth_reply_code = None
-        index = c.index
-        if trans_index is not None:
-            self._command_trans[index] = trans_index
-        row = [self.session_id, index, ts_ns, c.frame, verb, c.argument, c.known, c.pipelined, trans_index,
+        row = [self.session_id, index, ts_ns, frame, verb, argument, c.known, c.pipelined, trans_index,
                None, None, None, c.raw]
         self._commands.append(row)
         self._command_rows[index] = row
 
     def _on_reply(self, r: Reply) -> None:
-        self._last_ts_ns = r.ts_ns
+        self._last_ts_ns = ts_ns = r.ts_ns
+        code, frame, index = r.code, r.frame, r.command_index
         t = self._current
         t.last_reply = r
-        index = r.command_index
-        if index is not None:
-            trans_index = self._command_trans.get(index)
-            cmd = self._command_rows.get(index)
+        cmd = self._command_rows.get(index) if index is not None else None
+        if cmd is not None:
+            trans_index = cmd[_CMD_TRANS]
             # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
             # the reply to the message itself is the transaction's final_reply_code.
-            if cmd is not None and cmd[_CMD_REPLY_CODE] is None:
-                cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = r.code, r.frame, r.ts_ns
+            if cmd[_CMD_REPLY_CODE] is None:
+                cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = code, frame, ts_ns
         else:
-            trans_index = None
+            trans_index = self._message_trans.get(index) if index is not None else None
         verb, stage = r.verb, r.stage
         message_end = False
-        if stage is _GREETING or verb == GREETING_VERB:
+        if stage is _COMMAND and verb in _QUIET_REPLY_VERBS:
+            pass  # the reply changes nothing but its command's row (EHLO, QUIT, RSET, NOOP, ...)
+        elif stage is _GREETING or verb == GREETING_VERB:
             if self._banner is None:
-                self._banner, self._greeting_code = r.text, r.code
+                self._banner, self._greeting_code = r.text, code
         elif verb == "MAIL" and trans_index == t.trans_index:
-            t.mail_reply_code = r.code
+            t.mail_reply_code = code
         elif verb == "RCPT":
             rcpt = t.rcpt_by_command.get(index)
             if rcpt is not None:
-                rcpt[_RCPT_REPLY_CODE], rcpt[_RCPT_REPLY_TEXT] = r.code, r.text
+                rcpt[_RCPT_REPLY_CODE], rcpt[_RCPT_REPLY_TEXT] = code, r.text
         elif stage is _DATA_START or (stage is _BDAT_CHUNK and t.data_reply_code is None):
-            t.data_reply_code = r.code
+            t.data_reply_code = code
         elif stage is _DATA_END:
             if t.data_reply_code is None and verb == "BDAT":
-                t.data_reply_code = r.code
-            t.final_reply_code = r.code
+                t.data_reply_code = code
+            t.final_reply_code = code
             trans_index = t.trans_index if t.active else trans_index
             message_end = True
         elif verb == "AUTH" and stage is _COMMAND:
-            self._auth_reply_code = r.code
-        elif verb == "STARTTLS" and r.code == 220:
+            self._auth_reply_code = code
+        elif verb == "STARTTLS" and code == 220:
             self._starttls_used = True
         replies = self._replies
         replies.append(_new_reply_record(
-            self.session_id, len(replies), r.ts_ns, r.frame, r.code, r.enhanced_code, r.text, len(r.lines), verb,
+            self.session_id, len(replies), ts_ns, frame, code, r.enhanced_code, r.text, len(r.lines), verb,
             None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
         if message_end:
             self._messages_transferred += 1
@@ -333,11 +349,12 @@ class SessionBuilder:
         # A message always has its transaction row, even without MAIL (BDAT octets are sent without
         # a go-ahead, RFC 3030 2): the row says what the server made of it.
         t = self._activate(m.ts_ns, m.frame)
-        if self._command_trans.get(m.command_index) is None:
-            self._command_trans[m.command_index] = t.trans_index
-            cmd = self._command_rows.get(m.command_index)
-            if cmd is not None:
+        cmd = self._command_rows.get(m.command_index)
+        if cmd is not None:
+            if cmd[_CMD_TRANS] is None:
                 cmd[_CMD_TRANS] = t.trans_index
+        elif self._message_trans.get(m.command_index) is None:
+            self._message_trans[m.command_index] = t.trans_index
         t.message_size = m.size
         t.message_complete = m.complete
         if not m.complete:

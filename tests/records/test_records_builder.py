@@ -17,6 +17,7 @@ from corpus import all_capture_params
 from smtpsniff import pipeline as pipeline_module
 from smtpsniff.capture.files import open_capture
 from smtpsniff.records import builder as builder_module
+from smtpsniff.reassembly.events import ConnectionOpened, Endpoint, RoleBasis
 from smtpsniff.records.model import CommandRecord, RecipientRecord
 from smtpsniff.smtp.events import Command, Reply, ReplyStage
 
@@ -37,6 +38,7 @@ class _Recording(builder_module.SessionBuilder):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.events: list = []
+        self.made_with = (args, kwargs)
 
     def add_all(self, events: list) -> None:
         self.events.extend(events)
@@ -49,10 +51,12 @@ class _Recording(builder_module.SessionBuilder):
     def finish(self, *args, **kwargs):
         records = super().finish(*args, **kwargs)
         _SEEN.append((self.events, records))
+        _MADE.append((self.made_with, self.events, (args, kwargs), records))
         return records
 
 
 _SEEN: list = []
+_MADE: list = []  # (builder arguments, events, finish arguments, records) of each session
 
 
 def _sessions(path: Path, monkeypatch: pytest.MonkeyPatch) -> list:
@@ -117,3 +121,39 @@ def test_records_fields_carry_the_events_values(path: Path, monkeypatch: pytest.
             assert t.rcpt_to == tuple(r.address for r in mine)
             assert t.rcpt_codes == tuple(r.reply_code for r in mine)
             assert t.rcpt_accepted == sum(1 for r in mine if r.reply_code is not None and 200 <= r.reply_code < 300)
+
+
+
+def test_records_new_transaction_row_is_the_dataclass_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The positional builder of a transaction's open row gives what ``_Transaction(...)`` gives."""
+    sample = Path(__file__).resolve().parents[2] / "captures" / "smtp-sample.pcap"
+    _, records = _sessions(sample, monkeypatch)[0]
+    s = records.session
+    opened = ConnectionOpened(conn_id=s.session_id, ts_ns=s.start_ns, frame=s.first_frame,
+                              client=Endpoint(ip=s.client_ip, port=s.client_port),
+                              server=Endpoint(ip=s.server_ip, port=s.server_port),
+                              role_basis=RoleBasis(s.role_basis), ip_version=s.ip_version,
+                              handshake_seen=s.handshake_seen)
+    for helo, tls, done in ((None, False, 0), (s.helo, True, 3)):
+        builder = builder_module.SessionBuilder(opened, detected_by="port", implicit_tls=tls)
+        builder._helo, builder._messages_transferred = helo, done
+        built = builder._new_transaction()
+        expected = builder_module._Transaction(trans_index=0, trans_depth=done + 1, helo=helo, tls=tls)
+        assert repr(built) == repr(expected) and built == expected
+        assert built.rcpt is not builder._new_transaction().rcpt  # a fresh list per row
+
+
+@pytest.mark.parametrize("path", all_capture_params())
+def test_records_event_by_event_same_as_the_pipeline(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline hands a session's events to its builder at once (``add_all`` at close); a builder
+    given the same events one ``add`` at a time, as they came, builds the same records."""
+    _MADE.clear()
+    _sessions(path, monkeypatch)
+    made, _MADE[:] = list(_MADE), []
+    for (args, kwargs), events, (finish_args, finish_kwargs), records in made:
+        builder = builder_module.SessionBuilder(*args, **kwargs)
+        for event in events:
+            builder.add(event)
+        again = builder.finish(*finish_args, **finish_kwargs)
+        assert again == records
+        assert repr(again) == repr(records)
