@@ -76,8 +76,3 @@ def banner_name(banner: str) -> str | None:
     as :func:`server_names` reads it; None when the first line starts with no word."""
     first = banner.partition("\n")[0].partition(" ")[0].strip()
     return first.lower().rstrip(".") if first else None
-
-
-def server_org_domains(records: SessionRecords) -> set[str]:
-    """Organisational domains of the server's own names (empty when it gave no dotted name)."""
-    return {d for d in (org_domain(n) for n in server_names(records)) if d}

@@ -45,7 +45,6 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 #: Verbs whose reply at the COMMAND stage changes no state of the session or its transaction (see
 #: SessionBuilder._on_reply's cases): only the command's row and the reply's own record.
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
-_TRANSACTION_VERBS = frozenset({"MAIL", "RCPT", "DATA", "BDAT"})
 
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
 _DATA_START, _DATA_END, _BDAT_CHUNK = ReplyStage.DATA_START, ReplyStage.DATA_END, ReplyStage.BDAT_CHUNK
