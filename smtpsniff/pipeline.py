@@ -71,15 +71,22 @@ def collector_paused(*, kept: bool = False) -> Iterator[None]:
         gc.enable()
 
 
+#: Events an open SMTP session gathers before they go to its builder (see :class:`_Session`): few
+#: enough that a long live session does not hold every event beside every row built from them,
+#: many enough that the builder is called once for thousands of them.
+PENDING_EVENTS = 4096
+
+
 class _Session:
     """One SMTP connection's decoder and record builder (with the two methods every data event calls).
 
-    The decoder's events wait in ``pending`` until the connection closes, then go to the builder
-    in one :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>`: the
+    The decoder's events wait in ``pending`` and go to the builder in one
+    :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>` when
+    :data:`PENDING_EVENTS` have gathered (:meth:`hand_over`) and when the connection closes: the
     builder's state is read only by its ``finish``, so it builds the same records from the same
-    events in the same order, for one call per session instead of one per data event.  An open
-    session holds its events until then; the builder's rows share most of their values (command
-    lines, reply texts, message contents), so this adds mostly the event objects and the replies' raw octets.
+    events in the same order, for one call per batch instead of one per data event.  A long session
+    thus holds at most about :data:`PENDING_EVENTS` events beside the rows built from the earlier
+    ones, instead of all its events next to all its rows at close.
     """
 
     __slots__ = ("conversation", "builder", "receive", "pending", "add_all")
@@ -90,6 +97,11 @@ class _Session:
         self.receive = conversation.receive
         self.pending: list = []
         self.add_all = self.pending.extend
+
+    def hand_over(self) -> None:
+        """Give the waiting events to the builder."""
+        self.builder.add_all(self.pending)
+        self.pending.clear()
 
 
 @dataclass(slots=True)
@@ -186,6 +198,8 @@ class SmtpPipeline:
                     smtp_events = session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame)
                     if smtp_events:
                         session.add_all(smtp_events)
+                        if len(session.pending) >= PENDING_EVENTS:
+                            session.hand_over()
                     continue
             else:
                 conn_id = getattr(ev, "conn_id", None)
@@ -229,7 +243,7 @@ class SmtpPipeline:
         elif kind is ConnectionClosed:
             add_all(conversation.close(ev.ts_ns))
             del self._sessions[ev.conn_id]
-            session.builder.add_all(session.pending)
+            session.hand_over()
             records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
                                              tls_bytes_s2c=conversation.tls_bytes_s2c)
             if self.keep_sessions:
