@@ -89,14 +89,14 @@ class _Session:
     ones, instead of all its events next to all its rows at close.
     """
 
-    __slots__ = ("conversation", "builder", "receive", "pending", "add_all")
+    __slots__ = ("conversation", "builder", "receive", "pending", "queue")
 
     def __init__(self, conversation: SmtpConversation, builder: SessionBuilder) -> None:
         self.conversation = conversation
         self.builder = builder
         self.receive = conversation.receive
         self.pending: list = []
-        self.add_all = self.pending.extend
+        self.queue = self.pending.extend  # events wait here for hand_over
 
     def hand_over(self) -> None:
         """Give the waiting events to the builder."""
@@ -197,7 +197,7 @@ class SmtpPipeline:
                 if session is not None:
                     smtp_events = session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame)
                     if smtp_events:
-                        session.add_all(smtp_events)
+                        session.queue(smtp_events)
                         if len(session.pending) >= PENDING_EVENTS:
                             session.hand_over()
                     continue
@@ -234,14 +234,14 @@ class SmtpPipeline:
         return session
 
     def _to_session(self, session: _Session, ev: object) -> None:
-        conversation, add_all = session.conversation, session.add_all
+        conversation, queue = session.conversation, session.queue
         kind = type(ev)
         if kind is StreamData:
-            add_all(conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
+            queue(conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
         elif kind is StreamGap:
-            add_all(conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
+            queue(conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
         elif kind is ConnectionClosed:
-            add_all(conversation.close(ev.ts_ns))
+            queue(conversation.close(ev.ts_ns))
             del self._sessions[ev.conn_id]
             session.hand_over()
             records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
@@ -254,6 +254,8 @@ class SmtpPipeline:
                 self._on_session(records)
         elif kind is Anomaly:
             session.pending.append(ev)
+        if len(session.pending) >= PENDING_EVENTS:  # empty after a close's hand_over
+            session.hand_over()
 
     # -- SMTP on other ports: a 220 greeting answered by EHLO or HELO -----------------------------
     def _to_probe(self, probe: _Probe, ev: object) -> None:

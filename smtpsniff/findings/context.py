@@ -37,7 +37,6 @@ class DetectionContext:
     from_fields_from_tables: bool = False
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
-    _sessions: dict[int, SessionRecord] | None = None
     _session_ids: np.ndarray | None = None  # each record's session id, in record order
     _credential_sessions: dict[int, SessionRecord] | None = None
 
@@ -52,12 +51,6 @@ class DetectionContext:
         if key not in self._parsed:
             self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
         return self._parsed[key]
-
-    def sessions_by_id(self) -> dict[int, SessionRecord]:
-        """Every session record by its id (read once for the detectors that group credentials)."""
-        if self._sessions is None:
-            self._sessions = {r.session.session_id: r.session for r in self.records}
-        return self._sessions
 
     def credential_sessions(self) -> dict[int, SessionRecord]:
         """The session record of each session a credential names, by id (read once for the

@@ -129,8 +129,11 @@ _VERB_MOVES = REPLY_MOVES_BY_VERB
 _NO_MOVES = NO_MOVES
 #: Triggers that move the session state but no client mode (no ClientMode row in the table).
 _SESSION_ONLY = frozenset(set(Trigger) - {t for (s, t) in TRANSITIONS if isinstance(s, ClientMode)})
-#: ... of which those _answered does nothing else on (HELLO_OK reads the capabilities).
-_STATE_ONLY = _SESSION_ONLY - {Trigger.HELLO_OK}
+#: Triggers on which _answered does more than move states (capabilities, the DATA message, the
+#: TLS start, the end of an AUTH exchange): a new case there must be named here too.
+_ANSWERED_ACTS_ON = frozenset({Trigger.HELLO_OK, Trigger.DATA_GO, Trigger.TLS_GO, Trigger.AUTH_DONE})
+#: Triggers that only move the session state: _server moves it itself, without _answered.
+_STATE_ONLY = _SESSION_ONLY - _ANSWERED_ACTS_ON
 _CRLF = b"\r\n"
 
 C2S = Direction.CLIENT_TO_SERVER
@@ -539,7 +542,9 @@ class SmtpConversation:
         quotes, no source route) with valid, distinct ESMTP parameters whose xtext values hold no
         escape.  The line was wholly in the chunk, so its frame is the chunk's: the Line the splitter
         would build has ``end_frame == frame`` and ``ending == CRLF``.  What follows the parsing is
-        :meth:`_command`'s own code.
+        :meth:`_command`'s own code.  :meth:`_client` itself handles the usual case (a verb of
+        ``_QUEUED_VERBS`` that only joins the reply queue, with nothing to report) and calls this
+        for every other line the C reader took.
         """
         _, raw, verb, arg, address, address_raw, params, decoded = parsed
         if verb == "AUTH" and len(raw) > self._limits.max_auth_line:  # _command reports it
