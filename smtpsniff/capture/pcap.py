@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from smtpsniff.capture.frame import Frame
 
@@ -150,17 +151,17 @@ def iter_batches(
     """
     if cut is None:
         cut = frame_cutter(header, max_record_bytes)
-    elif readinto is not None:
-        yield from _iter_in_place(readinto, initial, note, max_record_bytes, chunk_bytes, cut)
-        return
-    buf = initial + read(chunk_bytes)
-    eof = len(buf) < chunk_bytes + len(initial)
+        readinto = None  # its frames keep slices of the buffer: each chunk must be new bytes
+    if readinto is not None:
+        buffer, eof, refill = _in_place(readinto, initial, chunk_bytes)
+    else:
+        buffer, eof, refill = _copying(read, initial, chunk_bytes)
     off = 0
     number = 0
     ts_ns = None
     while True:
-        end = len(buf)
-        batch, records, off, number, last_ts, need, too_large = cut(buf, off, number)
+        end = len(buffer)
+        batch, records, off, number, last_ts, need, too_large = cut(buffer, off, number)
         if records:
             ts_ns = last_ts
             yield batch
@@ -174,55 +175,47 @@ def iter_batches(
             if left:
                 _truncated(note, number, need, left, ts_ns)
             return
-        want = max(chunk_bytes, need - left)
-        more = read(want)
-        eof = len(more) < want
-        buf = buf[off:] + more
+        buffer, eof = refill(buffer, off, max(chunk_bytes, need - left))
         off = 0
 
 
-def _iter_in_place(
-    readinto: Callable[[memoryview], int],
-    initial: bytes,
-    note: Callable[[str, str, int | None], None],
-    max_record_bytes: int,
-    chunk_bytes: int,
-    cut: Cut,
-) -> Iterator:
-    """:func:`iter_batches` with ``readinto``: the same reads, cuts and anomalies, one reused buffer."""
+#: ``refill(buffer, off, want) -> (buffer, eof)``: the bytes of ``buffer`` from ``off`` on, then up
+#: to ``want`` more read from the stream; ``eof`` when fewer than ``want`` came.
+Refill = Callable[[Any, int, int], tuple[Any, bool]]
+
+
+def _copying(read: Callable[[int], bytes], initial: bytes, chunk_bytes: int) -> tuple[bytes, bool, Refill]:
+    """The first buffer of :func:`iter_batches`, whether the stream ended, and its ``refill``: each
+    chunk read as new bytes and joined to the unread tail."""
+    def refill(buffer: bytes, off: int, want: int) -> tuple[bytes, bool]:
+        more = read(want)
+        return buffer[off:] + more, len(more) < want
+
+    first = initial + read(chunk_bytes)
+    return first, len(first) < chunk_bytes + len(initial), refill
+
+
+def _in_place(readinto: Callable[[memoryview], int], initial: bytes, chunk_bytes: int
+              ) -> tuple[memoryview, bool, Refill]:
+    """As :func:`_copying`, reading into one reused buffer (a memoryview of it is the buffer): the
+    unread tail, less than one record, is moved to the front and the chunk read after it."""
     store = bytearray(len(initial) + chunk_bytes)
     view = memoryview(store)
-    view[: len(initial)] = initial
-    end = len(initial) + _fill(readinto, view[len(initial) :])
-    eof = end < len(store)
-    off = 0
-    number = 0
-    ts_ns = None
-    while True:
-        batch, records, off, number, last_ts, need, too_large = cut(view[:end], off, number)
-        if records:
-            ts_ns = last_ts
-            yield batch
-        if too_large:
-            _too_large(note, number, too_large, max_record_bytes, ts_ns)
-            return
-        if need == 0:
-            continue  # the cutter stopped early on purpose: the rest of the buffer is still its
-        left = end - off
-        if eof:
-            if left:
-                _truncated(note, number, need, left, ts_ns)
-            return
-        want = max(chunk_bytes, need - left)
-        tail = bytes(view[off:end])  # less than one record
+
+    def refill(buffer: memoryview, off: int, want: int) -> tuple[memoryview, bool]:
+        nonlocal store, view
+        left = len(buffer) - off
+        tail = bytes(buffer[off:])
         if left + want > len(store) or len(store) > 2 * (left + want):  # (back to chunk size after a big record)
             store = bytearray(left + want)
             view = memoryview(store)
         view[:left] = tail
         got = _fill(readinto, view[left : left + want])
-        eof = got < want
-        end = left + got
-        off = 0
+        return view[: left + got], got < want
+
+    view[: len(initial)] = initial
+    end = len(initial) + _fill(readinto, view[len(initial) :])
+    return view[:end], end < len(store), refill
 
 
 def _fill(readinto: Callable[[memoryview], int], view: memoryview) -> int:
