@@ -100,14 +100,7 @@ class MessageAssembler:
             if self.first is None:
                 self.first = (ts_ns, frame)
             if c_lines is not None and self._at_start and not self._splitter.buffer:
-                # _native_lines, inline (once or twice per chunk of every message)
-                new, size, ended = c_lines(data, pos, self._longest, self._dot, self._content,
-                                           self._limits.max_message_bytes)
-                if size:
-                    self.size += size
-                    self._prev_ending = b"\r\n"
-                if ended:
-                    self.end_marker = END_LINE if self._prev_ending is None else b"\r\n" + END_LINE
+                new, ended = self._native_lines(data, pos)
                 if new > pos:
                     self.wire_bytes += new - pos
                     pos = new
