@@ -432,6 +432,11 @@ typedef struct {
                       * so that the tombs of the last linger time (thousands) keep no cache lines of
                       * the live table busy */
     int lru_head, lru_tail;
+    /* The latest capture time of the idle sweeps the current cut ran ahead of (swept: there was one):
+     * the reassembler forgets there the tombs closed a linger time before it, which, with capture
+     * times that go back, later records of the cut may still fall within (see tomb_segment). */
+    long long swept_ts;
+    int swept;
     long long segments, bytes_delivered, ignored_packets, late_packets; /* since the last counters() */
     long long handled;                                   /* segments handled here, ever */
 } FastFlows;
@@ -715,14 +720,17 @@ static int recent_push(FastFlows *f, FlowDir *d, PyObject *payload, Py_ssize_t n
 
 /* A late packet of a FLOW_TOMB connection: 1 counted here (*item None), 0 Python's job (the tomb dies).
  * table.py _first_packet: within Limits.closed_linger_ns of the close, a packet that is not a SYN
- * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, so
- * that an idle sweep the reassembler runs before this record (forgetting tombs that old) changes nothing;
- * a snaplen-cut packet is left to Python too (its counts are decode's). */
+ * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, and
+ * only while no idle sweep of this cut reached the end of the linger time (TcpReassembler.expire, run
+ * before the sweep's record, forgets tombs that old: with capture times that go back, a later record
+ * may fall within the linger time again, and is then a new connection's first packet there); a
+ * snaplen-cut packet is left to Python too (its counts are decode's). */
 static int tomb_segment(FastFlows *f, Flow *fl, const Decoded *r, unsigned flags, long long ts, PyObject **item)
 {
     if (!f->tombs_enabled)
         return 0;
-    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger) {
+    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger &&
+        !(f->swept && f->swept_ts - fl->closed_ts >= f->linger)) {
         f->late_packets++;
         f->segments++;
         f->handled++;
@@ -1256,6 +1264,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
             return NULL;
         }
         flows = (FastFlows *)flows_arg;
+        flows->swept = 0; /* the reassembler ran the sweeps of earlier cuts before this one */
     }
     Py_ssize_t next_sweep = until_expire - 1;
     PyObject *sweeps = NULL;
@@ -1305,6 +1314,10 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         long long ts = (long long)sec * 1000000000LL + (long long)frac * self->frac_ns;
         const unsigned char *d = buf + start;
         if (flows != NULL && n == next_sweep) {
+            if (!flows->swept || ts > flows->swept_ts) {
+                flows->swept_ts = ts;
+                flows->swept = 1;
+            }
             if (flows->fast && sweep(flows, ts, n, sweeps) < 0)
                 goto fail;
             next_sweep += expire_every;
