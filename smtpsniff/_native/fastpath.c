@@ -2047,6 +2047,9 @@ static PyObject *ascii_words(const Py_UCS1 *s, Py_ssize_t n)
  * size_announced). */
 enum { EH_PIPELINING, EH_SIZE, EH_STARTTLS, EH_CHUNKING, EH_BINARYMIME, EH_8BITMIME, EH_SMTPUTF8, EH_DSN,
        EH_ENHANCEDSTATUSCODES, EH_REQUIRETLS, EH_COUNT };
+/* smtpsniff/smtp/capabilities.py _SIZE_DIGITS_MOST: the longest SIZE number read (no int() conversion
+ * of that many digits raises, whatever sys.set_int_max_str_digits says). */
+#define SIZE_DIGITS_MOST 640
 static const char *const ehlo_flag_names[EH_COUNT] = {
     "PIPELINING", "SIZE", "STARTTLS", "CHUNKING", "BINARYMIME", "8BITMIME", "SMTPUTF8", "DSN",
     "ENHANCEDSTATUSCODES", "REQUIRETLS",
@@ -2140,26 +2143,23 @@ static PyObject *smtp_ehlo(PyObject *Py_UNUSED(mod), PyObject *lines)
         for (int e = 0; e < EH_COUNT; e++) {
             if (!eq_nocase(s, k, ehlo_flag_names[e]))
                 continue;
-            /* ParsedCapabilities.size: the first SIZE's first parameter, when all digits; 0 is none */
+            /* ParsedCapabilities.size: the first SIZE's first parameter, when all digits and at most
+             * SIZE_DIGITS_MOST of them past its leading zeros; 0 is none */
             if (e == EH_SIZE && !flags[e] && PyTuple_GET_SIZE(params) > 0) {
                 PyObject *p0 = PyTuple_GET_ITEM(params, 0);
                 const Py_UCS1 *ds = PyUnicode_1BYTE_DATA(p0);
-                Py_ssize_t dn = PyUnicode_GET_LENGTH(p0), j = 0;
+                Py_ssize_t dn = PyUnicode_GET_LENGTH(p0), j = 0, zeros = 0;
+                while (zeros < dn && ds[zeros] == '0')
+                    zeros++;
+                j = zeros;
                 while (j < dn && is_digit(ds[j]))
                     j++;
-                if (j == dn) {
-                    size = PyLong_FromUnicodeObject(p0, 10);
+                if (j == dn && zeros < dn && dn - zeros <= SIZE_DIGITS_MOST) {
+                    /* the digits past the zeros, NUL-terminated like every str's data */
+                    size = PyLong_FromString((const char *)ds + zeros, NULL, 10);
                     if (size == NULL) {
                         Py_DECREF(params);
                         goto done;
-                    }
-                    int zero = PyObject_Not(size);
-                    if (zero != 0) {
-                        Py_CLEAR(size);
-                        if (zero < 0) {
-                            Py_DECREF(params);
-                            goto done;
-                        }
                     }
                 }
             }
