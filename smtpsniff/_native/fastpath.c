@@ -432,6 +432,11 @@ typedef struct {
                       * so that the tombs of the last linger time (thousands) keep no cache lines of
                       * the live table busy */
     int lru_head, lru_tail;
+    /* The latest capture time of the idle sweeps the current cut ran ahead of (swept: there was one):
+     * the reassembler forgets there the tombs closed a linger time before it, which, with capture
+     * times that go back, later records of the cut may still fall within (see tomb_segment). */
+    long long swept_ts;
+    int swept;
     long long segments, bytes_delivered, ignored_packets, late_packets; /* since the last counters() */
     long long handled;                                   /* segments handled here, ever */
 } FastFlows;
@@ -715,14 +720,17 @@ static int recent_push(FastFlows *f, FlowDir *d, PyObject *payload, Py_ssize_t n
 
 /* A late packet of a FLOW_TOMB connection: 1 counted here (*item None), 0 Python's job (the tomb dies).
  * table.py _first_packet: within Limits.closed_linger_ns of the close, a packet that is not a SYN
- * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, so
- * that an idle sweep the reassembler runs before this record (forgetting tombs that old) changes nothing;
- * a snaplen-cut packet is left to Python too (its counts are decode's). */
+ * (a SYN may start a new connection) is a late packet: counted, dropped.  Strictly within it here, and
+ * only while no idle sweep of this cut reached the end of the linger time (TcpReassembler.expire, run
+ * before the sweep's record, forgets tombs that old: with capture times that go back, a later record
+ * may fall within the linger time again, and is then a new connection's first packet there); a
+ * snaplen-cut packet is left to Python too (its counts are decode's). */
 static int tomb_segment(FastFlows *f, Flow *fl, const Decoded *r, unsigned flags, long long ts, PyObject **item)
 {
     if (!f->tombs_enabled)
         return 0;
-    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger) {
+    if (fl->state == FLOW_TOMB && !(flags & T_SYN) && r->avail >= r->end && ts - fl->closed_ts < f->linger &&
+        !(f->swept && f->swept_ts - fl->closed_ts >= f->linger)) {
         f->late_packets++;
         f->segments++;
         f->handled++;
@@ -1256,6 +1264,7 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
             return NULL;
         }
         flows = (FastFlows *)flows_arg;
+        flows->swept = 0; /* the reassembler ran the sweeps of earlier cuts before this one */
     }
     Py_ssize_t next_sweep = until_expire - 1;
     PyObject *sweeps = NULL;
@@ -1305,6 +1314,10 @@ static PyObject *Cutter_call(Cutter *self, PyObject *args, PyObject *kwargs)
         long long ts = (long long)sec * 1000000000LL + (long long)frac * self->frac_ns;
         const unsigned char *d = buf + start;
         if (flows != NULL && n == next_sweep) {
+            if (!flows->swept || ts > flows->swept_ts) {
+                flows->swept_ts = ts;
+                flows->swept = 1;
+            }
             if (flows->fast && sweep(flows, ts, n, sweeps) < 0)
                 goto fail;
             next_sweep += expire_every;
@@ -2034,6 +2047,9 @@ static PyObject *ascii_words(const Py_UCS1 *s, Py_ssize_t n)
  * size_announced). */
 enum { EH_PIPELINING, EH_SIZE, EH_STARTTLS, EH_CHUNKING, EH_BINARYMIME, EH_8BITMIME, EH_SMTPUTF8, EH_DSN,
        EH_ENHANCEDSTATUSCODES, EH_REQUIRETLS, EH_COUNT };
+/* smtpsniff/smtp/capabilities.py _SIZE_DIGITS_MOST: the longest SIZE number read (no int() conversion
+ * of that many digits raises, whatever sys.set_int_max_str_digits says). */
+#define SIZE_DIGITS_MOST 640
 static const char *const ehlo_flag_names[EH_COUNT] = {
     "PIPELINING", "SIZE", "STARTTLS", "CHUNKING", "BINARYMIME", "8BITMIME", "SMTPUTF8", "DSN",
     "ENHANCEDSTATUSCODES", "REQUIRETLS",
@@ -2127,26 +2143,23 @@ static PyObject *smtp_ehlo(PyObject *Py_UNUSED(mod), PyObject *lines)
         for (int e = 0; e < EH_COUNT; e++) {
             if (!eq_nocase(s, k, ehlo_flag_names[e]))
                 continue;
-            /* ParsedCapabilities.size: the first SIZE's first parameter, when all digits; 0 is none */
+            /* ParsedCapabilities.size: the first SIZE's first parameter, when all digits and at most
+             * SIZE_DIGITS_MOST of them past its leading zeros; 0 is none */
             if (e == EH_SIZE && !flags[e] && PyTuple_GET_SIZE(params) > 0) {
                 PyObject *p0 = PyTuple_GET_ITEM(params, 0);
                 const Py_UCS1 *ds = PyUnicode_1BYTE_DATA(p0);
-                Py_ssize_t dn = PyUnicode_GET_LENGTH(p0), j = 0;
+                Py_ssize_t dn = PyUnicode_GET_LENGTH(p0), j = 0, zeros = 0;
+                while (zeros < dn && ds[zeros] == '0')
+                    zeros++;
+                j = zeros;
                 while (j < dn && is_digit(ds[j]))
                     j++;
-                if (j == dn) {
-                    size = PyLong_FromUnicodeObject(p0, 10);
+                if (j == dn && zeros < dn && dn - zeros <= SIZE_DIGITS_MOST) {
+                    /* the digits past the zeros, NUL-terminated like every str's data */
+                    size = PyLong_FromString((const char *)ds + zeros, NULL, 10);
                     if (size == NULL) {
                         Py_DECREF(params);
                         goto done;
-                    }
-                    int zero = PyObject_Not(size);
-                    if (zero != 0) {
-                        Py_CLEAR(size);
-                        if (zero < 0) {
-                            Py_DECREF(params);
-                            goto done;
-                        }
                     }
                 }
             }

@@ -13,6 +13,11 @@ from smtpsniff.fastinit import slot_builder
 from smtpsniff.smtp.grammar import EHLO_LINE
 
 
+#: The longest SIZE number read: no server announces more than a few digits, and int() of at most
+#: 640 digits never raises, whatever ``sys.set_int_max_str_digits`` allows (640 is its least limit).
+_SIZE_DIGITS_MOST = 640
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedCapabilities:
     domain: str
@@ -31,10 +36,14 @@ class ParsedCapabilities:
 
     @property
     def size(self) -> int | None:
-        """RFC 1870 4: ``SIZE [number]``; 0 or no number means no fixed limit -> None."""
+        """RFC 1870 4: ``SIZE [number]`` (ASCII digits, RFC 5234 B.1); 0 or no number means no fixed
+        limit -> None, and so does a number longer than ``_SIZE_DIGITS_MOST`` digits (the raw value
+        stays in ``items``)."""
         p = self.params("SIZE")
-        if p and p[0].isdigit():
-            return int(p[0]) or None
+        if p and p[0].isascii() and p[0].isdigit():
+            digits = p[0].lstrip("0")
+            if digits and len(digits) <= _SIZE_DIGITS_MOST:
+                return int(digits)
         return None
 
     @property
