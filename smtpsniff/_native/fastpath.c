@@ -754,12 +754,13 @@ static int fast_fin(FastFlows *f, Flow *fl, int idx, int side, long number, long
     if (marker == NULL)
         return -1;
     if (closes) {
+        /* the dead table's room first: a failed allocation leaves the flow as it was */
+        if (f->tombs_enabled && reserve_slots(f, &f->dead, f->tombs + 1) < 0) {
+            Py_DECREF(marker);
+            return -1;
+        }
         freeze(f, idx);
         if (f->tombs_enabled) {
-            if (reserve_slots(f, &f->dead, f->tombs + 1) < 0) {
-                Py_DECREF(marker);
-                return -1;
-            }
             drop_slot(f, &f->live, idx, 0);
             drop_slot(f, &f->live, idx, 1);
             fl->state = FLOW_TOMB;

@@ -611,7 +611,7 @@ class TcpReassembler:
         """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``.
 
         ``closing``: it is about to be closed, which drops its streams' windows of recent bytes
-        unread: the table does not write them (they are left as they were at the hand-over).
+        unread: the table does not write them (they may have been emptied since the hand-over).
         """
         handle = conn.fast
         last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered, tomb = (
