@@ -19,6 +19,7 @@ from itertools import chain
 from .anomaly import Anomaly, Layer
 from .capture.frame import Frame
 from .limits import DEFAULT_LIMITS, Limits
+from .net import native
 from .proxy import NEED_MORE, Preamble, parse_preamble
 from .records.builder import SessionBuilder, SessionRecords
 from .reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
@@ -139,6 +140,8 @@ class SmtpPipeline:
         self._sessions: dict[int, _Session] = {}
         self._probes: dict[int, _Probe] = {}
         self._on_session = on_session
+        #: The SMTP decoder's C readers, asked once for every conversation of this pipeline.
+        self._c_readers = native.smtp_functions()
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -228,7 +231,7 @@ class SmtpPipeline:
     def _start_session(self, opened: ConnectionOpened, detected_by: str) -> _Session:
         implicit = opened.server.port in IMPLICIT_TLS_PORTS
         conversation = SmtpConversation(limits=self.limits, implicit_tls=implicit,
-                                        midstream=not opened.handshake_seen)
+                                        midstream=not opened.handshake_seen, c_readers=self._c_readers)
         builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit)
         session = self._sessions[opened.conn_id] = _Session(conversation, builder)
         return session

@@ -394,27 +394,30 @@ class SessionBuilder:
         self._write_current(closing=True)
         for a in extra_anomalies:
             self._on_anomaly(a)
-        o, caps = self.opened, self._capabilities
+        o, caps, auth_reply_code = self.opened, self._capabilities, self._auth_reply_code
         commands = tuple(starmap(_new_command_record, self._commands))
-        session = _new_session_record(
-            session_id=self.session_id, client_ip=o.client.ip, client_port=o.client.port, server_ip=o.server.ip,
-            server_port=o.server.port, ip_version=o.ip_version, start_ns=o.ts_ns,
-            end_ns=max(closed.ts_ns, self._last_ts_ns), first_frame=o.frame, detected_by=self.detected_by,
-            role_basis=o.role_basis._value_, handshake_seen=o.handshake_seen, banner=self._banner,
-            greeting_code=self._greeting_code, helo_verb=self._helo_verb, helo=self._helo,
-            capabilities=tuple([" ".join((kw, *params)) for kw, params in caps.items]) if caps else (),
-            pipelining_offered=bool(caps and caps.pipelining), starttls_offered=bool(caps and caps.starttls),
-            starttls_used=self._starttls_used, implicit_tls=self.implicit_tls, tls_version=self._tls_version,
-            sni=self._sni, auth_mechanisms_offered=caps.auth_mechanisms if caps else (),
-            auth_mechanism=self._auth_mechanism, auth_reply_code=self._auth_reply_code,
-            auth_success=None if self._auth_reply_code is None else 200 <= self._auth_reply_code < 300,
-            commands=len(commands), replies=len(self._replies), transactions=len(self._transactions),
-            messages=len(self._messages), bytes_c2s=closed.bytes_c2s, bytes_s2c=closed.bytes_s2c,
-            tls_bytes_c2s=tls_bytes_c2s, tls_bytes_s2c=tls_bytes_s2c,
-            gap_bytes=closed.gap_bytes_c2s + closed.gap_bytes_s2c, close_reason=closed.reason._value_,
-            anomalies=len(self._anomalies),
+        replies, transactions, messages, anomalies = self._replies, self._transactions, self._messages, \
+            self._anomalies
+        if caps is not None:
+            # " ".join((kw, *params)) per line, without building that tuple for the many bare keywords
+            capabilities = tuple([kw + " " + " ".join(params) if params else kw for kw, params in caps.items])
+            pipelining, starttls, mechanisms = bool(caps.pipelining), bool(caps.starttls), caps.auth_mechanisms
+        else:
+            capabilities = mechanisms = ()
+            pipelining = starttls = False
+        client, server = o.client, o.server
+        session = _new_session_record(  # SessionRecord's fields in order
+            self.session_id, client.ip, client.port, server.ip, server.port, o.ip_version, o.ts_ns,
+            max(closed.ts_ns, self._last_ts_ns), o.frame, self.detected_by, o.role_basis._value_,
+            o.handshake_seen, self._banner, self._greeting_code, self._helo_verb, self._helo, capabilities,
+            pipelining, starttls, self._starttls_used, self.implicit_tls, self._tls_version, self._sni,
+            mechanisms, self._auth_mechanism, auth_reply_code,
+            None if auth_reply_code is None else 200 <= auth_reply_code < 300,
+            len(commands), len(replies), len(transactions), len(messages), closed.bytes_c2s, closed.bytes_s2c,
+            tls_bytes_c2s, tls_bytes_s2c, closed.gap_bytes_c2s + closed.gap_bytes_s2c, closed.reason._value_,
+            len(anomalies),
         )
-        return _new_session_records(session, tuple(self._transactions), tuple(self._recipients), commands,
-                              tuple(self._replies), tuple(self._messages), tuple(self._anomalies),
-                              tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
+        return _new_session_records(session, tuple(transactions), tuple(self._recipients), commands,
+                                    tuple(replies), tuple(messages), tuple(anomalies),
+                                    tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
 

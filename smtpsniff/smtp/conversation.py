@@ -32,6 +32,7 @@ This module does no I/O and knows no sockets, packets, TCP, files, clocks or Dat
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from smtpsniff.anomaly import Anomaly, Layer
@@ -116,6 +117,10 @@ _COMMAND_STAGE = ReplyStage.COMMAND
 _DATA_START = ReplyStage.DATA_START
 _DATA_END = ReplyStage.DATA_END
 _KNOWN_VERBS = g.KNOWN_VERBS
+_CONNECTED = SmtpState.CONNECTED
+_AFTER_GAP = SmtpState.AFTER_GAP
+#: ``SmtpConversation(c_readers=...)``'s default: ask :func:`smtpsniff.net.native.smtp_functions` now.
+ASK_NATIVE = object()
 #: Verbs whose Command moves more than the queue of commands awaiting a reply
 #: (:meth:`SmtpConversation._command_sent`, :meth:`SmtpConversation._framing_command`).
 _SENT_MOVES = frozenset({"MAIL", "RCPT", "RSET", "DATA", "STARTTLS", "BDAT", "AUTH"})
@@ -193,27 +198,34 @@ class SmtpConversation:
     """One SMTP connection, both directions.  See the module docstring."""
 
     def __init__(
-        self, *, limits: Limits = DEFAULT_LIMITS, implicit_tls: bool = False, midstream: bool = False
+        self, *, limits: Limits = DEFAULT_LIMITS, implicit_tls: bool = False, midstream: bool = False,
+        c_readers: tuple[Callable, Callable, Callable] | None | object = ASK_NATIVE,
     ) -> None:
         """``implicit_tls``: TLS from the first byte (port 465, RFC 8314 3.3).
         ``midstream``: the capture starts inside the connection (no handshake seen): both directions
         start as after a gap and resynchronise on the first trustworthy line; no greeting is expected.
+        ``c_readers``: what :func:`smtpsniff.net.native.smtp_functions` returned, when the caller asked
+        it once for many conversations (a pipeline, for all of its connections); by default
+        (:data:`ASK_NATIVE`) it is asked now, so ``SMTPSNIFF_NATIVE`` as it is set at construction decides.
         """
         self._limits = limits
         self._implicit = implicit_tls
-        self._state = SmtpState.AFTER_GAP if midstream else SmtpState.CONNECTED
+        self._state = _AFTER_GAP if midstream else _CONNECTED
         if implicit_tls:
             self._cmode, self._smode = ClientMode.TLS_PROBE, ServerMode.TLS_PROBE
         elif midstream:
             self._cmode, self._smode = ClientMode.GAP, ServerMode.GAP
         else:
-            self._cmode, self._smode = ClientMode.COMMAND, ServerMode.REPLY
-        self._csplit = LineSplitter(limits.max_buffered_line)
-        self._ssplit = LineSplitter(limits.max_buffered_line)
+            self._cmode, self._smode = _COMMAND_MODE, _REPLY_MODE
+        buffered = limits.max_buffered_line
+        self._csplit = LineSplitter(buffered)
+        self._ssplit = LineSplitter(buffered)
         # The C readers of a well-formed command line / reply (None: SMTPSNIFF_NATIVE=0 or not built).
-        fast = native.smtp_functions()
-        self._c_command, self._c_reply, self._c_content = fast if fast is not None else (None, None, None)
-        self._reply_longest = min(limits.max_reply_line, self._ssplit.limit) - 2  # a reply line, no CRLF
+        if c_readers is ASK_NATIVE:
+            c_readers = native.smtp_functions()
+        self._c_command, self._c_reply, self._c_content = (
+            c_readers if c_readers is not None else (None, None, None))  # type: ignore[misc]
+        self._reply_longest = min(limits.max_reply_line, buffered) - 2  # a reply line, no CRLF
         self._reply_lines_most = limits.max_reply_lines
         self._command_longest = limits.max_command_line
         self._held: list[tuple[str, bytes | int, int, int]] = []
