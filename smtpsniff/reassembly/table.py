@@ -282,11 +282,11 @@ class TcpReassembler:
             self._close(conn, CloseReason.FIN, "close", frame, ts, out, linger=True)
 
     def _first_packet(self, key: Key, from_lo: bool, seg: TcpSegment, out: list) -> None:
-        flags = seg.flags
+        flags, ts_ns, frame = seg.flags, seg.ts_ns, seg.frame
         tomb = self._closed.get(key)
         if tomb is not None:
             closed_ts, isns = tomb
-            if seg.ts_ns - closed_ts <= self.limits.closed_linger_ns:
+            if ts_ns - closed_ts <= self.limits.closed_linger_ns:
                 if not (flags & (SYN | ACK) == SYN and seg.seq not in isns):
                     self.stats.late_packets += 1
                     return
@@ -294,32 +294,30 @@ class TcpReassembler:
             if self._fast_tombs:
                 self._forget_tomb(key)
         if len(self._open) + len(self._fast_open) >= self.limits.max_connections:
-            self._evict(seg, out)
+            self._evict(seg, out)  # (may rebuild self._open: read it after)
         lo_is_client, basis = self._roles(from_lo, seg)
         conn_id = self._next_id
-        self._next_id += 1
-        conn = _Conn(conn_id, key, lo_is_client, self._ctx, seg.ts_ns, seg.frame)
+        self._next_id = conn_id + 1
+        conn = _Conn(conn_id, key, lo_is_client, self._ctx, ts_ns, frame)
         conn.packets = 1
         self._open[key] = conn
         route = self._route
-        lo_s, hi_s = (conn.c2s, conn.s2c) if lo_is_client else (conn.s2c, conn.c2s)
-        route[(key[2], key[3], key[0], key[1])] = (conn, False, hi_s, lo_s)
+        c2s, s2c = conn.c2s, conn.s2c
+        lo_ip, lo_port, hi_ip, hi_port = key
+        lo_s, hi_s = (c2s, s2c) if lo_is_client else (s2c, c2s)
+        route[(hi_ip, hi_port, lo_ip, lo_port)] = (conn, False, hi_s, lo_s)
         route[key] = (conn, True, lo_s, hi_s)  # after the reverse: a connection from an endpoint to itself is "from lo"
         self._ids[conn_id] = key
         self.stats.connections += 1
-        lo = new_endpoint(ip=key[0], port=key[1])
-        hi = new_endpoint(ip=key[2], port=key[3])
-        out.append(
-            new_opened(
-                conn_id=conn_id, ts_ns=seg.ts_ns, frame=seg.frame,
-                client=lo if lo_is_client else hi, server=hi if lo_is_client else lo,
-                role_basis=basis, ip_version=seg.ip_version, handshake_seen=bool(flags & SYN),
-            )
-        )
+        lo = new_endpoint(lo_ip, lo_port)  # Endpoint(ip, port): its fields in order
+        hi = new_endpoint(hi_ip, hi_port)
+        # ConnectionOpened(conn_id, ts_ns, frame, client, server, role_basis, ip_version, handshake_seen)
+        out.append(new_opened(conn_id, ts_ns, frame, lo if lo_is_client else hi, hi if lo_is_client else lo,
+                              basis, seg.ip_version, bool(flags & SYN)))
         if from_lo == lo_is_client:
-            self._slow(conn, from_lo, conn.c2s, conn.s2c, seg, out, True)
+            self._slow(conn, from_lo, c2s, s2c, seg, out, True)
         else:
-            self._slow(conn, from_lo, conn.s2c, conn.c2s, seg, out, True)
+            self._slow(conn, from_lo, s2c, c2s, seg, out, True)
 
     def _roles(self, from_lo: bool, seg: TcpSegment) -> tuple[bool, RoleBasis]:
         """``(lo endpoint is the client, why)``, decided from the connection's first packet."""
@@ -399,13 +397,9 @@ class TcpReassembler:
             gap_frame = conn.last_frame if frame is None else frame
             c2s.close(cause, gap_frame, ts, out)
             s2c.close(cause, gap_frame, ts, out)
-        out.append(
-            new_closed(
-                conn_id=conn.conn_id, ts_ns=ts, frame=frame, reason=reason,
-                bytes_c2s=c2s.delivered, bytes_s2c=s2c.delivered,
-                gap_bytes_c2s=c2s.gap_bytes, gap_bytes_s2c=s2c.gap_bytes, packets=conn.packets,
-            )
-        )
+        # ConnectionClosed(conn_id, ts_ns, frame, reason, bytes_c2s, bytes_s2c, gap_bytes_c2s, gap_bytes_s2c, packets)
+        out.append(new_closed(conn.conn_id, ts, frame, reason, c2s.delivered, s2c.delivered, c2s.gap_bytes,
+                              s2c.gap_bytes, conn.packets))
         closed = self.stats.closed
         name = _REASON_NAMES[reason]
         closed[name] = closed.get(name, 0) + 1

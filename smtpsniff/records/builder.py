@@ -47,6 +47,9 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
 
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
+_ACCEPTED, _REJECTED, _ABORTED = TransactionStatus.ACCEPTED, TransactionStatus.REJECTED, TransactionStatus.ABORTED
+_INCOMPLETE, _NO_MESSAGE, _STARTTLS = TransactionStatus.INCOMPLETE, TransactionStatus.NO_MESSAGE, \
+    TransactionStatus.STARTTLS
 _DATA_START, _DATA_END, _BDAT_CHUNK = ReplyStage.DATA_START, ReplyStage.DATA_END, ReplyStage.BDAT_CHUNK
 
 # A command's row while its session is open: CommandRecord's fields in order (built by position at
@@ -211,21 +214,22 @@ class SessionBuilder:
 
     @staticmethod
     def _status(t: _Transaction, closing: bool, accepted: int) -> TransactionStatus:
-        if t.final_reply_code is not None:
-            return TransactionStatus.ACCEPTED if 200 <= t.final_reply_code < 300 else TransactionStatus.REJECTED
-        refused = lambda code: code is not None and code >= 400  # noqa: E731
-        if refused(t.mail_reply_code) or (t.rcpt and accepted == 0 and all(r[_RCPT_REPLY_CODE] for r in t.rcpt)) \
-                or refused(t.data_reply_code):
-            return TransactionStatus.REJECTED
+        final, mail_code, data_code = t.final_reply_code, t.mail_reply_code, t.data_reply_code
+        if final is not None:
+            return _ACCEPTED if 200 <= final < 300 else _REJECTED
+        if (mail_code is not None and mail_code >= 400) \
+                or (t.rcpt and accepted == 0 and all(r[_RCPT_REPLY_CODE] for r in t.rcpt)) \
+                or (data_code is not None and data_code >= 400):
+            return _REJECTED
         if t.gap or (closing and t.data_via is not None and not t.aborted):
-            return TransactionStatus.INCOMPLETE
+            return _INCOMPLETE
         if t.mail_from is None and not t.rcpt and t.tls:
-            return TransactionStatus.STARTTLS
+            return _STARTTLS
         if t.aborted:
-            return TransactionStatus.ABORTED
+            return _ABORTED
         if t.data_via is None:
-            return TransactionStatus.NO_MESSAGE if not closing or t.rcpt else TransactionStatus.INCOMPLETE
-        return TransactionStatus.INCOMPLETE
+            return _NO_MESSAGE if not closing or t.rcpt else _INCOMPLETE
+        return _INCOMPLETE
 
     # -- events ---------------------------------------------------------------------------------
     def add(self, event: object) -> None:
