@@ -56,6 +56,8 @@ _ADDR_SPEC = rf"{_DOT_ATOM_TEXT}@{_DOT_ATOM_TEXT}"
 # RFC 5322 section 3.4: mailbox = name-addr / addr-spec; name-addr = [display-name] angle-addr;
 # here the display name is atoms separated by single spaces.
 _MAILBOX = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) <({_ADDR_SPEC})>|<({_ADDR_SPEC})>|({_ADDR_SPEC})")
+# A list of bare addr-specs, separated as simple_mailboxes separates them ("," or ", ").
+_BARE_ADDRESSES = re.compile(rf"{_ADDR_SPEC}(?:, ?{_ADDR_SPEC})*")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">" with dot-atom-text on both sides.
 _MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
 # RFC 2045 section 6.1: mechanism = token; here letters, digits and "-" only.
@@ -290,6 +292,16 @@ def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
     if _ENCODED_WORD_START in value:
         return None
+    if _BARE_ADDRESSES.fullmatch(value) is not None:
+        # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
+        # without "<"), which holds neither "," nor " ": the items are those the loop of
+        # _listed_mailboxes finds, each read with no display name.
+        return [("", item) for item in value.replace(", ", ",").split(",")]
+    return _listed_mailboxes(value)
+
+
+def _listed_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """:func:`simple_mailboxes` of a value without ``=?``, item by item."""
     found: list[tuple[str, str]] = []
     for number, item in enumerate(value.split(",")):
         if number and item[:1] == " ":
