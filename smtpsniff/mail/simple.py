@@ -8,7 +8,9 @@ the caller then asks the stdlib.  The subsets (each one checked against the stdl
 tests/mail/test_mail_simple_headers.py):
 
 * unstructured fields (RFC 5322 section 3.2.5; every field without its own class): any value
-  without ``=?`` (no RFC 2047 encoded word, section 2), which the stdlib returns unchanged;
+  without ``=?`` (no RFC 2047 encoded word, section 2), which the stdlib returns unchanged,
+  and words of printable ASCII separated by single spaces, some of them whole UTF-8 "B" encoded
+  words (see :func:`_encoded_unstructured`);
 * address fields (RFC 5322 section 3.4): a list of mailboxes, each ``addr-spec``,
   ``<addr-spec>`` or ``phrase <addr-spec>``, where the local part and the domain are
   dot-atom-text (section 3.2.3) and the phrase is atoms separated by single spaces, the list
@@ -31,6 +33,8 @@ It knows nothing of messages, MIME or anomalies: it takes a field's name and unf
 from __future__ import annotations
 
 import re
+from binascii import Error as BinasciiError
+from binascii import a2b_base64
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import (
@@ -52,6 +56,8 @@ _ADDR_SPEC = rf"{_DOT_ATOM_TEXT}@{_DOT_ATOM_TEXT}"
 # RFC 5322 section 3.4: mailbox = name-addr / addr-spec; name-addr = [display-name] angle-addr;
 # here the display name is atoms separated by single spaces.
 _MAILBOX = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) <({_ADDR_SPEC})>|<({_ADDR_SPEC})>|({_ADDR_SPEC})")
+# A list of bare addr-specs, separated as simple_mailboxes separates them ("," or ", ").
+_BARE_ADDRESSES = re.compile(rf"{_ADDR_SPEC}(?:, ?{_ADDR_SPEC})*")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">" with dot-atom-text on both sides.
 _MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
 # RFC 2045 section 6.1: mechanism = token; here letters, digits and "-" only.
@@ -68,6 +74,10 @@ _PARAMETERS = re.compile(_PARAMETER)
 # RFC 2047 section 2: an encoded word starts with "=?".
 _ENCODED_WORD_START = "=?"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# RFC 2047 section 2 and 4.1: a UTF-8 "B" encoded word; encoded-text as base64 (RFC 4648
+# section 4) that starts with a base64 character.
+_B_WORD = re.compile(r"=\?(?:utf-8|UTF-8)\?[bB]\?([A-Za-z0-9+/]+={0,2})\?=")
+_PRINTABLE_WORD = re.compile(r"[\x21-\x7e]+")
 # RFC 5322 section 3.3 date-time in the form every current client writes: day-name "," SP, a
 # two-digit day, month name, four-digit year (not starting with 0), hh:mm:ss, a numeric zone
 # whose minutes are below 60.  ASCII digits only.
@@ -114,7 +124,50 @@ def _plain(value: str) -> bool:
 
 
 def _unstructured(value: str) -> str | None:
-    return value if _plain(value) else None
+    if _plain(value):
+        return value
+    return _encoded_unstructured(value) if value.isascii() else None
+
+
+def _encoded_unstructured(value: str) -> str | None:
+    """The stdlib's decoded unstructured ``value`` (``get_unstructured``) when it is words of
+    printable ASCII separated by single spaces, each word either plain (no ``=?``) or one whole
+    RFC 2047 (section 4.1) UTF-8 "B" encoded word whose base64 needs no repair and whose text is
+    printable UTF-8; None for any other value.
+
+    For such a value the stdlib keeps each plain word and each space as written, puts the text
+    of each encoded word in its place, drops a space between two encoded words (RFC 2047
+    section 6.2), and records no defect: each encoded word is preceded and followed by white
+    space or the ends of the value, its padding is complete (``decode_b`` adds none), its bytes
+    decode as UTF-8 (no ``UndecodableBytesDefect``) and its text has no control character or
+    white space other than the space (``str.isprintable``; no ``NonPrintableDefect``)."""
+    words = value.split(" ")
+    out: list[str] = []
+    previous_encoded = False
+    for word in words:
+        match = _B_WORD.fullmatch(word)
+        if match is None:
+            if not word or "=?" in word or _PRINTABLE_WORD.fullmatch(word) is None:
+                return None
+            if out:
+                out.append(" ")
+            out.append(word)
+            previous_encoded = False
+            continue
+        encoded = match.group(1)
+        if len(encoded) % 4:
+            return None
+        try:
+            text = a2b_base64(encoded.encode("ascii"), strict_mode=True).decode("utf-8")
+        except (BinasciiError, UnicodeDecodeError):
+            return None
+        if not text.isprintable():
+            return None
+        if out and not previous_encoded:
+            out.append(" ")
+        out.append(text)
+        previous_encoded = True
+    return "".join(out)
 
 
 def address_value(value: str,
@@ -239,6 +292,16 @@ def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
     if _ENCODED_WORD_START in value:
         return None
+    if _BARE_ADDRESSES.fullmatch(value) is not None:
+        # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
+        # without "<"), which holds neither "," nor " ": the items are those the loop of
+        # _listed_mailboxes finds, each read with no display name.
+        return [("", item) for item in value.replace(", ", ",").split(",")]
+    return _listed_mailboxes(value)
+
+
+def _listed_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """:func:`simple_mailboxes` of a value without ``=?``, item by item."""
     found: list[tuple[str, str]] = []
     for number, item in enumerate(value.split(",")):
         if number and item[:1] == " ":

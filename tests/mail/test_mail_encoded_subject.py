@@ -1,0 +1,109 @@
+"""The reader of unstructured values with RFC 2047 "B" encoded words against the stdlib.
+
+:func:`smtpsniff.mail.simple.simple_value` of an unstructured field (Subject, ...) answers values
+made of printable ASCII words and whole UTF-8 "B" encoded words without the stdlib's parser.
+Every answer must equal ``str()`` of the stdlib header ``email.policy.default`` builds, and the
+stdlib must record no defect for that value; this is checked on generated values (encoded words
+of random UTF-8 text, mixed with plain words), on seeded mutations of them (spaces doubled,
+padding cut, bytes that are not base64 or not UTF-8, other charsets and encodings, control
+characters), and on every unstructured field of the recorded clients' messages.
+"""
+from __future__ import annotations
+
+import base64
+import random
+
+from mail_oracles import captures_with_sidecars, sent_messages
+
+from smtpsniff.mail import parse_message
+from smtpsniff.mail.anomalies import AnomalyLog
+from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, decode_value
+from smtpsniff.mail.simple import simple_value
+
+STDLIB = MAIL_POLICY.header_factory
+_TEXTS = ["–", "résumé", "Rapport", "café", "naïve", "x", "Zoë", "Ελλάδα", "à", "–", "résumé", "pièces", "日本語", "Grüße", " ", "a b", "x\ty", "\u00a0", "\x00", "\x7f",
+          "\u2028", "=?", "?=", "😀", "", "Ω", "über alles", "\r\n", "\ufeff", "ß"]
+_NOISE = [" ", "  ", "\t", "=", "?", "==", "=?", "?=", "\x01", "é", "A", "!", "_", "*en"]
+
+
+def _encoded(rng: random.Random) -> str:
+    text = "".join(rng.choice(_TEXTS) for _ in range(rng.randint(0, 3)))
+    data = text.encode("utf-8", "surrogatepass")
+    if rng.random() < 0.1:
+        data += bytes([rng.randrange(128, 256)])  # not UTF-8
+    encoded = base64.b64encode(data).decode("ascii")
+    roll = rng.random()
+    if roll < 0.1:
+        encoded = encoded.rstrip("=")  # padding the stdlib repairs, with a defect
+    elif roll < 0.15:
+        encoded = encoded + "="
+    charset = rng.choice(["utf-8", "UTF-8", "utf-8", "utf-8", "Utf-8", "iso-8859-1", "utf-8*fr",
+                          "bogus"])
+    cte = rng.choice(["b", "B", "b", "b", "q"])
+    return f"=?{charset}?{cte}?{encoded}?="
+
+
+def _value(rng: random.Random) -> str:
+    words = []
+    for _ in range(rng.randint(1, 5)):
+        if rng.random() < 0.5:
+            words.append(_encoded(rng))
+        else:
+            words.append(rng.choice(["Rapport", "trimestriel", "jointes", "Re:", "[x]", "a=b",
+                                     "q?", "é", "(c)", "x\x01"]))
+    value = " ".join(words)
+    for _ in range(rng.randint(0, 2) if rng.random() < 0.4 else 0):
+        at = rng.randint(0, len(value))
+        value = value[:at] + rng.choice(_NOISE) + value[at:]
+    return value
+
+
+def _check(name: str, value: str) -> bool:
+    """Assert the reader agrees with the stdlib (and decode_value with both); True if it
+    answered."""
+    fast = simple_value(STDLIB[name], value)
+    header = STDLIB(name, value)
+    log = AnomalyLog(100)
+    assert decode_value(name, value, log, HeaderParses()) == str(header), (name, value)
+    if fast is None:
+        return False
+    assert header.defects == (), (name, value, header.defects)
+    assert fast == str(header), (name, value)
+    assert not log.freeze(), (name, value)
+    return True
+
+
+def test_generated_values_agree_with_the_stdlib():
+    rng = random.Random(20261129)
+    values = [_value(rng) for _ in range(6000)]
+    answered = sum(_check(rng.choice(["Subject", "Comments", "X-Note"]), v) for v in values)
+    encoded_answered = sum("=?" in v and simple_value(STDLIB["Subject"], v) is not None
+                           for v in values)
+    assert encoded_answered > 150  # the reader takes encoded words, not only plain values
+    assert answered < len(values)  # and leaves others to the stdlib
+
+
+def test_recorded_unstructured_fields_agree_with_the_stdlib():
+    checked = 0
+    for capture in captures_with_sidecars():
+        for message in sent_messages(capture):
+            for part in parse_message(message["bytes"]).parts:
+                for h in part.headers:
+                    if h.name.lower() in ("subject", "comments", "x-mailer", "thread-topic"):
+                        _check(h.name, h.raw_value)
+                        checked += 1
+    assert checked or not captures_with_sidecars()
+
+
+def test_the_common_shapes_are_answered():
+    for value in ("Rapport trimestriel =?utf-8?b?4oCTIHLDqXN1bcOpIGV0IHBpw6hjZXM=?= jointes",
+                  "=?UTF-8?B?w6k=?= =?utf-8?b?w6k=?=",  # the space between two is dropped
+                  "=?utf-8?b?w6k=?="):
+        assert _check("Subject", value), value
+    for value in ("=?utf-8?b?w6k?=",  # padding repaired by the stdlib, with a defect
+                  "a  =?utf-8?b?w6k=?=",  # two spaces
+                  "=?utf-8?b?AA==?=",  # a NUL: a defect
+                  "=?utf-8?b?/w==?=",  # not UTF-8
+                  "=?iso-8859-1?b?6Q==?=",
+                  "x=?utf-8?b?w6k=?="):
+        assert not _check("Subject", value), value
