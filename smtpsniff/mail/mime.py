@@ -315,14 +315,7 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
     ``text/plain`` (the default type of a root and of a part of any multipart but digest) and
     None for the rest.  Any other case (a structured value, a value the factory raises on, a
     Content-Disposition without Content-Type) returns None."""
-    type_item = disposition_item = None
-    for item in items:  # as _simple_getters, one pass for both names
-        lname = item[0].lower()
-        if lname == "content-type":
-            if type_item is None:
-                type_item = item
-        elif lname == "content-disposition" and disposition_item is None:
-            disposition_item = item
+    type_item, disposition_item = _type_and_disposition(items)
     if type_item is None:
         if disposition_item is not None:
             return None
@@ -336,6 +329,21 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
         if disposition is None:
             return None
     return _rendered_getters(content_type, disposition), content_type
+
+
+def _type_and_disposition(items: Sequence[tuple[str, str]]
+                          ) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """The first Content-Type and the first Content-Disposition field of ``items`` (names in any
+    case; None where there is none): the fields ``Message.get`` reads, found in one pass."""
+    type_item = disposition_item = None
+    for item in items:
+        lname = item[0].lower()
+        if lname == "content-type":
+            if type_item is None:
+                type_item = item
+        elif lname == "content-disposition" and disposition_item is None:
+            disposition_item = item
+    return type_item, disposition_item
 
 
 def _plain_value(item: tuple[str, str], parses: HeaderParses) -> str | None:
@@ -433,14 +441,7 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
     getters read such a string with ``_splitparam`` and ``_parseparam``; its
     parameters are ``; name="value"`` with distinct names and values without quotes or
     backslashes, so each getter's answer is the first parameter of that name (in any case)."""
-    type_item = disposition_item = None
-    for item in entity._headers:  # type: ignore[attr-defined]  # what Message.get reads
-        lname = item[0].lower()
-        if lname == "content-type":
-            if type_item is None:
-                type_item = item
-        elif lname == "content-disposition" and disposition_item is None:
-            disposition_item = item
+    type_item, disposition_item = _type_and_disposition(entity._headers)  # type: ignore[attr-defined]
     if type_item is None:
         return None
     content_type = fetch(entity, type_item)
