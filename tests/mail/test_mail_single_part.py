@@ -91,6 +91,38 @@ def _general(raw: bytes, limits, log: AnomalyLog) -> tuple:
     return walk(root, block.headers, limits, log, parses)
 
 
+def _single_part(raw, block, limits, log, parses):
+    return single_part(block.items, raw[block.body_offset:], block.headers, limits, log, parses)
+
+
+def _leaf_parts(raw, block, limits, log, parses):
+    return leaf_parts(block.items, raw[block.body_offset:], block.headers, limits, log,
+                      MAIL_POLICY.clone(header_factory=parses))
+
+
+def _against_general(raw: bytes, limits, shortcut) -> tuple | None:
+    """``shortcut(raw, block, limits, log, parses)`` on ``raw``'s header block, checked against
+    :func:`_general`: None when ``raw`` is no input for a shortcut (no clean block, not CRLF
+    only), else (what it found or None, the anomalies it logged).  Declining (None) must log nothing;
+    an answer must equal the general path's parts and URLs, and the whole log its log."""
+    log = AnomalyLog(limits.max_anomalies_per_kind)
+    parses = HeaderParses()
+    crlf_only = _scan_line_ends(raw, log)
+    block = split_header_block(raw, limits, log, parses, crlf_only)
+    if block.items is None or not crlf_only:
+        return None
+    before = log.freeze()
+    found = shortcut(raw, block, limits, log, parses)
+    general_log = AnomalyLog(limits.max_anomalies_per_kind)
+    expected = _general(raw, limits, general_log)
+    if found is None:
+        assert log.freeze() == before, raw  # nothing logged before declining
+        return None, ()
+    assert found == expected, (raw, limits)
+    assert log.freeze() == general_log.freeze(), (raw, limits)
+    return found, log.freeze()[len(before):]
+
+
 def test_single_part_records_what_the_walk_of_the_stdlib_root_records():
     cut = replace(DEFAULT_LIMITS, max_part_decoded_bytes=5, mail_preview_chars=3,
                   max_mail_header_bytes=40)
@@ -99,24 +131,13 @@ def test_single_part_records_what_the_walk_of_the_stdlib_root_records():
     direct = declined = 0
     for raw in _messages() + _EXTRA:
         for limits in (DEFAULT_LIMITS, cut, nothing, shallow):
-            log = AnomalyLog(limits.max_anomalies_per_kind)
-            parses = HeaderParses()
-            crlf_only = _scan_line_ends(raw, log)
-            block = split_header_block(raw, limits, log, parses, crlf_only)
-            if block.items is None or not crlf_only:
+            outcome = _against_general(raw, limits, _single_part)
+            if outcome is None:
                 continue
-            before = log.freeze()
-            found = single_part(block.items, raw[block.body_offset:], block.headers, limits, log,
-                                parses)
-            general_log = AnomalyLog(limits.max_anomalies_per_kind)
-            expected = _general(raw, limits, general_log)
-            if found is None:
+            if outcome[0] is None:
                 declined += 1
-                assert log.freeze() == before, raw  # nothing logged before declining
-                continue
-            direct += 1
-            assert found == expected, (raw, limits)
-            assert log.freeze() == general_log.freeze(), (raw, limits)
+            else:
+                direct += 1
     assert direct > 200
     assert declined > 100
 
@@ -130,26 +151,16 @@ def test_leaf_parts_record_what_the_walk_of_the_stdlib_tree_records():
     noted: set[str] = set()
     for raw in _messages() + _EXTRA + _MULTIPART:
         for limits in (DEFAULT_LIMITS, cut, few, shallow):
-            log = AnomalyLog(limits.max_anomalies_per_kind)
-            parses = HeaderParses()
-            crlf_only = _scan_line_ends(raw, log)
-            block = split_header_block(raw, limits, log, parses, crlf_only)
-            if block.items is None or not crlf_only:
+            outcome = _against_general(raw, limits, _leaf_parts)
+            if outcome is None:
                 continue
-            before = log.freeze()
-            found = leaf_parts(block.items, raw[block.body_offset:], block.headers, limits, log,
-                               MAIL_POLICY.clone(header_factory=parses))
-            general_log = AnomalyLog(limits.max_anomalies_per_kind)
-            expected = _general(raw, limits, general_log)
+            found, logged = outcome
             if found is None:
                 declined += 1
-                assert log.freeze() == before, raw  # nothing logged before declining
                 continue
             direct += 1
             assert len(found[0]) > 1, raw
-            assert found == expected, (raw, limits)
-            assert log.freeze() == general_log.freeze(), (raw, limits)
-            noted.update(a.kind for a in log.freeze()[len(before):])
+            noted.update(a.kind for a in logged)
             embedded += any(part.message is not None for part in found[0])
     assert direct > 60
     assert embedded > 10  # message/rfc822 parts and their leaves
