@@ -1683,6 +1683,20 @@ static int arg_ssize(PyObject *o, Py_ssize_t *out)
     return (*out == -1 && PyErr_Occurred()) ? -1 : 0;
 }
 
+/* The arguments (data: bytes, a, b, c) of smtp_command and smtp_reply: 0, or -1 with TypeError
+ * (`usage`) or the integer conversion's error set. */
+static int bytes_and_three_sizes(PyObject *const *args, Py_ssize_t nargs, const char *usage,
+                                 Py_ssize_t *a, Py_ssize_t *b, Py_ssize_t *c)
+{
+    if (nargs != 4 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    if (arg_ssize(args[1], a) < 0 || arg_ssize(args[2], b) < 0 || arg_ssize(args[3], c) < 0)
+        return -1;
+    return 0;
+}
+
 PyDoc_STRVAR(smtp_command_doc,
 "smtp_command(data, pos, room, max_line) -> (end, raw, verb, argument, address, address_raw, params,\n"
 "params_decoded) | None\n\n"
@@ -1693,11 +1707,8 @@ PyDoc_STRVAR(smtp_command_doc,
 static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t pos, room, max_line;
-    if (nargs != 4 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "smtp_command(data: bytes, pos, room, max_line)");
-        return NULL;
-    }
-    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &room) < 0 || arg_ssize(args[3], &max_line) < 0)
+    if (bytes_and_three_sizes(args, nargs, "smtp_command(data: bytes, pos, room, max_line)",
+                              &pos, &room, &max_line) < 0)
         return NULL;
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
@@ -1803,11 +1814,8 @@ PyDoc_STRVAR(smtp_reply_doc,
 static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_ssize_t nargs)
 {
     Py_ssize_t pos, longest, max_lines;
-    if (nargs != 4 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "smtp_reply(data: bytes, pos, longest, max_lines)");
-        return NULL;
-    }
-    if (arg_ssize(args[1], &pos) < 0 || arg_ssize(args[2], &longest) < 0 || arg_ssize(args[3], &max_lines) < 0)
+    if (bytes_and_three_sizes(args, nargs, "smtp_reply(data: bytes, pos, longest, max_lines)",
+                              &pos, &longest, &max_lines) < 0)
         return NULL;
     const unsigned char *d = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
