@@ -18,12 +18,8 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = ctx.credential_sessions()
     groups: dict[tuple[str, str], list] = {}
-    for c in ctx.credentials:
-        s = sessions.get(c.session_id)
-        if s is None or not c.username or c.success is None:
-            continue
+    for c, s in ctx.auth_attempts():
         groups.setdefault((s.server_ip, c.username), []).append((c, s))
     minimum = ctx.threshold("auth_bruteforce_min_failures")
     for (server, user), attempts in groups.items():

@@ -38,7 +38,7 @@ class DetectionContext:
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _session_ids: np.ndarray | None = None  # each record's session id, in record order
-    _credential_sessions: dict[int, SessionRecord] | None = None
+    _auth_attempts: list[tuple[Credential, SessionRecord]] | None = None
 
     def threshold(self, name: str) -> float:
         if name in self.thresholds:
@@ -52,13 +52,17 @@ class DetectionContext:
             self._parsed[key] = parse_message(message.content, limits=self.limits, complete=message.complete)
         return self._parsed[key]
 
-    def credential_sessions(self) -> dict[int, SessionRecord]:
-        """The session record of each session a credential names, by id (read once for the
-        detectors that group credentials by their sessions' addresses)."""
-        if self._credential_sessions is None:
+    def auth_attempts(self) -> list[tuple[Credential, SessionRecord]]:
+        """Each credential with a username and a known outcome, in order, with the record of
+        its session (read once for the detectors that group AUTH attempts by their sessions'
+        addresses; a credential of no known session is left out)."""
+        if self._auth_attempts is None:
             ids = {c.session_id for c in self.credentials}
-            self._credential_sessions = {r.session.session_id: r.session for r in self.records_of(ids)}
-        return self._credential_sessions
+            sessions = {r.session.session_id: r.session for r in self.records_of(ids)}
+            self._auth_attempts = [
+                (c, s) for c in self.credentials
+                if (s := sessions.get(c.session_id)) is not None and c.username and c.success is not None]
+        return self._auth_attempts
 
     def records_of(self, session_ids: Collection[int]) -> list[SessionRecords]:
         """The records of the sessions ``session_ids``, in record order (the detectors that find

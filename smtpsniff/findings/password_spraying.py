@@ -18,12 +18,8 @@ THRESHOLDS = (
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    sessions = ctx.credential_sessions()
     groups: dict[tuple[str, str], list] = {}
-    for c in ctx.credentials:
-        s = sessions.get(c.session_id)
-        if s is None or not c.username or c.success is None:
-            continue
+    for c, s in ctx.auth_attempts():
         groups.setdefault((s.client_ip, s.server_ip), []).append(c)
     minimum = ctx.threshold("spraying_min_users")
     for (client, server), attempts in groups.items():
