@@ -88,14 +88,18 @@ class _Session:
     events in the same order, for one call per batch instead of one per data event.  A long session
     thus holds at most about :data:`PENDING_EVENTS` events beside the rows built from the earlier
     ones, instead of all its events next to all its rows at close.
+
+    ``client`` and ``server`` are the decoder's ``feed_client`` and ``feed_server``: a data event's
+    events go straight into ``pending`` (the connection is open while it is in the pipeline's table).
     """
 
-    __slots__ = ("conversation", "builder", "receive", "pending", "queue")
+    __slots__ = ("conversation", "builder", "client", "server", "pending", "queue")
 
     def __init__(self, conversation: SmtpConversation, builder: SessionBuilder) -> None:
         self.conversation = conversation
         self.builder = builder
-        self.receive = conversation.receive
+        self.client = conversation.feed_client
+        self.server = conversation.feed_server
         self.pending: list = []
         self.queue = self.pending.extend  # events wait here for hand_over
 
@@ -158,15 +162,16 @@ class SmtpPipeline:
         # One dispatch call for many frames: the stream layer gives an event list per frame (mostly
         # one event, often none), and chain pulls each list only once every event before it has been
         # dispatched -- so a frame is fed only after the previous frame's events took effect (a probe
-        # that tells the reassembler to ignore its connection), as a loop over the frames would.
-        dispatch, flatten = self._dispatch, chain.from_iterable
+        # that tells the reassembler to ignore its connection), as a loop over the frames would;
+        # feed_batch gives its events one by one under the same rule.
+        dispatch = self._dispatch
         batches = self.streams.decoded_batches(frames)  # classic pcap with the C fast path
         if batches is not None:
             feed_batch = self.streams.feed_batch
             for batch in batches:
-                dispatch(flatten(feed_batch(batch)))
+                dispatch(feed_batch(batch))
             return self.finish()
-        dispatch(flatten(map(self.streams.feed, frames)))
+        dispatch(chain.from_iterable(map(self.streams.feed, frames)))
         return self.finish()
 
     def tick(self, now_ns: int) -> None:
@@ -192,17 +197,23 @@ class SmtpPipeline:
 
     # -- stream events --------------------------------------------------------------------------
     def _dispatch(self, events: Iterable[object]) -> None:
-        sessions, probes, data_type = self._sessions, self._probes, StreamData
+        sessions, probes, data_type, c2s = self._sessions, self._probes, StreamData, Direction.CLIENT_TO_SERVER
         for ev in events:
             if type(ev) is data_type:  # most events: _to_session's first case, inline
                 conn_id = ev.conn_id
                 session = sessions.get(conn_id)
                 if session is not None:
-                    smtp_events = session.receive(ev.direction, ev.data, ev.ts_ns, ev.frame)
-                    if smtp_events:
-                        session.queue(smtp_events)
-                        if len(session.pending) >= PENDING_EVENTS:
-                            session.hand_over()
+                    # conversation.receive, its events appended to pending (see _Session)
+                    data = ev.data
+                    if type(data) is not bytes:
+                        data = bytes(data)
+                    pending = session.pending
+                    if ev.direction is c2s:
+                        session.client(data, 0, ev.ts_ns, ev.frame, pending)
+                    else:
+                        session.server(data, 0, ev.ts_ns, ev.frame, pending)
+                    if len(pending) >= PENDING_EVENTS:
+                        session.hand_over()
                     continue
             else:
                 conn_id = getattr(ev, "conn_id", None)

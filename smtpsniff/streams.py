@@ -74,13 +74,15 @@ class StreamPipeline:
             return None
         return flows, self._until_expire, EXPIRE_EVERY_FRAMES, records
 
-    def feed_batch(self, batch: native.DecodedBatch) -> Iterator[list[StreamEvent | Anomaly] | tuple]:
-        """The records of one batch in, their non-empty event lists out, one per record (as ``feed``).
+    def feed_batch(self, batch: native.DecodedBatch) -> Iterator[StreamEvent | Anomaly]:
+        """The records of one batch in, their events out one by one, in order (as ``feed`` gives them).
 
         Same events, expiry points and counts as feeding each record's frame to :meth:`feed`; frames
         the C code left undecoded go through this pipeline's :class:`PacketDecoder`, and what the
-        reassembler's C flows table handled arrives as its StreamData already.  Consume the iterator
-        fully before feeding anything else.
+        reassembler's C flows table handled arrives as its StreamData already.  A record is fed only
+        when the last event of the record before it has been taken (a consumer may tell the
+        reassembler to ignore a connection on an event, and the next record sees it).  Consume the
+        iterator fully before feeding anything else.
         """
         items, tss, sweeps = batch
         n = len(items)
@@ -103,7 +105,7 @@ class StreamPipeline:
                     if ignored and item.conn_id in ignored:
                         reassembler.drop_ignored_data(item)  # its connection was ignored since
                         continue
-                    yield (item,)
+                    yield item  # most records: one StreamData, as is
                     continue
                 if t is segment:
                     events = reassemble(item)
@@ -119,7 +121,7 @@ class StreamPipeline:
                         reassembler.stats.ignored_packets += 1  # its connection was ignored since
                     continue
                 if events:
-                    yield events
+                    yield from events
             if sweep >= n:
                 self._until_expire -= n - start
                 break
@@ -129,7 +131,7 @@ class StreamPipeline:
             self.decoder.expire(ts)
             expired = reassembler.expire(ts, idle_at.get(sweep, ()))
             if expired:
-                yield expired
+                yield from expired
             start = sweep
         if n:
             self.last_ts_ns = tss[n - 1]
@@ -157,9 +159,5 @@ def stream_events(frames: Iterable[Frame], pipeline: StreamPipeline) -> Iterator
     else:
         feed_batch = pipeline.feed_batch
         for batch in batches:
-            for events in feed_batch(batch):
-                if len(events) == 1:  # most records: one StreamData
-                    yield events[0]
-                else:
-                    yield from events
+            yield from feed_batch(batch)
     yield from pipeline.finish()

@@ -1218,3 +1218,13 @@ class SmtpConversation:
         side.probe = b""
         side.hello_done = True
         side.hello = bytearray()
+
+    # ------------------------------------------------------------------ a caller's own event list -
+    #: :meth:`receive` of one direction for a caller that gathers the events in a list of its own
+    #: (the pipeline, once per data event, without a new list and a call more each time):
+    #: ``feed_client(data, 0, ts_ns, frame, out)`` appends to ``out`` exactly the events
+    #: ``receive(C2S, data, ts_ns, frame)`` returns, in their order; ``feed_server`` likewise for
+    #: S2C.  ``data`` must be ``bytes`` and the conversation not closed (``receive`` reports bytes
+    #: after :meth:`close`; a closed conversation's modes drop them).
+    feed_client = _client
+    feed_server = _server

@@ -20,7 +20,7 @@ from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import Limits
 from smtpsniff.net import native
 from smtpsniff.pipeline import SmtpPipeline
-from smtpsniff.smtp.conversation import SmtpConversation
+from smtpsniff.smtp.conversation import C2S, S2C, SmtpConversation
 from smtpsniff.smtp.events import Command, Reply
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -81,6 +81,15 @@ def recorded_calls(path: Path) -> list[tuple[dict, list[tuple]]]:
         def receive(self, direction, data, ts_ns, frame):
             self.calls.append(("receive", direction, bytes(data), ts_ns, frame))
             return super().receive(direction, data, ts_ns, frame)
+
+        # The pipeline's way in for a data event (receive, the events appended to its own list).
+        def feed_client(self, data, pos, ts_ns, frame, out):
+            self.calls.append(("receive", C2S, bytes(data[pos:]), ts_ns, frame))
+            return super().feed_client(data, pos, ts_ns, frame, out)
+
+        def feed_server(self, data, pos, ts_ns, frame, out):
+            self.calls.append(("receive", S2C, bytes(data[pos:]), ts_ns, frame))
+            return super().feed_server(data, pos, ts_ns, frame, out)
 
         def gap(self, direction, length, ts_ns, frame):
             self.calls.append(("gap", direction, length, ts_ns, frame))
