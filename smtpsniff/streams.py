@@ -107,6 +107,10 @@ class StreamPipeline:
                         continue
                     yield item  # most records: one StreamData, as is
                     continue
+                if t is conn_type:  # a pure ACK the flows table took (the next commonest record)
+                    if item.ignored:
+                        reassembler.stats.ignored_packets += 1  # its connection was ignored since
+                    continue
                 if t is segment:
                     events = reassemble(item)
                 elif t is tuple:  # a FIN the flows table took
@@ -116,9 +120,7 @@ class StreamPipeline:
                     if type(seg) is not segment:
                         continue
                     events = reassemble(seg)
-                else:  # a Skip (already counted), or a pure ACK / ignored or late packet the flows table took
-                    if t is conn_type and item.ignored:
-                        reassembler.stats.ignored_packets += 1  # its connection was ignored since
+                else:  # a Skip (already counted), or an ignored or late packet the flows table took
                     continue
                 if events:
                     yield from events

@@ -1697,6 +1697,15 @@ static int bytes_and_three_sizes(PyObject *const *args, Py_ssize_t nargs, const 
     return 0;
 }
 
+/* data[pos:end] as a new reference: data itself when that is all of it (bytes are immutable: the
+ * line or reply that fills a whole chunk -- the usual one -- shares it instead of copying it). */
+static PyObject *bytes_span(PyObject *data, Py_ssize_t pos, Py_ssize_t end)
+{
+    if (pos == 0 && end == PyBytes_GET_SIZE(data) && PyBytes_CheckExact(data))
+        return Py_NewRef(data);
+    return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data) + pos, end - pos);
+}
+
 PyDoc_STRVAR(smtp_command_doc,
 "smtp_command(data, pos, room, max_line) -> (end, raw, verb, argument, address, address_raw, params,\n"
 "params_decoded) | None\n\n"
@@ -1770,7 +1779,7 @@ static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, P
     }
     PyObject *verb = ascii_upper_text(v, vn);
     PyObject *arg = verb == NULL ? NULL : wire_text(d + as, ae - as);
-    PyObject *raw = arg == NULL ? NULL : PyBytes_FromStringAndSize((const char *)d + pos, end - pos);
+    PyObject *raw = arg == NULL ? NULL : bytes_span(args[0], pos, end);
     PyObject *endo = raw == NULL ? NULL : PyLong_FromSsize_t(end);
     if (endo == NULL) {
         Py_XDECREF(verb);
@@ -1917,7 +1926,7 @@ static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
         Py_DECREF(nl);
     }
     if (text != NULL)
-        raw = PyBytes_FromStringAndSize((const char *)d + pos, end - pos);
+        raw = bytes_span(args[0], pos, end);
     if (raw != NULL)
         endo = PyLong_FromSsize_t(end);
     if (endo != NULL)

@@ -446,3 +446,30 @@ def test_smtp_native_references(c_functions):
         del buf[:]
     del parsed
     assert [sys.getrefcount(x) for x in (line, rep, text, buf)] == before
+
+
+def test_smtp_native_whole_chunk_shares_its_bytes(c_functions):
+    """A command line or reply that fills its whole chunk (the usual one) is the chunk: its ``raw``
+    is the chunk's bytes object itself, held once more per result and let go with it; a part of a
+    chunk, or a bytes subclass, is copied.  Either way ``raw`` equals the octets."""
+    command, reply = c_functions[:2]
+
+    class Sub(bytes):
+        pass
+
+    line = b"RCPT TO:<b@y>\r\n" + bytes(range(0))  # a new object, not a constant
+    rep = b"250-2.1.5 a\r\n250 b\r\n"[:]
+    for data, read, limits in ((line, command, (4096, 512)), (rep, reply, (510, 100))):
+        before = sys.getrefcount(data)
+        parsed = read(data, 0, *limits)
+        raw = parsed[1] if read is command else parsed[4]
+        assert raw is data and sys.getrefcount(data) == before + 2  # the result's reference and raw's
+        del parsed, raw
+        assert sys.getrefcount(data) == before
+        longer = data + data
+        parsed = read(longer, 0, *limits)
+        raw = parsed[1] if read is command else parsed[4]
+        assert raw == data and raw is not longer and type(raw) is bytes
+        parsed = read(Sub(data), 0, *limits)
+        raw = parsed[1] if read is command else parsed[4]
+        assert raw == data and type(raw) is bytes
