@@ -26,6 +26,7 @@ from ..smtp.events import (
     TlsStarted,
 )
 from ..fastinit import slot_builder
+from ..smtp.grammar import KNOWN_VERBS
 from .model import (
     CommandRecord,
     RecipientRecord,
@@ -45,6 +46,16 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 #: Verbs whose reply at the COMMAND stage changes no state of the session or its transaction (see
 #: SessionBuilder._on_reply's cases): only the command's row and the reply's own record.
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
+
+#: The one str object the records hold for each known verb (and the greeting's) and each enhanced
+#: status code ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2;
+#: the registry's details stay below 40).  The decoder reads a new str from each command and reply:
+#: records that share one hold fewer objects, and the tables read these columns from the cache.
+#: The same values, so every record, comparison and table is the same.  Never changed.
+_SHARED_STRINGS: dict[str, str] = {
+    s: s for s in (*KNOWN_VERBS, GREETING_VERB,
+                   *(f"{cls}.{subject}.{detail}" for cls in "245" for subject in range(10) for detail in range(100)))
+}
 
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
 _ACCEPTED, _REJECTED, _ABORTED = TransactionStatus.ACCEPTED, TransactionStatus.REJECTED, TransactionStatus.ABORTED
@@ -254,6 +265,7 @@ class SessionBuilder:
     def _on_command(self, c: Command) -> None:
         self._last_ts_ns = ts_ns = c.ts_ns
         verb, argument, frame, index = c.verb, c.argument, c.frame, c.index
+        verb = _SHARED_STRINGS.get(verb, verb)
         trans_index: int | None = None
         # The verbs' cases exclude each other; the most frequent come first.
         if verb == "RCPT":
@@ -304,7 +316,8 @@ class SessionBuilder:
                 cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = code, frame, ts_ns
         else:
             trans_index = self._message_trans.get(index) if index is not None else None
-        verb, stage = r.verb, r.stage
+        verb, stage, enhanced_code = r.verb, r.stage, r.enhanced_code
+        verb = _SHARED_STRINGS.get(verb, verb)
         message_end = False
         if stage is _COMMAND and verb in _QUIET_REPLY_VERBS:
             pass  # the reply changes nothing but its command's row (EHLO, QUIT, RSET, NOOP, ...)
@@ -331,7 +344,8 @@ class SessionBuilder:
             self._starttls_used = True
         replies = self._replies
         replies.append(_new_reply_record(
-            self.session_id, len(replies), ts_ns, frame, code, r.enhanced_code, r.text, len(r.lines), verb,
+            self.session_id, len(replies), ts_ns, frame, code, _SHARED_STRINGS.get(enhanced_code, enhanced_code),
+            r.text, len(r.lines), verb,
             None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
         if message_end:
             self._messages_transferred += 1
