@@ -205,7 +205,7 @@ class SessionBuilder:
         rcpt = t.rcpt
         if rcpt:
             codes = tuple([r[_RCPT_REPLY_CODE] for r in rcpt])
-            accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
+            accepted = len([c for c in codes if c is not None and 200 <= c < 300])
             rcpt_to = tuple([r[_RCPT_ADDRESS] for r in rcpt])
         else:
             codes = rcpt_to = ()
@@ -269,7 +269,11 @@ class SessionBuilder:
         trans_index: int | None = None
         # The verbs' cases exclude each other; the most frequent come first.
         if verb == "RCPT":
-            t = self._activate(ts_ns, frame)
+            t = self._current
+            if not t.active:  # _activate, inline for the most frequent command
+                t.active = True
+                t.ts_ns, t.frame = ts_ns, frame
+                t.helo = self._helo
             trans_index = t.trans_index
             params = c.params
             rcpt = [self.session_id, trans_index, len(t.rcpt), ts_ns, frame,
@@ -307,15 +311,16 @@ class SessionBuilder:
         code, frame, index = r.code, r.frame, r.command_index
         t = self._current
         t.last_reply = r
-        cmd = self._command_rows.get(index) if index is not None else None
-        if cmd is not None:
+        if index is None:
+            trans_index = None
+        elif (cmd := self._command_rows.get(index)) is not None:
             trans_index = cmd[_CMD_TRANS]
             # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
             # the reply to the message itself is the transaction's final_reply_code.
             if cmd[_CMD_REPLY_CODE] is None:
                 cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = code, frame, ts_ns
         else:
-            trans_index = self._message_trans.get(index) if index is not None else None
+            trans_index = self._message_trans.get(index)
         verb, stage, enhanced_code = r.verb, r.stage, r.enhanced_code
         verb = _SHARED_STRINGS.get(verb, verb)
         message_end = False
