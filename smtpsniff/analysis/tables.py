@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, count, repeat
+from keyword import iskeyword
 from operator import attrgetter, eq, itemgetter
 from typing import Any
 
@@ -112,7 +113,7 @@ def field_columns(records: Sequence[Any], names: Sequence[str], kinds: Collectio
                   ) -> dict[str, FieldColumn]:
     """The values of the attributes ``names`` of ``records``, one list per name, in record order;
     the columns named in ``kinds`` also gather the types of their values (read while in cache)."""
-    return _block_columns(records, names, [attrgetter(name) for name in names], kinds)
+    return _block_columns(records, names, _attribute_reader(names), kinds)
 
 
 def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
@@ -120,25 +121,49 @@ def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldC
     column, read as :func:`field_columns` reads fields."""
     if any(len(row) != len(names) for row in rows):
         raise ValueError(f"rows of {len(names)} values expected")
-    return _block_columns(rows, names, [itemgetter(i) for i in range(len(names))])
+    return _block_columns(rows, names, _compiled_reader([f"r[{i}]" for i in range(len(names))]))
 
 
-def _block_columns(items: Sequence[Any], names: Sequence[str], getters: list[Callable[[Any], Any]],
+def _block_columns(items: Sequence[Any], names: Sequence[str], read: Callable[[Sequence[Any]], tuple[list, ...]],
                    kinds: Collection[str] = ()) -> dict[str, FieldColumn]:
     columns = [FieldColumn() for _ in names]
     for name, column in zip(names, columns):
         if name in kinds:
             column.kinds = set()
     for start in range(0, len(items), _BLOCK):
-        block = items[start:start + _BLOCK]
-        for column, get in zip(columns, getters):
-            values = list(map(get, block))
+        for column, values in zip(columns, read(items[start:start + _BLOCK])):
             column.extend(values)
             if column.blocks is not None:
                 column.blocks = _add_block(column.blocks, values)
             if column.kinds is not None:
                 column.kinds.update(map(type, values))
     return dict(zip(names, columns))
+
+
+def _attribute_reader(names: Sequence[str]) -> Callable[[Sequence[Any]], tuple[list, ...]]:
+    """``read(items)``: the list of each attribute of ``names`` of ``items``, in that order.
+
+    ``[r.name for r in items]`` reads a slot about twice as fast as mapping ``attrgetter(name)``
+    over them (the interpreter specialises the attribute read to the records' class); both read the
+    attribute as ``getattr`` does.  A name that is no identifier is read by ``attrgetter``.
+    """
+    if all(name.isidentifier() and not iskeyword(name) for name in names):
+        return _compiled_reader([f"r.{name}" for name in names])
+    getters = [attrgetter(name) for name in names]
+    return lambda items: tuple([list(map(get, items)) for get in getters])
+
+
+def _compiled_reader(expressions: list[str]) -> Callable[[Sequence[Any]], tuple[list, ...]]:
+    """``read(items)``: ``([expression for r in items], ...)`` of each expression of ``r``, in order.
+
+    Generated from the field names or positions only (as :mod:`smtpsniff.fastinit` and
+    ``dataclasses`` generate their functions), once per call of :func:`field_columns`."""
+    if not expressions:
+        return lambda items: ()
+    lists = "".join(f"[{expression} for r in items], " for expression in expressions)
+    namespace: dict[str, Any] = {}
+    exec(f"def read(items):\n    return ({lists})\n", namespace)  # noqa: S102
+    return namespace["read"]
 
 
 _INT_OR_NONE = frozenset({int, type(None)})

@@ -247,3 +247,23 @@ def test_tables_list_columns_match_the_general_path():
         pd.testing.assert_series_equal(expected, got, check_exact=True)
         assert all(type(v) is list for v in got)
         assert all(g is not v for g, v in zip(got, values))  # new lists, never the records' own
+
+
+# -- reading fields -------------------------------------------------------------------------------
+def test_tables_field_readers_read_as_attrgetter(monkeypatch):
+    """The generated reader (``[r.name for r in items]``) and its attrgetter fallback (names that are
+    no identifiers: dotted paths, keywords) read every value as ``operator.attrgetter`` does."""
+    from operator import attrgetter
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(tables, "_BLOCK", 3)
+    rows = [_Row(i, SimpleNamespace(x=i * 2)) for i in range(8)]
+    for names in (["a", "b"], ["b.x", "a"], ["a"], []):
+        got = tables.field_columns(rows, names)
+        assert list(got) == names
+        assert {name: list(column) for name, column in got.items()} == \
+            {name: list(map(attrgetter(name), rows)) for name in names}
+    odd = [SimpleNamespace(**{"if": i, "a": -i}) for i in range(4)]
+    assert tables.field_columns(odd, ["if", "a"]) == {"if": [0, 1, 2, 3], "a": [0, -1, -2, -3]}
+    with pytest.raises(AttributeError):
+        tables.field_columns(rows, ["a", "missing"])
