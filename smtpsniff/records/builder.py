@@ -72,7 +72,7 @@ _RCPT_ADDRESS, _RCPT_REPLY_CODE, _RCPT_REPLY_TEXT = 5, 7, 8
 
 def _params_text(params: dict[str, str | None]) -> str:
     """MAIL or RCPT parameters as sent: ``KEY`` or ``KEY=value``, space-separated."""
-    return " ".join(k if v is None else f"{k}={v}" for k, v in params.items()) if params else ""
+    return " ".join([k if v is None else f"{k}={v}" for k, v in params.items()]) if params else ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -285,7 +285,8 @@ class SessionBuilder:
             self._write_current()  # flush a transaction whose end we did not see (main.zeek)
             t = self._activate(ts_ns, frame)
             t.mail_from = c.address if c.address is not None else argument
-            t.mail_params = _params_text(c.params)
+            params = c.params
+            t.mail_params = _params_text(params) if params else ""
             trans_index = t.trans_index
         elif verb in _HELO_VERBS:
             self._helo, self._helo_verb = argument, verb
