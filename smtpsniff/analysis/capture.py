@@ -32,9 +32,9 @@ from .tables import (
     field_columns,
     frame_from_columns,
     int_values,
-    typed_column,
     positions_of,
     strings_with,
+    typed_column,
 )
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
@@ -299,7 +299,8 @@ def _seconds(starts: list, ends: list, *, missing_ends: bool) -> list | TypedCol
     the mask).  Anything else is computed value by value in Python.
     """
     start, end = int_values(starts), int_values(ends)
-    if start is not None and end is not None and not start[1].any() and (missing_ends or not end[1].any()) \
+    if start is not None and end is not None and len(start[0]) and not start[1].any() \
+            and (missing_ends or not end[1].any()) \
             and all(-_HALF_RANGE < int(a.min()) and int(a.max()) < _HALF_RANGE for a in (start[0], end[0])):
         seconds = (end[0] - start[0]).astype(np.float64) / 1e9
         seconds[end[1]] = np.nan

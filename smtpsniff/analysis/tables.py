@@ -10,7 +10,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import compress, count, repeat
 from keyword import iskeyword
-from operator import attrgetter, eq, itemgetter
+from operator import attrgetter, eq
 from typing import Any
 
 import numpy as np
