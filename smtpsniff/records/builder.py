@@ -48,10 +48,10 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
 
 #: The one str object the records hold for each known verb (and the greeting's) and each enhanced
-#: status code ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2;
-#: the registry's details stay below 40).  The decoder reads a new str from each command and reply:
+#: status code ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2
+#: and the codes registered since).  The decoder reads a new str from each command and reply:
 #: records that share one hold fewer objects, and the tables read these columns from the cache.
-#: The same values, so every record, comparison and table is the same.  Never changed.
+#: The values are equal, so every record, comparison and table is the same.  Never changed.
 _SHARED_STRINGS: dict[str, str] = {
     s: s for s in (*KNOWN_VERBS, GREETING_VERB,
                    *(f"{cls}.{subject}.{detail}" for cls in "245" for subject in range(10) for detail in range(100)))
