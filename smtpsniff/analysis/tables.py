@@ -42,8 +42,9 @@ def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFra
 def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """The frame :func:`frame_from_rows` builds, from ``length`` values per column instead of rows.
 
-    ``columns`` maps column names to their values in row order; a schema column it lacks is all
-    missing (as a row without that key), a name the schema lacks is ignored.
+    ``columns`` maps column names to their values in row order, or to a :class:`TypedColumn`
+    built already; a schema column it lacks is all missing (as a row without that key), a name the
+    schema lacks is ignored.
     """
     if not length:
         return empty_frame(table)
