@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from importlib import import_module
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ..anomaly import Anomaly
@@ -23,8 +24,18 @@ from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import SessionRecords
 from ..records.model import SessionRecord
-from .schema import SCHEMAS
-from .tables import add_connection_columns, field_columns, frame_from_columns
+from .schema import CAT, INT, SCHEMAS
+from .tables import (
+    TypedColumn,
+    add_connection_columns,
+    connection_columns,
+    field_columns,
+    frame_from_columns,
+    int_values,
+    positions_of,
+    strings_with,
+    typed_column,
+)
 
 TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anomalies")
 
@@ -209,29 +220,25 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
     options = options or ReadOptions()
     sessions = _table("sessions", [r.session for r in records],
                       ("session_id", "start_ns", "end_ns", "starttls_used", "implicit_tls"),
-                      lambda f: _session_columns(f, capture_of))
+                      lambda f: _session_columns(f, capture_of), integers=("start_ns", "end_ns"))
     anomalies = _all_anomalies(records, loose_anomalies)
     tables = {
         "sessions": sessions,
         "transactions": _table("transactions", _flat(records, "transactions"), ("ts_ns", "end_ts_ns"), lambda f: dict(
-            ts=f["ts_ns"], end=f["end_ts_ns"])),
+            ts=f["ts_ns"], end=f["end_ts_ns"]), sessions),
         "recipients": _table("recipients", _flat(records, "recipients"), ("ts_ns",), lambda f: dict(
-            ts=f["ts_ns"])),
+            ts=f["ts_ns"]), sessions),
         "commands": _table("commands", _flat(records, "commands"), ("verb", "argument", "ts_ns", "reply_ts_ns"), lambda f: dict(
-            argument=[mask_auth_argument(argument, options.show_secrets) if verb == "AUTH" else argument
-                      for verb, argument in zip(f["verb"], f["argument"])],  # AUTH's initial response is base64 credentials
+            argument=_arguments(f["verb"], f["argument"], options.show_secrets),
             ts=f["ts_ns"],
-            latency_s=[(reply_ts - ts) / 1e9 if reply_ts is not None else None
-                       for ts, reply_ts in zip(f["ts_ns"], f["reply_ts_ns"])])),
+            latency_s=_seconds(f["ts_ns"], f["reply_ts_ns"], missing_ends=True)), sessions, ("ts_ns", "reply_ts_ns")),
         "replies": _table("replies", _flat(records, "replies"), ("code", "ts_ns"), lambda f: dict(
-            ts=f["ts_ns"], reply_class=_reply_classes(f["code"]))),
+            ts=f["ts_ns"], reply_class=_reply_classes(f["code"])), sessions, ("code",)),
         "anomalies": frame_from_columns("anomalies", len(anomalies), {
             "session_id": [a.conn_id for a in anomalies], "ts": [a.ts_ns for a in anomalies],
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
             "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
-    for name in ("transactions", "recipients", "commands", "replies"):
-        add_connection_columns(tables[name], sessions)
     for module in TABLE_PROVIDERS:
         for name, value in import_module(module).build(records, tables, options).items():
             if isinstance(value, pd.DataFrame):
@@ -242,15 +249,28 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
 
 
 def _table(table: str, items: list, fields: tuple[str, ...],
-           computed: Callable[[dict[str, list]], dict[str, list]]) -> pd.DataFrame:
+           computed: Callable[[dict[str, list]], dict[str, list | TypedColumn]],
+           sessions: pd.DataFrame | None = None, integers: tuple[str, ...] = ()) -> pd.DataFrame:
     """The frame of ``table`` from records ``items``: the columns ``computed`` gives, from the records'
-    ``fields`` and fields named as the table's columns, and those columns themselves."""
+    ``fields`` and fields named as the table's columns, and those columns themselves; with
+    ``sessions``, the connection columns :func:`add_connection_columns` gives it.  The columns of
+    ``integers`` (fields ``computed`` does arithmetic on) gather their values' types (see
+    :func:`int_values`)."""
     if not items:
         return frame_from_columns(table, 0, {})
     record_fields = items[0].__dataclass_fields__
     names = [c.name for c in SCHEMAS[table] if c.name in record_fields]
-    columns: dict[str, list] = field_columns(items, [*names, *(f for f in fields if f not in names)])
+    columns: dict[str, list | TypedColumn] = field_columns(items, [*names, *(f for f in fields if f not in names)],
+                                                          kinds=integers)
     columns.update(computed(columns))
+    if sessions is None:
+        return frame_from_columns(table, len(items), columns)
+    # The connection columns looked up by the session_id column, instead of built missing and replaced
+    session_ids = typed_column(INT, columns["session_id"])
+    connection = connection_columns(session_ids, sessions)
+    if connection is None:
+        return add_connection_columns(frame_from_columns(table, len(items), columns), sessions)
+    columns.update(connection, session_id=TypedColumn(session_ids))
     return frame_from_columns(table, len(items), columns)
 
 
@@ -262,16 +282,64 @@ def _flat(records: list[SessionRecords], name: str) -> list:
 def _session_columns(f: dict[str, list], capture_of: dict[int, str]) -> dict[str, list]:
     """The sessions table's columns of :data:`_SESSION_COLUMNS`, from the sessions' field columns
     ``f``: the same values, computed column by column."""
-    names = {session_id: os.path.basename(path) for session_id, path in capture_of.items()}
-    empty = os.path.basename("")
+    base_names = {path: os.path.basename(path) for path in set(capture_of.values())}  # one per file
+    names = {session_id: base_names[path] for session_id, path in capture_of.items()}
     return {"start": f["start_ns"], "end": f["end_ns"],
-            "duration_s": [(end - start) / 1e9 for start, end in zip(f["start_ns"], f["end_ns"])],
+            "duration_s": _seconds(f["start_ns"], f["end_ns"], missing_ends=False),
             "tls": [starttls or implicit for starttls, implicit in zip(f["starttls_used"], f["implicit_tls"])],
-            "capture": [names.get(session_id, empty) for session_id in f["session_id"]]}
+            "capture": list(map(names.get, f["session_id"], repeat(os.path.basename(""))))}
 
 
-def _reply_classes(codes: list[int]) -> list[str]:
-    """``f"{code // 100}xx"`` of each reply code (one string made per distinct code)."""
+def _seconds(starts: list, ends: list, *, missing_ends: bool) -> list | TypedColumn:
+    """``(end - start) / 1e9`` of each pair (None where ``missing_ends`` and the end is None).
+
+    With integers of 64 bits (the nanoseconds of records) the differences are computed by numpy:
+    each difference is exact within 2**63, turned into the nearest float as Python's ``int / float``
+    does, then divided by 1e9; missing ends give the Float64 column pandas makes of None (NaN behind
+    the mask).  Anything else is computed value by value in Python.
+    """
+    start, end = int_values(starts), int_values(ends)
+    if start is not None and end is not None and len(start[0]) and not start[1].any() \
+            and (missing_ends or not end[1].any()) \
+            and all(-_HALF_RANGE < int(a.min()) and int(a.max()) < _HALF_RANGE for a in (start[0], end[0])):
+        seconds = (end[0] - start[0]).astype(np.float64) / 1e9
+        seconds[end[1]] = np.nan
+        return TypedColumn(pd.arrays.FloatingArray(seconds, end[1].copy()))
+    if missing_ends:
+        return [(end - start) / 1e9 if end is not None else None for start, end in zip(starts, ends)]
+    return [(end - start) / 1e9 for start, end in zip(starts, ends)]
+
+
+#: Integers within this bound of 0 leave a difference of two of them within int64.
+_HALF_RANGE = 2 ** 62
+
+
+def _arguments(verbs: list, arguments: list, show_secrets: bool) -> list | TypedColumn:
+    """The commands' arguments, AUTH's masked (its initial response is base64 credentials), each
+    other argument as it is (from the column's blocks when it can, see :func:`strings_with`)."""
+    auth = positions_of(verbs, "AUTH")
+    masked = [mask_auth_argument(arguments[i], show_secrets) for i in auth]
+    column = strings_with(arguments, auth, masked)
+    if column is not None:
+        return column
+    out = list(arguments)
+    for i, argument in zip(auth, masked):
+        out[i] = argument
+    return out
+
+
+def _reply_classes(codes: list[int]) -> list[str] | TypedColumn:
+    """``f"{code // 100}xx"`` of each reply code, as a category column.
+
+    With integers of 64 bits (the codes of records) numpy divides them; the column is the category
+    column of the distinct classes (the same categories as of every row's class), taken row by row.
+    Else one string is made per distinct code.
+    """
+    ints = int_values(codes)
+    if ints is not None and not ints[1].any():
+        classes, rows = np.unique(ints[0] // 100, return_inverse=True)
+        distinct = typed_column(CAT, [f"{c}xx" for c in classes.tolist()])
+        return TypedColumn(distinct.take(rows.reshape(-1)))
     classes = {code: f"{code // 100}xx" for code in set(codes)}
     return list(map(classes.__getitem__, codes))
 

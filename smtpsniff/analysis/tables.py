@@ -6,13 +6,17 @@ be filtered by address without a merge.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter, itemgetter
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import compress, count, repeat
+from keyword import iskeyword
+from operator import attrgetter, eq
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .schema import BOOL, INT, LIST, SCHEMAS, STR, TS, Column
 
@@ -38,8 +42,9 @@ def frame_from_rows(table: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFra
 def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
     """The frame :func:`frame_from_rows` builds, from ``length`` values per column instead of rows.
 
-    ``columns`` maps column names to their values in row order; a schema column it lacks is all
-    missing (as a row without that key), a name the schema lacks is ignored.
+    ``columns`` maps column names to their values in row order, or to a :class:`TypedColumn`
+    built already; a schema column it lacks is all missing (as a row without that key), a name the
+    schema lacks is ignored.
     """
     if not length:
         return empty_frame(table)
@@ -48,8 +53,26 @@ def frame_from_columns(table: str, length: int, columns: Mapping[str, Sequence[A
     for c in schema:
         values = columns.get(c.name)
         # a list is read, never changed or kept, by _typed_frame: no copy needed
-        data[c.name] = [None] * length if values is None else values if isinstance(values, list) else list(values)
+        data[c.name] = _Missing(length) if values is None else values if isinstance(values, (list, TypedColumn)) \
+            else list(values)
     return _typed_frame(data, schema)
+
+
+@dataclass(frozen=True, slots=True)
+class TypedColumn:
+    """A column built already with its schema dtype (as :func:`typed_column` or
+    :func:`connection_columns` build it): :func:`frame_from_columns` takes ``array`` as it is."""
+
+    array: Any
+
+
+class _Missing(list):
+    """A column that was not given: ``length`` Nones, built at once by :func:`_typed_frame`."""
+
+    __slots__ = ()
+
+    def __init__(self, length: int) -> None:
+        super().__init__([None] * length)
 
 
 def record_columns(table: str, records: Sequence[Any], **computed: Sequence[Any]) -> dict[str, Sequence[Any]]:
@@ -76,18 +99,22 @@ _BLOCK = 1024
 
 class FieldColumn(list):
     """The values of one field of many records, with ``blocks``: pyarrow's array of each block of
-    them, inferred as :func:`_inferred` does (None when a block had no one type)."""
+    them, inferred as :func:`_inferred` does (None when a block had no one type); and ``kinds``:
+    the set of the values' types when it was asked for (see :func:`field_columns`), else None."""
 
-    __slots__ = ("blocks",)
+    __slots__ = ("blocks", "kinds")
 
     def __init__(self) -> None:
         super().__init__()
         self.blocks: list[pa.Array] | None = []
+        self.kinds: set[type] | None = None
 
 
-def field_columns(records: Sequence[Any], names: Sequence[str]) -> dict[str, FieldColumn]:
-    """The values of the attributes ``names`` of ``records``, one list per name, in record order."""
-    return _block_columns(records, names, [attrgetter(name) for name in names])
+def field_columns(records: Sequence[Any], names: Sequence[str], kinds: Collection[str] = ()
+                  ) -> dict[str, FieldColumn]:
+    """The values of the attributes ``names`` of ``records``, one list per name, in record order;
+    the columns named in ``kinds`` also gather the types of their values (read while in cache)."""
+    return _block_columns(records, names, _attribute_reader(names), kinds)
 
 
 def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
@@ -95,20 +122,115 @@ def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldC
     column, read as :func:`field_columns` reads fields."""
     if any(len(row) != len(names) for row in rows):
         raise ValueError(f"rows of {len(names)} values expected")
-    return _block_columns(rows, names, [itemgetter(i) for i in range(len(names))])
+    return _block_columns(rows, names, _compiled_reader([f"r[{i}]" for i in range(len(names))]))
 
 
-def _block_columns(items: Sequence[Any], names: Sequence[str], getters: list[Callable[[Any], Any]]
-                   ) -> dict[str, FieldColumn]:
+def _block_columns(items: Sequence[Any], names: Sequence[str], read: Callable[[Sequence[Any]], tuple[list, ...]],
+                   kinds: Collection[str] = ()) -> dict[str, FieldColumn]:
     columns = [FieldColumn() for _ in names]
+    for name, column in zip(names, columns):
+        if name in kinds:
+            column.kinds = set()
     for start in range(0, len(items), _BLOCK):
-        block = items[start:start + _BLOCK]
-        for column, get in zip(columns, getters):
-            values = list(map(get, block))
+        for column, values in zip(columns, read(items[start:start + _BLOCK])):
             column.extend(values)
             if column.blocks is not None:
                 column.blocks = _add_block(column.blocks, values)
+            if column.kinds is not None:
+                column.kinds.update(map(type, values))
     return dict(zip(names, columns))
+
+
+def _attribute_reader(names: Sequence[str]) -> Callable[[Sequence[Any]], tuple[list, ...]]:
+    """``read(items)``: the list of each attribute of ``names`` of ``items``, in that order.
+
+    ``[r.name for r in items]`` reads a slot about twice as fast as mapping ``attrgetter(name)``
+    over them (the interpreter specialises the attribute read to the records' class); both read the
+    attribute as ``getattr`` does.  A name that is no identifier is read by ``attrgetter``.
+    """
+    if all(name.isidentifier() and not iskeyword(name) for name in names):
+        return _compiled_reader([f"r.{name}" for name in names])
+    getters = [attrgetter(name) for name in names]
+    return lambda items: tuple([list(map(get, items)) for get in getters])
+
+
+def _compiled_reader(expressions: list[str]) -> Callable[[Sequence[Any]], tuple[list, ...]]:
+    """``read(items)``: ``([expression for r in items], ...)`` of each expression of ``r``, in order.
+
+    Generated from the field names or positions only (as :mod:`smtpsniff.fastinit` and
+    ``dataclasses`` generate their functions), once per call of :func:`field_columns`."""
+    if not expressions:
+        return lambda items: ()
+    lists = "".join(f"[{expression} for r in items], " for expression in expressions)
+    namespace: dict[str, Any] = {}
+    exec(f"def read(items):\n    return ({lists})\n", namespace)  # noqa: S102
+    return namespace["read"]
+
+
+_INT_OR_NONE = frozenset({int, type(None)})
+
+
+def int_values(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(int64 data, missing mask) of ``values`` when each is an ``int`` (exactly: not a bool, not a
+    numpy integer) that fits in 64 bits, or None; else None.
+
+    Python's arithmetic on such values and numpy's on the data give the same numbers while no
+    result leaves 64 bits; the caller checks its bounds.  Missing values have 1 behind the mask.
+    The types are those a :class:`FieldColumn` gathered, when it did.
+    """
+    kinds = getattr(values, "kinds", None)
+    if not (set(map(type, values)) if kinds is None else kinds) <= _INT_OR_NONE:
+        return None
+    array = _inferred(values, pa.int64())
+    if array is None:
+        return None
+    return _data_and_mask(array.cast(pa.int64()), 1)
+
+
+def _joined_strings(column: Sequence[Any]) -> pa.Array | None:
+    """The ``string`` array of a :class:`FieldColumn` whose blocks show every value a ``str`` or
+    None (not all None), else None; read from the blocks only."""
+    if not getattr(column, "blocks", None):
+        return None
+    array = _inferred(column, pa.string())
+    return array if array is not None and array.type == pa.string() else None
+
+
+def positions_of(column: Sequence[Any], value: str) -> list[int]:
+    """The positions ``i`` where ``column[i] == value``, in order.
+
+    A column of strings compares in pyarrow (UTF-8 equal exactly when the ``str`` are equal), the
+    values themselves not read again; any other, value by value.
+    """
+    array = _joined_strings(column)
+    if array is None:
+        return list(compress(count(), map(eq, column, repeat(value))))
+    found = pc.equal(array, value).fill_null(False).to_numpy(zero_copy_only=False)
+    return np.flatnonzero(found).tolist()
+
+
+def strings_with(column: Sequence[Any], positions: Sequence[int], values: Sequence[Any]) -> TypedColumn | None:
+    """The ``string`` column of ``column``'s values with ``values`` put at ``positions`` (ascending),
+    when ``column``'s blocks show it all strings (or None) and ``values`` are strings, else None.
+
+    The column's blocks joined, with ``values`` put in (``pyarrow.compute.replace_with_mask``), are
+    the array pyarrow infers from the new values: :func:`_string_array`'s column of those values,
+    made without reading the others again.
+    """
+    base = _joined_strings(column)
+    if base is None:
+        return None
+    if positions:
+        try:
+            replacements = pa.array(values)
+        except _NO_ONE_TYPE:
+            return None
+        if replacements.type != pa.string():
+            return None
+        mask = np.zeros(len(base), dtype=np.bool_)
+        mask[np.asarray(positions, dtype=np.intp)] = True
+        base = pc.replace_with_mask(base, pa.array(mask), replacements)
+    return TypedColumn(pd.array(base.cast(pa.large_string()), dtype=STR))
 
 
 def _add_block(blocks: list[pa.Array], values: list[Any]) -> list[pa.Array] | None:
@@ -131,22 +253,65 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
     columns: dict[str, Any] = {}
     for col in schema:
         values = data[col.name]
-        if col.dtype == TS:
-            columns[col.name] = pd.to_datetime(_int_array(values), unit="ns", utc=True)
-        elif col.dtype == LIST:
-            columns[col.name] = pd.Series([list(v) if isinstance(v, (tuple, list)) else [] for v in values],
-                                          dtype=object)
-        elif col.dtype == "category":
-            columns[col.name] = _string_array(values).astype("category")
-        elif col.dtype == STR:
-            columns[col.name] = _string_array(values)
-        elif col.dtype == INT:
-            columns[col.name] = _int_array(values)
-        elif col.dtype == BOOL:
-            columns[col.name] = _bool_array(values)
+        if type(values) is TypedColumn:
+            columns[col.name] = values.array
+        elif type(values) is _Missing and col.dtype in _MISSING:
+            columns[col.name] = _MISSING[col.dtype](len(values))
         else:
-            columns[col.name] = pd.array(values, dtype=col.dtype)
+            columns[col.name] = typed_column(col.dtype, values)
     return pd.DataFrame(columns)
+
+
+def typed_column(dtype: str, values: Sequence[Any]) -> Any:
+    """The column of schema dtype ``dtype`` from the Python values ``values``, as
+    :func:`frame_from_columns` builds it (a list, or a :class:`FieldColumn` whose blocks it uses)."""
+    if dtype == TS:
+        return pd.to_datetime(_int_array(values), unit="ns", utc=True)
+    if dtype == LIST:
+        return _list_series(values)
+    if dtype == "category":
+        return _string_array(values).astype("category")
+    if dtype == STR:
+        return _string_array(values)
+    if dtype == INT:
+        return _int_array(values)
+    if dtype == BOOL:
+        return _bool_array(values)
+    return pd.array(values, dtype=dtype)
+
+
+_LIST_KINDS = frozenset({tuple, list})
+
+
+def _list_series(values: Sequence[Any]) -> pd.Series:
+    """Each tuple or list of ``values`` as a new list, anything else as an empty list, in an object Series.
+
+    When every value is a tuple or a list (as in records), ``list`` is mapped over them in C.
+    """
+    if set(map(type, values)) <= _LIST_KINDS:
+        return pd.Series(list(map(list, values)), dtype=object)
+    return pd.Series([list(v) if isinstance(v, (tuple, list)) else [] for v in values], dtype=object)
+
+
+# -- a column of Nones ----------------------------------------------------------------------------
+# What each builder below makes of ``[None] * length``, made without reading the Nones: pyarrow
+# infers the null type for them, which each builder turns into an all-missing array (``_data_and_mask``
+# stores 1 behind the mask of an integer, False behind that of a bool).
+def _missing_ints(length: int) -> pd.api.extensions.ExtensionArray:
+    return pd.arrays.IntegerArray(np.ones(length, dtype=np.int64), np.ones(length, dtype=np.bool_))
+
+
+def _missing_strings(length: int) -> pd.api.extensions.ExtensionArray:
+    return pd.array(pa.nulls(length, pa.large_string()), dtype=STR)
+
+
+_MISSING: dict[str, Callable[[int], Any]] = {
+    INT: _missing_ints,
+    BOOL: lambda length: pd.arrays.BooleanArray(np.zeros(length, dtype=np.bool_), np.ones(length, dtype=np.bool_)),
+    STR: _missing_strings,
+    "category": lambda length: _missing_strings(length).astype("category"),
+    TS: lambda length: pd.to_datetime(_missing_ints(length), unit="ns", utc=True),
+}
 
 
 # -- one column from a list of Python values ------------------------------------------------------
@@ -250,8 +415,35 @@ def add_connection_columns(df: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataF
     """Fill the connection columns of ``df`` from ``sessions`` by ``session_id``."""
     if df.empty or sessions.empty:
         return df
-    lookup = sessions.set_index("session_id")
-    for name in _CONNECTION_COLUMNS:
-        values = df["session_id"].map(lookup[name])
-        df[name] = values.astype(lookup[name].dtype) if name.endswith("ip") else values.astype("Int64")
+    columns = connection_columns(df["session_id"].array, sessions)
+    if columns is None:
+        lookup = sessions.set_index("session_id")
+        for name in _CONNECTION_COLUMNS:
+            values = df["session_id"].map(lookup[name])
+            df[name] = values.astype(lookup[name].dtype) if name.endswith("ip") else values.astype("Int64")
+        return df
+    for name, column in columns.items():
+        df[name] = column.array
     return df
+
+
+def connection_columns(session_ids: pd.api.extensions.ExtensionArray, sessions: pd.DataFrame
+                       ) -> dict[str, TypedColumn] | None:
+    """The connection columns :func:`add_connection_columns` gives rows of ``session_ids`` (the
+    Int64 column), None when ``sessions``' own columns are not of the schema's dtypes.
+
+    ``Series.map`` of a Series looks the keys up in its index (``Index.get_indexer``) and takes
+    its values there (missing at -1); that lookup is done once here for the four columns, and the
+    values already have the dtype ``add_connection_columns`` casts them to.
+    """
+    if sessions.empty:
+        return None
+    lookup = sessions.set_index("session_id")
+    taken = {}
+    for name in _CONNECTION_COLUMNS:
+        values = lookup[name].array
+        if not (isinstance(values, pd.Categorical) if name.endswith("ip") else values.dtype == INT):
+            return None
+        taken[name] = values
+    indexer = lookup.index.get_indexer(session_ids)
+    return {name: TypedColumn(values.take(indexer, allow_fill=True)) for name, values in taken.items()}

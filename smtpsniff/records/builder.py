@@ -26,6 +26,7 @@ from ..smtp.events import (
     TlsStarted,
 )
 from ..fastinit import slot_builder
+from ..smtp.grammar import KNOWN_VERBS
 from .model import (
     CommandRecord,
     RecipientRecord,
@@ -46,6 +47,16 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 #: SessionBuilder._on_reply's cases): only the command's row and the reply's own record.
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
 
+#: The one str object the records hold for each known verb (and the greeting's) and each enhanced
+#: status code ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2
+#: and the codes registered since).  The decoder reads a new str from each command and reply:
+#: records that share one hold fewer objects, and the tables read these columns from the cache.
+#: The values are equal, so every record, comparison and table is the same.  Never changed.
+_SHARED_STRINGS: dict[str, str] = {
+    s: s for s in (*KNOWN_VERBS, GREETING_VERB,
+                   *(f"{cls}.{subject}.{detail}" for cls in "245" for subject in range(10) for detail in range(100)))
+}
+
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
 _ACCEPTED, _REJECTED, _ABORTED = TransactionStatus.ACCEPTED, TransactionStatus.REJECTED, TransactionStatus.ABORTED
 _INCOMPLETE, _NO_MESSAGE, _STARTTLS = TransactionStatus.INCOMPLETE, TransactionStatus.NO_MESSAGE, \
@@ -61,7 +72,7 @@ _RCPT_ADDRESS, _RCPT_REPLY_CODE, _RCPT_REPLY_TEXT = 5, 7, 8
 
 def _params_text(params: dict[str, str | None]) -> str:
     """MAIL or RCPT parameters as sent: ``KEY`` or ``KEY=value``, space-separated."""
-    return " ".join(k if v is None else f"{k}={v}" for k, v in params.items()) if params else ""
+    return " ".join([k if v is None else f"{k}={v}" for k, v in params.items()]) if params else ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -194,7 +205,7 @@ class SessionBuilder:
         rcpt = t.rcpt
         if rcpt:
             codes = tuple([r[_RCPT_REPLY_CODE] for r in rcpt])
-            accepted = sum(1 for c in codes if c is not None and 200 <= c < 300)
+            accepted = len([c for c in codes if c is not None and 200 <= c < 300])
             rcpt_to = tuple([r[_RCPT_ADDRESS] for r in rcpt])
         else:
             codes = rcpt_to = ()
@@ -254,10 +265,15 @@ class SessionBuilder:
     def _on_command(self, c: Command) -> None:
         self._last_ts_ns = ts_ns = c.ts_ns
         verb, argument, frame, index = c.verb, c.argument, c.frame, c.index
+        verb = _SHARED_STRINGS.get(verb, verb)
         trans_index: int | None = None
         # The verbs' cases exclude each other; the most frequent come first.
         if verb == "RCPT":
-            t = self._activate(ts_ns, frame)
+            t = self._current
+            if not t.active:  # _activate, inline for the most frequent command
+                t.active = True
+                t.ts_ns, t.frame = ts_ns, frame
+                t.helo = self._helo
             trans_index = t.trans_index
             params = c.params
             rcpt = [self.session_id, trans_index, len(t.rcpt), ts_ns, frame,
@@ -269,7 +285,8 @@ class SessionBuilder:
             self._write_current()  # flush a transaction whose end we did not see (main.zeek)
             t = self._activate(ts_ns, frame)
             t.mail_from = c.address if c.address is not None else argument
-            t.mail_params = _params_text(c.params)
+            params = c.params
+            t.mail_params = _params_text(params) if params else ""
             trans_index = t.trans_index
         elif verb in _HELO_VERBS:
             self._helo, self._helo_verb = argument, verb
@@ -295,16 +312,18 @@ class SessionBuilder:
         code, frame, index = r.code, r.frame, r.command_index
         t = self._current
         t.last_reply = r
-        cmd = self._command_rows.get(index) if index is not None else None
-        if cmd is not None:
+        if index is None:
+            trans_index = None
+        elif (cmd := self._command_rows.get(index)) is not None:
             trans_index = cmd[_CMD_TRANS]
             # The first reply answers the command: DATA's 354 (or refusal), AUTH's first 334;
             # the reply to the message itself is the transaction's final_reply_code.
             if cmd[_CMD_REPLY_CODE] is None:
                 cmd[_CMD_REPLY_CODE], cmd[_CMD_REPLY_FRAME], cmd[_CMD_REPLY_TS] = code, frame, ts_ns
         else:
-            trans_index = self._message_trans.get(index) if index is not None else None
-        verb, stage = r.verb, r.stage
+            trans_index = self._message_trans.get(index)
+        verb, stage, enhanced_code = r.verb, r.stage, r.enhanced_code
+        verb = _SHARED_STRINGS.get(verb, verb)
         message_end = False
         if stage is _COMMAND and verb in _QUIET_REPLY_VERBS:
             pass  # the reply changes nothing but its command's row (EHLO, QUIT, RSET, NOOP, ...)
@@ -331,7 +350,8 @@ class SessionBuilder:
             self._starttls_used = True
         replies = self._replies
         replies.append(_new_reply_record(
-            self.session_id, len(replies), ts_ns, frame, code, r.enhanced_code, r.text, len(r.lines), verb,
+            self.session_id, len(replies), ts_ns, frame, code, _SHARED_STRINGS.get(enhanced_code, enhanced_code),
+            r.text, len(r.lines), verb,
             None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
         if message_end:
             self._messages_transferred += 1
