@@ -119,9 +119,13 @@ def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
     A line (of ``body.split("\\r\\n")``) is a delimiter when it fullmatches feedparser's
     boundaryre without its line end: ``--`` separator, ``--`` for the close delimiter, then only
     blanks.  Such a line starts with ``--`` separator, so only the places where that text
-    starts a line (at 0 or after a CRLF) are tried, found by ``str.find``."""
+    starts a line (at 0 or after a CRLF) are tried, found by ``str.find``.  What follows the
+    marker is read without a regular expression (one per boundary would be compiled for every
+    message): the line fullmatches ``(--)?[ \t]*`` after it exactly when, with one leading
+    ``--`` removed if there is one (the group matches it, as ``[ \t]*`` cannot), only blanks
+    remain; the group matched exactly when that ``--`` was there."""
     marker = "--" + separator
-    delimiter = re.compile(re.escape(marker) + r"(--)?[ \t]*").fullmatch
+    skip = len(marker)
     found: list[tuple[int, int, bool]] = []
     at = body.find(marker)
     while at >= 0:
@@ -129,9 +133,10 @@ def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
             end = body.find("\r\n", at)
             if end < 0:
                 end = len(body)
-            match = delimiter(body[at:end])
-            if match is not None:
-                found.append((at, end, match.group(1) is not None))
+            rest = body[at + skip:end]
+            close = rest[:2] == "--"
+            if not (rest[2:] if close else rest).strip(" \t"):
+                found.append((at, end, close))
         at = body.find(marker, at + 1)
     return found
 

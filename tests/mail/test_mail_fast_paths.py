@@ -181,10 +181,11 @@ def test_delimiter_lines_are_the_lines_that_match():
 
     rng = random.Random(2046)
     pieces = ["--b", "--b--", "--b \t", "--bb", "x--b", "\r\n", "\r", "\n", " ", "--", "b", "x",
-              "--b--\t", "---b", "--b-", "\r\n--b", "--b\r\n"]
+              "--b--\t", "---b", "--b-", "\r\n--b", "--b\r\n", "--b -- ", "--b---", "--b--x",
+              "--b\t--", "--b-- --", "\t"]
     found = 0
     for _ in range(3000):
-        separator = rng.choice(["b", "b.", "a(b)*"])
+        separator = rng.choice(["b", "b.", "a(b)*", "b--", "b "])
         body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).replace(
             "b", separator)
         delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch
