@@ -34,6 +34,9 @@ from smtpsniff.mail.getters import boundary, content_type, content_type_in, get
 # The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
 _FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
+# The stdlib's reading of a field's source lines (name up to the first ":", the rest without
+# leading blanks and trailing line ends): what :func:`_fields` does itself for an EmailPolicy.
+_SOURCE_PARSE = EmailPolicy.header_source_parse
 
 
 def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
@@ -155,18 +158,23 @@ def _fields(text: str, policy: EmailPolicy) -> tuple[list[tuple[str, str]], str]
             head, rest = text[:-2], ""
         else:  # no empty line after the header block
             return None
-    fields: list[list[str]] = []
+    fields: list[str] = []  # each field's lines joined by CRLF
     for line in head.split("\r\n") if head else ():
         if line[0] in " \t":
             if not fields:
                 return None
-            fields[-1].append(line)
+            fields[-1] += "\r\n" + line
         elif _FIELD_LINE.match(line) is None or line.startswith("From "):
             return None
         else:
-            fields.append([line])
-    source_parse = policy.header_source_parse
-    return [source_parse(["\r\n".join(field)]) for field in fields], rest
+            fields.append(line)
+    if type(policy).header_source_parse is not _SOURCE_PARSE:
+        return [policy.header_source_parse([field]) for field in fields], rest
+    items = []
+    for field in fields:  # what _SOURCE_PARSE([field]) returns, without the call
+        name, value = field.split(":", 1)
+        items.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return items, rest
 
 
 def _entity(items: list[tuple[str, str]], policy: EmailPolicy) -> Message:
