@@ -611,12 +611,20 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
     return value
 
 
-def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None
-              ) -> tuple[Address, ...]:
-    """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
-    if issubclass(_HEADER_FACTORY[header.name], AddressHeader):
+def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None,
+              distinct: bool = False) -> tuple[Address, ...]:
+    """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened; with
+    ``distinct``, each mailbox once (in first-seen order).
+
+    A simple value's mailboxes are made distinct as (display name, addr-spec) pairs before they
+    become :class:`Address` records, which compare (and hash) as those pairs do."""
+    reading = _HEADER_FACTORY.readings.get(header.name)
+    if (reading[1] == _ADDRESSES if reading is not None
+            else issubclass(_HEADER_FACTORY[header.name], AddressHeader)):
         simple = (simple_mailboxes if parses is None else parses.mailboxes)(header.raw_value)
         if simple is not None:  # what the stdlib would find; every one has a domain
+            if distinct and len(simple) > 1:
+                simple = dict.fromkeys(simple)  # type: ignore[assignment]
             return tuple([_new_address(name, addr) for name, addr in simple])
     try:
         parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
@@ -638,7 +646,7 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
         log.add("invalid_address",
                 f"{header.name} header: {bad} mailbox(es) could not be parsed: "
                 f"{excerpt(header.raw_value)}")
-    return tuple(result)
+    return tuple(dict.fromkeys(result)) if distinct and len(result) > 1 else tuple(result)
 
 
 def parse_date(text: str, where: str, log: AnomalyLog, parses: HeaderParses | None = None
