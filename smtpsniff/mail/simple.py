@@ -292,7 +292,7 @@ def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
     if _ENCODED_WORD_START in value:
         return None
-    if _BARE_ADDRESSES.fullmatch(value) is not None:
+    if "<" not in value and _BARE_ADDRESSES.fullmatch(value) is not None:  # (no "<" in atext)
         # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
         # without "<"), which holds neither "," nor " ": the items are those the loop of
         # _listed_mailboxes finds, each read with no display name.
