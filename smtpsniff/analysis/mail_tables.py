@@ -127,8 +127,12 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
                 if h.name.lower() == "from":
                     from_value = h.value.strip()
                     break
-        to = [a.addr for a in p.to] if len(p.to) <= cap else _capped(m, "To", p.to, limits, extra)
-        cc = [a.addr for a in p.cc] if len(p.cc) <= cap else _capped(m, "Cc", p.cc, limits, extra)
+        # (each list column gets a list of its own; an empty tuple gives [] without a loop)
+        to, cc, reply_to, bcc, dkim = p.to, p.cc, p.reply_to, p.bcc, p.dkim
+        to = ([a.addr for a in to] if to else []) if len(to) <= cap else _capped(
+            m, "To", to, limits, extra)
+        cc = ([a.addr for a in cc] if cc else []) if len(cc) <= cap else _capped(
+            m, "Cc", cc, limits, extra)
         parts = p.parts
         rows.append((
             m.session.session_id, m.message_index, d.trans_index, d.ts_ns, d.end_ts_ns, d.frame,
@@ -139,12 +143,14 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
             p.from_[0].addr if p.from_ else None,
             p.from_count,
             p.sender[0].addr if p.sender else None,
-            [a.addr for a in p.reply_to], to, cc, [a.addr for a in p.bcc],
+            [a.addr for a in reply_to] if reply_to else [], to, cc,
+            [a.addr for a in bcc] if bcc else [],
             p.subject, p.subject_raw, _date_ns(m, p.date, extra) if p.date is not None else None,
             p.date_raw, p.message_id, p.in_reply_to, p.references, p.return_path, p.x_mailer,
-            p.user_agent, p.x_originating_ip, [d_ for d_, _ in p.dkim if d_], len(p.received),
-            p.received_path, p.mime_version, p.content_type, len(parts),
-            sum([part.is_attachment for part in parts]),  # attachment_count
+            p.user_agent, p.x_originating_ip, [d_ for d_, _ in dkim if d_] if dkim else [],
+            len(p.received), p.received_path, p.mime_version, p.content_type, len(parts),
+            (int(parts[0].is_attachment) if len(parts) == 1  # attachment_count
+             else sum([part.is_attachment for part in parts])),
             len(p.urls), p.urls, body_preview(parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
         ))
@@ -179,12 +185,18 @@ def _date_ns(m: MailMessage, when: datetime | None, extra: list[Anomaly]) -> int
 
 
 def body_preview(parts: Sequence[MimePart]) -> str | None:
-    """The preview of the first text/plain body part (not an attachment), else of the first HTML."""
-    for wanted in ("text/plain", "text/html"):
-        for part in parts:
-            if part.content_type == wanted and not part.is_attachment and part.preview:
+    """The preview of the first text/plain body part (not an attachment), else of the first HTML
+    (found in one pass: the first HTML one is kept until a text/plain one is found)."""
+    html = None
+    for part in parts:
+        wanted = part.content_type
+        if wanted == "text/plain":
+            if not part.is_attachment and part.preview:
                 return part.preview
-    return None
+        elif (wanted == "text/html" and html is None and not part.is_attachment
+              and part.preview):
+            html = part.preview
+    return html
 
 
 def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:

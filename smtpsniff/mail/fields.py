@@ -71,8 +71,7 @@ def _recipients(headers: _ByName, lname: str, log: AnomalyLog,
     if not found:
         return ()
     if len(found) == 1:
-        boxes = addresses(found[0], log, parses)
-        return boxes if len(boxes) < 2 else tuple(dict.fromkeys(boxes))
+        return addresses(found[0], log, parses, distinct=True)
     seen: dict[Address, None] = {}
     for header in found:
         for address in addresses(header, log, parses):
@@ -93,8 +92,17 @@ def message_fields(headers: tuple[Header, ...], limits: Limits, log: AnomalyLog,
 
     ``parses``: the message's :class:`~smtpsniff.mail.headers.HeaderParses`, so that an address
     field is not parsed again for its mailboxes."""
-    fields = _by_name(headers)
-    first = {lname: found[0] for lname, found in fields.items()}.get  # None when absent
+    fields: _ByName = {}  # _by_name(headers), with the first header of each name beside it
+    firsts: dict[str, Header] = {}
+    for header in headers:
+        lname = header.name.lower()
+        found = fields.get(lname)
+        if found is None:
+            fields[lname] = [header]
+            firsts[lname] = header
+        else:
+            found.append(header)
+    first = firsts.get  # None when absent
     for lname in _ONCE if len(fields) < len(headers) else ():  # some name repeats
         repeats = fields.get(lname)
         if repeats is not None and len(repeats) > 1:

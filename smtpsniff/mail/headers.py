@@ -31,6 +31,7 @@ from email.headerregistry import (
     DateHeader,
     HeaderRegistry,
     ParameterizedMIMEHeader,
+    UnstructuredHeader,
 )
 from email.message import Message
 from email.utils import parsedate_to_datetime
@@ -56,11 +57,13 @@ _EOL = re.compile(rb"\r\n|\r|\n")
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)([ \t]*):")
 # One field of a header block with only CRLF line ends: its first line (a name, the colon at once)
 # and its folds (lines that start with WSP, section 2.2.3), then CRLF or the end of the block.
-# Groups: the whole field, its name, its value.  Used only on blocks where every CR starts a
+# Groups: the whole field, its name, its value without the blanks that start it (what
+# ``lstrip(b" \t")`` leaves: "[^\r]*" matches blanks too, so the greedy "[ \t]*" takes them all
+# and the field ends where it would without it).  Used only on blocks where every CR starts a
 # CRLF and every LF ends one, so "[^\r]*" (which the regex engine scans fastest) stops where
 # "[^\r\n]*" would: at the next line end.
 _CLEAN_FIELDS = re.compile(
-    rb"(([\x21-\x39\x3b-\x7e]+):([^\r]*(?:\r\n[ \t][^\r]*)*))(?:\r\n|\Z)")
+    rb"(([\x21-\x39\x3b-\x7e]+):[ \t]*([^\r]*(?:\r\n[ \t][^\r]*)*))(?:\r\n|\Z)")
 # What a header block cannot start with: a fold, or a line end (no header block at all).
 # (Byte tests here use find() and byte values: ``bytes in bytes`` first tries the operand as an
 # integer, and pays for the error it raises.)
@@ -75,8 +78,9 @@ _MSG_ID = re.compile(r"<[^<>]*>")
 
 # How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
 # per message, for parse_date too), or keep what the reader returns (a parameterised value, which
-# the stdlib's getters ask for again).
-_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES = range(4)
+# the stdlib's getters ask for again); an unstructured value (simple._unstructured) is read as it
+# is too, and is its own answer when it is ASCII without "=?".
+_PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES, _UNSTRUCTURED = range(5)
 
 
 def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
@@ -88,6 +92,8 @@ def _reading(header_class: type) -> tuple[Callable[[str], str | None], int]:
         return reader, _ADDRESSES
     if issubclass(header_class, ParameterizedMIMEHeader):
         return reader, _PARAMETERIZED
+    if issubclass(header_class, UnstructuredHeader):
+        return reader, _UNSTRUCTURED
     return reader, _PLAIN
 
 
@@ -239,6 +245,10 @@ class HeaderParses:
             header_class = _HEADER_FACTORY[name]
             reading = _READINGS.get(header_class) or _reading(header_class)
         reader, kind = reading
+        if kind == _UNSTRUCTURED:
+            # simple._unstructured: a value without "=?" that is ASCII (no surrogate escape) is
+            # returned as it is
+            return value if "=?" not in value and value.isascii() else reader(value)
         if kind == _PLAIN:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too
@@ -428,17 +438,24 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     kept_bytes = 0
     dropped = 0
     cap = limits.max_mail_header_bytes
+    simple = parses.simple if parses is not None else None
     if (end + 2 <= cap and block.isascii() and block.find(b"\r\n ") < 0
             and block.find(b"\r\n\t") < 0):
         # The loop below for an ASCII block without folds (no CR in any value, see
         # _CLEAN_FIELDS) that fits in the cap (the fields take end + 2 bytes): every field is
         # kept, its raw_value its value without leading blanks.
-        for whole, name, value in found:
+        # decode_value of a value without "=?" checks no charset and returns parses.simple's
+        # answer when there is one; it is called here (not through a helper, so that the stdlib
+        # parses at the depth it always does) for any other value.
+        for index, (whole, name, value) in enumerate(found):
             name_text = name.decode("ascii")
-            raw_value = value.lstrip(b" \t").decode("ascii")
+            raw_value = value.decode("ascii")  # (_CLEAN_FIELDS leaves out the leading blanks)
             items.append((name_text, raw_value))
-            headers.append(_new_header(len(headers), name_text, whole, raw_value,
-                                       decode_value(name_text, raw_value, log, parses)))
+            decoded = (simple(name_text, raw_value)
+                       if simple is not None and "=?" not in raw_value else None)
+            if decoded is None:
+                decoded = decode_value(name_text, raw_value, log, parses)
+            headers.append(_new_header(index, name_text, whole, raw_value, decoded))
         found = ()
     for whole, name, value in found:
         name_text = name.decode("ascii")
@@ -459,8 +476,11 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
             except UnicodeDecodeError:
                 raw_value = unfolded.decode("utf-8", "replace")
                 _not_utf8(name_text, log)
-        headers.append(_new_header(len(headers), name_text, whole, raw_value,
-                                   decode_value(name_text, raw_value, log, parses)))
+        decoded = (simple(name_text, raw_value)  # decode_value's, as in the loop above
+                   if simple is not None and "=?" not in raw_value else None)
+        if decoded is None:
+            decoded = decode_value(name_text, raw_value, log, parses)
+        headers.append(_new_header(len(headers), name_text, whole, raw_value, decoded))
     if long_lines:
         log.add("header_line_too_long",
                 f"{long_lines} header line(s) longer than {MAX_LINE_CHARS} characters "
@@ -533,6 +553,7 @@ def headers_from_items(items: Iterable[tuple[str, object]], limits: Limits, log:
     """:func:`headers_from_stdlib` of an entity whose fields (``raw_items()``) are ``items``."""
     headers: list[Header] = []
     total = 0
+    simple = parses.simple if parses is not None else None
     for name, value in items:
         value_text = value if isinstance(value, str) else str(value)
         whole_text = name + ": " + value_text
@@ -544,8 +565,11 @@ def headers_from_items(items: Iterable[tuple[str, object]], limits: Limits, log:
                 _parts_over_limit(where, limits, log)
                 break
             raw_value = value_text.lstrip(" \t")
-            headers.append(_new_header(len(headers), name, whole, raw_value,
-                                       decode_value(name, raw_value, log, parses)))
+            decoded = (simple(name, raw_value)  # decode_value's, as in _clean_header_block
+                       if simple is not None and "=?" not in raw_value else None)
+            if decoded is None:
+                decoded = decode_value(name, raw_value, log, parses)
+            headers.append(_new_header(len(headers), name, whole, raw_value, decoded))
             continue
         whole = whole_text.encode("utf-8", "surrogateescape")
         total += len(whole) + 2
@@ -587,12 +611,20 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
     return value
 
 
-def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None
-              ) -> tuple[Address, ...]:
-    """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened."""
-    if issubclass(_HEADER_FACTORY[header.name], AddressHeader):
+def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None,
+              distinct: bool = False) -> tuple[Address, ...]:
+    """The mailboxes of an address header (RFC 5322 section 3.4), groups flattened; with
+    ``distinct``, each mailbox once (in first-seen order).
+
+    A simple value's mailboxes are made distinct as (display name, addr-spec) pairs before they
+    become :class:`Address` records, which compare (and hash) as those pairs do."""
+    reading = _HEADER_FACTORY.readings.get(header.name)
+    if (reading[1] == _ADDRESSES if reading is not None
+            else issubclass(_HEADER_FACTORY[header.name], AddressHeader)):
         simple = (simple_mailboxes if parses is None else parses.mailboxes)(header.raw_value)
         if simple is not None:  # what the stdlib would find; every one has a domain
+            if distinct and len(simple) > 1:
+                simple = dict.fromkeys(simple)  # type: ignore[assignment]
             return tuple([_new_address(name, addr) for name, addr in simple])
     try:
         parsed = (_HEADER_FACTORY if parses is None else parses)(header.name, header.raw_value)
@@ -614,7 +646,7 @@ def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = Non
         log.add("invalid_address",
                 f"{header.name} header: {bad} mailbox(es) could not be parsed: "
                 f"{excerpt(header.raw_value)}")
-    return tuple(result)
+    return tuple(dict.fromkeys(result)) if distinct and len(result) > 1 else tuple(result)
 
 
 def parse_date(text: str, where: str, log: AnomalyLog, parses: HeaderParses | None = None

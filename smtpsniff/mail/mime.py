@@ -196,7 +196,8 @@ def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tup
     ``"1"``, unless the limits list nothing at all.  Its getters are :func:`_clean_getters`'."""
     if limits.max_mime_depth < 0 or limits.max_mime_parts < 1:
         return None
-    read = _clean_getters(items, parses)
+    found = _content_fields(items)
+    read = _clean_getters(items, parses, found)
     if read is None:
         return None
     getters = read[0]
@@ -204,8 +205,8 @@ def single_part(items: Sequence[tuple[str, str]], body: bytes, root_headers: tup
     if maintype in ("multipart", "message"):
         return None
     state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
-    _leaf(state, body, _common("1", 0, None, getters, root_headers), root_headers, maintype,
-          subtype, "MIME part 1")
+    _leaf(state, body, _common("1", 0, None, getters, root_headers, found), root_headers,
+          maintype, subtype, "MIME part 1")
     return tuple(state.parts), state.urls
 
 
@@ -231,7 +232,8 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
     parses = policy.header_factory
     if limits.max_mime_depth < 1:
         return None
-    read = _clean_getters(items, parses)
+    root_found = _content_fields(items)
+    read = _clean_getters(items, parses, root_found)
     if read is None:
         return None
     getters, type_value = read
@@ -250,27 +252,30 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
     if parts is None:
         return None
     entities = 1
-    read_getters = []  # of each part, and of the leaf of each embedded message
+    # the getters and _content_fields of each part, and of the leaf of each embedded message
+    read_getters = []
     for part_items, inner, _ in parts[1]:
-        read = _clean_getters(part_items, parses)
+        found = _content_fields(part_items)
+        read = _clean_getters(part_items, parses, found)
         if read is None:
             return None
-        read_getters.append(read[0])
+        read_getters.append((read[0], found))
         entities += 1
         if inner is not None:
             if (read[0][0] not in ("message/rfc822", "message/global")
                     or limits.max_mime_depth < 2):
                 return None
-            read = _clean_getters(inner, parses)
+            found = _content_fields(inner)
+            read = _clean_getters(inner, parses, found)
             if read is None:
                 return None
-            read_getters.append(read[0])
+            read_getters.append((read[0], found))
             entities += 1
     if entities > limits.max_mime_parts:
         return None
 
     state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
-    common = _common("1", 0, None, getters, root_headers)
+    common = _common("1", 0, None, getters, root_headers, root_found)
     cte = common[6]
     if cte is not None and cte not in _IDENTITY_ENCODINGS:  # as _record for a multipart
         log.add("bad_multipart_encoding",
@@ -282,8 +287,8 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
         path = f"1.{number}"
         where = f"MIME part {path}"
         headers = headers_from_items(part_items, limits, log, where, parses)
-        part_getters = next(answers)
-        common = _common(path, 1, "1", part_getters, headers)
+        part_getters, found = next(answers)
+        common = _common(path, 1, "1", part_getters, headers, found)
         if inner is not None:  # as _record records an embedded message, then its leaf
             recorded = log.count
             inner_headers = headers_from_items(inner, limits, log, f"message in {where}", parses)
@@ -294,15 +299,16 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
             where = f"MIME part {path}"
             headers = (inner_headers if unchanged
                        else headers_from_items(inner, limits, log, where, parses))
-            part_getters = next(answers)
-            common = _common(path, depth, parent, part_getters, headers)
+            part_getters, found = next(answers)
+            common = _common(path, depth, parent, part_getters, headers, found)
         maintype, _, subtype = part_getters[0].partition("/")
         _leaf(state, text.encode("ascii", "surrogateescape"), common, headers, maintype, subtype,
               where)
     return tuple(state.parts), state.urls
 
 
-def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
+def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses,
+                   found: list[int | None]
                    ) -> tuple[tuple[str, str | None, str | None, str | None, str | None],
                               str | None] | None:
     """What the stdlib's getters (see :func:`_stdlib_getters`) answer for an entity with the
@@ -314,8 +320,11 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
     factory returns as a plain string.  With neither field, the stdlib's getters answer
     ``text/plain`` (the default type of a root and of a part of any multipart but digest) and
     None for the rest.  Any other case (a structured value, a value the factory raises on, a
-    Content-Disposition without Content-Type) returns None."""
-    type_item, disposition_item = _type_and_disposition(items)
+    Content-Disposition without Content-Type) returns None.  ``found``: the
+    :func:`_content_fields` of ``items``."""
+    type_at, disposition_at = found[0], found[1]
+    type_item = items[type_at] if type_at is not None else None
+    disposition_item = items[disposition_at] if disposition_at is not None else None
     if type_item is None:
         if disposition_item is not None:
             return None
@@ -329,6 +338,24 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses
         if disposition is None:
             return None
     return _rendered_getters(content_type, disposition), content_type
+
+
+# The fields _common and _clean_getters read, by lower-case name: where _content_fields puts the
+# index of the first of each.
+_CONTENT_FIELDS = {"content-type": 0, "content-disposition": 1, "content-transfer-encoding": 2,
+                   "content-id": 3}
+
+
+def _content_fields(items: Sequence[tuple[str, str]]) -> list[int | None]:
+    """The index in ``items`` of the first Content-Type, Content-Disposition,
+    Content-Transfer-Encoding and Content-ID field (names in any case; None where there is
+    none), found in one pass for :func:`_clean_getters` and :func:`_common`."""
+    found: list[int | None] = [None, None, None, None]
+    for index, item in enumerate(items):
+        slot = _CONTENT_FIELDS.get(item[0].lower())
+        if slot is not None and found[slot] is None:
+            found[slot] = index
+    return found
 
 
 def _type_and_disposition(items: Sequence[tuple[str, str]]
@@ -544,11 +571,27 @@ def _record(state: _Walk, entity: Message, path: str, depth: int, parent: str | 
 
 def _common(path: str, depth: int, parent: str | None,
             getters: tuple[str, str | None, str | None, object, str | None],
-            headers: tuple[Header, ...]) -> tuple:
+            headers: tuple[Header, ...], found: list[int | None] | None = None) -> tuple:
     """:class:`MimePart`'s fields from ``path`` to ``content_id``, in its order, from what the
-    stdlib's getters answered for the entity (see :func:`_stdlib_getters`) and its headers."""
+    stdlib's getters answered for the entity (see :func:`_stdlib_getters`) and its headers.
+
+    ``found``: the :func:`_content_fields` of the fields ``headers`` were made from, one header
+    per field in order until a limit cut them (so a header list is a prefix of its fields, and
+    the first header of a name is the first field of that name when that field was kept)."""
     content_type, disposition, filename, name, charset = getters
     ct_raw = cd_raw = cte_header = content_id = None  # the first raw value of each
+    if found is not None:
+        kept = len(headers)
+        type_at, disposition_at, cte_at, id_at = found
+        if type_at is not None and type_at < kept:
+            ct_raw = headers[type_at].raw_value
+        if disposition_at is not None and disposition_at < kept:
+            cd_raw = headers[disposition_at].raw_value
+        if cte_at is not None and cte_at < kept:
+            cte_header = headers[cte_at].raw_value
+        if id_at is not None and id_at < kept:
+            content_id = headers[id_at].raw_value
+        headers = ()  # read: the loop below has nothing to do
     for header in headers:
         lname = header.name.lower()
         if lname[:8] != "content-":

@@ -34,6 +34,9 @@ from smtpsniff.mail.getters import boundary, content_type, content_type_in, get
 # The stdlib's header line test (feedparser.headerRE) without its "From " and empty-name cases.
 _FIELD_LINE = re.compile(r"[\x21-\x39\x3b-\x7e]+:")
 _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
+# The stdlib's reading of a field's source lines (name up to the first ":", the rest without
+# leading blanks and trailing line ends): what :func:`_fields` does itself for an EmailPolicy.
+_SOURCE_PARSE = EmailPolicy.header_source_parse
 
 
 def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
@@ -119,9 +122,13 @@ def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
     A line (of ``body.split("\\r\\n")``) is a delimiter when it fullmatches feedparser's
     boundaryre without its line end: ``--`` separator, ``--`` for the close delimiter, then only
     blanks.  Such a line starts with ``--`` separator, so only the places where that text
-    starts a line (at 0 or after a CRLF) are tried, found by ``str.find``."""
+    starts a line (at 0 or after a CRLF) are tried, found by ``str.find``.  What follows the
+    marker is read without a regular expression (one per boundary would be compiled for every
+    message): the line fullmatches ``(--)?[ \t]*`` after it exactly when, with one leading
+    ``--`` removed if there is one (the group matches it, as ``[ \t]*`` cannot), only blanks
+    remain; the group matched exactly when that ``--`` was there."""
     marker = "--" + separator
-    delimiter = re.compile(re.escape(marker) + r"(--)?[ \t]*").fullmatch
+    skip = len(marker)
     found: list[tuple[int, int, bool]] = []
     at = body.find(marker)
     while at >= 0:
@@ -129,9 +136,10 @@ def _delimiter_lines(body: str, separator: str) -> list[tuple[int, int, bool]]:
             end = body.find("\r\n", at)
             if end < 0:
                 end = len(body)
-            match = delimiter(body[at:end])
-            if match is not None:
-                found.append((at, end, match.group(1) is not None))
+            rest = body[at + skip:end]
+            close = rest[:2] == "--"
+            if not (rest[2:] if close else rest).strip(" \t"):
+                found.append((at, end, close))
         at = body.find(marker, at + 1)
     return found
 
@@ -150,18 +158,23 @@ def _fields(text: str, policy: EmailPolicy) -> tuple[list[tuple[str, str]], str]
             head, rest = text[:-2], ""
         else:  # no empty line after the header block
             return None
-    fields: list[list[str]] = []
+    fields: list[str] = []  # each field's lines joined by CRLF
     for line in head.split("\r\n") if head else ():
         if line[0] in " \t":
             if not fields:
                 return None
-            fields[-1].append(line)
+            fields[-1] += "\r\n" + line
         elif _FIELD_LINE.match(line) is None or line.startswith("From "):
             return None
         else:
-            fields.append([line])
-    source_parse = policy.header_source_parse
-    return [source_parse(["\r\n".join(field)]) for field in fields], rest
+            fields.append(line)
+    if type(policy).header_source_parse is not _SOURCE_PARSE:
+        return [policy.header_source_parse([field]) for field in fields], rest
+    items = []
+    for field in fields:  # what _SOURCE_PARSE([field]) returns, without the call
+        name, value = field.split(":", 1)
+        items.append((name, value.lstrip(" \t").rstrip("\r\n")))
+    return items, rest
 
 
 def _entity(items: list[tuple[str, str]], policy: EmailPolicy) -> Message:

@@ -84,6 +84,8 @@ _PRINTABLE_WORD = re.compile(r"[\x21-\x7e]+")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS, 1)}
+# int() of every two ASCII digits (the day, time and zone fields of _CANONICAL_DATE).
+_TWO_DIGITS = {f"{number:02d}": number for number in range(100)}
 _CANONICAL_DATE = re.compile(
     rf"(?:{'|'.join(_DAYS)}), ([0-9]{{2}}) ({'|'.join(_MONTHS)}) ([1-9][0-9]{{3}}) "
     r"([0-9]{2}):([0-9]{2}):([0-9]{2}) ([+-])([0-9]{2})([0-5][0-9])")
@@ -248,14 +250,15 @@ def canonical_date(value: str) -> datetime | None:
     if match is None:
         return None
     day, month, year, hour, minute, second, sign, zone_hours, zone_minutes = match.groups()
-    offset = int(zone_hours) * 3600 + int(zone_minutes) * 60
+    two = _TWO_DIGITS  # int() of each two-digit field, looked up
+    offset = two[zone_hours] * 3600 + two[zone_minutes] * 60
     try:
         if not offset:
             zone = None if sign == "-" else timezone.utc  # what timezone(timedelta(0)) returns
         else:
             zone = timezone(timedelta(seconds=-offset if sign == "-" else offset))
-        return datetime(int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute),
-                        int(second), tzinfo=zone)
+        return datetime(int(year), _MONTH_NUMBERS[month], two[day], two[hour], two[minute],
+                        two[second], tzinfo=zone)
     except (ValueError, OverflowError):
         return None
 
@@ -292,7 +295,7 @@ def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
     if _ENCODED_WORD_START in value:
         return None
-    if _BARE_ADDRESSES.fullmatch(value) is not None:
+    if "<" not in value and _BARE_ADDRESSES.fullmatch(value) is not None:  # (no "<" in atext)
         # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
         # without "<"), which holds neither "," nor " ": the items are those the loop of
         # _listed_mailboxes finds, each read with no display name.

@@ -124,6 +124,33 @@ def test_mailboxes_read_once_per_message_read_as_before():
         assert logs[0].freeze() == logs[1].freeze(), value
 
 
+def test_distinct_addresses_are_the_addresses_without_repeats():
+    """addresses(distinct=True) (simple values made distinct as pairs) against the addresses
+    without it made distinct as records, with the same anomalies, with and without the
+    message's HeaderParses; on lists with repeats (in other spellings too) and other names."""
+    rng = random.Random(6532)
+    values = []
+    for _ in range(1500):
+        value = _mailbox_list(rng)
+        items = value.split(",")
+        value = ",".join(items + [rng.choice(items) for _ in range(rng.randint(0, 3))])
+        values.append(_mutated(rng, value) if rng.random() < 0.5 else value)
+    values += ["a@b, a@b", "A <a@b>, a@b, <a@b>, A <a@b>", '"A" <a@b>, A <a@b>, a@b (c), a@b',
+               "g: a@b, a@b;, a@b", "<>, a@b, a@b"]
+    repeated = 0
+    for value in values:
+        name = rng.choice(_ADDRESS_FIELDS + ("Subject",))
+        header = Header(index=0, name=name, raw=b"", raw_value=value, value=value)
+        for reads in (HeaderParses(), None):
+            logs = [AnomalyLog(DEFAULT_LIMITS.max_anomalies_per_kind) for _ in range(2)]
+            every = addresses(header, logs[0], reads)
+            distinct = addresses(header, logs[1], reads, distinct=True)
+            assert distinct == tuple(dict.fromkeys(every)), value
+            assert logs[0].freeze() == logs[1].freeze(), value
+            repeated += len(distinct) < len(every)
+    assert repeated > 500
+
+
 def _outcome(call) -> object:
     try:
         return call()
@@ -181,10 +208,11 @@ def test_delimiter_lines_are_the_lines_that_match():
 
     rng = random.Random(2046)
     pieces = ["--b", "--b--", "--b \t", "--bb", "x--b", "\r\n", "\r", "\n", " ", "--", "b", "x",
-              "--b--\t", "---b", "--b-", "\r\n--b", "--b\r\n"]
+              "--b--\t", "---b", "--b-", "\r\n--b", "--b\r\n", "--b -- ", "--b---", "--b--x",
+              "--b\t--", "--b-- --", "\t"]
     found = 0
     for _ in range(3000):
-        separator = rng.choice(["b", "b.", "a(b)*"])
+        separator = rng.choice(["b", "b.", "a(b)*", "b--", "b "])
         body = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))).replace(
             "b", separator)
         delimiter = re.compile(re.escape("--" + separator) + r"(--)?[ \t]*").fullmatch

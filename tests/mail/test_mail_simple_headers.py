@@ -246,3 +246,20 @@ def test_dates_read_once_per_message_read_as_before():
                    for _ in range(2)]
         assert with_parses == without, text
         assert logs[0].freeze() == logs[1].freeze(), text
+
+
+def test_header_parses_simple_answers_as_simple_value():
+    """HeaderParses.simple (which returns an unstructured ASCII value without ``=?`` itself)
+    answers what simple_value answers, for generated and recorded values and for unstructured
+    values with encoded words, 8-bit text and undecodable bytes (surrogate escapes)."""
+    odd = ["", " ", "plain", "caf\u00e9", "caf\udce9", "=?utf-8?b?w6k=?=", "a =? b", "a ?= b",
+           "=?utf-8?q?x?= y", "x\x00y", "\t", "a\r\n b"]
+    values = _generated() + _recorded() + [(name, value) for name in ("Subject", "X-Mailer",
+                                                                      "Received", "X-Other")
+                                           for value in odd]
+    plain = 0
+    for name, value in values:
+        expected = simple_value(STDLIB[name], value)
+        assert HeaderParses().simple(name, value) == expected, (name, value)
+        plain += expected == value
+    assert plain > 500

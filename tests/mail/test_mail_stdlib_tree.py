@@ -58,6 +58,8 @@ _MULTIPART = [
     _B + b"--b\r\nA: 1\r\n--b--\r\n",
     _B + b"--b\r\nA: 1\r\n",
     _B + b"--b\r\n folded first\r\nA: 1\r\n\r\nx\r\n--b--\r\n",
+    _B + b"--b\r\nX-Tab:\t \tvalue\r\nContent-Type:\ttext/plain\r\nX-Empty:\r\nX-Blank: \t\r\n"
+         b"\t\r\n\r\nx\r\n--b--\r\n",
     _B + b"--b\r\nFrom x\r\nA: 1\r\n\r\nx\r\n--b--\r\n",
     _B + b"--b\r\n: no name\r\n\r\nx\r\n--b--\r\n",
     _B + b"--b\r\nnot a field\r\n\r\nx\r\n--b--\r\n",

@@ -139,3 +139,31 @@ def test_a_gap_inside_bdat_still_reports_the_rest(tmp_path):
     assert second["preview"] == "Hello!"
     summary = extract(mail_of(capture), tmp_path)
     assert summary.messages == 2
+
+
+def test_body_preview_is_the_first_plain_text_else_the_first_html():
+    """body_preview (one pass over the parts) against the rule read literally: the first
+    text/plain part that is no attachment and has a preview, else the first such text/html one."""
+    import random
+
+    from smtpsniff.mail import MimePart
+
+    def literal(parts):
+        for wanted in ("text/plain", "text/html"):
+            for part in parts:
+                if part.content_type == wanted and not part.is_attachment and part.preview:
+                    return part.preview
+        return None
+
+    rng = random.Random(2046)
+    found = set()
+    for case in range(3000):
+        parts = [MimePart(path=f"1.{n}", depth=1, parent="1",
+                          content_type=rng.choice(["text/plain", "text/html", "image/png"]),
+                          is_attachment=rng.random() < 0.3,
+                          preview=rng.choice([None, "", f"p{n}", f"q{n}"]))
+                 for n in range(rng.randint(0, 5))]
+        expected = literal(parts)
+        assert mail_tables.body_preview(parts) == expected, parts
+        found.add(None if expected is None else expected[0])
+    assert found == {None, "p", "q"}
