@@ -47,7 +47,9 @@ def candidates(ctx: DetectionContext, min_vrfy: float, min_unknown: float) -> li
     if keys is None:
         return ctx.records
     session_keys, recipient_keys, command_keys = keys
-    asked = (commands["verb"].isin(_PROBE_VERBS) & commands["argument"].fillna("").ne("")).to_numpy(dtype=bool)
+    asked = commands["verb"].isin(_PROBE_VERBS).to_numpy(dtype=bool, copy=True)
+    probes = np.flatnonzero(asked)  # of those, the ones with an argument (the few rows read alone)
+    asked[probes] = commands["argument"].iloc[probes].fillna("").ne("").to_numpy(dtype=bool)
     wide = {key for key, n in distinct_per_key(recipient_keys, recipients["address"]).items() if n >= min_unknown}
     wide.update(key for key, n in distinct_per_key(command_keys[asked], commands["argument"][asked]).items()
                 if n >= min_vrfy)
