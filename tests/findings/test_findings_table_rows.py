@@ -70,7 +70,7 @@ def _findings(rng: random.Random, n: int, wide: bool) -> list[Finding]:
 @pytest.mark.parametrize("seed", range(30))
 def test_odd_findings(seed):
     rng = random.Random(seed)
-    _same_table(_findings(rng, rng.choice([1, 2, 3, 40, 500]), wide=False))
+    _same_table(_findings(rng, rng.choice([1, 2, 3, 40, 500, 2500]), wide=False))  # 2500: blocks of 1024 and a part
     found = _findings(rng, rng.choice([0, 1, 2, 3, 40, 500]), wide=True)
     positions = order_of([f.ts_ns for f in found], [f.severity for f in found], [f.kind for f in found]).tolist()
     assert [found[i] for i in positions] == oracle(found)
