@@ -81,8 +81,10 @@ def _finding_columns(found: list[Finding]) -> dict[str, list]:
         for column, get in zip(columns, _FIELDS):
             column.extend(map(get, block))
         frame.extend([f[0] if f else None for f in frames[start:]])
-    positions = order_of(times, severities, kinds)
-    return {"session_id": _ints_in(session_id, positions), "ts": _ints_in(times, positions),
+    ts = _int64(times)  # read once: for the order and for the column
+    positions = order_of(times if ts is None else ts, severities, kinds)
+    return {"session_id": _ints_in(session_id, positions),
+            "ts": reordered(times, positions) if ts is None else ts[positions].tolist(),
             "frame": _ints_in(frame, positions), "kind": reordered(kinds, positions),
             "severity": reordered(list(map(_SEVERITY_VALUE.__getitem__, severities)), positions),
             "explanation": reordered(explanation, positions), "evidence": reordered(evidence, positions),
@@ -98,7 +100,13 @@ def _ints_in(values: list, positions: np.ndarray) -> list:
     """``[values[i] for i in positions]`` for a column of integers (session ids, times, frames):
     through a numpy ``int64`` array, whose ``tolist`` gives the same integers, made anew in
     order; with a None or an integer beyond 64 bits, by reference."""
+    array = _int64(values)
+    return reordered(values, positions) if array is None else array[positions].tolist()
+
+
+def _int64(values: list) -> np.ndarray | None:
+    """``values`` as an ``int64`` array; None when one is None or beyond 64 bits."""
     try:
-        return np.fromiter(values, dtype=np.int64, count=len(values))[positions].tolist()
+        return np.fromiter(values, dtype=np.int64, count=len(values))
     except (TypeError, OverflowError):
-        return reordered(values, positions)
+        return None

@@ -95,7 +95,8 @@ def order(findings: Sequence[Finding]) -> np.ndarray:
     return order_of(list(map(_TS, findings)), list(map(_SEVERITY, findings)), list(map(_KIND, findings)))
 
 
-def order_of(times: Sequence[int | None], severities: Sequence[Severity], kinds: Sequence[str]) -> np.ndarray:
+def order_of(times: Sequence[int | None] | np.ndarray, severities: Sequence[Severity], kinds: Sequence[str]
+             ) -> np.ndarray:
     """The positions that sort findings, given as their columns ``times``, ``severities`` and
     ``kinds``, stably by time (missing last), then severity (worst first), then kind: the order of
     ``sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, -severities[i].rank, kinds[i]))``.
@@ -103,7 +104,7 @@ def order_of(times: Sequence[int | None], severities: Sequence[Severity], kinds:
     Read with one stable ``numpy.lexsort`` on integer keys: each kind is replaced by its place
     among the kinds sorted as strings, each severity by minus its rank, a missing time by 0 with
     a flag that sorts it last; equal keys keep their order, as in the one sort.  Times beyond 64
-    bits take that sort itself.
+    bits take that sort itself.  ``times`` may be given as an ``int64`` array already (none missing).
     """
     n = len(times)
     if n < 2:
@@ -111,6 +112,8 @@ def order_of(times: Sequence[int | None], severities: Sequence[Severity], kinds:
     code = {kind: i for i, kind in enumerate(sorted(set(kinds)))}
     keys = [np.fromiter(map(code.__getitem__, kinds), dtype=np.int64, count=n),
             np.fromiter(map(_WORST_FIRST.__getitem__, severities), dtype=np.int64, count=n)]
+    if isinstance(times, np.ndarray):
+        return np.lexsort((*keys, times.astype(np.int64, copy=False)))
     try:
         try:
             keys.append(np.fromiter(times, dtype=np.int64, count=n))  # ints only: the usual case

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pandas as pd
 import pytest
 from corpus import ROOT
@@ -74,3 +75,7 @@ def test_odd_findings(seed):
     found = _findings(rng, rng.choice([0, 1, 2, 3, 40, 500]), wide=True)
     positions = order_of([f.ts_ns for f in found], [f.severity for f in found], [f.kind for f in found]).tolist()
     assert [found[i] for i in positions] == oracle(found)
+    timed = [f for f in found if f.ts_ns is not None and -2**63 <= f.ts_ns < 2**63]
+    positions = order_of(np.array([f.ts_ns for f in timed], dtype=np.int64), [f.severity for f in timed],
+                         [f.kind for f in timed]).tolist()  # the times given as an array
+    assert [timed[i] for i in positions] == oracle(timed)
