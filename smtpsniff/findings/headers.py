@@ -150,6 +150,10 @@ def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], 
         senders = [None if x is NA else str(x) for x in senders.tolist()] + [None]
         # Each message row with each transaction row of its key: both sorted by key, matched in runs.
         width = int(max(trans.max(), t_trans.max())) + 1
+        if min(trans.min(), t_trans.min()) < 0 or max(abs(int(sids.min())), abs(int(sids.max())),
+                                                      abs(int(t_sids.min())), abs(int(t_sids.max()))) \
+                >= 2**62 // width:
+            return None  # a key beyond what one integer per key holds: every message is read
         row_keys, t_keys = sids * width + trans, t_sids * width + t_trans
         order = np.argsort(t_keys, kind="stable")
         first = np.searchsorted(t_keys[order], row_keys, side="left")
