@@ -19,7 +19,12 @@ from corpus import ROOT
 
 import smtpsniff
 from smtpsniff.analysis.capture import build_tables
-from smtpsniff.findings import DetectionContext, display_name_spoof, multiple_from, sender_mismatch
+from smtpsniff.findings import (
+    DetectionContext,
+    display_name_spoof,
+    multiple_from,
+    sender_mismatch,
+)
 from smtpsniff.findings import thresholds as known_thresholds
 from smtpsniff.findings.display_name_spoof import _ADDRESS
 from smtpsniff.findings.domains import domain_of, org_domain
