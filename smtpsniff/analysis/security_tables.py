@@ -13,7 +13,7 @@ import pandas as pd
 
 from ..credentials import Credential, credentials
 from ..credentials.mask import mask
-from ..findings import Finding, Severity, find
+from ..findings import Finding, Severity, detect_all, order_of, reordered
 from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
 from .tables import add_connection_columns, frame_from_columns, record_columns
@@ -23,8 +23,8 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
     sessions = tables["sessions"]
     creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
-    found = find(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
-                 limits=options.limits, tables=tables)
+    found = detect_all(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
+                       limits=options.limits, tables=tables)
     out = {
         "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
         "findings": frame_from_columns("findings", len(found), _finding_columns(found)),
@@ -58,21 +58,55 @@ def finding_row(f: Finding) -> dict:
 
 
 _SEVERITY_VALUE = {s: s.value for s in Severity}
+_COLUMNS = ("session_id", "ts", "frame", "kind", "severity", "explanation", "evidence", "frames", "sessions")
 
 
 def _finding_columns(found: list[Finding]) -> dict[str, list]:
-    """:func:`finding_row` of every finding, column by column (``frames`` and ``sessions`` as the
-    tuples they are: :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list).
+    """:func:`finding_row` of every finding, column by column, in the order of
+    :func:`~smtpsniff.findings.in_order` (``frames`` and ``sessions`` as the tuples they are:
+    :func:`~smtpsniff.analysis.tables.frame_from_columns` makes each a list).
 
-    The fields of each finding are read at once (one pass over the findings, not one per column)."""
+    ``found`` is in the order the detectors gave it (:func:`~smtpsniff.findings.detect_all`), the
+    order of the findings in memory: each field is read into a column in that order, block by
+    block of :data:`_BLOCK` findings (a block stays in the CPU cache while each of its fields is
+    read), and the columns are then put in time order (:func:`~smtpsniff.findings.order_of`): the
+    integer ones as numpy arrays (:func:`_ints_in`), the others by reference
+    (:func:`~smtpsniff.findings.reordered`)."""
     if not found:
-        return {name: [] for name in ("session_id", "ts", "frame", "kind", "severity", "explanation", "evidence",
-                                      "frames", "sessions")}
-    session_id, ts, kind, severity, explanation, evidence, frames, sessions = zip(*map(_FIELDS, found))
-    return {"session_id": list(session_id), "ts": list(ts),
-            "frame": [f[0] if f else None for f in frames], "kind": list(kind),
-            "severity": list(map(_SEVERITY_VALUE.__getitem__, severity)), "explanation": list(explanation),
-            "evidence": list(evidence), "frames": list(frames), "sessions": list(sessions)}
+        return {name: [] for name in _COLUMNS}
+    session_id, times, kinds, severities, explanation, evidence, frames, sessions, frame = columns = \
+        [[] for _ in range(9)]
+    for start in range(0, len(found), _BLOCK):
+        block = found[start:start + _BLOCK]
+        for column, get in zip(columns, _FIELDS):
+            column.extend(map(get, block))
+        frame.extend([f[0] if f else None for f in frames[start:]])
+    ts = _int64(times)  # read once: for the order and for the column
+    positions = order_of(times if ts is None else ts, severities, kinds)
+    return {"session_id": _ints_in(session_id, positions),
+            "ts": reordered(times, positions) if ts is None else ts[positions].tolist(),
+            "frame": _ints_in(frame, positions), "kind": reordered(kinds, positions),
+            "severity": reordered(list(map(_SEVERITY_VALUE.__getitem__, severities)), positions),
+            "explanation": reordered(explanation, positions), "evidence": reordered(evidence, positions),
+            "frames": reordered(frames, positions), "sessions": reordered(sessions, positions)}
 
 
-_FIELDS = attrgetter("session_id", "ts_ns", "kind", "severity", "explanation", "evidence", "frames", "sessions")
+_FIELDS = tuple(map(attrgetter, ("session_id", "ts_ns", "kind", "severity", "explanation", "evidence", "frames",
+                                 "sessions")))
+_BLOCK = 1024
+
+
+def _ints_in(values: list, positions: np.ndarray) -> list:
+    """``[values[i] for i in positions]`` for a column of integers (session ids, times, frames):
+    through a numpy ``int64`` array, whose ``tolist`` gives the same integers, made anew in
+    order; with a None or an integer beyond 64 bits, by reference."""
+    array = _int64(values)
+    return reordered(values, positions) if array is None else array[positions].tolist()
+
+
+def _int64(values: list) -> np.ndarray | None:
+    """``values`` as an ``int64`` array; None when one is None or beyond 64 bits."""
+    try:
+        return np.fromiter(values, dtype=np.int64, count=len(values))
+    except (TypeError, OverflowError):
+        return None

@@ -7,11 +7,13 @@ Detectors read records, credentials and parsed messages; they know nothing of pa
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from importlib import import_module
-from itertools import compress, count, islice
-from operator import attrgetter, eq
+from operator import attrgetter, is_
 from types import ModuleType
+
+import numpy as np
 
 from ..credentials import Credential
 from ..limits import DEFAULT_LIMITS, Limits
@@ -61,6 +63,15 @@ def find(records: list[SessionRecords], credentials: list[Credential], *,
 
     ``tables`` may hold the mail tables (``messages``, ``headers``) so that messages are not parsed
     a second time."""
+    return in_order(detect_all(records, credentials, thresholds=thresholds, show_secrets=show_secrets,
+                               limits=limits, tables=tables))
+
+
+def detect_all(records: list[SessionRecords], credentials: list[Credential], *,
+               thresholds: Mapping[str, float] | None = None, show_secrets: bool = False,
+               limits: Limits = DEFAULT_LIMITS, tables: Mapping[str, object] | None = None) -> list[Finding]:
+    """What :func:`find` finds, in the order the detectors gave it (:data:`DETECTORS` order, each
+    detector's findings as it yielded them): :func:`order` gives the positions to read it in."""
     values = dict(thresholds or {})
     check_thresholds(values)
     ctx = DetectionContext(records=records, credentials=credentials, thresholds=values,
@@ -69,36 +80,62 @@ def find(records: list[SessionRecords], credentials: list[Credential], *,
     out: list[Finding] = []
     for module in detector_modules():
         out.extend(module.detect(ctx))
-    return in_order(out)
+    return out
 
 
 def in_order(findings: list[Finding]) -> list[Finding]:
     """``findings`` sorted stably by time (those without one last), then severity (worst first),
     then kind: ``sorted(findings, key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank,
-    f.kind))``.
+    f.kind))``, read at the positions :func:`order` gives."""
+    return reordered(findings, order(findings))
 
-    Sorted by the time alone first (plain integers, the cheapest keys to compare), then each run
-    of equal times by severity and kind; both sorts are stable, so findings equal in all three keep
-    the order the detectors gave them, as with the one sort.
+
+def order(findings: Sequence[Finding]) -> np.ndarray:
+    """The positions of ``findings`` in :func:`in_order`'s order (see :func:`order_of`)."""
+    return order_of(list(map(_TS, findings)), list(map(_SEVERITY, findings)), list(map(_KIND, findings)))
+
+
+def order_of(times: Sequence[int | None] | np.ndarray, severities: Sequence[Severity], kinds: Sequence[str]
+             ) -> np.ndarray:
+    """The positions that sort findings, given as their columns ``times``, ``severities`` and
+    ``kinds``, stably by time (missing last), then severity (worst first), then kind: the order of
+    ``sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, -severities[i].rank, kinds[i]))``.
+
+    Read with one stable ``numpy.lexsort`` on integer keys: each kind is replaced by its place
+    among the kinds sorted as strings, each severity by minus its rank, a missing time by 0 with
+    a flag that sorts it last; equal keys keep their order, as in the one sort.  Times beyond 64
+    bits take that sort itself.  ``times`` may be given as an ``int64`` array already (none missing).
     """
-    worst_first = {s: -s.rank for s in Severity}
+    n = len(times)
+    if n < 2:
+        return np.arange(n)
+    code = {kind: i for i, kind in enumerate(sorted(set(kinds)))}
+    keys = [np.fromiter(map(code.__getitem__, kinds), dtype=np.int64, count=n),
+            np.fromiter(map(_WORST_FIRST.__getitem__, severities), dtype=np.int64, count=n)]
+    if isinstance(times, np.ndarray):
+        return np.lexsort((*keys, times.astype(np.int64, copy=False)))
+    try:
+        try:
+            keys.append(np.fromiter(times, dtype=np.int64, count=n))  # ints only: the usual case
+        except TypeError:  # a time is missing
+            missing = np.fromiter(map(_is_none, times), dtype=np.bool_, count=n)
+            keys += [np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n), missing]
+    except OverflowError:
+        return np.array(sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, -severities[i].rank,
+                                                        kinds[i])), dtype=np.intp)
+    return np.lexsort(keys)
 
-    def rest(f: Finding) -> tuple[int, str]:
-        return worst_first[f.severity], f.kind
 
-    timed = [f for f in findings if f.ts_ns is not None]
-    timed.sort(key=_TS)
-    times = list(map(_TS, timed))
-    ties = list(compress(count(), map(eq, times, islice(times, 1, None))))  # i: same time as i + 1
-    at = 0
-    while at < len(ties):
-        start = end = ties[at]
-        while at + 1 < len(ties) and ties[at + 1] == end + 1:
-            at += 1
-            end += 1
-        timed[start:end + 2] = sorted(timed[start:end + 2], key=rest)
-        at += 1
-    return timed + sorted((f for f in findings if f.ts_ns is None), key=rest)
+def reordered(values: Sequence, positions: np.ndarray) -> list:
+    """``[values[i] for i in positions]``, read by numpy: the values are only referenced, so each
+    is left where it is in memory (reading them in sorted order would jump through it)."""
+    return np.fromiter(values, dtype=object, count=len(values))[positions].tolist()
+
+
+_SEVERITY = attrgetter("severity")
+_KIND = attrgetter("kind")
+_WORST_FIRST = {s: -s.rank for s in Severity}
+_is_none = partial(is_, None)
 
 
 def _known() -> dict[str, Threshold]:
@@ -110,4 +147,4 @@ def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
 
 
 __all__ = ["DETECTORS", "DetectionContext", "Finding", "Severity", "Threshold", "at_least", "check_thresholds",
-           "detector_modules", "find", "in_order", "kinds", "thresholds"]
+           "detect_all", "detector_modules", "find", "in_order", "kinds", "order", "order_of", "reordered", "thresholds"]

@@ -20,12 +20,12 @@ CLEARTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"})
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     told: dict[tuple[tuple[str, ...], bool], tuple[Severity, str, str]] = {}  # offers repeat: said once each
     for r in ctx.records:
-        if r.session.implicit_tls:
-            continue
         for caps in r.capabilities:
             if caps.auth_mechanisms:
                 break
         else:
+            continue  # no EHLO reply offered AUTH (the session itself is not read)
+        if r.session.implicit_tls:
             continue
         key = (caps.auth_mechanisms, caps.starttls)
         said = told.get(key)

@@ -51,24 +51,45 @@ def with_unusual_lines(records: Sequence[SessionRecords], plain_limit: int) -> l
     last two octets of each line.  A session with plain lines only shows none of the signs
     :func:`detect` looks for, as its own whole-session test says.
     """
-    commands = list(map(_COMMANDS, records))
-    raws = list(map(_RAW, chain.from_iterable(commands)))
-    if not raws:
+    counts, lengths, buffer = _joined_lines(records)
+    if not len(lengths):
         return []
-    lengths = np.array(list(map(len, raws)), dtype=np.int64)
-    buffer = np.frombuffer(b"".join(raws), dtype=np.uint8)
     ends = np.cumsum(lengths)
     plain = (lengths >= 2) & (lengths <= plain_limit)
     if len(buffer) >= 2:
         last = np.where(plain, ends, 2)  # a line too short to end in CRLF reads the buffer's first octets
         plain &= (buffer[last - 2] == 13) & (buffer[last - 1] == 10)
     crs = np.flatnonzero(buffer == 13)
-    plain &= np.bincount(np.searchsorted(ends, crs, side="right"), minlength=len(raws)) == 1
+    plain &= np.bincount(np.searchsorted(ends, crs, side="right"), minlength=len(lengths)) == 1
     nuls = np.flatnonzero(buffer == 0)
     if len(nuls):
         plain[np.searchsorted(ends, nuls, side="right")] = False
-    session_of_line = np.repeat(np.arange(len(records)), list(map(len, commands)))
+    session_of_line = np.repeat(np.arange(len(records)), counts)
     return [records[i] for i in np.unique(session_of_line[~plain]).tolist()]
+
+
+#: Sessions whose command lines :func:`_joined_lines` reads in one go.
+LINES_BLOCK = 128
+
+
+def _joined_lines(records: Sequence[SessionRecords]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Each session's number of commands, the length of each command line and the lines joined
+    (as octets), in order.
+
+    Read block by block of :data:`LINES_BLOCK` sessions: a block's commands and lines, fetched
+    from memory to be measured, are still in the CPU cache when they are joined (measuring every
+    line first and joining them after would fetch each from memory twice)."""
+    counts: list[int] = []
+    lengths: list[int] = []
+    parts: list[bytes] = []
+    for start in range(0, len(records), LINES_BLOCK):
+        commands = list(map(_COMMANDS, records[start:start + LINES_BLOCK]))
+        counts.extend(map(len, commands))
+        raws = list(map(_RAW, chain.from_iterable(commands)))
+        lengths.extend(map(len, raws))
+        parts.append(b"".join(raws))
+    return (counts, np.array(lengths, dtype=np.int64),
+            np.frombuffer(b"".join(parts), dtype=np.uint8))
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:

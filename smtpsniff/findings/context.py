@@ -36,6 +36,7 @@ class DetectionContext:
     from_fields: dict | None = None  # (session, transaction) -> FromFields, filled by .headers
     from_fields_from_tables: bool = False
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
+    from_header_values: dict | None = None  # (session, transaction) -> From fields, filled by .headers
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _session_ids: np.ndarray | None = None  # each record's session id, in record order
     _auth_attempts: list[tuple[Credential, SessionRecord]] | None = None
@@ -67,13 +68,18 @@ class DetectionContext:
     def records_of(self, session_ids: Collection[int]) -> list[SessionRecords]:
         """The records of the sessions ``session_ids``, in record order (the detectors that find
         their few candidate sessions in the tables read only those records)."""
+        wanted = np.fromiter(session_ids, dtype=np.int64, count=len(session_ids))
+        records = self.records
+        return [records[i] for i in np.flatnonzero(np.isin(self.session_ids(), wanted)).tolist()]
+
+    def session_ids(self) -> np.ndarray:
+        """Each record's session id, in record order: the ``sessions`` table's column when it is
+        the records' (see :meth:`_ids_from_table`), else read from the records."""
         if self._session_ids is None:
             self._session_ids = self._ids_from_table()
             if self._session_ids is None:
                 self._session_ids = np.array([r.session.session_id for r in self.records], dtype=np.int64)
-        wanted = np.fromiter(session_ids, dtype=np.int64, count=len(session_ids))
-        records = self.records
-        return [records[i] for i in np.flatnonzero(np.isin(self._session_ids, wanted)).tolist()]
+        return self._session_ids
 
     def _ids_from_table(self) -> np.ndarray | None:
         """The ``sessions`` table's ``session_id`` column, when the table has one row per record and

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
-from .headers import messages
+from .headers import keys_where, mailboxes, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("display_name_spoof",)
@@ -22,17 +22,31 @@ _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICOD
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    for r, m, t, from_ in messages(ctx):
-        for display_name, addr in from_.mailboxes:
-            shown = _ADDRESS.search(display_name or "")
-            if shown is None:
-                continue
-            claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(addr))
-            if claimed is None or claimed == real:
-                continue
-            yield new_finding(
-                kind="display_name_spoof", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
-                frames=(m.frame,), sessions=(m.session_id,),
-                explanation=f"From display name shows {show(shown.group(0))} but the address is {show(addr)}",
-                evidence=f"From: {show(from_.fields[0] if from_.fields else addr)}")
-            break
+    for r, m, t, from_ in messages(ctx, keys_where(ctx, _spoofing_text)):
+        found = _spoofed(from_.mailboxes)
+        if found is None:
+            continue
+        shown, addr = found
+        yield new_finding(
+            kind="display_name_spoof", severity=Severity.MEDIUM, session_id=m.session_id, ts_ns=m.ts_ns,
+            frames=(m.frame,), sessions=(m.session_id,),
+            explanation=f"From display name shows {show(shown)} but the address is {show(addr)}",
+            evidence=f"From: {show(from_.fields[0] if from_.fields else addr)}")
+
+
+def _spoofed(boxes: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
+    """The address shown in a display name and the real address of the first mailbox of
+    ``boxes`` whose display name shows an address of another organisational domain, or None."""
+    for display_name, addr in boxes:
+        shown = _ADDRESS.search(display_name or "")
+        if shown is None:
+            continue
+        claimed, real = org_domain(domain_of(shown.group(0))), org_domain(domain_of(addr))
+        if claimed is None or claimed == real:
+            continue
+        return shown.group(0), addr
+    return None
+
+
+def _spoofing_text(text: str, mail_from: str | None) -> bool:
+    return _spoofed(mailboxes(text)) is not None

@@ -19,9 +19,9 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
-        s = r.session
         if not r.anomalies:
             continue  # the usual session: no data_before_greeting anomaly
+        s = r.session
         anomaly = next((a for a in r.anomalies if a.kind == "data_before_greeting"), None)
         if anomaly is None or not s.handshake_seen:
             continue

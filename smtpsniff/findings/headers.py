@@ -7,15 +7,17 @@ double the mail parser's work.  Without those tables each message is parsed here
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from email.utils import getaddresses
 
+import numpy as np
 from pandas import NA
 
 from ..fastinit import slot_builder
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import TransactionRecord
+from .columns import tables_of
 from .context import DetectionContext
 
 
@@ -58,27 +60,28 @@ def mailboxes(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((n, a) for n, a in getaddresses([text]) if a)
 
 
-def _from_tables(ctx: DetectionContext) -> dict[tuple[int, int], FromFields] | None:
+def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = None
+                 ) -> dict[tuple[int, int], FromFields] | None:
+    """The From fields of each message of the mail tables by (session, transaction); with ``keys``,
+    of those keys only.  None without the tables."""
     messages, headers = ctx.tables.get("messages"), ctx.tables.get("headers")
     if messages is None or headers is None:
         return None
-    fields: dict[tuple[int, int], list[str]] = {}
-    top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
-    for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
-        if trans is NA:  # a header row of no transaction matches no message (those are skipped below)
-            continue
-        fields.setdefault((int(sid), int(trans)), []).append("" if value is None else str(value))
+    fields = _header_values(ctx, headers)
     out = {}
     new = _new_from_fields
     read: dict[str, tuple[tuple[str, str], ...]] = {}  # From text -> its mailboxes (senders repeat)
+    rows = zip(messages["session_id"].tolist(), messages["trans_index"].tolist(), messages["from"].tolist(),
+               messages["from_count"].tolist())
+    if keys is not None:
+        rows = (row for row in rows if row[1] is not NA and (int(row[0]), int(row[1])) in keys)
     # The columns are Int64 and string: a missing cell is pd.NA; a From text "<NA>" (what a
     # missing cell prints as) is read as missing too.
-    for sid, trans, shown, count in zip(messages["session_id"].tolist(), messages["trans_index"].tolist(),
-                                        messages["from"].tolist(), messages["from_count"].tolist()):
+    for sid, trans, shown, count in rows:
         if trans is NA:
             continue
         key = (int(sid), int(trans))
-        text = "" if shown is NA or shown == "<NA>" else str(shown)
+        text = _text(shown)
         boxes = read.get(text)
         if boxes is None:
             boxes = read[text] = mailboxes(text)
@@ -87,31 +90,125 @@ def _from_tables(ctx: DetectionContext) -> dict[tuple[int, int], FromFields] | N
     return out
 
 
-def messages(ctx: DetectionContext) -> Iterator[tuple[SessionRecords, MessageData, TransactionRecord | None,
-                                                        FromFields]]:
+def _text(shown: object) -> str:
+    """A cell of the messages table's ``from`` column as the From text read."""
+    return "" if shown is NA or shown == "<NA>" else str(shown)
+
+
+def _header_values(ctx: DetectionContext, headers) -> dict[tuple[int, int], list[str]]:
+    """Each From field of the top part of each message of the ``headers`` table, by (session,
+    transaction), in order (read once per context)."""
+    if ctx.from_header_values is None:
+        fields: dict[tuple[int, int], list[str]] = {}
+        top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
+        for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
+            if trans is NA:  # a header row of no transaction matches no message (those are skipped below)
+                continue
+            fields.setdefault((int(sid), int(trans)), []).append("" if value is None else str(value))
+        ctx.from_header_values = fields
+    return ctx.from_header_values
+
+
+def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], *, sender: bool = False,
+               count_at_least: int | None = None) -> set[tuple[int, int]] | None:
+    """The (session, transaction) keys of the messages table's rows whose From text ``holds``
+    (tested once per distinct text, or per distinct pair of envelope sender and text when
+    ``sender``: then each row is paired with the ``mail_from`` of every ``transactions`` row of
+    its key, and ``holds(text, mail_from)`` is asked; else ``holds(text, None)``), or whose From
+    count is ``count_at_least`` or more.  None when the tables are not there: every message must
+    then be read.
+
+    What the From detectors read first, to list only the messages that could hold a finding
+    (:func:`messages` with ``keys``): a message's From fields are those of a row of its key
+    (:func:`_from_tables`), its transaction one of the ``transactions`` rows of its key, so a
+    message whose fields or transaction show a finding has its key here, when ``holds`` is true
+    for every text (and sender) that shows one.
+    """
+    found = tables_of(ctx.tables, ("messages", "headers", "transactions"), ctx.records)
+    if found is None:
+        return None
+    messages, _, transactions = found
+    if messages["session_id"].hasnans or transactions["session_id"].hasnans or transactions["trans_index"].hasnans:
+        return None
+    rows = messages[messages["trans_index"].notna()]
+    if not len(rows):
+        return set()
+    sids = rows["session_id"].to_numpy(dtype=np.int64)
+    trans = rows["trans_index"].to_numpy(dtype=np.int64)
+    keep = np.zeros(len(rows), dtype=np.bool_)
+    if count_at_least is not None:
+        keep |= rows["from_count"].fillna(0).to_numpy(dtype=np.int64) >= count_at_least
+    text_codes, texts = rows["from"].factorize()  # a missing text: -1
+    texts = [_text(t) for t in texts.tolist()] + [""]
+    if not sender:
+        good = np.array([holds(t, None) for t in texts], dtype=np.bool_)
+        keep |= good[text_codes]
+    elif len(transactions):
+        t_sids = transactions["session_id"].to_numpy(dtype=np.int64)
+        t_trans = transactions["trans_index"].to_numpy(dtype=np.int64)
+        sender_codes, senders = transactions["mail_from"].factorize()
+        senders = [None if x is NA else str(x) for x in senders.tolist()] + [None]
+        # Each message row with each transaction row of its key: both sorted by key, matched in runs.
+        width = int(max(trans.max(), t_trans.max())) + 1
+        if min(trans.min(), t_trans.min()) < 0 or max(abs(int(sids.min())), abs(int(sids.max())),
+                                                      abs(int(t_sids.min())), abs(int(t_sids.max()))) \
+                >= 2**62 // width:
+            return None  # a key beyond what one integer per key holds: every message is read
+        row_keys, t_keys = sids * width + trans, t_sids * width + t_trans
+        order = np.argsort(t_keys, kind="stable")
+        first = np.searchsorted(t_keys[order], row_keys, side="left")
+        last = np.searchsorted(t_keys[order], row_keys, side="right")
+        counts = last - first
+        row_of = np.repeat(np.arange(len(rows)), counts)
+        at = order[np.repeat(first, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))]
+        pairs = np.asarray(text_codes, dtype=np.int64)[row_of] % len(texts) * len(senders) \
+            + np.asarray(sender_codes, dtype=np.int64)[at] % len(senders)
+        distinct, inverse = np.unique(pairs, return_inverse=True)
+        good = np.array([holds(texts[p // len(senders)], senders[p % len(senders)]) for p in distinct.tolist()],
+                        dtype=np.bool_)
+        keep[row_of[good[inverse.reshape(-1)]]] = True
+    return set(zip(sids[keep].tolist(), trans[keep].tolist()))
+
+
+def messages(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = None
+             ) -> Iterator[tuple[SessionRecords, MessageData, TransactionRecord | None, FromFields]]:
     """Every captured message with its transaction and its From fields (listed once per context:
-    three detectors read them)."""
-    if ctx.from_messages is None:
-        ctx.from_messages = _messages(ctx)
-    return iter(ctx.from_messages)
+    three detectors read them); with ``keys`` (see :func:`keys_where`), only the messages of those
+    (session, transaction) keys: the same items, in the same order."""
+    if keys is None:
+        if ctx.from_messages is None:
+            ctx.from_messages = _messages(ctx)
+        return iter(ctx.from_messages)
+    if not keys:
+        return iter(())
+    if ctx.from_messages is not None:
+        return (x for x in ctx.from_messages if (x[1].session_id, x[1].trans_index) in keys)
+    return iter(_messages(ctx, keys))
 
 
-def _messages(ctx: DetectionContext) -> list[tuple[SessionRecords, MessageData, TransactionRecord | None,
-                                                     FromFields]]:
-    if ctx.from_fields is None:
-        ctx.from_fields = _from_tables(ctx) or {}
-        ctx.from_fields_from_tables = bool(ctx.from_fields) or ctx.tables.get("messages") is not None
-    from_fields = ctx.from_fields
+def _messages(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = None
+              ) -> list[tuple[SessionRecords, MessageData, TransactionRecord | None, FromFields]]:
+    if keys is not None:  # read from the tables (keys_where): their fields for those keys only
+        from_fields = _from_tables(ctx, keys) or {}
+        from_tables = True
+        records = ctx.records_of({sid for sid, _ in keys})
+    else:
+        if ctx.from_fields is None:
+            ctx.from_fields = _from_tables(ctx) or {}
+            ctx.from_fields_from_tables = bool(ctx.from_fields) or ctx.tables.get("messages") is not None
+        from_fields, from_tables, records = ctx.from_fields, ctx.from_fields_from_tables, ctx.records
     out = []
-    for r in ctx.records:
+    for r in records:
         if not r.messages:
             continue
         transactions = None  # trans_index -> transaction, built for the sessions with a message to list
         for m in r.messages:
             if not m.content:
                 continue
+            if keys is not None and (m.session_id, m.trans_index) not in keys:
+                continue
             found = from_fields.get((m.session_id, m.trans_index))
-            if found is None and not ctx.from_fields_from_tables:
+            if found is None and not from_tables:
                 parsed = ctx.parsed(m)
                 found = FromFields(tuple((a.display_name, a.addr) for a in parsed.from_), parsed.from_count,
                                    parsed.header_values("From"))

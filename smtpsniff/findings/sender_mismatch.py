@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
-from .headers import messages
+from .headers import keys_where, mailboxes, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("sender_mismatch",)
@@ -26,7 +26,15 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             orgs[address] = org_domain(domain_of(address))
         return orgs[address]
 
-    for r, m, t, from_ in messages(ctx):
+    def differ(text: str, mail_from: str | None) -> bool:
+        """Whether a message of From text ``text`` sent by ``mail_from`` is one the loop below tells."""
+        boxes = mailboxes(text) if mail_from else ()
+        if not boxes:
+            return False
+        envelope, header = org_of(mail_from), org_of(boxes[0][1])
+        return envelope is not None and header is not None and envelope != header
+
+    for r, m, t, from_ in messages(ctx, keys_where(ctx, differ, sender=True)):
         if t is None or not t.mail_from or not from_.mailboxes:
             continue
         envelope = org_of(t.mail_from)

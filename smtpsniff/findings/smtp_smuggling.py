@@ -56,10 +56,10 @@ def smuggled_commands(content: bytes, end: int) -> list[bytes]:
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
-        sid = r.session.session_id
         for msg in r.messages:
             if not msg.event.smuggling_candidates and CR_SHAPE.search(msg.content) is None:
                 continue  # no shape of an earlier end: ends() finds none
+            sid = r.session.session_id
             found = ends(msg)
             early = {name: at for name, at in found.items() if at is not None}
             if not early:

@@ -22,6 +22,8 @@ THRESHOLDS: tuple[Threshold, ...] = ()
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     for r in ctx.records:
+        if not r.plaintext_after_starttls:
+            continue  # the usual session: nothing in plain text after STARTTLS to show
         sid = r.session.session_id
         if r.session.tls_version is None:  # no ClientHello/ServerHello followed
             continue

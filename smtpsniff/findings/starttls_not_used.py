@@ -43,18 +43,28 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
     found = _activity_from_table(ctx, ids, times)
     if found is None:
         found = [_activity(r, offer.ts_ns) for r, _, offer in offers]
+    told: dict[tuple[frozenset[str], str], tuple[bool, str, str]] = {}  # the same verbs recur: said once each
     for (_, s, offer), activity in zip(offers, found):
         if activity is None:
             continue
         first_frame, first_verb, verbs = activity
-        auth = "AUTH" in verbs
+        said = told.get((verbs, first_verb))
+        if said is None:
+            said = told[verbs, first_verb] = _said(verbs, first_verb)
+        auth, explanation, evidence = said
         severity = Severity.MEDIUM if auth or s.server_port in SUBMISSION_PORTS else Severity.LOW
         yield new_finding(
             kind="starttls_not_used", severity=severity, session_id=s.session_id, ts_ns=offer.ts_ns,
-            frames=(offer.frame, first_frame), sessions=(s.session_id,),
-            explanation=(f"server offered STARTTLS but the client sent {', '.join(sorted(verbs))} in clear"
-                         + ("; its credentials crossed in clear" if auth else "")),
-            evidence=f"EHLO reply offers STARTTLS; first command in clear: {first_verb}")
+            frames=(offer.frame, first_frame), sessions=(s.session_id,), explanation=explanation, evidence=evidence)
+
+
+def _said(verbs: frozenset[str], first_verb: str) -> tuple[bool, str, str]:
+    """Whether AUTH is among ``verbs``, the explanation and the evidence of a session that sent
+    ``verbs`` in clear, ``first_verb`` first."""
+    auth = "AUTH" in verbs
+    return (auth, (f"server offered STARTTLS but the client sent {', '.join(sorted(verbs))} in clear"
+                   + ("; its credentials crossed in clear" if auth else "")),
+            f"EHLO reply offers STARTTLS; first command in clear: {first_verb}")
 
 
 Activity = tuple[int, str, frozenset[str]]  # the first command's frame, its verb, every verb
@@ -109,8 +119,9 @@ def _activity_from_table(ctx: DetectionContext, ids: Sequence[int], times: Seque
     first_verbs = [names[code] for code in codes[rows[first]].tolist()]
     out: list[Activity | None] = [None] * len(ids)
     sets: dict[int, frozenset[str]] = {}
+    masks = seen.tolist()
     for i, frame, verb in zip(offer_at.tolist(), frames, first_verbs):
-        mask = int(seen[i])
+        mask = masks[i]
         if mask not in sets:
             sets[mask] = frozenset(name for name, bit in _VERB_BITS.items() if mask >> bit & 1)
         out[i] = (frame, verb, sets[mask])

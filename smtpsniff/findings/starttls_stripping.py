@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from operator import itemgetter
 
 from ..records.builder import SessionRecords
+from .columns import tables_of
 from .context import DetectionContext
 from .evidence import show
 from .model import Finding, Severity, Threshold, new_finding
@@ -38,8 +39,8 @@ def _went_on_in_clear(r: SessionRecords, after_ts: int) -> list[str]:
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
     sent_starttls = ctx.sending("STARTTLS")
-    for r in ctx.records:
-        sid = r.session.session_id
+    starred = _starred_banners(ctx)
+    for r, sid in zip(ctx.records, ctx.session_ids().tolist()):
         for caps in r.capabilities:
             if caps.starttls or "XXXX" not in " ".join(map(_KEYWORD, caps.items)):
                 continue  # STARTTLS is there, or no keyword can start with XXXX
@@ -67,6 +68,8 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                              + (" although STARTTLS was offered" if offered else "")
                              + (f"; the client then sent {', '.join(clear)} in clear" if clear else "")),
                 evidence=f"STARTTLS -> {c.reply_code} {show(reply.text) if reply else ''}".rstrip())
+        if starred is not None and sid not in starred:
+            continue  # a banner without six "*" (the tables say): the test below fails
         banner = r.session.banner
         if banner and banner.count("*") >= 6 and _masked_banner(banner):  # it needs six "*" at least
             greeting = next((x for x in r.replies if x.verb == "<greeting>"), None)
@@ -76,3 +79,16 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
                 frames=(greeting.frame,) if greeting else (), sessions=(sid,),
                 explanation="greeting masked with '*': an inspecting middlebox that also rewrites EHLO replies",
                 evidence=f"220 {show(banner)}")
+
+
+def _starred_banners(ctx: DetectionContext) -> frozenset[int] | None:
+    """Ids of the sessions whose banner holds six "*" or more, from the ``sessions`` table (what
+    :func:`_masked_banner` needs at least); None without the table: every banner is read."""
+    found = tables_of(ctx.tables, ("sessions",), ctx.records)
+    if found is None:
+        return None
+    sessions = found[0]
+    if not len(sessions) or sessions["session_id"].hasnans:
+        return frozenset()
+    starred = (sessions["banner"].str.count(r"\*") >= 6).to_numpy(dtype=bool, na_value=False)
+    return frozenset(sessions["session_id"].to_numpy(dtype="int64")[starred].tolist())

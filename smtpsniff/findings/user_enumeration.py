@@ -35,10 +35,11 @@ def unknown_user(code: int | None, text: str | None) -> bool:
 
 def candidates(ctx: DetectionContext, min_vrfy: float, min_unknown: float) -> list[SessionRecords]:
     """The sessions of the client and server pairs that may sweep: those whose distinct RCPT
-    addresses reach ``min_unknown``, or whose distinct non-empty VRFY/EXPN arguments reach
-    ``min_vrfy``, counted as written in the ``recipients`` and ``commands`` tables (case folding
-    can only merge them: the counts :func:`detect` makes are never higher).  Every session when
-    the tables are not there or a threshold is 0."""
+    addresses answered 550, 551 or 553 reach ``min_unknown``, or whose distinct non-empty
+    VRFY/EXPN arguments reach ``min_vrfy``, counted as written in the ``recipients`` and
+    ``commands`` tables (case folding can only merge them, and an unknown user is first answered
+    one of those codes: the counts :func:`detect` makes are never higher).  Every session when the
+    tables are not there or a threshold is 0."""
     found = tables_of(ctx.tables, ("sessions", "recipients", "commands"), ctx.records)
     if found is None or not (min_vrfy > 0 and min_unknown > 0):
         return ctx.records
@@ -47,8 +48,12 @@ def candidates(ctx: DetectionContext, min_vrfy: float, min_unknown: float) -> li
     if keys is None:
         return ctx.records
     session_keys, recipient_keys, command_keys = keys
-    asked = (commands["verb"].isin(_PROBE_VERBS) & commands["argument"].fillna("").ne("")).to_numpy(dtype=bool)
-    wide = {key for key, n in distinct_per_key(recipient_keys, recipients["address"]).items() if n >= min_unknown}
+    asked = commands["verb"].isin(_PROBE_VERBS).to_numpy(dtype=bool, copy=True)
+    probes = np.flatnonzero(asked)  # of those, the ones with an argument (the few rows read alone)
+    asked[probes] = commands["argument"].iloc[probes].fillna("").ne("").to_numpy(dtype=bool)
+    unknown = recipients["reply_code"].isin(UNKNOWN_CODES).to_numpy(dtype=bool, na_value=False)
+    wide = {key for key, n in distinct_per_key(recipient_keys[unknown], recipients["address"][unknown]).items()
+            if n >= min_unknown}
     wide.update(key for key, n in distinct_per_key(command_keys[asked], commands["argument"][asked]).items()
                 if n >= min_vrfy)
     if not wide:

@@ -494,3 +494,25 @@ def test_changed_records(name):
         records = _mutated(cap.records, random.Random(seed))
         _same(records, build_tables(records),
               values={"enumeration_min_vrfy": seed % 3 + 1, "enumeration_min_unknown": seed % 2 + 1})
+
+
+@pytest.mark.parametrize("name", ["tests/data/smtp-enumeration.pcap", "tests/data/smtp-relay.pcap",
+                                  "captures/smtp-sample.pcap"])
+def test_rcpt_sweeps_alone(name):
+    """user_enumeration's RCPT bound (distinct addresses answered 550/551/553) on its own: VRFY
+    sweeps out of reach, recipients answered each code (relay refusals among them)."""
+    cap = _read(name)
+    found = 0
+    for seed in range(2 * len(_REPLIES)):
+        rng = random.Random(seed)
+        replies = [_REPLIES[seed % len(_REPLIES)]] if seed < len(_REPLIES) else _REPLIES  # one code alone, or all
+        records = [replace(r, recipients=tuple(
+            replace(x, address=f"u{rng.randrange(6)}@{rng.choice(['b.test', 'B.test'])}",
+                    reply_code=code, reply_text=text)
+            for x in r.recipients for code, text in [rng.choice(replies)])) for r in cap.records]
+        values = {"enumeration_min_vrfy": 1000, "enumeration_min_unknown": seed % 3 + 1,
+                  "enumeration_min_unknown_ratio": 0.1}
+        theirs = list(reference_user_enumeration(_context({}, records, values=values)))
+        assert list(user_enumeration.detect(_context(build_tables(records), records, values=values))) == theirs
+        found += len(theirs)
+    assert found, name

@@ -11,6 +11,7 @@ import pytest
 from corpus import ROOT
 
 import smtpsniff
+from smtpsniff.findings import command_injection
 from smtpsniff.findings.command_injection import with_unusual_lines
 
 _RAWS = [b"", b"\r", b"\n", b"\r\n", b"\x00", b"A\r\n", b"\r\r\n", b"A\rB\r\n", b"A\r\nB", b"\x00\r\n", b"A\n",
@@ -26,7 +27,9 @@ def _expected(records, limit: int) -> list:
 
 
 @pytest.mark.parametrize("name", ["captures/smtp-sample.pcap", "tests/data/smtp-command-injection.pcap"])
-def test_unusual_lines_match_the_per_line_test(name):
+@pytest.mark.parametrize("block", [1, 2, 3, 128])
+def test_unusual_lines_match_the_per_line_test(name, block, monkeypatch):
+    monkeypatch.setattr(command_injection, "LINES_BLOCK", block)  # sessions read per block: across blocks too
     records = smtpsniff.read(ROOT / name).records
     for limit in (512, 12288, 0, 3):
         assert with_unusual_lines(records, limit) == _expected(records, limit)

@@ -1,0 +1,81 @@
+"""The ``findings`` table as the security table provider builds it (the detectors' findings read in
+their own order, then put in time order by position) against its oracle: the findings sorted by
+the one stable sort on the whole key, then each turned into its row by ``finding_row``.
+
+On real captures (secrets shown and hidden), and on findings made from a fixed seed with what
+the real ones rarely hold: times missing or beyond 64 bits, no session, no frames, equal keys.
+"""
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pandas as pd
+import pytest
+from corpus import ROOT
+
+import smtpsniff
+from smtpsniff.analysis.security_tables import _finding_columns, finding_row
+from smtpsniff.analysis.tables import frame_from_columns, frame_from_rows
+from smtpsniff.credentials import credentials
+from smtpsniff.findings import detect_all, order_of
+from smtpsniff.findings.model import Finding, Severity
+
+CAPTURES = ["captures/smtp-sample.pcap", "tests/data/smtp-auth-attacks.pcap", "tests/data/smtp-enumeration.pcap",
+            "tests/data/smtp-starttls-attacks.pcap", "tests/data/smtp-spoofing.pcap"]
+
+
+def oracle(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.ts_ns is None, f.ts_ns or 0, -f.severity.rank, f.kind))
+
+
+def _same_table(found: list[Finding]) -> None:
+    theirs = frame_from_rows("findings", [finding_row(f) for f in oracle(found)])
+    ours = frame_from_columns("findings", len(found), _finding_columns(list(found)))
+    pd.testing.assert_frame_equal(ours, theirs)
+    for column in ("session_id", "ts", "frame"):  # the same Python values, not only equal ones
+        assert [type(v) for v in _finding_columns(list(found))[column]] == [
+            type(row[column]) for row in map(finding_row, oracle(found))], column
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+@pytest.mark.parametrize("show_secrets", [False, True])
+def test_real_findings(name, show_secrets):
+    cap = smtpsniff.read(ROOT / name, show_secrets=show_secrets)
+    records = cap.records
+    found = detect_all(records, [c for r in records for c in credentials(r)], show_secrets=show_secrets,
+                       tables=cap.tables)
+    assert found, name
+    _same_table(found)
+    pd.testing.assert_frame_equal(cap.findings.drop(columns=["client_ip", "client_port", "server_ip", "server_port"]),
+                                  frame_from_rows("findings", [finding_row(f) for f in oracle(found)])
+                                  .drop(columns=["client_ip", "client_port", "server_ip", "server_port"]))
+
+
+def _findings(rng: random.Random, n: int, wide: bool) -> list[Finding]:
+    """``n`` findings; ``wide``: with integers beyond 64 bits too (no table holds those)."""
+    kinds = ["no_tls", "starttls_not_used", "auth_before_starttls", "a", "b"]
+    times = rng.choice([[5, 7], list(range(-3, 3)), [2**63 - 1, 0]]
+                       + ([[2**63, 1], [2**70, 2**63 + 5, 4], [-2**63 - 1, 0]] if wide else []))
+    out = []
+    for i in range(n):
+        ts = None if rng.random() < 0.1 else rng.choice(times)
+        frames = rng.choice([(), (i,), (i, i + 1)] + ([(2**64, 3)] if wide else []))
+        out.append(Finding(kind=rng.choice(kinds), severity=rng.choice(list(Severity)),
+                           session_id=None if rng.random() < 0.05 else i, ts_ns=ts, frames=frames,
+                           explanation=rng.choice(["", "x", "é"]), evidence=str(i),
+                           sessions=rng.choice([(), (i,), (i, 2)])))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_odd_findings(seed):
+    rng = random.Random(seed)
+    _same_table(_findings(rng, rng.choice([1, 2, 3, 40, 500, 2500]), wide=False))  # 2500: blocks of 1024 and a part
+    found = _findings(rng, rng.choice([0, 1, 2, 3, 40, 500]), wide=True)
+    positions = order_of([f.ts_ns for f in found], [f.severity for f in found], [f.kind for f in found]).tolist()
+    assert [found[i] for i in positions] == oracle(found)
+    timed = [f for f in found if f.ts_ns is not None and -2**63 <= f.ts_ns < 2**63]
+    positions = order_of(np.array([f.ts_ns for f in timed], dtype=np.int64), [f.severity for f in timed],
+                         [f.kind for f in timed]).tolist()  # the times given as an array
+    assert [timed[i] for i in positions] == oracle(timed)
