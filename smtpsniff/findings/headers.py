@@ -15,6 +15,7 @@ import numpy as np
 from pandas import NA
 
 from ..fastinit import slot_builder
+from ..mail.model import ParsedMessage
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import TransactionRecord
 from .columns import tables_of
@@ -88,6 +89,17 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
         found = fields.get(key)
         out[key] = new(boxes, 0 if count is NA else int(count), () if found is None else tuple(found))
     return out
+
+
+def _from_parsed(parsed: ParsedMessage) -> FromFields:
+    """A parsed message's From fields, read as :func:`_from_tables` reads them from its rows: the
+    mailboxes of the first From field's text (as the messages table's ``from`` holds it), so a
+    detector finds the same with the tables as without them.  (The parser's own ``from_`` leaves
+    out a mailbox with no domain, ``"ceo@example.test" <user>``, which is exactly what
+    display_name_spoof must see.)"""
+    fields = parsed.header_values("From")
+    text = _text(fields[0].strip()) if parsed.from_count and fields else ""
+    return FromFields(mailboxes(text), parsed.from_count, fields)
 
 
 def _text(shown: object) -> str:
@@ -209,9 +221,7 @@ def _messages(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = 
                 continue
             found = from_fields.get((m.session_id, m.trans_index))
             if found is None and not from_tables:
-                parsed = ctx.parsed(m)
-                found = FromFields(tuple((a.display_name, a.addr) for a in parsed.from_), parsed.from_count,
-                                   parsed.header_values("From"))
+                found = _from_parsed(ctx.parsed(m))
             if found is not None:
                 if len(r.transactions) == 1:  # the usual session: one transaction, no map to build
                     t = r.transactions[0]
