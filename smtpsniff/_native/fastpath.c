@@ -1514,6 +1514,76 @@ static PyObject *ascii_upper_text(const unsigned char *s, Py_ssize_t n)
     return t;
 }
 
+/* The one str per known verb (smtpsniff.smtp.grammar.KNOWN_VERBS, the most frequent first) and per
+ * enhanced status code class "." subject "." detail with a one-digit subject and a detail below 100
+ * written without leading zero (grammar.SHARED_TEXT's codes): interned at module initialisation, so
+ * they are the very objects grammar.SHARED_TEXT holds, and never changed nor released after it.
+ * smtp_command and smtp_reply hand out a new reference to one of them instead of a new equal str. */
+static const char *const SHARED_VERB_NAMES[] = {
+    "RCPT", "MAIL", "DATA", "EHLO", "QUIT", "RSET", "HELO", "AUTH", "STARTTLS", "NOOP", "BDAT", "LHLO",
+    "VRFY", "EXPN", "HELP", "SEND", "SOML", "SAML", "TURN", "ETRN", "ATRN", "BURL", "XCLIENT", "XFORWARD",
+    "VERB", "ONEX", "XUSR", "XEXCH50", "X-EXPS", "X-LINK2STATE", "X-ANONYMOUSTLS", "SIZE",
+};
+#define SHARED_VERBS ((int)(sizeof SHARED_VERB_NAMES / sizeof SHARED_VERB_NAMES[0]))
+#define SHARED_VERB_LONGEST 14
+static PyObject *shared_verbs[SHARED_VERBS];
+static PyObject *shared_codes[3][10][100]; /* class 2, 4, 5; subject; detail */
+
+/* Fill the tables' empty entries: 0, or -1 with an exception set (the module then fails to import;
+ * an entry filled before stays and is not made again). */
+static int shared_text_init(void)
+{
+    for (int i = 0; i < SHARED_VERBS; i++)
+        if (shared_verbs[i] == NULL && (shared_verbs[i] = PyUnicode_InternFromString(SHARED_VERB_NAMES[i])) == NULL)
+            return -1;
+    static const char classes[3] = {'2', '4', '5'};
+    for (int c = 0; c < 3; c++)
+        for (int s = 0; s < 10; s++)
+            for (int d = 0; d < 100; d++) {
+                char text[8]; /* at most "5.9.99" */
+                if (shared_codes[c][s][d] != NULL)
+                    continue;
+                snprintf(text, sizeof text, "%c.%d.%d", classes[c], s, d);
+                if ((shared_codes[c][s][d] = PyUnicode_InternFromString(text)) == NULL)
+                    return -1;
+            }
+    return 0;
+}
+
+/* A new reference to the shared str of the verb s[:n] upper-cased, or NULL (no error set) when it is
+ * no known verb.  Every octet of s is 0x21-0x7e (the caller checked). */
+static PyObject *shared_verb(const unsigned char *s, Py_ssize_t n)
+{
+    if (n < 4 || n > SHARED_VERB_LONGEST)
+        return NULL;
+    char up[SHARED_VERB_LONGEST];
+    for (Py_ssize_t i = 0; i < n; i++)
+        up[i] = (char)ascii_upper(s[i]);
+    for (int k = 0; k < SHARED_VERBS; k++) {
+        PyObject *v = shared_verbs[k];
+        if (v != NULL && PyUnicode_GET_LENGTH(v) == n && memcmp(PyUnicode_1BYTE_DATA(v), up, (size_t)n) == 0)
+            return Py_NewRef(v);
+    }
+    return NULL;
+}
+
+/* A new reference to the shared str of the enhanced code e[:n] (class "." 1*3digit "." 1*3digit,
+ * the caller checked), or NULL (no error set) when it has none. */
+static PyObject *shared_code(const unsigned char *e, Py_ssize_t n)
+{
+    int c = e[0] == '2' ? 0 : e[0] == '4' ? 1 : e[0] == '5' ? 2 : -1;
+    if (c < 0 || n < 5 || n > 6 || !is_digit(e[2]) || e[3] != '.' || !is_digit(e[4]))
+        return NULL;
+    int d = e[4] - '0';
+    if (n == 6) {
+        if (d == 0 || !is_digit(e[5]))
+            return NULL; /* a leading zero: "2.1.05" is no "2.1.5" */
+        d = d * 10 + (e[5] - '0');
+    }
+    PyObject *v = shared_codes[c][e[2] - '0'][d];
+    return v == NULL ? NULL : Py_NewRef(v);
+}
+
 static int eq_nocase(const unsigned char *s, Py_ssize_t n, const char *word)
 {
     Py_ssize_t k = (Py_ssize_t)strlen(word);
@@ -1780,7 +1850,9 @@ static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, P
         Py_INCREF(address);
         Py_INCREF(address_raw);
     }
-    PyObject *verb = ascii_upper_text(v, vn);
+    PyObject *verb = shared_verb(v, vn);
+    if (verb == NULL)
+        verb = ascii_upper_text(v, vn);
     PyObject *arg = verb == NULL ? NULL : wire_text(d + as, ae - as);
     PyObject *raw = arg == NULL ? NULL : bytes_span(args[0], pos, end);
     PyObject *endo = raw == NULL ? NULL : PyLong_FromSsize_t(end);
@@ -1906,7 +1978,9 @@ static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
                     for (r = 0; j < en && is_digit(e[j]); j++)
                         r++;
                     if (r >= 1 && r <= 3 && (j == en || is_blank(e[j]))) {
-                        enhanced = PyUnicode_DecodeASCII((const char *)e, j, "strict");
+                        enhanced = shared_code(e, j);
+                        if (enhanced == NULL)
+                            enhanced = PyUnicode_DecodeASCII((const char *)e, j, "strict");
                         if (enhanced == NULL) {
                             Py_DECREF(lines);
                             return NULL;
@@ -2509,7 +2583,8 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
-    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0)
+    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0
+        || shared_text_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
