@@ -27,6 +27,9 @@
  *
  * Fourth part, for every layer (smtpsniff/fastinit.py): SlotBuilder, which builds frozen, slotted
  * dataclass instances by writing their slots directly.
+ *
+ * Fifth part, the mail parser's (smtpsniff/mail/parse.py): mail_line_ends counts a message's bare LF,
+ * bare CR and NUL octets in one pass.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -1511,6 +1514,76 @@ static PyObject *ascii_upper_text(const unsigned char *s, Py_ssize_t n)
     return t;
 }
 
+/* The one str per known verb (smtpsniff.smtp.grammar.KNOWN_VERBS, the most frequent first) and per
+ * enhanced status code class "." subject "." detail with a one-digit subject and a detail below 100
+ * written without leading zero (grammar.SHARED_TEXT's codes): interned at module initialisation, so
+ * they are the very objects grammar.SHARED_TEXT holds, and never changed nor released after it.
+ * smtp_command and smtp_reply hand out a new reference to one of them instead of a new equal str. */
+static const char *const SHARED_VERB_NAMES[] = {
+    "RCPT", "MAIL", "DATA", "EHLO", "QUIT", "RSET", "HELO", "AUTH", "STARTTLS", "NOOP", "BDAT", "LHLO",
+    "VRFY", "EXPN", "HELP", "SEND", "SOML", "SAML", "TURN", "ETRN", "ATRN", "BURL", "XCLIENT", "XFORWARD",
+    "VERB", "ONEX", "XUSR", "XEXCH50", "X-EXPS", "X-LINK2STATE", "X-ANONYMOUSTLS", "SIZE",
+};
+#define SHARED_VERBS ((int)(sizeof SHARED_VERB_NAMES / sizeof SHARED_VERB_NAMES[0]))
+#define SHARED_VERB_LONGEST 14
+static PyObject *shared_verbs[SHARED_VERBS];
+static PyObject *shared_codes[3][10][100]; /* class 2, 4, 5; subject; detail */
+
+/* Fill the tables' empty entries: 0, or -1 with an exception set (the module then fails to import;
+ * an entry filled before stays and is not made again). */
+static int shared_text_init(void)
+{
+    for (int i = 0; i < SHARED_VERBS; i++)
+        if (shared_verbs[i] == NULL && (shared_verbs[i] = PyUnicode_InternFromString(SHARED_VERB_NAMES[i])) == NULL)
+            return -1;
+    static const char classes[3] = {'2', '4', '5'};
+    for (int c = 0; c < 3; c++)
+        for (int s = 0; s < 10; s++)
+            for (int d = 0; d < 100; d++) {
+                char text[8]; /* at most "5.9.99" */
+                if (shared_codes[c][s][d] != NULL)
+                    continue;
+                snprintf(text, sizeof text, "%c.%d.%d", classes[c], s, d);
+                if ((shared_codes[c][s][d] = PyUnicode_InternFromString(text)) == NULL)
+                    return -1;
+            }
+    return 0;
+}
+
+/* A new reference to the shared str of the verb s[:n] upper-cased, or NULL (no error set) when it is
+ * no known verb.  Every octet of s is 0x21-0x7e (the caller checked). */
+static PyObject *shared_verb(const unsigned char *s, Py_ssize_t n)
+{
+    if (n < 4 || n > SHARED_VERB_LONGEST)
+        return NULL;
+    char up[SHARED_VERB_LONGEST];
+    for (Py_ssize_t i = 0; i < n; i++)
+        up[i] = (char)ascii_upper(s[i]);
+    for (int k = 0; k < SHARED_VERBS; k++) {
+        PyObject *v = shared_verbs[k];
+        if (v != NULL && PyUnicode_GET_LENGTH(v) == n && memcmp(PyUnicode_1BYTE_DATA(v), up, (size_t)n) == 0)
+            return Py_NewRef(v);
+    }
+    return NULL;
+}
+
+/* A new reference to the shared str of the enhanced code e[:n] (class "." 1*3digit "." 1*3digit,
+ * the caller checked), or NULL (no error set) when it has none. */
+static PyObject *shared_code(const unsigned char *e, Py_ssize_t n)
+{
+    int c = e[0] == '2' ? 0 : e[0] == '4' ? 1 : e[0] == '5' ? 2 : -1;
+    if (c < 0 || n < 5 || n > 6 || !is_digit(e[2]) || e[3] != '.' || !is_digit(e[4]))
+        return NULL;
+    int d = e[4] - '0';
+    if (n == 6) {
+        if (d == 0 || !is_digit(e[5]))
+            return NULL; /* a leading zero: "2.1.05" is no "2.1.5" */
+        d = d * 10 + (e[5] - '0');
+    }
+    PyObject *v = shared_codes[c][e[2] - '0'][d];
+    return v == NULL ? NULL : Py_NewRef(v);
+}
+
 static int eq_nocase(const unsigned char *s, Py_ssize_t n, const char *word)
 {
     Py_ssize_t k = (Py_ssize_t)strlen(word);
@@ -1777,7 +1850,9 @@ static PyObject *smtp_command(PyObject *Py_UNUSED(mod), PyObject *const *args, P
         Py_INCREF(address);
         Py_INCREF(address_raw);
     }
-    PyObject *verb = ascii_upper_text(v, vn);
+    PyObject *verb = shared_verb(v, vn);
+    if (verb == NULL)
+        verb = ascii_upper_text(v, vn);
     PyObject *arg = verb == NULL ? NULL : wire_text(d + as, ae - as);
     PyObject *raw = arg == NULL ? NULL : bytes_span(args[0], pos, end);
     PyObject *endo = raw == NULL ? NULL : PyLong_FromSsize_t(end);
@@ -1903,7 +1978,9 @@ static PyObject *smtp_reply(PyObject *Py_UNUSED(mod), PyObject *const *args, Py_
                     for (r = 0; j < en && is_digit(e[j]); j++)
                         r++;
                     if (r >= 1 && r <= 3 && (j == en || is_blank(e[j]))) {
-                        enhanced = PyUnicode_DecodeASCII((const char *)e, j, "strict");
+                        enhanced = shared_code(e, j);
+                        if (enhanced == NULL)
+                            enhanced = PyUnicode_DecodeASCII((const char *)e, j, "strict");
                         if (enhanced == NULL) {
                             Py_DECREF(lines);
                             return NULL;
@@ -2412,11 +2489,86 @@ static PyTypeObject SlotBuilderType = {
     .tp_vectorcall_offset = offsetof(SlotBuilder, vectorcall),
 };
 
+/* ---------------------------------------------------------------------------------------------------
+ * Fifth part, the mail parser's (smtpsniff/mail/parse.py _scan_line_ends): mail_line_ends counts the
+ * LF not preceded by CR, the CR not followed by LF and the NUL of a message in one pass, eight octets
+ * at a time, where the Python code counts CRLF, LF, CR and NUL in four.
+ * ------------------------------------------------------------------------------------------------- */
+
+#define ONES UINT64_C(0x0101010101010101)
+#define LOW7 UINT64_C(0x7f7f7f7f7f7f7f7f)
+
+/* 0x80 in each octet of w equal to c, 0 in every other (exact: no carry crosses octets). */
+static inline uint64_t octets_equal(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (ONES * c);                 /* 0 where the octet is c */
+    return ~(((x & LOW7) + LOW7) | x | LOW7);    /* high bit set only where all 8 bits of x are 0 */
+}
+
+/* The sum of the eight octets of a (each at most 255): pairs summed in 16-bit lanes, then the lanes. */
+static inline Py_ssize_t octet_sum(uint64_t a)
+{
+    uint64_t pairs = (a & UINT64_C(0x00ff00ff00ff00ff)) + ((a >> 8) & UINT64_C(0x00ff00ff00ff00ff));
+    return (Py_ssize_t)((pairs * UINT64_C(0x0001000100010001)) >> 48);
+}
+
+static inline uint64_t load8(const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+PyDoc_STRVAR(mail_line_ends_doc,
+"mail_line_ends(raw) -> (bare_lf, bare_cr, nul)\n\n"
+"In the bytes raw: the LF octets not preceded by CR, the CR octets not followed by LF, and the NUL\n"
+"octets -- raw.count(b\"\\n\") - raw.count(b\"\\r\\n\"), raw.count(b\"\\r\") - raw.count(b\"\\r\\n\") and\n"
+"raw.count(b\"\\0\").  None when raw is not bytes.");
+
+static PyObject *mail_line_ends(PyObject *Py_UNUSED(mod), PyObject *raw)
+{
+    if (!PyBytes_Check(raw))
+        Py_RETURN_NONE;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(raw);
+    Py_ssize_t n = PyBytes_GET_SIZE(raw);
+    Py_ssize_t cr = 0, lf = 0, crlf = 0, nul = 0, i = 0;
+    /* Word at i (octets i..i+7) and word at i+1 (octets i+1..i+8): octet k of the first is CR and
+     * octet k of the second is LF exactly when a CRLF starts at i+k, whatever the byte order.  Each
+     * octet of an accumulator adds 0 or 1 per word: at most 255 words before it is summed. */
+    while (n - i >= 9) {
+        Py_ssize_t words = (n - i - 1) / 8; /* the last one's second word ends at most at n */
+        if (words > 255)
+            words = 255;
+        uint64_t a_cr = 0, a_lf = 0, a_nul = 0, a_crlf = 0;
+        for (Py_ssize_t k = 0; k < words; k++, i += 8) {
+            uint64_t w = load8(s + i), next = load8(s + i + 1);
+            uint64_t is_cr = octets_equal(w, '\r');
+            a_cr += is_cr >> 7;
+            a_lf += octets_equal(w, '\n') >> 7;
+            a_nul += octets_equal(w, 0) >> 7;
+            a_crlf += (is_cr & octets_equal(next, '\n')) >> 7;
+        }
+        cr += octet_sum(a_cr);
+        lf += octet_sum(a_lf);
+        nul += octet_sum(a_nul);
+        crlf += octet_sum(a_crlf);
+    }
+    for (; i < n; i++) { /* the last at most 8 octets (or all of a short raw) */
+        unsigned char c = s[i];
+        cr += c == '\r';
+        lf += c == '\n';
+        nul += c == 0;
+        crlf += c == '\r' && i + 1 < n && s[i + 1] == '\n';
+    }
+    return Py_BuildValue("(nnn)", lf - crlf, cr - crlf, nul);
+}
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
     {"smtp_content", (PyCFunction)(void (*)(void))smtp_content, METH_FASTCALL, smtp_content_doc},
     {"smtp_ehlo", (PyCFunction)smtp_ehlo, METH_O, smtp_ehlo_doc},
+    {"mail_line_ends", (PyCFunction)mail_line_ends, METH_O, mail_line_ends_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2431,7 +2583,8 @@ static struct PyModuleDef fastpath_module = {
 
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
-    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0)
+    if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0
+        || shared_text_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)

@@ -12,6 +12,7 @@ becomes an anomaly (layer MAIL) while the rest is still reported.
 from __future__ import annotations
 
 import hashlib
+import os
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
@@ -33,6 +34,13 @@ from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
 
 _new_message = slot_builder(ParsedMessage)
+
+try:  # the C counter of :func:`_scan_line_ends`, unless SMTPSNIFF_NATIVE=0 when this module is imported
+    from smtpsniff._native.fastpath import mail_line_ends as _C_LINE_ENDS
+except ImportError:  # not compiled, or compiled before it existed
+    _C_LINE_ENDS = None
+if os.environ.get("SMTPSNIFF_NATIVE", "1").strip() == "0":
+    _C_LINE_ENDS = None
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True
@@ -152,20 +160,28 @@ def _parts_attached(root: Message, body: bytes, policy: EmailPolicy) -> bool:
 def _scan_line_ends(raw: bytes, log: AnomalyLog) -> bool:
     """RFC 5322 section 2.3 and RFC 5321 section 2.3.8: CR and LF appear only together.
 
-    True when they do (every line ends in CRLF)."""
-    crlf = raw.count(b"\r\n")  # CRLF cannot overlap itself: each one holds one CR and one LF
-    bare_lf = raw.count(b"\n") - crlf
+    True when they do (every line ends in CRLF).  The counts come from the C extension's
+    ``mail_line_ends`` in one pass when it is there (tests/mail/test_mail_line_ends.py proves it
+    counts as :func:`_line_ends` does), else from :func:`_line_ends`."""
+    counts = None if _C_LINE_ENDS is None else _C_LINE_ENDS(raw)
+    bare_lf, bare_cr, nul = _line_ends(raw) if counts is None else counts
     if bare_lf:
         log.add("bare_lf", f"{bare_lf} line(s) end with LF alone, not CRLF (RFC 5322 section 2.3; "
                 "SMTP smuggling relies on receivers that accept them)")
-    bare_cr = raw.count(b"\r") - crlf
     if bare_cr:
         log.add("bare_cr", f"{bare_cr} CR byte(s) not followed by LF (RFC 5322 section 2.3)")
-    nul = raw.count(b"\x00") if raw.find(b"\x00") >= 0 else 0
     if nul:
         log.add("nul_bytes", f"{nul} NUL byte(s) in the message (RFC 5322 section 2.3 and RFC "
                 "2045 section 2.7 forbid them in text)")
     return not bare_lf and not bare_cr
+
+
+def _line_ends(raw: bytes) -> tuple[int, int, int]:
+    """``(bare_lf, bare_cr, nul)``: the LF not preceded by CR, the CR not followed by LF and the
+    NUL octets of ``raw``."""
+    crlf = raw.count(b"\r\n")  # CRLF cannot overlap itself: each one holds one CR and one LF
+    nul = raw.count(b"\x00") if raw.find(b"\x00") >= 0 else 0
+    return raw.count(b"\n") - crlf, raw.count(b"\r") - crlf, nul
 
 
 def _opaque_body(body: bytes, headers: tuple[Header, ...], limits: Limits) -> MimePart:

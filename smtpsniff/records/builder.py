@@ -26,7 +26,6 @@ from ..smtp.events import (
     TlsStarted,
 )
 from ..fastinit import slot_builder
-from ..smtp.grammar import KNOWN_VERBS
 from .model import (
     CommandRecord,
     RecipientRecord,
@@ -46,16 +45,6 @@ _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 #: Verbs whose reply at the COMMAND stage changes no state of the session or its transaction (see
 #: SessionBuilder._on_reply's cases): only the command's row and the reply's own record.
 _QUIET_REPLY_VERBS = frozenset({"HELO", "EHLO", "LHLO", "QUIT", "RSET", "NOOP", "VRFY", "EXPN", "HELP"})
-
-#: The one str object the records hold for each known verb (and the greeting's) and each enhanced
-#: status code ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2
-#: and the codes registered since).  The decoder reads a new str from each command and reply:
-#: records that share one hold fewer objects, and the tables read these columns from the cache.
-#: The values are equal, so every record, comparison and table is the same.  Never changed.
-_SHARED_STRINGS: dict[str, str] = {
-    s: s for s in (*KNOWN_VERBS, GREETING_VERB,
-                   *(f"{cls}.{subject}.{detail}" for cls in "245" for subject in range(10) for detail in range(100)))
-}
 
 _GREETING, _COMMAND = ReplyStage.GREETING, ReplyStage.COMMAND
 _ACCEPTED, _REJECTED, _ABORTED = TransactionStatus.ACCEPTED, TransactionStatus.REJECTED, TransactionStatus.ABORTED
@@ -265,7 +254,6 @@ class SessionBuilder:
     def _on_command(self, c: Command) -> None:
         self._last_ts_ns = ts_ns = c.ts_ns
         verb, argument, frame, index = c.verb, c.argument, c.frame, c.index
-        verb = _SHARED_STRINGS.get(verb, verb)
         trans_index: int | None = None
         # The verbs' cases exclude each other; the most frequent come first.
         if verb == "RCPT":
@@ -323,7 +311,6 @@ class SessionBuilder:
         else:
             trans_index = self._message_trans.get(index)
         verb, stage, enhanced_code = r.verb, r.stage, r.enhanced_code
-        verb = _SHARED_STRINGS.get(verb, verb)
         message_end = False
         if stage is _COMMAND and verb in _QUIET_REPLY_VERBS:
             pass  # the reply changes nothing but its command's row (EHLO, QUIT, RSET, NOOP, ...)
@@ -350,7 +337,7 @@ class SessionBuilder:
             self._starttls_used = True
         replies = self._replies
         replies.append(_new_reply_record(
-            self.session_id, len(replies), ts_ns, frame, code, _SHARED_STRINGS.get(enhanced_code, enhanced_code),
+            self.session_id, len(replies), ts_ns, frame, code, enhanced_code,
             r.text, len(r.lines), verb,
             None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
         if message_end:

@@ -117,6 +117,7 @@ _COMMAND_STAGE = ReplyStage.COMMAND
 _DATA_START = ReplyStage.DATA_START
 _DATA_END = ReplyStage.DATA_END
 _KNOWN_VERBS = g.KNOWN_VERBS
+_SHARED_TEXT = g.SHARED_TEXT
 _CONNECTED = SmtpState.CONNECTED
 _AFTER_GAP = SmtpState.AFTER_GAP
 #: ``SmtpConversation(c_readers=...)``'s default: ask :func:`smtpsniff.net.native.smtp_functions` now.
@@ -503,6 +504,7 @@ class SmtpConversation:
             return
         verb_text, arg = m.groups()
         verb = verb_text.upper()
+        verb = _SHARED_TEXT.get(verb, verb)
         arg = arg or ""
         limit = self._limits.max_auth_line if verb == "AUTH" else self._limits.max_command_line
         if len(raw) > limit or ending != b"\r\n" or raw.count(b"\r") != 1 or b"\x00" in raw or line.cut:
@@ -946,6 +948,7 @@ class SmtpConversation:
         code = b.code
         em = _ENHANCED_MATCH(lines[0]) if lines else None
         enhanced = em.group("code") if em else None
+        enhanced = _SHARED_TEXT.get(enhanced, enhanced)
         if enhanced is not None and enhanced[0] != str(code)[0]:
             self._anomaly(out, "enhanced_code_class_mismatch",
                           f"reply {code} carries enhanced code {enhanced} of another class (RFC 3463 2)",

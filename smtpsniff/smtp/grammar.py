@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from dataclasses import dataclass
 
 WIRE_ENCODING = "utf-8"
@@ -112,6 +113,16 @@ REPLY_START = re.compile(rb"^[0-9]{3}(?:[ -]|\r?\n)")
 #   status-code = class "." subject "." detail ; class = "2"/"4"/"5"; subject, detail = 1*3digit
 # RFC 2034 3: it is the first thing of the text of each reply line.
 ENHANCED_CODE = re.compile(r"^(?P<code>[245]\.[0-9]{1,3}\.[0-9]{1,3})(?=[ \t]|$)")
+
+#: The one str object the decoder hands out for each known verb and each enhanced status code
+#: ``class.subject.detail`` with a one-digit subject and a detail below 100 (RFC 3463 2 and the codes
+#: registered since), the commonest, as ``SHARED_TEXT.get(text, text)``: commands, replies and their
+#: records share it instead of each holding a new equal str.  Interned, so these are the objects the
+#: C readers (``smtpsniff/_native/fastpath.c``) hand out too.  Values are equal either way.  Never changed.
+SHARED_TEXT: dict[str, str] = {
+    s: s for s in map(sys.intern, (*KNOWN_VERBS, *(f"{cls}.{subject}.{detail}" for cls in "245"
+                                                    for subject in range(10) for detail in range(100))))
+}
 
 # RFC 3030 2:
 #   bdat-cmd   ::= "BDAT" SP chunk-size [ SP end-marker ] CR LF

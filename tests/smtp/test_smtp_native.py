@@ -20,6 +20,7 @@ from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import Limits
 from smtpsniff.net import native
 from smtpsniff.pipeline import SmtpPipeline
+from smtpsniff.smtp import grammar as g
 from smtpsniff.smtp.conversation import C2S, S2C, SmtpConversation
 from smtpsniff.smtp.events import Command, Reply
 
@@ -427,25 +428,32 @@ def test_smtp_native_content_bounds(c_functions):
 
 
 def test_smtp_native_references(c_functions):
-    """No reference to the inputs is kept or lost; the results are fresh objects held once."""
+    """No reference to the inputs or to the shared verb and code is kept or lost; the other results
+    are fresh objects held once."""
     command, reply, content = c_functions
     line = b"MAIL FROM:<a@x> SIZE=10 ENVID=q\r\n" + bytes(range(3))  # not interned, not shared
     rep = b"250-2.0.0 a\r\n250 b\r\n" + bytes(range(3))
     text = b"a\r\n..b\r\n.\r\n" + bytes(range(3))
     buf = bytearray()
-    before = [sys.getrefcount(x) for x in (line, rep, text, buf)]
+    verb, code = g.SHARED_TEXT["MAIL"], g.SHARED_TEXT["2.0.0"]
+    before = [sys.getrefcount(x) for x in (line, rep, text, buf, verb, code)]
+    verb_refs, code_refs = sys.getrefcount(verb), sys.getrefcount(code)
     for _ in range(1000):
         parsed = command(line, 0, 4096, 512)
         assert sys.getrefcount(parsed) == 2  # each fresh piece is held by the tuple alone
-        assert [sys.getrefcount(parsed[i]) for i in (1, 2, 3, 4, 5, 6, 7)] == [2] * 7
+        assert [sys.getrefcount(parsed[i]) for i in (1, 3, 4, 5, 6, 7)] == [2] * 6
+        refs = sys.getrefcount(verb)  # the shared verb, held once more by the tuple
+        assert parsed[2] is verb and refs == verb_refs + 1
         parsed = reply(rep, 0, 510, 100)
         assert sys.getrefcount(parsed) == 2
-        assert [sys.getrefcount(parsed[i]) for i in (2, 3, 4, 5)] == [2] * 4
+        assert [sys.getrefcount(parsed[i]) for i in (2, 3, 4)] == [2] * 3
+        refs = sys.getrefcount(code)
+        assert parsed[5] is code and refs == code_refs + 1
         command(b"MAIL FROM:<a@x> SIZE=1 SIZE=2\r\n", 0, 4096, 512)  # refused after a parameter was kept
         content(text, 0, 1000, True, buf, 5)
         del buf[:]
     del parsed
-    assert [sys.getrefcount(x) for x in (line, rep, text, buf)] == before
+    assert [sys.getrefcount(x) for x in (line, rep, text, buf, verb, code)] == before
 
 
 def test_smtp_native_whole_chunk_shares_its_bytes(c_functions):
