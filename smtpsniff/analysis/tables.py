@@ -120,9 +120,15 @@ def field_columns(records: Sequence[Any], names: Sequence[str], kinds: Collectio
 def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
     """The columns ``names`` of the value tuples ``rows``, the i-th value of each row in the i-th
     column, read as :func:`field_columns` reads fields."""
-    if any(len(row) != len(names) for row in rows):
+    if not set(map(len, rows)) <= {len(names)}:
         raise ValueError(f"rows of {len(names)} values expected")
-    return _block_columns(rows, names, _compiled_reader([f"r[{i}]" for i in range(len(names))]))
+    return _block_columns(rows, names, _transposed)
+
+
+def _transposed(rows: Sequence[tuple]) -> tuple[list, ...]:
+    """``([r[0] for r in rows], [r[1] for r in rows], ...)`` of tuples ``rows`` of one length (not
+    none): ``zip`` takes each tuple's values in order, in C."""
+    return tuple(map(list, zip(*rows)))
 
 
 def _block_columns(items: Sequence[Any], names: Sequence[str], read: Callable[[Sequence[Any]], tuple[list, ...]],

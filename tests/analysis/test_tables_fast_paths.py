@@ -267,3 +267,31 @@ def test_tables_field_readers_read_as_attrgetter(monkeypatch):
     assert tables.field_columns(odd, ["if", "a"]) == {"if": [0, 1, 2, 3], "a": [0, -1, -2, -3]}
     with pytest.raises(AttributeError):
         tables.field_columns(rows, ["a", "missing"])
+
+
+# -- reading rows ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", [1, 2, 5, 1024])
+def test_tables_row_columns_match_indexing(block, monkeypatch):
+    """row_columns (each block transposed by ``zip``) gives ``[r[i] for r in rows]`` per column,
+    the very objects, and the blocks field_columns makes of the same values."""
+    monkeypatch.setattr(tables, "_BLOCK", block)
+    odd = [None, "", "\udcff", b"x", 2**70, True, 1.5, ("a",), ["b"], np.int64(3), "é"]
+    cases = [[(i, f"s{i}", odd[i % len(odd)], (i,) * (i % 3)) for i in range(13)],
+             [(None, None, None, None)], [(v, v, v, v) for v in odd], []]
+    for rows in cases:
+        names = ["a", "b", "c", "d"]
+        got = tables.row_columns(rows, names)
+        assert list(got) == names
+        for i, name in enumerate(names):
+            column = got[name]
+            assert type(column) is tables.FieldColumn and len(column) == len(rows)
+            assert all(v is r[i] for v, r in zip(column, rows))
+            expected = tables.field_columns([_Row(r[i], None) for r in rows], ["a"])["a"]
+            assert (column.blocks is None) == (expected.blocks is None)
+            if column.blocks is not None:
+                assert [b.type for b in column.blocks] == [b.type for b in expected.blocks]
+                assert all(b.equals(e) for b, e in zip(column.blocks, expected.blocks))
+    assert tables.row_columns([(), ()], []) == {}
+    for bad in ([(1, 2, 3)], [(1, 2), (1,)], [(1, 2), (1, 2, 3)]):
+        with pytest.raises(ValueError):
+            tables.row_columns(bad, ["a", "b"])
