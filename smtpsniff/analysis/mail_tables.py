@@ -25,7 +25,15 @@ from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, SCHEMAS
-from .tables import add_connection_columns, field_columns, frame_from_columns, frame_from_rows, row_columns
+from .tables import (
+    TypedColumn,
+    add_connection_columns,
+    field_columns,
+    frame_from_columns,
+    frame_from_rows,
+    new_lists,
+    row_columns,
+)
 
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
@@ -108,7 +116,7 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
 
 # -- columns --------------------------------------------------------------------------------------
 def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]
-                     ) -> dict[str, list]:
+                     ) -> dict[str, list | TypedColumn]:
     """The messages table's columns, one value per message (mail anomalies go to ``extra``)."""
     names = ("session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
              "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
@@ -154,7 +162,10 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
             len(p.urls), p.urls, body_preview(parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
         ))
-    return row_columns(rows, names)
+    columns: dict[str, list | TypedColumn] = row_columns(rows, names)
+    for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made above
+        columns[name] = new_lists(columns[name])
+    return columns
 
 
 def _key_columns(columns: dict[str, list], m: MailMessage, count: int) -> None:

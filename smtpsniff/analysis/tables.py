@@ -289,6 +289,16 @@ def typed_column(dtype: str, values: Sequence[Any]) -> Any:
 _LIST_KINDS = frozenset({tuple, list})
 
 
+def new_lists(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
+    """The list column of ``values`` that are each a ``list`` made for this column alone (no other
+    cell and nothing else holds it): the Series :func:`_list_series` builds, holding those lists
+    themselves instead of a copy of each.  Any other value: ``values`` as given (the general path).
+    """
+    if not set(map(type, values)) <= {list}:
+        return values
+    return TypedColumn(pd.Series(list(values), dtype=object))
+
+
 def _list_series(values: Sequence[Any]) -> pd.Series:
     """Each tuple or list of ``values`` as a new list, anything else as an empty list, in an object Series.
 

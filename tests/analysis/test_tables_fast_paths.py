@@ -295,3 +295,31 @@ def test_tables_row_columns_match_indexing(block, monkeypatch):
     for bad in ([(1, 2, 3)], [(1, 2), (1,)], [(1, 2), (1, 2, 3)]):
         with pytest.raises(ValueError):
             tables.row_columns(bad, ["a", "b"])
+
+
+# -- list columns of lists made for them ----------------------------------------------------------
+class _ListKind(list):
+    pass
+
+
+def test_tables_new_lists_match_the_general_path():
+    """new_lists keeps each new list where _list_series copies it: the same Series, the same
+    lists by value; anything but a plain list takes the general path."""
+    cases = [[["a", "b"], [], ["c"]], [[]], [], [["x"]] * 1, [[1, None], ["é", "\udcff"]],
+             [["a"], ("b",)], [["a"], None], [["a"], "str"], [_ListKind(["a"])], [["a"], 5]]
+    for values in cases:
+        expected = tables.typed_column(LIST, values)
+        got = tables.new_lists(values)
+        if not all(type(v) is list for v in values):
+            assert got is values
+            continue
+        assert isinstance(got, tables.TypedColumn)
+        pd.testing.assert_series_equal(expected, got.array, check_exact=True)
+        assert all(type(v) is list for v in got.array)
+        assert all(g is v for g, v in zip(got.array, values))
+    rows = [{"session_id": 1, "to": ["a@b"], "cc": []}, {"session_id": 2, "to": [], "cc": ["c@d", "e@f"]}]
+    general = tables.frame_from_rows("messages", rows)
+    fast = tables.frame_from_columns("messages", 2, {
+        "session_id": [1, 2], "to": tables.new_lists([list(r["to"]) for r in rows]),
+        "cc": tables.new_lists([list(r["cc"]) for r in rows])})
+    pd.testing.assert_frame_equal(general, fast, check_exact=True)
