@@ -193,6 +193,29 @@ def int_values(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
     return _data_and_mask(array.cast(pa.int64()), 1)
 
 
+def repeated(dtype: str, values: Sequence[Any], counts: Sequence[int]) -> TypedColumn | list:
+    """The column of dtype ``dtype`` of each of ``values`` repeated as often as the count beside it
+    in ``counts`` (numbers >= 0): what :func:`typed_column` builds of the list
+    ``[v for v, n in zip(values, counts) for _ in range(n)]``, which is given when the column
+    cannot be built at once.
+
+    An ``Int64`` column (or a timestamp one, built from it) of integers that :func:`int_values`
+    takes repeats their data and mask (1 behind it, as :func:`_int_array` stores); a ``string``
+    one whose values pyarrow infers as ``string`` repeats their array (taken by index).
+    """
+    if len(values) != len(counts):
+        raise ValueError("a count for each value expected")
+    times = np.fromiter(counts, dtype=np.int64, count=len(counts))
+    if dtype in (INT, TS) and (found := int_values(values)) is not None:
+        data, mask = (np.repeat(part, times) for part in found)
+        array = pd.arrays.IntegerArray(data, mask)
+        return TypedColumn(array if dtype == INT else pd.to_datetime(array, unit="ns", utc=True))
+    if dtype == STR and (strings := _inferred(values, *_STRINGS)) is not None and strings.type in _STRINGS:
+        taken = strings.take(pa.array(np.repeat(np.arange(len(values), dtype=np.int64), times)))
+        return TypedColumn(pd.array(taken.cast(pa.large_string()), dtype=STR))
+    return [v for v, n in zip(values, counts) for _ in range(n)]
+
+
 def _joined_strings(column: Sequence[Any]) -> pa.Array | None:
     """The ``string`` array of a :class:`FieldColumn` whose blocks show every value a ``str`` or
     None (not all None), else None; read from the blocks only."""
