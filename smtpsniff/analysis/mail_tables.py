@@ -24,8 +24,17 @@ from ..limits import Limits
 from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
-from .schema import CAT, SCHEMAS
-from .tables import add_connection_columns, field_columns, frame_from_columns, frame_from_rows, row_columns
+from .schema import CAT, INT, SCHEMAS, STR, TS
+from .tables import (
+    TypedColumn,
+    add_connection_columns,
+    field_columns,
+    frame_from_columns,
+    frame_from_rows,
+    new_lists,
+    repeated,
+    row_columns,
+)
 
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
@@ -97,7 +106,7 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     attachments = frame_from_columns("attachments", len(attachment_columns["part"]),
                                      attachment_columns)
     header_columns = _header_columns(mail)
-    headers = frame_from_columns("headers", len(header_columns["part"]), header_columns)
+    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
     sessions = tables["sessions"]
     for frame in (messages, attachments, headers):
         add_connection_columns(frame, sessions)
@@ -108,7 +117,7 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
 
 # -- columns --------------------------------------------------------------------------------------
 def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]
-                     ) -> dict[str, list]:
+                     ) -> dict[str, list | TypedColumn]:
     """The messages table's columns, one value per message (mail anomalies go to ``extra``)."""
     names = ("session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
              "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
@@ -154,15 +163,10 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
             len(p.urls), p.urls, body_preview(parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
         ))
-    return row_columns(rows, names)
-
-
-def _key_columns(columns: dict[str, list], m: MailMessage, count: int) -> None:
-    """Append the message's key (session, message, transaction, time) ``count`` times."""
-    columns["session_id"].extend([m.session.session_id] * count)
-    columns["message_index"].extend([m.message_index] * count)
-    columns["trans_index"].extend([m.data.trans_index] * count)
-    columns["ts"].extend([m.data.ts_ns] * count)
+    columns: dict[str, list | TypedColumn] = row_columns(rows, names)
+    for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made above
+        columns[name] = new_lists(columns[name])
+    return columns
 
 
 def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, extra: list[Anomaly]) -> list[str]:
@@ -217,19 +221,31 @@ def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
     return row_columns(rows, names)
 
 
-def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
-    """The headers table's columns: one value per header field of every entity of every message."""
-    columns: dict[str, list] = {name: [] for name in ("session_id", "message_index", "trans_index", "ts", "part")}
-    part_column = columns["part"]
+def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn]:
+    """The headers table's columns: one value per header field of every entity of every message
+    (each message's key and each entity's path repeated for its fields, see :func:`repeated`)."""
     headers: list[Header] = []
+    paths: list[str] = []
+    fields: list[int] = []  # header fields of each entity
+    totals: list[int] = []  # header fields of each message
+    keys: list[tuple] = []  # session, message, transaction, time of each message
     for m in mail:
         total = 0
         for part in m.parsed.parts:
             count = len(part.headers)
             headers.extend(part.headers)
-            part_column.extend([part.path] * count)
+            paths.append(part.path)
+            fields.append(count)
             total += count
-        _key_columns(columns, m, total)
+        totals.append(total)
+        d = m.data
+        keys.append((m.session.session_id, m.message_index, d.trans_index, d.ts_ns))
+    session_id, message_index, trans_index, ts = map(list, zip(*keys)) if keys else ([], [], [], [])
+    columns: dict[str, list | TypedColumn] = {
+        "session_id": repeated(INT, session_id, totals), "message_index": repeated(INT, message_index, totals),
+        "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
+        "part": repeated(STR, paths, fields),
+    }
     columns.update(field_columns(headers, ("index", "name", "value", "raw_value")))
     return columns
 

@@ -120,9 +120,15 @@ def field_columns(records: Sequence[Any], names: Sequence[str], kinds: Collectio
 def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
     """The columns ``names`` of the value tuples ``rows``, the i-th value of each row in the i-th
     column, read as :func:`field_columns` reads fields."""
-    if any(len(row) != len(names) for row in rows):
+    if not set(map(len, rows)) <= {len(names)}:
         raise ValueError(f"rows of {len(names)} values expected")
-    return _block_columns(rows, names, _compiled_reader([f"r[{i}]" for i in range(len(names))]))
+    return _block_columns(rows, names, _transposed)
+
+
+def _transposed(rows: Sequence[tuple]) -> tuple[list, ...]:
+    """``([r[0] for r in rows], [r[1] for r in rows], ...)`` of tuples ``rows`` of one length (not
+    none): ``zip`` takes each tuple's values in order, in C."""
+    return tuple(map(list, zip(*rows)))
 
 
 def _block_columns(items: Sequence[Any], names: Sequence[str], read: Callable[[Sequence[Any]], tuple[list, ...]],
@@ -185,6 +191,29 @@ def int_values(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray] | None:
     if array is None:
         return None
     return _data_and_mask(array.cast(pa.int64()), 1)
+
+
+def repeated(dtype: str, values: Sequence[Any], counts: Sequence[int]) -> TypedColumn | list:
+    """The column of dtype ``dtype`` of each of ``values`` repeated as often as the count beside it
+    in ``counts`` (numbers >= 0): what :func:`typed_column` builds of the list
+    ``[v for v, n in zip(values, counts) for _ in range(n)]``, which is given when the column
+    cannot be built at once.
+
+    An ``Int64`` column (or a timestamp one, built from it) of integers that :func:`int_values`
+    takes repeats their data and mask (1 behind it, as :func:`_int_array` stores); a ``string``
+    one whose values pyarrow infers as ``string`` repeats their array (taken by index).
+    """
+    if len(values) != len(counts):
+        raise ValueError("a count for each value expected")
+    times = np.fromiter(counts, dtype=np.int64, count=len(counts))
+    if dtype in (INT, TS) and (found := int_values(values)) is not None:
+        data, mask = (np.repeat(part, times) for part in found)
+        array = pd.arrays.IntegerArray(data, mask)
+        return TypedColumn(array if dtype == INT else pd.to_datetime(array, unit="ns", utc=True))
+    if dtype == STR and (strings := _inferred(values, *_STRINGS)) is not None and strings.type in _STRINGS:
+        taken = strings.take(pa.array(np.repeat(np.arange(len(values), dtype=np.int64), times)))
+        return TypedColumn(pd.array(taken.cast(pa.large_string()), dtype=STR))
+    return [v for v, n in zip(values, counts) for _ in range(n)]
 
 
 def _joined_strings(column: Sequence[Any]) -> pa.Array | None:
@@ -281,6 +310,16 @@ def typed_column(dtype: str, values: Sequence[Any]) -> Any:
 
 
 _LIST_KINDS = frozenset({tuple, list})
+
+
+def new_lists(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
+    """The list column of ``values`` that are each a ``list`` made for this column alone (no other
+    cell and nothing else holds it): the Series :func:`_list_series` builds, holding those lists
+    themselves instead of a copy of each.  Any other value: ``values`` as given (the general path).
+    """
+    if not set(map(type, values)) <= {list}:
+        return values
+    return TypedColumn(pd.Series(list(values), dtype=object))
 
 
 def _list_series(values: Sequence[Any]) -> pd.Series:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from smtpsniff.analysis import capture, tables
+import smtpsniff
+from smtpsniff.analysis import capture, mail_tables, tables
 from smtpsniff.analysis.schema import BOOL, CAT, FLOAT, INT, LIST, SCHEMAS, STR, TS
 from smtpsniff.credentials.mask import mask_auth_argument
 
@@ -267,3 +269,113 @@ def test_tables_field_readers_read_as_attrgetter(monkeypatch):
     assert tables.field_columns(odd, ["if", "a"]) == {"if": [0, 1, 2, 3], "a": [0, -1, -2, -3]}
     with pytest.raises(AttributeError):
         tables.field_columns(rows, ["a", "missing"])
+
+
+# -- reading rows ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("block", [1, 2, 5, 1024])
+def test_tables_row_columns_match_indexing(block, monkeypatch):
+    """row_columns (each block transposed by ``zip``) gives ``[r[i] for r in rows]`` per column,
+    the very objects, and the blocks field_columns makes of the same values."""
+    monkeypatch.setattr(tables, "_BLOCK", block)
+    odd = [None, "", "\udcff", b"x", 2**70, True, 1.5, ("a",), ["b"], np.int64(3), "é"]
+    cases = [[(i, f"s{i}", odd[i % len(odd)], (i,) * (i % 3)) for i in range(13)],
+             [(None, None, None, None)], [(v, v, v, v) for v in odd], []]
+    for rows in cases:
+        names = ["a", "b", "c", "d"]
+        got = tables.row_columns(rows, names)
+        assert list(got) == names
+        for i, name in enumerate(names):
+            column = got[name]
+            assert type(column) is tables.FieldColumn and len(column) == len(rows)
+            assert all(v is r[i] for v, r in zip(column, rows))
+            expected = tables.field_columns([_Row(r[i], None) for r in rows], ["a"])["a"]
+            assert (column.blocks is None) == (expected.blocks is None)
+            if column.blocks is not None:
+                assert [b.type for b in column.blocks] == [b.type for b in expected.blocks]
+                assert all(b.equals(e) for b, e in zip(column.blocks, expected.blocks))
+    assert tables.row_columns([(), ()], []) == {}
+    for bad in ([(1, 2, 3)], [(1, 2), (1,)], [(1, 2), (1, 2, 3)]):
+        with pytest.raises(ValueError):
+            tables.row_columns(bad, ["a", "b"])
+
+
+# -- list columns of lists made for them ----------------------------------------------------------
+class _ListKind(list):
+    pass
+
+
+def test_tables_new_lists_match_the_general_path():
+    """new_lists keeps each new list where _list_series copies it: the same Series, the same
+    lists by value; anything but a plain list takes the general path."""
+    cases = [[["a", "b"], [], ["c"]], [[]], [], [["x"]] * 1, [[1, None], ["é", "\udcff"]],
+             [["a"], ("b",)], [["a"], None], [["a"], "str"], [_ListKind(["a"])], [["a"], 5]]
+    for values in cases:
+        expected = tables.typed_column(LIST, values)
+        got = tables.new_lists(values)
+        if not all(type(v) is list for v in values):
+            assert got is values
+            continue
+        assert isinstance(got, tables.TypedColumn)
+        pd.testing.assert_series_equal(expected, got.array, check_exact=True)
+        assert all(type(v) is list for v in got.array)
+        assert all(g is v for g, v in zip(got.array, values))
+    rows = [{"session_id": 1, "to": ["a@b"], "cc": []}, {"session_id": 2, "to": [], "cc": ["c@d", "e@f"]}]
+    general = tables.frame_from_rows("messages", rows)
+    fast = tables.frame_from_columns("messages", 2, {
+        "session_id": [1, 2], "to": tables.new_lists([list(r["to"]) for r in rows]),
+        "cc": tables.new_lists([list(r["cc"]) for r in rows])})
+    pd.testing.assert_frame_equal(general, fast, check_exact=True)
+
+
+# -- repeated keys --------------------------------------------------------------------------------
+def _expanded(values, counts):
+    return [v for v, n in zip(values, counts) for _ in range(n)]
+
+
+_ODD_STRINGS = [None, "", "1", "1.2.3", "é", "\udcff", b"x", 5, True, "a\x00b"]
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [INT, TS, STR, BOOL, CAT])
+def test_tables_repeated_match_the_expanded_list(dtype):
+    """repeated(dtype, values, counts) builds the column typed_column builds of each value written
+    out count times (zero times too), or hands that list over."""
+    odd = _ODD_INTS if dtype in (INT, TS) else _ODD_STRINGS
+    bases = ([1_715_677_207_202_957_000, 0, None, 7] if dtype in (INT, TS) else ["1", "1.2", None, "x"]
+             if dtype != BOOL else [True, False, None])
+    cases = [(bases, [3, 0, 2, 1][:len(bases)]), (bases, [0] * len(bases)), ([], []), ([bases[0]], [5]),
+             ([None, None], [2, 1])]
+    cases += [([*bases, o], [1] * len(bases) + [2]) for o in odd] + [([o, bases[0]], [3, 0]) for o in odd]
+    for values, counts in cases:
+        expected, expected_error = _outcome(lambda: tables.typed_column(dtype, _expanded(values, counts)))
+        got, error = _outcome(lambda: _array(tables.repeated(dtype, values, counts), dtype))
+        assert error == expected_error, values
+        if error is None:
+            _same(pd.Series(expected).array, pd.Series(got).array)
+    for values, counts in (([5, 6], [2, 1]), ([2**63 - 1, -2**63, None], [1, 3, 2])):
+        assert isinstance(tables.repeated(INT, values, counts), tables.TypedColumn)
+    assert isinstance(tables.repeated(STR, ["1", None, "é"], [2, 2, 0]), tables.TypedColumn)
+    with pytest.raises(ValueError):
+        tables.repeated(INT, [1, 2], [1])
+
+
+def test_tables_headers_columns_match_written_out_keys():
+    """The headers table of a real capture: the repeated key columns equal each message's key
+    written out once per header field, as typed_column builds it."""
+    capture = Path(__file__).resolve().parents[2] / "captures" / "smtp-sample.pcap"
+    mail = mail_tables.mail_messages(smtpsniff.read(capture))
+    assert mail
+    columns = mail_tables._header_columns(mail)
+    keys = {"session_id": [], "message_index": [], "trans_index": [], "ts": [], "part": []}
+    for m in mail:
+        for part in m.parsed.parts:
+            n = len(part.headers)
+            keys["session_id"] += [m.session_id] * n
+            keys["message_index"] += [m.message_index] * n
+            keys["trans_index"] += [m.data.trans_index] * n
+            keys["ts"] += [m.data.ts_ns] * n
+            keys["part"] += [part.path] * n
+    dtypes = {c.name: c.dtype for c in SCHEMAS["headers"]}
+    for name, values in keys.items():
+        _same(pd.Series(tables.typed_column(dtypes[name], values)).array,
+              pd.Series(_array(columns[name], dtypes[name])).array)
