@@ -12,7 +12,6 @@ becomes an anomaly (layer MAIL) while the rest is still reported.
 from __future__ import annotations
 
 import hashlib
-import os
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
@@ -32,15 +31,13 @@ from smtpsniff.mail.mime import leaf_parts, single_part, walk
 from smtpsniff.mail.model import Header, MimePart, ParsedMessage
 from smtpsniff.mail.multipart import attach_parts
 from smtpsniff.mail.urls import dedupe
+from smtpsniff.net import native
 
 _new_message = slot_builder(ParsedMessage)
 
-try:  # the C counter of :func:`_scan_line_ends`, unless SMTPSNIFF_NATIVE=0 when this module is imported
-    from smtpsniff._native.fastpath import mail_line_ends as _C_LINE_ENDS
-except ImportError:  # not compiled, or compiled before it existed
-    _C_LINE_ENDS = None
-if os.environ.get("SMTPSNIFF_NATIVE", "1").strip() == "0":
-    _C_LINE_ENDS = None
+#: The C counter of :func:`_scan_line_ends`, looked up when this module is imported (None when the
+#: extension is not compiled or ``SMTPSNIFF_NATIVE=0``).
+_C_LINE_ENDS = native.mail_line_ends()
 
 
 def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool = True

@@ -73,6 +73,15 @@ def smtp_functions() -> tuple[Callable, Callable, Callable] | None:
     return _fastpath.smtp_command, _fastpath.smtp_reply, _fastpath.smtp_content  # type: ignore[union-attr]
 
 
+def mail_line_ends() -> Callable[[bytes], tuple[int, int, int] | None] | None:
+    """``mail_line_ends(raw) -> (bare_lf, bare_cr, nul)`` in C when the fast path is enabled, else
+    ``None``: the mail parser's one-pass count of a message's bare line ends and NUL octets
+    (:func:`smtpsniff.mail.parse._scan_line_ends`)."""
+    if not enabled():
+        return None
+    return getattr(_fastpath, "mail_line_ends", None)  # None: compiled before it existed
+
+
 def flows_type() -> type | None:
     """The C flows table (``FastFlows``) when the fast path is enabled, else ``None``.
 
