@@ -14,9 +14,11 @@ subset it is sure of:
   the last part;
 * each part's header block is fields (a name of printable characters but ``:``, not starting with
   ``From ``) and their folds, closed by an empty line;
-* no part is itself multipart, and a message/* part (not message/delivery-status) holds a
-  message of that shape (a header block, an empty line, a body) that is neither multipart nor
-  message/*: deeper nesting is left to the parser.
+* a part that is itself multipart is of this subset too (up to ``MAX_NESTING`` levels), and a
+  message/* part (not message/delivery-status) holds a message of that shape (a header block,
+  an empty line, a body) that is neither multipart nor message/*: deeper nesting is left to the
+  parser.  (The parser compiles a regular expression for each multipart's boundary; mail, where
+  each message has its own boundaries, pays for that compilation once per multipart.)
 
 Anything else returns False, the root untouched, and the caller asks the stdlib parser.
 :func:`read_parts` reads such a body into each part's fields and text without making the
@@ -39,9 +41,17 @@ _IDENTITY_ENCODINGS = ("7bit", "8bit", "binary")
 _SOURCE_PARSE = EmailPolicy.header_source_parse
 
 
-def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
+#: How deep :func:`attach_parts` reads multiparts within multiparts; deeper trees are left to the
+#: parser (mail nests two or three levels: mixed, alternative, related).
+MAX_NESTING = 8
+
+
+def attach_parts(root: Message, body: str, policy: EmailPolicy, depth: int = 0) -> bool:
     """Attach the parts of multipart ``root`` read from ``body`` (the message after its header
-    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here."""
+    block, ASCII with surrogate escapes, every line ending in CRLF); True when done here.
+
+    A part that is itself multipart is read the same way from its text, as the parser reads it
+    (``depth``: how many multiparts enclose ``root``; see :func:`_attach_nested`)."""
     if content_type(root) == "multipart/digest":
         return False
     separator = boundary(root)
@@ -49,20 +59,45 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
         return False
     if str(get(root, "content-transfer-encoding", "8bit")).lower() not in _IDENTITY_ENCODINGS:
         return False
-    read = read_parts(body, separator, policy)
+    read = read_parts(body, separator, policy, nested=depth < MAX_NESTING)
     if read is None:
         return False
     preamble, parts, epilogue = read
+    entities = []  # attached once all are read: a part the parser must read leaves root untouched
     for items, inner, text in parts:
         part = leaf = _entity(items, policy)
         if inner is not None:  # an embedded message
             leaf = _entity(inner, policy)
             part.attach(leaf)
+        elif content_type_in(items, policy).split("/")[0] == "multipart":
+            if not _attach_nested(part, text, policy, depth + 1):
+                return False
+            entities.append(part)
+            continue
         leaf.set_payload(text)  # the CRLF before the delimiter is its own
+        entities.append(part)
+    for part in entities:
         root.attach(part)
     if preamble is not None:
         root.preamble = preamble
     root.epilogue = epilogue
+    return True
+
+
+def _attach_nested(part: Message, text: str, policy: EmailPolicy, depth: int) -> bool:
+    """:func:`attach_parts` of a multipart ``part`` whose text (without the CRLF before the
+    enclosing multipart's next delimiter) is ``text``.
+
+    The parser reads such a part from its lines up to that delimiter, so with that CRLF: the
+    same lines as ``text + "\r\n"``.  None of them is a delimiter of an enclosing multipart
+    (:func:`read_parts` cut ``text`` between two), so the enclosing boundaries, which the parser
+    also tests each line against, end nothing early.  Then the enclosing multipart takes the
+    line end before its delimiter from the part's epilogue: an empty epilogue becomes None, any
+    other loses its last line end (``NLCRE_eol``; here always a CRLF, which it ends with)."""
+    if not attach_parts(part, text + "\r\n", policy, depth):
+        return False
+    epilogue = part.epilogue
+    part.epilogue = None if not epilogue else epilogue[:-2]
     return True
 
 
@@ -71,7 +106,7 @@ def attach_parts(root: Message, body: str, policy: EmailPolicy) -> bool:
 Part = tuple[list[tuple[str, str]], "list[tuple[str, str]] | None", str]
 
 
-def read_parts(body: str, separator: str, policy: EmailPolicy
+def read_parts(body: str, separator: str, policy: EmailPolicy, *, nested: bool = False
                ) -> tuple[str | None, list[Part], str] | None:
     """The preamble (None when there is no line before the first delimiter), the parts and the
     epilogue of a multipart body in :func:`attach_parts`' subset, read with ``separator`` (the
@@ -80,7 +115,8 @@ def read_parts(body: str, separator: str, policy: EmailPolicy
 
     Lines are those of ``body.split("\\r\\n")``; a part's text (its lines joined, without the
     CRLF before the next delimiter) is cut from ``body`` by offsets, so that a long body is not
-    split into lines and joined again."""
+    split into lines and joined again.  With ``nested``, a multipart part (not multipart/digest)
+    is read too, as its fields, None and its text (:func:`attach_parts` reads that text)."""
     found = _delimiter_lines(body, separator)  # (start, end, is a close delimiter)
     if not found or found[0][2]:  # no delimiter, or a close one first
         return None
@@ -99,7 +135,10 @@ def read_parts(body: str, separator: str, policy: EmailPolicy
         items, text = read
         ctype = content_type_in(items, policy)
         maintype = ctype.split("/")[0]
-        if maintype == "multipart" or ctype == "message/delivery-status":
+        if maintype == "multipart":
+            if not nested or ctype == "multipart/digest":
+                return None
+        elif ctype == "message/delivery-status":
             return None
         inner = None
         if maintype == "message":  # an embedded message: its header block, then its body
