@@ -89,7 +89,7 @@ def _attach_nested(part: Message, text: str, policy: EmailPolicy, depth: int) ->
     enclosing multipart's next delimiter) is ``text``.
 
     The parser reads such a part from its lines up to that delimiter, so with that CRLF: the
-    same lines as ``text + "\r\n"``.  None of them is a delimiter of an enclosing multipart
+    same lines as ``text + "\\r\\n"``.  None of them is a delimiter of an enclosing multipart
     (:func:`read_parts` cut ``text`` between two), so the enclosing boundaries, which the parser
     also tests each line against, end nothing early.  Then the enclosing multipart takes the
     line end before its delimiter from the part's epilogue: an empty epilogue becomes None, any
