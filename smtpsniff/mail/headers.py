@@ -431,8 +431,11 @@ def _clean_header_block(raw: bytes, limits: Limits, log: AnomalyLog,
     # The matches cover len(whole) + 2 bytes each (the last one: len(whole)), never overlapping.
     if sum(map(len, wholes)) + 2 * len(found) - 2 != len(block):
         return None
-    long_lines = (sum(len(line) > MAX_LINE_CHARS for line in block.split(b"\r\n"))
-                  if len(block) > MAX_LINE_CHARS else 0)
+    long_lines = 0
+    if len(block) > MAX_LINE_CHARS:  # a line may be longer: measured all at once, counted if one is
+        lengths = list(map(len, block.split(b"\r\n")))
+        if max(lengths) > MAX_LINE_CHARS:
+            long_lines = sum(n > MAX_LINE_CHARS for n in lengths)
     headers: list[Header] = []
     items: list[tuple[str, str]] = []
     kept_bytes = 0
