@@ -322,9 +322,7 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses,
     None for the rest.  Any other case (a structured value, a value the factory raises on, a
     Content-Disposition without Content-Type) returns None.  ``found``: the
     :func:`_content_fields` of ``items``."""
-    type_at, disposition_at = found[0], found[1]
-    type_item = items[type_at] if type_at is not None else None
-    disposition_item = items[disposition_at] if disposition_at is not None else None
+    type_item, disposition_item = _type_and_disposition(items, found)
     if type_item is None:
         if disposition_item is not None:
             return None
@@ -358,19 +356,14 @@ def _content_fields(items: Sequence[tuple[str, str]]) -> list[int | None]:
     return found
 
 
-def _type_and_disposition(items: Sequence[tuple[str, str]]
+def _type_and_disposition(items: Sequence[tuple[str, str]], found: list[int | None] | None = None
                           ) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
     """The first Content-Type and the first Content-Disposition field of ``items`` (names in any
-    case; None where there is none): the fields ``Message.get`` reads, found in one pass."""
-    type_item = disposition_item = None
-    for item in items:
-        lname = item[0].lower()
-        if lname == "content-type":
-            if type_item is None:
-                type_item = item
-        elif lname == "content-disposition" and disposition_item is None:
-            disposition_item = item
-    return type_item, disposition_item
+    case; None where there is none): the fields ``Message.get`` reads.  ``found``: the
+    :func:`_content_fields` of ``items`` when they were looked for already."""
+    type_at, disposition_at = (_content_fields(items) if found is None else found)[:2]
+    return (items[type_at] if type_at is not None else None,
+            items[disposition_at] if disposition_at is not None else None)
 
 
 def _plain_value(item: tuple[str, str], parses: HeaderParses) -> str | None:
