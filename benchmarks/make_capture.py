@@ -253,8 +253,10 @@ def _mime_message(rng: random.Random, sender: str, rcpts: list[str], size: int, 
     return stuffed.encode()
 
 
-def embedded_transcript(rng: random.Random, n: int) -> Transcript:
-    """A realistic session with a Postfix-like server: 1 or 2 messages of 5-50 KB, maybe pipelined."""
+def embedded_transcript(rng: random.Random, n: int, message: Callable | None = None) -> Transcript:
+    """A realistic session with a Postfix-like server: 1 or 2 messages of 5-50 KB, maybe pipelined.
+
+    ``message(rng, sender, rcpts, n)``, when given, writes each message instead of the 5-50 KB MIME one."""
     host = f"client{n}.example.org"
     chunks: list[Chunk] = [(S2C, b"220 mx.example.net ESMTP Postfix (Debian/GNU)\r\n"),
                            (C2S, f"EHLO {host}\r\n".encode()),
@@ -267,7 +269,8 @@ def embedded_transcript(rng: random.Random, n: int) -> Transcript:
         sender = f"user{n}.{m}@example.org"
         rcpts = [f"rcpt{n}.{i}@example.net" for i in range(rng.randint(1, 3))]
         unknown = rng.random() < 0.2
-        body = _mime_message(rng, sender, rcpts, rng.randint(5_000, 50_000), n)
+        body = (_mime_message(rng, sender, rcpts, rng.randint(5_000, 50_000), n) if message is None
+                else message(rng, sender, rcpts, n))
         mail = f"MAIL FROM:<{sender}> SIZE={len(body)}\r\n".encode()
         rcpt_cmds = [f"RCPT TO:<{r}>\r\n".encode() for r in rcpts]
         rcpt_replies = [b"250 2.1.5 Ok\r\n"] * len(rcpts)
@@ -295,6 +298,82 @@ def embedded_transcript(rng: random.Random, n: int) -> Transcript:
 def embedded_transcripts(seed: int, count: int = 64) -> list[Transcript]:
     rng = random.Random(f"embedded-{seed}")
     return [embedded_transcript(rng, n) for n in range(count)]
+
+
+# --- realistic mail ------------------------------------------------------------------------------
+# Messages as relays and mail clients write them, each with values of its own: a chain of Received
+# fields in the shapes of Postfix, Exim, Exchange and Gmail, a DKIM-Signature, From/To/Cc with
+# non-ASCII display names and a non-ASCII Subject (RFC 2047 encoded words, as Python's email package
+# writes them), a text part, often an HTML alternative, sometimes an attachment with a non-ASCII name.
+
+_NAMES = ("José Müller", "Zoë Ångström", "李小龙", "Иван Петров", "Alice Smith", "Bob O'Neil",
+          "Françoise Dupont", "Søren Kierkegaard", "Ana Lúcia Gonçalves", "Jürgen Weiß")
+_SUBJECTS = ("Réunion de projet – compte rendu", "Quarterly report Q{n}", "Ваш заказ отправлен",
+             "会议通知：下周一", "Invoice #{n} due", "Re: Fwd: Überweisung bestätigt", "Lunch?",
+             "Security alert for your account", "Açúcar e café: pedido {n}", "Your ticket #{n} was updated")
+
+
+def _realistic_received(rng: random.Random, n: int, hop: int) -> str:
+    host = f"mx{hop}.relay{rng.randint(1, 99)}.example.net"
+    ip = ".".join(str(rng.randint(1, 254)) for _ in range(4))
+    date = (f"{('Mon', 'Tue', 'Wed', 'Thu', 'Fri')[hop % 5]}, {1 + n % 28:02d} May 2024 "
+            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d} +0000")
+    shape = rng.randrange(4)
+    if shape == 0:
+        return (f"from {host} ({host} [{ip}])\r\n\tby mail.example.org (Postfix) with ESMTPS id "
+                f"{rng.getrandbits(40):010X}\r\n\tfor <user{n}@example.org>; {date}")
+    if shape == 1:
+        return (f"from [{ip}] (helo={host})\r\n\tby relay.example.com with esmtpsa (TLS1.3) tls "
+                f"TLS_AES_256_GCM_SHA384\r\n\t(Exim 4.96)\r\n\t(envelope-from <bounce{n}@example.com>)\r\n"
+                f"\tid 1t{rng.getrandbits(30):x}-000{hop}; {date}")
+    if shape == 2:
+        return (f"from EX{hop}.corp.example ({ip}) by EX{hop + 1}.corp.example\r\n ({ip}) with Microsoft SMTP "
+                f"Server (version=TLS1_2,\r\n cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id "
+                f"15.1.2507.{rng.randint(1, 40)}; {date}")
+    return (f"by 2002:a05:6{rng.randint(100, 999)}:{rng.getrandbits(16):x}::{rng.getrandbits(16):x} with SMTP id "
+            f"{rng.getrandbits(48):x};\r\n        {date}")
+
+
+def _realistic_message(rng: random.Random, sender: str, rcpts: list[str], n: int) -> bytes:
+    """One message as a mail client and its relays would have written it (see above)."""
+    from email import policy
+    from email.headerregistry import Address
+    from email.message import EmailMessage
+
+    m = EmailMessage(policy=policy.SMTP)
+    local, domain = sender.split("@")
+    m["From"] = Address(rng.choice(_NAMES), local, domain)
+    m["To"] = [Address(rng.choice(_NAMES), *r.split("@")) for r in rcpts]
+    if rng.random() < 0.4:
+        m["Cc"] = [Address(rng.choice(_NAMES), f"cc{n}.{k}", "example.net") for k in range(rng.randint(1, 3))]
+    m["Subject"] = rng.choice(_SUBJECTS).replace("{n}", str(n))
+    m["Date"] = f"Tue, {1 + n % 28:02d} May 2024 09:{n % 60:02d}:{(n * 7) % 60:02d} +0000"
+    m["Message-ID"] = f"<{rng.getrandbits(64):016x}.{n}@example.com>"
+    m["List-Unsubscribe"] = f"<mailto:unsubscribe-{n}@example.com>"
+    body = "\n".join(_text_body(rng, rng.randint(4, 30))) + "\nCafé, naïve, façade – à bientôt.\n"
+    m.set_content(body)
+    if rng.random() < 0.6:
+        m.add_alternative(f"<html><body><p>{body}</p></body></html>", subtype="html")
+    if rng.random() < 0.4:
+        m.add_attachment(rng.randbytes(rng.randint(500, 20_000)), maintype="application", subtype="pdf",
+                         filename=f"Rechnung-{n}-März.pdf")
+    for part in m.walk():  # the stdlib draws boundaries from the unseeded global random
+        if part.is_multipart():
+            part.set_boundary(f"=_part_{rng.getrandbits(64):016x}")
+    trace = "".join(f"Received: {_realistic_received(rng, n, hop)}\r\n" for hop in range(rng.randint(2, 7)))
+    signature = base64.b64encode(rng.randbytes(256)).decode()
+    dkim = (f"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com; s=sel{n % 7};\r\n"
+            f"\th=from:to:subject:date:message-id;\r\n\tbh={base64.b64encode(rng.randbytes(32)).decode()};\r\n"
+            "\tb=" + "\r\n\t ".join(signature[i:i + 72] for i in range(0, len(signature), 72)) + "\r\n")
+    text = (trace + dkim).encode() + m.as_bytes(policy=policy.SMTP)
+    return re.sub(rb"(?m)^\.", b"..", text)  # RFC 5321 4.5.2: dot-stuffed on the wire
+
+
+def realistic_transcripts(seed: int, count: int = 20_000) -> list[Transcript]:
+    """``count`` Postfix-like sessions as :func:`embedded_transcript`, each with a message of its own
+    from :func:`_realistic_message`."""
+    rng = random.Random(f"realistic-{seed}")
+    return [embedded_transcript(rng, n, message=_realistic_message) for n in range(count)]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -880,6 +959,8 @@ def build(out: Path, packets: int, seed: int, transcripts: Sequence[Transcript],
 
 
 def choose_transcripts(mode: str, seed: int, sources: Sequence[str], log=print) -> tuple[list[Transcript], str]:
+    if mode == "realistic":
+        return realistic_transcripts(seed), "realistic"
     if mode in ("auto", "captures"):
         recorded = load_recorded_transcripts(sources, log=log)
         if recorded:
@@ -895,8 +976,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--packets", type=int, default=1_000_000, help="about how many packets (default 1,000,000)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"classic pcap to write (default {DEFAULT_OUT.relative_to(REPO)})")
-    p.add_argument("--transcripts", choices=("auto", "captures", "embedded"), default="auto",
-                   help="SMTP sessions to replay: recorded captures if any (auto), only them, or the embedded ones")
+    p.add_argument("--transcripts", choices=("auto", "captures", "embedded", "realistic"), default="auto",
+                   help="SMTP sessions to replay: recorded captures if any (auto), only them, the embedded ones, "
+                        "or 20,000 embedded ones carrying realistic mail (Received chains, encoded words)")
     p.add_argument("--from", dest="sources", nargs="+", default=list(DEFAULT_SOURCES), metavar="GLOB",
                    help="captures to take SMTP conversations from (default: tests/data and captures)")
     p.add_argument("--retransmit-rate", type=float, default=0.002, help="share of data segments sent twice")
