@@ -16,6 +16,7 @@ parentheses) belong to the clause before them.  This module knows nothing of oth
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -30,23 +31,61 @@ _IP_CANDIDATE = r"[0-9A-Fa-f:.]+"
 _IP_ANYWHERE = re.compile(r"(?:IPv6:)?(" + _IP_CANDIDATE + r")")
 # Zeek's extract_ip_addresses(check_wrapping=T): an IP counts only when wrapped in matching
 # [ ], ( ), { } or spaces, or when it is the whole value.  RFC 5321 section 4.1.3 address
-# literals "[IPv6:...]" are accepted too (Zeek's regex misses them).
+# literals "[IPv6:...]" are accepted too (Zeek's regex misses them).  The wrapped forms: the
+# opening character is part of the match (never a candidate character, so the scan finds the
+# same candidates as with a look-behind), the closing one only looked at.
 _IP_WRAPPED = re.compile(
-    r"(?<=\[)(?:IPv6:)?(" + _IP_CANDIDATE + r")(?=\])"
-    r"|(?<=\()(" + _IP_CANDIDATE + r")(?=\))"
-    r"|(?<=\{)(" + _IP_CANDIDATE + r")(?=\})"
-    r"|(?<= )(" + _IP_CANDIDATE + r")(?= )"
-    r"|^(" + _IP_CANDIDATE + r")$"
+    r"\[(?:IPv6:)?(" + _IP_CANDIDATE + r")(?=\])"
+    r"|\((" + _IP_CANDIDATE + r")(?=\))"
+    r"|\{(" + _IP_CANDIDATE + r")(?=\})"
+    r"| (" + _IP_CANDIDATE + r")(?= )"
 )
+# The whole value as one candidate (with match(): from its start to its end, or to a final "\n").
+_IP_WHOLE = re.compile(r"(" + _IP_CANDIDATE + r")$")
+# ipaddress.IPv4Address's text form: four ASCII decimal octets 0-255, no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = re.compile(_OCTET + r"(?:\." + _OCTET + r"){3}")
+# The usual pieces of a Received value (see _tokens): a word, whose [...] and <...> may hold
+# white space and parentheses; a comment (RFC 5322 section 3.2.2) with no nested comment or
+# quoted-pair; or, in the third group, a lone "(", "[" or "<" that starts neither.
+_TOKEN = re.compile(r"((?:[^\s(\[<]|\[[^\]]*\]|<[^>]*>)+)|\(([^()\\]*)\)|([(\[<])")
 _HELO_EQ = re.compile(r"\bhelo=([^\s)\]]+)", re.IGNORECASE)
 _HELO_WORD = re.compile(r"^HELO\s+(\S+)", re.IGNORECASE)
 
 
 def valid_ip(text: str) -> str | None:
-    """``text`` as a normalised IP address string, or None if it is not one."""
-    text = text.strip(".:") if text.count(":") < 2 else text.rstrip(".")
+    """``text`` as a normalised IP address string, or None if it is not one.
+
+    What :func:`ipaddress.ip_address` accepts, without its two exceptions for the many words that
+    are not addresses.  Exact because:
+
+    * with fewer than two colons, ``text`` can only be an IPv4 address (an IPv6 address needs
+      two, before any ``%`` scope), and ``_IPV4`` is ``ipaddress``'s IPv4 rule: four ASCII
+      decimal octets of at most 3 digits, no leading zero, at most 255.  Such a text is its own
+      normal form;
+    * with two or more, it cannot be IPv4 (a colon is not a digit), and it can be IPv6 only with
+      a ``::`` or at least six colons: without ``::`` there are exactly eight groups, the last
+      two of which may be one dotted quad.  The rest goes to :func:`_ipv6`.
+    """
+    if text.count(":") < 2:
+        text = text.strip(".:")
+        return text if _IPV4.fullmatch(text) is not None else None
+    text = text.rstrip(".")
+    if "::" not in text and text.count(":") < 6:
+        return None
+    return _ipv6(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _ipv6(text: str) -> str | None:
+    """``text`` as a normalised IPv6 address string, or None: :class:`ipaddress.IPv6Address`.
+
+    A bounded table of immutable answers (1024 texts, least recently used dropped): a Received
+    stamp's addresses recur in ``from_ips`` and the path.  ``text`` holds colons, so it is no
+    IPv4 address and :func:`ipaddress.ip_address` would give this same answer.
+    """
     try:
-        return str(ipaddress.ip_address(text))
+        return str(ipaddress.IPv6Address(text))
     except ValueError:
         return None
 
@@ -54,8 +93,8 @@ def valid_ip(text: str) -> str | None:
 def ips_in(text: str) -> tuple[str, ...]:
     """Every IP address written anywhere in ``text``, in order, repeats removed."""
     found: list[str] = []
-    for match in _IP_ANYWHERE.finditer(text):
-        ip = valid_ip(match.group(1))
+    for candidate in _IP_ANYWHERE.findall(text):
+        ip = valid_ip(candidate)
         if ip is not None and ip not in found:
             found.append(ip)
     return tuple(found)
@@ -68,17 +107,20 @@ def path_ip(value: str) -> str | None:
     (see ``_IP_WRAPPED``) and takes the second when there are several, else the first.  With
     one IP (Postfix, Sendmail, Gmail stamps) that is the sending host; with two (Exchange's
     ``from A (ip1) by B (ip2)``) it is the receiving one.  We copy the rule, quirk included, so
-    that paths compare with Zeek's smtp.log.
+    that paths compare with Zeek's smtp.log.  A value that is one candidate as a whole has no
+    wrapped one (no opening character), and the scan stops at the second IP.
     """
-    ips: list[str] = []
-    for match in _IP_WRAPPED.finditer(value):
-        text = next(g for g in match.groups() if g is not None)
-        ip = valid_ip(text)
+    whole = _IP_WHOLE.match(value)
+    if whole is not None:
+        return valid_ip(whole.group(1))
+    first = None
+    for bracket, paren, brace, space in _IP_WRAPPED.findall(value):
+        ip = valid_ip(bracket or paren or brace or space)
         if ip is not None:
-            ips.append(ip)
-    if len(ips) > 1:
-        return ips[1]
-    return ips[0] if ips else None
+            if first is not None:
+                return ip
+            first = ip
+    return first
 
 
 def received_path(hops: Iterable[ReceivedHop], limit: int, log: AnomalyLog) -> tuple[str, ...]:
@@ -109,10 +151,34 @@ def zeek_path(received: Iterable[str], client_ip: str, server_ip: str, limit: in
     return tuple(path)
 
 
-def _tokens(text: str) -> Iterator[tuple[bool, str]]:
+def _tokens(text: str) -> list[tuple[bool, str]]:
+    """:func:`_tokens_general`'s pieces, read by ``_TOKEN`` when every piece is a usual one.
+
+    Exact because ``_TOKEN``'s word and comment are the general loop's on such text: a word is
+    the longest run of characters that are neither white space (``\\s`` and :meth:`str.isspace`
+    are the same set) nor ``(``, where ``[`` and ``<`` take everything up to the first ``]`` or
+    ``>``; a comment with no ``(`` or ``\\`` inside ends at the first ``)``.  Between pieces
+    there is only white space: where a piece starts with neither, ``_TOKEN`` matches one
+    ``(``, ``[`` or ``<`` alone (a nested, quoted or unclosed comment, an unclosed bracket), and
+    the general loop reads the text instead.
+    """
+    pieces: list[tuple[bool, str]] = []
+    for word, comment, other in _TOKEN.findall(text):
+        if word:
+            pieces.append((False, word))
+        elif other:
+            return list(_tokens_general(text))
+        else:
+            pieces.append((True, comment))
+    return pieces
+
+
+def _tokens_general(text: str) -> Iterator[tuple[bool, str]]:
     """(is_comment, text) pieces of a Received value: words, and parenthesised comments.
 
-    ``[...]`` and ``<...>`` stay inside one word even when they hold spaces.
+    ``[...]`` and ``<...>`` stay inside one word even when they hold spaces.  A comment ends
+    at the ``)`` that closes it (nested ones inside, ``\\`` quoting the next character), or at
+    the end of the text; an unclosed ``[`` or ``<`` makes the rest of the text one word.
     """
     i, n = 0, len(text)
     while i < n:
