@@ -47,8 +47,8 @@ _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
 _IPV4 = re.compile(_OCTET + r"(?:\." + _OCTET + r"){3}")
 # The usual pieces of a Received value (see _tokens): a word, whose [...] and <...> may hold
 # white space and parentheses; a comment (RFC 5322 section 3.2.2) with no nested comment or
-# quoted-pair; or, in the third group, a lone "(", "[" or "<" that starts neither.
-_TOKEN = re.compile(r"((?:[^\s(\[<]|\[[^\]]*\]|<[^>]*>)+)|\(([^()\\]*)\)|([(\[<])")
+# quoted-pair; or, in the third group, from a "(", "[" or "<" that starts neither to the end.
+_TOKEN = re.compile(r"((?:[^\s(\[<]+|\[[^\]]*\]|<[^>]*>)+)|\(([^()\\]*)\)|([(\[<].*)", re.DOTALL)
 _HELO_EQ = re.compile(r"\bhelo=([^\s)\]]+)", re.IGNORECASE)
 _HELO_WORD = re.compile(r"^HELO\s+(\S+)", re.IGNORECASE)
 
@@ -152,25 +152,20 @@ def zeek_path(received: Iterable[str], client_ip: str, server_ip: str, limit: in
 
 
 def _tokens(text: str) -> list[tuple[bool, str]]:
-    """:func:`_tokens_general`'s pieces, read by ``_TOKEN`` when every piece is a usual one.
+    """:func:`_tokens_general`'s pieces, the usual ones read by ``_TOKEN``.
 
-    Exact because ``_TOKEN``'s word and comment are the general loop's on such text: a word is
-    the longest run of characters that are neither white space (``\\s`` and :meth:`str.isspace`
-    are the same set) nor ``(``, where ``[`` and ``<`` take everything up to the first ``]`` or
-    ``>``; a comment with no ``(`` or ``\\`` inside ends at the first ``)``.  Between pieces
-    there is only white space: where a piece starts with neither, ``_TOKEN`` matches one
-    ``(``, ``[`` or ``<`` alone (a nested, quoted or unclosed comment, an unclosed bracket), and
-    the general loop reads the text instead.
+    Exact because ``_TOKEN``'s word and comment are the general loop's: a word is the longest
+    run of characters that are neither white space (``\\s`` and :meth:`str.isspace` are the same
+    set) nor ``(``, where ``[`` and ``<`` take everything up to the first ``]`` or ``>``; a
+    comment with no ``(`` or ``\\`` inside ends at the first ``)``.  Between pieces there is only
+    white space.  Where a piece starts with neither (a nested, quoted or unclosed comment, an
+    unclosed bracket, which may also continue the word before it), ``_TOKEN``'s third group
+    takes the rest of the text, and the general loop reads the text instead.
     """
-    pieces: list[tuple[bool, str]] = []
-    for word, comment, other in _TOKEN.findall(text):
-        if word:
-            pieces.append((False, word))
-        elif other:
-            return list(_tokens_general(text))
-        else:
-            pieces.append((True, comment))
-    return pieces
+    found = _TOKEN.findall(text)
+    if found and found[-1][2]:
+        return list(_tokens_general(text))
+    return [(False, word) if word else (True, comment) for word, comment, _ in found]
 
 
 def _tokens_general(text: str) -> Iterator[tuple[bool, str]]:
@@ -214,6 +209,15 @@ def _tokens_general(text: str) -> Iterator[tuple[bool, str]]:
             i = j
 
 
+_NO_CLAUSE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # a clause not in the stamp
+
+
+def _first(clauses: dict[str, tuple[list[str], list[str]]], keyword: str) -> str | None:
+    """The first value word of a clause, or None."""
+    words = clauses.get(keyword, _NO_CLAUSE)[0]
+    return words[0] if words else None
+
+
 def parse_received(header: Header, index: int, log: AnomalyLog) -> ReceivedHop:
     """Split one Received field into a :class:`ReceivedHop` (missing clauses are None)."""
     value = header.raw_value
@@ -234,36 +238,30 @@ def parse_received(header: Header, index: int, log: AnomalyLog) -> ReceivedHop:
         elif current is not None and not current[1]:
             current[0].append(text)  # value words end at the clause's first comment
     when = parse_date(date_text, f"Received header {index}", log) if date_text else None
-
-    def first(keyword: str) -> str | None:
-        words = clauses.get(keyword, ([], []))[0]
-        return words[0] if words else None
-
-    from_words, from_comments = clauses.get("from", ([], []))
-    from_host = from_words[0] if from_words else None
+    from_words, from_comments = clauses.get("from", _NO_CLAUSE)
     from_rdns = from_helo = None
     for comment in from_comments:
         helo = _HELO_EQ.search(comment) or _HELO_WORD.search(comment)
         if helo and from_helo is None:
             from_helo = helo.group(1)
-        first_word = comment.split()[0] if comment.split() else ""
+        words = comment.split()
+        first_word = words[0] if words else ""
         if (from_rdns is None and first_word and not first_word.startswith("[")
                 and "=" not in first_word and valid_ip(first_word) is None
                 and first_word.upper() != "HELO"):
             from_rdns = first_word.rstrip(".")
-    with_words = clauses.get("with", ([], []))[0]
-    for_ = first("for")
+    for_ = _first(clauses, "for")
     return ReceivedHop(
         index=index,
         raw=value,
-        from_host=from_host,
+        from_host=from_words[0] if from_words else None,
         from_helo=from_helo,
         from_rdns=from_rdns,
         from_ips=ips_in(" ".join(from_words + from_comments)),
-        by_host=first("by"),
-        via=first("via"),
-        with_protocol=" ".join(with_words) or None,
-        id=first("id"),
+        by_host=_first(clauses, "by"),
+        via=_first(clauses, "via"),
+        with_protocol=" ".join(clauses.get("with", _NO_CLAUSE)[0]) or None,
+        id=_first(clauses, "id"),
         for_=for_.strip("<>") if for_ else None,
         timestamp=when,
         timestamp_raw=date_text or None,
