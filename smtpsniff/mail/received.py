@@ -16,7 +16,6 @@ parentheses) belong to the clause before them.  This module knows nothing of oth
 """
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
 from collections.abc import Iterable, Iterator
@@ -56,8 +55,8 @@ _HELO_WORD = re.compile(r"^HELO\s+(\S+)", re.IGNORECASE)
 def valid_ip(text: str) -> str | None:
     """``text`` as a normalised IP address string, or None if it is not one.
 
-    What :func:`ipaddress.ip_address` accepts, without its two exceptions for the many words that
-    are not addresses.  Exact because:
+    What :func:`ipaddress.ip_address` accepts, without its two exceptions for each of the many
+    words that are not addresses.  Exact because:
 
     * with fewer than two colons, ``text`` can only be an IPv4 address (an IPv6 address needs
       two, before any ``%`` scope), and ``_IPV4`` is ``ipaddress``'s IPv4 rule: four ASCII
@@ -65,7 +64,7 @@ def valid_ip(text: str) -> str | None:
       normal form;
     * with two or more, it cannot be IPv4 (a colon is not a digit), and it can be IPv6 only with
       a ``::`` or at least six colons: without ``::`` there are exactly eight groups, the last
-      two of which may be one dotted quad.  The rest goes to :func:`_ipv6`.
+      two of which may be one dotted quad.  The rest goes to :class:`ipaddress.IPv6Address`.
     """
     if text.count(":") < 2:
         text = text.strip(".:")
@@ -73,17 +72,6 @@ def valid_ip(text: str) -> str | None:
     text = text.rstrip(".")
     if "::" not in text and text.count(":") < 6:
         return None
-    return _ipv6(text)
-
-
-@functools.lru_cache(maxsize=1024)
-def _ipv6(text: str) -> str | None:
-    """``text`` as a normalised IPv6 address string, or None: :class:`ipaddress.IPv6Address`.
-
-    A bounded table of immutable answers (1024 texts, least recently used dropped): a Received
-    stamp's addresses recur in ``from_ips`` and the path.  ``text`` holds colons, so it is no
-    IPv4 address and :func:`ipaddress.ip_address` would give this same answer.
-    """
     try:
         return str(ipaddress.IPv6Address(text))
     except ValueError:
