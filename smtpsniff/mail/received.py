@@ -63,14 +63,16 @@ def valid_ip(text: str) -> str | None:
       decimal octets of at most 3 digits, no leading zero, at most 255.  Such a text is its own
       normal form;
     * with two or more, it cannot be IPv4 (a colon is not a digit), and it can be IPv6 only with
-      a ``::`` or at least six colons: without ``::`` there are exactly eight groups, the last
-      two of which may be one dotted quad.  The rest goes to :class:`ipaddress.IPv6Address`.
+      a ``::``, or with seven colons, or six and a ``.``: without ``::`` there are exactly eight
+      groups, the last two of which may be one dotted quad (a ``%`` scope only adds colons and
+      dots).  The rest goes to :class:`ipaddress.IPv6Address`.
     """
     if text.count(":") < 2:
         text = text.strip(".:")
         return text if _IPV4.fullmatch(text) is not None else None
     text = text.rstrip(".")
-    if "::" not in text and text.count(":") < 6:
+    colons = text.count(":")
+    if "::" not in text and (colons < 6 or colons == 6 and "." not in text):
         return None
     try:
         return str(ipaddress.IPv6Address(text))
