@@ -2,7 +2,8 @@
 
 RFC 5321 section 4.4 (Stamp: ``from`` / ``by`` / ``via`` / ``with`` / ``id`` / ``for`` clauses, then
 ``;`` and a date-time), RFC 5322 section 3.6.7 (trace fields).  Real stamps bend the grammar; the
-shapes handled (tests in tests/mail/test_received.py):
+shapes handled (tests in tests/mail/test_mail_received.py; the fast paths against the general
+code in tests/mail/test_mail_received_fast.py):
 
 * Postfix   ``from helo (rdns [ip]) by host (Postfix) with ESMTPS id X for <rcpt>; date``
 * Sendmail  ``from helo (rdns [ip] (may be forged)) by host (8.15.2/8.15.2) with ESMTP id X``
@@ -98,7 +99,7 @@ def path_ip(value: str) -> str | None:
     one IP (Postfix, Sendmail, Gmail stamps) that is the sending host; with two (Exchange's
     ``from A (ip1) by B (ip2)``) it is the receiving one.  We copy the rule, quirk included, so
     that paths compare with Zeek's smtp.log.  A value that is one candidate as a whole has no
-    wrapped one (no opening character), and the scan stops at the second IP.
+    wrapped one (nothing opens it), and no candidate past the second IP is checked.
     """
     whole = _IP_WHOLE.match(value)
     if whole is not None:
