@@ -1,4 +1,4 @@
-"""The Received fast paths of smtpsniff/mail/received.py against reference copies of the general code.
+"""The Received fast paths of smtpsniff/mail/received.py against copies of the general code.
 
 ``valid_ip`` answers without :mod:`ipaddress` for texts that cannot be addresses, ``_tokens`` reads
 the usual pieces with one regex, ``path_ip`` scans with the opening characters in the match and
@@ -191,30 +191,30 @@ def reference_parse_received(header: Header, index: int, log: AnomalyLog) -> Rec
 
 # The shapes of received.py's docstring, as their MTAs write them.
 _SHAPES = [
-    "from mail-wm1-f41.google.com (mail-wm1-f41.google.com [209.85.128.41])\r\n\tby mx.example.org"
-    " (Postfix) with ESMTPS id 4T3Xk15hWbz9sWm\r\n\tfor <bob@example.org>; Tue,  2 Jan 2024 "
-    "10:15:05 +0100 (CET)",
-    "from client.example (dsl-1.isp.example [203.0.113.9] (may be forged))\r\n\tby mx.example.com"
-    " (8.15.2/8.15.2) with ESMTP id 402AF0xK012345\r\n\tfor <bob@example.com>; Tue, 2 Jan 2024 "
-    "10:15:00 -0500",
-    "from [198.51.100.7] (helo=client.example.net)\r\n\tby mx.example.com with esmtpsa  (TLS1.3) "
-    "tls TLS_AES_256_GCM_SHA384\r\n\t(Exim 4.96)\r\n\t(envelope-from <a@client.example.net>)\r\n\t"
-    "id 1rKXy2-000ABC-2F\r\n\tfor bob@example.com; Tue, 02 Jan 2024 10:15:00 +0000",
-    "from AM0PR07MB4321.eurprd07.prod.outlook.com (2603:10a6:208:1c0::17) by "
-    "AM0PR07MB1234.eurprd07.prod.outlook.com (2603:10a6:208:ac::15) with Microsoft SMTP Server "
-    "(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7159.14; Tue, 2 Jan "
-    "2024 10:15:00 +0000",
-    "from EX1.corp.example (10.1.2.3) by EX2.corp.example (10.1.2.4) with Microsoft SMTP Server "
-    "(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.1.2507.18; Sat, 14 Nov "
-    "2026 06:13:00 +0000",
-    "from [192.168.1.23] ([2a02:8109:9a40:1234::5])\r\n        by smtp.gmail.com with ESMTPSA id "
-    "m5-20020a05600c4f4500b0040d5a5c523csm1234567wmq.1.2024.01.02.01.15.02\r\n        for "
-    "<bob@example.org>\r\n        (version=TLS1_3 cipher=TLS_AES_128_GCM_SHA256 bits=128/128);\r\n"
-    "        Tue, 02 Jan 2024 01:15:02 -0800 (PST)",
-    "by 2002:a05:6940:892f:b0:1818:5d9d with SMTP id ed99531985d;        Sat, 21 Nov 2026 "
-    "01:04:00 +0000",
-    "from unknown (HELO relay.example) (192.0.2.44)\r\n  by mail.example.com with SMTP; 2 Jan 2024 "
-    "10:15:00 -0000",
+    ("from mail-wm1-f41.google.com (mail-wm1-f41.google.com [209.85.128.41])\r\n\tby mx.example.org"
+     " (Postfix) with ESMTPS id 4T3Xk15hWbz9sWm\r\n\tfor <bob@example.org>; Tue,  2 Jan 2024 "
+     "10:15:05 +0100 (CET)"),
+    ("from client.example (dsl-1.isp.example [203.0.113.9] (may be forged))\r\n\tby mx.example.com"
+     " (8.15.2/8.15.2) with ESMTP id 402AF0xK012345\r\n\tfor <bob@example.com>; Tue, 2 Jan 2024 "
+     "10:15:00 -0500"),
+    ("from [198.51.100.7] (helo=client.example.net)\r\n\tby mx.example.com with esmtpsa  (TLS1.3) "
+     "tls TLS_AES_256_GCM_SHA384\r\n\t(Exim 4.96)\r\n\t(envelope-from <a@client.example.net>)\r\n\t"
+     "id 1rKXy2-000ABC-2F\r\n\tfor bob@example.com; Tue, 02 Jan 2024 10:15:00 +0000"),
+    ("from AM0PR07MB4321.eurprd07.prod.outlook.com (2603:10a6:208:1c0::17) by "
+     "AM0PR07MB1234.eurprd07.prod.outlook.com (2603:10a6:208:ac::15) with Microsoft SMTP Server "
+     "(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.20.7159.14; Tue, 2 Jan "
+     "2024 10:15:00 +0000"),
+    ("from EX1.corp.example (10.1.2.3) by EX2.corp.example (10.1.2.4) with Microsoft SMTP Server "
+     "(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.1.2507.18; Sat, 14 Nov "
+     "2026 06:13:00 +0000"),
+    ("from [192.168.1.23] ([2a02:8109:9a40:1234::5])\r\n        by smtp.gmail.com with ESMTPSA id "
+     "m5-20020a05600c4f4500b0040d5a5c523csm1234567wmq.1.2024.01.02.01.15.02\r\n        for "
+     "<bob@example.org>\r\n        (version=TLS1_3 cipher=TLS_AES_128_GCM_SHA256 bits=128/128);\r\n"
+     "        Tue, 02 Jan 2024 01:15:02 -0800 (PST)"),
+    ("by 2002:a05:6940:892f:b0:1818:5d9d with SMTP id ed99531985d;        Sat, 21 Nov 2026 "
+     "01:04:00 +0000"),
+    ("from unknown (HELO relay.example) (192.0.2.44)\r\n  by mail.example.com with SMTP; "
+     "2 Jan 2024 10:15:00 -0000"),
     "(qmail 12345 invoked by uid 89); 2 Jan 2024 10:15:00 -0000",
     "from x (y [192.0.2.1]) by z; yesterday",
     "from a ([IPv6:2001:db8::1]) by c",
@@ -241,17 +241,17 @@ def _stamp(rng: random.Random) -> str:
             f"{rng.randrange(24):02d}:{rng.randrange(60):02d}:00 {rng.choice(['+0000', '-0800'])}")
     ident = f"{rng.getrandbits(40):X}"
     return rng.choice([
-        f"from {host} ({host} [{ip}])\r\n\tby mail.example.org (Postfix) with ESMTPS id {ident}"
-        f"\r\n\tfor <user@example.org>; {date}",
-        f"from [{ip}] (helo={host})\tby relay.example.com with esmtpsa  (TLS1.3) tls "
-        f"TLS_AES_256_GCM_SHA384\t(Exim 4.96)\t(envelope-from <b@example.com>)\tid {ident}-0001; "
-        f"{date}",
-        f"from EX1.corp.example ({ip4}) by EX2.corp.example ({ip}) with Microsoft SMTP Server "
-        f"(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.1.2507.18; {date}",
-        f"by 2002:a05:{ident[:4]}:{ident[4:8]}:b0:1818:5d9d with SMTP id {ident.lower()};        "
-        f"{date}",
-        f"from {host} ({host} [{ip}] (may be forged)) by mx.example.com (8.15.2/8.15.2) with ESMTP"
-        f" id {ident}; {date}",
+        (f"from {host} ({host} [{ip}])\r\n\tby mail.example.org (Postfix) with ESMTPS id {ident}"
+         f"\r\n\tfor <user@example.org>; {date}"),
+        (f"from [{ip}] (helo={host})\tby relay.example.com with esmtpsa  (TLS1.3) tls "
+         f"TLS_AES_256_GCM_SHA384\t(Exim 4.96)\t(envelope-from <b@example.com>)\tid {ident}-0001; "
+         f"{date}"),
+        (f"from EX1.corp.example ({ip4}) by EX2.corp.example ({ip}) with Microsoft SMTP Server "
+         f"(version=TLS1_2, cipher=TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384) id 15.1.2507.18; {date}"),
+        (f"by 2002:a05:{ident[:4]}:{ident[4:8]}:b0:1818:5d9d with SMTP id {ident.lower()};        "
+         f"{date}"),
+        (f"from {host} ({host} [{ip}] (may be forged)) by mx.example.com (8.15.2/8.15.2) with ESMTP"
+         f" id {ident}; {date}"),
         f"from unknown (HELO {host}) ({ip}) by {host} with SMTP; {date}",
     ])
 
@@ -341,7 +341,8 @@ def _ip_texts(rng: random.Random, count: int) -> list[str]:
                 ip = ipaddress.IPv6Address(bits & ((1 << 128) - 1))
                 address = rng.choice([str(ip), ip.exploded, ip.exploded.upper()])
                 if rng.random() < 0.2:
-                    address = address.rsplit(":", 2)[0] + ":" + str(ipaddress.IPv4Address(bits & 0xFFFFFFFF))
+                    quad = ipaddress.IPv4Address(bits & 0xFFFFFFFF)
+                    address = address.rsplit(":", 2)[0] + f":{quad}"
                 if rng.random() < 0.1:
                     address += "%" + rng.choice(["eth0", "1", "", "a%b", "x:y"])
             if roll > 0.6:
@@ -419,7 +420,8 @@ def test_received_path(values):
     rng = random.Random(1000)
     for _ in range(400):
         chain = rng.sample(values, rng.randint(1, 8))
-        hops = [_hop_and_log(reference_parse_received, value, i)[0] for i, value in enumerate(chain)]
+        hops = [_hop_and_log(reference_parse_received, value, i)[0]
+                for i, value in enumerate(chain)]
         hops += hops[:rng.randint(0, 2)]  # repeats to collapse
         limit = rng.randint(1, 6)
         fast_log, general_log = AnomalyLog(2), AnomalyLog(2)
