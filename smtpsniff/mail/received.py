@@ -2,7 +2,8 @@
 
 RFC 5321 section 4.4 (Stamp: ``from`` / ``by`` / ``via`` / ``with`` / ``id`` / ``for`` clauses, then
 ``;`` and a date-time), RFC 5322 section 3.6.7 (trace fields).  Real stamps bend the grammar; the
-shapes handled (tests in tests/mail/test_received.py):
+shapes handled (tests in tests/mail/test_mail_received.py; the fast paths against the general
+code in tests/mail/test_mail_received_fast.py):
 
 * Postfix   ``from helo (rdns [ip]) by host (Postfix) with ESMTPS id X for <rcpt>; date``
 * Sendmail  ``from helo (rdns [ip] (may be forged)) by host (8.15.2/8.15.2) with ESMTP id X``
@@ -30,23 +31,52 @@ _IP_CANDIDATE = r"[0-9A-Fa-f:.]+"
 _IP_ANYWHERE = re.compile(r"(?:IPv6:)?(" + _IP_CANDIDATE + r")")
 # Zeek's extract_ip_addresses(check_wrapping=T): an IP counts only when wrapped in matching
 # [ ], ( ), { } or spaces, or when it is the whole value.  RFC 5321 section 4.1.3 address
-# literals "[IPv6:...]" are accepted too (Zeek's regex misses them).
+# literals "[IPv6:...]" are accepted too (Zeek's regex misses them).  The wrapped forms: the
+# opening character is part of the match (never a candidate character, so the scan finds the
+# same candidates as with a look-behind), the closing one only looked at.
 _IP_WRAPPED = re.compile(
-    r"(?<=\[)(?:IPv6:)?(" + _IP_CANDIDATE + r")(?=\])"
-    r"|(?<=\()(" + _IP_CANDIDATE + r")(?=\))"
-    r"|(?<=\{)(" + _IP_CANDIDATE + r")(?=\})"
-    r"|(?<= )(" + _IP_CANDIDATE + r")(?= )"
-    r"|^(" + _IP_CANDIDATE + r")$"
+    r"\[(?:IPv6:)?(" + _IP_CANDIDATE + r")(?=\])"
+    r"|\((" + _IP_CANDIDATE + r")(?=\))"
+    r"|\{(" + _IP_CANDIDATE + r")(?=\})"
+    r"| (" + _IP_CANDIDATE + r")(?= )"
 )
+# The whole value as one candidate (with match(): from its start to its end, or to a final "\n").
+_IP_WHOLE = re.compile(r"(" + _IP_CANDIDATE + r")$")
+# ipaddress.IPv4Address's text form: four ASCII decimal octets 0-255, no leading zeros.
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])"
+_IPV4 = re.compile(_OCTET + r"(?:\." + _OCTET + r"){3}")
+# The usual pieces of a Received value (see _tokens): a word, whose [...] and <...> may hold
+# white space and parentheses; a comment (RFC 5322 section 3.2.2) with no nested comment or
+# quoted-pair; or, in the third group, from a "(", "[" or "<" that starts neither to the end.
+_TOKEN = re.compile(r"((?:[^\s(\[<]+|\[[^\]]*\]|<[^>]*>)+)|\(([^()\\]*)\)|([(\[<].*)", re.DOTALL)
 _HELO_EQ = re.compile(r"\bhelo=([^\s)\]]+)", re.IGNORECASE)
 _HELO_WORD = re.compile(r"^HELO\s+(\S+)", re.IGNORECASE)
 
 
 def valid_ip(text: str) -> str | None:
-    """``text`` as a normalised IP address string, or None if it is not one."""
-    text = text.strip(".:") if text.count(":") < 2 else text.rstrip(".")
+    """``text`` as a normalised IP address string, or None if it is not one.
+
+    What :func:`ipaddress.ip_address` accepts, without its two exceptions for each of the many
+    words that are not addresses.  Exact because:
+
+    * with fewer than two colons, ``text`` can only be an IPv4 address (an IPv6 address needs
+      two, before any ``%`` scope), and ``_IPV4`` is ``ipaddress``'s IPv4 rule: four ASCII
+      decimal octets of at most 3 digits, no leading zero, at most 255.  Such a text is its own
+      normal form;
+    * with two or more, it cannot be IPv4 (a colon is not a digit), and it can be IPv6 only with
+      a ``::``, or with seven colons, or six and a ``.``: without ``::`` there are exactly eight
+      groups, the last two of which may be one dotted quad (a ``%`` scope only adds colons and
+      dots).  The rest goes to :class:`ipaddress.IPv6Address`.
+    """
+    if text.count(":") < 2:
+        text = text.strip(".:")
+        return text if _IPV4.fullmatch(text) is not None else None
+    text = text.rstrip(".")
+    colons = text.count(":")
+    if "::" not in text and (colons < 6 or colons == 6 and "." not in text):
+        return None
     try:
-        return str(ipaddress.ip_address(text))
+        return str(ipaddress.IPv6Address(text))
     except ValueError:
         return None
 
@@ -54,8 +84,8 @@ def valid_ip(text: str) -> str | None:
 def ips_in(text: str) -> tuple[str, ...]:
     """Every IP address written anywhere in ``text``, in order, repeats removed."""
     found: list[str] = []
-    for match in _IP_ANYWHERE.finditer(text):
-        ip = valid_ip(match.group(1))
+    for candidate in _IP_ANYWHERE.findall(text):
+        ip = valid_ip(candidate)
         if ip is not None and ip not in found:
             found.append(ip)
     return tuple(found)
@@ -68,17 +98,20 @@ def path_ip(value: str) -> str | None:
     (see ``_IP_WRAPPED``) and takes the second when there are several, else the first.  With
     one IP (Postfix, Sendmail, Gmail stamps) that is the sending host; with two (Exchange's
     ``from A (ip1) by B (ip2)``) it is the receiving one.  We copy the rule, quirk included, so
-    that paths compare with Zeek's smtp.log.
+    that paths compare with Zeek's smtp.log.  A value that is one candidate as a whole has no
+    wrapped one (nothing opens it), and no candidate past the second IP is checked.
     """
-    ips: list[str] = []
-    for match in _IP_WRAPPED.finditer(value):
-        text = next(g for g in match.groups() if g is not None)
-        ip = valid_ip(text)
+    whole = _IP_WHOLE.match(value)
+    if whole is not None:
+        return valid_ip(whole.group(1))
+    first = None
+    for bracket, paren, brace, space in _IP_WRAPPED.findall(value):
+        ip = valid_ip(bracket or paren or brace or space)
         if ip is not None:
-            ips.append(ip)
-    if len(ips) > 1:
-        return ips[1]
-    return ips[0] if ips else None
+            if first is not None:
+                return ip
+            first = ip
+    return first
 
 
 def received_path(hops: Iterable[ReceivedHop], limit: int, log: AnomalyLog) -> tuple[str, ...]:
@@ -109,10 +142,29 @@ def zeek_path(received: Iterable[str], client_ip: str, server_ip: str, limit: in
     return tuple(path)
 
 
-def _tokens(text: str) -> Iterator[tuple[bool, str]]:
+def _tokens(text: str) -> list[tuple[bool, str]]:
+    """:func:`_tokens_general`'s pieces, the usual ones read by ``_TOKEN``.
+
+    Exact because ``_TOKEN``'s word and comment are the general loop's: a word is the longest
+    run of characters that are neither white space (``\\s`` and :meth:`str.isspace` are the same
+    set) nor ``(``, where ``[`` and ``<`` take everything up to the first ``]`` or ``>``; a
+    comment with no ``(`` or ``\\`` inside ends at the first ``)``.  Between pieces there is only
+    white space.  Where a piece starts with neither (a nested, quoted or unclosed comment, an
+    unclosed bracket, which may also continue the word before it), ``_TOKEN``'s third group
+    takes the rest of the text, and the general loop reads the text instead.
+    """
+    found = _TOKEN.findall(text)
+    if found and found[-1][2]:
+        return list(_tokens_general(text))
+    return [(False, word) if word else (True, comment) for word, comment, _ in found]
+
+
+def _tokens_general(text: str) -> Iterator[tuple[bool, str]]:
     """(is_comment, text) pieces of a Received value: words, and parenthesised comments.
 
-    ``[...]`` and ``<...>`` stay inside one word even when they hold spaces.
+    ``[...]`` and ``<...>`` stay inside one word even when they hold spaces.  A comment ends
+    at the ``)`` that closes it (nested ones inside, ``\\`` quoting the next character), or at
+    the end of the text; an unclosed ``[`` or ``<`` makes the rest of the text one word.
     """
     i, n = 0, len(text)
     while i < n:
@@ -148,6 +200,15 @@ def _tokens(text: str) -> Iterator[tuple[bool, str]]:
             i = j
 
 
+_NO_CLAUSE: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())  # a clause not in the stamp
+
+
+def _first(clauses: dict[str, tuple[list[str], list[str]]], keyword: str) -> str | None:
+    """The first value word of a clause, or None."""
+    words = clauses.get(keyword, _NO_CLAUSE)[0]
+    return words[0] if words else None
+
+
 def parse_received(header: Header, index: int, log: AnomalyLog) -> ReceivedHop:
     """Split one Received field into a :class:`ReceivedHop` (missing clauses are None)."""
     value = header.raw_value
@@ -168,36 +229,30 @@ def parse_received(header: Header, index: int, log: AnomalyLog) -> ReceivedHop:
         elif current is not None and not current[1]:
             current[0].append(text)  # value words end at the clause's first comment
     when = parse_date(date_text, f"Received header {index}", log) if date_text else None
-
-    def first(keyword: str) -> str | None:
-        words = clauses.get(keyword, ([], []))[0]
-        return words[0] if words else None
-
-    from_words, from_comments = clauses.get("from", ([], []))
-    from_host = from_words[0] if from_words else None
+    from_words, from_comments = clauses.get("from", _NO_CLAUSE)
     from_rdns = from_helo = None
     for comment in from_comments:
         helo = _HELO_EQ.search(comment) or _HELO_WORD.search(comment)
         if helo and from_helo is None:
             from_helo = helo.group(1)
-        first_word = comment.split()[0] if comment.split() else ""
+        words = comment.split()
+        first_word = words[0] if words else ""
         if (from_rdns is None and first_word and not first_word.startswith("[")
                 and "=" not in first_word and valid_ip(first_word) is None
                 and first_word.upper() != "HELO"):
             from_rdns = first_word.rstrip(".")
-    with_words = clauses.get("with", ([], []))[0]
-    for_ = first("for")
+    for_ = _first(clauses, "for")
     return ReceivedHop(
         index=index,
         raw=value,
-        from_host=from_host,
+        from_host=from_words[0] if from_words else None,
         from_helo=from_helo,
         from_rdns=from_rdns,
         from_ips=ips_in(" ".join(from_words + from_comments)),
-        by_host=first("by"),
-        via=first("via"),
-        with_protocol=" ".join(with_words) or None,
-        id=first("id"),
+        by_host=_first(clauses, "by"),
+        via=_first(clauses, "via"),
+        with_protocol=" ".join(clauses.get("with", _NO_CLAUSE)[0]) or None,
+        id=_first(clauses, "id"),
         for_=for_.strip("<>") if for_ else None,
         timestamp=when,
         timestamp_raw=date_text or None,
