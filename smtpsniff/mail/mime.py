@@ -258,14 +258,14 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
         else:
             headers = headers_from_items(fields, limits, log, where, parses)
         common = _common(path, depth, parent, getters, headers, found)
-        if kind is _LEAF:
+        if kind is _LEAF:  # held: its text
             maintype, _, subtype = getters[0].partition("/")
-            _leaf(state, held.encode("ascii", "surrogateescape"), common, headers,  # type: ignore[union-attr]
-                  maintype, subtype, where)
+            encoded = held.encode("ascii", "surrogateescape")  # type: ignore[union-attr]
+            _leaf(state, encoded, common, headers, maintype, subtype, where)
         elif kind is _MESSAGE:  # held: the embedded message's fields
             recorded = log.count
-            inner = headers_from_items(held, limits, log, f"message in {where}",  # type: ignore[arg-type]
-                                       parses)
+            inner = headers_from_items(held, limits, log,  # type: ignore[arg-type]
+                                       f"message in {where}", parses)
             if log.count == recorded:
                 embedded_headers = inner
             state.parts.append(_container(common, headers, embedded_summary(
@@ -384,7 +384,6 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses,
     return _rendered_getters(content_type, disposition), content_type
 
 
-
 def _entity_getters(items: Sequence[tuple[str, str]], policy: EmailPolicy,
                     found: list[int | None], limits: Limits
                     ) -> tuple[tuple[str, str | None, str | None, object, str | None],
@@ -408,6 +407,7 @@ def _entity_getters(items: Sequence[tuple[str, str]], policy: EmailPolicy,
     type_at = found[0]
     type_value = None if type_at is None else _plain_value(items[type_at], policy.header_factory)
     return getters, type_value
+
 
 # The fields _common and _clean_getters read, by lower-case name: where _content_fields puts the
 # index of the first of each.

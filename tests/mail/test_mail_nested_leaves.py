@@ -157,8 +157,6 @@ _LEAVES = [
     b"Content-Disposition: attachment;\r\n filename*=utf-8''Rechnung-M%C3%A4rz.pdf\r\n\r\nAAEC",
     b"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\nContent-ID: <i@x>\r\n"
     b"Content-Disposition: inline; filename*0*=utf-8''a%C3; filename*1=\".png\"\r\n\r\n!!bad=",
-    b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=idna''%ff\r\n"
-    b"\r\nfile name the stdlib getters fail on",
     b"Content-Type: text/plain\r\nContent-Disposition: inline; filename*=base64''YQ==\r\n\r\nx",
     b"Content-Type: application/pgp-signature; name=\"signature.asc\"\r\n\r\n-----BEGIN PGP",
     b"Content-Type: text/plain; charset=x-unknown\r\nContent-Transfer-Encoding: x-uue\r\n"
@@ -178,6 +176,8 @@ _RARE_LEAVES = [
     b"Content-Type: message/partial; id=x\r\n\r\nSubject: p\r\n\r\nbody",
     b"Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; x\r\n\r\nAction: failed",
     b"Content-Type: ((((\r\n\r\nunreadable type",
+    b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=idna''%ff\r\n"
+    b"\r\nfile name the stdlib getters fail on",
 ]
 _BOUNDARIES = ["b{}", "=_Part_{}_1.2", "----=_NextPart_000_00{}", "000000000000{}abcdef",
                "Apple-Mail={}-X", "a: (b){}*+?"]
@@ -228,7 +228,7 @@ def test_random_trees_record_what_the_walk_records(monkeypatch):
     paths = _Paths(monkeypatch)
     rng = random.Random(2049)
     cases = taken = deep = 0
-    for _ in range(3000):
+    for _ in range(2400):
         raw = _random_message(rng)
         limits = DEFAULT_LIMITS if rng.random() < 0.6 else rng.choice(_LOW_LIMITS)
         answered = paths.compare(raw, limits, rng.random() < 0.95)
@@ -238,3 +238,26 @@ def test_random_trees_record_what_the_walk_records(monkeypatch):
     assert taken > cases // 4, (taken, cases)
     assert taken < cases * 0.9, (taken, cases)  # declines are compared too
     assert deep > 50, deep  # three levels below the root and more
+
+
+def test_limits_met_exactly_or_missed_by_one(monkeypatch):
+    """Every ``max_mime_parts`` and ``max_mime_depth`` around what a message needs: the shortcut
+    answers when the walk lists everything, and the message is the walk's either way."""
+    paths = _Paths(monkeypatch)
+    rng = random.Random(2050)
+    messages = [_client_message(rng, n) for n in range(12)] + _NESTED[:5] + [
+        _NESTED[0].replace(b"--c\r\n\r\nx\r\n", b"--c\r\nContent-Type: message/rfc822\r\n\r\n"
+                           b"Subject: in\r\n\r\nx\r\n--c\r\n\r\ny\r\n")]
+    exact = 0
+    for raw in messages:
+        if not paths.compare(raw):  # single parts, and what the shortcut leaves to the tree
+            continue
+        parsed = parse.parse_message(raw)
+        count, deepest = len(parsed.parts), max(part.depth for part in parsed.parts)
+        for parts in range(count + 2):
+            for depth in range(deepest + 2):
+                answered = paths.compare(raw, Limits(max_mime_parts=parts, max_mime_depth=depth))
+                if parts >= count and depth >= deepest:
+                    exact += 1
+                    assert answered, (raw, parts, depth)
+    assert exact > 60
