@@ -531,18 +531,25 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
     field of each name, in any case), found in one pass over the entity's fields.  The stdlib
     getters read such a string with ``_splitparam`` and ``_parseparam``; its
     parameters are ``; name="value"`` with distinct names and values without quotes or
-    backslashes, so each getter's answer is the first parameter of that name (in any case)."""
+    backslashes, so each getter's answer is the first parameter of that name (in any case).
+    A value the header factory raises on (an RFC 2231 parameter in a charset such as ``idna``
+    that cannot decode it) is left to :func:`_stdlib_getters`, which records the failure."""
     type_item, disposition_item = _type_and_disposition(entity._headers)  # type: ignore[attr-defined]
     if type_item is None:
         return None
-    content_type = fetch(entity, type_item)
-    if type(content_type) is not str:
-        return None
-    disposition = None
-    if disposition_item is not None:
-        disposition = fetch(entity, disposition_item)
-        if type(disposition) is not str:
+    try:
+        content_type = fetch(entity, type_item)
+        if type(content_type) is not str:
             return None
+        disposition = None
+        if disposition_item is not None:
+            disposition = fetch(entity, disposition_item)
+            if type(disposition) is not str:
+                return None
+    except RecursionError:  # parse_message reports the structure as too deep
+        raise
+    except Exception:  # noqa: BLE001  # the stdlib getters meet it again, in _safe
+        return None
     return _rendered_getters(content_type, disposition)
 
 

@@ -261,3 +261,35 @@ def test_limits_met_exactly_or_missed_by_one(monkeypatch):
                     exact += 1
                     assert answered, (raw, parts, depth)
     assert exact > 60
+
+
+_FAILING_GETTERS = [
+    b"Content-Type: application/pdf\r\nContent-Disposition: attachment; filename*=idna''%ff\r\n",
+    b"Content-Type: text/plain\r\nContent-Disposition: inline;\r\n filename*=punycode''%ff\r\n",
+]
+
+
+def test_a_getter_that_raises_is_an_anomaly(monkeypatch):
+    """A part whose file name the stdlib's getters cannot read (they raise, as
+    ``email.message_from_bytes`` shows) is recorded with a ``mime_header_error`` anomaly, as a
+    single part and deep in a tree, and the rest of the message is still read."""
+    from email import message_from_bytes
+    paths = _Paths(monkeypatch)
+    for fields in _FAILING_GETTERS:
+        single = b"From: a@example.test\r\n" + fields + b"\r\nbody http://example.test/s\r\n"
+        nested = (b"From: a@example.test\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+                  b"--b\r\n" + _C_ALTERNATIVE + b"--c\r\n\r\ntext http://example.test/t\r\n--c\r\n"
+                  + fields + b"\r\nx\r\n--c--\r\n--b--\r\n")
+        for raw in (single, nested):
+            stdlib = message_from_bytes(raw, policy=email_policy.default)
+            entity = list(stdlib.walk())[-1]
+            with pytest.raises(UnicodeError):
+                entity.get_filename()
+            paths.compare(raw)
+            parsed = parse.parse_message(raw)
+            assert "mime_header_error" in {a.kind for a in parsed.anomalies}
+            assert len(parsed.parts) == len(list(stdlib.walk()))
+        assert "http://example.test/t" in parsed.urls  # the other parts of the tree
+
+
+_C_ALTERNATIVE = b"Content-Type: multipart/alternative; boundary=c\r\n\r\n"
