@@ -6,10 +6,12 @@ RFC 2046 (section 5.1 multipart, 5.2.1 message/rfc822), RFC 2183 (Content-Dispos
 is the stdlib's (``email.parser.BytesParser`` with ``email.policy.default``); this module walks
 it without recursion, decodes each leaf itself (the stdlib returns the *encoded* bytes when
 base64 has a bad length), hashes it, and turns the stdlib's defects into anomalies.  For the
-clean messages most mail is (a single part, or a multipart body of leaves and embedded messages
-that :mod:`smtpsniff.mail.multipart` reads), :func:`single_part` and :func:`leaf_parts` record
-what the walk of that tree would record without building it (tests/mail/test_mail_single_part.py
-checks them against the walk).  It knows nothing of SMTP or of the top-level header fields.
+clean messages most mail is (a single part, or a multipart body that
+:mod:`smtpsniff.mail.multipart` reads: leaves, embedded messages and multiparts within it such
+as mixed holding alternative), :func:`single_part` and :func:`leaf_parts` record what the walk
+of that tree would record without building it (tests/mail/test_mail_single_part.py and
+tests/mail/test_mail_nested_leaves.py check them against the walk).  It knows nothing of SMTP or
+of the top-level header fields.
 
 A leaf's content ends before the CRLF that precedes the next boundary (RFC 2046 section 5.1.1:
 that CRLF belongs to the boundary).  Zeek's MIME analyser adds a line end after the last line of
