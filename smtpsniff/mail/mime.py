@@ -6,10 +6,12 @@ RFC 2046 (section 5.1 multipart, 5.2.1 message/rfc822), RFC 2183 (Content-Dispos
 is the stdlib's (``email.parser.BytesParser`` with ``email.policy.default``); this module walks
 it without recursion, decodes each leaf itself (the stdlib returns the *encoded* bytes when
 base64 has a bad length), hashes it, and turns the stdlib's defects into anomalies.  For the
-clean messages most mail is (a single part, or a multipart body of leaves and embedded messages
-that :mod:`smtpsniff.mail.multipart` reads), :func:`single_part` and :func:`leaf_parts` record
-what the walk of that tree would record without building it (tests/mail/test_mail_single_part.py
-checks them against the walk).  It knows nothing of SMTP or of the top-level header fields.
+clean messages most mail is (a single part, or a multipart body that
+:mod:`smtpsniff.mail.multipart` reads: leaves, embedded messages and multiparts within it such
+as mixed holding alternative), :func:`single_part` and :func:`leaf_parts` record what the walk
+of that tree would record without building it (tests/mail/test_mail_single_part.py and
+tests/mail/test_mail_nested_leaves.py check them against the walk).  It knows nothing of SMTP or
+of the top-level header fields.
 
 A leaf's content ends before the CRLF that precedes the next boundary (RFC 2046 section 5.1.1:
 that CRLF belongs to the boundary).  Zeek's MIME analyser adds a line end after the last line of
@@ -47,7 +49,7 @@ from smtpsniff.mail.headers import (
     report_defects,
 )
 from smtpsniff.mail.model import EmbeddedMessage, Header, MimePart
-from smtpsniff.mail.multipart import read_parts
+from smtpsniff.mail.multipart import MAX_NESTING, read_parts
 from smtpsniff.mail.urls import html_text, html_urls, plain_preview, text_urls
 
 T = TypeVar("T")
@@ -219,92 +221,138 @@ def leaf_parts(items: Sequence[tuple[str, str]], body: bytes, root_headers: tupl
     tree and walks it).
 
     ``items``, ``body`` as for :func:`single_part`; ``policy`` is the tree's policy, whose header
-    factory is the message's :class:`~smtpsniff.mail.headers.HeaderParses`.  The root's type and
-    boundary and every part's fields, type and text are read as ``attach_parts`` reads them (by
-    :func:`~smtpsniff.mail.multipart.read_parts`, from the same ``Message.get`` values), and
-    every entity's getters as :func:`_clean_getters` reads them.  Such a tree has no defects, so
-    :func:`walk` records the root as a container at ``"1"``, then each part at ``"1.N"``, its
-    headers read from its fields as :func:`headers_from_stdlib` reads them: a leaf (see
-    :func:`_leaf`), or a message/rfc822 or message/global part as :func:`_record` records one --
-    a container with the summary of the message it holds, then that message's one leaf at
-    ``"1.N.1"`` (other message/* parts are left to the tree).  Limits that would cut the walk
-    short (depth, entity count) leave the message to the tree as well."""
-    parses = policy.header_factory
-    if limits.max_mime_depth < 1:
+    factory is the message's :class:`~smtpsniff.mail.headers.HeaderParses`.  :func:`_plan_parts`
+    reads the tree's entities first, in the order :func:`walk` visits them, as ``attach_parts``
+    reads them (so declining before anything is logged); then each is recorded as
+    :func:`_record` records it: its headers read from its fields as :func:`headers_from_stdlib`
+    reads them (the root's are ``root_headers``), then a multipart as a container, a
+    message/rfc822 or message/global part as a container with the summary of the message it
+    holds (that message's one leaf follows it), any other part as a leaf (see :func:`_leaf`).
+    Such a tree has no defects, and the stdlib getters answer as :func:`_clean_getters` reads
+    them; an entity they are not read for, other message/* parts and limits that would cut the
+    walk short (depth, entity count) leave the message to the tree."""
+    if limits.max_mime_depth < 1 or limits.max_mime_parts < 1:
         return None
     root_found = _content_fields(items)
-    read = _clean_getters(items, parses, root_found)
+    read = _entity_getters(items, policy, root_found, limits)
     if read is None:
         return None
     getters, type_value = read
-    if getters[0][:10] != "multipart/" or getters[0] == "multipart/digest":
+    if getters[0][:10] != "multipart/" or type_value is None:
         return None
-    found = rendered_param(type_value, "boundary")  # type: ignore[arg-type]  # a str here
-    if found is None:  # getters.boundary of the root: no boundary, the tree decides
-        return None
-    separator = collapse_rfc2231_value(found).rstrip()
+    plan: list[_Planned] = [("1", 0, None, items, getters, root_found, _MULTIPART, None)]
     try:
-        encoding = str(get_in(items, policy, "content-transfer-encoding", "8bit")).lower()
-        parts = (read_parts(body.decode("ascii", "surrogateescape"), separator, policy)
-                 if encoding in _IDENTITY_ENCODINGS else None)
+        if not _plan_parts(plan, items, type_value, body.decode("ascii", "surrogateescape"),
+                           policy, limits):
+            return None
     except Exception:  # noqa: BLE001  # attach_parts raises the same, and the parser decides
         return None
-    if parts is None:
-        return None
-    entities = 1
-    # the getters and _content_fields of each part, and of the leaf of each embedded message
-    read_getters = []
-    for part_items, inner, _ in parts[1]:
-        found = _content_fields(part_items)
-        read = _clean_getters(part_items, parses, found)
-        if read is None:
-            return None
-        read_getters.append((read[0], found))
-        entities += 1
-        if inner is not None:
-            if (read[0][0] not in ("message/rfc822", "message/global")
-                    or limits.max_mime_depth < 2):
-                return None
-            found = _content_fields(inner)
-            read = _clean_getters(inner, parses, found)
-            if read is None:
-                return None
-            read_getters.append((read[0], found))
-            entities += 1
-    if entities > limits.max_mime_parts:
-        return None
 
+    parses = policy.header_factory
     state = _Walk(limits=limits, log=log, parts=[], urls=[], parses=parses)
-    common = _common("1", 0, None, getters, root_headers, root_found)
-    cte = common[6]
-    if cte is not None and cte not in _IDENTITY_ENCODINGS:  # as _record for a multipart
-        log.add("bad_multipart_encoding",
-                f"MIME part 1: {getters[0]} with Content-Transfer-Encoding {excerpt(cte)} "
-                "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
-    state.parts.append(_container(common, root_headers))
-    answers = iter(read_getters)
-    for number, (part_items, inner, text) in enumerate(parts[1], 1):
-        path = f"1.{number}"
+    embedded_headers = None  # an embedded message's headers, when its leaf (next) takes them
+    for path, depth, parent, fields, getters, found, kind, held in plan:
         where = f"MIME part {path}"
-        headers = headers_from_items(part_items, limits, log, where, parses)
-        part_getters, found = next(answers)
-        common = _common(path, 1, "1", part_getters, headers, found)
-        if inner is not None:  # as _record records an embedded message, then its leaf
+        if parent is None:
+            headers = root_headers
+        elif embedded_headers is not None:
+            headers, embedded_headers = embedded_headers, None
+        else:
+            headers = headers_from_items(fields, limits, log, where, parses)
+        common = _common(path, depth, parent, getters, headers, found)
+        if kind is _LEAF:  # held: its text
+            maintype, _, subtype = getters[0].partition("/")
+            encoded = held.encode("ascii", "surrogateescape")  # type: ignore[union-attr]
+            _leaf(state, encoded, common, headers, maintype, subtype, where)
+        elif kind is _MESSAGE:  # held: the embedded message's fields
             recorded = log.count
-            inner_headers = headers_from_items(inner, limits, log, f"message in {where}", parses)
-            unchanged = log.count == recorded
+            inner = headers_from_items(held, limits, log,  # type: ignore[arg-type]
+                                       f"message in {where}", parses)
+            if log.count == recorded:
+                embedded_headers = inner
             state.parts.append(_container(common, headers, embedded_summary(
-                inner_headers, f"message in {where}", log, parses)))
-            parent, path, depth = path, f"{path}.1", 2
-            where = f"MIME part {path}"
-            headers = (inner_headers if unchanged
-                       else headers_from_items(inner, limits, log, where, parses))
-            part_getters, found = next(answers)
-            common = _common(path, depth, parent, part_getters, headers, found)
-        maintype, _, subtype = part_getters[0].partition("/")
-        _leaf(state, text.encode("ascii", "surrogateescape"), common, headers, maintype, subtype,
-              where)
+                inner, f"message in {where}", log, parses)))
+        else:
+            cte = common[6]
+            if cte is not None and cte not in _IDENTITY_ENCODINGS:
+                log.add("bad_multipart_encoding",
+                        f"{where}: {getters[0]} with Content-Transfer-Encoding {excerpt(cte)} "
+                        "(RFC 2045 section 6.4 allows only 7bit, 8bit or binary)")
+            state.parts.append(_container(common, headers))
     return tuple(state.parts), state.urls
+
+
+# What an entity of :func:`_plan_parts` is: a leaf, a multipart, a message/rfc822 or
+# message/global part.
+_LEAF, _MULTIPART, _MESSAGE = "leaf", "multipart", "message"
+#: One entity as :func:`_plan_parts` reads it: path, depth, parent path, fields, getters (see
+#: :func:`_clean_getters`), :func:`_content_fields`, kind, and what it holds: a leaf's text, an
+#: embedded message's fields, None for a multipart.
+_Planned = tuple[str, int, "str | None", Sequence[tuple[str, str]], tuple, list, str,
+                 "str | Sequence[tuple[str, str]] | None"]
+
+
+def _plan_parts(plan: list[_Planned], items: Sequence[tuple[str, str]], type_value: str,
+                body: str, policy: EmailPolicy, limits: Limits) -> bool:
+    """Add to ``plan`` the entities below its last one, a multipart entity with the fields
+    ``items``, the plain Content-Type value ``type_value`` and the body ``body``, in the order
+    :func:`walk` visits them; False, with ``plan`` to be dropped, where the tree
+    :func:`~smtpsniff.mail.multipart.attach_parts` makes holds anything else than what
+    :func:`leaf_parts` records, or where the limits would cut the walk short.
+
+    The body is read as ``attach_parts`` reads it: not multipart/digest, the boundary as
+    :func:`smtpsniff.mail.getters.boundary` reads it from such a value, an identity transfer
+    encoding, :func:`~smtpsniff.mail.multipart.read_parts` (a part that is multipart in turn
+    below ``MAX_NESTING``, read from its text and the CRLF before the enclosing delimiter, as
+    ``_attach_nested`` reads it).  :func:`walk` leaves out an entity deeper than
+    ``max_mime_depth`` or after ``max_mime_parts`` entities: the plan declines before either."""
+    path, depth = plan[-1][0], plan[-1][1]
+    if plan[-1][4][0] == "multipart/digest":  # attach_parts leaves digests to the parser
+        return False
+    found = rendered_param(type_value, "boundary")
+    if found is None:  # getters.boundary: no boundary, the tree decides
+        return False
+    separator = collapse_rfc2231_value(found).rstrip()
+    if str(get_in(items, policy, "content-transfer-encoding", "8bit")).lower() \
+            not in _IDENTITY_ENCODINGS:
+        return False
+    read = read_parts(body, separator, policy, nested=depth < MAX_NESTING)
+    if read is None:
+        return False
+    depth += 1
+    if depth > limits.max_mime_depth:
+        return False
+    for number, (part_items, inner, text) in enumerate(read[1], 1):
+        if len(plan) >= limits.max_mime_parts:
+            return False
+        part_path = f"{path}.{number}"
+        found_at = _content_fields(part_items)
+        answered = _entity_getters(part_items, policy, found_at, limits)
+        if answered is None:
+            return False
+        getters, part_type = answered
+        if inner is not None:  # message/*: read_parts read the message it holds
+            if (getters[0] not in ("message/rfc822", "message/global")
+                    or depth >= limits.max_mime_depth or len(plan) + 1 >= limits.max_mime_parts):
+                return False
+            plan.append((part_path, depth, path, part_items, getters, found_at, _MESSAGE, inner))
+            found_at = _content_fields(inner)
+            answered = _entity_getters(inner, policy, found_at, limits)
+            if answered is None:
+                return False
+            plan.append((f"{part_path}.1", depth + 1, part_path, inner, answered[0], found_at,
+                         _LEAF, text))
+        elif getters[0][:10] == "multipart/":  # read_parts' maintype, from the same value
+            if part_type is None:  # a structured Content-Type: its boundary is not read here
+                return False
+            plan.append((part_path, depth, path, part_items, getters, found_at, _MULTIPART,
+                         None))
+            if not _plan_parts(plan, part_items, part_type,  # type: ignore[arg-type]
+                               text + "\r\n", policy, limits):
+                return False
+        else:
+            plan.append((part_path, depth, path, part_items, getters, found_at, _LEAF, text))
+    return True
 
 
 def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses,
@@ -336,6 +384,31 @@ def _clean_getters(items: Sequence[tuple[str, str]], parses: HeaderParses,
         if disposition is None:
             return None
     return _rendered_getters(content_type, disposition), content_type
+
+
+def _entity_getters(items: Sequence[tuple[str, str]], policy: EmailPolicy,
+                    found: list[int | None], limits: Limits
+                    ) -> tuple[tuple[str, str | None, str | None, object, str | None],
+                               str | None] | None:
+    """:func:`_clean_getters` of an entity with the fields ``items`` made by
+    ``policy.message_factory`` (default type ``text/plain``, as the root and every part of
+    :func:`~smtpsniff.mail.multipart.attach_parts`' trees); for one it does not read (a
+    structured Content-Disposition such as an RFC 2231 ``filename*``, a structured
+    Content-Type), the stdlib getters' answers as :func:`_record` finds them: those of
+    :func:`_stdlib_getters` on such an entity, and its Content-Type value when that is a plain
+    string.  None when a getter raises there (the walk would record that): nothing is logged."""
+    read = _clean_getters(items, policy.header_factory, found)
+    if read is not None:
+        return read
+    entity = policy.message_factory(policy=policy)
+    entity._headers.extend(items)  # type: ignore[attr-defined]  # set_raw of each, at once
+    scratch = AnomalyLog(1)
+    getters = _stdlib_getters(_Walk(limits=limits, log=scratch, parts=[], urls=[]), entity, "")
+    if scratch.count:
+        return None
+    type_at = found[0]
+    type_value = None if type_at is None else _plain_value(items[type_at], policy.header_factory)
+    return getters, type_value
 
 
 # The fields _common and _clean_getters read, by lower-case name: where _content_fields puts the
@@ -460,18 +533,25 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
     field of each name, in any case), found in one pass over the entity's fields.  The stdlib
     getters read such a string with ``_splitparam`` and ``_parseparam``; its
     parameters are ``; name="value"`` with distinct names and values without quotes or
-    backslashes, so each getter's answer is the first parameter of that name (in any case)."""
+    backslashes, so each getter's answer is the first parameter of that name (in any case).
+    A value the header factory raises on (an RFC 2231 parameter in a charset such as ``idna``
+    that cannot decode it) is left to :func:`_stdlib_getters`, which records the failure."""
     type_item, disposition_item = _type_and_disposition(entity._headers)  # type: ignore[attr-defined]
     if type_item is None:
         return None
-    content_type = fetch(entity, type_item)
-    if type(content_type) is not str:
-        return None
-    disposition = None
-    if disposition_item is not None:
-        disposition = fetch(entity, disposition_item)
-        if type(disposition) is not str:
+    try:
+        content_type = fetch(entity, type_item)
+        if type(content_type) is not str:
             return None
+        disposition = None
+        if disposition_item is not None:
+            disposition = fetch(entity, disposition_item)
+            if type(disposition) is not str:
+                return None
+    except RecursionError:  # parse_message reports the structure as too deep
+        raise
+    except Exception:  # noqa: BLE001  # the stdlib getters meet it again, in _safe
+        return None
     return _rendered_getters(content_type, disposition)
 
 
