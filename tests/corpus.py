@@ -45,3 +45,28 @@ def all_capture_params() -> list:
 
 
 needs_tshark = pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark is not installed")
+
+
+def realistic_messages(count: int = 120, seed: int = 1) -> list[bytes]:
+    """``count`` messages as relays and mail clients write them (Received chains, DKIM, RFC 2047
+    names and subjects, alternatives, attachments with RFC 2231 names): the ones
+    ``benchmarks/make_capture.py --transcripts realistic`` sends, as the server receives them
+    (dot-unstuffed, ending in CRLF)."""
+    import importlib.util
+    import random
+    import re
+    import sys
+
+    name = "benchmarks_make_capture"
+    make_capture = sys.modules.get(name)
+    if make_capture is None:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "make_capture.py")
+        assert spec is not None and spec.loader is not None
+        make_capture = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(make_capture)
+    rng = random.Random(f"realistic-messages-{seed}")
+    messages = []
+    for n in range(count):
+        stuffed = make_capture._realistic_message(rng, f"user{n}@example.org", [f"rcpt{n}@example.net"], n)
+        messages.append(re.sub(rb"(?m)^\.\.", b".", stuffed))
+    return messages

@@ -6,14 +6,13 @@ stops at the second IP.  The oracle is the general code: the reference copies be
 (``reference_*``: the loop over characters, ``ipaddress.ip_address`` for every candidate, the
 look-behind scan), compared on every Received field of the recorded clients' messages, of the
 stamp shapes received.py's docstring lists (and seeded stamps of those shapes), of the realistic
-corpus and the capture messages when their pickles are present, and on seeded mutations of all
-of them; whole :class:`ReceivedHop` values field by field, with the anomalies each parse records.
+messages ``make_capture.py --transcripts realistic`` writes (Postfix/Exim/Exchange/Gmail chains),
+and on seeded mutations of all of them; whole :class:`ReceivedHop` values field by field, with the anomalies each parse records.
 ``valid_ip`` is also checked against :func:`ipaddress.ip_address` on fuzzed texts.
 """
 from __future__ import annotations
 
 import ipaddress
-import pickle
 import random
 import re
 import sys
@@ -22,6 +21,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from corpus import realistic_messages
 from mail_oracles import captures_with_sidecars, sent_messages
 from test_mail_received import POSTFIX_GMAIL_CHAIN
 
@@ -31,11 +31,6 @@ from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.headers import parse_date
 from smtpsniff.mail.model import Header, ReceivedHop
 from smtpsniff.mail.parse import parse_message
-
-# The realistic corpus (300 messages with Postfix/Exim/Exchange/Gmail chains) and the messages of
-# every capture; used when present.
-REALISTIC = Path("/tmp/realmail/real.pkl")
-CAPTURE_MESSAGES = Path("/tmp/realmail/msgs.pkl")
 
 # ---------------------------------------------------------------------------------------------
 # Reference copies of the general code (received.py before its fast paths).
@@ -267,11 +262,8 @@ def _corpus() -> list[str]:
             values.extend(_received_values(message["bytes"]))
     rng = random.Random(5321)
     values.extend(_stamp(rng) for _ in range(300))
-    for pickled in (REALISTIC, CAPTURE_MESSAGES):
-        if pickled.is_file():
-            with pickled.open("rb") as file:
-                for raw in pickle.load(file):
-                    values.extend(_received_values(raw))
+    for raw in realistic_messages():
+        values.extend(_received_values(raw))
     return values
 
 
@@ -430,11 +422,9 @@ def test_received_path(values):
         assert fast_log.freeze() == general_log.freeze()
 
 
-@pytest.mark.skipif(not REALISTIC.is_file(), reason="realistic corpus absent")
 def test_whole_messages(monkeypatch: pytest.MonkeyPatch):
     """parse_message of the realistic corpus with the Received code and with the references."""
-    with REALISTIC.open("rb") as file:
-        messages = pickle.load(file)
+    messages = realistic_messages()
     fast = [repr(parse_message(raw)) for raw in messages]
     monkeypatch.setattr(mail_fields, "parse_received", reference_parse_received)
     monkeypatch.setattr(mail_fields, "received_path", reference_received_path)
