@@ -18,7 +18,6 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import fields
-from pathlib import Path
 
 import pytest
 from corpus import realistic_messages
