@@ -18,7 +18,7 @@ from email.policy import EmailPolicy
 
 from smtpsniff.fastinit import slot_builder
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
-from smtpsniff.mail.anomalies import AnomalyLog
+from smtpsniff.mail.anomalies import AnomalyLog, excerpt
 from smtpsniff.mail.fields import message_fields
 from smtpsniff.mail.getters import content_type
 from smtpsniff.mail.headers import (
@@ -34,6 +34,8 @@ from smtpsniff.mail.urls import dedupe
 from smtpsniff.net import native
 
 _new_message = slot_builder(ParsedMessage)
+#: The header block of a message that could not be parsed: none.
+_NO_HEADERS = HeaderBlock(headers=(), header_bytes=0, body_offset=0, for_stdlib=b"")
 
 #: The C counter of :func:`_scan_line_ends`, looked up when this module is imported (None when the
 #: extension is not compiled or ``SMTPSNIFF_NATIVE=0``).
@@ -48,7 +50,32 @@ def parse_message(raw: bytes, *, limits: Limits = DEFAULT_LIMITS, complete: bool
     The MIME parts are those :func:`~smtpsniff.mail.mime.walk` finds in :func:`_stdlib_tree`'s
     tree; a clean message is recorded as that walk would record it by
     :func:`~smtpsniff.mail.mime.single_part` or :func:`~smtpsniff.mail.mime.leaf_parts`,
-    without the tree."""
+    without the tree.
+
+    It never raises: every damage it knows of is an anomaly of its own, and anything else that
+    goes wrong in the parse (the stdlib's header and MIME code raise on inputs nobody listed) is
+    the anomaly ``mail_parse_failed`` on a message read as one undecoded part, so that one
+    message cannot stop the analysis of a capture."""
+    try:
+        return _parse(raw, limits, complete)
+    except Exception as exc:  # noqa: BLE001  # recorded below; RecursionError included
+        return _unparsed(raw, limits, complete, exc)
+
+
+def _unparsed(raw: bytes, limits: Limits, complete: bool, exc: Exception) -> ParsedMessage:
+    """The message as one undecoded part without headers, with what went wrong."""
+    log = AnomalyLog(limits.max_anomalies_per_kind)
+    if not complete:
+        log.add("message_incomplete", f"the capture holds only part of this message "
+                f"({len(raw)} bytes); later parts and closing boundaries may be missing")
+    log.add("mail_parse_failed", f"the message could not be parsed ({type(exc).__name__}: "
+            f"{excerpt(str(exc))}); it is listed as one undecoded part without headers")
+    no_fields = message_fields((), limits, AnomalyLog(1))  # what no headers give, unreported
+    return _parsed(raw, complete, _NO_HEADERS, no_fields, (_opaque_body(raw, (), limits),), [], limits, log)
+
+
+def _parse(raw: bytes, limits: Limits, complete: bool) -> ParsedMessage:
+    """:func:`parse_message`, which may raise on inputs no rule covers."""
     log = AnomalyLog(limits.max_anomalies_per_kind)
     if not complete:
         log.add("message_incomplete", f"the capture holds only part of this message "

@@ -374,3 +374,28 @@ def test_repeated_to_fields_are_all_recipients():
     assert [a.addr for a in parsed.to] == ["bob@example.org", "carol@example.net"]
     assert [a.addr for a in parsed.cc] == ["d@example.org"]
     assert "duplicate_header" in kinds(parsed)
+
+
+def test_a_failure_no_rule_covers_is_an_anomaly_not_a_crash(monkeypatch):
+    """Whatever raises inside the parse (here the header reader, made to fail) becomes
+    ``mail_parse_failed`` on the message read as one undecoded part; nothing escapes."""
+    from smtpsniff.mail import parse as parse_module
+
+    raw = HEAD + b"\r\nbody\r\n"
+    monkeypatch.setattr(parse_module, "split_header_block",
+                        lambda *args, **kwargs: (_ for _ in ()).throw(LookupError("no such thing")))
+    parsed = parse_message(raw, complete=False)
+    assert [a.kind for a in parsed.anomalies] == ["message_incomplete", "mail_parse_failed"]
+    assert "LookupError: 'no such thing'" in parsed.anomalies[1].message
+    assert parsed.size == len(raw) and parsed.headers == () and parsed.from_ == ()
+    (part,) = parsed.parts
+    assert part.content == raw and part.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_idna_rfc2231_filename_is_an_anomaly():
+    """``filename*=idna''%ff``: the stdlib's getter raises UnicodeError (it once escaped the parse
+    and stopped the whole capture's analysis)."""
+    parsed = parse_message(multipart(b"Content-Type: application/octet-stream\r\n"
+                                     b"Content-Disposition: attachment; filename*=idna''%ff\r\n\r\nhi"))
+    assert "mime_header_error" in kinds(parsed) and "mail_parse_failed" not in kinds(parsed)
+    assert_rest_intact(parsed)
