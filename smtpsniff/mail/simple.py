@@ -15,9 +15,9 @@ tests/mail/test_mail_simple_headers.py):
   ``<addr-spec>`` or ``phrase <addr-spec>``, where the local part and the domain are
   dot-atom-text (section 3.2.3) and the phrase is atoms separated by single spaces, the list
   separated by ``","`` or ``", "`` (the stdlib renders ``<addr-spec>`` as ``addr-spec`` and
-  joins mailboxes with ``", "``); and such lists whose phrases hold RFC 2047 encoded words
-  (see :func:`_encoded_mailboxes`), the display names the stdlib quotes when they hold
-  specials (see :func:`_mailbox_text`);
+  joins mailboxes with ``", "``); and such lists whose phrases hold RFC 2047 encoded words or
+  quoted strings (see :func:`_phrase_mailboxes`), the display names the stdlib quotes when they
+  hold specials (see :func:`_mailbox_text`);
 * Message-ID (RFC 5322 section 3.6.4): ``"<" dot-atom-text "@" dot-atom-text ">"``;
 * MIME-Version (RFC 2045 section 4): ``1.0``;
 * Content-Transfer-Encoding (RFC 2045 section 6.1): one token of letters, digits and ``-``;
@@ -96,12 +96,21 @@ _ANY_ENCODED_WORD = rf"=\?{_CHARSET}\?(?:[bB]\?{_B_TEXT}|[qQ]\?{_Q_TEXT})\?="
 # _encoded_unstructured: the encoded words with blanks or an end of the value on both sides;
 # split() returns the text between them and the three groups of each.
 _LONE_ENCODED_WORD = re.compile(rf"(?<![^ \t]){_ENCODED_WORD.pattern}(?![^ \t])")
-# _encoded_mailboxes: one mailbox of a list with RFC 2047 encoded words (section 5 (3): an
-# encoded word may stand for a word of a phrase), after the blanks that follow a comma; its
-# phrase is words (encoded words or atoms) separated by blanks.  Groups: the phrase, its
-# addr-spec; the addr-spec of "<addr-spec>"; a bare addr-spec.
-_PHRASE_WORD = rf"(?:{_ANY_ENCODED_WORD}|{_ATEXT})"
-_ENCODED_MAILBOX = re.compile(
+# RFC 5322 section 3.2.4: quoted-string = DQUOTE *([FWS] qcontent) [FWS] DQUOTE; here qcontent
+# is printable ASCII (qtext) and quoted-pairs of printable ASCII, and FWS blanks.
+_QTEXT = r"[\t\x20\x21\x23-\x5b\x5d-\x7e]"
+_QUOTED_WORD = rf'"{_QTEXT}*(?:\\[\x21-\x7e]{_QTEXT}*)*"'
+_QUOTED_PAIR = re.compile(r"\\(.)")
+# _phrase_mailboxes: one mailbox of a list, after the blanks that follow a comma; its phrase is
+# words (RFC 2047 encoded words, section 5 (3), atoms or quoted strings) separated by blanks.
+# Groups: the phrase, its addr-spec; the addr-spec of "<addr-spec>"; a bare addr-spec.
+# _PHRASE_WORDS finds the words of such a phrase: each alternative that matches at a word's
+# start ends where the word does (an encoded word at its "?=", atext at the first other
+# character, a quoted string at its closing quote), so it finds the words the phrase was
+# matched with.
+_PHRASE_WORD = rf"(?:{_ANY_ENCODED_WORD}|{_ATEXT}|{_QUOTED_WORD})"
+_PHRASE_WORDS = re.compile(rf"{_PHRASE_WORD}(?![^ \t])")
+_PHRASE_MAILBOX = re.compile(
     rf"[ \t]*(?:({_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*)[ \t]+<({_ADDR_SPEC})>"
     rf"|<({_ADDR_SPEC})>|({_ADDR_SPEC}))")
 _BLANKS = re.compile(r"[ \t]+")
@@ -272,7 +281,7 @@ def address_value(value: str,
                   ) -> str | None:
     """:func:`simple_value` of an address field; ``mailboxes`` stands for
     :func:`simple_mailboxes` (a caller may answer it from what it already read)."""
-    if _ENCODED_WORD_START in value:
+    if _ENCODED_WORD_START in value or '"' in value:  # (read by _phrase_mailboxes)
         found = (mailboxes or simple_mailboxes)(value)
         if found is None:
             return None
@@ -406,8 +415,8 @@ def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     """(display name, addr-spec) of each mailbox of an address field ``value``, as the stdlib
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
-    if _ENCODED_WORD_START in value:
-        return _encoded_mailboxes(value)
+    if _ENCODED_WORD_START in value or '"' in value:
+        return _phrase_mailboxes(value)
     if "<" not in value and _BARE_ADDRESSES.fullmatch(value) is not None:  # (no "<" in atext)
         # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
         # without "<"), which holds neither "," nor " ": the items are those the loop of
@@ -433,30 +442,32 @@ def _listed_mailboxes(value: str) -> list[tuple[str, str]] | None:
     return found
 
 
-def _encoded_mailboxes(value: str) -> list[tuple[str, str]] | None:
-    """:func:`simple_mailboxes` of a value with ``=?``: a list of mailboxes (``_ENCODED_MAILBOX``,
-    the first at the start of the value, each other one after ``","`` and blanks), each
-    ``addr-spec``, ``<addr-spec>`` or ``phrase <addr-spec>`` (blanks before the ``<``), where
-    the phrase is words separated by blanks, each an atom without ``=?`` or an RFC 2047 encoded
-    word :func:`_encoded_word_text` decodes, and no addr-spec holds ``=?``; None for any other
-    value.
+def _phrase_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """:func:`simple_mailboxes` of a value with ``=?`` or ``"``: a list of mailboxes
+    (``_PHRASE_MAILBOX``, the first at the start of the value, each other one after ``","`` and
+    blanks), each ``addr-spec``, ``<addr-spec>`` or ``phrase <addr-spec>`` (blanks before the
+    ``<``), where the phrase is words separated by blanks, each an atom without ``=?``, an RFC
+    2047 encoded word :func:`_encoded_word_text` decodes, or a quoted string without ``=?``,
+    and no addr-spec holds ``=?``; None for any other value.
 
     The stdlib reads each such word of a phrase as an atom (``get_atom``: the encoded word, or
-    the atext, then the blanks after it as one CFWS token) and records no defect (each encoded
-    word is followed by blanks and decodes without one).  The display name is the phrase's
-    value without the CFWS that ends it (and the CFWS that starts it, after a comma): the words'
-    values joined by one space each (a CFWS token's value) -- an atom's value is its text, an
-    encoded word's is its text with each run of white space that starts with a blank made one
-    space (``_EW_BLANK_RUN``: get_encoded_word splits the text at blanks, and a white space
-    token's value is one space).  Unlike an unstructured value, the space between two encoded
-    words stays."""
+    the atext) or a quoted string (``get_quoted_string``), then the blanks after it as one CFWS
+    token, and records no defect (each encoded word is followed by blanks and decodes without
+    one; no quoted string holds one).  The display name is the phrase's value without the CFWS
+    that ends it (and the CFWS that starts it, after a comma): the words' values joined by one
+    space each (a CFWS token's value).  An atom's value is its text; an encoded word's is its
+    text with each run of white space that starts with a blank made one space
+    (``_EW_BLANK_RUN``: get_encoded_word splits the text at blanks, and a white space token's
+    value is one space); a quoted string's is its content with its blanks as written and each
+    quoted-pair made the character it quotes (``_get_ptext_to_endchars``).  Unlike an
+    unstructured value, the space between two encoded words stays."""
     if not value.isascii():
         return None
     found: list[tuple[str, str]] = []
     pos = 0
     end = len(value)
     while True:
-        match = _ENCODED_MAILBOX.match(value, pos)
+        match = _PHRASE_MAILBOX.match(value, pos)
         if match is None:
             return None
         phrase, named_addr, angle_addr, bare_addr = match.groups()
@@ -464,8 +475,12 @@ def _encoded_mailboxes(value: str) -> list[tuple[str, str]] | None:
             if _ENCODED_WORD_START in named_addr:
                 return None
             words = []
-            for word in _BLANKS.split(phrase):
-                if _ENCODED_WORD_START in word:
+            for word in _PHRASE_WORDS.findall(phrase):
+                if word[0] == '"':
+                    if _ENCODED_WORD_START in word:
+                        return None
+                    word = _QUOTED_PAIR.sub(r"\1", word[1:-1])
+                elif _ENCODED_WORD_START in word:
                     text = _encoded_word_text(word)
                     if text is None:
                         return None

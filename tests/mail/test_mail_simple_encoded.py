@@ -1,7 +1,7 @@
 """RFC 2047 encoded words read by :mod:`smtpsniff.mail.simple` without the stdlib's parser.
 
 Unstructured values (Subject, DKIM-Signature, ...) and address lists whose display names hold
-encoded words are answered by ``simple_value`` / ``simple_mailboxes`` when they are in a strict
+encoded words or quoted strings are answered by ``simple_value`` / ``simple_mailboxes`` when they are in a strict
 subset; the oracle is the stdlib itself (``email.policy.default``'s header classes, and
 ``email._encoded_words.decode`` for single words).  Whenever the fast path answers, its answer
 must equal ``str()`` of the stdlib header (and the stdlib's mailboxes), the stdlib must record
@@ -225,13 +225,23 @@ def _mailbox(rng: random.Random) -> str:
             return formataddr((name, _addr(rng)), charset).replace("\n", "")
         except (UnicodeEncodeError, LookupError):
             return _addr(rng)
-    words = [_encoded(rng, name)]
+    words = [_encoded(rng, name) if rng.random() < 0.8 else _quoted(rng)]
+    if rng.random() < 0.2:
+        words.insert(rng.randint(0, 1), _quoted(rng))
     if rng.random() < 0.4:
         words.insert(rng.randint(0, 1), rng.choice(["Alice", "Kierkegaard", "O'Neil", "Jr"]))
     if rng.random() < 0.2:
         words.append(_encoded(rng, _text(rng, True)))
     return rng.choice([" ", " ", "  ", "\t"]).join(words) + rng.choice([" ", " ", "\t"]) + \
         f"<{_addr(rng)}>"
+
+
+def _quoted(rng: random.Random) -> str:
+    """An RFC 5322 quoted string of ASCII: specials, blanks, quoted-pairs, now and then an
+    encoded word or a lone backslash."""
+    pieces = ["Smith", ",", " ", "  ", "\t", "J.", "(x)", "<a@b>", ":", ";", "@", "[", "]", "\\\"",
+              "\\\\", "\\a", "'", "=?utf-8?q?a?=", "\\ ", "=", "?", "#"]
+    return '"' + "".join(rng.choice(pieces) for _ in range(rng.randint(0, 4))) + '"'
 
 
 def _address_value(rng: random.Random) -> str:
@@ -261,7 +271,8 @@ def _written_messages(count: int = 60, seed: int = 7) -> list[bytes]:
     Cc, an encoded Subject, a folded DKIM-Signature (shaped as real mail is)."""
     rng = random.Random(seed)
     names = ["José Müller", "Zoë Ångström", "李小龙", "Иван Петров", "Alice Smith", "Bob O'Neil",
-             "Françoise Dupont", "Søren Kierkegaard", "Müller, José", 'Dr. Zoë "Z" (Å)']
+             "Françoise Dupont", "Søren Kierkegaard", "Müller, José", 'Dr. Zoë "Z" (Å)',
+             "Smith, John", 'Dr. "Who"', "J. R. R. Tolkien"]
     subjects = ["Réunion de projet – compte rendu", "Quarterly report", "Ваш заказ отправлен",
                 "会议通知：下周一", "Re: Fwd: Überweisung bestätigt", "Lunch?", "日本語のテスト"]
     out = []
@@ -402,7 +413,7 @@ def test_messages_parse_the_same_without_the_fast_path(monkeypatch: pytest.Monke
         lines = head.decode("ascii").split("\r\n" if b"\r\n" in head else "\n")
         lines = [_mutated(rng, line) if rng.random() < 0.3 else line for line in lines]
         messages.append("\r\n".join(lines).encode("utf-8", "surrogatepass") + b"\r\n\r\n" + body)
-    unstructured, mailboxes = simple._encoded_unstructured, simple._encoded_mailboxes
+    unstructured, mailboxes = simple._encoded_unstructured, simple._phrase_mailboxes
     taken = {"unstructured": 0, "mailboxes": 0}
 
     def counting(name, reader):
@@ -417,10 +428,10 @@ def test_messages_parse_the_same_without_the_fast_path(monkeypatch: pytest.Monke
 
     for raw in messages:
         monkeypatch.setattr(simple, "_encoded_unstructured", counting("unstructured", unstructured))
-        monkeypatch.setattr(simple, "_encoded_mailboxes", counting("mailboxes", mailboxes))
+        monkeypatch.setattr(simple, "_phrase_mailboxes", counting("mailboxes", mailboxes))
         fast = _outcome(raw)
         monkeypatch.setattr(simple, "_encoded_unstructured", declining)
-        monkeypatch.setattr(simple, "_encoded_mailboxes", declining)
+        monkeypatch.setattr(simple, "_phrase_mailboxes", declining)
         assert fast == _outcome(raw), raw
     assert taken["unstructured"] > 50 and taken["mailboxes"] > 50, taken
 
@@ -445,6 +456,12 @@ def test_messages_parse_the_same_without_the_fast_path(monkeypatch: pytest.Monke
     ("To", "=?utf-8?q?_a__b_?= <x@y.z>"),  # blank runs inside a word: one space each
     ("To", "=?utf-8?q??= <x@y.z>"),  # an empty display name
     ("To", "=?utf-8?q?S=C3=B8ren?= Kierkegaard <a@b.c>,\t<d@e.f>, g@h.i"),
+    ("To", '"Smith, John" <j@x.y>, =?utf-8?b?w6k=?= <a@b.c>'),  # a quoted string: re-quoted
+    ("To", '"John Smith" <j@x.y>'),  # no special: written without quotes
+    ("To", '"a <b>, c" <x@y.z>, d@e.f'),  # a comma inside quotes
+    ("To", '"Dr. \\"Who\\" \\\\ \\x" <x@y.z>'),  # quoted-pairs, made the characters they quote
+    ("To", '" a\tb  " Jr <x@y.z>'),  # blanks inside quotes stay as written
+    ("To", '"" <x@y.z>'),  # an empty quoted string
 ])
 def test_common_shapes_are_answered(name, value):
     assert _check(name, value)
@@ -466,6 +483,9 @@ def test_common_shapes_are_answered(name, value):
     ("To", "=?utf-8?q?a=0D=0Ab?= <x@y.z>"),  # CR LF in a display name (the stdlib raises)
     ("To", "=?utf-8?q?a?=@example.org"),  # a word as a local part
     ("To", "Group: =?utf-8?q?a?= <x@y.z>;"),  # group syntax
+    ("To", '"a"b <x@y.z>'),  # a quoted string and an atom run together
+    ("To", '"a\\ b" <x@y.z>'),  # a quoted blank
+    ("To", '"Smith, J." <j@x.y> (work)'),  # a comment
 ])
 def test_other_shapes_are_left_to_the_stdlib(name, value):
     assert not _check(name, value)
