@@ -10,7 +10,7 @@ tests/mail/test_mail_simple_headers.py):
 * unstructured fields (RFC 5322 section 3.2.5; every field without its own class): any value
   without ``=?`` (no RFC 2047 encoded word, section 2), which the stdlib returns unchanged,
   and words of printable ASCII separated by blanks, some of them whole RFC 2047 encoded words
-  (see :func:`_encoded_unstructured` and :func:`_encoded_word_text`);
+  (see :func:`_encoded_unstructured` and :func:`_decoded_text`);
 * address fields (RFC 5322 section 3.4): a list of mailboxes, each ``addr-spec``,
   ``<addr-spec>`` or ``phrase <addr-spec>``, where the local part and the domain are
   dot-atom-text (section 3.2.3) and the phrase is atoms separated by single spaces, the list
@@ -444,8 +444,9 @@ def _listed_mailboxes(value: str) -> list[tuple[str, str]] | None:
 
 def _phrase_mailboxes(value: str) -> list[tuple[str, str]] | None:
     """:func:`simple_mailboxes` of a value with ``=?`` or ``"``: a list of mailboxes
-    (``_PHRASE_MAILBOX``, the first at the start of the value, each other one after ``","`` and
-    blanks), each ``addr-spec``, ``<addr-spec>`` or ``phrase <addr-spec>`` (blanks before the
+    (``_PHRASE_MAILBOX``, each after blanks or none: the first at the start of the value, each
+    other one after a ``","``; the stdlib reads the blanks before a mailbox as CFWS it leaves out
+    of the display name and the addr-spec), each ``addr-spec``, ``<addr-spec>`` or ``phrase <addr-spec>`` (blanks before the
     ``<``), where the phrase is words separated by blanks, each an atom without ``=?``, an RFC
     2047 encoded word :func:`_encoded_word_text` decodes, or a quoted string without ``=?``,
     and no addr-spec holds ``=?``; None for any other value.
