@@ -104,11 +104,12 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 # _phrase_mailboxes: one mailbox of a list, after the blanks that follow a comma; its phrase is
 # words (RFC 2047 encoded words, section 5 (3), atoms or quoted strings) separated by blanks.
 # Groups: the phrase, its addr-spec; the addr-spec of "<addr-spec>"; a bare addr-spec.
-# _PHRASE_WORDS finds the words of such a phrase: each alternative that matches at a word's
-# start ends where the word does (an encoded word at its "?=", atext at the first other
-# character, a quoted string at its closing quote), so it finds the words the phrase was
-# matched with.
-_PHRASE_WORD = rf"(?:{_ANY_ENCODED_WORD}|{_ATEXT}|{_QUOTED_WORD})"
+# A word is matched once (an atomic group): an encoded word is atext too, and a phrase of n of
+# them that fails to match would otherwise be tried in 2**n ways.  _PHRASE_WORDS finds the
+# words of such a phrase: each alternative that matches at a word's start ends where the word
+# does (an encoded word at its "?=", atext at the first other character, a quoted string at its
+# closing quote), so it finds the words the phrase was matched with.
+_PHRASE_WORD = rf"(?>{_ANY_ENCODED_WORD}|{_ATEXT}|{_QUOTED_WORD})"
 _PHRASE_WORDS = re.compile(rf"{_PHRASE_WORD}(?![^ \t])")
 _PHRASE_MAILBOX = re.compile(
     rf"[ \t]*(?:({_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*)[ \t]+<({_ADDR_SPEC})>"

@@ -25,6 +25,8 @@ import codecs
 import os
 import pickle
 import random
+import subprocess
+import sys
 from email import _encoded_words, policy
 from email.header import Header as EmailHeader
 from email.headerregistry import Address as StdAddress
@@ -489,3 +491,17 @@ def test_common_shapes_are_answered(name, value):
 ])
 def test_other_shapes_are_left_to_the_stdlib(name, value):
     assert not _check(name, value)
+
+
+def test_long_phrases_that_do_not_match_end():
+    """A phrase of many encoded words (each also atext) that is not followed by an address, and
+    other long values: read in time proportional to their length, not tried in every way the
+    words could split (a hang, caught by the subprocess's timeout, is the failure)."""
+    values = ["=?utf-8?q?a?= " * 60, "=?utf-8?q?a?= " * 60 + "<a@b.c", '"a" ' * 60 + "x",
+              "a " * 60 + "=?", "=?utf-8?q?a?= <a@b.c>, " * 60 + "x"]
+    code = ("import sys; from smtpsniff.mail.simple import simple_mailboxes, simple_value\n"
+            "from email.headerregistry import UnstructuredHeader\n"
+            f"for value in {values!r}:\n"
+            "    assert simple_mailboxes(value) is None\n"
+            "    simple_value(UnstructuredHeader, value)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
