@@ -1,12 +1,13 @@
 """RFC 2047 encoded words read by :mod:`smtpsniff.mail.simple` without the stdlib's parser.
 
 Unstructured values (Subject, DKIM-Signature, ...) and address lists whose display names hold
-encoded words or quoted strings are answered by ``simple_value`` / ``simple_mailboxes`` when they are in a strict
-subset; the oracle is the stdlib itself (``email.policy.default``'s header classes, and
-``email._encoded_words.decode`` for single words).  Whenever the fast path answers, its answer
-must equal ``str()`` of the stdlib header (and the stdlib's mailboxes), the stdlib must record
-no defect for that value (in the header, and for a value with ``=?`` anywhere in its parse
-tree), and ``decode_value`` must log nothing; ``decode_value`` must equal the stdlib's ``str()`` for every value.
+encoded words or quoted strings are answered by ``simple_value`` / ``simple_mailboxes`` when
+they are in a strict subset; the oracle is the stdlib itself (``email.policy.default``'s header
+classes, and ``email._encoded_words.decode`` for single words).  Whenever the fast path answers,
+its answer must equal ``str()`` of the stdlib header (and the stdlib's mailboxes), the stdlib
+must record no defect for that value (in the header, and for a value with ``=?`` anywhere in
+its parse tree), and ``decode_value`` must log nothing; ``decode_value`` must equal the
+stdlib's ``str()`` for every value.
 
 Inputs: the header values of mail the stdlib's own writers make (``EmailMessage`` with
 ``Address`` lists, ``email.header.Header``, ``email.utils.formataddr``, folded by
@@ -73,7 +74,8 @@ def _check(name: str, value: str) -> bool:
     assert HeaderParses().simple(name, value) == fast, (name, value)
     try:
         header = STDLIB(name, value)
-    except Exception:  # the stdlib raises on some values: then the fast path must not answer
+    except Exception:  # noqa: BLE001  # the stdlib raises on some values: then the fast
+        # path must not answer
         assert fast is None and boxes is None, (name, value)
         return False
     log = AnomalyLog(100)
@@ -218,7 +220,7 @@ def _mailbox(rng: random.Random) -> str:
         try:
             folded = STDLIB("To", [StdAddress(name, addr_spec=_addr(rng))]).fold(
                 policy=policy.default)
-        except Exception:  # names the stdlib refuses to write
+        except Exception:  # noqa: BLE001  # names the stdlib refuses to write
             return _addr(rng)
         return folded[len("To: "):].replace("\r\n", "").replace("\n", "")
     if roll < 0.5:  # email.utils.formataddr (quotes an ASCII name with specials)
@@ -396,7 +398,7 @@ def test_charset_table_names_the_codecs_python_finds():
 def _outcome(raw: bytes) -> str:
     try:
         return repr(parse.parse_message(raw))
-    except Exception as exc:  # the same failure on both paths is agreement too
+    except Exception as exc:  # noqa: BLE001  # the same failure on both paths is agreement too
         return f"raised {exc!r}"
 
 
