@@ -9,13 +9,15 @@ tests/mail/test_mail_simple_headers.py):
 
 * unstructured fields (RFC 5322 section 3.2.5; every field without its own class): any value
   without ``=?`` (no RFC 2047 encoded word, section 2), which the stdlib returns unchanged,
-  and words of printable ASCII separated by single spaces, some of them whole UTF-8 "B" encoded
-  words (see :func:`_encoded_unstructured`);
+  and words of printable ASCII separated by blanks, some of them whole RFC 2047 encoded words
+  (see :func:`_encoded_unstructured` and :func:`_decoded_text`);
 * address fields (RFC 5322 section 3.4): a list of mailboxes, each ``addr-spec``,
   ``<addr-spec>`` or ``phrase <addr-spec>``, where the local part and the domain are
   dot-atom-text (section 3.2.3) and the phrase is atoms separated by single spaces, the list
   separated by ``","`` or ``", "`` (the stdlib renders ``<addr-spec>`` as ``addr-spec`` and
-  joins mailboxes with ``", "``);
+  joins mailboxes with ``", "``); and such lists whose phrases hold RFC 2047 encoded words or
+  quoted strings (see :func:`_phrase_mailboxes`), the display names the stdlib quotes when they
+  hold specials (see :func:`_mailbox_text`);
 * Message-ID (RFC 5322 section 3.6.4): ``"<" dot-atom-text "@" dot-atom-text ">"``;
 * MIME-Version (RFC 2045 section 4): ``1.0``;
 * Content-Transfer-Encoding (RFC 2045 section 6.1): one token of letters, digits and ``-``;
@@ -32,9 +34,10 @@ It knows nothing of messages, MIME or anomalies: it takes a field's name and unf
 """
 from __future__ import annotations
 
+import codecs
 import re
 from binascii import Error as BinasciiError
-from binascii import a2b_base64
+from binascii import a2b_base64, a2b_qp
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from email.headerregistry import (
@@ -56,6 +59,8 @@ _ADDR_SPEC = rf"{_DOT_ATOM_TEXT}@{_DOT_ATOM_TEXT}"
 # RFC 5322 section 3.4: mailbox = name-addr / addr-spec; name-addr = [display-name] angle-addr;
 # here the display name is atoms separated by single spaces.
 _MAILBOX = re.compile(rf"({_ATEXT}(?: {_ATEXT})*) <({_ADDR_SPEC})>|<({_ADDR_SPEC})>|({_ADDR_SPEC})")
+# RFC 5322 section 3.2.3: the specials, which the stdlib's Address quotes a display name for.
+_SPECIAL = re.compile(r'[()<>\[\]:;@\\,."]')
 # A list of bare addr-specs, separated as simple_mailboxes separates them ("," or ", ").
 _BARE_ADDRESSES = re.compile(rf"{_ADDR_SPEC}(?:, ?{_ADDR_SPEC})*")
 # RFC 5322 section 3.6.4: msg-id = "<" id-left "@" id-right ">" with dot-atom-text on both sides.
@@ -74,10 +79,81 @@ _PARAMETERS = re.compile(_PARAMETER)
 # RFC 2047 section 2: an encoded word starts with "=?".
 _ENCODED_WORD_START = "=?"
 _SURROGATE = re.compile("[\ud800-\udfff]")
-# RFC 2047 section 2 and 4.1: a UTF-8 "B" encoded word; encoded-text as base64 (RFC 4648
-# section 4) that starts with a base64 character.
-_B_WORD = re.compile(r"=\?(?:utf-8|UTF-8)\?[bB]\?([A-Za-z0-9+/]+={0,2})\?=")
-_PRINTABLE_WORD = re.compile(r"[\x21-\x7e]+")
+# RFC 2047 section 2: encoded-word = "=?" charset "?" encoding "?" encoded-text "?=", the
+# charset with an RFC 2231 section 5 "*" language; here the charset is letters, digits and
+# "_.:-", and the encoded-text either "B" (section 4.1: base64, RFC 4648 section 4, "=" only as
+# padding) or "Q" (section 4.2: printable ASCII without "?", "=" only in "=" 2HEXDIG).  Neither
+# text holds "?", so a word ends at the first "?=" after its "?B?" or "?Q?", where the stdlib's
+# get_encoded_word ends it too (it joins the "?=" of a "Q" text that starts with "=" 2HEXDIG
+# back to the word).  _ENCODED_WORD's groups: the charset, the "B" text, the "Q" text.
+_CHARSET = r"[A-Za-z0-9_.:-]+(?:\*[A-Za-z0-9-]*)?"
+_B_TEXT = r"[A-Za-z0-9+/]*={0,2}"
+_Q_CHAR = r"[\x21-\x3c\x3e\x40-\x7e]"
+_Q_TEXT = rf"{_Q_CHAR}*(?:=[0-9A-Fa-f]{{2}}{_Q_CHAR}*)*"
+_ENCODED_WORD = re.compile(
+    rf"=\?({_CHARSET})\?(?:[bB]\?({_B_TEXT})|[qQ]\?({_Q_TEXT}))\?=")
+_ANY_ENCODED_WORD = rf"=\?{_CHARSET}\?(?:[bB]\?{_B_TEXT}|[qQ]\?{_Q_TEXT})\?="
+# _encoded_unstructured: the encoded words with blanks or an end of the value on both sides;
+# split() returns the text between them and the three groups of each.
+_LONE_ENCODED_WORD = re.compile(rf"(?<![^ \t]){_ENCODED_WORD.pattern}(?![^ \t])")
+# RFC 5322 section 3.2.4: quoted-string = DQUOTE *([FWS] qcontent) [FWS] DQUOTE; here qcontent
+# is printable ASCII (qtext) and quoted-pairs of printable ASCII, and FWS blanks.
+_QTEXT = r"[\t\x20\x21\x23-\x5b\x5d-\x7e]"
+_QUOTED_WORD = rf'"{_QTEXT}*(?:\\[\x21-\x7e]{_QTEXT}*)*"'
+_QUOTED_PAIR = re.compile(r"\\(.)")
+# _phrase_mailboxes: one mailbox of a list, after the blanks that follow a comma; its phrase is
+# words (RFC 2047 encoded words, section 5 (3), atoms or quoted strings) separated by blanks.
+# Groups: the phrase, its addr-spec; the addr-spec of "<addr-spec>"; a bare addr-spec.
+# A word is matched once (an atomic group): an encoded word is atext too, and a phrase of n of
+# them that fails to match would otherwise be tried in 2**n ways.  _PHRASE_WORDS finds the
+# words of such a phrase: each alternative that matches at a word's start ends where the word
+# does (an encoded word at its "?=", atext at the first other character, a quoted string at its
+# closing quote), so it finds the words the phrase was matched with.
+_PHRASE_WORD = rf"(?>{_ANY_ENCODED_WORD}|{_ATEXT}|{_QUOTED_WORD})"
+_PHRASE_WORDS = re.compile(rf"{_PHRASE_WORD}(?![^ \t])")
+_PHRASE_MAILBOX = re.compile(
+    rf"[ \t]*(?:({_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*)[ \t]+<({_ADDR_SPEC})>"
+    rf"|<({_ADDR_SPEC})>|({_ADDR_SPEC}))")
+_BLANKS = re.compile(r"[ \t]+")
+# What the stdlib records a defect for in the text of an encoded word (_validate_xtext: a
+# control character other than the blanks it splits the text at, or a surrogate escape), and
+# CR and LF, which the stdlib's Address refuses.
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
+# RFC 2047 section 5 (1): the value of an unstructured field here is printable ASCII and blanks.
+_UNSTRUCTURED_TEXT = re.compile(r"[\t\x20-\x7e]*")
+# The white space the stdlib's get_encoded_word reads as one folding white space token (value
+# " "): a blank, then any white space (get_fws strips what str.isspace() calls white space).
+_EW_BLANK_RUN = re.compile(r"[ \t]\s*")
+# RFC 2047 section 1 and 2: charset names (case-insensitive) as mail writes them, each a codec
+# that turns any bytes into text or raises UnicodeDecodeError (no error handler of its own, no
+# other exception).  The table of each spelling's codec is made once, when the module loads.
+_CHARSET_SPELLINGS = (
+    "utf-8", "utf8", "us-ascii", "ascii",
+    "iso-8859-1", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6",
+    "iso-8859-7", "iso-8859-8", "iso-8859-9", "iso-8859-10", "iso-8859-11", "iso-8859-13",
+    "iso-8859-14", "iso-8859-15", "iso-8859-16", "latin1", "latin-1",
+    "windows-1250", "windows-1251", "windows-1252", "windows-1253", "windows-1254",
+    "windows-1255", "windows-1256", "windows-1257", "windows-1258",
+    "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258",
+    "koi8-r", "koi8-u", "gb2312", "gbk", "gb18030", "big5", "big5-hkscs", "shift_jis",
+    "shift-jis", "cp932", "euc-jp", "euc-kr", "ks_c_5601-1987", "cp949", "cp950",
+    "iso-2022-jp", "tis-620", "cp866",
+)
+
+
+def _codecs(spellings: tuple[str, ...]) -> dict[str, str]:
+    """The codec name of each spelling the running Python knows (``codecs.lookup``, which is
+    what ``bytes.decode`` finds for it, in any letter case)."""
+    found = {}
+    for spelling in spellings:
+        try:
+            found[spelling] = codecs.lookup(spelling).name
+        except LookupError:
+            continue
+    return found
+
+
+_CHARSET_CODECS = _codecs(_CHARSET_SPELLINGS)
 # RFC 5322 section 3.3 date-time in the form every current client writes: day-name "," SP, a
 # two-digit day, month name, four-digit year (not starting with 0), hh:mm:ss, a numeric zone
 # whose minutes are below 60.  ASCII digits only.
@@ -131,44 +207,73 @@ def _unstructured(value: str) -> str | None:
     return _encoded_unstructured(value) if value.isascii() else None
 
 
+def _encoded_word_text(word: str) -> str | None:
+    """The text of ``word`` when it is one whole RFC 2047 encoded word (``_ENCODED_WORD``) the
+    stdlib decodes without a defect; else None."""
+    match = _ENCODED_WORD.fullmatch(word)
+    return None if match is None else _decoded_text(*match.groups())
+
+
+def _decoded_text(charset: str, b_text: str | None, q_text: str | None) -> str | None:
+    """The text of an encoded word (the groups of ``_ENCODED_WORD``) as the stdlib's
+    ``email._encoded_words.decode`` decodes it, when it records no defect and the text has no
+    character the stdlib flags (``_UNSAFE_TEXT``); else None.
+
+    That function decodes "B" text with ``base64.b64decode(validate=True)`` (that is,
+    ``a2b_base64(strict_mode=True)``) after adding the padding a length that is not a multiple of
+    4 lacks (a defect: here such a word is refused), and "Q" text by turning "_" into a space and
+    each "=" 2HEXDIG into its byte (what ``a2b_qp(header=True)`` does to a text where every "="
+    starts "=" 2HEXDIG); then the bytes with ``bytes.decode`` of the charset without its
+    language (``str.partition("*")``).  A charset outside ``_CHARSET_CODECS`` (perhaps unknown
+    to Python, a defect) and bytes its codec refuses (a defect) are refused here."""
+    codec = _CHARSET_CODECS.get(charset.partition("*")[0].lower())
+    if codec is None:
+        return None
+    try:
+        if b_text is not None:
+            if len(b_text) % 4:
+                return None
+            data = a2b_base64(b_text, strict_mode=True)
+        else:
+            data = a2b_qp(q_text, header=True)  # type: ignore[arg-type]
+        text = data.decode(codec)
+    except (BinasciiError, UnicodeDecodeError):
+        return None
+    if text.isprintable() or _UNSAFE_TEXT.search(text) is None:  # (what it finds is not printable)
+        return text
+    return None
+
+
 def _encoded_unstructured(value: str) -> str | None:
     """The stdlib's decoded unstructured ``value`` (``get_unstructured``) when it is words of
-    printable ASCII separated by single spaces, each word either plain (no ``=?``) or one whole
-    RFC 2047 (section 4.1) UTF-8 "B" encoded word whose base64 needs no repair and whose text is
-    printable UTF-8; None for any other value.
+    printable ASCII separated by blanks (spaces and tabs), each word either plain (no ``=?``)
+    or one whole RFC 2047 encoded word :func:`_decoded_text` decodes; None for any other value.
 
-    For such a value the stdlib keeps each plain word and each space as written, puts the text
-    of each encoded word in its place, drops a space between two encoded words (RFC 2047
-    section 6.2), and records no defect: each encoded word is preceded and followed by white
-    space or the ends of the value, its padding is complete (``decode_b`` adds none), its bytes
-    decode as UTF-8 (no ``UndecodableBytesDefect``) and its text has no control character or
-    white space other than the space (``str.isprintable``; no ``NonPrintableDefect``)."""
-    words = value.split(" ")
+    For such a value the stdlib keeps each plain word and each run of blanks as written, puts
+    the text of each encoded word in its place (its white space as decoded), drops the blanks
+    between two encoded words (RFC 2047 section 6.2), and records no defect: each encoded word is
+    preceded and followed by blanks or the ends of the value, it decodes without a defect, and
+    its text holds no character ``_validate_xtext`` flags.
+
+    ``_LONE_ENCODED_WORD`` finds exactly the words that are whole encoded words (a word holds
+    no blank); the text between two of them that is only blanks is what the stdlib drops."""
+    if _UNSTRUCTURED_TEXT.fullmatch(value) is None:
+        return None
+    # [text, charset, B text, Q text, text, charset, ..., text]
+    pieces = _LONE_ENCODED_WORD.split(value)
+    last = len(pieces) - 1
     out: list[str] = []
-    previous_encoded = False
-    for word in words:
-        match = _B_WORD.fullmatch(word)
-        if match is None:
-            if not word or "=?" in word or _PRINTABLE_WORD.fullmatch(word) is None:
+    for index in range(0, last + 1, 4):
+        between = pieces[index]
+        if _ENCODED_WORD_START in between:  # a word with "=?" that is not an encoded word
+            return None
+        if not (0 < index < last and _BLANKS.fullmatch(between) is not None):
+            out.append(between)
+        if index < last:
+            text = _decoded_text(pieces[index + 1], pieces[index + 2], pieces[index + 3])
+            if text is None:
                 return None
-            if out:
-                out.append(" ")
-            out.append(word)
-            previous_encoded = False
-            continue
-        encoded = match.group(1)
-        if len(encoded) % 4:
-            return None
-        try:
-            text = a2b_base64(encoded.encode("ascii"), strict_mode=True).decode("utf-8")
-        except (BinasciiError, UnicodeDecodeError):
-            return None
-        if not text.isprintable():
-            return None
-        if out and not previous_encoded:
-            out.append(" ")
-        out.append(text)
-        previous_encoded = True
+            out.append(text)
     return "".join(out)
 
 
@@ -177,15 +282,33 @@ def address_value(value: str,
                   ) -> str | None:
     """:func:`simple_value` of an address field; ``mailboxes`` stands for
     :func:`simple_mailboxes` (a caller may answer it from what it already read)."""
+    if _ENCODED_WORD_START in value or '"' in value:  # (read by _phrase_mailboxes)
+        found = (mailboxes or simple_mailboxes)(value)
+        if found is None:
+            return None
+        return ", ".join([_mailbox_text(name, addr) for name, addr in found])
     if not _plain(value):
         return None
     found = (mailboxes or simple_mailboxes)(value)
     if found is None:
         return None
+    # (a display name of atoms holds no special: the stdlib writes it as it is)
     if len(found) == 1:
         name, addr = found[0]
         return f"{name} <{addr}>" if name else addr
     return ", ".join(f"{name} <{addr}>" if name else addr for name, addr in found)
+
+
+def _mailbox_text(name: str, addr: str) -> str:
+    """``str()`` of the stdlib's ``headerregistry.Address`` of a mailbox: the display name
+    quoted (``quote_string``: backslash and double quote escaped) when it holds one of RFC 5322's
+    specials (section 3.2.3), then the addr-spec in angle brackets; the addr-spec alone for an
+    empty display name."""
+    if not name:
+        return addr
+    if _SPECIAL.search(name) is not None:
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{addr}>"
 
 
 def _address(value: str) -> str | None:
@@ -293,8 +416,8 @@ def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
     """(display name, addr-spec) of each mailbox of an address field ``value``, as the stdlib
     reads them, when ``value`` is in the simple subset (see the module docstring); else None."""
-    if _ENCODED_WORD_START in value:
-        return None
+    if _ENCODED_WORD_START in value or '"' in value:
+        return _phrase_mailboxes(value)
     if "<" not in value and _BARE_ADDRESSES.fullmatch(value) is not None:  # (no "<" in atext)
         # Every item is a bare addr-spec (the fourth alternative of _MAILBOX, the only one
         # without "<"), which holds neither "," nor " ": the items are those the loop of
@@ -318,3 +441,62 @@ def _listed_mailboxes(value: str) -> list[tuple[str, str]] | None:
         else:
             found.append(("", angle_addr if angle_addr is not None else bare_addr))
     return found
+
+
+def _phrase_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """:func:`simple_mailboxes` of a value with ``=?`` or ``"``: a list of mailboxes
+    (``_PHRASE_MAILBOX``, each after blanks or none: the first at the start of the value, each
+    other one after a ``","``; the stdlib reads the blanks before a mailbox as CFWS it leaves out
+    of the display name and the addr-spec), each ``addr-spec``, ``<addr-spec>`` or
+    ``phrase <addr-spec>`` (blanks before the ``<``), where the phrase is words separated by blanks, each an atom without ``=?``, an RFC
+    2047 encoded word :func:`_encoded_word_text` decodes, or a quoted string without ``=?``,
+    and no addr-spec holds ``=?``; None for any other value.
+
+    The stdlib reads each such word of a phrase as an atom (``get_atom``: the encoded word, or
+    the atext) or a quoted string (``get_quoted_string``), then the blanks after it as one CFWS
+    token, and records no defect (each encoded word is followed by blanks and decodes without
+    one; no quoted string holds one).  The display name is the phrase's value without the CFWS
+    that ends it (and the CFWS that starts it, after a comma): the words' values joined by one
+    space each (a CFWS token's value).  An atom's value is its text; an encoded word's is its
+    text with each run of white space that starts with a blank made one space
+    (``_EW_BLANK_RUN``: get_encoded_word splits the text at blanks, and a white space token's
+    value is one space); a quoted string's is its content with its blanks as written and each
+    quoted-pair made the character it quotes (``_get_ptext_to_endchars``).  Unlike an
+    unstructured value, the space between two encoded words stays."""
+    if not value.isascii():
+        return None
+    found: list[tuple[str, str]] = []
+    pos = 0
+    end = len(value)
+    while True:
+        match = _PHRASE_MAILBOX.match(value, pos)
+        if match is None:
+            return None
+        phrase, named_addr, angle_addr, bare_addr = match.groups()
+        if phrase is not None:
+            if _ENCODED_WORD_START in named_addr:
+                return None
+            words = []
+            for word in _PHRASE_WORDS.findall(phrase):
+                if word[0] == '"':
+                    if _ENCODED_WORD_START in word:
+                        return None
+                    word = _QUOTED_PAIR.sub(r"\1", word[1:-1])
+                elif _ENCODED_WORD_START in word:
+                    text = _encoded_word_text(word)
+                    if text is None:
+                        return None
+                    word = _EW_BLANK_RUN.sub(" ", text)
+                words.append(word)
+            found.append((" ".join(words), named_addr))
+        else:
+            addr = angle_addr if angle_addr is not None else bare_addr
+            if _ENCODED_WORD_START in addr:
+                return None
+            found.append(("", addr))
+        pos = match.end()
+        if pos == end:
+            return found
+        if value[pos] != ",":
+            return None
+        pos += 1

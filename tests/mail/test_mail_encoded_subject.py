@@ -1,7 +1,7 @@
-"""The reader of unstructured values with RFC 2047 "B" encoded words against the stdlib.
+"""The reader of unstructured values with RFC 2047 encoded words against the stdlib.
 
 :func:`smtpsniff.mail.simple.simple_value` of an unstructured field (Subject, ...) answers values
-made of printable ASCII words and whole UTF-8 "B" encoded words without the stdlib's parser.
+made of printable ASCII words and whole "B" or "Q" encoded words without the stdlib's parser.
 Every answer must equal ``str()`` of the stdlib header ``email.policy.default`` builds, and the
 stdlib must record no defect for that value; this is checked on generated values (encoded words
 of random UTF-8 text, mixed with plain words), on seeded mutations of them (spaces doubled,
@@ -98,12 +98,14 @@ def test_recorded_unstructured_fields_agree_with_the_stdlib():
 def test_the_common_shapes_are_answered():
     for value in ("Rapport trimestriel =?utf-8?b?4oCTIHLDqXN1bcOpIGV0IHBpw6hjZXM=?= jointes",
                   "=?UTF-8?B?w6k=?= =?utf-8?b?w6k=?=",  # the space between two is dropped
-                  "=?utf-8?b?w6k=?="):
+                  "=?utf-8?b?w6k=?=",
+                  "a  =?utf-8?b?w6k=?=",  # two spaces, kept
+                  "=?iso-8859-1?b?6Q==?=",
+                  "=?utf-8?q?caf=C3=A9?=\t=?UTF-8?Q?_au_lait?="):  # the tab between two is dropped
         assert _check("Subject", value), value
     for value in ("=?utf-8?b?w6k?=",  # padding repaired by the stdlib, with a defect
-                  "a  =?utf-8?b?w6k=?=",  # two spaces
                   "=?utf-8?b?AA==?=",  # a NUL: a defect
                   "=?utf-8?b?/w==?=",  # not UTF-8
-                  "=?iso-8859-1?b?6Q==?=",
+                  "=?bogus?b?6Q==?=",  # unknown charset
                   "x=?utf-8?b?w6k=?="):
         assert not _check("Subject", value), value

@@ -152,18 +152,21 @@ def test_recorded_header_fields_agree_with_the_stdlib():
     ("Received", "from a (b [192.0.2.1]) by c with ESMTP id X; Tue, 4 Jun 2024 10:15:00 +0000"),
     ("MIME-Version", "1.0"),
     ("Content-Transfer-Encoding", "quoted-printable"),
+    ("From", "=?utf-8?q?Ren=C3=A9?= <r@example.test>"),  # RFC 2047 encoded word
+    ("Subject", "=?utf-8?q?caf=C3=A9?="),
+    ("From", '"Smith, J." <j@example.test>'),  # quoted display name: the stdlib re-renders it
 ])
 def test_common_values_take_the_simple_path(name, value):
     assert _check(name, value)
 
 
 @pytest.mark.parametrize(("name", "value"), [
-    ("From", '"Smith, J." <j@example.test>'),  # quoted display name: the stdlib re-renders it
-    ("From", "=?utf-8?q?Ren=C3=A9?= <r@example.test>"),  # RFC 2047 encoded word
+    ("From", '"Smith, J." <j@example.test> (work)'),  # a comment
+    ("From", "=?utf-8?q?Ren=C3=A9?=<r@example.test>"),  # no white space after the encoded word
     ("To", "undisclosed-recipients:;"),  # group syntax
     ("To", "a@example.test (Alice)"),  # comment
     ("To", "J. Smith <j@example.test>"),  # obs-phrase
-    ("Subject", "=?utf-8?q?caf=C3=A9?="),
+    ("Subject", "=?utf-8?q?caf=C3=A9?=s"),  # no white space after the encoded word
     ("Message-ID", "<a@b> trailing"),
     ("MIME-Version", "1.0 (produced by x)"),
     ("Date", "yesterday"),
