@@ -572,9 +572,11 @@ def _rendered_getters(content_type: str, disposition: str | None
         disposition = disposition.partition(";")[0].strip().lower()
     if filename is None:
         filename = name
+    if charset is not None:  # get_content_charset: None for a charset that is not ASCII
+        charset = charset.lower() if charset.isascii() else None
     return (ctype, disposition,
             collapse_rfc2231_value(filename).strip() if filename is not None else None,
-            name, charset.lower() if charset is not None else None)
+            name, charset)
 
 
 _ROOT_SKIPPED_DEFECTS = frozenset({

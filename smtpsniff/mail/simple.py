@@ -51,6 +51,7 @@ from email.headerregistry import (
     UnstructuredHeader,
 )
 from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import unquote_to_bytes
 
 # RFC 5322 section 3.2.3: atext (ASCII only: no RFC 6532 UTF-8, which the stdlib may flag).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -72,10 +73,26 @@ _MECHANISM = re.compile(r"[A-Za-z0-9-]+")
 # spaces inside.  attribute = token; here letters, digits, ".", "_" and "-".
 _TOKEN = r"[A-Za-z0-9!#$&+.^_`{|}~-]+"
 _QUOTED = r'"([\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)"'
-_PARAMETER = rf";[ \t]*([A-Za-z0-9._-]+)=(?:({_TOKEN})|{_QUOTED})"
+# RFC 2231 section 7: extended-other-values = *(ext-octet / attribute-char), that is token
+# characters and "%" (ext-octet = "%" 2HEXDIG; the stdlib reads any "%" here, and decodes
+# what urllib.parse.unquote_to_bytes decodes).  A parameter's value here is such text (literal
+# unless the parameter is marked "*"), a quoted string, or (RFC 2231 section 4: the first
+# section of a "*" parameter) charset "'" language "'" text, with a charset of letters, digits,
+# "_", "." and "-" and a language of token characters, either of them empty.
+_EXT_TEXT = r"[A-Za-z0-9!#$%&+.^_`{|}~-]+"
+_INITIAL = r"([A-Za-z0-9_.-]*)'[A-Za-z0-9!#$&+.^_`{|}~-]*'(" + _EXT_TEXT + ")"
+# RFC 2045 section 5.1 parameter, with RFC 2231 section 3 (continuations: "*" section number,
+# without a leading 0) and section 4 ("*": a charset and language, then %-encoded text).
+# Groups: the attribute, the section number, the "*", the charset and text of an initial
+# value, a text, a quoted string's content.
+_PARAMETER = (rf";[ \t]*([A-Za-z0-9._-]+)(?:\*(0|[1-9][0-9]*))?(\*)?="
+              rf"(?:{_INITIAL}|({_EXT_TEXT})|{_QUOTED})")
 _CONTENT_TYPE = re.compile(rf"({_TOKEN}/{_TOKEN})((?:{_PARAMETER})*)")
 _DISPOSITION = re.compile(rf"({_TOKEN})((?:{_PARAMETER})*)")
 _PARAMETERS = re.compile(_PARAMETER)
+# What a rendered value may not hold: the stdlib writes it as a quoted string, escaping these,
+# and a caller reads a rendering back as a quoted string without escapes.
+_ESCAPED = re.compile(r'["\\]')
 # RFC 2047 section 2: an encoded word starts with "=?".
 _ENCODED_WORD_START = "=?"
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -395,22 +412,96 @@ def _none(value: str) -> None:
 
 
 def _parameterized(grammar: re.Pattern[str], value: str) -> str | None:
-    """Content-Type or Content-Disposition rendered as the stdlib's ``MimeParameters`` does."""
+    """Content-Type or Content-Disposition rendered as the stdlib's ``MimeParameters`` does: the
+    type, then each parameter (by name, in the order names first appear) as ``; name="value"``
+    (``quote_string``, which escapes nothing here: see :func:`_parameter_values`)."""
     match = grammar.fullmatch(value)
     if match is None:
         return None
     kind, rest = match.group(1, 2)
     if not rest:
         return kind
-    # (name, token, quoted text): findall gives "" for the alternative that did not match, and
-    # neither can match empty
+    # (name, section, "*", charset, initial text, text, quoted text): findall gives "" for a
+    # group that did not match, and the texts cannot match empty
     params = _PARAMETERS.findall(rest)
+    if "*" in rest or "'" in rest:
+        found = _parameter_values(params)
+        if found is None:
+            return None
+        return kind + "; " + "; ".join([f'{name}="{text}"' for name, text in found])
     if len(params) == 1:
-        name, token, text = params[0]
+        name, _, _, _, _, token, text = params[0]
         return f'{kind}; {name}="{token or text}"'
-    if len({name for name, _, _ in params}) != len(params):  # the stdlib drops repeats (a defect)
+    if len({param[0] for param in params}) != len(params):  # the stdlib drops repeats (a defect)
         return None
-    return kind + "; " + "; ".join(f'{name}="{token or text}"' for name, token, text in params)
+    return kind + "; " + "; ".join(
+        [f'{name}="{token or text}"' for name, _, _, _, _, token, text in params])
+
+
+def _parameter_values(params: list[tuple[str, str, str, str, str, str, str]]
+                      ) -> list[tuple[str, str]] | None:
+    """Each parameter's name and value (``_PARAMETERS``' groups of each in ``params``) as the
+    stdlib's ``MimeParameters.params`` finds them, when it records no defect and no value holds
+    ``"`` or a backslash; else None.
+
+    RFC 2231 section 3: the sections of a parameter (``name*0``, ``name*1``, ...; a parameter
+    without a section number is section 0) are joined in the order of their numbers, which must
+    be 0, 1, 2, ... with neither a gap nor a repeat (else a defect: the stdlib ignores a repeated
+    plain parameter, and keeps the sections out of order).  Section 4: a section marked ``*`` is
+    %-decoded (``urllib.parse.unquote_to_bytes``, as the stdlib decodes it: a ``%`` that does not
+    start two hex digits stays as it is) and decoded with the charset of the parameter's first
+    section; that first section, when marked, is charset ``'`` language ``'`` text (the charset
+    ``us-ascii`` when empty; the language is not kept), and no other section may be (a defect).
+    The charset of a first section not marked is ``us-ascii``.  Here the charset is one of
+    ``_CHARSET_CODECS`` and its codec decodes the bytes (the stdlib decodes them with
+    ``surrogateescape`` and records a defect for what that escapes, or, for a charset unknown to
+    Python, decodes them as ASCII); a marked first section without charset and language, and a
+    marked section that is a quoted string, are defects.  A section that is not marked is its
+    text or its quoted string's content.
+
+    The stdlib renders a value holding ``"`` or a backslash with those escaped; such a value is
+    left to it, so that every rendering here reads back as a quoted string without escapes."""
+    # name -> [(section number, marked, charset, initial text, text, quoted text)], the names
+    # in the order they first appear
+    named: dict[str, list[tuple[int, str, str, str, str, str]]] = {}
+    for name, section, marked, charset, initial, text, quoted in params:
+        number = int(section) if section else 0
+        if initial:
+            if not marked or number:  # (an initial value only in a marked first section)
+                return None
+        elif marked and (number == 0 or quoted):
+            return None
+        named.setdefault(name, []).append((number, marked, charset, initial, text, quoted))
+    found = []
+    for name, sections in named.items():
+        if len(sections) > 1:
+            sections.sort(key=_section_number)
+        codec = "ascii"
+        pieces = []
+        for index, (number, marked, charset, initial, text, quoted) in enumerate(sections):
+            if number != index:
+                return None
+            if not marked:
+                pieces.append(text or quoted)
+                continue
+            if initial:
+                codec = _CHARSET_CODECS.get(charset.lower()) if charset else "ascii"
+                if codec is None:
+                    return None
+                text = initial
+            try:
+                pieces.append(unquote_to_bytes(text).decode(codec))
+            except UnicodeDecodeError:
+                return None
+        joined = "".join(pieces)
+        if _ESCAPED.search(joined) is not None:
+            return None
+        found.append((name, joined))
+    return found
+
+
+def _section_number(section: tuple[int, str, str, str, str, str]) -> int:
+    return section[0]
 
 
 def simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
