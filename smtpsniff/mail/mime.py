@@ -393,8 +393,8 @@ def _entity_getters(items: Sequence[tuple[str, str]], policy: EmailPolicy,
     """:func:`_clean_getters` of an entity with the fields ``items`` made by
     ``policy.message_factory`` (default type ``text/plain``, as the root and every part of
     :func:`~smtpsniff.mail.multipart.attach_parts`' trees); for one it does not read (a
-    structured Content-Disposition such as an RFC 2231 ``filename*``, a structured
-    Content-Type), the stdlib getters' answers as :func:`_record` finds them: those of
+    structured Content-Disposition such as an RFC 2231 ``filename*`` with a defect, a
+    structured Content-Type), the stdlib getters' answers as :func:`_record` finds them: those of
     :func:`_stdlib_getters` on such an entity, and its Content-Type value when that is a plain
     string.  None when a getter raises there (the walk would record that): nothing is logged."""
     read = _clean_getters(items, policy.header_factory, found)
@@ -532,8 +532,10 @@ def _simple_getters(entity: Message) -> tuple[str, str | None, str | None, str |
     Content-Type and Content-Disposition are fetched as ``Message.get`` fetches them (the first
     field of each name, in any case), found in one pass over the entity's fields.  The stdlib
     getters read such a string with ``_splitparam`` and ``_parseparam``; its
-    parameters are ``; name="value"`` with distinct names and values without quotes or
-    backslashes, so each getter's answer is the first parameter of that name (in any case).
+    parameters are ``; name="value"`` with distinct names (none ending in ``*``: RFC 2231 values
+    are rendered decoded) and values without quotes or backslashes, so each getter's answer is
+    the first parameter of that name (in any case); ``get_content_charset`` answers None for
+    such a charset that is not ASCII (one decoded from an RFC 2231 value).
     A value the header factory raises on (an RFC 2231 parameter in a charset such as ``idna``
     that cannot decode it) is left to :func:`_stdlib_getters`, which records the failure."""
     type_item, disposition_item = _type_and_disposition(entity._headers)  # type: ignore[attr-defined]

@@ -22,9 +22,13 @@ tests/mail/test_mail_simple_headers.py):
 * MIME-Version (RFC 2045 section 4): ``1.0``;
 * Content-Transfer-Encoding (RFC 2045 section 6.1): one token of letters, digits and ``-``;
 * Content-Type and Content-Disposition (RFC 2045 section 5.1, RFC 2183 section 2): a type (and
-  subtype) of token characters, then parameters of distinct names, each a plain token or a
-  quoted string of printable characters with single spaces (no RFC 2231 sections, no escapes),
-  rendered as the stdlib renders them (``; name="value"``);
+  subtype) of token characters, then parameters, each a plain token or a quoted string of
+  printable characters with single spaces (no escapes), or an RFC 2231 value (section 4:
+  ``name*=charset'language'%-encoded text``, in a charset of ``_CHARSET_CODECS``; section 3:
+  continuations ``name*0*=...; name*1*=...``, encoded or plain), rendered as the stdlib renders
+  them (``; name="value"``, each name once, its sections joined and decoded; see
+  :func:`_parameter_values`); a decoded value the stdlib would escape (``"``, backslash) is
+  left to it;
 * Date (RFC 5322 section 3.3): any value the stdlib's date parser reads, rendered as the stdlib
   renders it (``email.utils.format_datetime``).  A date in the canonical form
   ``Tue, 04 Jun 2024 10:15:00 +0000`` is read by :func:`canonical_date` without the stdlib's

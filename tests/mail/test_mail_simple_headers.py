@@ -155,6 +155,8 @@ def test_recorded_header_fields_agree_with_the_stdlib():
     ("From", "=?utf-8?q?Ren=C3=A9?= <r@example.test>"),  # RFC 2047 encoded word
     ("Subject", "=?utf-8?q?caf=C3=A9?="),
     ("From", '"Smith, J." <j@example.test>'),  # quoted display name: the stdlib re-renders it
+    ("Content-Disposition", "attachment; filename*=utf-8''Rechnung-3-M%C3%A4rz.pdf"),  # RFC 2231
+    ("Content-Type", "application/pdf; name*0*=utf-8''M%C3%A4rz; name*1=.pdf"),
 ])
 def test_common_values_take_the_simple_path(name, value):
     assert _check(name, value)
@@ -170,6 +172,8 @@ def test_common_values_take_the_simple_path(name, value):
     ("Message-ID", "<a@b> trailing"),
     ("MIME-Version", "1.0 (produced by x)"),
     ("Date", "yesterday"),
+    ("Content-Disposition", "attachment; filename*=utf-8''M%E4rz.pdf"),  # not UTF-8 (a defect)
+    ("Content-Disposition", "attachment; filename*=utf-8''%22quoted%22.pdf"),  # escaped quotes
 ])
 def test_other_values_are_left_to_the_stdlib(name, value):
     assert not _check(name, value)

@@ -123,7 +123,9 @@ def _handmade(rng: random.Random) -> str:
     language = rng.choice(_LANGUAGES)
     encoded = _percent(data, rng)
     shape = rng.randint(0, 5)
-    if shape == 0:  # name*=charset'lang'text
+    if shape == 0:  # name*=charset'lang'text (at times without the charset and language)
+        if rng.random() < 0.1:
+            return f"{attribute}*={encoded}"
         return f"{attribute}*={charset}'{language}'{encoded}"
     # continuations: cut the encoded text between escapes, at times inside one
     cuts = sorted(rng.sample(range(1, len(encoded)), min(len(encoded) - 1, rng.randint(1, 4))))
@@ -139,6 +141,10 @@ def _handmade(rng: random.Random) -> str:
                             else f"{attribute}*{number}={piece}")
         else:
             sections.append(f"{attribute}*{number}*={piece}")
+    if rng.random() < 0.1:  # the first section without its charset and language
+        sections[0] = f"{attribute}*0*={pieces[0]}"
+    elif rng.random() < 0.1 and len(sections) > 1:  # a later section with them
+        sections[-1] = f"{attribute}*{len(sections) - 1}*={charset}'{language}'{pieces[-1]}"
     if shape == 3:  # sections in another order
         rng.shuffle(sections)
     elif shape == 4 and len(sections) > 1:  # a missing or repeated section
@@ -284,6 +290,9 @@ def test_usual_shapes(name, value, expected):
     "attachment; filename=a; filename*=utf-8''b",  # a repeat (a defect)
     "attachment; filename=utf-8''a",  # an initial value not marked (a defect)
     "attachment; filename*1*=utf-8''a",  # an initial value in a later section (a defect)
+    "attachment; filename*0*=utf-8''a; filename*1*=utf-8''b",  # (the same)
+    "attachment; filename*=report.pdf",  # a marked value without charset and language
+    "attachment; filename*0*=report; filename*1*=.pdf",  # (the same)
 ])
 def test_other_shapes_are_left_to_the_stdlib(value):
     assert simple_value(STDLIB["Content-Disposition"], value) is None
@@ -351,7 +360,7 @@ def test_getters_read_what_the_stdlib_getters_read():
                     name if isinstance(name, str) else None, charset)
         assert found == expected, raw
         assert clean[0] == expected, raw
-    assert answered > 200  # entities with RFC 2231 values answered
+    assert answered > 150  # entities with RFC 2231 values answered
 
 
 def _off(monkeypatch: pytest.MonkeyPatch) -> None:
