@@ -73,8 +73,9 @@ _MSG_ID = re.compile(rf"<{_ADDR_SPEC}>")
 # RFC 2045 section 6.1: mechanism = token; here letters, digits and "-" only.
 _MECHANISM = re.compile(r"[A-Za-z0-9-]+")
 # RFC 2045 section 5.1: token = 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>; here
-# also without "%", "'" and "*" (RFC 2231 syntax).  A quoted-string without escapes and with single
-# spaces inside.  attribute = token; here letters, digits, ".", "_" and "-".
+# (a type, subtype or disposition type) also without "%", "'" and "*" (RFC 2231 syntax).  A
+# quoted-string without escapes and with single spaces inside.  attribute = token; here letters,
+# digits, ".", "_" and "-".
 _TOKEN = r"[A-Za-z0-9!#$&+.^_`{|}~-]+"
 _QUOTED = r'"([\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)"'
 # RFC 2231 section 7: extended-other-values = *(ext-octet / attribute-char), that is token
@@ -86,10 +87,11 @@ _QUOTED = r'"([\x21\x23-\x5b\x5d-\x7e]+(?: [\x21\x23-\x5b\x5d-\x7e]+)*)"'
 _EXT_TEXT = r"[A-Za-z0-9!#$%&+.^_`{|}~-]+"
 _INITIAL = r"([A-Za-z0-9_.-]*)'[A-Za-z0-9!#$&+.^_`{|}~-]*'(" + _EXT_TEXT + ")"
 # RFC 2045 section 5.1 parameter, with RFC 2231 section 3 (continuations: "*" section number,
-# without a leading 0) and section 4 ("*": a charset and language, then %-encoded text).
-# Groups: the attribute, the section number, the "*", the charset and text of an initial
-# value, a text, a quoted string's content.
-_PARAMETER = (rf";[ \t]*([A-Za-z0-9._-]+)(?:\*(0|[1-9][0-9]*))?(\*)?="
+# without a leading 0; here of at most 9 digits, which int() reads whatever its limits) and
+# section 4 ("*": a charset and language, then %-encoded text).  Groups: the attribute, the
+# section number, the "*", the charset and text of an initial value, a text, a quoted string's
+# content.
+_PARAMETER = (rf";[ \t]*([A-Za-z0-9._-]+)(?:\*(0|[1-9][0-9]{{0,8}}))?(\*)?="
               rf"(?:{_INITIAL}|({_EXT_TEXT})|{_QUOTED})")
 _CONTENT_TYPE = re.compile(rf"({_TOKEN}/{_TOKEN})((?:{_PARAMETER})*)")
 _DISPOSITION = re.compile(rf"({_TOKEN})((?:{_PARAMETER})*)")
