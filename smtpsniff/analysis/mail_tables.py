@@ -28,12 +28,12 @@ from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
     TypedColumn,
     add_connection_columns,
-    field_columns,
     frame_from_columns,
     frame_from_rows,
     new_lists,
     repeated,
     row_columns,
+    str_column,
 )
 
 if TYPE_CHECKING:
@@ -246,7 +246,12 @@ def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn
         "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
         "part": repeated(STR, paths, fields),
     }
-    columns.update(field_columns(headers, ("index", "name", "value", "raw_value")))
+    # One column at a time, each string column built at once (str_column): the text of the three
+    # is the bulk of the table, and only the column being built is held twice meanwhile.
+    columns["index"] = [h.index for h in headers]
+    columns["name"] = str_column([h.name for h in headers])
+    columns["value"] = str_column([h.value for h in headers])
+    columns["raw_value"] = str_column([h.raw_value for h in headers])
     return columns
 
 
