@@ -166,8 +166,8 @@ _UNREAD = object()
 _make_header = slot_builder(Header)
 
 
-#: The strings :func:`_new_header` shares, each its own key: header names and short values, the
-#: first ones met, at most ``_SHARED_STRINGS_MAX`` of at most ``_SHARED_STRING_CHARS`` characters
+#: The strings :func:`shared_string` shares, each its own key: header names, short values and
+#: Received clauses, the first ones met, at most ``_SHARED_STRINGS_MAX`` of at most ``_SHARED_STRING_CHARS`` characters
 #: (about 1 MiB at most); once full it takes no more, and other strings are kept as they come.
 #: A module-level table of immutable strings, read by every parse: a string found in it is equal
 #: to the one it stands for, so no record can tell which one it holds.
@@ -176,9 +176,10 @@ _SHARED_STRINGS_MAX = 8192
 _SHARED_STRING_CHARS = 40
 
 
-def _shared(text: str) -> str:
+def shared_string(text: str) -> str:
     """``text``, or the equal string of :data:`_SHARED_STRINGS` (where it is put while there is
-    room, when it is a short ``str``)."""
+    room, when it is a short ``str``): records that hold the result instead of ``text`` hold
+    equal values, with one string for the many fields of a capture that repeat it."""
     found = _SHARED_STRINGS.get(text)
     if found is not None:
         return found
@@ -195,10 +196,10 @@ def _new_header(index: int, name: str, raw: bytes, raw_value: str, value: str) -
     ``value`` the same object as ``raw_value`` when the two are equal (a value without encoded
     words is most often its own decoding).  Equal strings stand for each other anywhere: the
     fields are what they were, only fewer copies of them are kept."""
-    raw_value = _shared(raw_value)
+    raw_value = shared_string(raw_value)
     if value == raw_value:
         value = raw_value
-    return _make_header(index, _shared(name), raw, raw_value, value)
+    return _make_header(index, shared_string(name), raw, raw_value, value)
 
 
 _new_address = slot_builder(Address)
