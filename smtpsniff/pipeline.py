@@ -146,6 +146,9 @@ class SmtpPipeline:
         self._on_session = on_session
         #: The SMTP decoder's C readers, asked once for every conversation of this pipeline.
         self._c_readers = native.smtp_functions()
+        #: Each distinct message content of the kept sessions, for their builders to share (see
+        #: SessionBuilder); None when sessions are not kept, as it would hold every message.
+        self._contents: dict[bytes, bytes] | None = {} if keep_sessions else None
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -243,7 +246,8 @@ class SmtpPipeline:
         implicit = opened.server.port in IMPLICIT_TLS_PORTS
         conversation = SmtpConversation(limits=self.limits, implicit_tls=implicit,
                                         midstream=not opened.handshake_seen, c_readers=self._c_readers)
-        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit)
+        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit,
+                                 contents=self._contents)
         session = self._sessions[opened.conn_id] = _Session(conversation, builder)
         return session
 

@@ -75,18 +75,28 @@ _new_mail_message = slot_builder(MailMessage)
 
 
 def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
-    """Parse every message of ``records`` once, in session then transfer order."""
+    """Parse every message of ``records`` once, in session then transfer order.
+
+    A message whose bytes and completeness are those of one parsed before in this call (the same
+    message sent again: a retry after a temporary failure or greylisting, a copy to another
+    server) takes that one's :class:`ParsedMessage` and SHA-256 instead of a second, equal copy
+    of them: :func:`parse_message` depends on the bytes, ``complete`` and ``limits`` alone, and
+    its records are immutable.  (Captures of real traffic hold many such repeats.)"""
     out: list[MailMessage] = []
+    done: dict[tuple[bytes, bool], tuple[ParsedMessage, str]] = {}  # by (content, complete)
     for bundle in records:
         if not bundle.messages:
             continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
-            content = data.content
+            content, complete = data.content, data.complete
+            found = done.get((content, complete))
+            if found is None:
+                found = done[content, complete] = (
+                    parse_message(content, limits=limits, complete=complete),
+                    hashlib.sha256(content).hexdigest())
             out.append(_new_mail_message(  # MailMessage's fields in its order
-                bundle.session, transactions.get(data.trans_index), index, data,
-                parse_message(content, limits=limits, complete=data.complete),
-                hashlib.sha256(content).hexdigest()))
+                bundle.session, transactions.get(data.trans_index), index, data, *found))
     return tuple(out)
 
 

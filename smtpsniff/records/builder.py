@@ -134,8 +134,13 @@ _new_transaction_row = slot_builder(_Transaction)
 
 
 class SessionBuilder:
-    def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool) -> None:
+    """``contents``, when given, is a table of message contents shared by the builders of one
+    capture (see :meth:`_on_message`); it holds each distinct content as long as the table lives."""
+
+    def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool,
+                 contents: dict[bytes, bytes] | None = None) -> None:
         self.opened = opened
+        self._contents = contents
         self.session_id = opened.conn_id
         self.detected_by = detected_by
         self.implicit_tls = implicit_tls
@@ -369,6 +374,13 @@ class SessionBuilder:
         t.message_complete = m.complete
         if not m.complete:
             t.gap = True
+        contents = self._contents
+        if contents is not None:
+            # The same message sent again (a retry after a temporary failure or greylisting, a copy
+            # to another server) holds the bytes of the first one instead of an equal copy of them.
+            content = contents.setdefault(m.content, m.content)
+            if content is not m.content:
+                m = replace(m, content=content)
         self._messages.append(_new_message_data(
             session_id=self.session_id, trans_index=t.trans_index, command_index=m.command_index, via=m.via,
             content=m.content, size=m.size, complete=m.complete, truncated_content=m.truncated_content,
