@@ -90,11 +90,14 @@ def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMe
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
             content, complete = data.content, data.complete
-            found = done.get((content, complete))
+            key = (content, complete) if type(content) is bytes else None  # other types: parsed alone
+            found = done.get(key) if key is not None else None
             if found is None:
-                found = done[content, complete] = (
+                found = (
                     parse_message(content, limits=limits, complete=complete),
                     hashlib.sha256(content).hexdigest())
+                if key is not None:
+                    done[key] = found
             out.append(_new_mail_message(  # MailMessage's fields in its order
                 bundle.session, transactions.get(data.trans_index), index, data, *found))
     return tuple(out)

@@ -180,11 +180,12 @@ def shared_string(text: str) -> str:
     """``text``, or the equal string of :data:`_SHARED_STRINGS` (where it is put while there is
     room, when it is a short ``str``): records that hold the result instead of ``text`` hold
     equal values, with one string for the many fields of a capture that repeat it."""
+    if type(text) is not str:  # a subclass is kept as it is
+        return text
     found = _SHARED_STRINGS.get(text)
     if found is not None:
         return found
-    if (len(text) <= _SHARED_STRING_CHARS and len(_SHARED_STRINGS) < _SHARED_STRINGS_MAX
-            and type(text) is str):
+    if len(text) <= _SHARED_STRING_CHARS and len(_SHARED_STRINGS) < _SHARED_STRINGS_MAX:
         _SHARED_STRINGS[text] = text
     return text
 
@@ -197,7 +198,7 @@ def _new_header(index: int, name: str, raw: bytes, raw_value: str, value: str) -
     words is most often its own decoding).  Equal strings stand for each other anywhere: the
     fields are what they were, only fewer copies of them are kept."""
     raw_value = shared_string(raw_value)
-    if value == raw_value:
+    if value == raw_value and type(value) is type(raw_value):
         value = raw_value
     return _make_header(index, shared_string(name), raw, raw_value, value)
 

@@ -153,9 +153,13 @@ class SharedValues:
         self._lines: dict[tuple, tuple[str, ...]] = {}  # Capabilities.items -> capability_lines
 
     def content(self, content: bytes) -> bytes:
+        if type(content) is not bytes:  # (the decoder gives bytes; anything else is kept as it is)
+            return content
         return self._values.setdefault(content, content)  # type: ignore[return-value]
 
     def text(self, text: str) -> str:
+        if type(text) is not str:
+            return text
         return self._values.setdefault(text, text)  # type: ignore[return-value]
 
     def capabilities(self, c: Capabilities) -> Capabilities:
