@@ -167,8 +167,9 @@ _make_header = slot_builder(Header)
 
 
 #: The strings :func:`shared_string` shares, each its own key: header names, short values and
-#: Received clauses, the first ones met, at most ``_SHARED_STRINGS_MAX`` of at most ``_SHARED_STRING_CHARS`` characters
-#: (about 1 MiB at most); once full it takes no more, and other strings are kept as they come.
+#: Received clauses, the first ones met, at most ``_SHARED_STRINGS_MAX`` strings of at most
+#: ``_SHARED_STRING_CHARS`` characters (about 1 MiB in all); once full it takes no more, and other
+#: strings are kept as they come.
 #: A module-level table of immutable strings, read by every parse: a string found in it is equal
 #: to the one it stands for, so no record can tell which one it holds.
 _SHARED_STRINGS: dict[str, str] = {}

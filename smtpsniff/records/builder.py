@@ -145,7 +145,7 @@ class SharedValues:
     to builders whose records are kept as long as the tables.
     """
 
-    __slots__ = ("_values", "_lines")
+    __slots__ = ("_lines", "_values")
 
     def __init__(self) -> None:
         # bytes, str and tuples of them, each its own key (values of different types never equal)

@@ -55,4 +55,4 @@ def test_records_shared_values_tables():
     items = (("SIZE", ("10240000",)), ("PIPELINING", ()), ("AUTH", ("PLAIN", "LOGIN")))
     lines = shared.capability_lines(items)
     assert lines == capability_lines(items) == ("SIZE 10240000", "PIPELINING", "AUTH PLAIN LOGIN")
-    assert shared.capability_lines(tuple(list(items))) is lines
+    assert shared.capability_lines(items[:1] + items[1:]) is lines
