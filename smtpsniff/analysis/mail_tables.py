@@ -28,6 +28,7 @@ from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
     TypedColumn,
     add_connection_columns,
+    connection_columns,
     frame_from_columns,
     frame_from_rows,
     new_lists,
@@ -118,10 +119,19 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     attachment_columns = _attachment_columns(mail)
     attachments = frame_from_columns("attachments", len(attachment_columns["part"]),
                                      attachment_columns)
-    header_columns = _header_columns(mail)
-    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
     sessions = tables["sessions"]
-    for frame in (messages, attachments, headers):
+    header_columns = _header_columns(mail)
+    session_ids = header_columns["session_id"]
+    # The headers table's connection columns looked up by its session_id column as
+    # add_connection_columns does, and built with the frame instead of made missing and replaced.
+    connection = (connection_columns(session_ids.array, sessions)
+                  if isinstance(session_ids, TypedColumn) else None)
+    if connection is not None:
+        header_columns.update(connection)
+    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
+    del header_columns
+    unjoined = (messages, attachments) if connection is not None else (messages, attachments, headers)
+    for frame in unjoined:
         add_connection_columns(frame, sessions)
     anomalies = _with_mail_anomalies(tables["anomalies"], mail, extra)
     return {"messages": messages, "attachments": attachments, "headers": headers,
