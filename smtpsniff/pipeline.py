@@ -21,7 +21,7 @@ from .capture.frame import Frame
 from .limits import DEFAULT_LIMITS, Limits
 from .net import native
 from .proxy import NEED_MORE, Preamble, parse_preamble
-from .records.builder import SessionBuilder, SessionRecords
+from .records.builder import SessionBuilder, SessionRecords, SharedValues
 from .reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
 from .reassembly.table import SMTP_PORTS
 from .smtp.conversation import SmtpConversation
@@ -146,6 +146,9 @@ class SmtpPipeline:
         self._on_session = on_session
         #: The SMTP decoder's C readers, asked once for every conversation of this pipeline.
         self._c_readers = native.smtp_functions()
+        #: The values the builders of kept sessions share; None when sessions are not kept, as it
+        #: would hold each distinct message, reply text and capability list of a live run.
+        self._shared = SharedValues() if keep_sessions else None
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -243,7 +246,8 @@ class SmtpPipeline:
         implicit = opened.server.port in IMPLICIT_TLS_PORTS
         conversation = SmtpConversation(limits=self.limits, implicit_tls=implicit,
                                         midstream=not opened.handshake_seen, c_readers=self._c_readers)
-        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit)
+        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit,
+                                 shared=self._shared)
         session = self._sessions[opened.conn_id] = _Session(conversation, builder)
         return session
 

@@ -169,6 +169,7 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
         all_records.extend(_renumbered(result, offset))
         loose.extend(_renumber_anomalies(result.anomalies, offset))
         offset += pipeline.streams.reassembler.stats.connections
+        del pipeline, result  # the file's decoder state is not kept while the tables are built
     all_records.sort(key=lambda r: r.session.session_id)
     stats.smtp_sessions = len(all_records)
     objects: dict[str, object] = {}

@@ -28,12 +28,13 @@ from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
     TypedColumn,
     add_connection_columns,
-    field_columns,
+    connection_columns,
     frame_from_columns,
     frame_from_rows,
     new_lists,
     repeated,
     row_columns,
+    str_column,
 )
 
 if TYPE_CHECKING:
@@ -75,18 +76,31 @@ _new_mail_message = slot_builder(MailMessage)
 
 
 def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
-    """Parse every message of ``records`` once, in session then transfer order."""
+    """Parse every message of ``records`` once, in session then transfer order.
+
+    A message whose bytes and completeness are those of one parsed before in this call (the same
+    message sent again: a retry after a temporary failure or greylisting, a copy to another
+    server) takes that one's :class:`ParsedMessage` and SHA-256 instead of a second, equal copy
+    of them: :func:`parse_message` depends on the bytes, ``complete`` and ``limits`` alone, and
+    its records are immutable.  (Captures of real traffic hold many such repeats.)"""
     out: list[MailMessage] = []
+    done: dict[tuple[bytes, bool], tuple[ParsedMessage, str]] = {}  # by (content, complete)
     for bundle in records:
         if not bundle.messages:
             continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
-            content = data.content
+            content, complete = data.content, data.complete
+            key = (content, complete) if type(content) is bytes else None  # other types: parsed alone
+            found = done.get(key) if key is not None else None
+            if found is None:
+                found = (
+                    parse_message(content, limits=limits, complete=complete),
+                    hashlib.sha256(content).hexdigest())
+                if key is not None:
+                    done[key] = found
             out.append(_new_mail_message(  # MailMessage's fields in its order
-                bundle.session, transactions.get(data.trans_index), index, data,
-                parse_message(content, limits=limits, complete=data.complete),
-                hashlib.sha256(content).hexdigest()))
+                bundle.session, transactions.get(data.trans_index), index, data, *found))
     return tuple(out)
 
 
@@ -105,10 +119,19 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     attachment_columns = _attachment_columns(mail)
     attachments = frame_from_columns("attachments", len(attachment_columns["part"]),
                                      attachment_columns)
-    header_columns = _header_columns(mail)
-    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
     sessions = tables["sessions"]
-    for frame in (messages, attachments, headers):
+    header_columns = _header_columns(mail)
+    session_ids = header_columns["session_id"]
+    # The headers table's connection columns looked up by its session_id column as
+    # add_connection_columns does, and built with the frame instead of made missing and replaced.
+    connection = (connection_columns(session_ids.array, sessions)
+                  if isinstance(session_ids, TypedColumn) else None)
+    if connection is not None:
+        header_columns.update(connection)
+    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
+    del header_columns
+    unjoined = (messages, attachments) if connection is not None else (messages, attachments, headers)
+    for frame in unjoined:
         add_connection_columns(frame, sessions)
     anomalies = _with_mail_anomalies(tables["anomalies"], mail, extra)
     return {"messages": messages, "attachments": attachments, "headers": headers,
@@ -246,7 +269,12 @@ def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn
         "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
         "part": repeated(STR, paths, fields),
     }
-    columns.update(field_columns(headers, ("index", "name", "value", "raw_value")))
+    # One column at a time, each string column built at once (str_column): the text of the three
+    # is the bulk of the table, and only the column being built is held twice meanwhile.
+    columns["index"] = [h.index for h in headers]
+    columns["name"] = str_column([h.name for h in headers])
+    columns["value"] = str_column([h.value for h in headers])
+    columns["raw_value"] = str_column([h.raw_value for h in headers])
     return columns
 
 

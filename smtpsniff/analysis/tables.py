@@ -277,7 +277,9 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
     """The frame of the column lists ``data``, each column built with its schema dtype at once.
 
     The same frame as ``_typed(pd.DataFrame(data), schema)`` without first inferring a dtype for
-    each column and then converting it.
+    each column and then converting it.  Every column built here (and every :class:`TypedColumn`)
+    is a new array made for this frame alone, so the frame takes them as they are: the copy
+    ``pd.DataFrame`` makes of a dict's columns by default would be the same values again.
     """
     columns: dict[str, Any] = {}
     for col in schema:
@@ -288,7 +290,7 @@ def _typed_frame(data: dict[str, list[Any]], schema: tuple[Column, ...]) -> pd.D
             columns[col.name] = _MISSING[col.dtype](len(values))
         else:
             columns[col.name] = typed_column(col.dtype, values)
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)
 
 
 def typed_column(dtype: str, values: Sequence[Any]) -> Any:
@@ -391,6 +393,47 @@ def _inferred(values: Sequence[Any], *types: pa.DataType) -> pa.Array | None:
     if isinstance(array, pa.Array) and (array.type in types or array.type == pa.null()):
         return array
     return None  # a ChunkedArray (beyond 2 GiB of text) or another type
+
+
+#: Values joined per piece by :func:`str_column`: a piece's text is checked and encoded at once.
+_STR_PIECE = 4096
+
+
+def str_column(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
+    """The ``string`` column of ``values`` that are each a ``str`` (exactly, no subclass), its
+    ``large_string`` array made of one buffer of their UTF-8 bytes and one of their offsets.
+
+    The array :func:`_string_array` builds holds the same values (pyarrow infers ``string`` for
+    such values and the cast keeps each; a ``str`` is stored as its UTF-8 bytes), but pyarrow's
+    builder grows its buffer as it reads, and the cast copies it: the memory that takes stays
+    with pyarrow's allocator.  Here the buffer is allocated once at its size: each value's
+    length is its number of characters when it is ASCII (a piece whose joined text is ASCII is
+    all ASCII) and its encoded length otherwise; then each piece's text is encoded into its
+    place.  Any other values, or a ``str`` UTF-8 cannot encode (a lone surrogate): ``values`` as
+    given (the general path, which decides what they become).
+    """
+    if not values or not set(map(type, values)) <= {str}:
+        return values
+    count = len(values)
+    lengths = np.fromiter(map(len, values), np.int64, count)
+    for start in range(0, count, _STR_PIECE):
+        piece = values[start:start + _STR_PIECE]
+        if not "".join(piece).isascii():
+            for index, value in enumerate(piece, start):
+                if not value.isascii():
+                    try:
+                        lengths[index] = len(value.encode("utf-8"))
+                    except UnicodeEncodeError:
+                        return values
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    data = np.empty(int(offsets[-1]), dtype=np.uint8)
+    for start in range(0, count, _STR_PIECE):
+        encoded = "".join(values[start:start + _STR_PIECE]).encode("utf-8")
+        first = int(offsets[start])
+        data[first:first + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
+    array = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+    return TypedColumn(pd.array(array, dtype=STR))
 
 
 def _string_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:

@@ -163,7 +163,47 @@ def _simple(header_class: type, value: str) -> str | None:
 
 
 _UNREAD = object()
-_new_header = slot_builder(Header)
+_make_header = slot_builder(Header)
+
+
+#: The strings :func:`shared_string` shares, each its own key: header names, short values and
+#: Received clauses, the first ones met, at most ``_SHARED_STRINGS_MAX`` strings of at most
+#: ``_SHARED_STRING_CHARS`` characters (about 1 MiB in all); once full it takes no more, and other
+#: strings are kept as they come.
+#: A module-level table of immutable strings, read by every parse: a string found in it is equal
+#: to the one it stands for, so no record can tell which one it holds.
+_SHARED_STRINGS: dict[str, str] = {}
+_SHARED_STRINGS_MAX = 8192
+_SHARED_STRING_CHARS = 40
+
+
+def shared_string(text: str) -> str:
+    """``text``, or the equal string of :data:`_SHARED_STRINGS` (where it is put while there is
+    room, when it is a short ``str``): records that hold the result instead of ``text`` hold
+    equal values, with one string for the many fields of a capture that repeat it."""
+    if type(text) is not str:  # a subclass is kept as it is
+        return text
+    found = _SHARED_STRINGS.get(text)
+    if found is not None:
+        return found
+    if len(text) <= _SHARED_STRING_CHARS and len(_SHARED_STRINGS) < _SHARED_STRINGS_MAX:
+        _SHARED_STRINGS[text] = text
+    return text
+
+
+def _new_header(index: int, name: str, raw: bytes, raw_value: str, value: str) -> Header:
+    """The :class:`Header` of these fields, holding as few strings as it can: its name and a
+    short ``raw_value`` shared through :data:`_SHARED_STRINGS` (every MIME entity repeats a few
+    names, and values such as ``1.0``, ``base64`` or ``text/plain; charset="utf-8"``), and
+    ``value`` the same object as ``raw_value`` when the two are equal (a value without encoded
+    words is most often its own decoding).  Equal strings stand for each other anywhere: the
+    fields are what they were, only fewer copies of them are kept."""
+    raw_value = shared_string(raw_value)
+    if value == raw_value and type(value) is type(raw_value):
+        value = raw_value
+    return _make_header(index, shared_string(name), raw, raw_value, value)
+
+
 _new_address = slot_builder(Address)
 
 

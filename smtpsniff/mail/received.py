@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Iterator
 
 from smtpsniff.mail.anomalies import AnomalyLog
-from smtpsniff.mail.headers import parse_date
+from smtpsniff.mail.headers import parse_date, shared_string
 from smtpsniff.mail.model import Header, ReceivedHop
 
 _KEYWORDS = frozenset({"from", "by", "via", "with", "id", "for"})
@@ -242,16 +242,19 @@ def parse_received(header: Header, index: int, log: AnomalyLog) -> ReceivedHop:
                 and first_word.upper() != "HELO"):
             from_rdns = first_word.rstrip(".")
     for_ = _first(clauses, "for")
+    # Host names and protocols recur from stamp to stamp: each is held as a shared string.
+    by_host, via = _first(clauses, "by"), _first(clauses, "via")
+    with_protocol = " ".join(clauses.get("with", _NO_CLAUSE)[0])
     return ReceivedHop(
         index=index,
         raw=value,
-        from_host=from_words[0] if from_words else None,
-        from_helo=from_helo,
-        from_rdns=from_rdns,
+        from_host=shared_string(from_words[0]) if from_words else None,
+        from_helo=None if from_helo is None else shared_string(from_helo),
+        from_rdns=None if from_rdns is None else shared_string(from_rdns),
         from_ips=ips_in(" ".join(from_words + from_comments)),
-        by_host=_first(clauses, "by"),
-        via=_first(clauses, "via"),
-        with_protocol=" ".join(clauses.get("with", _NO_CLAUSE)[0]) or None,
+        by_host=None if by_host is None else shared_string(by_host),
+        via=None if via is None else shared_string(via),
+        with_protocol=shared_string(with_protocol) if with_protocol else None,
         id=_first(clauses, "id"),
         for_=for_.strip("<>") if for_ else None,
         timestamp=when,

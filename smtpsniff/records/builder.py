@@ -133,9 +133,67 @@ class _Transaction:
 _new_transaction_row = slot_builder(_Transaction)
 
 
+class SharedValues:
+    """Values the builders of one capture hold once: message contents, reply texts and the
+    capabilities an EHLO reply announces, which recur from session to session (the same message
+    sent again after a temporary failure or greylisting, or to another server; a server's replies
+    and extensions).
+
+    Each look-up returns the first value met equal to the one given, which a record then holds
+    instead of its own copy: records are immutable, and equal values stand for each other.  The
+    tables hold a reference to each distinct value beside what the records hold: give them only
+    to builders whose records are kept as long as the tables.
+    """
+
+    __slots__ = ("_lines", "_values")
+
+    def __init__(self) -> None:
+        # bytes, str and tuples of them, each its own key (values of different types never equal)
+        self._values: dict[object, object] = {}
+        self._lines: dict[tuple, tuple[str, ...]] = {}  # Capabilities.items -> capability_lines
+
+    def content(self, content: bytes) -> bytes:
+        if type(content) is not bytes:  # (the decoder gives bytes; anything else is kept as it is)
+            return content
+        return self._values.setdefault(content, content)  # type: ignore[return-value]
+
+    def text(self, text: str) -> str:
+        if type(text) is not str:
+            return text
+        return self._values.setdefault(text, text)  # type: ignore[return-value]
+
+    def capabilities(self, c: Capabilities) -> Capabilities:
+        """``c`` holding shared strings and tuples (a new event only when one differs)."""
+        values = self._values
+        items, domain = values.setdefault(c.items, c.items), values.setdefault(c.domain, c.domain)
+        greeting = values.setdefault(c.greeting, c.greeting)
+        mechanisms = values.setdefault(c.auth_mechanisms, c.auth_mechanisms)
+        if (items is c.items and domain is c.domain and greeting is c.greeting
+                and mechanisms is c.auth_mechanisms):
+            return c
+        return replace(c, items=items, domain=domain, greeting=greeting, auth_mechanisms=mechanisms)
+
+    def capability_lines(self, items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
+        """:func:`capability_lines` of ``items``, the same tuple for equal items."""
+        lines = self._lines.get(items)
+        if lines is None:
+            lines = self._lines[items] = capability_lines(items)
+        return lines
+
+
+def capability_lines(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
+    """``" ".join((keyword, *params))`` of each announced extension, in order."""
+    # without building that tuple for the many bare keywords
+    return tuple([kw + " " + " ".join(params) if params else kw for kw, params in items])
+
+
 class SessionBuilder:
-    def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool) -> None:
+    """``shared``, when given, is the :class:`SharedValues` of the builders of one capture."""
+
+    def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool,
+                 shared: SharedValues | None = None) -> None:
         self.opened = opened
+        self._shared = shared
         self.session_id = opened.conn_id
         self.detected_by = detected_by
         self.implicit_tls = implicit_tls
@@ -300,6 +358,7 @@ class SessionBuilder:
         code, frame, index = r.code, r.frame, r.command_index
         t = self._current
         t.last_reply = r
+        text = r.text if self._shared is None else self._shared.text(r.text)
         if index is None:
             trans_index = None
         elif (cmd := self._command_rows.get(index)) is not None:
@@ -316,13 +375,13 @@ class SessionBuilder:
             pass  # the reply changes nothing but its command's row (EHLO, QUIT, RSET, NOOP, ...)
         elif stage is _GREETING or verb == GREETING_VERB:
             if self._banner is None:
-                self._banner, self._greeting_code = r.text, code
+                self._banner, self._greeting_code = text, code
         elif verb == "MAIL" and trans_index == t.trans_index:
             t.mail_reply_code = code
         elif verb == "RCPT":
             rcpt = t.rcpt_by_command.get(index)
             if rcpt is not None:
-                rcpt[_RCPT_REPLY_CODE], rcpt[_RCPT_REPLY_TEXT] = code, r.text
+                rcpt[_RCPT_REPLY_CODE], rcpt[_RCPT_REPLY_TEXT] = code, text
         elif stage is _DATA_START or (stage is _BDAT_CHUNK and t.data_reply_code is None):
             t.data_reply_code = code
         elif stage is _DATA_END:
@@ -338,13 +397,15 @@ class SessionBuilder:
         replies = self._replies
         replies.append(_new_reply_record(
             self.session_id, len(replies), ts_ns, frame, code, enhanced_code,
-            r.text, len(r.lines), verb,
+            text, len(r.lines), verb,
             None if stage is _COMMAND or stage is _GREETING else stage._value_, index, trans_index))
         if message_end:
             self._messages_transferred += 1
             self._write_current()
 
     def _on_capabilities(self, c: Capabilities) -> None:
+        if self._shared is not None:
+            c = self._shared.capabilities(c)
         if self._capabilities is None:
             self._capabilities = c
         self._all_capabilities.append(c)
@@ -369,6 +430,9 @@ class SessionBuilder:
         t.message_complete = m.complete
         if not m.complete:
             t.gap = True
+        shared = self._shared
+        if shared is not None and (content := shared.content(m.content)) is not m.content:
+            m = replace(m, content=content)
         self._messages.append(_new_message_data(
             session_id=self.session_id, trans_index=t.trans_index, command_index=m.command_index, via=m.via,
             content=m.content, size=m.size, complete=m.complete, truncated_content=m.truncated_content,
@@ -410,8 +474,8 @@ class SessionBuilder:
         replies, transactions, messages, anomalies = self._replies, self._transactions, self._messages, \
             self._anomalies
         if caps is not None:
-            # " ".join((kw, *params)) per line, without building that tuple for the many bare keywords
-            capabilities = tuple([kw + " " + " ".join(params) if params else kw for kw, params in caps.items])
+            capabilities = (capability_lines(caps.items) if self._shared is None
+                            else self._shared.capability_lines(caps.items))
             pipelining, starttls, mechanisms = bool(caps.pipelining), bool(caps.starttls), caps.auth_mechanisms
         else:
             capabilities = mechanisms = ()
