@@ -147,7 +147,7 @@ class SmtpPipeline:
         #: The SMTP decoder's C readers, asked once for every conversation of this pipeline.
         self._c_readers = native.smtp_functions()
         #: The values the builders of kept sessions share; None when sessions are not kept, as it
-        #: would hold each distinct message, reply text and capability list of a live run.
+        #: would hold each distinct reply text and capability list of a live run.
         self._shared = SharedValues() if keep_sessions else None
 
     # -- input ----------------------------------------------------------------------------------

@@ -76,31 +76,18 @@ _new_mail_message = slot_builder(MailMessage)
 
 
 def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
-    """Parse every message of ``records`` once, in session then transfer order.
-
-    A message whose bytes and completeness are those of one parsed before in this call (the same
-    message sent again: a retry after a temporary failure or greylisting, a copy to another
-    server) takes that one's :class:`ParsedMessage` and SHA-256 instead of a second, equal copy
-    of them: :func:`parse_message` depends on the bytes, ``complete`` and ``limits`` alone, and
-    its records are immutable.  (Captures of real traffic hold many such repeats.)"""
+    """Parse every message of ``records`` once, in session then transfer order."""
     out: list[MailMessage] = []
-    done: dict[tuple[bytes, bool], tuple[ParsedMessage, str]] = {}  # by (content, complete)
     for bundle in records:
         if not bundle.messages:
             continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
-            content, complete = data.content, data.complete
-            key = (content, complete) if type(content) is bytes else None  # other types: parsed alone
-            found = done.get(key) if key is not None else None
-            if found is None:
-                found = (
-                    parse_message(content, limits=limits, complete=complete),
-                    hashlib.sha256(content).hexdigest())
-                if key is not None:
-                    done[key] = found
+            content = data.content
             out.append(_new_mail_message(  # MailMessage's fields in its order
-                bundle.session, transactions.get(data.trans_index), index, data, *found))
+                bundle.session, transactions.get(data.trans_index), index, data,
+                parse_message(content, limits=limits, complete=data.complete),
+                hashlib.sha256(content).hexdigest()))
     return tuple(out)
 
 

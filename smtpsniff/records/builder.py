@@ -134,10 +134,8 @@ _new_transaction_row = slot_builder(_Transaction)
 
 
 class SharedValues:
-    """Values the builders of one capture hold once: message contents, reply texts and the
-    capabilities an EHLO reply announces, which recur from session to session (the same message
-    sent again after a temporary failure or greylisting, or to another server; a server's replies
-    and extensions).
+    """Values the builders of one capture hold once: reply texts and the capabilities an EHLO
+    reply announces, which recur from session to session (a server's replies and extensions).
 
     Each look-up returns the first value met equal to the one given, which a record then holds
     instead of its own copy: records are immutable, and equal values stand for each other.  The
@@ -148,14 +146,9 @@ class SharedValues:
     __slots__ = ("_lines", "_values")
 
     def __init__(self) -> None:
-        # bytes, str and tuples of them, each its own key (values of different types never equal)
+        # str and tuples of them, each its own key (values of different types never equal)
         self._values: dict[object, object] = {}
         self._lines: dict[tuple, tuple[str, ...]] = {}  # Capabilities.items -> capability_lines
-
-    def content(self, content: bytes) -> bytes:
-        if type(content) is not bytes:  # (the decoder gives bytes; anything else is kept as it is)
-            return content
-        return self._values.setdefault(content, content)  # type: ignore[return-value]
 
     def text(self, text: str) -> str:
         if type(text) is not str:
@@ -430,9 +423,6 @@ class SessionBuilder:
         t.message_complete = m.complete
         if not m.complete:
             t.gap = True
-        shared = self._shared
-        if shared is not None and (content := shared.content(m.content)) is not m.content:
-            m = replace(m, content=content)
         self._messages.append(_new_message_data(
             session_id=self.session_id, trans_index=t.trans_index, command_index=m.command_index, via=m.via,
             content=m.content, size=m.size, complete=m.complete, truncated_content=m.truncated_content,

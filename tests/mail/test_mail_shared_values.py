@@ -3,25 +3,18 @@
 * ``headers.shared_string``: the bounded table of header names, short values and Received
   clauses.  The oracle is the parse with an empty table that takes nothing (every string kept as
   it came): each parsed message must be equal, and the table must never pass its bound.
-* ``mail_tables.parse_all``: a message whose bytes and completeness were parsed before in the same
-  call takes that parse.  The oracle is :func:`parse_message` and :func:`hashlib.sha256` of each
-  message on its own.
 
 Messages: the realistic corpus (make_capture's generator), the sent messages of the recorded
 captures, and seeded mutations of both (header names, values and folds changed, lines cut).
 """
 from __future__ import annotations
 
-import hashlib
 import random
-from dataclasses import replace
 
 import pytest
 
 from corpus import realistic_messages
-from mail_oracles import analysed, captures_with_sidecars, sent_messages
-from smtpsniff.analysis.mail_tables import parse_all
-from smtpsniff.limits import DEFAULT_LIMITS
+from mail_oracles import captures_with_sidecars, sent_messages
 from smtpsniff.mail import headers as headers_module
 from smtpsniff.mail.parse import parse_message
 
@@ -104,25 +97,3 @@ def test_mail_shared_strings_table_keeps_its_bound(corpus, monkeypatch):
     assert len(shared) == bound
     assert all(len(k) <= headers_module._SHARED_STRING_CHARS for k in shared)
 
-
-def test_mail_parse_all_reuses_equal_messages_exactly():
-    paths = captures_with_sidecars()
-    records = [bundle for path in paths for bundle in analysed(str(path)).records]
-    assert any(bundle.messages for bundle in records)
-    # every session twice, then once more with each message marked incomplete
-    cut = [replace(bundle, messages=tuple(replace(m, complete=False) for m in bundle.messages))
-           for bundle in records]
-    mail = parse_all([*records, *records, *cut], DEFAULT_LIMITS)
-    assert len(mail) == 3 * sum(len(bundle.messages) for bundle in records)
-    for m in mail:
-        assert m.parsed == parse_message(m.data.content, complete=m.data.complete)
-        assert m.sha256 == hashlib.sha256(m.data.content).hexdigest()
-    first = {}
-    for m in mail:
-        key = (m.data.content, m.data.complete)
-        if key in first:
-            assert m.parsed is first[key].parsed
-        first.setdefault(key, m)
-    incomplete = [m for m in mail if not m.data.complete]
-    assert incomplete and all(any(a.kind == "message_incomplete" for a in m.parsed.anomalies)
-                              for m in incomplete)
