@@ -313,11 +313,18 @@ _SUBJECTS = ("Réunion de projet – compte rendu", "Quarterly report Q{n}", "В
              "Security alert for your account", "Açúcar e café: pedido {n}", "Your ticket #{n} was updated")
 
 
+def _mail_date(day: int, hour: int, minute: int, second: int) -> str:
+    """An RFC 5322 date-time of May 2024, UTC, its day name right, as mail software writes one."""
+    from datetime import datetime, timezone
+    from email.utils import format_datetime
+
+    return format_datetime(datetime(2024, 5, day, hour, minute, second, tzinfo=timezone.utc))
+
+
 def _realistic_received(rng: random.Random, n: int, hop: int) -> str:
     host = f"mx{hop}.relay{rng.randint(1, 99)}.example.net"
     ip = ".".join(str(rng.randint(1, 254)) for _ in range(4))
-    date = (f"{('Mon', 'Tue', 'Wed', 'Thu', 'Fri')[hop % 5]}, {1 + n % 28:02d} May 2024 "
-            f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d} +0000")
+    date = _mail_date(1 + n % 28, rng.randint(0, 23), rng.randint(0, 59), rng.randint(0, 59))
     shape = rng.randrange(4)
     if shape == 0:
         return (f"from {host} ({host} [{ip}])\r\n\tby mail.example.org (Postfix) with ESMTPS id "
@@ -334,7 +341,7 @@ def _realistic_received(rng: random.Random, n: int, hop: int) -> str:
             f"{rng.getrandbits(48):x};\r\n        {date}")
 
 
-def _realistic_message(rng: random.Random, sender: str, rcpts: list[str], n: int) -> bytes:
+def realistic_message(rng: random.Random, sender: str, rcpts: list[str], n: int) -> bytes:
     """One message as a mail client and its relays would have written it (see above)."""
     from email import policy
     from email.headerregistry import Address
@@ -347,7 +354,7 @@ def _realistic_message(rng: random.Random, sender: str, rcpts: list[str], n: int
     if rng.random() < 0.4:
         m["Cc"] = [Address(rng.choice(_NAMES), f"cc{n}.{k}", "example.net") for k in range(rng.randint(1, 3))]
     m["Subject"] = rng.choice(_SUBJECTS).replace("{n}", str(n))
-    m["Date"] = f"Tue, {1 + n % 28:02d} May 2024 09:{n % 60:02d}:{(n * 7) % 60:02d} +0000"
+    m["Date"] = _mail_date(1 + n % 28, 9, n % 60, (n * 7) % 60)
     m["Message-ID"] = f"<{rng.getrandbits(64):016x}.{n}@example.com>"
     m["List-Unsubscribe"] = f"<mailto:unsubscribe-{n}@example.com>"
     body = "\n".join(_text_body(rng, rng.randint(4, 30))) + "\nCafé, naïve, façade – à bientôt.\n"
@@ -371,9 +378,9 @@ def _realistic_message(rng: random.Random, sender: str, rcpts: list[str], n: int
 
 def realistic_transcripts(seed: int, count: int = 20_000) -> list[Transcript]:
     """``count`` Postfix-like sessions as :func:`embedded_transcript`, each with a message of its own
-    from :func:`_realistic_message`."""
+    from :func:`realistic_message`."""
     rng = random.Random(f"realistic-{seed}")
-    return [embedded_transcript(rng, n, message=_realistic_message) for n in range(count)]
+    return [embedded_transcript(rng, n, message=realistic_message) for n in range(count)]
 
 
 # ------------------------------------------------------------------------------------------------

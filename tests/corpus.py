@@ -67,6 +67,6 @@ def realistic_messages(count: int = 120, seed: int = 1) -> list[bytes]:
     rng = random.Random(f"realistic-messages-{seed}")
     messages = []
     for n in range(count):
-        stuffed = make_capture._realistic_message(rng, f"user{n}@example.org", [f"rcpt{n}@example.net"], n)
+        stuffed = make_capture.realistic_message(rng, f"user{n}@example.org", [f"rcpt{n}@example.net"], n)
         messages.append(re.sub(rb"(?m)^\.\.", b".", stuffed))
     return messages
