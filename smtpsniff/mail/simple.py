@@ -545,9 +545,10 @@ def _phrase_mailboxes(value: str) -> list[tuple[str, str]] | None:
     (``_PHRASE_MAILBOX``, each after blanks or none: the first at the start of the value, each
     other one after a ``","``; the stdlib reads the blanks before a mailbox as CFWS it leaves out
     of the display name and the addr-spec), each ``addr-spec``, ``<addr-spec>`` or
-    ``phrase <addr-spec>`` (blanks before the ``<``), where the phrase is words separated by blanks, each an atom without ``=?``, an RFC
-    2047 encoded word :func:`_encoded_word_text` decodes, or a quoted string without ``=?``,
-    and no addr-spec holds ``=?``; None for any other value.
+    ``phrase <addr-spec>`` (blanks before the ``<``), where the phrase is words separated by
+    blanks, each an atom without ``=?``, an RFC 2047 encoded word :func:`_encoded_word_text`
+    decodes, or a quoted string without ``=?``, and no addr-spec holds ``=?``; None for any other
+    value.
 
     The stdlib reads each such word of a phrase as an atom (``get_atom``: the encoded word, or
     the atext) or a quoted string (``get_quoted_string``), then the blanks after it as one CFWS

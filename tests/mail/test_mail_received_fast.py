@@ -7,7 +7,8 @@ stops at the second IP.  The oracle is the general code: the reference copies be
 look-behind scan), compared on every Received field of the recorded clients' messages, of the
 stamp shapes received.py's docstring lists (and seeded stamps of those shapes), of the realistic
 messages ``make_capture.py --transcripts realistic`` writes (Postfix/Exim/Exchange/Gmail chains),
-and on seeded mutations of all of them; whole :class:`ReceivedHop` values field by field, with the anomalies each parse records.
+and on seeded mutations of all of them; whole :class:`ReceivedHop` values field by field, with
+the anomalies each parse records.
 ``valid_ip`` is also checked against :func:`ipaddress.ip_address` on fuzzed texts.
 """
 from __future__ import annotations
