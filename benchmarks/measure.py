@@ -8,7 +8,9 @@ Measurement: the child is started with ``subprocess.Popen`` and reaped with ``os
 ``ru_maxrss`` is that child's own peak resident set (KiB on Linux) - no ``/usr/bin/time`` needed,
 and no mixing with other children as ``RUSAGE_CHILDREN`` would.  Wall time is ``perf_counter``
 around start to reap, so interpreter start-up and imports count: that is what a user waits for.
-A Python peer prints one JSON line (its report) as the last line of stdout; see ``peers.py``.
+CPU time counts the processes the child starts and reaps; their peak memory is added when the
+child reports it (see :func:`run_child`).  A Python peer prints one JSON line (its report) as the
+last line of stdout; see ``peers.py``.
 
 This module knows nothing of smtpsniff, tshark or scapy.
 """
@@ -133,7 +135,13 @@ def run_child(argv: Sequence[str], *, reports: bool, timeout_s: float = DEFAULT_
             report = json.loads(out.strip().splitlines()[-1])
         except ValueError:
             error = (error + "\nlast stdout line is not JSON: " + out.strip().splitlines()[-1][:500].decode("utf-8", "replace")).strip()
-    return Run(wall_s=wall, user_s=usage.ru_utime, sys_s=usage.ru_stime, max_rss_kib=usage.ru_maxrss,
+    # CPU times include the child's own children (Linux adds what a process reaps to its usage), but
+    # the peak resident set is the largest one process had: a peer that reports its own and its
+    # children's peaks (peers.py) is counted at their sum, which no moment of the run exceeds.
+    max_rss = usage.ru_maxrss
+    if report and "self_max_rss_kib" in report and report.get("children_max_rss_kib"):
+        max_rss = max(max_rss, int(report["self_max_rss_kib"]) + int(report["children_max_rss_kib"]))
+    return Run(wall_s=wall, user_s=usage.ru_utime, sys_s=usage.ru_stime, max_rss_kib=max_rss,
                returncode=proc.returncode, report=report, error=error, load_before=round(load, 2))
 
 

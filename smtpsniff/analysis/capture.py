@@ -22,8 +22,10 @@ from ..credentials.mask import mask_auth_argument
 from ..limits import DEFAULT_LIMITS, Limits
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
-from ..records.builder import SessionRecords
+from ..mail import ParsedMessage
+from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord
+from .mail_workers import MailWorkers, default_workers
 from .schema import CAT, INT, SCHEMAS
 from .tables import (
     TypedColumn,
@@ -55,6 +57,10 @@ class ReadOptions:
     show_secrets: bool = False
     #: Detector thresholds by name (see smtpsniff.findings), overriding their defaults.
     thresholds: dict[str, float] = field(default_factory=dict)
+    #: How each message is parsed: None calls :func:`smtpsniff.mail.parse_message` here; ``read``
+    #: gives :meth:`MailWorkers.parse <smtpsniff.analysis.mail_workers.MailWorkers.parse>`, which
+    #: returns the same results, parsed in other processes.
+    parse: Callable[[MessageData], ParsedMessage] | None = None
 
 
 @dataclass
@@ -67,6 +73,13 @@ class CaptureStats:
     tcp_connections: int = 0
     smtp_sessions: int = 0
     reassembly: dict[str, int] = field(default_factory=dict)
+    #: Mail parser processes started (see :mod:`smtpsniff.analysis.mail_workers`), messages they
+    #: parsed, and those that stopped before answering (their messages were parsed here).
+    mail_workers: int = 0
+    messages_parsed_by_workers: int = 0
+    mail_workers_lost: int = 0
+    #: Their peak resident sets added up, KiB (0 where the system does not tell).
+    mail_workers_peak_rss_kib: int = 0
 
 
 class Capture:
@@ -131,23 +144,36 @@ class Capture:
 
 def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,
          detect_other_ports: bool = True, show_secrets: bool = False, thresholds: dict[str, float] | None = None,
-         progress: Callable[[Iterable], Iterable] | None = None) -> Capture:
+         progress: Callable[[Iterable], Iterable] | None = None, mail_workers: int | None = None) -> Capture:
     """Analyse capture files and return their tables.
 
     Several files are analysed one after another; session ids stay unique across them and the
     sessions table says which file each came from (``capture``).  ``show_secrets`` reveals
     credentials (masked by default).  ``progress`` may wrap each file's frame iterator (the CLI
-    passes a progress bar).
+    passes a progress bar).  ``mail_workers`` processes parse the messages while the capture is
+    decoded (see :mod:`smtpsniff.analysis.mail_workers`; the tables are the same with any number):
+    None starts one per CPU but one, and only for a capture of more than a couple of hundred
+    messages; 0 parses every message in this process.
     """
-    options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}))
     if not paths:
         raise TypeError("read() needs at least one capture file")
-    with collector_paused(kept=True):  # see collector_paused: most of what is allocated here is kept
-        return _read(paths, limits, smtp_ports, detect_other_ports, options, progress)
+    workers = default_workers() if mail_workers is None else max(0, int(mail_workers))
+    with MailWorkers(limits, workers) as parser, collector_paused(kept=True):
+        # see collector_paused: most of what is allocated here is kept
+        options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}),
+                              parse=parser.parse)
+        cap = _read(paths, limits, smtp_ports, detect_other_ports, options, progress, parser.add)
+        cap.stats.mail_workers = parser.stats.workers
+        cap.stats.messages_parsed_by_workers = parser.stats.messages_by_workers
+        parser.close()  # the workers' peaks are known once they have stopped
+        cap.stats.mail_workers_lost = parser.stats.workers_lost
+        cap.stats.mail_workers_peak_rss_kib = parser.stats.peak_rss_kib
+        return cap
 
 
 def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other_ports: bool,
-          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None) -> Capture:
+          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None,
+          on_session: Callable[[SessionRecords], None] | None = None) -> Capture:
     stats = CaptureStats()
     all_records: list[SessionRecords] = []
     loose: list[Anomaly] = []
@@ -155,7 +181,8 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
     offset = 0
     for path in paths:
         with open_capture(path, limits=limits) as reader:
-            pipeline = SmtpPipeline(limits, smtp_ports=smtp_ports, detect_other_ports=detect_other_ports)
+            pipeline = SmtpPipeline(limits, smtp_ports=smtp_ports, detect_other_ports=detect_other_ports,
+                                    on_session=on_session)
             frames = progress(reader) if progress else reader
             result = pipeline.feed_all(frames)
             # A damaged file is named in its anomalies: several files may be read at once.

@@ -11,7 +11,7 @@ It knows records and parsed messages; it knows nothing of files, packets or outp
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -75,8 +75,10 @@ class MailMessage:
 _new_mail_message = slot_builder(MailMessage)
 
 
-def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMessage, ...]:
-    """Parse every message of ``records`` once, in session then transfer order."""
+def parse_all(records: Iterable[SessionRecords], limits: Limits,
+              parse: Callable[[MessageData], ParsedMessage] | None = None) -> tuple[MailMessage, ...]:
+    """Parse every message of ``records`` once, in session then transfer order; by ``parse`` when
+    given (:attr:`ReadOptions.parse <smtpsniff.analysis.capture.ReadOptions.parse>`)."""
     out: list[MailMessage] = []
     for bundle in records:
         if not bundle.messages:
@@ -86,7 +88,7 @@ def parse_all(records: Iterable[SessionRecords], limits: Limits) -> tuple[MailMe
             content = data.content
             out.append(_new_mail_message(  # MailMessage's fields in its order
                 bundle.session, transactions.get(data.trans_index), index, data,
-                parse_message(content, limits=limits, complete=data.complete),
+                parse_message(content, limits=limits, complete=data.complete) if parse is None else parse(data),
                 hashlib.sha256(content).hexdigest()))
     return tuple(out)
 
@@ -100,7 +102,7 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
           ) -> dict[str, object]:
     """The table provider entry point (see ``TABLE_PROVIDERS``)."""
     limits = options.limits
-    mail = parse_all(records, limits)
+    mail = parse_all(records, limits, options.parse)
     extra: list[Anomaly] = []
     messages = frame_from_columns("messages", len(mail), _message_columns(mail, limits, extra))
     attachment_columns = _attachment_columns(mail)
