@@ -25,6 +25,7 @@ import selectors
 import subprocess
 import sys
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..limits import Limits
@@ -49,6 +50,8 @@ PIPE_BYTES = 1 << 20
 IN_FLIGHT = 2
 #: Workers at most, whatever the CPU count.
 MAX_WORKERS = 8
+#: The worker program's arguments after the Python interpreter's path.
+WORKER_COMMAND = ("-m", "smtpsniff.mail.worker")
 
 
 def default_workers() -> int:
@@ -126,14 +129,19 @@ class MailWorkers:
     once per message, in any order.  ``workers=0`` parses everything here, in :meth:`parse`.
     """
 
-    def __init__(self, limits: Limits, workers: int, *, start_after: int = START_AFTER_MESSAGES,
-                 batch_messages: int = BATCH_MESSAGES, batch_bytes: int = BATCH_BYTES) -> None:
+    def __init__(self, limits: Limits, workers: int, *, start_after: int | None = None,
+                 batch_messages: int | None = None, batch_bytes: int | None = None,
+                 command: Sequence[str] | None = None) -> None:
+        """``start_after``, ``batch_messages`` and ``batch_bytes`` default to the module's
+        :data:`START_AFTER_MESSAGES`, :data:`BATCH_MESSAGES` and :data:`BATCH_BYTES`; ``command`` is
+        the worker program (default :data:`WORKER_COMMAND` run by this Python)."""
         self.limits = limits
         self.stats = WorkerStats()
         self._wanted = max(0, workers)
-        self._start_after = start_after
-        self._batch_messages = max(1, batch_messages)
-        self._batch_bytes = batch_bytes
+        self._start_after = START_AFTER_MESSAGES if start_after is None else start_after
+        self._batch_messages = max(1, BATCH_MESSAGES if batch_messages is None else batch_messages)
+        self._batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
+        self._command = [sys.executable, *WORKER_COMMAND] if command is None else list(command)
         self._workers: list[_Worker] = []
         self._selector: selectors.BaseSelector | None = None
         self._seen = 0
@@ -205,7 +213,7 @@ class MailWorkers:
         self._selector = selectors.DefaultSelector()
         for _ in range(self._wanted):
             try:
-                process = subprocess.Popen([sys.executable, "-m", "smtpsniff.mail.worker"], stdin=subprocess.PIPE,
+                process = subprocess.Popen(self._command, stdin=subprocess.PIPE,
                                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
             except OSError:  # no process to be had: the messages are parsed here
                 break
@@ -347,6 +355,10 @@ class MailWorkers:
         if self._selector is not None:
             self._selector.close()
             self._selector = None
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers running now."""
+        return [w.process.pid for w in self._workers if w.alive]
 
     def __enter__(self) -> MailWorkers:
         return self

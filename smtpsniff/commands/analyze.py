@@ -25,11 +25,25 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def add_capture_options(p) -> None:
-    """Options every command that decodes SMTP shares."""
+def add_capture_options(p, *, files: bool = True) -> None:
+    """Options every command that decodes SMTP shares (``files``: and those of reading files)."""
     p.add_argument("--ports", type=ports, default=SMTP_PORTS, help="SMTP server ports (default: 25,465,587,2525)")
     p.add_argument("--no-detect", action="store_true",
                    help="do not look for SMTP on other ports (a 220 greeting answered by EHLO/HELO)")
+    if files:
+        p.add_argument("--mail-workers", type=_workers, default=None, metavar="N",
+                       help="processes that parse messages while the capture is decoded (default: one per CPU "
+                            "but one, for captures of more than 200 messages; 0: none)")
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"not a number of processes: {text!r}")
+    return n
 
 
 def usable_files(files: list[str]) -> tuple[list[str], int]:
@@ -50,7 +64,7 @@ def read_files(args: argparse.Namespace, files: list[str], **kwargs):
     from ..analysis.capture import read
 
     cap = read(*files, smtp_ports=args.ports, detect_other_ports=not args.no_detect, progress=progress_frames,
-               **kwargs)
+               mail_workers=args.mail_workers, **kwargs)
     for message in cap.anomalies.loc[cap.anomalies["layer"] == "capture", "message"]:
         warn(f"warning: {message}")
     return cap

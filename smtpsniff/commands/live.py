@@ -66,7 +66,7 @@ def register(sub) -> None:
                    help="scapy (default: an AF_PACKET socket) or pyshark (tshark's live capture)")
     p.add_argument("--bpf", metavar="FILTER",
                    help="kernel capture filter in libpcap syntax (default: tcp port P for each of --ports)")
-    add_capture_options(p)
+    add_capture_options(p, files=False)
     p.add_argument("--no-promisc", action="store_true", help="do not put the interface in promiscuous mode")
     p.add_argument("--jsonl", metavar="FILE",
                    help="append each finished session, transaction and finding as one JSON line ('-': stdout)")
