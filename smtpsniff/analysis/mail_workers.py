@@ -3,9 +3,9 @@
 Mail parsing is the largest single cost of a capture of real mail (headers, Received chains,
 RFC 2047 words, MIME trees): about 300 us a message against a few us for the SMTP around it.
 It is also independent per message.  :class:`MailWorkers` hands the messages of each session to
-``python -m smtpsniff.mail.worker`` processes as the session closes, so they are parsed on other
-CPUs while the main process goes on decoding, and takes the results back when the mail tables
-are built (:func:`smtpsniff.analysis.mail_tables.parse_all`).
+worker processes (:mod:`smtpsniff.mail.worker`, see :func:`worker_command`) as the session
+closes, so they are parsed on other CPUs while the main process goes on decoding, and takes the
+results back when the mail tables are built (:func:`smtpsniff.analysis.mail_tables.parse_all`).
 
 The results are those of :func:`smtpsniff.mail.parse_message` in this process, object for object
 equal: the worker runs the same code with the same limits.  Nothing is lost when a worker cannot
@@ -50,12 +50,30 @@ PIPE_BYTES = 1 << 20
 IN_FLIGHT = 2
 #: Workers at most, whatever the CPU count.
 MAX_WORKERS = 8
-#: The worker program's arguments after the Python interpreter's path.
-WORKER_COMMAND = ("-m", "smtpsniff.mail.worker")
+
+
+def worker_command() -> list[str]:
+    """This Python, isolated (``-I``: no current directory, user site or ``PYTHON*`` variables on
+    its path), running :mod:`smtpsniff.mail.worker` from this very ``smtpsniff`` package, loaded
+    from its directory without adding anything to ``sys.path``: the worker runs the parent's code
+    whatever else is installed, and nothing beside the package can shadow the standard library."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bootstrap = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('smtpsniff', {os.path.join(package, '__init__.py')!r}, "
+        f"submodule_search_locations=[{package!r}])\n"
+        "module = sys.modules['smtpsniff'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from smtpsniff.mail.worker import main\n"
+        "main()\n")
+    return [sys.executable, "-I", "-c", bootstrap]
 
 
 def default_workers() -> int:
-    """One worker per CPU this process may run on, less the one it runs on, at most :data:`MAX_WORKERS`."""
+    """One worker per CPU this process may run on, less the one it runs on, at most :data:`MAX_WORKERS`;
+    none where pipes cannot be waited on as sockets are (not POSIX: Windows)."""
+    if os.name != "posix":
+        return 0
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # not on Linux
@@ -134,14 +152,14 @@ class MailWorkers:
                  command: Sequence[str] | None = None) -> None:
         """``start_after``, ``batch_messages`` and ``batch_bytes`` default to the module's
         :data:`START_AFTER_MESSAGES`, :data:`BATCH_MESSAGES` and :data:`BATCH_BYTES`; ``command`` is
-        the worker program (default :data:`WORKER_COMMAND` run by this Python)."""
+        the worker program (default :func:`worker_command`)."""
         self.limits = limits
         self.stats = WorkerStats()
         self._wanted = max(0, workers)
         self._start_after = START_AFTER_MESSAGES if start_after is None else start_after
         self._batch_messages = max(1, BATCH_MESSAGES if batch_messages is None else batch_messages)
         self._batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
-        self._command = [sys.executable, *WORKER_COMMAND] if command is None else list(command)
+        self._command = list(command) if command is not None else worker_command() if sys.executable else None
         self._workers: list[_Worker] = []
         self._selector: selectors.BaseSelector | None = None
         self._seen = 0
@@ -207,21 +225,22 @@ class MailWorkers:
 
     # -- processes -------------------------------------------------------------------------------
     def _start(self) -> None:
-        package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
         self._selector = selectors.DefaultSelector()
-        for _ in range(self._wanted):
+        for _ in range(self._wanted if self._command else 0):  # no command: no interpreter path known
             try:
-                process = subprocess.Popen(self._command, stdin=subprocess.PIPE,
-                                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+                process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.DEVNULL)
             except OSError:  # no process to be had: the messages are parsed here
                 break
             worker = _Worker(process)
-            for pipe in (process.stdin, process.stdout):
-                os.set_blocking(pipe.fileno(), False)
-                _widen(pipe.fileno())
-            self._selector.register(process.stdout, selectors.EVENT_READ, worker)
+            try:
+                for pipe in (process.stdin, process.stdout):
+                    os.set_blocking(pipe.fileno(), False)
+                    _widen(pipe.fileno())
+                self._selector.register(process.stdout, selectors.EVENT_READ, worker)
+            except (OSError, ValueError):  # pipes this system cannot wait on: no workers
+                self._stop(worker, self.stats)
+                break
             self._workers.append(worker)
         self.stats.workers = len(self._workers)
         if not self._workers:

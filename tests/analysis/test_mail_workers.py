@@ -162,3 +162,13 @@ def test_cli_option(eager_workers, tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["analyze", "--mail-workers", "-1", capture])
     assert stop.value.code == 2 and "not a number of processes" in capsys.readouterr().err
+
+
+def test_workers_ignore_the_current_directory(eager_workers, tmp_path, monkeypatch):
+    """A module in the current directory named as a standard one does not reach the workers."""
+    (tmp_path / "email.py").write_text("raise ImportError('the current directory was on the path')\n")
+    monkeypatch.chdir(tmp_path)
+    capture = ROOT / "tests" / "data" / "smtp-smuggling.pcap"
+    there = smtpsniff.read(capture, mail_workers=1)
+    assert there.stats.mail_workers == 1 and there.stats.mail_workers_lost == 0
+    assert there.stats.messages_parsed_by_workers >= 2
