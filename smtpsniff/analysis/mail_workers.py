@@ -167,7 +167,6 @@ class MailWorkers:
         self._waiting: deque[_Batch] = deque()  # closed batches no worker holds
         #: id(content) -> (content, parsed): the content is kept so that its id stays its own.
         self._parsed: dict[int, tuple[bytes, ParsedMessage]] = {}
-        self._next_worker = 0
 
     # -- feeding ---------------------------------------------------------------------------------
     def add(self, records: SessionRecords) -> None:
