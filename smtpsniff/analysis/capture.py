@@ -6,11 +6,11 @@ and Jupyter shows a summary.  It runs the pipeline; it does not print or write f
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field, replace
 from importlib import import_module
 from itertools import chain, repeat
 from operator import attrgetter
-from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +20,9 @@ from ..anomaly import Anomaly
 from ..capture.files import open_capture
 from ..credentials.mask import mask_auth_argument
 from ..limits import DEFAULT_LIMITS, Limits
+from ..mail import ParsedMessage
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
-from ..mail import ParsedMessage
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord
 from .mail_workers import MailWorkers, default_workers
@@ -152,8 +152,9 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     credentials (masked by default).  ``progress`` may wrap each file's frame iterator (the CLI
     passes a progress bar).  ``mail_workers`` processes parse the messages while the capture is
     decoded (see :mod:`smtpsniff.analysis.mail_workers`; the tables are the same with any number):
-    None starts one per CPU but one, and only for a capture of more than a couple of hundred
-    messages; 0 parses every message in this process.
+    None starts one per CPU but one, once 200 messages have been seen
+    (:data:`~smtpsniff.analysis.mail_workers.START_AFTER_MESSAGES`); 0 parses every message in this
+    process.
     """
     if not paths:
         raise TypeError("read() needs at least one capture file")

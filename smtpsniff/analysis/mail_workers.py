@@ -27,6 +27,7 @@ import sys
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 from ..limits import Limits
 from ..mail import ParsedMessage, parse_message
@@ -315,7 +316,7 @@ class MailWorkers:
             del buffer[:end]
 
     def _answered(self, worker: _Worker, payload: bytes) -> None:
-        number, parsed = loads(payload)  # noqa: S301 -- written by our own worker
+        number, parsed = loads(payload)  # written by our own worker (see smtpsniff.mail.transfer)
         batch = worker.batches.pop(number, None)
         if batch is None:  # not a batch it holds: a worker gone wrong
             self._lost(worker)
@@ -378,7 +379,7 @@ class MailWorkers:
         """Process ids of the workers running now."""
         return [w.process.pid for w in self._workers if w.alive]
 
-    def __enter__(self) -> MailWorkers:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

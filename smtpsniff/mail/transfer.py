@@ -21,7 +21,14 @@ from operator import attrgetter
 
 from ..anomaly import Anomaly
 from ..fastinit import slot_builder
-from .model import Address, EmbeddedMessage, Header, MimePart, ParsedMessage, ReceivedHop
+from .model import (
+    Address,
+    EmbeddedMessage,
+    Header,
+    MimePart,
+    ParsedMessage,
+    ReceivedHop,
+)
 
 #: The classes reduced to their fields; the position of each is its code in the pickled data.
 CLASSES: tuple[type, ...] = (Header, Address, ReceivedHop, EmbeddedMessage, MimePart, ParsedMessage, Anomaly)

@@ -45,12 +45,12 @@ def frame(payload: bytes) -> bytes:
 
 def answer(request: bytes) -> bytes:
     """The framed answer to one request's payload."""
-    batch, limits, messages = pickle.loads(request)  # noqa: S301 -- written by the parent that started us
+    batch, limits, messages = pickle.loads(request)  # written by the parent that started this process
     assert isinstance(limits, Limits)
     parsed = [parse_message(content, limits=limits, complete=complete) for content, complete in messages]
     try:
         return frame(dumps((batch, parsed)))
-    except Exception:  # noqa: BLE001 -- the parent parses the batch itself
+    except Exception:  # noqa: BLE001 -- whatever it was, the parent parses the batch itself
         return frame(pickle.dumps((batch, None)))
 
 

@@ -17,11 +17,11 @@ import pytest
 from corpus import ROOT, own_captures
 
 import smtpsniff
-import smtpsniff.analysis.mail_workers as mail_workers
+from smtpsniff.analysis import mail_workers
 from smtpsniff.analysis.mail_tables import mail_messages
+from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail import parse_message
-from smtpsniff.capture.files import open_capture
 from smtpsniff.pipeline import SmtpPipeline
 
 #: Captures with several messages, damaged and hostile ones among them.
