@@ -117,18 +117,19 @@ def smtpsniff_analyze(path: str) -> dict:
     cap = smtpsniff.read(path)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "native": native.enabled(),
-            "mail_workers": cap.stats.mail_workers, "messages_parsed_by_workers": cap.stats.messages_parsed_by_workers,
+            "workers": cap.stats.workers, "sessions_decoded_by_workers": cap.stats.sessions_decoded_by_workers,
+            "messages_parsed_by_workers": cap.stats.messages_parsed_by_workers,
             **_children_rss(cap), **_analysis_counts(cap)}
 
 
 def _children_rss(cap) -> dict:
-    """The peak resident sets of this process and of the mail parser workers ``smtpsniff.read``
+    """The peak resident sets of this process and of the worker processes ``smtpsniff.read``
     started (added up): the benchmark counts their sum as the peer's peak, since the peak the
     operating system reports for a process tree is only its largest member's."""
     import resource
 
     return {"self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "children_max_rss_kib": cap.stats.mail_workers_peak_rss_kib}
+            "children_max_rss_kib": cap.stats.workers_peak_rss_kib}
 
 
 def _cli_children_rss() -> dict:

@@ -21,9 +21,15 @@ from .capture.frame import Frame
 from .limits import DEFAULT_LIMITS, Limits
 from .net import native
 from .proxy import NEED_MORE, Preamble, parse_preamble
-from .records.builder import SessionBuilder, SessionRecords, SharedValues
-from .reassembly.events import ConnectionClosed, ConnectionOpened, Direction, StreamData, StreamGap
+from .reassembly.events import (
+    ConnectionClosed,
+    ConnectionOpened,
+    Direction,
+    StreamData,
+    StreamGap,
+)
 from .reassembly.table import SMTP_PORTS
+from .records.builder import SessionBuilder, SessionRecords, SharedValues
 from .smtp.conversation import SmtpConversation
 from .streams import StreamPipeline
 
@@ -77,6 +83,10 @@ def collector_paused(*, kept: bool = False) -> Iterator[None]:
 #: many enough that the builder is called once for thousands of them.
 PENDING_EVENTS = 4096
 
+#: Octets a recorded session (:class:`_RecordedSession`) holds before it is decoded here instead:
+#: its bytes wait for its close to go to another process, and a long session's should not all wait.
+OFFLOAD_MAX_BYTES = 4 << 20
+
 
 class _Session:
     """One SMTP connection's decoder and record builder (with the two methods every data event calls).
@@ -108,6 +118,119 @@ class _Session:
         self.builder.add_all(self.pending)
         self.pending.clear()
 
+    def finish(self, closed: ConnectionClosed) -> SessionRecords:
+        """The session's records once its connection closed."""
+        conversation = self.conversation
+        self.pending.extend(conversation.close(closed.ts_ns))
+        self.hand_over()
+        return self.builder.finish(closed, tls_bytes_c2s=conversation.tls_bytes_c2s,
+                                   tls_bytes_s2c=conversation.tls_bytes_s2c)
+
+
+def new_session(opened: ConnectionOpened, detected_by: str, limits: Limits, shared: SharedValues | None,
+                c_readers) -> _Session:
+    """The decoder and record builder of an SMTP connection that just opened."""
+    implicit = opened.server.port in IMPLICIT_TLS_PORTS
+    conversation = SmtpConversation(limits=limits, implicit_tls=implicit, midstream=not opened.handshake_seen,
+                                    c_readers=c_readers)
+    builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit, shared=shared)
+    return _Session(conversation, builder)
+
+
+# The operations a recorded session keeps, replayed in order by replay().
+_FEED_CLIENT, _FEED_SERVER, _RECEIVE, _GAP, _ANOMALY = range(5)
+
+
+class _RecordedSession:
+    """An SMTP connection whose decoding is left to another process (see :class:`SessionOffload`).
+
+    It keeps, in order, every call the pipeline would make on a :class:`_Session` -- a data event
+    fed in the usual way (``client``/``server``), a data event of another path, a gap, an
+    anomaly -- and at close hands them as a :class:`SessionJob` to the offload; :func:`replay`
+    makes the same calls on a real :class:`_Session`, so the records are the same.  ``pending``
+    stays empty: the pipeline's loop hands nothing over for it.  Past :data:`OFFLOAD_MAX_BYTES`
+    of data it calls ``overflow`` (the pipeline then decodes the session itself).
+    """
+
+    __slots__ = ("opened", "detected_by", "ops", "size", "pending", "overflow")
+
+    def __init__(self, opened: ConnectionOpened, detected_by: str,
+                 overflow: Callable[[_RecordedSession], None]) -> None:
+        self.opened = opened
+        self.detected_by = detected_by
+        self.ops: list[tuple] = []
+        self.size = 0
+        self.pending: list = []
+        self.overflow = overflow
+
+    def record(self, op: tuple, size: int = 0) -> None:
+        self.ops.append(op)
+        if size:
+            self.size += size
+            if self.size > OFFLOAD_MAX_BYTES:
+                self.overflow(self)
+
+    def client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list) -> None:
+        self.record((_FEED_CLIENT, data, ts_ns, frame), len(data))
+
+    def server(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list) -> None:
+        self.record((_FEED_SERVER, data, ts_ns, frame), len(data))
+
+
+@dataclass(frozen=True, slots=True)
+class SessionJob:
+    """Everything that decides a session's records: what :func:`replay` needs, and nothing else."""
+
+    opened: ConnectionOpened
+    detected_by: str
+    ops: tuple[tuple, ...]
+    closed: ConnectionClosed
+
+
+def replay(job: SessionJob, limits: Limits, shared: SharedValues | None, c_readers) -> SessionRecords:
+    """The records of a recorded session: its calls made again, in order, on a new session."""
+    session = new_session(job.opened, job.detected_by, limits, shared, c_readers)
+    _replay_ops(session, job.ops)
+    return session.finish(job.closed)
+
+
+def _replay_ops(session: _Session, ops: Iterable[tuple]) -> None:
+    conversation, pending = session.conversation, session.pending
+    for op in ops:
+        kind = op[0]
+        if kind == _FEED_CLIENT:
+            session.client(op[1], 0, op[2], op[3], pending)
+        elif kind == _FEED_SERVER:
+            session.server(op[1], 0, op[2], op[3], pending)
+        elif kind == _RECEIVE:
+            pending.extend(conversation.receive(op[1], op[2], op[3], op[4]))
+        elif kind == _GAP:
+            pending.extend(conversation.gap(op[1], op[2], op[3], op[4]))
+        else:
+            pending.append(op[1])
+        if len(pending) >= PENDING_EVENTS:
+            session.hand_over()
+
+
+class SessionOffload:
+    """Where a pipeline sends the sessions it records (see :class:`_RecordedSession`).
+
+    ``active()`` says whether a session opening now should be recorded; ``submit(job, deliver,
+    size)`` takes a closed session's job (``size``: the octets of data it holds) and calls
+    ``deliver(records)`` with its records, later or at once; ``drain()`` returns when every job
+    submitted has been delivered.  The pipeline knows nothing else of it:
+    :class:`smtpsniff.analysis.workers.Workers` is the one ``smtpsniff.read`` uses.
+    """
+
+    def active(self) -> bool:
+        return False
+
+    def submit(self, job: SessionJob, deliver: Callable[[SessionRecords], None], size: int) -> None:
+        raise NotImplementedError
+
+    def drain(self) -> None:
+        pass
+
 
 @dataclass(slots=True)
 class _Probe:
@@ -133,7 +256,8 @@ class SmtpPipeline:
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS, *, smtp_ports: frozenset[int] = SMTP_PORTS,
                  detect_other_ports: bool = True,
-                 on_session: Callable[[SessionRecords], None] | None = None, keep_sessions: bool = True) -> None:
+                 on_session: Callable[[SessionRecords], None] | None = None, keep_sessions: bool = True,
+                 offload: SessionOffload | None = None) -> None:
         self.limits = limits
         #: False: finished sessions go only to ``on_session`` (a live run must not hold them all).
         self.keep_sessions = keep_sessions
@@ -149,6 +273,8 @@ class SmtpPipeline:
         #: The values the builders of kept sessions share; None when sessions are not kept, as it
         #: would hold each distinct reply text and capability list of a live run.
         self._shared = SharedValues() if keep_sessions else None
+        #: Where sessions are decoded when it is active (the records come back through _finished).
+        self._offload = offload
 
     # -- input ----------------------------------------------------------------------------------
     def feed(self, frame: Frame) -> None:
@@ -195,6 +321,8 @@ class SmtpPipeline:
 
     def finish(self) -> AnalysisResult:
         self._dispatch(self.streams.finish())
+        if self._offload is not None:
+            self._offload.drain()
         self.result.anomalies.extend(self.streams.anomalies())
         return self.result
 
@@ -242,16 +370,18 @@ class SmtpPipeline:
         else:
             self.streams.reassembler.ignore(opened.conn_id)
 
-    def _start_session(self, opened: ConnectionOpened, detected_by: str) -> _Session:
-        implicit = opened.server.port in IMPLICIT_TLS_PORTS
-        conversation = SmtpConversation(limits=self.limits, implicit_tls=implicit,
-                                        midstream=not opened.handshake_seen, c_readers=self._c_readers)
-        builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit,
-                                 shared=self._shared)
-        session = self._sessions[opened.conn_id] = _Session(conversation, builder)
+    def _start_session(self, opened: ConnectionOpened, detected_by: str) -> _Session | _RecordedSession:
+        offload = self._offload
+        if offload is not None and offload.active():
+            session: _Session | _RecordedSession = _RecordedSession(opened, detected_by, self._decode_here)
+        else:
+            session = new_session(opened, detected_by, self.limits, self._shared, self._c_readers)
+        self._sessions[opened.conn_id] = session
         return session
 
-    def _to_session(self, session: _Session, ev: object) -> None:
+    def _to_session(self, session: _Session | _RecordedSession, ev: object) -> None:
+        if type(session) is _RecordedSession:
+            return self._to_recorded(session, ev)
         conversation, queue = session.conversation, session.queue
         kind = type(ev)
         if kind is StreamData:
@@ -259,21 +389,48 @@ class SmtpPipeline:
         elif kind is StreamGap:
             queue(conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
         elif kind is ConnectionClosed:
-            queue(conversation.close(ev.ts_ns))
             del self._sessions[ev.conn_id]
-            session.hand_over()
-            records = session.builder.finish(ev, tls_bytes_c2s=conversation.tls_bytes_c2s,
-                                             tls_bytes_s2c=conversation.tls_bytes_s2c)
-            if self.keep_sessions:
-                self.result.sessions.append(records)
-            self.result.smtp_packets += ev.packets
-            self.result.tcp_connections += 1
-            if self._on_session is not None:
-                self._on_session(records)
+            self._closed(ev)
+            self._finished(session.finish(ev))
         elif kind is Anomaly:
             session.pending.append(ev)
         if len(session.pending) >= PENDING_EVENTS:  # empty after a close's hand_over
             session.hand_over()
+
+    def _to_recorded(self, session: _RecordedSession, ev: object) -> None:
+        kind = type(ev)
+        if kind is ConnectionClosed:
+            del self._sessions[ev.conn_id]
+            self._closed(ev)
+            assert self._offload is not None
+            self._offload.submit(SessionJob(session.opened, session.detected_by, tuple(session.ops), ev),
+                                 self._finished, session.size)
+            return
+        if kind is StreamData:
+            data = ev.data if type(ev.data) is bytes else bytes(ev.data)  # kept: no view of a reused buffer
+            session.record((_RECEIVE, ev.direction, data, ev.ts_ns, ev.frame), len(data))
+        elif kind is StreamGap:
+            session.record((_GAP, ev.direction, ev.length, ev.ts_ns, ev.frame))
+        elif kind is Anomaly:
+            session.record((_ANOMALY, ev))
+
+    def _decode_here(self, recorded: _RecordedSession) -> None:
+        """A recorded session grown past :data:`OFFLOAD_MAX_BYTES`: decoded here from now on, its
+        calls so far made on a new session (its bytes are then not held twice)."""
+        session = new_session(recorded.opened, recorded.detected_by, self.limits, self._shared, self._c_readers)
+        _replay_ops(session, recorded.ops)
+        recorded.ops.clear()
+        self._sessions[recorded.opened.conn_id] = session
+
+    def _closed(self, ev: ConnectionClosed) -> None:
+        self.result.smtp_packets += ev.packets
+        self.result.tcp_connections += 1
+
+    def _finished(self, records: SessionRecords) -> None:
+        if self.keep_sessions:
+            self.result.sessions.append(records)
+        if self._on_session is not None:
+            self._on_session(records)
 
     # -- SMTP on other ports: a 220 greeting answered by EHLO or HELO -----------------------------
     def _to_probe(self, probe: _Probe, ev: object) -> None:
@@ -294,9 +451,10 @@ class SmtpPipeline:
         if verdict is True:
             del self._probes[probe.opened.conn_id]
             tunnel = probe.tunnel
-            session = self._start_session(probe.opened, tunnel.kind.value if tunnel else "greeting")
+            conn_id = probe.opened.conn_id
+            self._start_session(probe.opened, tunnel.kind.value if tunnel else "greeting")
             if tunnel is not None:
-                self._to_session(session, self._tunnel_anomaly(probe))
+                self._to_session(self._sessions[conn_id], self._tunnel_anomaly(probe))
             skip = {Direction.CLIENT_TO_SERVER: tunnel.client_bytes if tunnel else 0,
                     Direction.SERVER_TO_CLIENT: tunnel.server_bytes if tunnel else 0}
             for held in probe.events:
@@ -306,7 +464,7 @@ class SmtpPipeline:
                     if n >= len(held.data):
                         continue  # all of it is the proxy handshake
                     held = replace(held, offset=held.offset + n, data=held.data[n:])
-                self._to_session(session, held)
+                self._to_session(self._sessions[conn_id], held)  # looked up anew: see _decode_here
         elif verdict is False or probe.held > self.limits.max_probe_bytes:
             self._not_smtp(probe)
 

@@ -25,7 +25,7 @@ from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord
-from .mail_workers import MailWorkers, default_workers
+from .workers import Workers, default_workers
 from .schema import CAT, INT, SCHEMAS
 from .tables import (
     TypedColumn,
@@ -58,8 +58,8 @@ class ReadOptions:
     #: Detector thresholds by name (see smtpsniff.findings), overriding their defaults.
     thresholds: dict[str, float] = field(default_factory=dict)
     #: How each message is parsed: None calls :func:`smtpsniff.mail.parse_message` here; ``read``
-    #: gives :meth:`MailWorkers.parse <smtpsniff.analysis.mail_workers.MailWorkers.parse>`, which
-    #: returns the same results, parsed in other processes.
+    #: gives :meth:`Workers.parse <smtpsniff.analysis.workers.Workers.parse>`, which returns the
+    #: same results, mostly parsed in other processes.
     parse: Callable[[MessageData], ParsedMessage] | None = None
 
 
@@ -73,13 +73,15 @@ class CaptureStats:
     tcp_connections: int = 0
     smtp_sessions: int = 0
     reassembly: dict[str, int] = field(default_factory=dict)
-    #: Mail parser processes started (see :mod:`smtpsniff.analysis.mail_workers`), messages they
-    #: parsed, and those that stopped before answering (their messages were parsed here).
-    mail_workers: int = 0
+    #: Worker processes started (see :mod:`smtpsniff.analysis.workers`), the sessions they decoded
+    #: and the messages they parsed, and the workers that stopped before answering everything
+    #: (what they held was done here).
+    workers: int = 0
+    sessions_decoded_by_workers: int = 0
     messages_parsed_by_workers: int = 0
-    mail_workers_lost: int = 0
-    #: Their peak resident sets added up, KiB (0 where the system does not tell).
-    mail_workers_peak_rss_kib: int = 0
+    workers_lost: int = 0
+    #: The workers' peak resident sets added up, KiB (0 where the system does not tell).
+    workers_peak_rss_kib: int = 0
 
 
 class Capture:
@@ -144,37 +146,37 @@ class Capture:
 
 def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,
          detect_other_ports: bool = True, show_secrets: bool = False, thresholds: dict[str, float] | None = None,
-         progress: Callable[[Iterable], Iterable] | None = None, mail_workers: int | None = None) -> Capture:
+         progress: Callable[[Iterable], Iterable] | None = None, workers: int | None = None) -> Capture:
     """Analyse capture files and return their tables.
 
     Several files are analysed one after another; session ids stay unique across them and the
     sessions table says which file each came from (``capture``).  ``show_secrets`` reveals
     credentials (masked by default).  ``progress`` may wrap each file's frame iterator (the CLI
-    passes a progress bar).  ``mail_workers`` processes parse the messages while the capture is
-    decoded (see :mod:`smtpsniff.analysis.mail_workers`; the tables are the same with any number):
-    None starts one per CPU but one, once 200 messages have been seen
-    (:data:`~smtpsniff.analysis.mail_workers.START_AFTER_MESSAGES`); 0 parses every message in this
-    process.
+    passes a progress bar).  ``workers`` processes decode SMTP sessions and parse messages while
+    the files are read (see :mod:`smtpsniff.analysis.workers`; the tables are the same with any
+    number): None starts one per CPU but one, once a capture has shown 100 sessions or 200
+    messages; 0 does everything in this process.
     """
     if not paths:
         raise TypeError("read() needs at least one capture file")
-    workers = default_workers() if mail_workers is None else max(0, int(mail_workers))
-    with MailWorkers(limits, workers) as parser, collector_paused(kept=True):
+    wanted = default_workers() if workers is None else max(0, int(workers))
+    with Workers(limits, wanted) as pool, collector_paused(kept=True):
         # see collector_paused: most of what is allocated here is kept
         options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}),
-                              parse=parser.parse)
-        cap = _read(paths, limits, smtp_ports, detect_other_ports, options, progress, parser.add)
-        cap.stats.mail_workers = parser.stats.workers
-        cap.stats.messages_parsed_by_workers = parser.stats.messages_by_workers
-        parser.close()  # the workers' peaks are known once they have stopped
-        cap.stats.mail_workers_lost = parser.stats.workers_lost
-        cap.stats.mail_workers_peak_rss_kib = parser.stats.peak_rss_kib
+                              parse=pool.parse)
+        cap = _read(paths, limits, smtp_ports, detect_other_ports, options, progress, pool)
+        pool.close()  # the workers' peaks are known once they have stopped
+        stats = pool.stats
+        cap.stats.workers = stats.workers
+        cap.stats.sessions_decoded_by_workers = stats.sessions_by_workers
+        cap.stats.messages_parsed_by_workers = stats.messages_by_workers
+        cap.stats.workers_lost = stats.workers_lost
+        cap.stats.workers_peak_rss_kib = stats.peak_rss_kib
         return cap
 
 
 def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other_ports: bool,
-          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None,
-          on_session: Callable[[SessionRecords], None] | None = None) -> Capture:
+          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None, pool: Workers) -> Capture:
     stats = CaptureStats()
     all_records: list[SessionRecords] = []
     loose: list[Anomaly] = []
@@ -183,7 +185,7 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
     for path in paths:
         with open_capture(path, limits=limits) as reader:
             pipeline = SmtpPipeline(limits, smtp_ports=smtp_ports, detect_other_ports=detect_other_ports,
-                                    on_session=on_session)
+                                    on_session=pool.add, offload=pool)
             frames = progress(reader) if progress else reader
             result = pipeline.feed_all(frames)
             # A damaged file is named in its anomalies: several files may be read at once.

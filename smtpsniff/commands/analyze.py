@@ -31,9 +31,10 @@ def add_capture_options(p, *, files: bool = True) -> None:
     p.add_argument("--no-detect", action="store_true",
                    help="do not look for SMTP on other ports (a 220 greeting answered by EHLO/HELO)")
     if files:
-        p.add_argument("--mail-workers", type=_workers, default=None, metavar="N",
-                       help="processes that parse messages while the capture is decoded (default: one per CPU "
-                            "but one, for captures of more than 200 messages; 0: none)")
+        p.add_argument("--workers", type=_workers, default=None, metavar="N",
+                       help="processes that decode SMTP sessions and parse messages while the files are read "
+                            "(default: one per CPU but one, once a capture shows 100 sessions or 200 messages; "
+                            "0: none)")
 
 
 def _workers(text: str) -> int:
@@ -64,7 +65,7 @@ def read_files(args: argparse.Namespace, files: list[str], **kwargs):
     from ..analysis.capture import read
 
     cap = read(*files, smtp_ports=args.ports, detect_other_ports=not args.no_detect, progress=progress_frames,
-               mail_workers=args.mail_workers, **kwargs)
+               workers=args.workers, **kwargs)
     for message in cap.anomalies.loc[cap.anomalies["layer"] == "capture", "message"]:
         warn(f"warning: {message}")
     return cap

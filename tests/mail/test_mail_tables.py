@@ -14,7 +14,7 @@ from mail_oracles import ROOT, ZEEK, analysed, captures_with_sidecars, mail_of, 
 
 import smtpsniff
 import smtpsniff.analysis.mail_tables as mail_tables
-import smtpsniff.analysis.mail_workers as mail_workers
+import smtpsniff.analysis.workers as workers
 from smtpsniff.analysis.schema import columns
 from smtpsniff.output.extract import extract
 from smtpsniff.output.zeek import zeek_rows
@@ -97,7 +97,7 @@ def test_each_message_is_parsed_once(monkeypatch):
         return real(raw, **kwargs)
 
     monkeypatch.setattr(mail_tables, "parse_message", counting)
-    monkeypatch.setattr(mail_workers, "parse_message", counting)  # read() parses through MailWorkers.parse
+    monkeypatch.setattr(workers, "parse_message", counting)  # read() parses through Workers.parse
     cap = smtpsniff.read(ROOT / "tests" / "data" / "smtp-mime.pcap")
     mail = mail_tables.mail_messages(cap)
     zeek_rows(cap.records, mail)

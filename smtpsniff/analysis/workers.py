@@ -1,0 +1,499 @@
+"""Decode a capture's SMTP sessions and parse its messages in other processes, as it is read.
+
+After reading and TCP reassembly, an SMTP session is independent of every other: its decoder,
+its records and the parse of its messages depend on its own bytes alone.  :class:`Workers` takes
+the sessions a :class:`~smtpsniff.pipeline.SmtpPipeline` records (as a
+:class:`~smtpsniff.pipeline.SessionOffload`) and the messages of those it decodes itself, hands them
+in batches to worker processes (:mod:`smtpsniff.worker`, see :func:`worker_command`) while the
+reading goes on, and gives the records back to the pipeline and the parses to the mail tables
+(:func:`smtpsniff.analysis.mail_tables.parse_all`).
+
+The results are those this process would compute, object for object equal: the workers run the
+same code with the same limits (:func:`smtpsniff.pipeline.replay`, :func:`smtpsniff.mail.parse_message`).
+Nothing is lost when a worker cannot start or stops: what it has not answered is done here.
+Small captures never start one (:data:`START_AFTER_SESSIONS`, :data:`START_AFTER_MESSAGES`).
+
+The pipes are driven without threads: writes and reads are non-blocking and happen when a batch
+is ready and, at the end, until every batch is answered.  Each worker holds at most
+:data:`IN_FLIGHT` batches; the rest wait here, and at the end this process takes waiting batches
+itself while the workers finish theirs, so neither side idles long.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Self
+
+from ..limits import Limits
+from ..mail import ParsedMessage, parse_message
+from ..net import native
+from ..pipeline import SessionJob, SessionOffload, replay
+from ..records.builder import MessageData, SessionRecords
+from ..transfer import dumps, loads
+from ..worker import FRAME, MESSAGES, SESSIONS, frame
+
+#: SMTP sessions seen before any worker starts (the earlier ones are decoded here) ...
+START_AFTER_SESSIONS = 100
+#: ... or messages: a capture with fewer of both is done in this process alone (starting a Python
+#: process costs about 0.1 s of CPU and 25 MB).
+START_AFTER_MESSAGES = 200
+#: A batch of messages closes at this many messages ...
+BATCH_MESSAGES = 64
+#: ... a batch of sessions at this many sessions ...
+BATCH_SESSIONS = 32
+#: ... and either at this many bytes of content, whichever comes first: a request then fits in
+#: one pipe buffer of :data:`PIPE_BYTES`, and goes in one write.
+BATCH_BYTES = 512 << 10
+#: The size asked for each pipe to a worker (Linux ``F_SETPIPE_SZ``; 1 MiB is what an
+#: unprivileged process may ask for by default).  The default 64 KiB would take a batch's request
+#: and answer in many pieces, each at a later pump, and leave the worker waiting.
+PIPE_BYTES = 1 << 20
+#: Batches a worker holds at once (one being worked on, one waiting in its pipe).
+IN_FLIGHT = 2
+#: Workers at most, whatever the CPU count.
+MAX_WORKERS = 8
+#: Seconds a worker holding work may stay silent before it is stopped and its work done here (a
+#: batch takes milliseconds; a stopped or wedged process must not stop the analysis).
+WORKER_TIMEOUT_S = 120.0
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on, less the one it runs on, at most :data:`MAX_WORKERS`;
+    none where pipes cannot be waited on as sockets are (not POSIX: Windows)."""
+    if os.name != "posix":
+        return 0
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(0, min(cpus - 1, MAX_WORKERS))
+
+
+def worker_command() -> list[str]:
+    """This Python, isolated (``-I``: no current directory, user site or ``PYTHON*`` variables on
+    its path), running :mod:`smtpsniff.worker` from this very ``smtpsniff`` package, loaded from
+    its directory without adding anything to ``sys.path``: the worker runs the parent's code
+    whatever else is installed, and nothing beside the package can shadow the standard library."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    bootstrap = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('smtpsniff', {os.path.join(package, '__init__.py')!r}, "
+        f"submodule_search_locations=[{package!r}])\n"
+        "module = sys.modules['smtpsniff'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from smtpsniff.worker import main\n"
+        "main()\n")
+    return [sys.executable, "-I", "-c", bootstrap]
+
+
+def _widen(fd: int) -> None:
+    """Ask for a pipe buffer of :data:`PIPE_BYTES` (where the system has no such call, or refuses,
+    the pipe stays as it is: slower, not wrong)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """``VmHWM`` of process ``pid`` (its peak resident set since it started the worker program:
+    the rusage peak of a child also counts the parent's pages it shared before ``exec``); 0 where
+    there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+@dataclass
+class _Batch:
+    number: int
+    kind: str  # MESSAGES: items are (content, complete); SESSIONS: items are SessionJobs
+    items: list = field(default_factory=list)
+    #: SESSIONS: who takes each job's records.
+    deliver: list = field(default_factory=list)
+    size: int = 0
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    #: Framed requests not yet wholly written, as a view on what is left.
+    outgoing: deque[memoryview] = field(default_factory=deque)
+    incoming: bytearray = field(default_factory=bytearray)
+    batches: dict[int, _Batch] = field(default_factory=dict)
+    alive: bool = True
+    #: Whether its input is watched for room (while a request is written in part).
+    writing: bool = False
+
+
+@dataclass
+class WorkerStats:
+    """What the workers did in one read, for :class:`~smtpsniff.analysis.capture.CaptureStats`."""
+
+    workers: int = 0
+    sessions_by_workers: int = 0
+    sessions_here: int = 0
+    messages_by_workers: int = 0
+    messages_here: int = 0
+    #: Workers that stopped before answering everything (their batches were done here).
+    workers_lost: int = 0
+    #: The workers' peak resident sets added up, in KiB, where the system tells it (Linux
+    #: ``/proc/PID/status`` ``VmHWM``); else 0.
+    peak_rss_kib: int = 0
+
+
+class Workers(SessionOffload):
+    """Sessions and messages in, records and parses out: done by ``workers`` processes.
+
+    Use as a context manager (the processes are stopped on the way out, whatever happened).  Give
+    it to the pipeline as its ``offload`` and :meth:`add` as its ``on_session``; then call
+    :meth:`parse` once per message, in any order.  ``workers=0`` does everything here.
+    """
+
+    def __init__(self, limits: Limits, workers: int, *, start_after_sessions: int | None = None,
+                 start_after_messages: int | None = None, batch_sessions: int | None = None,
+                 batch_messages: int | None = None, batch_bytes: int | None = None,
+                 command: Sequence[str] | None = None, timeout_s: float | None = None) -> None:
+        """The keyword settings default to this module's constants of the same names (read when
+        the object is made); ``command`` is the worker program (default :func:`worker_command`)."""
+        self.limits = limits
+        self.stats = WorkerStats()
+        self._wanted = max(0, workers)
+        self._start_after_sessions = START_AFTER_SESSIONS if start_after_sessions is None else start_after_sessions
+        self._start_after_messages = START_AFTER_MESSAGES if start_after_messages is None else start_after_messages
+        self._batch_sessions = max(1, BATCH_SESSIONS if batch_sessions is None else batch_sessions)
+        self._batch_messages = max(1, BATCH_MESSAGES if batch_messages is None else batch_messages)
+        self._batch_bytes = BATCH_BYTES if batch_bytes is None else batch_bytes
+        self._command = list(command) if command is not None else worker_command() if sys.executable else None
+        self._timeout_s = WORKER_TIMEOUT_S if timeout_s is None else timeout_s
+        self._workers: list[_Worker] = []
+        self._selector: selectors.BaseSelector | None = None
+        self._sessions_seen = self._messages_seen = 0
+        self._numbers = 0
+        self._sessions = self._new_batch(SESSIONS)
+        self._messages = self._new_batch(MESSAGES)
+        self._waiting: deque[_Batch] = deque()  # closed batches no worker holds
+        #: Records come back here, and go to their pipeline outside any pump (see _deliver_ready).
+        self._ready: deque[tuple[Callable[[SessionRecords], None], SessionRecords]] = deque()
+        self._delivering = False
+        #: id(content) -> (content, parsed): the content is kept so that its id stays its own.
+        self._parsed: dict[int, tuple[bytes, ParsedMessage]] = {}
+        self._c_readers = None
+
+    def _new_batch(self, kind: str) -> _Batch:
+        self._numbers += 1
+        return _Batch(self._numbers, kind)
+
+    def _close_batch(self, kind: str) -> None:
+        batch = self._sessions if kind == SESSIONS else self._messages
+        if not batch.items:
+            return
+        self._waiting.append(batch)
+        if kind == SESSIONS:
+            self._sessions = self._new_batch(SESSIONS)
+        else:
+            self._messages = self._new_batch(MESSAGES)
+        if self._workers:  # answers read first: a worker's room counts the batches it still holds
+            self._pump(timeout=0)
+
+    # -- sessions (SessionOffload) ----------------------------------------------------------------
+    def active(self) -> bool:
+        """Whether a session opening now should be recorded for a worker (and count it)."""
+        if not self._wanted:
+            return False
+        self._sessions_seen += 1
+        if not self._workers and self._sessions_seen > self._start_after_sessions:
+            self._start()
+        return any(w.alive for w in self._workers)
+
+    def submit(self, job: SessionJob, deliver: Callable[[SessionRecords], None], size: int) -> None:
+        batch = self._sessions
+        batch.items.append(job)
+        batch.deliver.append(deliver)
+        batch.size += size
+        if len(batch.items) >= self._batch_sessions or batch.size >= self._batch_bytes:
+            self._close_batch(SESSIONS)
+        self._deliver_ready()
+
+    def drain(self) -> None:
+        """Every submitted session's records delivered: the workers' batches answered, the waiting
+        ones decoded here (the last first, while the workers take the first)."""
+        self._close_batch(SESSIONS)
+        while True:
+            self._pump(timeout=0)
+            self._deliver_ready()
+            waiting = [b for b in self._waiting if b.kind == SESSIONS]
+            if waiting:
+                batch = waiting[-1]
+                self._waiting.remove(batch)
+                self._sessions_here(batch)
+            elif not any(b.kind == SESSIONS for w in self._workers if w.alive for b in w.batches.values()) \
+                    or not self._pump(timeout=None):
+                break
+        self._deliver_ready()
+
+    def _sessions_here(self, batch: _Batch) -> None:
+        if self._c_readers is None:
+            self._c_readers = native.smtp_functions()
+        for job, deliver in zip(batch.items, batch.deliver):
+            self._ready.append((deliver, replay(job, self.limits, None, self._c_readers)))
+        self.stats.sessions_here += len(batch.items)
+        self._deliver_ready()
+
+    def _deliver_ready(self) -> None:
+        """Hand the records that came back to their pipelines -- never from inside a pump, as a
+        pipeline's ``on_session`` (:meth:`add`) may pump again."""
+        if self._delivering:
+            return
+        self._delivering = True
+        try:
+            while self._ready:
+                deliver, records = self._ready.popleft()
+                deliver(records)
+        finally:
+            self._delivering = False
+
+    # -- messages ---------------------------------------------------------------------------------
+    def add(self, records: SessionRecords) -> None:
+        """Queue the messages of a closed session (those a worker decoded are parsed already)."""
+        if not self._wanted or not records.messages:
+            return
+        parsed = self._parsed
+        for data in records.messages:
+            content = data.content
+            if id(content) in parsed:
+                continue
+            batch = self._messages
+            batch.items.append((content, data.complete))
+            batch.size += len(content)
+            self._messages_seen += 1
+            if len(batch.items) >= self._batch_messages or batch.size >= self._batch_bytes:
+                if not self._workers and self._messages_seen >= self._start_after_messages:
+                    self._start()
+                self._close_batch(MESSAGES)
+
+    def parse(self, data: MessageData) -> ParsedMessage:
+        """The parse of ``data``'s content (as ``parse_message(content, limits, complete)``)."""
+        if self._workers or self._waiting or self._messages.items:
+            self._finish()
+        found = self._parsed.pop(id(data.content), None)
+        if found is not None and found[0] is data.content:
+            return found[1]
+        self.stats.messages_here += 1
+        return parse_message(data.content, limits=self.limits, complete=data.complete)
+
+    def _finish(self) -> None:
+        """Every queued message parsed: the workers' batches answered, the waiting ones parsed here."""
+        self._close_batch(MESSAGES)
+        if not self._workers:  # never started: parse() parses each message here
+            self._waiting.clear()
+            return
+        while True:
+            self._pump(timeout=0)
+            if self._waiting:  # the workers hold what they can: take the last waiting batch here
+                self._messages_here(self._waiting.pop())
+            elif not any(w.batches for w in self._workers if w.alive) or not self._pump(timeout=None):
+                break
+        self.close()
+
+    def _messages_here(self, batch: _Batch) -> None:
+        assert batch.kind == MESSAGES, "every session is delivered before the messages are asked for"
+        for content, complete in batch.items:
+            self._parsed[id(content)] = (content, parse_message(content, limits=self.limits, complete=complete))
+        self.stats.messages_here += len(batch.items)
+
+    # -- processes --------------------------------------------------------------------------------
+    def _start(self) -> None:
+        if self._selector is not None:
+            return
+        self._selector = selectors.DefaultSelector()
+        for _ in range(self._wanted if self._command else 0):  # no command: no interpreter path known
+            try:
+                process = subprocess.Popen(self._command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                           stderr=subprocess.DEVNULL)
+            except OSError:  # no process to be had: the work is done here
+                break
+            worker = _Worker(process)
+            try:
+                for pipe in (process.stdin, process.stdout):
+                    os.set_blocking(pipe.fileno(), False)
+                    _widen(pipe.fileno())
+                self._selector.register(process.stdout, selectors.EVENT_READ, worker)
+            except (OSError, ValueError):  # pipes this system cannot wait on: no workers
+                self._stop(worker, self.stats)
+                break
+            self._workers.append(worker)
+        self.stats.workers = len(self._workers)
+        if not self._workers:
+            self._wanted = 0
+
+    def _pump(self, timeout: float | None) -> bool:
+        """Read what has come, hand waiting batches to workers with room, write what is pending.
+
+        ``timeout=None`` waits until some worker answers or stops; False when none is left."""
+        self._hand_out()
+        if not any(w.alive for w in self._workers):
+            return False
+        selector = self._selector
+        assert selector is not None
+        for worker in self._workers:  # a request written in part must be finished for its answer to come
+            if worker.alive and bool(worker.outgoing) != worker.writing:
+                worker.writing = not worker.writing
+                if worker.writing:
+                    selector.register(worker.process.stdin, selectors.EVENT_WRITE, worker)
+                else:
+                    selector.unregister(worker.process.stdin)
+        ready = selector.select(self._timeout_s if timeout is None else timeout)
+        if not ready and timeout is None:  # silent too long while holding work: stopped here
+            for worker in self._workers:
+                if worker.alive and worker.batches:
+                    self._lost(worker)
+        for key, events in ready:
+            if events & selectors.EVENT_WRITE:
+                self._write(key.data)
+            else:
+                self._read(key.data)
+        self._hand_out()
+        return True
+
+    def _hand_out(self) -> None:
+        for worker in self._workers:
+            while worker.alive and self._waiting and len(worker.batches) < IN_FLIGHT:
+                batch = self._waiting.popleft()
+                worker.batches[batch.number] = batch
+                request = (batch.kind, batch.number, self.limits, batch.items)
+                worker.outgoing.append(memoryview(frame(dumps(request))))
+            self._write(worker)
+
+    def _write(self, worker: _Worker) -> None:
+        pipe = worker.process.stdin
+        while worker.alive and worker.outgoing:
+            view = worker.outgoing[0]
+            try:
+                written = os.write(pipe.fileno(), view)
+            except BlockingIOError:
+                return
+            except OSError:  # BrokenPipeError and the like: the worker has gone
+                self._lost(worker)
+                return
+            if written == len(view):
+                worker.outgoing.popleft()
+            else:
+                worker.outgoing[0] = view[written:]
+
+    def _read(self, worker: _Worker) -> None:
+        if not worker.alive:
+            return
+        try:
+            chunk = os.read(worker.process.stdout.fileno(), PIPE_BYTES)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if not chunk:
+            self._lost(worker)
+            return
+        buffer = worker.incoming
+        buffer += chunk
+        while len(buffer) >= FRAME.size:
+            (size,) = FRAME.unpack_from(buffer)
+            end = FRAME.size + size
+            if len(buffer) < end:
+                break
+            self._answered(worker, bytes(memoryview(buffer)[FRAME.size:end]))
+            del buffer[:end]
+            if not worker.alive:
+                return
+
+    def _answered(self, worker: _Worker, payload: bytes) -> None:
+        number, result = loads(payload)  # written by our own worker (see smtpsniff.transfer)
+        batch = worker.batches.pop(number, None)
+        if batch is None:  # not a batch it holds: a worker gone wrong
+            self._lost(worker)
+            return
+        if result is None or len(result) != len(batch.items):  # the worker could not do it
+            self._waiting.append(batch)
+            return
+        parsed = self._parsed
+        if batch.kind == MESSAGES:
+            for (content, _), message in zip(batch.items, result):
+                parsed[id(content)] = (content, message)
+            self.stats.messages_by_workers += len(result)
+            return
+        for deliver, (records, messages) in zip(batch.deliver, result):
+            for data, message in zip(records.messages, messages):
+                parsed[id(data.content)] = (data.content, message)
+            self.stats.messages_by_workers += len(messages)
+            self._ready.append((deliver, records))
+        self.stats.sessions_by_workers += len(result)
+
+    def _lost(self, worker: _Worker) -> None:
+        """A worker that stopped: what it held goes back to the waiting batches."""
+        if not worker.alive:
+            return
+        worker.alive = False
+        self.stats.workers_lost += 1
+        self._waiting.extendleft(sorted(worker.batches.values(), key=lambda b: b.number, reverse=True))
+        worker.batches.clear()
+        worker.outgoing.clear()
+        self._unwatch(worker)
+        self._stop(worker, self.stats, kill=True)
+
+    def _unwatch(self, worker: _Worker) -> None:
+        if self._selector is None:
+            return
+        self._selector.unregister(worker.process.stdout)
+        if worker.writing:
+            self._selector.unregister(worker.process.stdin)
+            worker.writing = False
+
+    @staticmethod
+    def _stop(worker: _Worker, stats: WorkerStats, *, kill: bool = False) -> None:
+        """Stop a worker: the end of its input ends it (``kill``: one gone wrong is killed first)."""
+        process = worker.process
+        stats.peak_rss_kib += _peak_rss_kib(process.pid)
+        if kill and process.poll() is None:
+            process.kill()
+        for pipe in (process.stdin, process.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def close(self) -> None:
+        """Stop every worker (at the end of its input it exits; one that does not is killed)."""
+        for worker in self._workers:
+            if worker.alive:
+                worker.alive = False
+                self._unwatch(worker)
+                self._stop(worker, self.stats)
+        self._workers.clear()
+        if self._selector is not None:
+            self._selector.close()
+
+    def worker_pids(self) -> list[int]:
+        """Process ids of the workers running now."""
+        return [w.process.pid for w in self._workers if w.alive]
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,206 @@
+"""Sessions decoded and messages parsed in worker processes (``smtpsniff.analysis.workers``) give
+the same tables.
+
+Every test here starts real worker processes (``smtpsniff.worker``); the settings are turned down
+(workers from the first session and message, batches of two) so that the small captures of
+``tests/data`` go through them.  The oracle is ``smtpsniff.read(..., workers=0)``, which does
+everything in the reading process.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from dataclasses import replace
+
+import pandas as pd
+import pytest
+from corpus import ROOT, own_captures
+
+import smtpsniff
+from smtpsniff.analysis import workers
+from smtpsniff.analysis.mail_tables import mail_messages
+from smtpsniff.capture.files import open_capture
+from smtpsniff.limits import DEFAULT_LIMITS
+from smtpsniff.mail import parse_message
+from smtpsniff.pipeline import SmtpPipeline
+
+#: Captures with several messages, damaged and hostile ones among them.
+WITH_MAIL = [p for p in own_captures() if p.name in {
+    "smtp-mime.pcap", "smtp-smuggling.pcap", "smtp-hostile-names.pcap", "smtp-bdat.pcap", "smtp-spoofing.pcap",
+    "smtp-utf8.pcap", "smtp-auth.pcap"}]
+
+
+@pytest.fixture
+def eager_workers(monkeypatch):
+    """Workers from the first session and message on, two of each a batch."""
+    monkeypatch.setattr(workers, "START_AFTER_SESSIONS", 0)
+    monkeypatch.setattr(workers, "START_AFTER_MESSAGES", 1)
+    monkeypatch.setattr(workers, "BATCH_SESSIONS", 2)
+    monkeypatch.setattr(workers, "BATCH_MESSAGES", 2)
+
+
+def assert_same_capture(a, b) -> None:
+    assert a.tables.keys() == b.tables.keys()
+    for name in a.tables:
+        pd.testing.assert_frame_equal(a.tables[name], b.tables[name], check_exact=True, obj=name)
+    left, right = mail_messages(a), mail_messages(b)
+    assert [m.parsed for m in left] == [m.parsed for m in right]
+    assert [m.sha256 for m in left] == [m.sha256 for m in right]
+
+
+def test_the_chosen_captures_carry_mail():
+    assert len(WITH_MAIL) == 7
+    assert all(len(smtpsniff.read(p, workers=0).messages) >= 2 for p in WITH_MAIL)
+
+
+@pytest.mark.parametrize("capture", own_captures(), ids=lambda p: p.name)
+def test_workers_give_the_same_tables(capture, eager_workers):
+    here = smtpsniff.read(capture, workers=0)
+    there = smtpsniff.read(capture, workers=1)
+    assert_same_capture(here, there)
+    assert here.stats.workers == 0 and here.stats.sessions_decoded_by_workers == 0
+    if len(here.sessions):  # every session recorded: the worker started and took some
+        assert there.stats.workers == 1 and there.stats.workers_lost == 0
+        assert there.stats.sessions_decoded_by_workers >= 1
+
+
+def test_two_workers(eager_workers):
+    capture = ROOT / "tests" / "data" / "smtp-smuggling.pcap"
+    there = smtpsniff.read(capture, workers=2)
+    assert_same_capture(smtpsniff.read(capture, workers=0), there)
+    assert there.stats.workers == 2 and there.stats.sessions_decoded_by_workers >= 2
+
+
+def test_several_files_at_once(eager_workers):
+    files = WITH_MAIL[:3]
+    assert_same_capture(smtpsniff.read(*files, workers=0), smtpsniff.read(*files, workers=1))
+
+
+def test_small_captures_start_no_worker():
+    cap = smtpsniff.read(ROOT / "tests" / "data" / "smtp-mime.pcap")
+    assert len(cap.messages) < workers.START_AFTER_MESSAGES and len(cap.sessions) < workers.START_AFTER_SESSIONS
+    assert cap.stats.workers == 0 and cap.stats.messages_parsed_by_workers == 0
+
+
+def records_of(path, pool=None, *, kill_when_started=False):
+    """The session records of a capture, sorted by session: decoded here, or through ``pool``
+    (its worker killed as soon as it has started, when asked)."""
+    out = []
+    on_session = out.append if pool is None else (lambda r: (out.append(r), pool.add(r)))
+    pipeline = SmtpPipeline(DEFAULT_LIMITS, on_session=on_session, offload=pool)
+    with open_capture(path) as reader:
+        for frame in reader:
+            pipeline.feed(frame)
+            if kill_when_started and pool.worker_pids():
+                os.kill(pool.worker_pids()[0], signal.SIGKILL)  # still starting: it has answered nothing
+                kill_when_started = False
+        pipeline.finish()
+    return sorted(out, key=lambda r: r.session.session_id)
+
+
+def messages_of(records):
+    return [data for r in records for data in r.messages]
+
+
+def eager_pool(**kwargs):
+    return workers.Workers(DEFAULT_LIMITS, 1, start_after_sessions=0, start_after_messages=1, batch_sessions=1,
+                           batch_messages=1, **kwargs)
+
+
+def assert_same_work(pool, records, expected):
+    assert records == expected
+    parsed = [pool.parse(data) for data in messages_of(records)]
+    assert parsed == [parse_message(d.content, complete=d.complete) for d in messages_of(records)]
+
+
+@pytest.mark.parametrize("capture", WITH_MAIL[:3], ids=lambda p: p.name)
+def test_a_worker_killed_before_answering_loses_nothing(capture):
+    expected = records_of(capture)
+    with eager_pool() as pool:
+        records = records_of(capture, pool, kill_when_started=True)
+        assert_same_work(pool, records, expected)
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+    # What was handed to it was decoded here; the sessions that opened after it was found gone
+    # were never recorded.
+    assert pool.stats.sessions_by_workers == 0 and pool.stats.sessions_here >= 1
+
+
+def test_a_worker_that_exits_at_once():
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[sys.executable, "-c", "pass"]) as pool:
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+    assert pool.stats.sessions_by_workers == 0 and pool.stats.messages_by_workers == 0
+
+
+def test_a_silent_worker_is_stopped():
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=0.5) as pool:
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+
+
+def test_a_worker_that_cannot_be_started(tmp_path):
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[str(tmp_path / "no-such-program")]) as pool:
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+    assert pool.stats.workers == 0 and pool.stats.messages_here == len(messages_of(records_of(capture)))
+
+
+def test_answers_bigger_than_a_pipe(eager_workers):
+    """Messages of megabytes: requests and answers written and read in many pieces."""
+    big = (b"From: a@example.com\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+           + b"".join(b"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; "
+                      b"filename=f%d.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n" % n
+                      + (b"QUJDRA==" * 9 + b"\r\n") * 12000 for n in range(3)) + b"--b--\r\n")
+    records = records_of(WITH_MAIL[0])
+    data = messages_of(records)[0]
+    bundles = [replace(records[0], messages=(replace(data, content=big + bytes([n])),)) for n in range(6)]
+    with eager_pool() as pool:
+        for bundle in bundles:
+            pool.add(bundle)
+        parsed = [pool.parse(b.messages[0]) for b in bundles]
+    assert len(big) > 2 * workers.PIPE_BYTES
+    assert parsed == [parse_message(b.messages[0].content) for b in bundles]
+    assert pool.stats.messages_by_workers >= 1
+
+
+def test_cli_option(eager_workers, tmp_path, capsys):
+    from smtpsniff.cli import main
+
+    capture = str(ROOT / "tests" / "data" / "smtp-smuggling.pcap")
+    outputs = []
+    for n in ("0", "1"):
+        assert main(["analyze", "--workers", n, "-o", str(tmp_path / n), "--format", "json", capture]) == 0
+        outputs.append({p.name: p.read_bytes() for p in (tmp_path / n).iterdir()})
+    assert outputs[0] == outputs[1] and "messages.jsonl" in outputs[0]
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", "--workers", "-1", capture])
+    assert stop.value.code == 2 and "not a number of processes" in capsys.readouterr().err
+
+
+def test_workers_ignore_the_current_directory(eager_workers, tmp_path, monkeypatch):
+    """A module in the current directory named as a standard one does not reach the workers."""
+    (tmp_path / "email.py").write_text("raise ImportError('the current directory was on the path')\n")
+    monkeypatch.chdir(tmp_path)
+    capture = ROOT / "tests" / "data" / "smtp-smuggling.pcap"
+    there = smtpsniff.read(capture, workers=1)
+    assert there.stats.workers == 1 and there.stats.workers_lost == 0
+    assert there.stats.sessions_decoded_by_workers >= 2 and there.stats.messages_parsed_by_workers >= 2
+
+
+@pytest.mark.parametrize("cap_bytes", [1, 300, 5000])
+def test_sessions_past_the_offload_cap_are_decoded_here(eager_workers, monkeypatch, cap_bytes):
+    """A recorded session that outgrows OFFLOAD_MAX_BYTES is decoded here from where it stands."""
+    from smtpsniff import pipeline
+
+    monkeypatch.setattr(pipeline, "OFFLOAD_MAX_BYTES", cap_bytes)
+    files = [ROOT / "tests" / "data" / name for name in
+             ("smtp-smuggling.pcap", "smtp-bdat.pcap", "smtp-starttls-attacks.pcap", "smtp-features.pcap")]
+    here = smtpsniff.read(*files, workers=0)
+    there = smtpsniff.read(*files, workers=1)
+    assert_same_capture(here, there)
+    if cap_bytes == 1:  # every session outgrew it at its first octets: none was left to the worker
+        assert there.stats.sessions_decoded_by_workers == 0
