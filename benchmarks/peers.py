@@ -108,13 +108,14 @@ def _analysis_counts(cap) -> dict:
     }
 
 
-def smtpsniff_analyze(path: str) -> dict:
-    """The full analysis as users run it: ``smtpsniff.read(FILE)`` building every table."""
+def smtpsniff_analyze(path: str, workers: int | None = None) -> dict:
+    """The full analysis as users run it: ``smtpsniff.read(FILE)`` building every table (with its
+    default worker processes unless ``workers`` says how many)."""
     import smtpsniff
     from smtpsniff.net import native
 
     started, cpu = time.perf_counter(), time.process_time()
-    cap = smtpsniff.read(path)
+    cap = smtpsniff.read(path, workers=workers)
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "native": native.enabled(),
             "workers": cap.stats.workers, "sessions_decoded_by_workers": cap.stats.sessions_decoded_by_workers,

@@ -15,12 +15,16 @@ one did plus one layer, then times the table building of the last one step by st
   and findings (``credentials`` + ``findings.find``) and the rest (rows and DataFrames).
 
 Every stage holds the cyclic garbage collector as ``read`` does (``pipeline.collector_paused``), so
-the stages add up to what ``read`` pays.  cProfile adds a roughly constant cost per call, so it
-overstates small, often-called functions: read its ranking, not its seconds.  The raw profile goes to ``benchmarks/work/profile-analyze.prof``.
+the stages add up to what ``read`` pays, all in one process.  cProfile adds a roughly constant cost
+per call, so it overstates small, often-called functions: read its ranking, not its seconds.  It
+sees one process: the profile is of ``read(..., workers=0)``, all the work in that process, unless
+``--workers N`` asks for worker processes (whose share is then not in it).  The raw profile goes
+to ``benchmarks/work/profile-analyze.prof``.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -173,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sort", default="tottime", choices=("tottime", "cumulative", "ncalls"))
     p.add_argument("--out", type=Path, default=WORK / "profile-analyze.prof")
     p.add_argument("--stages", action="store_true", help="CPU seconds of each stage, each in a child process")
+    p.add_argument("--workers", type=int, default=0,
+                   help="worker processes for the profiled read (default 0: all the work in the profiled process)")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # one stage, in a child process
     args = p.parse_args(argv)
     if args.stage:
@@ -184,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     for module in ("smtpsniff.analysis.capture", "smtpsniff.analysis.mail_tables",
                    "smtpsniff.analysis.security_tables"):
         importlib.import_module(module)  # imports are not what is profiled
-    profile_peer(smtpsniff_analyze, args.capture, args.out, sort=args.sort, top=args.top)
+    profile_peer(functools.partial(smtpsniff_analyze, workers=args.workers), args.capture, args.out,
+                 sort=args.sort, top=args.top)
     return 0
 
 
