@@ -53,6 +53,10 @@ class Limits:
     #: Bytes of a connection on a port that is not an SMTP port held while waiting to see whether
     #: it speaks SMTP (a 220 greeting answered by EHLO or HELO).
     max_probe_bytes: int = 4 * KiB
+    #: Bytes of an SMTP session held for a worker process (``smtpsniff.read(workers=...)``) until
+    #: the session closes; past it the session is decoded in the reading process from there on, so
+    #: that no long session's bytes all wait for its close.  No precedent: a few large messages.
+    max_offload_bytes: int = 4 * MiB
 
     # --- SMTP (RFC 5321 section 4.5.3.1) --------------------------------------------------------
     #: 4.5.3.1.4: a command line is at most 512 octets including CRLF.

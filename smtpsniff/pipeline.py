@@ -83,10 +83,6 @@ def collector_paused(*, kept: bool = False) -> Iterator[None]:
 #: many enough that the builder is called once for thousands of them.
 PENDING_EVENTS = 4096
 
-#: Octets a recorded session (:class:`_RecordedSession`) holds before it is decoded here instead:
-#: its bytes wait for its close to go to another process, and a long session's should not all wait.
-OFFLOAD_MAX_BYTES = 4 << 20
-
 
 class _Session:
     """One SMTP connection's decoder and record builder (with the two methods every data event calls).
@@ -148,18 +144,20 @@ class _RecordedSession:
     fed in the usual way (``client``/``server``), a data event of another path, a gap, an
     anomaly -- and at close hands them as a :class:`SessionJob` to the offload; :func:`replay`
     makes the same calls on a real :class:`_Session`, so the records are the same.  ``pending``
-    stays empty: the pipeline's loop hands nothing over for it.  Past :data:`OFFLOAD_MAX_BYTES`
-    of data it calls ``overflow`` (the pipeline then decodes the session itself).
+    stays empty: the pipeline's loop hands nothing over for it.  Past ``most`` octets of data
+    (:attr:`~smtpsniff.limits.Limits.max_offload_bytes`) it calls ``overflow``: the pipeline then
+    decodes the session itself.
     """
 
-    __slots__ = ("opened", "detected_by", "ops", "size", "pending", "overflow")
+    __slots__ = ("opened", "detected_by", "ops", "size", "most", "pending", "overflow")
 
-    def __init__(self, opened: ConnectionOpened, detected_by: str,
+    def __init__(self, opened: ConnectionOpened, detected_by: str, most: int,
                  overflow: Callable[[_RecordedSession], None]) -> None:
         self.opened = opened
         self.detected_by = detected_by
         self.ops: list[tuple] = []
         self.size = 0
+        self.most = most
         self.pending: list = []
         self.overflow = overflow
 
@@ -167,20 +165,20 @@ class _RecordedSession:
         self.ops.append(op)
         if size:
             self.size += size
-            if self.size > OFFLOAD_MAX_BYTES:
+            if self.size > self.most:
                 self.overflow(self)
 
     # record() of a data event, inline: the calls every data event makes.
     def client(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list) -> None:
         self.ops.append((_FEED_CLIENT, data, ts_ns, frame))
         self.size += len(data)
-        if self.size > OFFLOAD_MAX_BYTES:
+        if self.size > self.most:
             self.overflow(self)
 
     def server(self, data: bytes, pos: int, ts_ns: int, frame: int, out: list) -> None:
         self.ops.append((_FEED_SERVER, data, ts_ns, frame))
         self.size += len(data)
-        if self.size > OFFLOAD_MAX_BYTES:
+        if self.size > self.most:
             self.overflow(self)
 
 
@@ -380,7 +378,8 @@ class SmtpPipeline:
     def _start_session(self, opened: ConnectionOpened, detected_by: str) -> _Session | _RecordedSession:
         offload = self._offload
         if offload is not None and offload.active():
-            session: _Session | _RecordedSession = _RecordedSession(opened, detected_by, self._decode_here)
+            session: _Session | _RecordedSession = _RecordedSession(opened, detected_by,
+                                                                     self.limits.max_offload_bytes, self._decode_here)
         else:
             session = new_session(opened, detected_by, self.limits, self._shared, self._c_readers)
         self._sessions[opened.conn_id] = session
@@ -422,8 +421,8 @@ class SmtpPipeline:
             session.record((_ANOMALY, ev))
 
     def _decode_here(self, recorded: _RecordedSession) -> None:
-        """A recorded session grown past :data:`OFFLOAD_MAX_BYTES`: decoded here from now on, its
-        calls so far made on a new session (its bytes are then not held twice)."""
+        """A recorded session grown past ``max_offload_bytes``: decoded here from now on, its calls
+        so far made on a new session (its bytes are then not held twice)."""
         session = new_session(recorded.opened, recorded.detected_by, self.limits, self._shared, self._c_readers)
         _replay_ops(session, recorded.ops)
         recorded.ops.clear()

@@ -191,16 +191,15 @@ def test_workers_ignore_the_current_directory(eager_workers, tmp_path, monkeypat
     assert there.stats.sessions_decoded_by_workers >= 2 and there.stats.messages_parsed_by_workers >= 2
 
 
-@pytest.mark.parametrize("cap_bytes", [1, 300, 5000])
-def test_sessions_past_the_offload_cap_are_decoded_here(eager_workers, monkeypatch, cap_bytes):
-    """A recorded session that outgrows OFFLOAD_MAX_BYTES is decoded here from where it stands."""
-    from smtpsniff import pipeline
-
-    monkeypatch.setattr(pipeline, "OFFLOAD_MAX_BYTES", cap_bytes)
+@pytest.mark.parametrize("most", [1, 300, 5000])
+def test_sessions_past_max_offload_bytes_are_decoded_here(eager_workers, most):
+    """A recorded session that outgrows Limits.max_offload_bytes is decoded here from where it stands."""
+    limits = replace(DEFAULT_LIMITS, max_offload_bytes=most)
     files = [ROOT / "tests" / "data" / name for name in
              ("smtp-smuggling.pcap", "smtp-bdat.pcap", "smtp-starttls-attacks.pcap", "smtp-features.pcap")]
-    here = smtpsniff.read(*files, workers=0)
-    there = smtpsniff.read(*files, workers=1)
+    here = smtpsniff.read(*files, limits=limits, workers=0)
+    there = smtpsniff.read(*files, limits=limits, workers=1)
     assert_same_capture(here, there)
-    if cap_bytes == 1:  # every session outgrew it at its first octets: none was left to the worker
+    assert_same_capture(smtpsniff.read(*files, workers=0), there)  # the bound changes nothing else
+    if most == 1:  # every session outgrew it at its first octets: none was left to the worker
         assert there.stats.sessions_decoded_by_workers == 0
