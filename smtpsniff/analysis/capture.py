@@ -154,7 +154,7 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     credentials (masked by default).  ``progress`` may wrap each file's frame iterator (the CLI
     passes a progress bar).  ``workers`` processes decode SMTP sessions and parse messages while
     the files are read (see :mod:`smtpsniff.analysis.workers`; the tables are the same with any
-    number): None starts one per CPU but one, once a capture has shown 100 sessions or 200
+    number): None starts one per CPU but one, once a capture has shown 500 sessions or 1,000
     messages; 0 does everything in this process.
     """
     if not paths:

@@ -33,7 +33,7 @@ def add_capture_options(p, *, files: bool = True) -> None:
     if files:
         p.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="processes that decode SMTP sessions and parse messages while the files are read "
-                            "(default: one per CPU but one, once a capture shows 100 sessions or 200 messages; "
+                            "(default: one per CPU but one, once a capture shows 500 sessions or 1,000 messages; "
                             "0: none)")
 
 
