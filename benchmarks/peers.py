@@ -120,27 +120,20 @@ def smtpsniff_analyze(path: str, workers: int | None = None) -> dict:
     return {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "native": native.enabled(),
             "workers": cap.stats.workers, "sessions_decoded_by_workers": cap.stats.sessions_decoded_by_workers,
             "messages_parsed_by_workers": cap.stats.messages_parsed_by_workers,
-            **_children_rss(cap), **_analysis_counts(cap)}
+            **_peaks(cap.stats.workers_peak_rss_kib), **_analysis_counts(cap)}
 
 
-def _children_rss(cap) -> dict:
-    """The peak resident sets of this process and of the worker processes ``smtpsniff.read``
-    started (added up): the benchmark counts their sum as the peer's peak, since the peak the
-    operating system reports for a process tree is only its largest member's."""
+def _peaks(children_kib: int) -> dict:
+    """The peak resident set of this process and ``children_kib``, its children's: the benchmark
+    counts their sum as the peer's peak, since the peak the operating system reports for a process
+    tree is only its largest member's.  ``smtpsniff.read`` gives its workers' own peaks
+    (``stats.workers_peak_rss_kib``); the CLI peer, whose statistics are not at hand, gives the
+    largest child's rusage peak, which over-counts (a child's peak includes the parent's pages it
+    shared until ``exec``), so that peer's peak is an upper bound."""
     import resource
 
     return {"self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "children_max_rss_kib": cap.stats.workers_peak_rss_kib}
-
-
-def _cli_children_rss() -> dict:
-    """:func:`_children_rss` for the CLI, whose statistics are not at hand: the largest child's
-    rusage peak, which over-counts (a child's peak includes the parent's pages it shared until
-    ``exec``), so the CLI peer's peak is an upper bound."""
-    import resource
-
-    return {"self_max_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "children_max_rss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+            "children_max_rss_kib": children_kib}
 
 
 #: The first line of ``smtpsniff analyze``'s summary (see smtpsniff/output/summary.py).
@@ -154,6 +147,7 @@ def smtpsniff_cli(path: str) -> dict:
     the entry-point shim."""
     import contextlib
     import io
+    import resource
 
     from smtpsniff.cli import main as cli_main
 
@@ -165,7 +159,8 @@ def smtpsniff_cli(path: str) -> dict:
     text = " ".join(out.getvalue().split())
     m = _HEADLINE.search(text)
     report = {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "exit_status": status,
-              "summary_chars": len(out.getvalue()), **_cli_children_rss()}
+              "summary_chars": len(out.getvalue()),
+              **_peaks(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)}
     if m:
         keys = ("frames", "tcp_segments", "smtp_packets", "tcp_connections", "sessions", "transactions",
                 "accepted", "commands", "replies", "anomalies")
