@@ -8,9 +8,9 @@ many bytes, pickled by :func:`smtpsniff.transfer.dumps`:
   ``(batch, [ParsedMessage, ...])``, each what ``parse_message(content, limits=limits,
   complete=complete)`` gives in the parent;
 - ``(SESSIONS, batch, limits, [SessionJob, ...])`` is answered by
-  ``(batch, [(SessionRecords, [ParsedMessage, ...]), ...])``: each session's records, as
-  :func:`smtpsniff.pipeline.replay` gives them in the parent, and the parse of each of its
-  messages.
+  ``(batch, [SessionRecords, ...])``: each session's records, as :func:`smtpsniff.pipeline.replay`
+  gives them in the parent (their messages come back in requests of the first kind: the parent
+  asks for the sessions first, as it needs every one of them before it builds any table).
 
 Neither the decoder nor :func:`~smtpsniff.mail.parse_message` raises on bad input.  Should
 anything else go wrong with a batch, the answer is ``(batch, None)`` and the parent does that
@@ -67,11 +67,7 @@ class Worker:
             if kind == MESSAGES:
                 result: list = [parse_message(content, limits=limits, complete=complete) for content, complete in items]
             else:
-                result = []
-                for job in items:
-                    records = replay(job, limits, self.shared, self.c_readers)
-                    result.append((records, [parse_message(d.content, limits=limits, complete=d.complete)
-                                             for d in records.messages]))
+                result = [replay(job, limits, self.shared, self.c_readers) for job in items]
             return frame(dumps((batch, result)))
         except Exception:  # noqa: BLE001 -- whatever it was, the parent does the batch itself
             return frame(dumps((batch, None)))

@@ -203,6 +203,7 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
     all_records.sort(key=lambda r: r.session.session_id)
     stats.smtp_sessions = len(all_records)
     objects: dict[str, object] = {}
+    pool.hand_off()  # the workers parse the messages while the session tables are built
     return Capture(build_tables(all_records, loose, capture_of, options, objects), stats, all_records, objects)
 
 

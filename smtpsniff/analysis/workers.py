@@ -8,15 +8,23 @@ in batches to worker processes (:mod:`smtpsniff.worker`, see :func:`worker_comma
 reading goes on, and gives the records back to the pipeline and the parses to the mail tables
 (:func:`smtpsniff.analysis.mail_tables.parse_all`).
 
+Sessions go first: every one must be in before any table is built, while the parses are needed
+only by the mail tables.  A worker is given a batch of messages when no batch of sessions waits,
+and once the sessions are in, :meth:`Workers.hand_off` lets the workers parse the waiting
+messages while this process builds the session tables.
+
 The results are those this process would compute, object for object equal: the workers run the
 same code with the same limits (:func:`smtpsniff.pipeline.replay`, :func:`smtpsniff.mail.parse_message`).
 Nothing is lost when a worker cannot start or stops: what it has not answered is done here.
 Small captures never start one (:data:`START_AFTER_SESSIONS`, :data:`START_AFTER_MESSAGES`).
 
-The pipes are driven without threads: writes and reads are non-blocking and happen when a batch
-is ready and, at the end, until every batch is answered.  Each worker holds at most
-:data:`IN_FLIGHT` batches; the rest wait here, and at the end this process takes waiting batches
-itself while the workers finish theirs, so neither side idles long.
+While the capture is read, the pipes are driven without threads: writes and reads are
+non-blocking and happen when a batch is ready and, at the end, until every batch is answered.
+Each worker holds at most :data:`IN_FLIGHT` batches; the rest wait here, and at the end this
+process takes waiting batches itself while the workers finish theirs, so neither side idles long.
+After :meth:`Workers.hand_off`, while this process does not pump, two threads per worker feed it
+and collect its answers in blocking system calls (which release the interpreter lock); the
+answers are unpickled in the calling thread.
 """
 from __future__ import annotations
 
@@ -24,6 +32,8 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -57,6 +67,9 @@ BATCH_BYTES = 512 << 10
 PIPE_BYTES = 1 << 20
 #: Batches a worker holds at once (one being worked on, one waiting in its pipe).
 IN_FLIGHT = 2
+#: Batches a worker holds at once after :meth:`Workers.hand_off` (its feeding thread waits for
+#: the interpreter lock before each write, so it keeps a few more in hand).
+IN_FLIGHT_HANDED_OFF = 4
 #: Workers at most, whatever the CPU count.
 MAX_WORKERS = 8
 #: Seconds a worker holding work may stay silent before it is stopped and its work done here (a
@@ -136,8 +149,27 @@ class _Worker:
     incoming: bytearray = field(default_factory=bytearray)
     batches: dict[int, _Batch] = field(default_factory=dict)
     alive: bool = True
+    #: Whether its output is watched by the selector (not while it is fed by threads).
+    watched: bool = True
     #: Whether its input is watched for room (while a request is written in part).
     writing: bool = False
+    #: The threads feeding it after Workers.hand_off.
+    feed: _Feed | None = None
+    #: Its peak resident set in KiB, once taken (see _peak_rss_kib).
+    peak_kib: int = 0
+
+
+@dataclass
+class _Feed:
+    """What the threads feeding one worker share with the thread that handed off (under its lock)."""
+
+    #: Batches written to the worker, or being written (those it held at the hand-off included).
+    given: int
+    #: The answers' payloads, in the order they came.
+    answers: list[bytes] = field(default_factory=list)
+    #: A write failed, or the worker's output ended: nothing more will be answered.
+    ended: bool = False
+    threads: list[threading.Thread] = field(default_factory=list)
 
 
 @dataclass
@@ -160,7 +192,8 @@ class Workers(SessionOffload):
     """Sessions and messages in, records and parses out: done by ``workers`` processes.
 
     Use as a context manager (the processes are stopped on the way out, whatever happened).  Give
-    it to the pipeline as its ``offload`` and :meth:`add` as its ``on_session``; then call
+    it to the pipeline as its ``offload`` and :meth:`add` as its ``on_session``; once every
+    session is in, :meth:`hand_off` (if this process has other work to do first), then call
     :meth:`parse` once per message, in any order.  ``workers=0`` does everything here.
     """
 
@@ -186,13 +219,19 @@ class Workers(SessionOffload):
         self._numbers = 0
         self._sessions = self._new_batch(SESSIONS)
         self._messages = self._new_batch(MESSAGES)
-        self._waiting: deque[_Batch] = deque()  # closed batches no worker holds
+        #: Closed batches no worker holds, by kind.
+        self._waiting: dict[str, deque[_Batch]] = {SESSIONS: deque(), MESSAGES: deque()}
         #: Records come back here, and go to their pipeline outside any pump (see _deliver_ready).
         self._ready: deque[tuple[Callable[[SessionRecords], None], SessionRecords]] = deque()
         self._delivering = False
-        #: id(content) -> (content, parsed): the content is kept so that its id stays its own.
-        self._parsed: dict[int, tuple[bytes, ParsedMessage]] = {}
+        #: (id(content), complete) -> (content, parsed): the content is kept so that its id stays
+        #: its own.  Two messages may share one content object (CPython has one empty bytes
+        #: object, and one of each single byte): their parses are the same when ``complete`` is.
+        self._parsed: dict[tuple[int, bool], tuple[bytes, ParsedMessage]] = {}
         self._c_readers = None
+        #: Guards the waiting batches and the feeds while threads feed the workers (hand_off).
+        self._feeding = threading.Condition()
+        self._handed_off = False
 
     def _new_batch(self, kind: str) -> _Batch:
         self._numbers += 1
@@ -202,7 +241,7 @@ class Workers(SessionOffload):
         batch = self._sessions if kind == SESSIONS else self._messages
         if not batch.items:
             return
-        self._waiting.append(batch)
+        self._waiting[kind].append(batch)
         if kind == SESSIONS:
             self._sessions = self._new_batch(SESSIONS)
         else:
@@ -236,11 +275,9 @@ class Workers(SessionOffload):
         while True:
             self._pump(timeout=0)
             self._deliver_ready()
-            waiting = [b for b in self._waiting if b.kind == SESSIONS]
+            waiting = self._waiting[SESSIONS]
             if waiting:
-                batch = waiting[-1]
-                self._waiting.remove(batch)
-                self._sessions_here(batch)
+                self._sessions_here(waiting.pop())
             elif not any(b.kind == SESSIONS for w in self._workers if w.alive for b in w.batches.values()) \
                     or not self._pump(timeout=None):
                 break
@@ -269,14 +306,12 @@ class Workers(SessionOffload):
 
     # -- messages ---------------------------------------------------------------------------------
     def add(self, records: SessionRecords) -> None:
-        """Queue the messages of a closed session (those a worker decoded are parsed already)."""
+        """Queue the messages of a closed session, to be parsed by a worker (not after :meth:`hand_off`)."""
         if not self._wanted or not records.messages:
             return
-        parsed = self._parsed
+        assert not self._handed_off, "messages are added before the hand-off"
         for data in records.messages:
             content = data.content
-            if id(content) in parsed:
-                continue
             batch = self._messages
             batch.items.append((content, data.complete))
             batch.size += len(content)
@@ -288,24 +323,173 @@ class Workers(SessionOffload):
 
     def parse(self, data: MessageData) -> ParsedMessage:
         """The parse of ``data``'s content (as ``parse_message(content, limits, complete)``)."""
-        if self._workers or self._waiting or self._messages.items:
+        if self._workers or self._waiting[MESSAGES] or self._messages.items:
             self._finish()
-        found = self._parsed.pop(id(data.content), None)
+        found = self._parsed.get((id(data.content), data.complete))
         if found is not None and found[0] is data.content:
             return found[1]
         self.stats.messages_here += 1
         return parse_message(data.content, limits=self.limits, complete=data.complete)
 
+    def hand_off(self) -> None:
+        """Let the workers parse the waiting messages on their own, while this process does other
+        work and does not pump (``smtpsniff.read`` builds the session tables meanwhile); the first
+        :meth:`parse` takes them back.
+
+        For each worker, one thread writes it batches as it takes them and one reads its answers,
+        each blocking in its system calls, where it does not hold the interpreter lock: this
+        process's own work slows little.  The answers are unpickled later, by :meth:`parse`.
+        """
+        self._close_batch(MESSAGES)
+        if self._handed_off or not self._waiting[MESSAGES] or self._waiting[SESSIONS]:
+            return
+        self._handed_off = True
+        for worker in self._workers:
+            if not worker.alive:
+                continue
+            self._unwatch(worker)
+            feed = worker.feed = _Feed(given=len(worker.batches))
+            try:
+                for pipe in (worker.process.stdin, worker.process.stdout):
+                    os.set_blocking(pipe.fileno(), True)
+            except (OSError, ValueError):
+                feed.ended = True
+                continue
+            feed.threads = [threading.Thread(target=target, args=(worker, feed), daemon=True,
+                                             name=f"smtpsniff-feed-{worker.process.pid}")
+                            for target in (self._feed_requests, self._feed_answers)]
+            for thread in feed.threads:
+                thread.start()
+
+    def _feed_requests(self, worker: _Worker, feed: _Feed) -> None:
+        """A feeding thread: a request written in part finished, then the first waiting batch
+        written each time the worker holds fewer than :data:`IN_FLIGHT_HANDED_OFF`, until none waits."""
+        fd = worker.process.stdin.fileno()
+        feeding, waiting = self._feeding, self._waiting[MESSAGES]
+        try:
+            while True:
+                while worker.outgoing:
+                    view = worker.outgoing[0]
+                    written = os.write(fd, view)
+                    if written == len(view):
+                        worker.outgoing.popleft()
+                    else:
+                        worker.outgoing[0] = view[written:]
+                with feeding:
+                    while not feed.ended and waiting and feed.given - len(feed.answers) >= IN_FLIGHT_HANDED_OFF:
+                        feeding.wait()
+                    if feed.ended or not waiting:
+                        return
+                    batch = waiting.popleft()
+                    worker.batches[batch.number] = batch
+                    feed.given += 1
+                worker.outgoing.append(self._request(batch))
+        except OSError:  # BrokenPipeError and the like: the worker has gone
+            with feeding:
+                feed.ended = True
+                feeding.notify_all()
+
+    def _feed_answers(self, worker: _Worker, feed: _Feed) -> None:
+        """A feeding thread: the worker's answers collected, frame by frame, until its output ends."""
+        fd = worker.process.stdout.fileno()
+        buffer = worker.incoming
+        try:
+            while chunk := os.read(fd, PIPE_BYTES):
+                buffer += chunk
+                while len(buffer) >= FRAME.size:
+                    end = FRAME.size + FRAME.unpack_from(buffer)[0]
+                    if len(buffer) < end:
+                        break
+                    payload = bytes(memoryview(buffer)[FRAME.size:end])
+                    del buffer[:end]
+                    with self._feeding:
+                        feed.answers.append(payload)
+                        self._feeding.notify_all()
+        except OSError:
+            pass
+        with self._feeding:
+            feed.ended = True
+            self._feeding.notify_all()
+
+    def _take_back(self) -> None:
+        """The end of :meth:`hand_off`: the waiting batches parsed here, the last first, while the
+        workers take the first; every worker's answers awaited (a worker silent for
+        ``timeout_s`` with work in hand is stopped), then read; what is left unanswered goes back
+        to the waiting batches.  The workers are stopped: their input ends."""
+        feeding, waiting = self._feeding, self._waiting[MESSAGES]
+        while True:
+            with feeding:
+                batch = waiting.pop() if waiting else None
+                if batch is None:
+                    feeding.notify_all()  # feeding threads waiting for room: nothing more to give
+            if batch is None:
+                break
+            self._messages_here(batch)
+        feeds = [w.feed for w in self._workers if w.alive and w.feed is not None]
+        with feeding:
+            heard = [len(f.answers) for f in feeds]
+            silent_since = time.monotonic()
+            while any(not f.ended and f.given > len(f.answers) for f in feeds):
+                feeding.wait(timeout=1.0)
+                now = [len(f.answers) for f in feeds]
+                if now != heard:
+                    heard, silent_since = now, time.monotonic()
+                elif time.monotonic() - silent_since > self._timeout_s:
+                    break
+        for worker in self._workers:
+            feed = worker.feed
+            if not worker.alive or feed is None:
+                continue
+            # stopped or silent: killed
+            self._end_feed(worker, kill=feed.given > len(feed.answers), timeout_s=self._timeout_s)
+            for payload in feed.answers:
+                self._answered(worker, payload)
+                if not worker.alive:
+                    break
+            if worker.alive and worker.batches:
+                self._lost(worker)
+
+    @staticmethod
+    def _end_feed(worker: _Worker, *, kill: bool, timeout_s: float) -> None:
+        """Stop a fed worker and its threads: its peak taken while it runs, its input ended (it
+        exits, and its output ends; ``kill``: killed first; one whose output has not ended
+        ``timeout_s`` later is killed then), the threads joined -- and only then its output
+        closed, so that no thread reads a descriptor that may have been reused."""
+        feed = worker.feed
+        assert feed is not None
+        worker.peak_kib = _peak_rss_kib(worker.process.pid)
+        if kill and worker.process.poll() is None:
+            worker.process.kill()
+        writer, reader = feed.threads or (None, None)
+        if writer is not None:
+            writer.join()
+        try:
+            worker.process.stdin.close()
+        except OSError:
+            pass
+        if reader is not None:
+            reader.join(timeout_s)
+            if reader.is_alive():
+                worker.process.kill()
+                reader.join()
+        worker.feed = None
+
     def _finish(self) -> None:
         """Every queued message parsed: the workers' batches answered, the waiting ones parsed here."""
+        if self._handed_off:
+            self._take_back()
+            while self._waiting[MESSAGES]:
+                self._messages_here(self._waiting[MESSAGES].pop())
+            self.close()
+            return
         self._close_batch(MESSAGES)
         if not self._workers:  # never started: parse() parses each message here
-            self._waiting.clear()
+            self._waiting[MESSAGES].clear()
             return
         while True:
             self._pump(timeout=0)
-            if self._waiting:  # the workers hold what they can: take the last waiting batch here
-                self._messages_here(self._waiting.pop())
+            if self._waiting[MESSAGES]:  # the workers hold what they can: take the last waiting batch here
+                self._messages_here(self._waiting[MESSAGES].pop())
             elif not any(w.batches for w in self._workers if w.alive) or not self._pump(timeout=None):
                 break
         self.close()
@@ -313,7 +497,7 @@ class Workers(SessionOffload):
     def _messages_here(self, batch: _Batch) -> None:
         assert batch.kind == MESSAGES, "every session is delivered before the messages are asked for"
         for content, complete in batch.items:
-            self._parsed[id(content)] = (content, parse_message(content, limits=self.limits, complete=complete))
+            self._parsed[id(content), complete] = (content, parse_message(content, limits=self.limits, complete=complete))
         self.stats.messages_here += len(batch.items)
 
     # -- processes --------------------------------------------------------------------------------
@@ -372,12 +556,20 @@ class Workers(SessionOffload):
 
     def _hand_out(self) -> None:
         for worker in self._workers:
-            while worker.alive and self._waiting and len(worker.batches) < IN_FLIGHT:
-                batch = self._waiting.popleft()
+            while worker.alive and len(worker.batches) < IN_FLIGHT and (batch := self._next_batch()):
                 worker.batches[batch.number] = batch
-                request = (batch.kind, batch.number, self.limits, batch.items)
-                worker.outgoing.append(memoryview(frame(dumps(request))))
+                worker.outgoing.append(self._request(batch))
             self._write(worker)
+
+    def _next_batch(self) -> _Batch | None:
+        """The first waiting batch of sessions, else of messages (None: none waits)."""
+        for kind in (SESSIONS, MESSAGES):
+            if self._waiting[kind]:
+                return self._waiting[kind].popleft()
+        return None
+
+    def _request(self, batch: _Batch) -> memoryview:
+        return memoryview(frame(dumps((batch.kind, batch.number, self.limits, batch.items))))
 
     def _write(self, worker: _Worker) -> None:
         pipe = worker.process.stdin
@@ -426,19 +618,15 @@ class Workers(SessionOffload):
             self._lost(worker)
             return
         if result is None or len(result) != len(batch.items):  # the worker could not do it
-            self._waiting.append(batch)
+            self._waiting[batch.kind].append(batch)
             return
-        parsed = self._parsed
         if batch.kind == MESSAGES:
-            for (content, _), message in zip(batch.items, result):
-                parsed[id(content)] = (content, message)
+            parsed = self._parsed
+            for (content, complete), message in zip(batch.items, result):
+                parsed[id(content), complete] = (content, message)
             self.stats.messages_by_workers += len(result)
             return
-        for deliver, (records, messages) in zip(batch.deliver, result):
-            for data, message in zip(records.messages, messages):
-                parsed[id(data.content)] = (data.content, message)
-            self.stats.messages_by_workers += len(messages)
-            self._ready.append((deliver, records))
+        self._ready.extend(zip(batch.deliver, result))
         self.stats.sessions_by_workers += len(result)
 
     def _lost(self, worker: _Worker) -> None:
@@ -447,15 +635,17 @@ class Workers(SessionOffload):
             return
         worker.alive = False
         self.stats.workers_lost += 1
-        self._waiting.extendleft(sorted(worker.batches.values(), key=lambda b: b.number, reverse=True))
+        for batch in sorted(worker.batches.values(), key=lambda b: b.number, reverse=True):
+            self._waiting[batch.kind].appendleft(batch)
         worker.batches.clear()
         worker.outgoing.clear()
         self._unwatch(worker)
         self._stop(worker, self.stats, kill=True)
 
     def _unwatch(self, worker: _Worker) -> None:
-        if self._selector is None:
+        if self._selector is None or not worker.watched:
             return
+        worker.watched = False
         self._selector.unregister(worker.process.stdout)
         if worker.writing:
             self._selector.unregister(worker.process.stdin)
@@ -465,7 +655,7 @@ class Workers(SessionOffload):
     def _stop(worker: _Worker, stats: WorkerStats, *, kill: bool = False) -> None:
         """Stop a worker: the end of its input ends it (``kill``: one gone wrong is killed first)."""
         process = worker.process
-        stats.peak_rss_kib += _peak_rss_kib(process.pid)
+        stats.peak_rss_kib += worker.peak_kib or _peak_rss_kib(process.pid)
         if kill and process.poll() is None:
             process.kill()
         for pipe in (process.stdin, process.stdout):
@@ -480,8 +670,14 @@ class Workers(SessionOffload):
             process.wait()
 
     def close(self) -> None:
-        """Stop every worker (at the end of its input it exits; one that does not is killed)."""
+        """Stop every worker (at the end of its input it exits; one that does not is killed; one
+        still fed by threads, whose parses nobody asked for, is killed at once)."""
         for worker in self._workers:
+            if worker.feed is not None:
+                with self._feeding:
+                    worker.feed.ended = True
+                    self._feeding.notify_all()
+                self._end_feed(worker, kill=True, timeout_s=self._timeout_s)
             if worker.alive:
                 worker.alive = False
                 self._unwatch(worker)

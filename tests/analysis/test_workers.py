@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 from dataclasses import replace
 
 import pandas as pd
@@ -203,3 +205,134 @@ def test_sessions_past_max_offload_bytes_are_decoded_here(eager_workers, most):
     assert_same_capture(smtpsniff.read(*files, workers=0), there)  # the bound changes nothing else
     if most == 1:  # every session outgrew it at its first octets: none was left to the worker
         assert there.stats.sessions_decoded_by_workers == 0
+
+
+# -- the hand-off: the workers parse the waiting messages while this process builds tables -------
+
+def handed_off(capture, copies=3, **kwargs):
+    """A pool that decoded ``capture``'s sessions and then was given their messages (each
+    ``copies`` times, as other objects: more than a worker holds at once), handed off; and the
+    records with the copies."""
+    pool = eager_pool(**kwargs)
+    pipeline = SmtpPipeline(DEFAULT_LIMITS, offload=pool)
+    with open_capture(capture) as reader:
+        records = sorted(pipeline.feed_all(reader).sessions, key=lambda r: r.session.session_id)
+    bundles = [replace(r, messages=tuple(replace(d, content=bytes(bytearray(d.content))) for d in r.messages))
+               for _ in range(copies) for r in records]
+    for bundle in bundles:
+        pool.add(bundle)
+    assert pool.stats.messages_by_workers == 0 and len(messages_of(bundles)) > workers.IN_FLIGHT
+    pool.hand_off()
+    return pool, bundles
+
+
+def assert_parsed(pool, bundles):
+    parsed = [pool.parse(data) for data in messages_of(bundles)]
+    assert parsed == [parse_message(d.content, complete=d.complete) for d in messages_of(bundles)]
+
+
+def wait_for_answers(pool):
+    """Until every batch handed to a fed worker is answered (polled: the feeding threads answer
+    without this thread's help)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        feeds = [w.feed for w in pool._workers if w.feed is not None]
+        with pool._feeding:
+            if all(f.given == len(f.answers) for f in feeds) and not pool._waiting[workers.MESSAGES]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the fed workers did not answer")
+
+
+def feeding_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("smtpsniff-feed-")]
+
+
+@pytest.mark.parametrize("capture", WITH_MAIL, ids=lambda p: p.name)
+def test_handed_off_messages_are_parsed_without_this_process(capture):
+    pool, bundles = handed_off(capture)
+    with pool:
+        assert len(feeding_threads()) == 2
+        wait_for_answers(pool)  # this thread parses nothing meanwhile
+        assert_parsed(pool, bundles)
+    assert pool.stats.messages_here == 0 and pool.stats.messages_by_workers == len(messages_of(bundles))
+    assert pool.stats.workers_lost == 0 and pool.stats.peak_rss_kib > 0
+    assert not feeding_threads()
+
+
+def test_a_worker_killed_after_the_hand_off_loses_nothing():
+    capture = WITH_MAIL[0]
+    pool, bundles = handed_off(capture)
+    with pool:
+        os.kill(pool.worker_pids()[0], signal.SIGKILL)
+        assert_parsed(pool, bundles)
+    assert pool.stats.workers_lost == 1
+    assert pool.stats.messages_here + pool.stats.messages_by_workers == len(messages_of(bundles))
+    assert not feeding_threads()
+
+
+#: A worker that decodes sessions but never answers a request of messages.
+SILENT_ON_MESSAGES = """
+import sys, time
+from smtpsniff.transfer import loads
+from smtpsniff.worker import MESSAGES, Worker, read_frame
+worker = Worker()
+while (request := read_frame(sys.stdin.buffer)) is not None:
+    if loads(request)[0] == MESSAGES:
+        time.sleep(60)
+    sys.stdout.buffer.write(worker.answer(request))
+    sys.stdout.buffer.flush()
+"""
+
+
+def test_a_worker_silent_after_the_hand_off_is_stopped():
+    capture = WITH_MAIL[0]
+    pool, bundles = handed_off(capture, command=[sys.executable, "-c", SILENT_ON_MESSAGES], timeout_s=0.5)
+    with pool:
+        assert pool.stats.sessions_by_workers >= 1  # it answered the sessions
+        started = time.monotonic()
+        assert_parsed(pool, bundles)
+        assert time.monotonic() - started < 30
+    assert pool.stats.workers_lost == 1 and pool.stats.messages_by_workers == 0
+    assert pool.stats.messages_here == len(messages_of(bundles))
+    assert not feeding_threads()
+
+
+def test_a_pool_closed_after_the_hand_off_stops_its_workers_and_threads():
+    pool, _ = handed_off(WITH_MAIL[1])
+    processes = [w.process for w in pool._workers]
+    with pool:
+        pass  # no parse asked for (as when building the tables failed)
+    assert processes and all(p.returncode is not None for p in processes)
+    assert not feeding_threads()
+
+
+def test_sessions_are_handed_out_before_messages(eager_workers):
+    """With batches of both kinds waiting, a worker is given the sessions first: the records a
+    worker decodes come back before it parses the first message."""
+    capture = ROOT / "tests" / "data" / "smtp-smuggling.pcap"
+    with workers.Workers(DEFAULT_LIMITS, 1, start_after_sessions=0, start_after_messages=1) as pool:
+        sessions = workers._Batch(1, workers.SESSIONS)
+        messages = workers._Batch(2, workers.MESSAGES)
+        pool._waiting[workers.MESSAGES].append(messages)
+        pool._waiting[workers.SESSIONS].append(sessions)
+        assert pool._next_batch() is sessions and pool._next_batch() is messages
+        assert pool._next_batch() is None
+    assert smtpsniff.read(capture, workers=1).stats.sessions_decoded_by_workers >= 1
+
+
+def test_messages_sharing_one_content_object():
+    """CPython has one empty bytes object and one of each single byte: messages may share their
+    content object, and each still gets the parse of its own ``complete``."""
+    records = records_of(WITH_MAIL[0])
+    data = messages_of(records)[0]
+    bundles = [replace(records[0], messages=tuple(replace(data, content=content, complete=complete)
+                                                  for content in (b"", b"\n") for complete in (True, False)))
+               for _ in range(2)]
+    assert parse_message(b"", complete=True) != parse_message(b"", complete=False)
+    with eager_pool() as pool:
+        for bundle in bundles:
+            pool.add(bundle)
+        assert_parsed(pool, bundles)
+    assert pool.stats.workers == 1 and pool.stats.messages_by_workers >= 1
+    assert pool.stats.messages_by_workers + pool.stats.messages_here == 8  # each parsed once
