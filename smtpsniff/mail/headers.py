@@ -79,7 +79,7 @@ _MSG_ID = re.compile(r"<[^<>]*>")
 # How HeaderParses.simple treats a value of each class: read it as it is, read it as a date (once
 # per message, for parse_date too), or keep what the reader returns (a parameterised value, which
 # the stdlib's getters ask for again); an unstructured value (simple._unstructured) is read as it
-# is too, and is its own answer when it is ASCII without "=?".
+# is too, and is its own answer when it is printable ASCII without "=?".
 _PLAIN, _DATE, _PARAMETERIZED, _ADDRESSES, _UNSTRUCTURED = range(5)
 
 
@@ -286,9 +286,9 @@ class HeaderParses:
             reading = _READINGS.get(header_class) or _reading(header_class)
         reader, kind = reading
         if kind == _UNSTRUCTURED:
-            # simple._unstructured: a value without "=?" that is ASCII (no surrogate escape) is
-            # returned as it is
-            return value if "=?" not in value and value.isascii() else reader(value)
+            # simple._unstructured: a value without "=?" that is printable ASCII (no control, no
+            # surrogate escape) is returned as it is
+            return value if value.isascii() and value.isprintable() and "=?" not in value else reader(value)
         if kind == _PLAIN:
             return reader(value)
         if kind == _DATE:  # the date is read once, for parse_date too
@@ -651,7 +651,19 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
         log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
         return raw_value
     report_defects(header.defects, f"{name} header", log, skip={"InvalidDateDefect"})
+    # (an unknown charset was reported above)
+    report_defects(_value_defects(header), f"{name} header", log, skip={"CharsetError"})
     return value
+
+
+def _value_defects(header: object) -> list:
+    """The defects the stdlib finds in an unstructured value and does not keep in the header's
+    ``defects``, as the structured headers do: an encoded word that does not decode (bad base64,
+    bytes its charset refuses; RFC 2047 section 6.3 keeps what can be shown), an encoded word
+    glued to other text (section 5), ASCII controls.  Found in the value's parse tree."""
+    if not isinstance(header, UnstructuredHeader) or header.defects:
+        return []
+    return list(getattr(getattr(header, "_parse_tree", None), "all_defects", ()))
 
 
 def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None,
@@ -761,5 +773,5 @@ def report_defects(defects: list[MessageDefect], where: str, log: AnomalyLog,
         if cls in skip or cls in _IGNORED_DEFECTS:
             continue
         kind = _DEFECT_KINDS.get(cls, "mime_defect")
-        detail = str(defect) or cls
-        log.add(kind, f"{where}: {detail} ({cls})")
+        detail = str(defect)
+        log.add(kind, f"{where}: {detail} ({cls})" if detail else f"{where}: {cls}")

@@ -225,7 +225,10 @@ def _plain(value: str) -> bool:
 
 
 def _unstructured(value: str) -> str | None:
-    if _plain(value):
+    """An unstructured value without ``=?`` and without a character ``_UNSAFE_TEXT`` finds (an
+    ASCII control other than tab, or a surrogate escape: the stdlib's ``_validate_xtext`` flags
+    them) is the stdlib's answer as it is; one with encoded words, :func:`_encoded_unstructured`."""
+    if _ENCODED_WORD_START not in value and _UNSAFE_TEXT.search(value) is None:
         return value
     return _encoded_unstructured(value) if value.isascii() else None
 

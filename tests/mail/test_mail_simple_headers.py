@@ -124,6 +124,8 @@ def _check(name: str, value: str) -> bool:
         return False
     header = STDLIB(name, value)  # the simple path must not answer a value the stdlib rejects
     assert header.defects == (), (name, value)
+    # (an unstructured header keeps its value's defects in its parse tree alone)
+    assert header._parse_tree.all_defects == [], (name, value, header._parse_tree.all_defects)
     if fast is not None:
         assert fast == str(header), (name, value)
     if boxes is not None:
