@@ -341,7 +341,8 @@ class Workers(SessionOffload):
         process's own work slows little.  The answers are unpickled later, by :meth:`parse`.
         """
         self._close_batch(MESSAGES)
-        if self._handed_off or not self._waiting[MESSAGES] or self._waiting[SESSIONS]:
+        if self._handed_off or not self._waiting[MESSAGES] or self._waiting[SESSIONS] \
+                or not any(w.alive for w in self._workers):
             return
         self._handed_off = True
         for worker in self._workers:
@@ -440,8 +441,8 @@ class Workers(SessionOffload):
             feed = worker.feed
             if not worker.alive or feed is None:
                 continue
-            # stopped or silent: killed
-            self._end_feed(worker, kill=feed.given > len(feed.answers), timeout_s=self._timeout_s)
+            unanswered = feed.given > len(feed.answers)  # it stopped, or stayed silent: killed
+            self._end_feed(worker, kill=unanswered, timeout_s=self._timeout_s)
             for payload in feed.answers:
                 self._answered(worker, payload)
                 if not worker.alive:

@@ -336,3 +336,13 @@ def test_messages_sharing_one_content_object():
         assert_parsed(pool, bundles)
     assert pool.stats.workers == 1 and pool.stats.messages_by_workers >= 1
     assert pool.stats.messages_by_workers + pool.stats.messages_here == 8  # each parsed once
+
+
+def test_a_hand_off_without_workers_leaves_the_parsing_here(tmp_path):
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[str(tmp_path / "no-such-program")]) as pool:
+        records = records_of(capture, pool)
+        pool.hand_off()
+        assert not feeding_threads()
+        assert_same_work(pool, records, records_of(capture))
+    assert pool.stats.workers == 0 and pool.stats.messages_here == len(messages_of(records))
