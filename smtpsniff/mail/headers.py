@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -651,19 +652,26 @@ def decode_value(name: str, raw_value: str, log: AnomalyLog,
         log.add("header_value_error", f"{name} header could not be decoded ({exc!r}); raw kept")
         return raw_value
     report_defects(header.defects, f"{name} header", log, skip={"InvalidDateDefect"})
-    # (an unknown charset was reported above)
-    report_defects(_value_defects(header), f"{name} header", log, skip={"CharsetError"})
+    _report_value_defects(header, f"{name} header", log)
     return value
 
 
-def _value_defects(header: object) -> list:
-    """The defects the stdlib finds in an unstructured value and does not keep in the header's
-    ``defects``, as the structured headers do: an encoded word that does not decode (bad base64,
-    bytes its charset refuses; RFC 2047 section 6.3 keeps what can be shown), an encoded word
-    glued to other text (section 5), ASCII controls.  Found in the value's parse tree."""
+def _report_value_defects(header: object, where: str, log: AnomalyLog) -> None:
+    """Record the defects the stdlib finds in an unstructured value and does not keep in the
+    header's ``defects``, as the structured headers do: an encoded word that does not decode
+    (bad base64, bytes its charset refuses; RFC 2047 section 6.3 has a reader show what it
+    can), an encoded word glued to other text (section 5), ASCII controls.  They are in the
+    value's parse tree.  Each defect is recorded once, with how often the value has it (a
+    Subject of twenty glued words is one anomaly); an unknown charset was recorded by
+    :func:`decode_value` already."""
     if not isinstance(header, UnstructuredHeader) or header.defects:
-        return []
-    return list(getattr(getattr(header, "_parse_tree", None), "all_defects", ()))
+        return
+    found = getattr(getattr(header, "_parse_tree", None), "all_defects", ())
+    times = Counter((type(d).__name__, str(d)) for d in found if type(d).__name__ != "CharsetError")
+    for (cls, detail), count in times.items():
+        kind = _DEFECT_KINDS.get(cls, "mime_defect")
+        text = f"{where}: {detail} ({cls})" if detail else f"{where}: {cls}"
+        log.add(kind, text if count == 1 else f"{text}, {count} times")
 
 
 def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None,

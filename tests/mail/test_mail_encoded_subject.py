@@ -139,3 +139,8 @@ def test_what_the_stdlib_finds_wrong_in_a_subject_is_recorded():
         assert all(a.message.startswith("Subject header: ") for a in parsed.anomalies)
     message = _subject_of(b"=?utf-8?B?###?=").anomalies[0].message
     assert message == "Subject header: InvalidBase64CharactersDefect"  # the class said once
+    glued = _subject_of(b"a=?utf-8?B?SGk=?=b=?utf-8?B?SGk=?=c")  # each defect once, counted
+    assert glued.subject == "aHibHic"
+    assert [a.message for a in glued.anomalies] == [
+        "Subject header: missing whitespace before encoded word (InvalidHeaderDefect), 2 times",
+        "Subject header: missing trailing whitespace after encoded-word (InvalidHeaderDefect), 2 times"]
