@@ -210,18 +210,19 @@ def test_sessions_past_max_offload_bytes_are_decoded_here(eager_workers, most):
 # -- the hand-off: the workers parse the waiting messages while this process builds tables -------
 
 def handed_off(capture, copies=3, **kwargs):
-    """A pool that decoded ``capture``'s sessions and then was given their messages (each
-    ``copies`` times, as other objects: more than a worker holds at once), handed off; and the
-    records with the copies."""
-    pool = eager_pool(**kwargs)
-    pipeline = SmtpPipeline(DEFAULT_LIMITS, offload=pool)
-    with open_capture(capture) as reader:
-        records = sorted(pipeline.feed_all(reader).sessions, key=lambda r: r.session.session_id)
+    """A pool given ``capture``'s messages (each ``copies`` times, as other objects), its worker
+    started only then and handed them off; and the records with the copies.  Every batch of
+    messages waits at the hand-off: none went to the worker before."""
+    never = 10 ** 9
+    pool = workers.Workers(DEFAULT_LIMITS, 1, start_after_sessions=never, start_after_messages=never,
+                           batch_sessions=1, batch_messages=1, **kwargs)
+    records = records_of(capture)
     bundles = [replace(r, messages=tuple(replace(d, content=bytes(bytearray(d.content))) for d in r.messages))
                for _ in range(copies) for r in records]
     for bundle in bundles:
         pool.add(bundle)
-    assert pool.stats.messages_by_workers == 0 and len(messages_of(bundles)) > workers.IN_FLIGHT
+    pool._start()
+    assert len(pool._waiting[workers.MESSAGES]) == len(messages_of(bundles)) > workers.IN_FLIGHT_HANDED_OFF
     pool.hand_off()
     return pool, bundles
 
@@ -264,14 +265,17 @@ def test_a_worker_killed_after_the_hand_off_loses_nothing():
     capture = WITH_MAIL[0]
     pool, bundles = handed_off(capture)
     with pool:
-        os.kill(pool.worker_pids()[0], signal.SIGKILL)
+        process = pool._workers[0].process
+        os.kill(process.pid, signal.SIGKILL)
         assert_parsed(pool, bundles)
-    assert pool.stats.workers_lost == 1
+    # (whether it had answered all it was given when it died depends on the scheduler: either
+    # way each message is parsed once, and nothing waits for it)
+    assert pool.stats.workers_lost <= 1 and process.returncode == -signal.SIGKILL
     assert pool.stats.messages_here + pool.stats.messages_by_workers == len(messages_of(bundles))
     assert not feeding_threads()
 
 
-#: A worker that decodes sessions but never answers a request of messages.
+#: A worker that decodes sessions but never answers a request of messages (it takes them).
 SILENT_ON_MESSAGES = """
 import sys, time
 from smtpsniff.transfer import loads
@@ -289,7 +293,6 @@ def test_a_worker_silent_after_the_hand_off_is_stopped():
     capture = WITH_MAIL[0]
     pool, bundles = handed_off(capture, command=[sys.executable, "-c", SILENT_ON_MESSAGES], timeout_s=0.5)
     with pool:
-        assert pool.stats.sessions_by_workers >= 1  # it answered the sessions
         started = time.monotonic()
         assert_parsed(pool, bundles)
         assert time.monotonic() - started < 30
