@@ -2,6 +2,7 @@
 """Where the full analysis (``smtpsniff.read``, the ``smtpsniff`` peer of bench_analyze) spends its time.
 
     python benchmarks/profile_analyze.py [CAPTURE] --stages   # CPU seconds of each stage
+    python benchmarks/profile_analyze.py [CAPTURE] --timeline # what the reading process does when
     python benchmarks/profile_analyze.py [CAPTURE] [--top 30] [--sort tottime]   # cProfile
 
 ``--stages`` runs each pipeline stage in its own child process, each doing everything the previous
@@ -13,6 +14,13 @@ one did plus one layer, then times the table building of the last one step by st
   probes that look for SMTP on other ports;
 * ``tables``: + ``build_tables``, split into mail parsing (``mail_tables.parse_all``), credentials
   and findings (``credentials`` + ``findings.find``) and the rest (rows and DataFrames).
+
+``--timeline`` runs ``read`` as users do (its default workers unless ``--workers N``), in this
+process, and prints when each phase of the reading process began and ended, in wall seconds from
+the call: the workers' start, the sessions still waiting decoded at the end (``drain``), the
+hand-off of the waiting messages, the session tables, the messages taken back, each table
+provider; then the workers' CPU time and the transfer costs (pickling requests, unpickling
+answers, by kind; a feeding thread's pickling includes its waits for the interpreter lock).
 
 Every stage holds the cyclic garbage collector as ``read`` does (``pipeline.collector_paused``), so
 the stages add up to what ``read`` pays, all in one process.  cProfile adds a roughly constant cost
@@ -170,6 +178,69 @@ def stages(capture: Path) -> None:
         print(json.dumps(rep), file=sys.stderr)
 
 
+def timeline(capture: Path, workers: int | None) -> None:
+    """:func:`smtpsniff.read` with its phases timed in place (see the module's docstring)."""
+    import resource
+
+    import smtpsniff
+    from smtpsniff.analysis import capture as capture_module
+    from smtpsniff.analysis import workers as workers_module
+
+    marks: list[tuple[str, float, float]] = []
+    costs: dict[str, float] = {}
+    origin = [0.0]
+
+    def timed(owner, name: str, label: str) -> None:
+        original = getattr(owner, name)
+
+        @functools.wraps(original)
+        def wrapper(*args, **kwargs):
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                marks.append((label, began - origin[0], time.perf_counter() - origin[0]))
+        setattr(owner, name, wrapper)
+
+    def priced(name: str, kind_of) -> None:
+        original = getattr(workers_module, name)
+
+        def wrapper(value):
+            began = time.perf_counter()
+            result = original(value)
+            key = f"{name} {kind_of(value, result)}"
+            costs[key] = costs.get(key, 0.0) + time.perf_counter() - began
+            return result
+        setattr(workers_module, name, wrapper)
+
+    timed(workers_module.Workers, "_start", "workers started")
+    timed(workers_module.Workers, "drain", "sessions still waiting decoded (drain)")
+    timed(workers_module.Workers, "hand_off", "messages handed off")
+    timed(workers_module.Workers, "_finish", "messages taken back (parse's first call)")
+    timed(capture_module, "build_tables", "tables (build_tables)")
+    for module in capture_module.TABLE_PROVIDERS:
+        timed(importlib.import_module(module), "build", f"provider {module.rsplit('.', 1)[-1]}")
+    priced("dumps", lambda value, _: f"request ({value[0]})")
+    priced("loads", lambda _, result: "answer ("
+           + (type(result[1][0]).__name__ if result[1] else "empty") + ")")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    origin[0] = time.perf_counter()
+    cap = smtpsniff.read(str(capture), workers=workers)
+    ended = time.perf_counter() - origin[0]
+    worker_cpu = sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) - getattr(children, f)
+                     for f in ("ru_utime", "ru_stime"))
+    print("| phase of the reading process | from s | to s | s |\n|---|---:|---:|---:|")
+    for label, began, done in sorted(marks, key=lambda m: m[1]):
+        print(f"| {label} | {began:.3f} | {done:.3f} | {done - began:.3f} |")
+    print(f"| read returned | | {ended:.3f} | |")
+    stats = cap.stats
+    print(f"\nworkers: {stats.workers}, their CPU {worker_cpu:.2f} s; sessions decoded by them "
+          f"{stats.sessions_decoded_by_workers} of {len(cap.sessions)}, messages parsed "
+          f"{stats.messages_parsed_by_workers} of {len(cap.messages)}")
+    for key, value in sorted(costs.items()):
+        print(f"{key}: {value:.3f} s")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap")
@@ -177,10 +248,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sort", default="tottime", choices=("tottime", "cumulative", "ncalls"))
     p.add_argument("--out", type=Path, default=WORK / "profile-analyze.prof")
     p.add_argument("--stages", action="store_true", help="CPU seconds of each stage, each in a child process")
-    p.add_argument("--workers", type=int, default=0,
-                   help="worker processes for the profiled read (default 0: all the work in the profiled process)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes for the profiled read (default 0: all the work in the profiled "
+                        "process) or the timed one (default: read's own)")
+    p.add_argument("--timeline", action="store_true",
+                   help="when each phase of the reading process ran, in one read as users run it")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # one stage, in a child process
     args = p.parse_args(argv)
+    if args.timeline:
+        timeline(args.capture, args.workers)
+        return 0
     if args.stage:
         print(json.dumps(run_stage(args.stage, str(args.capture))))
         return 0
@@ -190,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     for module in ("smtpsniff.analysis.capture", "smtpsniff.analysis.mail_tables",
                    "smtpsniff.analysis.security_tables"):
         importlib.import_module(module)  # imports are not what is profiled
-    profile_peer(functools.partial(smtpsniff_analyze, workers=args.workers), args.capture, args.out,
+    profile_peer(functools.partial(smtpsniff_analyze, workers=args.workers or 0), args.capture, args.out,
                  sort=args.sort, top=args.top)
     return 0
 
