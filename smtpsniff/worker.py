@@ -9,8 +9,8 @@ many bytes, pickled by :func:`smtpsniff.transfer.dumps`:
   complete=complete)`` gives in the parent;
 - ``(SESSIONS, batch, limits, [SessionJob, ...])`` is answered by
   ``(batch, [SessionRecords, ...])``: each session's records, as :func:`smtpsniff.pipeline.replay`
-  gives them in the parent (their messages come back in requests of the first kind: the parent
-  asks for the sessions first, as it needs every one of them before it builds any table).
+  gives them in the parent (their messages are parsed through requests of the first kind: the
+  parent asks for the sessions first, as it needs every one of them before it builds any table).
 
 Neither the decoder nor :func:`~smtpsniff.mail.parse_message` raises on bad input.  Should
 anything else go wrong with a batch, the answer is ``(batch, None)`` and the parent does that

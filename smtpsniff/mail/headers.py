@@ -667,11 +667,11 @@ def _report_value_defects(header: object, where: str, log: AnomalyLog) -> None:
     if not isinstance(header, UnstructuredHeader) or header.defects:
         return
     found = getattr(getattr(header, "_parse_tree", None), "all_defects", ())
-    times = Counter((type(d).__name__, str(d)) for d in found if type(d).__name__ != "CharsetError")
+    times = Counter((type(d).__name__, str(d)) for d in found)
     for (cls, detail), count in times.items():
-        kind = _DEFECT_KINDS.get(cls, "mime_defect")
-        text = f"{where}: {detail} ({cls})" if detail else f"{where}: {cls}"
-        log.add(kind, text if count == 1 else f"{text}, {count} times")
+        if cls != "CharsetError" and cls not in _IGNORED_DEFECTS:
+            text = _defect_text(where, cls, detail)
+            log.add(_DEFECT_KINDS.get(cls, "mime_defect"), text if count == 1 else f"{text}, {count} times")
 
 
 def addresses(header: Header, log: AnomalyLog, parses: HeaderParses | None = None,
@@ -780,6 +780,9 @@ def report_defects(defects: list[MessageDefect], where: str, log: AnomalyLog,
         cls = type(defect).__name__
         if cls in skip or cls in _IGNORED_DEFECTS:
             continue
-        kind = _DEFECT_KINDS.get(cls, "mime_defect")
-        detail = str(defect)
-        log.add(kind, f"{where}: {detail} ({cls})" if detail else f"{where}: {cls}")
+        log.add(_DEFECT_KINDS.get(cls, "mime_defect"), _defect_text(where, cls, str(defect)))
+
+
+def _defect_text(where: str, cls: str, detail: str) -> str:
+    """An anomaly's message for a stdlib defect of class ``cls`` (named once when it has no text)."""
+    return f"{where}: {detail} ({cls})" if detail else f"{where}: {cls}"
