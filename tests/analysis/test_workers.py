@@ -347,3 +347,33 @@ def test_a_hand_off_without_workers_leaves_the_parsing_here(tmp_path):
         assert not feeding_threads()
         assert_same_work(pool, records, records_of(capture))
     assert pool.stats.workers == 0 and pool.stats.messages_here == len(messages_of(records))
+
+
+#: A worker that answers every request as if it were another batch.
+OUT_OF_TURN = """
+import sys
+from smtpsniff.transfer import dumps, loads
+from smtpsniff.worker import Worker, frame, read_frame
+worker = Worker()
+while (request := read_frame(sys.stdin.buffer)) is not None:
+    number, result = loads(worker.answer(request)[8:])
+    sys.stdout.buffer.write(frame(dumps((number + 10 ** 6, result))))
+    sys.stdout.buffer.flush()
+"""
+
+
+def test_a_worker_answering_out_of_turn_loses_nothing():
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[sys.executable, "-c", OUT_OF_TURN]) as pool:
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+    assert pool.stats.sessions_by_workers == 0 and pool.stats.messages_by_workers == 0
+
+
+def test_a_worker_answering_out_of_turn_after_the_hand_off_loses_nothing():
+    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", OUT_OF_TURN])
+    with pool:
+        assert_parsed(pool, bundles)
+    assert pool.stats.workers_lost == 1 and pool.stats.messages_by_workers == 0
+    assert pool.stats.messages_here == len(messages_of(bundles))
+    assert not feeding_threads()
