@@ -385,7 +385,8 @@ class Workers(SessionOffload):
                     worker.batches[batch.number] = batch
                     feed.given += 1
                 worker.outgoing.append(self._request(batch))
-        except OSError:  # BrokenPipeError and the like: the worker has gone
+        except Exception:  # noqa: BLE001 -- BrokenPipeError and the like (the worker has gone), or
+            # anything else that stops the feeding: the worker is given up, its work done here
             with feeding:
                 feed.ended = True
                 feeding.notify_all()
@@ -406,11 +407,12 @@ class Workers(SessionOffload):
                     with self._feeding:
                         feed.answers.append(payload)
                         self._feeding.notify_all()
-        except OSError:
+        except OSError:  # as the end of its output
             pass
-        with self._feeding:
-            feed.ended = True
-            self._feeding.notify_all()
+        finally:
+            with self._feeding:
+                feed.ended = True
+                self._feeding.notify_all()
 
     def _take_back(self) -> None:
         """The end of :meth:`hand_off`: the waiting batches parsed here, the last first, while the
