@@ -18,8 +18,8 @@ one did plus one layer, then times the table building of the last one step by st
 ``--timeline`` runs ``read`` as users do (its default workers unless ``--workers N``), in this
 process, and prints when each phase of the reading process began and ended, in wall seconds from
 the call: the workers' start, the sessions still waiting decoded at the end (``drain``), the
-hand-off of the waiting messages, the session tables, the messages taken back, each table
-provider; then the workers' CPU time and the transfer costs (pickling requests, unpickling
+hand-off of the waiting messages, the session tables, each table provider's ``prepare`` and
+``build``, the messages taken back; then the workers' CPU time and the transfer costs (pickling requests, unpickling
 answers, by kind; a feeding thread's pickling includes its waits for the interpreter lock).
 
 Every stage holds the cyclic garbage collector as ``read`` does (``pipeline.collector_paused``), so
@@ -219,7 +219,10 @@ def timeline(capture: Path, workers: int | None) -> None:
     timed(workers_module.Workers, "_finish", "messages taken back (parse's first call)")
     timed(capture_module, "build_tables", "tables (build_tables)")
     for module in capture_module.TABLE_PROVIDERS:
-        timed(importlib.import_module(module), "build", f"provider {module.rsplit('.', 1)[-1]}")
+        provider = importlib.import_module(module)
+        for step in ("prepare", "build"):
+            if hasattr(provider, step):
+                timed(provider, step, f"provider {module.rsplit('.', 1)[-1]}.{step}")
     priced("dumps", lambda value, _: f"request ({value[0]})")
     priced("loads", lambda _, result: "answer ("
            + (type(result[1][0]).__name__ if result[1] else "empty") + ")")

@@ -44,7 +44,10 @@ TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anom
 #: Modules that add further tables, called in this order.  Each defines
 #: ``build(records: list[SessionRecords], tables: dict[str, DataFrame], options: ReadOptions)
 #: -> dict[str, DataFrame]`` and sees the tables built before it.  Values that are not DataFrames
-#: are objects the provider keeps beside its tables; they end up in :attr:`Capture.objects`.
+#: are objects the provider keeps beside its tables; they end up in :attr:`Capture.objects`.  A
+#: provider may also define ``prepare(records, tables, options) -> object``: what it can do with the
+#: session tables alone, called before any provider builds, its result given to its ``build`` as
+#: ``prepared=`` (``smtpsniff.read`` has it done while worker processes parse the messages).
 TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables", "smtpsniff.analysis.security_tables")
 
 
@@ -271,8 +274,12 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
             "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
+    # What a provider needs no other provider's table for, first (see each provider's prepare).
+    prepared = {module: provider.prepare(records, tables, options) for module in TABLE_PROVIDERS
+                if hasattr(provider := import_module(module), "prepare")}
     for module in TABLE_PROVIDERS:
-        for name, value in import_module(module).build(records, tables, options).items():
+        extra = {"prepared": prepared[module]} if module in prepared else {}
+        for name, value in import_module(module).build(records, tables, options, **extra).items():
             if isinstance(value, pd.DataFrame):
                 tables[name] = value
             elif objects is not None:

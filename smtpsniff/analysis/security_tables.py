@@ -3,6 +3,9 @@
 Registered in :data:`~smtpsniff.analysis.capture.TABLE_PROVIDERS` after the mail tables.
 Credentials come from :mod:`smtpsniff.credentials`, findings from :mod:`smtpsniff.findings`;
 secrets (passwords, tokens, crackable hash lines) are masked unless ``options.show_secrets``.
+What needs no parsed message (the credentials, the findings of the detectors that read no
+message) is found by :func:`prepare`, which ``build_tables`` calls before any provider builds:
+``smtpsniff.read`` then has it done while worker processes parse the messages.
 """
 from __future__ import annotations
 
@@ -13,18 +16,32 @@ import pandas as pd
 
 from ..credentials import Credential, credentials
 from ..credentials.mask import mask
-from ..findings import Finding, Severity, detect_all, order_of, reordered
+from ..findings import Finding, Severity, detect_all, detect_early, order_of, reordered
 from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
 from .tables import add_connection_columns, frame_from_columns, record_columns
 
 
-def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, pd.DataFrame]:
+def prepare(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, object]:
+    """The credentials, and the findings of the detectors that read no message (``tables``: the
+    session tables suffice)."""
     with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
+    creds = [c for r in _records_of(records, tables["sessions"], with_auth) for c in credentials(r)]
+    early = detect_early(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
+                         limits=options.limits, tables=tables)
+    return {"credentials": creds, "early": early}
+
+
+def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options,
+          prepared: dict[str, object] | None = None) -> dict[str, pd.DataFrame]:
+    """The credentials and findings tables (``prepared``: what :func:`prepare` gave, else it is
+    called here)."""
+    if prepared is None:
+        prepared = prepare(records, tables, options)
+    creds: list[Credential] = prepared["credentials"]  # type: ignore[assignment]
     sessions = tables["sessions"]
-    creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
     found = detect_all(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
-                       limits=options.limits, tables=tables)
+                       limits=options.limits, tables=tables, early=prepared["early"])  # type: ignore[arg-type]
     out = {
         "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
         "findings": frame_from_columns("findings", len(found), _finding_columns(found)),

@@ -1,7 +1,8 @@
 """Security findings: one small detector module per kind of problem, run over session records.
 
 Each detector module defines ``KINDS`` (the stable snake_case kinds it emits), ``THRESHOLDS``
-(named numbers with defaults, overridable by name) and ``detect(ctx) -> Iterable[Finding]``.
+(named numbers with defaults, overridable by name) and ``detect(ctx) -> Iterable[Finding]``; one
+that reads the messages (their headers or the mail tables) says so with ``READS_MESSAGES = True``.
 :func:`find` runs them all in :data:`DETECTORS` order and returns findings sorted by time.
 Detectors read records, credentials and parsed messages; they know nothing of pandas or output.
 """
@@ -69,18 +70,41 @@ def find(records: list[SessionRecords], credentials: list[Credential], *,
 
 def detect_all(records: list[SessionRecords], credentials: list[Credential], *,
                thresholds: Mapping[str, float] | None = None, show_secrets: bool = False,
-               limits: Limits = DEFAULT_LIMITS, tables: Mapping[str, object] | None = None) -> list[Finding]:
+               limits: Limits = DEFAULT_LIMITS, tables: Mapping[str, object] | None = None,
+               early: Mapping[str, list[Finding]] | None = None) -> list[Finding]:
     """What :func:`find` finds, in the order the detectors gave it (:data:`DETECTORS` order, each
-    detector's findings as it yielded them): :func:`order` gives the positions to read it in."""
-    values = dict(thresholds or {})
-    check_thresholds(values)
-    ctx = DetectionContext(records=records, credentials=credentials, thresholds=values,
-                           known_thresholds=_known(), show_secrets=show_secrets, limits=limits,
-                           tables=dict(tables or {}))
+    detector's findings as it yielded them): :func:`order` gives the positions to read it in.
+
+    ``early``: what :func:`detect_early` found with the same arguments, by detector; those
+    detectors are not run again."""
+    done = early or {}
+    ctx = _context(records, credentials, thresholds, show_secrets, limits, tables)
     out: list[Finding] = []
     for module in detector_modules():
-        out.extend(module.detect(ctx))
+        found = done.get(module.__name__)
+        out.extend(module.detect(ctx) if found is None else found)
     return out
+
+
+def detect_early(records: list[SessionRecords], credentials: list[Credential], *,
+                 thresholds: Mapping[str, float] | None = None, show_secrets: bool = False,
+                 limits: Limits = DEFAULT_LIMITS, tables: Mapping[str, object] | None = None
+                 ) -> dict[str, list[Finding]]:
+    """The findings of the detectors that read no message, by detector module name: what
+    :func:`detect_all` gives for them, found before the messages are parsed (``smtpsniff.read``
+    finds them while worker processes parse).  ``tables`` needs no mail table."""
+    ctx = _context(records, credentials, thresholds, show_secrets, limits, tables)
+    return {module.__name__: list(module.detect(ctx)) for module in detector_modules()
+            if not getattr(module, "READS_MESSAGES", False)}
+
+
+def _context(records: list[SessionRecords], credentials: list[Credential], thresholds: Mapping[str, float] | None,
+             show_secrets: bool, limits: Limits, tables: Mapping[str, object] | None) -> DetectionContext:
+    values = dict(thresholds or {})
+    check_thresholds(values)
+    return DetectionContext(records=records, credentials=credentials, thresholds=values,
+                            known_thresholds=_known(), show_secrets=show_secrets, limits=limits,
+                            tables=dict(tables or {}))
 
 
 def in_order(findings: list[Finding]) -> list[Finding]:
@@ -147,4 +171,4 @@ def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
 
 
 __all__ = ["DETECTORS", "DetectionContext", "Finding", "Severity", "Threshold", "at_least", "check_thresholds",
-           "detect_all", "detector_modules", "find", "in_order", "kinds", "order", "order_of", "reordered", "thresholds"]
+           "detect_all", "detect_early", "detector_modules", "find", "in_order", "kinds", "order", "order_of", "reordered", "thresholds"]

@@ -16,6 +16,8 @@ from .headers import keys_where, mailboxes, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("display_name_spoof",)
+#: It reads the messages (their From fields): it runs once they are parsed.
+READS_MESSAGES = True
 THRESHOLDS: tuple[Threshold, ...] = ()
 # A dot-atom addr-spec (RFC 5322 3.4.1), loosely: what a reader takes for an address.
 _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)

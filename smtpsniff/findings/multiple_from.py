@@ -13,6 +13,8 @@ from .headers import keys_where, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("multiple_from",)
+#: It reads the messages (their From fields): it runs once they are parsed.
+READS_MESSAGES = True
 THRESHOLDS: tuple[Threshold, ...] = ()
 
 

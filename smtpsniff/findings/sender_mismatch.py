@@ -15,6 +15,8 @@ from .headers import keys_where, mailboxes, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("sender_mismatch",)
+#: It reads the messages (their From fields): it runs once they are parsed.
+READS_MESSAGES = True
 THRESHOLDS: tuple[Threshold, ...] = ()
 
 
