@@ -18,6 +18,7 @@ from corpus import ROOT, SHARED, all_capture_params, needs_tshark, own_captures 
 
 import smtpsniff  # noqa: E402
 from smtpsniff.analysis.mail_tables import mail_messages  # noqa: E402
+from smtpsniff.mail import parse_message  # noqa: E402
 
 ZEEK = SHARED / "zeek"
 
@@ -42,6 +43,18 @@ def sent_messages(capture: Path) -> list[dict]:
             if message.get("data_b64") is not None and not message.get("encrypted"):
                 out.append({**message, "bytes": base64.b64decode(message["data_b64"])})
     return out
+
+
+def recorded_header_fields(names: tuple[str, ...] | None = None) -> list[tuple[str, str]]:
+    """Every distinct (name, raw value) of the header fields of every part of every message the
+    recorded clients sent, sorted; with ``names`` (lower case), only the fields so named."""
+    out = set()
+    for capture in captures_with_sidecars():
+        for message in sent_messages(capture):
+            for part in parse_message(message["bytes"]).parts:
+                out.update((h.name, h.raw_value) for h in part.headers
+                           if names is None or h.name.lower() in names)
+    return sorted(out)
 
 
 @lru_cache(maxsize=None)

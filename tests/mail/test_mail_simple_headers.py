@@ -13,10 +13,9 @@ from email import policy
 from email.parser import BytesParser
 
 import pytest
-from mail_oracles import captures_with_sidecars, sent_messages
+from mail_oracles import recorded_header_fields
 
 from smtpsniff.limits import DEFAULT_LIMITS
-from smtpsniff.mail import parse_message
 from smtpsniff.mail.anomalies import AnomalyLog
 from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses, decode_value, parse_date
 from smtpsniff.mail.mime import _simple_getters
@@ -108,12 +107,7 @@ def _generated(count: int = 8000) -> list[tuple[str, str]]:
 
 
 def _recorded() -> list[tuple[str, str]]:
-    out = []
-    for capture in captures_with_sidecars():
-        for message in sent_messages(capture):
-            for part in parse_message(message["bytes"]).parts:
-                out.extend((h.name, h.raw_value) for h in part.headers)
-    return sorted(set(out))
+    return recorded_header_fields()
 
 
 def _check(name: str, value: str) -> bool:

@@ -25,11 +25,10 @@ from email.mime.application import MIMEApplication
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.parser import BytesParser
-from urllib.parse import quote
 
 import pytest
 from corpus import realistic_messages
-from mail_oracles import captures_with_sidecars, sent_messages
+from mail_oracles import captures_with_sidecars, recorded_header_fields, sent_messages
 
 from smtpsniff.mail import parse_message, simple
 from smtpsniff.mail.headers import MAIL_POLICY, HeaderParses
@@ -196,13 +195,7 @@ def _realistic_values() -> list[tuple[str, str]]:
 
 
 def _recorded_values() -> list[tuple[str, str]]:
-    values = []
-    for capture in captures_with_sidecars():
-        for message in sent_messages(capture):
-            for part in parse_message(message["bytes"]).parts:
-                values.extend((h.name, h.raw_value) for h in part.headers
-                              if h.name.lower() in ("content-type", "content-disposition"))
-    return sorted(set(values))
+    return recorded_header_fields(("content-type", "content-disposition"))
 
 
 def _check(name: str, value: str) -> bool:
