@@ -274,12 +274,13 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
             "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
+    providers = [import_module(module) for module in TABLE_PROVIDERS]
     # What a provider needs no other provider's table for, first (see each provider's prepare).
-    prepared = {module: provider.prepare(records, tables, options) for module in TABLE_PROVIDERS
-                if hasattr(provider := import_module(module), "prepare")}
-    for module in TABLE_PROVIDERS:
-        extra = {"prepared": prepared[module]} if module in prepared else {}
-        for name, value in import_module(module).build(records, tables, options, **extra).items():
+    prepared = {provider: provider.prepare(records, tables, options) for provider in providers
+                if hasattr(provider, "prepare")}
+    for provider in providers:
+        extra = {"prepared": prepared[provider]} if provider in prepared else {}
+        for name, value in provider.build(records, tables, options, **extra).items():
             if isinstance(value, pd.DataFrame):
                 tables[name] = value
             elif objects is not None:
