@@ -11,9 +11,10 @@ It knows records and parsed messages; it knows nothing of files, packets or outp
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
+from itertools import islice
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -79,18 +80,22 @@ def parse_all(records: Iterable[SessionRecords], limits: Limits,
               parse: Callable[[MessageData], ParsedMessage] | None = None) -> tuple[MailMessage, ...]:
     """Parse every message of ``records`` once, in session then transfer order; by ``parse`` when
     given (:attr:`ReadOptions.parse <smtpsniff.analysis.capture.ReadOptions.parse>`)."""
-    out: list[MailMessage] = []
+    return tuple(_parsed_messages(records, limits, parse))
+
+
+def _parsed_messages(records: Iterable[SessionRecords], limits: Limits,
+                     parse: Callable[[MessageData], ParsedMessage] | None) -> Iterator[MailMessage]:
+    """:func:`parse_all`'s messages, one by one: each parsed when it is reached."""
     for bundle in records:
         if not bundle.messages:
             continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
             content = data.content
-            out.append(_new_mail_message(  # MailMessage's fields in its order
+            yield _new_mail_message(  # MailMessage's fields in its order
                 bundle.session, transactions.get(data.trans_index), index, data,
                 parse_message(content, limits=limits, complete=data.complete) if parse is None else parse(data),
-                hashlib.sha256(content).hexdigest()))
-    return tuple(out)
+                hashlib.sha256(content).hexdigest())
 
 
 def mail_messages(cap: Capture) -> tuple[MailMessage, ...]:
@@ -98,18 +103,37 @@ def mail_messages(cap: Capture) -> tuple[MailMessage, ...]:
     return tuple(cap.objects.get(OBJECTS_KEY, ()))  # type: ignore[arg-type]
 
 
+#: Messages whose rows are made at once by :func:`build`, as their parses come.
+_CHUNK = 256
+
+
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions
           ) -> dict[str, object]:
-    """The table provider entry point (see ``TABLE_PROVIDERS``)."""
+    """The table provider entry point (see ``TABLE_PROVIDERS``).
+
+    The rows of each :data:`_CHUNK` messages are made once they are parsed, before the next are
+    asked for: with worker processes parsing (``options.parse``), this process makes rows while
+    they parse the messages that follow."""
     limits = options.limits
-    mail = parse_all(records, limits, options.parse)
+    mail: list[MailMessage] = []
     extra: list[Anomaly] = []
-    messages = frame_from_columns("messages", len(mail), _message_columns(mail, limits, extra))
-    attachment_columns = _attachment_columns(mail)
-    attachments = frame_from_columns("attachments", len(attachment_columns["part"]),
-                                     attachment_columns)
+    message_rows: list[tuple] = []
+    attachment_rows: list[tuple] = []
+    header_parts = _HeaderParts()
+    parsed = _parsed_messages(records, limits, options.parse)
+    while chunk := list(islice(parsed, _CHUNK)):
+        mail.extend(chunk)
+        message_rows.extend(_message_rows(chunk, limits, extra))
+        attachment_rows.extend(_attachment_rows(chunk))
+        header_parts.add(chunk)
+    messages = frame_from_columns("messages", len(mail), _message_columns_of(message_rows))
+    del message_rows
+    attachments = frame_from_columns("attachments", len(attachment_rows),
+                                     row_columns(attachment_rows, _ATTACHMENT_COLUMNS))
+    del attachment_rows
     sessions = tables["sessions"]
-    header_columns = _header_columns(mail)
+    header_columns = header_parts.columns()
+    del header_parts
     session_ids = header_columns["session_id"]
     # The headers table's connection columns looked up by its session_id column as
     # add_connection_columns does, and built with the frame instead of made missing and replaced.
@@ -124,20 +148,37 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
         add_connection_columns(frame, sessions)
     anomalies = _with_mail_anomalies(tables["anomalies"], mail, extra)
     return {"messages": messages, "attachments": attachments, "headers": headers,
-            "anomalies": anomalies, OBJECTS_KEY: mail}
+            "anomalies": anomalies, OBJECTS_KEY: tuple(mail)}
 
 
 # -- columns --------------------------------------------------------------------------------------
+_MESSAGE_COLUMNS = (
+    "session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
+    "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
+    "from", "from_addr", "from_count", "sender", "reply_to", "to", "cc", "bcc", "subject",
+    "subject_raw", "date", "date_raw", "message_id", "in_reply_to", "references",
+    "return_path", "x_mailer", "user_agent", "x_originating_ip", "dkim_domains",
+    "received_count", "received_path", "mime_version", "content_type", "part_count",
+    "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
+
+
 def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]
                      ) -> dict[str, list | TypedColumn]:
     """The messages table's columns, one value per message (mail anomalies go to ``extra``)."""
-    names = ("session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
-             "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
-             "from", "from_addr", "from_count", "sender", "reply_to", "to", "cc", "bcc", "subject",
-             "subject_raw", "date", "date_raw", "message_id", "in_reply_to", "references",
-             "return_path", "x_mailer", "user_agent", "x_originating_ip", "dkim_domains",
-             "received_count", "received_path", "mime_version", "content_type", "part_count",
-             "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
+    return _message_columns_of(_message_rows(mail, limits, extra))
+
+
+def _message_columns_of(rows: list[tuple]) -> dict[str, list | TypedColumn]:
+    """The messages table's columns from :func:`_message_rows`' rows."""
+    columns: dict[str, list | TypedColumn] = row_columns(rows, _MESSAGE_COLUMNS)
+    for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made there
+        columns[name] = new_lists(columns[name])
+    return columns
+
+
+def _message_rows(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]) -> list[tuple]:
+    """A row of the messages table's values (:data:`_MESSAGE_COLUMNS`) for each message of ``mail``
+    (mail anomalies go to ``extra``)."""
     rows = []
     cap = limits.max_header_addresses
     for m in mail:
@@ -175,10 +216,7 @@ def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[An
             len(p.urls), p.urls, body_preview(parts), p.header_bytes,
             len(p.anomalies) + p.anomalies_suppressed,
         ))
-    columns: dict[str, list | TypedColumn] = row_columns(rows, names)
-    for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made above
-        columns[name] = new_lists(columns[name])
-    return columns
+    return rows
 
 
 def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, extra: list[Anomaly]) -> list[str]:
@@ -215,11 +253,20 @@ def body_preview(parts: Sequence[MimePart]) -> str | None:
     return html
 
 
+_ATTACHMENT_COLUMNS = (
+    "session_id", "message_index", "trans_index", "ts", "frame", "part", "filename", "filename_raw",
+    "content_type", "charset", "transfer_encoding", "disposition", "content_id", "size",
+    "decoded_size", "md5", "sha1", "sha256", "truncated")
+
+
 def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
     """The attachments table's columns: one value per attachment part of every message."""
-    names = ("session_id", "message_index", "trans_index", "ts", "frame", "part", "filename",
-             "filename_raw", "content_type", "charset", "transfer_encoding", "disposition",
-             "content_id", "size", "decoded_size", "md5", "sha1", "sha256", "truncated")
+    return row_columns(_attachment_rows(mail), _ATTACHMENT_COLUMNS)
+
+
+def _attachment_rows(mail: Sequence[MailMessage]) -> list[tuple]:
+    """A row of the attachments table's values (:data:`_ATTACHMENT_COLUMNS`) for each attachment
+    part of every message of ``mail``."""
     rows = []
     for m in mail:
         key = (m.session.session_id, m.message_index, m.data.trans_index, m.data.ts_ns, m.data.frame)
@@ -230,41 +277,58 @@ def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
                          part.charset, part.transfer_encoding, part.disposition, part.content_id,
                          part.size, part.decoded_size, part.md5, part.sha1, part.sha256,
                          part.content_truncated))
-    return row_columns(rows, names)
+    return rows
 
 
 def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn]:
-    """The headers table's columns: one value per header field of every entity of every message
-    (each message's key and each entity's path repeated for its fields, see :func:`repeated`)."""
-    headers: list[Header] = []
-    paths: list[str] = []
-    fields: list[int] = []  # header fields of each entity
-    totals: list[int] = []  # header fields of each message
-    keys: list[tuple] = []  # session, message, transaction, time of each message
-    for m in mail:
-        total = 0
-        for part in m.parsed.parts:
-            count = len(part.headers)
-            headers.extend(part.headers)
-            paths.append(part.path)
-            fields.append(count)
-            total += count
-        totals.append(total)
-        d = m.data
-        keys.append((m.session.session_id, m.message_index, d.trans_index, d.ts_ns))
-    session_id, message_index, trans_index, ts = map(list, zip(*keys)) if keys else ([], [], [], [])
-    columns: dict[str, list | TypedColumn] = {
-        "session_id": repeated(INT, session_id, totals), "message_index": repeated(INT, message_index, totals),
-        "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
-        "part": repeated(STR, paths, fields),
-    }
-    # One column at a time, each string column built at once (str_column): the text of the three
-    # is the bulk of the table, and only the column being built is held twice meanwhile.
-    columns["index"] = [h.index for h in headers]
-    columns["name"] = str_column([h.name for h in headers])
-    columns["value"] = str_column([h.value for h in headers])
-    columns["raw_value"] = str_column([h.raw_value for h in headers])
-    return columns
+    """The headers table's columns: one value per header field of every entity of every message."""
+    parts = _HeaderParts()
+    parts.add(mail)
+    return parts.columns()
+
+
+class _HeaderParts:
+    """The header fields of messages, added a few messages at a time (:meth:`add`), and the
+    headers table's columns of all of them (:meth:`columns`)."""
+
+    def __init__(self) -> None:
+        self.headers: list[Header] = []
+        self.paths: list[str] = []
+        self.fields: list[int] = []  # header fields of each entity
+        self.totals: list[int] = []  # header fields of each message
+        self.keys: list[tuple] = []  # session, message, transaction, time of each message
+
+    def add(self, mail: Sequence[MailMessage]) -> None:
+        headers, paths, fields, totals, keys = self.headers, self.paths, self.fields, self.totals, self.keys
+        for m in mail:
+            total = 0
+            for part in m.parsed.parts:
+                count = len(part.headers)
+                headers.extend(part.headers)
+                paths.append(part.path)
+                fields.append(count)
+                total += count
+            totals.append(total)
+            d = m.data
+            keys.append((m.session.session_id, m.message_index, d.trans_index, d.ts_ns))
+
+    def columns(self) -> dict[str, list | TypedColumn]:
+        """Each message's key and each entity's path repeated for its fields (see :func:`repeated`)."""
+        totals, fields = self.totals, self.fields
+        session_id, message_index, trans_index, ts = map(list, zip(*self.keys)) if self.keys else ([], [], [], [])
+        columns: dict[str, list | TypedColumn] = {
+            "session_id": repeated(INT, session_id, totals), "message_index": repeated(INT, message_index, totals),
+            "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
+            "part": repeated(STR, self.paths, fields),
+        }
+        # One column at a time, each string column built at once (str_column): the text of the three
+        # is the bulk of the table, and only the column being built is held twice meanwhile.
+        headers = self.headers
+        columns["index"] = [h.index for h in headers]
+        columns["name"] = str_column([h.name for h in headers])
+        columns["value"] = str_column([h.value for h in headers])
+        columns["raw_value"] = str_column([h.raw_value for h in headers])
+        return columns
 
 
 # -- anomalies ------------------------------------------------------------------------------------

@@ -165,8 +165,10 @@ class _Feed:
 
     #: Batches written to the worker, or being written (those it held at the hand-off included).
     given: int
-    #: The answers' payloads, in the order they came.
-    answers: list[bytes] = field(default_factory=list)
+    #: The answers' payloads, in the order they came (None once taken, see ``taken``).
+    answers: list[bytes | None] = field(default_factory=list)
+    #: Answers read by the thread that handed off: the first ``taken`` of ``answers``.
+    taken: int = 0
     #: A write failed, or the worker's output ended: nothing more will be answered.
     ended: bool = False
     threads: list[threading.Thread] = field(default_factory=list)
@@ -322,14 +324,83 @@ class Workers(SessionOffload):
                 self._close_batch(MESSAGES)
 
     def parse(self, data: MessageData) -> ParsedMessage:
-        """The parse of ``data``'s content (as ``parse_message(content, limits, complete)``)."""
-        if self._workers or self._waiting[MESSAGES] or self._messages.items:
-            self._finish()
-        found = self._parsed.get((id(data.content), data.complete))
-        if found is not None and found[0] is data.content:
+        """The parse of ``data``'s content (as ``parse_message(content, limits, complete)``).
+
+        After :meth:`hand_off` it returns as soon as that parse is in: the caller may work on it
+        while the workers parse the messages it asks for next (see :meth:`_parse_when_answered`);
+        otherwise the first parse not yet in finishes every message (:meth:`_finish`)."""
+        content = data.content
+        key = (id(content), data.complete)
+        found = self._parsed.get(key)
+        if (found is None or found[0] is not content) and (
+                self._workers or self._waiting[MESSAGES] or self._messages.items):
+            if any(w.feed is not None for w in self._workers):
+                self._parse_when_answered(key, content)
+            else:
+                self._finish()
+            found = self._parsed.get(key)
+        if found is not None and found[0] is content:
             return found[1]
         self.stats.messages_here += 1
-        return parse_message(data.content, limits=self.limits, complete=data.complete)
+        return parse_message(content, limits=self.limits, complete=data.complete)
+
+    def _parse_when_answered(self, key: tuple[int, bool], content: bytes) -> None:
+        """After the hand-off: the workers' answers read until the parse of ``key`` is among them.
+
+        Meanwhile this process parses waiting batches itself, the last first (the caller asks in
+        about the order the workers take them, from the front).  With none waiting it waits for
+        an answer.  Once nothing is left to wait for, or a worker went wrong (it stopped, stayed
+        silent for ``timeout_s`` with work in hand, or answered out of turn), :meth:`_finish`
+        ends the hand-off as it ends it for a caller that asks for no parse until the end.
+        """
+        feeding, waiting = self._feeding, self._waiting[MESSAGES]
+        fed = [w for w in self._workers if w.alive and w.feed is not None]
+        last_heard = time.monotonic()
+        while True:
+            for worker in fed:
+                heard = self._take_answers(worker)
+                if heard is None:  # an answer out of turn: the worker is given up
+                    return self._finish()
+                if heard:
+                    last_heard = time.monotonic()
+            found = self._parsed.get(key)
+            if found is not None and found[0] is content:
+                return
+            with feeding:
+                batch = waiting.pop() if waiting else None
+                if batch is None:
+                    feeds = [w.feed for w in fed if w.feed is not None]
+                    if any(f.ended for f in feeds) or all(f.given == f.taken for f in feeds):
+                        break  # a worker stopped, or every batch given is answered and read
+                    if all(f.taken == len(f.answers) for f in feeds):
+                        feeding.wait(timeout=min(1.0, self._timeout_s))
+                        if any(f.taken < len(f.answers) for f in feeds):
+                            continue
+                        if time.monotonic() - last_heard > self._timeout_s:
+                            for worker in fed:  # silent with work in hand: stopped
+                                if worker.feed is not None and worker.feed.given > len(worker.feed.answers):
+                                    worker.process.kill()
+                            break
+                    continue
+            self._messages_here(batch)
+        self._finish()
+
+    def _take_answers(self, worker: _Worker) -> bool | None:
+        """Read the answers a fed worker gave since the last call: whether it gave any; None when
+        one was out of turn (the worker is then killed: :meth:`_take_back` gives it up and does
+        the batches it still holds here)."""
+        feed = worker.feed
+        assert feed is not None
+        with self._feeding:
+            first, end = feed.taken, len(feed.answers)
+            payloads = feed.answers[first:end]
+            feed.answers[first:end] = [None] * (end - first)  # read once: not kept twice
+            feed.taken = end
+        for payload in payloads:
+            if not self._settled(worker, payload):
+                worker.process.kill()
+                return None
+        return bool(payloads)
 
     def hand_off(self) -> None:
         """Let the workers parse the waiting messages on their own, while this process does other
@@ -445,7 +516,7 @@ class Workers(SessionOffload):
                 continue
             unanswered = feed.given > len(feed.answers)  # it stopped, or stayed silent: killed
             self._end_feed(worker, kill=unanswered, timeout_s=self._timeout_s)
-            for payload in feed.answers:
+            for payload in feed.answers[feed.taken:]:
                 self._answered(worker, payload)
                 if not worker.alive:
                     break
@@ -615,22 +686,30 @@ class Workers(SessionOffload):
                 return
 
     def _answered(self, worker: _Worker, payload: bytes) -> None:
-        number, result = loads(payload)  # written by our own worker (see smtpsniff.transfer)
-        batch = worker.batches.pop(number, None)
-        if batch is None:  # not a batch it holds: a worker gone wrong
+        if not self._settled(worker, payload):  # not a batch it holds: a worker gone wrong
             self._lost(worker)
-            return
-        if result is None or len(result) != len(batch.items):  # the worker could not do it
-            self._waiting[batch.kind].append(batch)
-            return
+
+    def _settled(self, worker: _Worker, payload: bytes) -> bool:
+        """Take one answer of ``worker``; False when it answers no batch the worker holds.  (Under
+        the lock that guards the batches while threads feed it: see :meth:`hand_off`.)"""
+        number, result = loads(payload)  # written by our own worker (see smtpsniff.transfer)
+        with self._feeding:
+            batch = worker.batches.pop(number, None)
+            if batch is None:
+                return False
+            if result is None or len(result) != len(batch.items):  # the worker could not do it
+                self._waiting[batch.kind].append(batch)
+                self._feeding.notify_all()
+                return True
         if batch.kind == MESSAGES:
             parsed = self._parsed
             for (content, complete), message in zip(batch.items, result):
                 parsed[id(content), complete] = (content, message)
             self.stats.messages_by_workers += len(result)
-            return
+            return True
         self._ready.extend(zip(batch.deliver, result))
         self.stats.sessions_by_workers += len(result)
+        return True
 
     def _lost(self, worker: _Worker) -> None:
         """A worker that stopped: what it held goes back to the waiting batches."""

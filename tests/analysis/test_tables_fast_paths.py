@@ -379,3 +379,21 @@ def test_tables_headers_columns_match_written_out_keys():
     for name, values in keys.items():
         _same(pd.Series(tables.typed_column(dtypes[name], values)).array,
               pd.Series(_array(columns[name], dtypes[name])).array)
+
+
+@pytest.mark.parametrize("chunk", [1, 3])
+def test_mail_tables_made_chunk_by_chunk_equal_those_made_at_once(chunk, monkeypatch):
+    """``mail_tables.build`` makes the rows of each ``_CHUNK`` messages as their parses come: any
+    chunk size gives the tables and parsed messages of one chunk holding every message."""
+    data = Path(__file__).resolve().parents[1] / "data"
+    files = [data / name for name in ("smtp-mime.pcap", "smtp-hostile-names.pcap", "smtp-spoofing.pcap")]
+    monkeypatch.setattr(mail_tables, "_CHUNK", 10 ** 9)
+    whole = smtpsniff.read(*files, workers=0)
+    assert len(whole.messages) > 2 * chunk and len(whole.attachments) and len(whole.headers)
+    monkeypatch.setattr(mail_tables, "_CHUNK", chunk)
+    chunked = smtpsniff.read(*files, workers=0)
+    assert whole.tables.keys() == chunked.tables.keys()
+    for name in whole.tables:
+        pd.testing.assert_frame_equal(whole.tables[name], chunked.tables[name], check_exact=True, obj=name)
+    assert [m.parsed for m in mail_tables.mail_messages(whole)] == \
+        [m.parsed for m in mail_tables.mail_messages(chunked)]

@@ -301,6 +301,72 @@ def test_a_worker_silent_after_the_hand_off_is_stopped():
     assert not feeding_threads()
 
 
+#: A worker that answers its first request, then each of the others only once the file named by
+#: its argument exists.
+GATED = """
+import os, sys, time
+from smtpsniff.worker import Worker, read_frame
+gate, worker, answered = sys.argv[1], Worker(), 0
+while (request := read_frame(sys.stdin.buffer)) is not None:
+    while answered and not os.path.exists(gate):
+        time.sleep(0.01)
+    sys.stdout.buffer.write(worker.answer(request))
+    sys.stdout.buffer.flush()
+    answered += 1
+"""
+
+
+def first_answer_in(pool):
+    """Until the fed worker's first answer has come (polled, as :func:`wait_for_answers`)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with pool._feeding:
+            if pool._workers[0].feed.answers:
+                return
+        time.sleep(0.01)
+    raise AssertionError("the fed worker did not answer")
+
+
+def test_a_parse_that_came_is_given_before_the_others_come(tmp_path):
+    """After the hand-off, asking for a parse the worker gave finishes nothing: the worker goes on
+    with the waiting batches while the caller works on what it has."""
+    gate = tmp_path / "gate"
+    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", GATED, str(gate)])
+    messages = messages_of(bundles)
+    with pool:
+        first_answer_in(pool)
+        assert pool.parse(messages[0]) == parse_message(messages[0].content, complete=messages[0].complete)
+        assert pool.stats.messages_here == 0
+        assert pool._workers[0].feed is not None and pool._waiting[workers.MESSAGES]  # the rest to come
+        gate.touch()
+        assert_parsed(pool, bundles)
+    assert pool.stats.messages_here + pool.stats.messages_by_workers == len(messages)
+    assert pool.stats.workers_lost == 0
+    assert not feeding_threads()
+
+
+def test_the_waiting_batches_are_parsed_here_while_the_worker_holds_the_next(tmp_path):
+    """A parse the worker holds is awaited while this process parses the waiting batches, the last
+    first; what the worker holds is not parsed twice."""
+    gate = tmp_path / "gate"
+    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", GATED, str(gate)])
+    messages = messages_of(bundles)
+    with pool:
+        first_answer_in(pool)
+        opener = threading.Timer(0.5, gate.touch)
+        opener.start()
+        try:
+            assert pool.parse(messages[1]) == parse_message(messages[1].content, complete=messages[1].complete)
+        finally:
+            opener.join()
+        held = len(messages) - pool.stats.messages_here  # the first, and those the worker held
+        assert 1 < held <= 1 + workers.IN_FLIGHT_HANDED_OFF
+        assert not pool._waiting[workers.MESSAGES]
+        assert_parsed(pool, bundles)
+    assert pool.stats.messages_by_workers == held and pool.stats.workers_lost == 0
+    assert not feeding_threads()
+
+
 def test_a_pool_closed_after_the_hand_off_stops_its_workers_and_threads():
     pool, _ = handed_off(WITH_MAIL[1])
     processes = [w.process for w in pool._workers]
