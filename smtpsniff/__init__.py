@@ -14,8 +14,12 @@ __all__ = ["Capture", "read", "__version__"]
 
 
 def __getattr__(name: str):  # PEP 562: lazy attributes
-    if name in ("Capture", "read"):
+    if name == "read":  # reading imports no pandas: it is imported once the files are read
+        from .analysis import reading
+
+        return reading.read
+    if name == "Capture":
         from .analysis import capture
 
-        return getattr(capture, name)
+        return capture.Capture
     raise AttributeError(f"module 'smtpsniff' has no attribute {name!r}")
