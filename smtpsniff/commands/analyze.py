@@ -62,7 +62,7 @@ def usable_files(files: list[str]) -> tuple[list[str], int]:
 
 def read_files(args: argparse.Namespace, files: list[str], **kwargs):
     """Run the pipeline over ``files`` with the shared options; warn about damaged captures."""
-    from ..analysis.capture import read
+    from ..analysis.reading import read  # pandas is imported once the files are read
 
     cap = read(*files, smtp_ports=args.ports, detect_other_ports=not args.no_detect, progress=progress_frames,
                workers=args.workers, **kwargs)
@@ -97,13 +97,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from ..output.summary import render_summary
-    from ..output.tables import write_tables
-
     files, status = usable_files(args.files)
     if not files:
         return status
     cap = read_files(args, files, show_secrets=args.show_secrets)
+    from ..output.summary import render_summary  # (pandas: imported by read_files once the files are read)
+    from ..output.tables import write_tables
+
     if args.filter:
         filtered = apply_filter_option(args, cap)
         if filtered is None:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from email.utils import getaddresses
 
 import numpy as np
-from pandas import NA
 
 from ..fastinit import slot_builder
 from ..mail.model import ParsedMessage
@@ -20,6 +19,18 @@ from ..records.builder import MessageData, SessionRecords
 from ..records.model import TransactionRecord
 from .columns import tables_of
 from .context import DetectionContext
+
+#: pandas' missing value (``pd.NA``) once a table has been read: the functions that read tables
+#: set it (:func:`_na`), so that importing the detectors (as the command line does to list them)
+#: does not import pandas.  Before, no value is it.
+NA: object = object()
+
+
+def _na() -> None:
+    global NA
+    from pandas import NA as missing
+
+    NA = missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +79,7 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
     messages, headers = ctx.tables.get("messages"), ctx.tables.get("headers")
     if messages is None or headers is None:
         return None
+    _na()
     fields = _header_values(ctx, headers)
     out = {}
     new = _new_from_fields
@@ -111,6 +123,7 @@ def _header_values(ctx: DetectionContext, headers) -> dict[tuple[int, int], list
     """Each From field of the top part of each message of the ``headers`` table, by (session,
     transaction), in order (read once per context)."""
     if ctx.from_header_values is None:
+        _na()
         fields: dict[tuple[int, int], list[str]] = {}
         top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
         for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
@@ -140,6 +153,7 @@ def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], 
     if found is None:
         return None
     messages, _, transactions = found
+    _na()
     if messages["session_id"].hasnans or transactions["session_id"].hasnans or transactions["trans_index"].hasnans:
         return None
     rows = messages[messages["trans_index"].notna()]

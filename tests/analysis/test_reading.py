@@ -1,10 +1,11 @@
-"""``smtpsniff.read`` reads the capture files before it imports pandas (``analysis/reading.py``):
-the import then runs while worker processes parse the messages."""
+"""``smtpsniff.read`` and ``smtpsniff analyze`` read the capture files before they import pandas
+(``analysis/reading.py``): the import then runs while worker processes parse the messages."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
 from corpus import ROOT
 
 #: Whether pandas was imported when the files had been read (at the hand-off to the workers),
@@ -20,14 +21,22 @@ def noted(self):
     return hand_off(self)
 workers.Workers.hand_off = noted
 assert "pandas" not in sys.modules, "imported with smtpsniff.read"
-cap = smtpsniff.read(sys.argv[1])
-print(seen, "pandas" in sys.modules, len(cap.sessions))
+if sys.argv[1] == "cli":
+    from smtpsniff.cli import build_parser
+    args = build_parser().parse_args(["analyze", sys.argv[2]])
+    assert "pandas" not in sys.modules, "imported with the command line's parser"
+    sessions = len(smtpsniff.commands.analyze.read_files(args, [sys.argv[2]]).sessions)
+else:
+    sessions = len(smtpsniff.read(sys.argv[2]).sessions)
+print(seen, "pandas" in sys.modules, sessions)
 """
 
 
-def test_the_files_are_read_before_pandas_is_imported():
+@pytest.mark.parametrize("way", ["read", "cli"])
+def test_the_files_are_read_before_pandas_is_imported(way):
     capture = ROOT / "captures" / "smtp-sample.pcap"
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(capture)], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, way, str(capture)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["[False]", "True", "8"]
 
 
