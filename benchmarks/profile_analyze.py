@@ -18,9 +18,11 @@ one did plus one layer, then times the table building of the last one step by st
 ``--timeline`` runs ``read`` as users do (its default workers unless ``--workers N``), in this
 process, and prints when each phase of the reading process began and ended, in wall seconds from
 the call: the workers' start, the sessions still waiting decoded at the end (``drain``), the
-hand-off of the waiting messages, the session tables, each table provider's ``prepare`` and
-``build``, the messages taken back; then the workers' CPU time and the transfer costs (pickling requests, unpickling
-answers, by kind; a feeding thread's pickling includes its waits for the interpreter lock).
+hand-off of the waiting messages, the import of the table modules (pandas) that follows it, the
+session tables, each table provider's ``prepare`` and ``build``, the parses asked for (from the
+first to the last ``Workers.parse``), the end of the hand-off (``Workers._finish``); then the
+workers' CPU time and the transfer costs (pickling requests, unpickling answers, by kind; a feeding
+thread's pickling includes its waits for the interpreter lock).
 
 Every stage holds the cyclic garbage collector as ``read`` does (``pipeline.collector_paused``), so
 the stages add up to what ``read`` pays, all in one process.  cProfile adds a roughly constant cost
@@ -183,8 +185,7 @@ def timeline(capture: Path, workers: int | None) -> None:
     import resource
 
     import smtpsniff
-    from smtpsniff.analysis import capture as capture_module
-    from smtpsniff.analysis import workers as workers_module
+    from smtpsniff.analysis import workers as workers_module  # (no pandas: read imports it itself)
 
     marks: list[tuple[str, float, float]] = []
     costs: dict[str, float] = {}
@@ -213,16 +214,44 @@ def timeline(capture: Path, workers: int | None) -> None:
             return result
         setattr(workers_module, name, wrapper)
 
+    def tables_timed() -> None:
+        """The table modules imported (timed: read imports them once the files are read) and
+        their steps timed."""
+        began = time.perf_counter()
+        from smtpsniff.analysis import capture as capture_module
+
+        providers = [importlib.import_module(module) for module in capture_module.TABLE_PROVIDERS]
+        marks.append(("table modules imported (pandas)", began - origin[0], time.perf_counter() - origin[0]))
+        timed(capture_module, "build_tables", "tables (build_tables)")
+        for module, provider in zip(capture_module.TABLE_PROVIDERS, providers):
+            for step in ("prepare", "build"):
+                if hasattr(provider, step):
+                    timed(provider, step, f"provider {module.rsplit('.', 1)[-1]}.{step}")
+
+    asked: list[float] = []  # when the first parse was asked for, and when the last returned
+
+    def parse_noted(original):
+        @functools.wraps(original)
+        def wrapper(self, data):
+            if not asked:
+                asked.append(time.perf_counter() - origin[0])
+            try:
+                return original(self, data)
+            finally:
+                asked[1:] = [time.perf_counter() - origin[0]]
+        return wrapper
+
     timed(workers_module.Workers, "_start", "workers started")
     timed(workers_module.Workers, "drain", "sessions still waiting decoded (drain)")
     timed(workers_module.Workers, "hand_off", "messages handed off")
-    timed(workers_module.Workers, "_finish", "messages taken back (parse's first call)")
-    timed(capture_module, "build_tables", "tables (build_tables)")
-    for module in capture_module.TABLE_PROVIDERS:
-        provider = importlib.import_module(module)
-        for step in ("prepare", "build"):
-            if hasattr(provider, step):
-                timed(provider, step, f"provider {module.rsplit('.', 1)[-1]}.{step}")
+    timed(workers_module.Workers, "_finish", "hand-off ended: last answers read, workers stopped (_finish)")
+    hand_off = workers_module.Workers.hand_off
+
+    def handed_off(self):
+        hand_off(self)
+        tables_timed()
+    workers_module.Workers.hand_off = handed_off
+    workers_module.Workers.parse = parse_noted(workers_module.Workers.parse)
     priced("dumps", lambda value, _: f"request ({value[0]})")
     priced("loads", lambda _, result: "answer ("
            + (type(result[1][0]).__name__ if result[1] else "empty") + ")")
@@ -232,6 +261,8 @@ def timeline(capture: Path, workers: int | None) -> None:
     ended = time.perf_counter() - origin[0]
     worker_cpu = sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) - getattr(children, f)
                      for f in ("ru_utime", "ru_stime"))
+    if asked:
+        marks.append(("parses asked for, the mail rows made meanwhile", asked[0], asked[-1]))
     print("| phase of the reading process | from s | to s | s |\n|---|---:|---:|---:|")
     for label, began, done in sorted(marks, key=lambda m: m[1]):
         print(f"| {label} | {began:.3f} | {done:.3f} | {done - began:.3f} |")
