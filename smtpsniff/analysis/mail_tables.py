@@ -27,6 +27,7 @@ from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
+    StrColumnParts,
     TypedColumn,
     add_connection_columns,
     connection_columns,
@@ -35,7 +36,6 @@ from .tables import (
     new_lists,
     repeated,
     row_columns,
-    str_column,
 )
 
 if TYPE_CHECKING:
@@ -288,18 +288,21 @@ def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn
 
 
 class _HeaderParts:
-    """The header fields of messages, added a few messages at a time (:meth:`add`), and the
-    headers table's columns of all of them (:meth:`columns`)."""
+    """The headers table's columns, made a few messages at a time (:meth:`add`, as the messages'
+    parses come) and given once every message is in (:meth:`columns`)."""
 
     def __init__(self) -> None:
-        self.headers: list[Header] = []
         self.paths: list[str] = []
         self.fields: list[int] = []  # header fields of each entity
         self.totals: list[int] = []  # header fields of each message
         self.keys: list[tuple] = []  # session, message, transaction, time of each message
+        self.index: list[int] = []
+        # The text of these three is the bulk of the table: each is encoded as it comes.
+        self.texts = {name: StrColumnParts() for name in ("name", "value", "raw_value")}
 
     def add(self, mail: Sequence[MailMessage]) -> None:
-        headers, paths, fields, totals, keys = self.headers, self.paths, self.fields, self.totals, self.keys
+        headers: list[Header] = []
+        paths, fields, totals, keys = self.paths, self.fields, self.totals, self.keys
         for m in mail:
             total = 0
             for part in m.parsed.parts:
@@ -311,6 +314,11 @@ class _HeaderParts:
             totals.append(total)
             d = m.data
             keys.append((m.session.session_id, m.message_index, d.trans_index, d.ts_ns))
+        self.index.extend([h.index for h in headers])
+        texts = self.texts
+        texts["name"].add([h.name for h in headers])
+        texts["value"].add([h.value for h in headers])
+        texts["raw_value"].add([h.raw_value for h in headers])
 
     def columns(self) -> dict[str, list | TypedColumn]:
         """Each message's key and each entity's path repeated for its fields (see :func:`repeated`)."""
@@ -319,15 +327,10 @@ class _HeaderParts:
         columns: dict[str, list | TypedColumn] = {
             "session_id": repeated(INT, session_id, totals), "message_index": repeated(INT, message_index, totals),
             "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
-            "part": repeated(STR, self.paths, fields),
+            "part": repeated(STR, self.paths, fields), "index": self.index,
         }
-        # One column at a time, each string column built at once (str_column): the text of the three
-        # is the bulk of the table, and only the column being built is held twice meanwhile.
-        headers = self.headers
-        columns["index"] = [h.index for h in headers]
-        columns["name"] = str_column([h.name for h in headers])
-        columns["value"] = str_column([h.value for h in headers])
-        columns["raw_value"] = str_column([h.raw_value for h in headers])
+        for name, parts in self.texts.items():
+            columns[name] = parts.column()
         return columns
 
 

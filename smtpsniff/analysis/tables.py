@@ -401,39 +401,71 @@ _STR_PIECE = 4096
 
 def str_column(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
     """The ``string`` column of ``values`` that are each a ``str`` (exactly, no subclass), its
-    ``large_string`` array made of one buffer of their UTF-8 bytes and one of their offsets.
+    ``large_string`` array made of one buffer of their UTF-8 bytes and one of their offsets
+    (:class:`StrColumnParts`, given them in pieces of :data:`_STR_PIECE`).
 
     The array :func:`_string_array` builds holds the same values (pyarrow infers ``string`` for
     such values and the cast keeps each; a ``str`` is stored as its UTF-8 bytes), but pyarrow's
     builder grows its buffer as it reads, and the cast copies it: the memory that takes stays
-    with pyarrow's allocator.  Here the buffer is allocated once at its size: each value's
-    length is its number of characters when it is ASCII (a piece whose joined text is ASCII is
-    all ASCII) and its encoded length otherwise; then each piece's text is encoded into its
-    place.  Any other values, or a ``str`` UTF-8 cannot encode (a lone surrogate): ``values`` as
-    given (the general path, which decides what they become).
+    with pyarrow's allocator.  Any other values, or a ``str`` UTF-8 cannot encode (a lone
+    surrogate): ``values`` as given (the general path, which decides what they become).
     """
-    if not values or not set(map(type, values)) <= {str}:
-        return values
-    count = len(values)
-    lengths = np.fromiter(map(len, values), np.int64, count)
-    for start in range(0, count, _STR_PIECE):
-        piece = values[start:start + _STR_PIECE]
-        if not "".join(piece).isascii():
-            for index, value in enumerate(piece, start):
+    parts = StrColumnParts()
+    for start in range(0, len(values), _STR_PIECE):
+        parts.add(values[start:start + _STR_PIECE])
+    column = parts.column()
+    return column if isinstance(column, TypedColumn) else values
+
+
+class StrColumnParts:
+    """The ``string`` column of values given a few at a time (:meth:`add`), as :func:`str_column`
+    builds it: each part's text is checked and encoded as it comes (a part whose joined text is
+    ASCII is all ASCII, and each value's encoded length is then its number of characters; else
+    the length of each value that is not ASCII is that of its encoding), so that :meth:`column`
+    only joins the parts' bytes into one buffer and their lengths into offsets.
+
+    ``column()``: that ``large_string`` column when every value is a ``str`` (exactly) that UTF-8
+    can encode, else the list of the values (the general path, which decides what they become).
+    """
+
+    __slots__ = ("values", "_encoded", "_lengths")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        #: Each part's text encoded, and its values' encoded lengths; None once a value is no
+        #: ``str`` (exactly) or cannot be encoded.
+        self._encoded: list[bytes] | None = []
+        self._lengths: list[np.ndarray] = []
+
+    def add(self, values: Sequence[Any]) -> None:
+        self.values.extend(values)
+        if self._encoded is None or not values:
+            return
+        if not set(map(type, values)) <= {str}:
+            self._encoded = None
+            return
+        text = "".join(values)
+        lengths = np.fromiter(map(len, values), np.int64, len(values))
+        if not text.isascii():  # a value's encoded length is its number of characters when it is ASCII
+            for index, value in enumerate(values):
                 if not value.isascii():
                     try:
                         lengths[index] = len(value.encode("utf-8"))
                     except UnicodeEncodeError:
-                        return values
-    offsets = np.zeros(count + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    data = np.empty(int(offsets[-1]), dtype=np.uint8)
-    for start in range(0, count, _STR_PIECE):
-        encoded = "".join(values[start:start + _STR_PIECE]).encode("utf-8")
-        first = int(offsets[start])
-        data[first:first + len(encoded)] = np.frombuffer(encoded, dtype=np.uint8)
-    array = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
-    return TypedColumn(pd.array(array, dtype=STR))
+                        self._encoded = None
+                        return
+        self._encoded.append(text.encode("utf-8"))
+        self._lengths.append(lengths)
+
+    def column(self) -> TypedColumn | Sequence[Any]:
+        if self._encoded is None or not self.values:
+            return self.values
+        count = len(self.values)
+        offsets = np.zeros(count + 1, dtype=np.int64)
+        np.cumsum(np.concatenate(self._lengths), out=offsets[1:])
+        data = b"".join(self._encoded)
+        array = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+        return TypedColumn(pd.array(array, dtype=STR))
 
 
 def _string_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:

@@ -82,3 +82,34 @@ def test_tables_str_column_in_a_frame_as_the_general_path():
     fast = tables.frame_from_columns("headers", length, {"name": str_column(values)})
     general = tables.frame_from_columns("headers", length, {"name": list(values)})
     pd.testing.assert_frame_equal(fast, general, check_exact=True)
+
+
+def _in_parts(values: list, cuts: list[int]) -> object:
+    """``StrColumnParts`` given ``values`` cut at the positions ``cuts`` (empty parts included)."""
+    parts = tables.StrColumnParts()
+    for start, end in zip([0, *cuts], [*cuts, len(values)]):
+        parts.add(values[start:end])
+    return parts.column()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tables_str_column_parts_give_the_column_of_all_the_values(seed):
+    rng = random.Random(f"str-column-parts-{seed}")
+    for count in (1, 5, 300):
+        for chars in (_CHARS[:4], _CHARS):
+            values = _column(rng, count, chars)
+            cuts = sorted(rng.randrange(count + 1) for _ in range(rng.randrange(0, 6)))
+            built = _in_parts(values, cuts)
+            assert isinstance(built, TypedColumn)
+            whole = str_column(values)
+            assert built.array._pa_array.equals(whole.array._pa_array)
+            assert built.array.tolist() == values
+
+
+@pytest.mark.parametrize("odd", ["x\udcff", b"x", None, 1], ids=repr)
+def test_tables_str_column_parts_leave_other_values_to_the_general_path(odd):
+    """An odd value in a later part: every value, in order, for the general path."""
+    values = ["a", "é", "b", odd, "c"]
+    for cuts in ([3], [1, 3, 4], [0, 5]):
+        assert _in_parts(values, cuts) == values
+    assert _in_parts([], []) == []
