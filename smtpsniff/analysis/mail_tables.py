@@ -329,8 +329,8 @@ class _HeaderParts:
             "trans_index": repeated(INT, trans_index, totals), "ts": repeated(TS, ts, totals),
             "part": repeated(STR, self.paths, fields), "index": self.index,
         }
-        for name, parts in self.texts.items():
-            columns[name] = parts.column()
+        for name in list(self.texts):  # each column's parts let go once it is built
+            columns[name] = self.texts.pop(name).column()
         return columns
 
 

@@ -400,9 +400,9 @@ _STR_PIECE = 4096
 
 
 def str_column(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
-    """The ``string`` column of ``values`` that are each a ``str`` (exactly, no subclass), its
-    ``large_string`` array made of one buffer of their UTF-8 bytes and one of their offsets
-    (:class:`StrColumnParts`, given them in pieces of :data:`_STR_PIECE`).
+    """The ``string`` column of ``values`` that are each a ``str`` (exactly, no subclass): the
+    ``large_string`` array :class:`StrColumnParts` builds of them, given in pieces of
+    :data:`_STR_PIECE` (one chunk each).
 
     The array :func:`_string_array` builds holds the same values (pyarrow infers ``string`` for
     such values and the cast keeps each; a ``str`` is stored as its UTF-8 bytes), but pyarrow's
@@ -418,53 +418,52 @@ def str_column(values: Sequence[Any]) -> TypedColumn | Sequence[Any]:
 
 
 class StrColumnParts:
-    """The ``string`` column of values given a few at a time (:meth:`add`), as :func:`str_column`
-    builds it: each part's text is checked and encoded as it comes (a part whose joined text is
-    ASCII is all ASCII, and each value's encoded length is then its number of characters; else
-    the length of each value that is not ASCII is that of its encoding), so that :meth:`column`
-    only joins the parts' bytes into one buffer and their lengths into offsets.
+    """The ``string`` column of values given a few at a time (:meth:`add`), each part one chunk of
+    its ``large_string`` array, made as the part comes: its text checked and encoded at once (a
+    part whose joined text is ASCII is all ASCII, and each value's encoded length is then its
+    number of characters; else the length of each value that is not ASCII is that of its
+    encoding), the bytes kept as the chunk's data buffer and the lengths summed into its offsets.
+    The column holds those buffers themselves: its text is never copied or held twice.
 
-    ``column()``: that ``large_string`` column when every value is a ``str`` (exactly) that UTF-8
-    can encode, else the list of the values (the general path, which decides what they become).
+    :meth:`column` (once): that column when every value is a ``str`` (exactly) that UTF-8 can
+    encode, else the list of the values (the general path, which decides what they become).
     """
 
-    __slots__ = ("values", "_encoded", "_lengths")
+    __slots__ = ("values", "_chunks")
 
     def __init__(self) -> None:
         self.values: list[Any] = []
-        #: Each part's text encoded, and its values' encoded lengths; None once a value is no
-        #: ``str`` (exactly) or cannot be encoded.
-        self._encoded: list[bytes] | None = []
-        self._lengths: list[np.ndarray] = []
+        #: Each part's chunk; None once a value is no ``str`` (exactly) or cannot be encoded.
+        self._chunks: list[pa.Array] | None = []
 
     def add(self, values: Sequence[Any]) -> None:
         self.values.extend(values)
-        if self._encoded is None or not values:
+        if self._chunks is None or not values:
             return
         if not set(map(type, values)) <= {str}:
-            self._encoded = None
+            self._chunks = None
             return
         text = "".join(values)
-        lengths = np.fromiter(map(len, values), np.int64, len(values))
-        if not text.isascii():  # a value's encoded length is its number of characters when it is ASCII
+        count = len(values)
+        lengths = np.fromiter(map(len, values), np.int64, count)
+        if not text.isascii():
             for index, value in enumerate(values):
                 if not value.isascii():
                     try:
                         lengths[index] = len(value.encode("utf-8"))
                     except UnicodeEncodeError:
-                        self._encoded = None
+                        self._chunks = None
                         return
-        self._encoded.append(text.encode("utf-8"))
-        self._lengths.append(lengths)
-
-    def column(self) -> TypedColumn | Sequence[Any]:
-        if self._encoded is None or not self.values:
-            return self.values
-        count = len(self.values)
         offsets = np.zeros(count + 1, dtype=np.int64)
-        np.cumsum(np.concatenate(self._lengths), out=offsets[1:])
-        data = b"".join(self._encoded)
-        array = pa.LargeStringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(data))
+        np.cumsum(lengths, out=offsets[1:])
+        self._chunks.append(pa.LargeStringArray.from_buffers(
+            count, pa.py_buffer(offsets), pa.py_buffer(text.encode("utf-8"))))
+
+    def column(self) -> TypedColumn | list[Any]:
+        chunks, self._chunks = self._chunks, None
+        if chunks is None or not self.values:
+            return self.values
+        array = chunks[0] if len(chunks) == 1 else pa.chunked_array(chunks, type=pa.large_string())
         return TypedColumn(pd.array(array, dtype=STR))
 
 

@@ -1,7 +1,8 @@
-"""``tables.str_column`` against the general ``string`` column builder it stands in for.
+"""``tables.str_column`` and ``tables.StrColumnParts`` against the general ``string`` column
+builder they stand in for.
 
-``str_column`` builds the ``large_string`` array of a column of ``str`` values from one buffer of
-their UTF-8 bytes, sized from each value's length; the oracle is :func:`tables._string_array`
+``str_column`` builds the ``large_string`` array of a column of ``str`` values from buffers of
+their UTF-8 bytes (one chunk per piece), offset by each value's length; the oracle is :func:`tables._string_array`
 (pyarrow's inference and cast, or pandas' own path), which gives the column any other way.
 Seeded random columns cross the piece boundaries, mix ASCII with 2-, 3- and 4-byte characters,
 empty strings, NUL and lone surrogates; columns holding anything but ``str`` are left to the
