@@ -126,7 +126,7 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
         message_rows.extend(_message_rows(chunk, limits, extra))
         attachment_rows.extend(_attachment_rows(chunk))
         header_parts.add(chunk)
-    messages = frame_from_columns("messages", len(mail), _message_columns_of(message_rows))
+    messages = frame_from_columns("messages", len(mail), _message_columns(message_rows))
     del message_rows
     attachments = frame_from_columns("attachments", len(attachment_rows),
                                      row_columns(attachment_rows, _ATTACHMENT_COLUMNS))
@@ -162,13 +162,7 @@ _MESSAGE_COLUMNS = (
     "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
 
 
-def _message_columns(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]
-                     ) -> dict[str, list | TypedColumn]:
-    """The messages table's columns, one value per message (mail anomalies go to ``extra``)."""
-    return _message_columns_of(_message_rows(mail, limits, extra))
-
-
-def _message_columns_of(rows: list[tuple]) -> dict[str, list | TypedColumn]:
+def _message_columns(rows: list[tuple]) -> dict[str, list | TypedColumn]:
     """The messages table's columns from :func:`_message_rows`' rows."""
     columns: dict[str, list | TypedColumn] = row_columns(rows, _MESSAGE_COLUMNS)
     for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made there
@@ -259,11 +253,6 @@ _ATTACHMENT_COLUMNS = (
     "decoded_size", "md5", "sha1", "sha256", "truncated")
 
 
-def _attachment_columns(mail: Sequence[MailMessage]) -> dict[str, list]:
-    """The attachments table's columns: one value per attachment part of every message."""
-    return row_columns(_attachment_rows(mail), _ATTACHMENT_COLUMNS)
-
-
 def _attachment_rows(mail: Sequence[MailMessage]) -> list[tuple]:
     """A row of the attachments table's values (:data:`_ATTACHMENT_COLUMNS`) for each attachment
     part of every message of ``mail``."""
@@ -280,16 +269,10 @@ def _attachment_rows(mail: Sequence[MailMessage]) -> list[tuple]:
     return rows
 
 
-def _header_columns(mail: Sequence[MailMessage]) -> dict[str, list | TypedColumn]:
-    """The headers table's columns: one value per header field of every entity of every message."""
-    parts = _HeaderParts()
-    parts.add(mail)
-    return parts.columns()
-
-
 class _HeaderParts:
     """The headers table's columns, made a few messages at a time (:meth:`add`, as the messages'
-    parses come) and given once every message is in (:meth:`columns`)."""
+    parses come) and given once every message is in (:meth:`columns`, called once: it lets the
+    text go as it builds each column)."""
 
     def __init__(self) -> None:
         self.paths: list[str] = []

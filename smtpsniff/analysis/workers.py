@@ -11,7 +11,9 @@ reading goes on, and gives the records back to the pipeline and the parses to th
 Sessions go first: every one must be in before any table is built, while the parses are needed
 only by the mail tables.  A worker is given a batch of messages when no batch of sessions waits,
 and once the sessions are in, :meth:`Workers.hand_off` lets the workers parse the waiting
-messages while this process builds the session tables.
+messages while this process builds the session tables.  Each parse is then given as soon as it is
+in (:meth:`Workers.parse`): this process makes the mail tables' rows of the first messages while
+the workers parse the next.
 
 The results are those this process would compute, object for object equal: the workers run the
 same code with the same limits (:func:`smtpsniff.pipeline.replay`, :func:`smtpsniff.mail.parse_message`).

@@ -365,7 +365,9 @@ def test_tables_headers_columns_match_written_out_keys():
     capture = Path(__file__).resolve().parents[2] / "captures" / "smtp-sample.pcap"
     mail = mail_tables.mail_messages(smtpsniff.read(capture))
     assert mail
-    columns = mail_tables._header_columns(mail)
+    parts = mail_tables._HeaderParts()
+    parts.add(mail)
+    columns = parts.columns()
     keys = {"session_id": [], "message_index": [], "trans_index": [], "ts": [], "part": []}
     for m in mail:
         for part in m.parsed.parts:
