@@ -353,7 +353,7 @@ def test_the_waiting_batches_are_parsed_here_while_the_worker_holds_the_next(tmp
     messages = messages_of(bundles)
     with pool:
         first_answer_in(pool)
-        opener = threading.Timer(0.5, gate.touch)
+        opener = threading.Timer(1.0, gate.touch)
         opener.start()
         try:
             assert pool.parse(messages[1]) == parse_message(messages[1].content, complete=messages[1].complete)
