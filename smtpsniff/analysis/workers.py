@@ -17,7 +17,8 @@ the workers parse the next.
 
 The results are those this process would compute, object for object equal: the workers run the
 same code with the same limits (:func:`smtpsniff.pipeline.replay`, :func:`smtpsniff.mail.parse_message`).
-Nothing is lost when a worker cannot start or stops: what it has not answered is done here.
+Nothing is lost when a worker cannot start, stops, falls silent or writes anything but its
+answers: it is given up, and what it has not answered is done here.
 Small captures never start one (:data:`START_AFTER_SESSIONS`, :data:`START_AFTER_MESSAGES`).
 
 While the capture is read, the pipes are driven without threads: writes and reads are
@@ -74,6 +75,12 @@ IN_FLIGHT = 2
 IN_FLIGHT_HANDED_OFF = 4
 #: Workers at most, whatever the CPU count.
 MAX_WORKERS = 8
+#: A frame longer than this is no answer (a real one is at most a few times a batch's bytes): the
+#: worker's output is taken as corrupted (something in it wrote text there) and the worker given
+#: up at once, rather than its output buffered until it falls silent.
+MAX_ANSWER_BYTES = 1 << 34
+#: The class of each result of an answer to a batch of each kind.
+_RESULTS = {MESSAGES: ParsedMessage, SESSIONS: SessionRecords}
 #: Seconds a worker holding work may stay silent before it is stopped and its work done here (a
 #: batch takes milliseconds; a stopped or wedged process must not stop the analysis).
 WORKER_TIMEOUT_S = 120.0
@@ -472,7 +479,11 @@ class Workers(SessionOffload):
             while chunk := os.read(fd, PIPE_BYTES):
                 buffer += chunk
                 while len(buffer) >= FRAME.size:
-                    end = FRAME.size + FRAME.unpack_from(buffer)[0]
+                    (size,) = FRAME.unpack_from(buffer)
+                    if size > MAX_ANSWER_BYTES:  # corrupted output: its feed ends (and it is given up)
+                        worker.process.kill()
+                        return
+                    end = FRAME.size + size
                     if len(buffer) < end:
                         break
                     payload = bytes(memoryview(buffer)[FRAME.size:end])
@@ -679,6 +690,9 @@ class Workers(SessionOffload):
         buffer += chunk
         while len(buffer) >= FRAME.size:
             (size,) = FRAME.unpack_from(buffer)
+            if size > MAX_ANSWER_BYTES:  # corrupted output
+                self._lost(worker)
+                return
             end = FRAME.size + size
             if len(buffer) < end:
                 break
@@ -692,13 +706,23 @@ class Workers(SessionOffload):
             self._lost(worker)
 
     def _settled(self, worker: _Worker, payload: bytes) -> bool:
-        """Take one answer of ``worker``; False when it answers no batch the worker holds.  (Under
-        the lock that guards the batches while threads feed it: see :meth:`hand_off`.)"""
-        number, result = loads(payload)  # written by our own worker (see smtpsniff.transfer)
+        """Take one answer of ``worker``; False when it is no answer to a batch the worker holds:
+        not the pickle of a batch's number and a list of results of the batch's kind (as when
+        something in the worker wrote to its output).  (Under the lock that guards the batches
+        while threads feed it: see :meth:`hand_off`.)"""
+        try:
+            number, result = loads(payload)  # written by our own worker (see smtpsniff.transfer)
+        except Exception:  # noqa: BLE001 -- whatever the bytes were, they are no answer
+            return False
+        if type(number) is not int or not (result is None or type(result) is list):
+            return False
         with self._feeding:
-            batch = worker.batches.pop(number, None)
+            batch = worker.batches.get(number)
             if batch is None:
                 return False
+            if result is not None and not all(type(r) is _RESULTS[batch.kind] for r in result):
+                return False  # the batch stays the worker's: giving the worker up gives it back
+            del worker.batches[number]
             if result is None or len(result) != len(batch.items):  # the worker could not do it
                 self._waiting[batch.kind].append(batch)
                 self._feeding.notify_all()

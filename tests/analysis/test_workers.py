@@ -428,6 +428,78 @@ while (request := read_frame(sys.stdin.buffer)) is not None:
 """
 
 
+#: A worker whose answers are framed but are not what it was asked for: bytes that are no
+#: pickle, a pickle of something else, and a batch's number with the wrong kind of results (as
+#: when something in the worker printed to its standard output).
+GARBAGE = """
+import sys
+from smtpsniff.transfer import dumps, loads
+from smtpsniff.worker import Worker, frame, read_frame
+worker, answered = Worker(), 0
+while (request := read_frame(sys.stdin.buffer)) is not None:
+    number, result = loads(worker.answer(request)[8:])
+    wrong = [b"Traceback (most recent call last):", dumps(42), dumps((number, ["text"] * len(result)))]
+    sys.stdout.buffer.write(frame(wrong[answered % 3]))
+    sys.stdout.buffer.flush()
+    answered += 1
+"""
+
+
+#: A worker that writes a line of text to its output before its first answer.
+CHATTY = """
+import sys
+from smtpsniff.worker import Worker
+sys.stdout.buffer.write(b"worker started, all is well\\n")
+sys.stdout.buffer.flush()
+Worker().serve(sys.stdin.buffer, sys.stdout.buffer)
+"""
+
+
+def test_a_worker_writing_text_to_its_output_is_given_up_at_once():
+    """Text read as a frame's length is far beyond MAX_ANSWER_BYTES: the worker is given up there
+    and then, not after it falls silent (WORKER_TIMEOUT_S)."""
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[sys.executable, "-c", CHATTY]) as pool:
+        started = time.monotonic()
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+        assert time.monotonic() - started < 30
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+    assert pool.stats.sessions_by_workers == 0 and pool.stats.messages_by_workers == 0
+
+
+def test_a_worker_writing_text_after_the_hand_off_is_given_up_at_once():
+    script = CHATTY.replace('sys.stdout.buffer.write(b"worker', 'sys.stdin.buffer.peek(1)\nsys.stdout.buffer.write(b"worker')
+    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", script])
+    with pool:
+        started = time.monotonic()
+        assert_parsed(pool, bundles)
+        assert time.monotonic() - started < 30
+    assert pool.stats.workers_lost == 1 and pool.stats.messages_by_workers == 0
+    assert not feeding_threads()
+
+
+@pytest.mark.parametrize("first", [0, 1, 2], ids=["not-a-pickle", "not-an-answer", "wrong-results"])
+def test_a_worker_answering_garbage_loses_nothing(first, monkeypatch):
+    monkeypatch.setattr(workers, "BATCH_SESSIONS", 2)
+    script = GARBAGE.replace("worker, answered = Worker(), 0", f"worker, answered = Worker(), {first}")
+    capture = WITH_MAIL[0]
+    with eager_pool(command=[sys.executable, "-c", script]) as pool:
+        assert_same_work(pool, records_of(capture, pool), records_of(capture))
+    assert pool.stats.workers == 1 and pool.stats.workers_lost == 1
+    assert pool.stats.sessions_by_workers == 0 and pool.stats.messages_by_workers == 0
+
+
+@pytest.mark.parametrize("first", [0, 1, 2], ids=["not-a-pickle", "not-an-answer", "wrong-results"])
+def test_a_worker_answering_garbage_after_the_hand_off_loses_nothing(first):
+    script = GARBAGE.replace("worker, answered = Worker(), 0", f"worker, answered = Worker(), {first}")
+    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", script])
+    with pool:
+        assert_parsed(pool, bundles)
+    assert pool.stats.workers_lost == 1 and pool.stats.messages_by_workers == 0
+    assert pool.stats.messages_here == len(messages_of(bundles))
+    assert not feeding_threads()
+
+
 def test_a_worker_answering_out_of_turn_loses_nothing():
     capture = WITH_MAIL[0]
     with eager_pool(command=[sys.executable, "-c", OUT_OF_TURN]) as pool:
