@@ -23,14 +23,14 @@ from .context import DetectionContext
 #: pandas' missing value (``pd.NA``) once a table has been read: the functions that read tables
 #: set it (:func:`_na`), so that importing the detectors (as the command line does to list them)
 #: does not import pandas.  Before, no value is it.
-NA: object = object()
+_NA: object = object()
 
 
 def _na() -> None:
-    global NA
+    global _NA
     from pandas import NA as missing
 
-    NA = missing
+    _NA = missing
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +87,11 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
     rows = zip(messages["session_id"].tolist(), messages["trans_index"].tolist(), messages["from"].tolist(),
                messages["from_count"].tolist())
     if keys is not None:
-        rows = (row for row in rows if row[1] is not NA and (int(row[0]), int(row[1])) in keys)
+        rows = (row for row in rows if row[1] is not _NA and (int(row[0]), int(row[1])) in keys)
     # The columns are Int64 and string: a missing cell is pd.NA; a From text "<NA>" (what a
     # missing cell prints as) is read as missing too.
     for sid, trans, shown, count in rows:
-        if trans is NA:
+        if trans is _NA:
             continue
         key = (int(sid), int(trans))
         text = _text(shown)
@@ -99,7 +99,7 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
         if boxes is None:
             boxes = read[text] = mailboxes(text)
         found = fields.get(key)
-        out[key] = new(boxes, 0 if count is NA else int(count), () if found is None else tuple(found))
+        out[key] = new(boxes, 0 if count is _NA else int(count), () if found is None else tuple(found))
     return out
 
 
@@ -116,7 +116,7 @@ def _from_parsed(parsed: ParsedMessage) -> FromFields:
 
 def _text(shown: object) -> str:
     """A cell of the messages table's ``from`` column as the From text read."""
-    return "" if shown is NA or shown == "<NA>" else str(shown)
+    return "" if shown is _NA or shown == "<NA>" else str(shown)
 
 
 def _header_values(ctx: DetectionContext, headers) -> dict[tuple[int, int], list[str]]:
@@ -127,7 +127,7 @@ def _header_values(ctx: DetectionContext, headers) -> dict[tuple[int, int], list
         fields: dict[tuple[int, int], list[str]] = {}
         top = headers[(headers["part"] == "1") & (headers["name"].str.lower() == "from")]
         for sid, trans, value in zip(top["session_id"].tolist(), top["trans_index"].tolist(), top["value"].tolist()):
-            if trans is NA:  # a header row of no transaction matches no message (those are skipped below)
+            if trans is _NA:  # a header row of no transaction matches no message (those are skipped below)
                 continue
             fields.setdefault((int(sid), int(trans)), []).append("" if value is None else str(value))
         ctx.from_header_values = fields
@@ -173,7 +173,7 @@ def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], 
         t_sids = transactions["session_id"].to_numpy(dtype=np.int64)
         t_trans = transactions["trans_index"].to_numpy(dtype=np.int64)
         sender_codes, senders = transactions["mail_from"].factorize()
-        senders = [None if x is NA else str(x) for x in senders.tolist()] + [None]
+        senders = [None if x is _NA else str(x) for x in senders.tolist()] + [None]
         # Each message row with each transaction row of its key: both sorted by key, matched in runs.
         width = int(max(trans.max(), t_trans.max())) + 1
         if min(trans.min(), t_trans.min()) < 0 or max(abs(int(sids.min())), abs(int(sids.max())),
