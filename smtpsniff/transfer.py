@@ -99,8 +99,22 @@ def _enum_reducer(cls: type):
     return reduce
 
 
+def _builder(code: int):
+    """The builder of class ``CLASSES[code]`` (the pickled stand-in of a C builder, see below)."""
+    return _BUILDERS[code]
+
+
 _DISPATCH = copyreg.dispatch_table.copy()
-_DISPATCH.update({cls: _reducer(code, cls) for code, cls in enumerate(CLASSES)})
+# A C builder (smtpsniff._native.fastpath.SlotBuilder) reduces an object itself, in C: to the
+# builder and its fields, the builder pickled once per dump as a call of _builder.  Unpickling
+# then calls the builder on each object's fields without a Python frame between.  Without the C
+# extension, a Python reducer and _rebuild do the same.  Either way the bytes are read by
+# plain unpickling, whichever builders the reading process has.
+_DISPATCH.update({cls: builder.reduce if hasattr(builder, "reduce") else _reducer(code, cls)
+                  for code, (cls, builder) in enumerate(zip(CLASSES, _BUILDERS))})
+_DISPATCH.update({type(builder): (lambda b, _codes={id(x): i for i, x in enumerate(_BUILDERS)}:
+                                  (_builder, (_codes[id(b)],)))
+                  for builder in _BUILDERS if hasattr(builder, "reduce")})
 _DISPATCH.update({cls: _enum_reducer(cls) for cls in ENUMS})
 
 

@@ -10,15 +10,17 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import pickle
 import subprocess
 import sys
 from dataclasses import fields, is_dataclass, replace
+from pathlib import Path
 
 import pytest
 from corpus import ROOT, own_captures, realistic_messages
 
-from smtpsniff import transfer
+from smtpsniff import fastinit, transfer
 from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail import parse_message
@@ -97,11 +99,53 @@ def test_every_class_of_a_parse_and_a_session_is_reduced_to_its_fields():
     jobs, records = jobs_and_records(ROOT / "tests" / "data" / "smtp-features.pcap")
     seen = {type(o) for o in objects_in([parsed, jobs, records], [])}
     assert seen <= set(transfer.CLASSES), seen - set(transfer.CLASSES)
-    # Reduced to fields: the pickled data names the rebuilding function, never a class's __setstate__.
+    # Reduced to fields: the pickled data names the rebuilding function (or, with the C builders,
+    # the function that gives the builder), never a class's __setstate__.
     data = transfer.dumps(parsed[0])
-    assert b"_rebuild" in data and b"ParsedMessage" not in data
+    assert (b"_builder" if fastinit._CSlotBuilder is not None else b"_rebuild") in data
+    assert b"ParsedMessage" not in data
     plain = pickle.dumps(parsed[0])
     assert b"ParsedMessage" in plain  # what the stdlib's pickling would have written
+
+
+#: Pickle, in a process whose builders are the Python ones (SMTPSNIFF_NATIVE=0), the parses and
+#: session records of a capture; the data to standard output.
+PYTHON_BUILDERS = """
+import sys
+from pathlib import Path
+from smtpsniff import transfer
+from smtpsniff.mail import parse_message
+sys.path.insert(0, sys.argv[1])
+from test_worker import corpus, jobs_and_records
+parsed = [parse_message(m, complete=c) for m, c in corpus()]
+_, records = jobs_and_records(Path(sys.argv[2]))
+assert not hasattr(transfer._BUILDERS[0], "reduce")
+sys.stdout.buffer.write(transfer.dumps((parsed, records)))
+"""
+
+
+@pytest.mark.skipif(fastinit._CSlotBuilder is None, reason="the C extension is not built")
+def test_pickles_of_either_builders_are_read_by_the_other():
+    """A process with the C builders and one without read each other's data: what the worker and
+    the reading process exchange does not depend on which of them has the C extension."""
+    capture = ROOT / "tests" / "data" / "smtp-features.pcap"
+    parsed = [parse_message(m, complete=c) for m, c in corpus()]
+    _, records = jobs_and_records(capture)
+    env = {**os.environ, fastinit.ENV_SWITCH: "0"}
+    done = subprocess.run([sys.executable, "-c", PYTHON_BUILDERS, str(Path(__file__).parent), str(capture)],
+                          capture_output=True, env=env, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert b"_rebuild" in done.stdout and b"_builder" not in done.stdout
+    assert transfer.loads(done.stdout) == (parsed, records)
+    ours = transfer.dumps((parsed, records))
+    assert b"_builder" in ours
+    read_back = subprocess.run(
+        [sys.executable, "-c", "import sys; from smtpsniff import transfer; "
+         "parsed, records = transfer.loads(sys.stdin.buffer.read()); "
+         "assert not hasattr(transfer._BUILDERS[0], 'reduce'); print(len(parsed), len(records))"],
+        input=ours, capture_output=True, env=env, cwd=ROOT, timeout=120, check=False)
+    assert read_back.returncode == 0, read_back.stderr.decode(errors="replace")
+    assert read_back.stdout.split() == [str(len(parsed)).encode(), str(len(records)).encode()]
 
 
 def run_worker(requests: bytes) -> io.BytesIO:

@@ -155,3 +155,27 @@ def test_native_slot_builder_keyword_orders(cls, monkeypatch):
         call = "build(*head, " + ", ".join(f"{n}=v[{i}]" for i, n in reversed(list(enumerate(names))[split:])) + ")"
         obj = eval(call, {"build": c_build, "head": vals[:split], "v": vals})  # noqa: S307 - fixed test text
         assert all(getattr(obj, n) is v for n, v in zip(names, vals))
+
+
+@pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
+def test_native_slot_builder_reduce(cls, monkeypatch):
+    """``reduce(obj)``: the builder and obj's fields in order, the same objects, as pickle needs
+    them to build obj again; refused for any other class (a subclass too) and for unset slots."""
+    monkeypatch.setenv(fastinit.ENV_SWITCH, "1")
+    build = fastinit.slot_builder(cls)
+    vals = values(cls)
+    obj = build(*vals)
+    before = [sys.getrefcount(v) for v in vals]
+    builder, fields = build.reduce(obj)
+    assert builder is build and type(fields) is tuple and list(fields) == vals
+    assert all(f is v for f, v in zip(fields, vals))
+    assert builder(*fields) == obj
+    del fields
+    assert [sys.getrefcount(v) for v in vals] == before
+    other = CLASSES[(CLASSES.index(cls) + 1) % len(CLASSES)]
+    with pytest.raises(TypeError):
+        build.reduce(fastinit.slot_builder(other)(*values(other)))
+    with pytest.raises(TypeError):
+        build.reduce(object())
+    with pytest.raises(AttributeError):
+        build.reduce(object.__new__(cls))  # no field set
