@@ -6,7 +6,9 @@ and an enum member by calling its class.  :func:`dumps` reduces every class of :
 its fields in order and every enum of :data:`ENUMS` to its member's name, and plain
 :func:`pickle.loads` (:data:`loads`) builds them back through
 :func:`smtpsniff.fastinit.slot_builder` and an attribute look-up: the same objects, equal field by
-field, for a fraction of the cost.  Anything else is pickled as usual.
+field, for a fraction of the cost.  With the C extension the builders themselves take the objects
+apart (``SlotBuilder.reduce``) and are called on the fields directly.  Anything else is pickled as
+usual.
 
 It serves :mod:`smtpsniff.worker`: sessions to decode go one way (:class:`~smtpsniff.pipeline.SessionJob`),
 their records and parsed messages come back.  Only bytes smtpsniff wrote should be given to
@@ -100,21 +102,32 @@ def _enum_reducer(cls: type):
 
 
 def _builder(code: int):
-    """The builder of class ``CLASSES[code]`` (the pickled stand-in of a C builder, see below)."""
+    """The builder of class ``CLASSES[code]`` (what a C builder is pickled as, see below)."""
     return _BUILDERS[code]
+
+
+_CODES = {id(builder): code for code, builder in enumerate(_BUILDERS)}
+
+
+def _reduce_builder(builder) -> tuple:
+    """A C builder of :data:`_BUILDERS`, pickled as the call of :func:`_builder` that gives it back
+    (pickle memoizes it: once per dump)."""
+    return _builder, (_CODES[id(builder)],)
 
 
 _DISPATCH = copyreg.dispatch_table.copy()
 # A C builder (smtpsniff._native.fastpath.SlotBuilder) reduces an object itself, in C: to the
-# builder and its fields, the builder pickled once per dump as a call of _builder.  Unpickling
-# then calls the builder on each object's fields without a Python frame between.  Without the C
-# extension, a Python reducer and _rebuild do the same.  Either way the bytes are read by
-# plain unpickling, whichever builders the reading process has.
-_DISPATCH.update({cls: builder.reduce if hasattr(builder, "reduce") else _reducer(code, cls)
-                  for code, (cls, builder) in enumerate(zip(CLASSES, _BUILDERS))})
-_DISPATCH.update({type(builder): (lambda b, _codes={id(x): i for i, x in enumerate(_BUILDERS)}:
-                                  (_builder, (_codes[id(b)],)))
-                  for builder in _BUILDERS if hasattr(builder, "reduce")})
+# builder and the object's fields.  Unpickling then calls the builder on each object's fields
+# without a Python frame between.  Without the C extension, a Python reducer and _rebuild do the
+# same.  Either way the bytes are read by plain unpickling, whichever builders the reading process
+# has.
+for _code, (_cls, _built) in enumerate(zip(CLASSES, _BUILDERS)):
+    if hasattr(_built, "reduce"):
+        _DISPATCH[_cls] = _built.reduce
+        _DISPATCH[type(_built)] = _reduce_builder
+    else:
+        _DISPATCH[_cls] = _reducer(_code, _cls)
+del _code, _cls, _built
 _DISPATCH.update({cls: _enum_reducer(cls) for cls in ENUMS})
 
 
