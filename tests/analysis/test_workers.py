@@ -492,6 +492,12 @@ def test_a_worker_answering_garbage_loses_nothing(first, monkeypatch):
 @pytest.mark.parametrize("first", [0, 1, 2], ids=["not-a-pickle", "not-an-answer", "wrong-results"])
 def test_a_worker_answering_garbage_after_the_hand_off_loses_nothing(first):
     script = GARBAGE.replace("worker, answered = Worker(), 0", f"worker, answered = Worker(), {first}")
+    assert_given_up_after_the_hand_off(script)
+
+
+def assert_given_up_after_the_hand_off(script: str) -> None:
+    """The worker program ``script``, fed after the hand-off, is given up at its first answer:
+    every message is parsed here, as it would have been, and no feeding thread is left."""
     pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", script])
     with pool:
         assert_parsed(pool, bundles)
@@ -509,9 +515,4 @@ def test_a_worker_answering_out_of_turn_loses_nothing():
 
 
 def test_a_worker_answering_out_of_turn_after_the_hand_off_loses_nothing():
-    pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", OUT_OF_TURN])
-    with pool:
-        assert_parsed(pool, bundles)
-    assert pool.stats.workers_lost == 1 and pool.stats.messages_by_workers == 0
-    assert pool.stats.messages_here == len(messages_of(bundles))
-    assert not feeding_threads()
+    assert_given_up_after_the_hand_off(OUT_OF_TURN)
