@@ -20,7 +20,7 @@ from ..mail import ParsedMessage
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import MessageData, SessionRecords
-from .workers import Workers, default_workers
+from .workers import START_AT_ONCE_BYTES, Workers, default_workers
 
 if TYPE_CHECKING:
     from .capture import Capture
@@ -73,12 +73,15 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     passes a progress bar).  ``workers`` processes decode SMTP sessions and parse messages while
     the files are read (see :mod:`smtpsniff.analysis.workers`; the tables are the same with any
     number): None starts one per CPU but one, once a capture has shown 500 sessions or 1,000
-    messages; 0 does everything in this process.
+    messages, or at once when the files add up to 64 MiB (``START_AT_ONCE_BYTES``); 0 does
+    everything in this process.
     """
     if not paths:
         raise TypeError("read() needs at least one capture file")
     wanted = default_workers() if workers is None else max(0, int(workers))
     with Workers(limits, wanted) as pool, collector_paused(kept=True):
+        if _bytes_in(paths) >= START_AT_ONCE_BYTES:
+            pool.start()
         # see collector_paused: most of what is allocated here is kept
         options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}),
                               parse=pool.parse)
@@ -125,6 +128,18 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
 
     objects: dict[str, object] = {}
     return Capture(build_tables(all_records, loose, capture_of, options, objects), stats, all_records, objects)
+
+
+def _bytes_in(paths: tuple) -> int:
+    """The sizes of the files ``paths`` added up (a file that cannot be looked at counts 0: its
+    reading says why)."""
+    total = 0
+    for path in paths:
+        try:
+            total += os.stat(path).st_size
+        except (OSError, TypeError, ValueError):
+            pass
+    return total
 
 
 def _merge_counts(stats: CaptureStats, pipeline: SmtpPipeline, result: AnalysisResult) -> None:

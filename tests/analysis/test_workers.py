@@ -20,7 +20,7 @@ import pytest
 from corpus import ROOT, own_captures
 
 import smtpsniff
-from smtpsniff.analysis import workers
+from smtpsniff.analysis import reading, workers
 from smtpsniff.analysis.mail_tables import mail_messages
 from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
@@ -83,6 +83,24 @@ def test_small_captures_start_no_worker():
     cap = smtpsniff.read(ROOT / "tests" / "data" / "smtp-mime.pcap")
     assert len(cap.messages) < workers.START_AFTER_MESSAGES and len(cap.sessions) < workers.START_AFTER_SESSIONS
     assert cap.stats.workers == 0 and cap.stats.messages_parsed_by_workers == 0
+
+
+@pytest.mark.parametrize("at_once", [True, False], ids=["at-the-size", "one-byte-short"])
+def test_large_files_start_the_workers_before_their_first_session(monkeypatch, at_once):
+    """Files that add up to START_AT_ONCE_BYTES start the workers before the first session, which
+    they then decode, every one; one byte short, a small capture starts none."""
+    capture = ROOT / "tests" / "data" / "smtp-smuggling.pcap"
+    size = capture.stat().st_size
+    monkeypatch.setattr(reading, "START_AT_ONCE_BYTES", size if at_once else size + 1)
+    there = smtpsniff.read(capture, workers=1)
+    assert_same_capture(smtpsniff.read(capture, workers=0), there)
+    assert len(there.sessions) >= 2
+    if at_once:
+        assert there.stats.workers == 1
+        assert there.stats.sessions_decoded_by_workers == len(there.sessions)
+        assert there.stats.messages_parsed_by_workers == len(there.messages)
+    else:
+        assert there.stats.workers == 0 and there.stats.sessions_decoded_by_workers == 0
 
 
 def records_of(path, pool=None, *, kill_when_started=False):
