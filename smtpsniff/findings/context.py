@@ -37,6 +37,7 @@ class DetectionContext:
     from_fields_from_tables: bool = False
     from_messages: list | None = None  # what .headers.messages yields, listed by its first call
     from_header_values: dict | None = None  # (session, transaction) -> From fields, filled by .headers
+    from_mailboxes: dict = field(default_factory=dict)  # From text -> its mailboxes, filled by .headers
     _sending: dict[str, frozenset[int]] = field(default_factory=dict)
     _session_ids: np.ndarray | None = None  # each record's session id, in record order
     _auth_attempts: list[tuple[Credential, SessionRecord]] | None = None

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
-from .headers import keys_where, mailboxes, messages
+from .headers import keys_where, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("display_name_spoof",)
@@ -24,7 +24,7 @@ _ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICOD
 
 
 def detect(ctx: DetectionContext) -> Iterator[Finding]:
-    for r, m, t, from_ in messages(ctx, keys_where(ctx, _spoofing_text)):
+    for r, m, t, from_ in messages(ctx, keys_where(ctx, _spoofing)):
         found = _spoofed(from_.mailboxes)
         if found is None:
             continue
@@ -50,5 +50,5 @@ def _spoofed(boxes: tuple[tuple[str, str], ...]) -> tuple[str, str] | None:
     return None
 
 
-def _spoofing_text(text: str, mail_from: str | None) -> bool:
-    return _spoofed(mailboxes(text)) is not None
+def _spoofing(boxes: tuple[tuple[str, str], ...], mail_from: str | None) -> bool:
+    return _spoofed(boxes) is not None

@@ -48,9 +48,12 @@ _new_from_fields = slot_builder(FromFields)
 # An atom of RFC 5322 3.2.3 (ASCII atext only) and a dot-atom addr-spec made of them.
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDR_SPEC = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
+# A word of a display name: atext, and any character beyond ASCII (RFC 6532 3.2; what a decoded
+# RFC 2047 name holds), each of which email.utils' parser takes into an atom as it is.
+_NAME_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]+"
 #: The two From shapes nearly all mail has: ``addr@domain`` and ``Display Name <addr@domain>``
-#: (words of atext, one space apart, one space before the angle bracket).
-_SIMPLE_FROM = re.compile(rf"(?P<name>{_ATOM}(?: {_ATOM})*) <(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC})")
+#: (words of atext or other than ASCII, one space apart, one space before the angle bracket).
+_SIMPLE_FROM = re.compile(rf"(?P<name>{_NAME_WORD}(?: {_NAME_WORD})*) <(?P<angle>{_ADDR_SPEC})>|(?P<bare>{_ADDR_SPEC})")
 
 
 def mailboxes(text: str) -> tuple[tuple[str, str], ...]:
@@ -59,9 +62,10 @@ def mailboxes(text: str) -> tuple[tuple[str, str], ...]:
 
     The two simple shapes of :data:`_SIMPLE_FROM` are read by one regular expression: for them
     ``getaddresses`` gives exactly one pair, the words of the name as they stand (no quoting,
-    comment, folding or route to undo) and the addr-spec as written (dots and ``@`` are its only
-    specials).  Everything else goes to ``getaddresses`` itself.  tests/findings compares both
-    on every capture and on fuzzed values.
+    comment, folding or route to undo; its parser ends an atom only at ASCII specials, blanks and
+    line ends, so any character beyond ASCII is part of a word) and the addr-spec as written (dots
+    and ``@`` are its only specials).  Everything else goes to ``getaddresses`` itself.
+    tests/findings compares both on every capture and on fuzzed values.
     """
     if not text:
         return ()
@@ -70,6 +74,15 @@ def mailboxes(text: str) -> tuple[tuple[str, str], ...]:
         bare = m.group("bare")
         return (("", bare),) if bare is not None else ((m.group("name"), m.group("angle")),)
     return tuple((n, a) for n, a in getaddresses([text]) if a)
+
+
+def _mailboxes_of(ctx: DetectionContext, text: str) -> tuple[tuple[str, str], ...]:
+    """:func:`mailboxes` of ``text``, read once per context: the From detectors and their
+    messages' fields read the same texts (a sender writes the same From each time)."""
+    found = ctx.from_mailboxes.get(text)
+    if found is None:
+        found = ctx.from_mailboxes[text] = mailboxes(text)
+    return found
 
 
 def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = None
@@ -83,7 +96,6 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
     fields = _header_values(ctx, headers)
     out = {}
     new = _new_from_fields
-    read: dict[str, tuple[tuple[str, str], ...]] = {}  # From text -> its mailboxes (senders repeat)
     rows = zip(messages["session_id"].tolist(), messages["trans_index"].tolist(), messages["from"].tolist(),
                messages["from_count"].tolist())
     if keys is not None:
@@ -94,10 +106,7 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
         if trans is _NA:
             continue
         key = (int(sid), int(trans))
-        text = _text(shown)
-        boxes = read.get(text)
-        if boxes is None:
-            boxes = read[text] = mailboxes(text)
+        boxes = _mailboxes_of(ctx, _text(shown))
         found = fields.get(key)
         out[key] = new(boxes, 0 if count is _NA else int(count), () if found is None else tuple(found))
     return out
@@ -134,20 +143,21 @@ def _header_values(ctx: DetectionContext, headers) -> dict[tuple[int, int], list
     return ctx.from_header_values
 
 
-def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], *, sender: bool = False,
-               count_at_least: int | None = None) -> set[tuple[int, int]] | None:
-    """The (session, transaction) keys of the messages table's rows whose From text ``holds``
-    (tested once per distinct text, or per distinct pair of envelope sender and text when
-    ``sender``: then each row is paired with the ``mail_from`` of every ``transactions`` row of
-    its key, and ``holds(text, mail_from)`` is asked; else ``holds(text, None)``), or whose From
-    count is ``count_at_least`` or more.  None when the tables are not there: every message must
-    then be read.
+def keys_where(ctx: DetectionContext, holds: Callable[[tuple[tuple[str, str], ...], str | None], bool] | None, *,
+               sender: bool = False, count_at_least: int | None = None) -> set[tuple[int, int]] | None:
+    """The (session, transaction) keys of the messages table's rows whose From text's mailboxes
+    ``holds`` (tested once per distinct text, or per distinct pair of envelope sender and text
+    when ``sender``: then each row is paired with the ``mail_from`` of every ``transactions`` row
+    of its key, and ``holds(mailboxes(text), mail_from)`` is asked; else ``holds(mailboxes(text),
+    None)``; no test with ``holds`` None), or whose From count is ``count_at_least`` or more.
+    None when the tables are not there: every message must then be read.
 
     What the From detectors read first, to list only the messages that could hold a finding
     (:func:`messages` with ``keys``): a message's From fields are those of a row of its key
     (:func:`_from_tables`), its transaction one of the ``transactions`` rows of its key, so a
     message whose fields or transaction show a finding has its key here, when ``holds`` is true
-    for every text (and sender) that shows one.
+    for every text's mailboxes (and sender) that show one.  Each text is read by :func:`mailboxes`
+    once per context, whichever detector asks first.
     """
     found = tables_of(ctx.tables, ("messages", "headers", "transactions"), ctx.records)
     if found is None:
@@ -164,10 +174,12 @@ def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], 
     keep = np.zeros(len(rows), dtype=np.bool_)
     if count_at_least is not None:
         keep |= rows["from_count"].fillna(0).to_numpy(dtype=np.int64) >= count_at_least
+    if holds is None:
+        return set(zip(sids[keep].tolist(), trans[keep].tolist()))
     text_codes, texts = rows["from"].factorize()  # a missing text: -1
     texts = [_text(t) for t in texts.tolist()] + [""]
     if not sender:
-        good = np.array([holds(t, None) for t in texts], dtype=np.bool_)
+        good = np.array([holds(_mailboxes_of(ctx, t), None) for t in texts], dtype=np.bool_)
         keep |= good[text_codes]
     elif len(transactions):
         t_sids = transactions["session_id"].to_numpy(dtype=np.int64)
@@ -190,8 +202,8 @@ def keys_where(ctx: DetectionContext, holds: Callable[[str, str | None], bool], 
         pairs = np.asarray(text_codes, dtype=np.int64)[row_of] % len(texts) * len(senders) \
             + np.asarray(sender_codes, dtype=np.int64)[at] % len(senders)
         distinct, inverse = np.unique(pairs, return_inverse=True)
-        good = np.array([holds(texts[p // len(senders)], senders[p % len(senders)]) for p in distinct.tolist()],
-                        dtype=np.bool_)
+        good = np.array([holds(_mailboxes_of(ctx, texts[p // len(senders)]), senders[p % len(senders)])
+                         for p in distinct.tolist()], dtype=np.bool_)
         keep[row_of[good[inverse.reshape(-1)]]] = True
     return set(zip(sids[keep].tolist(), trans[keep].tolist()))
 

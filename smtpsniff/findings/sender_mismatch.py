@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from .context import DetectionContext
 from .domains import domain_of, org_domain
 from .evidence import show
-from .headers import keys_where, mailboxes, messages
+from .headers import keys_where, messages
 from .model import Finding, Severity, Threshold, new_finding
 
 KINDS = ("sender_mismatch",)
@@ -28,10 +28,9 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             orgs[address] = org_domain(domain_of(address))
         return orgs[address]
 
-    def differ(text: str, mail_from: str | None) -> bool:
-        """Whether a message of From text ``text`` sent by ``mail_from`` is one the loop below tells."""
-        boxes = mailboxes(text) if mail_from else ()
-        if not boxes:
+    def differ(boxes: tuple[tuple[str, str], ...], mail_from: str | None) -> bool:
+        """Whether a message whose From holds ``boxes``, sent by ``mail_from``, is one the loop below tells."""
+        if not mail_from or not boxes:
             return False
         envelope, header = org_of(mail_from), org_of(boxes[0][1])
         return envelope is not None and header is not None and envelope != header

@@ -17,16 +17,21 @@ import smtpsniff
 from smtpsniff.findings.headers import _SIMPLE_FROM, mailboxes
 
 _ATEXT = "abcXYZ019!#$%&'*+/=?^_`{|}~-"
+#: What a display name's words may hold beside atext: letters of other scripts (as decoded RFC 2047
+#: names have them), and characters beyond ASCII that other code takes for white space, line ends
+#: or neither (no-break and ideographic spaces, NEL, line separator, a combining mark, a surrogate).
+_BEYOND_ASCII = "éüßøЖ李\u00a0\u3000\u0085\u2028\u0301\ud800\U0001f600"
 _NOISE = ['"', "(", ")", "\t", " ", "  ", "\r\n ", "\u00e9", "\x00", "\x7f", "[", "]", ":", ";", "\\", ",", ", ",
-          ".", "..", "@", "@@", "<", ">", "<>", "=?utf-8?q?x?=", "\ud800", "\x0b", "IPv6:", "[1.2.3.4]", "a@b.c"]
+          ".", "..", "@", "@@", "<", ">", "<>", "=?utf-8?q?x?=", "\ud800", "\x0b", "IPv6:", "[1.2.3.4]", "a@b.c",
+          "\u00a0", "\u3000", "\u0085", "\u2028", "Ж"]
 
 
 def oracle(text: str) -> tuple[tuple[str, str], ...]:
     return tuple((n, a) for n, a in getaddresses([text]) if a) if text else ()
 
 
-def _atom(rng: random.Random) -> str:
-    return "".join(rng.choice(_ATEXT) for _ in range(rng.randint(1, 6)))
+def _atom(rng: random.Random, letters: str = _ATEXT) -> str:
+    return "".join(rng.choice(letters) for _ in range(rng.randint(1, 6)))
 
 
 def _dot_atom(rng: random.Random) -> str:
@@ -37,7 +42,8 @@ def _simple(rng: random.Random) -> str:
     addr = f"{_dot_atom(rng)}@{_dot_atom(rng)}"
     if rng.random() < 0.5:
         return addr
-    return " ".join(_atom(rng) for _ in range(rng.randint(1, 3))) + f" <{addr}>"
+    letters = _ATEXT if rng.random() < 0.5 else _ATEXT + _BEYOND_ASCII * 2
+    return " ".join(_atom(rng, letters) for _ in range(rng.randint(1, 3))) + f" <{addr}>"
 
 
 def _mutated(rng: random.Random) -> str:
@@ -81,6 +87,8 @@ def test_generated_values(seed):
     "a..b@c.d", ".a@b.c", "a@b.c.", "a@b..c", "J. Smith <a@b.c>", '"Smith, J" <a@b.c>', "a@b.c (J)",
     "x <a@@b>", "a@b.c <d@e.f>", "a <b@c.d> e", "a@b.c, d@e.f", "g: a@b.c;", "<@hop:a@b.c>", "Jé <a@b.c>",
     "a@[1.2.3.4]", "Name <a@b.c>>", "Name <<a@b.c>", "a@b@c.d", "=?utf-8?q?x?= <a@b.c>", "a\tb <c@d.e>",
+    "José Müller <a@b.c>", "李小龙 <a@b.c>", "Jé\u00a0M <a@b.c>", "Jé\u3000M <a@b.c>", "\u2028 <a@b.c>",
+    "é <a@é.c>", "é@b.c", "Jé <a@b.c> ", "Jé  M <a@b.c>",
 ])
 def test_shapes_at_the_edge(value):
     assert mailboxes(value) == oracle(value)
