@@ -27,4 +27,3 @@ def detect(ctx: DetectionContext) -> Iterator[Finding]:
             frames=(m.frame,), sessions=(m.session_id,),
             explanation=f"message has {from_.count} From header fields; RFC 5322 3.6 allows one",
             evidence=lines(f"From: {show(value)}" for value in from_.fields))
-
