@@ -27,6 +27,7 @@ from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
 from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
+    RowColumnParts,
     StrColumnParts,
     TypedColumn,
     add_connection_columns,
@@ -117,17 +118,17 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     limits = options.limits
     mail: list[MailMessage] = []
     extra: list[Anomaly] = []
-    message_rows: list[tuple] = []
+    message_parts = RowColumnParts(_MESSAGE_COLUMNS)
     attachment_rows: list[tuple] = []
     header_parts = _HeaderParts()
     parsed = _parsed_messages(records, limits, options.parse)
     while chunk := list(islice(parsed, _CHUNK)):
         mail.extend(chunk)
-        message_rows.extend(_message_rows(chunk, limits, extra))
+        message_parts.add(_message_rows(chunk, limits, extra))
         attachment_rows.extend(_attachment_rows(chunk))
         header_parts.add(chunk)
-    messages = frame_from_columns("messages", len(mail), _message_columns(message_rows))
-    del message_rows
+    messages = frame_from_columns("messages", len(mail), _message_columns(message_parts.columns()))
+    del message_parts
     attachments = frame_from_columns("attachments", len(attachment_rows),
                                      row_columns(attachment_rows, _ATTACHMENT_COLUMNS))
     del attachment_rows
@@ -162,9 +163,9 @@ _MESSAGE_COLUMNS = (
     "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
 
 
-def _message_columns(rows: list[tuple]) -> dict[str, list | TypedColumn]:
-    """The messages table's columns from :func:`_message_rows`' rows."""
-    columns: dict[str, list | TypedColumn] = row_columns(rows, _MESSAGE_COLUMNS)
+def _message_columns(columns: dict[str, list | TypedColumn]) -> dict[str, list | TypedColumn]:
+    """The messages table's columns from the columns of :func:`_message_rows`' rows (a
+    :class:`~smtpsniff.analysis.tables.RowColumnParts`' columns), made ready for the frame."""
     for name in ("reply_to", "to", "cc", "bcc", "dkim_domains"):  # a new list in each row, made there
         columns[name] = new_lists(columns[name])
     return columns

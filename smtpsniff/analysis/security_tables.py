@@ -5,7 +5,10 @@ Credentials come from :mod:`smtpsniff.credentials`, findings from :mod:`smtpsnif
 secrets (passwords, tokens, crackable hash lines) are masked unless ``options.show_secrets``.
 What needs no parsed message (the credentials, the findings of the detectors that read no
 message) is found by :func:`prepare`, which ``build_tables`` calls before any provider builds:
-``smtpsniff.read`` then has it done while worker processes parse the messages.
+``smtpsniff.read`` then has it done while worker processes parse the messages.  It also builds
+the credentials table, and the findings table of those findings, which is the table when the
+detectors that read the messages find nothing (their findings are rare: spoofing signs); else
+the findings table is built once they have run.
 """
 from __future__ import annotations
 
@@ -23,13 +26,19 @@ from .tables import add_connection_columns, frame_from_columns, record_columns
 
 
 def prepare(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, object]:
-    """The credentials, and the findings of the detectors that read no message (``tables``: the
-    session tables suffice)."""
+    """The credentials and their table, and the findings of the detectors that read no message
+    with their findings table (``tables``: the session tables suffice)."""
+    sessions = tables["sessions"]
     with_auth = sessions_sending("AUTH", records, tables)  # credentials come from AUTH commands only
-    creds = [c for r in _records_of(records, tables["sessions"], with_auth) for c in credentials(r)]
+    creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
     early = detect_early(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
                          limits=options.limits, tables=tables)
-    return {"credentials": creds, "early": early}
+    # In detector order, each detector's in the order it gave them: what detect_all gives when the
+    # detectors that read the messages find nothing.
+    found = [f for findings in early.values() for f in findings]
+    return {"credentials": creds, "early": early,
+            "credentials_table": _credentials_table(creds, options.show_secrets, sessions),
+            "early_findings_table": _findings_table(found, sessions)}
 
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options,
@@ -39,16 +48,24 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     if prepared is None:
         prepared = prepare(records, tables, options)
     creds: list[Credential] = prepared["credentials"]  # type: ignore[assignment]
-    sessions = tables["sessions"]
+    early: dict[str, list[Finding]] = prepared["early"]  # type: ignore[assignment]
     found = detect_all(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
-                       limits=options.limits, tables=tables, early=prepared["early"])  # type: ignore[arg-type]
-    out = {
-        "credentials": frame_from_columns("credentials", len(creds), _credential_columns(creds, options.show_secrets)),
-        "findings": frame_from_columns("findings", len(found), _finding_columns(found)),
-    }
-    for frame in out.values():
-        add_connection_columns(frame, sessions)
-    return out
+                       limits=options.limits, tables=tables, early=early)
+    if len(found) == sum(map(len, early.values())):  # the early ones alone, in the same order
+        findings = prepared["early_findings_table"]
+    else:
+        findings = _findings_table(found, tables["sessions"])
+    return {"credentials": prepared["credentials_table"], "findings": findings}  # type: ignore[dict-item]
+
+
+def _credentials_table(creds: list[Credential], show_secrets: bool, sessions: pd.DataFrame) -> pd.DataFrame:
+    frame = frame_from_columns("credentials", len(creds), _credential_columns(creds, show_secrets))
+    return add_connection_columns(frame, sessions)
+
+
+def _findings_table(found: list[Finding], sessions: pd.DataFrame) -> pd.DataFrame:
+    """The findings table of ``found`` in the order :func:`~smtpsniff.findings.detect_all` gives them."""
+    return add_connection_columns(frame_from_columns("findings", len(found), _finding_columns(found)), sessions)
 
 
 def _records_of(records: list[SessionRecords], sessions: pd.DataFrame, ids: frozenset[int]) -> list[SessionRecords]:

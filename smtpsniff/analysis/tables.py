@@ -125,6 +125,28 @@ def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldC
     return _block_columns(rows, names, _transposed)
 
 
+class RowColumnParts:
+    """:func:`row_columns` of rows given part by part (:meth:`add`), for a table whose rows come a
+    few at a time: each part is read as it comes, and :meth:`columns` gives each column's values
+    in row order with the blocks of every part.  A block is inferred from its own values alone
+    (see :func:`_inferred`), so blocks cut at other rows give the same arrays; a part whose
+    values in a column have no one type leaves that column to the general path, as a block of
+    :func:`row_columns` would."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self._columns = [FieldColumn() for _ in self.names]
+
+    def add(self, rows: Sequence[tuple]) -> None:
+        for column, part in zip(self._columns, row_columns(rows, self.names).values()):
+            column.extend(part)
+            if column.blocks is not None:
+                column.blocks = None if part.blocks is None else column.blocks + part.blocks
+
+    def columns(self) -> dict[str, FieldColumn]:
+        return dict(zip(self.names, self._columns))
+
+
 def _transposed(rows: Sequence[tuple]) -> tuple[list, ...]:
     """``([r[0] for r in rows], [r[1] for r in rows], ...)`` of tuples ``rows`` of one length (not
     none): ``zip`` takes each tuple's values in order, in C."""

@@ -11,6 +11,7 @@ and pyarrow chunks included) or the same error.
 from __future__ import annotations
 
 import enum
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -297,6 +298,39 @@ def test_tables_row_columns_match_indexing(block, monkeypatch):
     for bad in ([(1, 2, 3)], [(1, 2), (1,)], [(1, 2), (1, 2, 3)]):
         with pytest.raises(ValueError):
             tables.row_columns(bad, ["a", "b"])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_tables_row_column_parts_match_row_columns(seed, monkeypatch):
+    """RowColumnParts fed the rows in parts cut at random gives each column the values of
+    row_columns over every row at once, and the typed column (each dtype its values may take) of
+    those: where a part's values in a column have no one type, or the parts' types differ, the
+    general path decides both ways."""
+    rng = random.Random(seed)
+    monkeypatch.setattr(tables, "_BLOCK", rng.choice([1, 3, 1024]))
+    pools = {INT: [1, -2, None, 2**40, 2**63, True], STR: ["a", "", None, "é", "\udcff", 3],
+             BOOL: [True, False, None, 1], TS: [1_715_677_207_202_957_000, None, 0, 2**70]}
+    dtypes = list(pools)
+    # Mostly the column's usual values; now and then an odd one, in one part or another.
+    rows = [tuple(rng.choice(pools[d][:3] if rng.random() < 0.95 else pools[d]) for d in dtypes)
+            for _ in range(rng.randint(0, 60))]
+    names = [f"c{i}" for i in range(len(dtypes))]
+    parts = tables.RowColumnParts(names)
+    start = 0
+    while start < len(rows) or not start:
+        stop = start + rng.randint(0, 9)
+        parts.add(rows[start:stop])
+        start = max(stop, 1)
+    got, expected = parts.columns(), tables.row_columns(rows, names)
+    assert list(got) == names
+    for name, dtype in zip(names, dtypes):
+        assert list(got[name]) == list(expected[name])
+        assert all(a is b for a, b in zip(got[name], expected[name]))
+        want, failed = _outcome(lambda: _array(expected[name], dtype))
+        have, failed_too = _outcome(lambda: _array(got[name], dtype))
+        assert failed == failed_too
+        if failed is None:
+            _same(pd.Series(want).array, pd.Series(have).array)
 
 
 # -- list columns of lists made for them ----------------------------------------------------------
