@@ -140,8 +140,10 @@ class RowColumnParts:
     def add(self, rows: Sequence[tuple]) -> None:
         for column, part in zip(self._columns, row_columns(rows, self.names).values()):
             column.extend(part)
-            if column.blocks is not None:
-                column.blocks = None if part.blocks is None else column.blocks + part.blocks
+            if part.blocks is None:
+                column.blocks = None
+            elif column.blocks is not None:
+                column.blocks.extend(part.blocks)
 
     def columns(self) -> dict[str, FieldColumn]:
         return dict(zip(self.names, self._columns))
