@@ -36,7 +36,6 @@ from .tables import (
     frame_from_rows,
     new_lists,
     repeated,
-    row_columns,
 )
 
 if TYPE_CHECKING:
@@ -119,19 +118,18 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     mail: list[MailMessage] = []
     extra: list[Anomaly] = []
     message_parts = RowColumnParts(_MESSAGE_COLUMNS)
-    attachment_rows: list[tuple] = []
+    attachment_parts = RowColumnParts(_ATTACHMENT_COLUMNS)
     header_parts = _HeaderParts()
     parsed = _parsed_messages(records, limits, options.parse)
     while chunk := list(islice(parsed, _CHUNK)):
         mail.extend(chunk)
         message_parts.add(_message_rows(chunk, limits, extra))
-        attachment_rows.extend(_attachment_rows(chunk))
+        attachment_parts.add(_attachment_rows(chunk))
         header_parts.add(chunk)
     messages = frame_from_columns("messages", len(mail), _message_columns(message_parts.columns()))
     del message_parts
-    attachments = frame_from_columns("attachments", len(attachment_rows),
-                                     row_columns(attachment_rows, _ATTACHMENT_COLUMNS))
-    del attachment_rows
+    attachments = frame_from_columns("attachments", len(attachment_parts), attachment_parts.columns())
+    del attachment_parts
     sessions = tables["sessions"]
     header_columns = header_parts.columns()
     del header_parts

@@ -136,8 +136,14 @@ class RowColumnParts:
     def __init__(self, names: Sequence[str]) -> None:
         self.names = tuple(names)
         self._columns = [FieldColumn() for _ in self.names]
+        self._rows = 0
+
+    def __len__(self) -> int:
+        """The rows added."""
+        return self._rows
 
     def add(self, rows: Sequence[tuple]) -> None:
+        self._rows += len(rows)
         for column, part in zip(self._columns, row_columns(rows, self.names).values()):
             column.extend(part)
             if part.blocks is None:

@@ -322,7 +322,7 @@ def test_tables_row_column_parts_match_row_columns(seed, monkeypatch):
         parts.add(rows[start:stop])
         start = max(stop, 1)
     got, expected = parts.columns(), tables.row_columns(rows, names)
-    assert list(got) == names
+    assert list(got) == names and len(parts) == len(rows)
     for name, dtype in zip(names, dtypes):
         assert list(got[name]) == list(expected[name])
         assert all(a is b for a, b in zip(got[name], expected[name]))
