@@ -25,6 +25,7 @@ from .reassembly.events import (
     ConnectionClosed,
     ConnectionOpened,
     Direction,
+    StreamChunks,
     StreamData,
     StreamGap,
 )
@@ -133,8 +134,10 @@ def new_session(opened: ConnectionOpened, detected_by: str, limits: Limits, shar
     return _Session(conversation, builder)
 
 
+_C2S = Direction.CLIENT_TO_SERVER
+
 # The operations a recorded session keeps, replayed in order by replay().
-_FEED_CLIENT, _FEED_SERVER, _RECEIVE, _GAP, _ANOMALY = range(5)
+_FEED_CLIENT, _FEED_SERVER, _RECEIVE, _GAP, _ANOMALY, _CHUNKS = range(6)
 
 
 class _RecordedSession:
@@ -211,8 +214,23 @@ def _replay_ops(session: _Session, ops: Iterable[tuple]) -> None:
             pending.extend(conversation.receive(op[1], op[2], op[3], op[4]))
         elif kind == _GAP:
             pending.extend(conversation.gap(op[1], op[2], op[3], op[4]))
+        elif kind == _CHUNKS:
+            _feed_chunks(session, op[1])
+            continue
         else:
             pending.append(op[1])
+        if len(pending) >= PENDING_EVENTS:
+            session.hand_over()
+
+
+def _feed_chunks(session: _Session, chunks: StreamChunks) -> None:
+    """Each delivery of ``chunks`` fed as the pipeline's loop feeds a StreamData."""
+    client, server, pending = session.client, session.server, session.pending
+    for direction, data, ts_ns, frame in chunks.deliveries():
+        if direction is _C2S:
+            client(data, 0, ts_ns, frame, pending)
+        else:
+            server(data, 0, ts_ns, frame, pending)
         if len(pending) >= PENDING_EVENTS:
             session.hand_over()
 
@@ -359,7 +377,10 @@ class SmtpPipeline:
                     continue
             probe = probes.get(conn_id)
             if probe is not None:
-                self._to_probe(probe, ev)
+                if type(ev) is StreamChunks:  # (only recorded connections deliver these; as their events)
+                    self._dispatch(ev.stream_data())
+                else:
+                    self._to_probe(probe, ev)
             elif type(ev) is ConnectionOpened:
                 self._opened(ev)
             elif type(ev) is Anomaly:
@@ -380,6 +401,7 @@ class SmtpPipeline:
         if offload is not None and offload.active():
             session: _Session | _RecordedSession = _RecordedSession(opened, detected_by,
                                                                      self.limits.max_offload_bytes, self._decode_here)
+            self.streams.reassembler.record(opened.conn_id)  # its bytes may come many segments at once
         else:
             session = new_session(opened, detected_by, self.limits, self._shared, self._c_readers)
         self._sessions[opened.conn_id] = session
@@ -392,6 +414,8 @@ class SmtpPipeline:
         kind = type(ev)
         if kind is StreamData:
             queue(conversation.receive(ev.direction, ev.data, ev.ts_ns, ev.frame))
+        elif kind is StreamChunks:  # recorded before the session was decoded here (_decode_here)
+            _feed_chunks(session, ev)
         elif kind is StreamGap:
             queue(conversation.gap(ev.direction, ev.length, ev.ts_ns, ev.frame))
         elif kind is ConnectionClosed:
@@ -412,7 +436,9 @@ class SmtpPipeline:
             self._offload.submit(SessionJob(session.opened, session.detected_by, tuple(session.ops), ev),
                                  self._finished, session.size)
             return
-        if kind is StreamData:
+        if kind is StreamChunks:
+            session.record((_CHUNKS, ev), ev.size)
+        elif kind is StreamData:
             data = ev.data if type(ev.data) is bytes else bytes(ev.data)  # kept: no view of a reused buffer
             session.record((_RECEIVE, ev.direction, data, ev.ts_ns, ev.frame), len(data))
         elif kind is StreamGap:

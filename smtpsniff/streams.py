@@ -14,7 +14,7 @@ from .limits import DEFAULT_LIMITS, Limits
 from .net import native
 from .net.decode import PacketDecoder
 from .net.segment import TcpSegment
-from .reassembly.events import StreamData, StreamEvent
+from .reassembly.events import StreamChunks, StreamData, StreamEvent
 from .reassembly.table import SMTP_PORTS, ConnectionState, TcpReassembler
 
 #: Frames between two idle-connection sweeps (capture time decides what is idle).
@@ -82,16 +82,21 @@ class StreamPipeline:
         reassembler's C flows table handled arrives as its StreamData already.  A record is fed only
         when the last event of the record before it has been taken (a consumer may tell the
         reassembler to ignore a connection on an event, and the next record sees it).  Consume the
-        iterator fully before feeding anything else.
+        iterator fully before feeding anything else.  A connection the consumer had recorded
+        (``TcpReassembler.record``) may deliver through StreamChunks, each standing for several
+        StreamData of it.
         """
         items, tss, sweeps = batch
         n = len(items)
-        decode = self.decoder.decode
         reassembler = self.reassembler
+        if reassembler.flushed:  # recorded deliveries taken back before this chunk was cut
+            yield from reassembler.take_flushed()
+        decode = self.decoder.decode
         reassemble = reassembler.feed
         ignored = reassembler.ignored_in_flows
         fast_fin = reassembler.fast_fin
         segment, frame_type, data_type, conn_type = TcpSegment, Frame, StreamData, ConnectionState
+        chunks_type = StreamChunks
         idle_at = dict(sweeps) if sweeps else {}
         # The records run in parts between the idle sweeps; ``last_ts_ns`` is only read once the
         # batch is consumed (finish), so it is set at the sweeps and at the end, not per record.
@@ -120,7 +125,10 @@ class StreamPipeline:
                     if type(seg) is not segment:
                         continue
                     events = reassemble(seg)
-                else:  # a Skip (already counted), or an ignored or late packet the flows table took
+                elif t is chunks_type:  # a recorded connection's deliveries the flows table handed out
+                    yield item
+                    continue
+                else:  # a Skip (already counted), an ignored or late packet, or a recorded delivery kept
                     continue
                 if events:
                     yield from events

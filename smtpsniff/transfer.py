@@ -43,6 +43,7 @@ from .reassembly.events import (
     Direction,
     Endpoint,
     RoleBasis,
+    StreamChunks,
 )
 from .records.builder import MessageData, SessionRecords
 from .records.model import (
@@ -71,7 +72,7 @@ CLASSES: tuple[type, ...] = (
     SessionRecords, SessionRecord, ConnectionInfo, TransactionRecord, RecipientRecord, CommandRecord, ReplyRecord,
     MessageData, MessageComplete, AuthStep, PlaintextAfterStarttls, Capabilities,
     # what decides them
-    SessionJob, Endpoint, ConnectionOpened, ConnectionClosed,
+    SessionJob, Endpoint, ConnectionOpened, ConnectionClosed, StreamChunks,
 )
 #: The enums reduced to their members' names.
 ENUMS: tuple[type, ...] = (Layer, Direction, RoleBasis, CloseReason, TransactionStatus, AuthStepKind, ReplyStage)

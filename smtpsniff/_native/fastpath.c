@@ -366,6 +366,11 @@ static PyObject *build_segment(Cutter *self, const unsigned char *d, const Decod
  * sweeps feed_batch runs every EXPIRE_EVERY_FRAMES records, flows idle for the idle timeout are
  * frozen too and reported, so the reassembler expires them at the same record as the pure-Python
  * path does.  A flow closed here stays as a tomb while the reassembler lingers it (FLOW_TOMB below).
+ *
+ * A recording flow (TcpReassembler.record: the consumer only keeps its bytes for later) builds no
+ * StreamData: its deliveries are kept here, in order, and handed out together as one StreamChunks,
+ * in the batch once record_parts payloads or record_bytes octets are kept, and with its state when
+ * Python pulls it, before Python makes any event of its own for the connection.
  * ------------------------------------------------------------------------------------------- */
 
 /* FLOW_TOMB: a connection this table closed with a FIN (the reassembler lingers it, TcpReassembler._closed);
@@ -407,6 +412,15 @@ typedef struct {
     int addr_len;
     unsigned char client[16], server[16];
     unsigned client_port, server_port;
+    /* A recording flow (TcpReassembler.record) keeps its deliveries here instead of building a
+     * StreamData for each: rec_n payloads (new references), their sides and (offset, ts, frame)
+     * triples, rec_bytes octets in all, handed out as one StreamChunks (record_take). */
+    int recording;
+    int rec_n, rec_cap;
+    long long rec_bytes;
+    PyObject **rec_parts;
+    unsigned char *rec_sides;
+    long long *rec_meta;
 } Flow;
 
 typedef struct {
@@ -424,6 +438,10 @@ typedef struct {
     PyObject_HEAD
     PyTypeObject *data_type;
     Py_ssize_t data_off[7];
+    PyTypeObject *chunks_type; /* StreamChunks, or NULL: no flow records */
+    Py_ssize_t chunks_off[5];
+    Py_ssize_t record_parts;   /* a recording flow hands its deliveries out at this many ... */
+    long long record_bytes;    /* ... or this many octets (and when Python pulls it) */
     PyObject *dir_obj[2];
     long long retain, retain_trim, idle_timeout, linger;
     Flow *flows;
@@ -619,6 +637,93 @@ fail:
     return NULL;
 }
 
+/* StreamChunks' fields, in the order record_take fills them (smtpsniff/reassembly/events.py). */
+static const char *const CHUNKS_FIELDS[5] = {"conn_id", "parts", "directions", "times", "size"};
+
+/* Forget a flow's recorded deliveries (never handed out: the table is being freed). */
+static void record_clear(Flow *fl)
+{
+    for (int i = 0; i < fl->rec_n; i++)
+        Py_DECREF(fl->rec_parts[i]);
+    PyMem_Free(fl->rec_parts);
+    PyMem_Free(fl->rec_sides);
+    PyMem_Free(fl->rec_meta);
+    fl->rec_parts = NULL;
+    fl->rec_sides = NULL;
+    fl->rec_meta = NULL;
+    fl->rec_n = fl->rec_cap = 0;
+    fl->rec_bytes = 0;
+}
+
+/* Keep a delivery of a recording flow: `payload` (a new reference, stolen) at stream `offset`. */
+static int record_push(Flow *fl, int side, PyObject *payload, long long offset, long long ts, long number)
+{
+    if (fl->rec_n == fl->rec_cap) {
+        int cap = fl->rec_cap ? fl->rec_cap * 2 : 16;
+        PyObject **parts = PyMem_Realloc(fl->rec_parts, (size_t)cap * sizeof(PyObject *));
+        if (parts != NULL)
+            fl->rec_parts = parts;
+        unsigned char *sides = parts ? PyMem_Realloc(fl->rec_sides, (size_t)cap) : NULL;
+        if (sides != NULL)
+            fl->rec_sides = sides;
+        long long *meta = sides ? PyMem_Realloc(fl->rec_meta, (size_t)cap * 3 * sizeof(long long)) : NULL;
+        if (meta == NULL) {
+            Py_DECREF(payload);
+            PyErr_NoMemory();
+            return -1;
+        }
+        fl->rec_meta = meta;
+        fl->rec_cap = cap;
+    }
+    int i = fl->rec_n++;
+    fl->rec_parts[i] = payload;
+    fl->rec_sides[i] = (unsigned char)side;
+    fl->rec_meta[3 * i] = offset;
+    fl->rec_meta[3 * i + 1] = ts;
+    fl->rec_meta[3 * i + 2] = number;
+    fl->rec_bytes += PyBytes_GET_SIZE(payload);
+    return 0;
+}
+
+/* The recorded deliveries as one new StreamChunks, emptied here; None when there are none. */
+static PyObject *record_take(FastFlows *f, Flow *fl)
+{
+    int n = fl->rec_n;
+    if (n == 0)
+        return Py_NewRef(Py_None);
+    PyObject *parts = PyTuple_New(n);
+    PyObject *vals[5] = {
+        Py_NewRef(fl->conn_id),
+        parts,
+        PyBytes_FromStringAndSize((const char *)fl->rec_sides, n),
+        PyBytes_FromStringAndSize((const char *)fl->rec_meta, (Py_ssize_t)n * 3 * (Py_ssize_t)sizeof(long long)),
+        PyLong_FromLongLong(fl->rec_bytes),
+    };
+    PyObject *obj = NULL;
+    for (int i = 0; i < 5; i++)
+        if (vals[i] == NULL)
+            goto fail;
+    obj = f->chunks_type->tp_alloc(f->chunks_type, 0);
+    if (obj == NULL)
+        goto fail;
+    for (int i = 0; i < n; i++)
+        PyTuple_SET_ITEM(parts, i, fl->rec_parts[i]); /* the references move to the tuple */
+    fl->rec_n = 0;
+    fl->rec_bytes = 0;
+    for (int i = 0; i < 5; i++)
+        *(PyObject **)((char *)obj + f->chunks_off[i]) = vals[i];
+    if (PyObject_GC_IsTracked(obj)) /* ints and bytes inside, frozen: never part of a cycle */
+        PyObject_GC_UnTrack(obj);
+    return obj;
+fail:
+    if (parts != NULL) /* its items are still unset: give them something to release */
+        for (int i = 0; i < n; i++)
+            PyTuple_SET_ITEM(parts, i, Py_NewRef(Py_None));
+    for (int i = 0; i < 5; i++)
+        Py_XDECREF(vals[i]);
+    return NULL;
+}
+
 /* At most this many payloads wait for a direction's window to be written (see recent_push). */
 #define RECENT_PENDING_MAX 256
 
@@ -780,8 +885,9 @@ static int fast_fin(FastFlows *f, Flow *fl, int idx, int side, long number, long
 
 /* The segment decoded in `r`: 1 handled here (*item: a new reference to what replaces the segment
  * in the batch: the StreamData, the flow's connection object for a pure ACK, None for a packet of an
- * ignored connection or a late packet of a closed one, a tuple for a FIN (see fast_fin)), 0 Python's
- * job (the flow, if FAST, is frozen), -1 error. */
+ * ignored connection or a late packet of a closed one, a tuple for a FIN (see fast_fin); for a
+ * recording flow's data, None while its deliveries are kept, the StreamChunks of them once
+ * record_parts or record_bytes are reached), 0 Python's job (the flow, if FAST, is frozen), -1 error. */
 static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, long number, long long ts,
                         PyObject **item)
 {
@@ -824,6 +930,26 @@ static int fast_segment(FastFlows *f, const unsigned char *d, const Decoded *r, 
         if (fin) {
             if (fast_fin(f, fl, idx, side, number, ts, item) < 0)
                 return -1;
+        } else if (plen && fl->recording) {
+            PyObject *payload = PyBytes_FromStringAndSize((const char *)d + r->p, plen);
+            if (payload == NULL)
+                return -1;
+            if (me->recent != NULL && recent_push(f, me, payload, plen) < 0) {
+                Py_DECREF(payload);
+                return -1;
+            }
+            if (record_push(fl, side, payload, me->nxt, ts, number) < 0)
+                return -1;
+            me->nxt += plen;
+            me->nxt_seq = seq + (uint32_t)plen;
+            me->delivered += plen;
+            f->bytes_delivered += plen;
+            if (fl->rec_n >= f->record_parts || fl->rec_bytes >= f->record_bytes) {
+                if ((*item = record_take(f, fl)) == NULL)
+                    return -1;
+            } else {
+                *item = Py_NewRef(Py_None); /* kept: nothing to hand out yet */
+            }
         } else if (plen) {
             PyObject *frame = PyLong_FromLong(number);
             PyObject *vals[7] = {
@@ -916,14 +1042,19 @@ static int set_recent(PyObject **slot, PyObject *value)
 static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
 {
     PyObject *conn, *conn_id, *c_recent, *s_recent;
-    int ignored, c_fin, s_fin;
+    int ignored, c_fin, s_fin, recording = 0;
     const char *cip, *sip;
     unsigned int cport, sport;
     long long c_nxt, s_nxt, last_ts, last_frame;
     unsigned long c_seq, s_seq;
-    if (!PyArg_ParseTuple(args, "OOpsIsILkOpLkOpLL", &conn, &conn_id, &ignored, &cip, &cport, &sip, &sport, &c_nxt,
-                          &c_seq, &c_recent, &c_fin, &s_nxt, &s_seq, &s_recent, &s_fin, &last_ts, &last_frame))
+    if (!PyArg_ParseTuple(args, "OOpsIsILkOpLkOpLL|p", &conn, &conn_id, &ignored, &cip, &cport, &sip, &sport, &c_nxt,
+                          &c_seq, &c_recent, &c_fin, &s_nxt, &s_seq, &s_recent, &s_fin, &last_ts, &last_frame,
+                          &recording))
         return NULL;
+    if (recording && f->chunks_type == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a recording flow needs the table's chunks_type");
+        return NULL;
+    }
     unsigned char client[16], server[16];
     int clen = parse_addr(cip, client), slen = parse_addr(sip, server);
     if (clen < 0 || slen < 0)
@@ -966,6 +1097,7 @@ static PyObject *FastFlows_add(FastFlows *f, PyObject *args)
     memset(fl, 0, sizeof(Flow));
     fl->state = FLOW_FAST;
     fl->ignored = ignored;
+    fl->recording = recording && !ignored;
     fl->conn = Py_NewRef(conn);
     fl->conn_id = Py_NewRef(conn_id);
     fl->dir[0] = (FlowDir){recents[0], c_nxt, (uint32_t)c_seq, 0, c_fin, 0, NULL, 0, 0, 0, 0};
@@ -1015,6 +1147,7 @@ static void free_flow(FastFlows *f, int idx)
     Py_CLEAR(fl->conn_id);
     recent_clear(&fl->dir[0]);
     recent_clear(&fl->dir[1]);
+    record_clear(fl);
     fl->state = FLOW_FREE;
     fl->next_free = f->free_head;
     f->free_head = idx;
@@ -1022,7 +1155,8 @@ static void free_flow(FastFlows *f, int idx)
 }
 
 /* pull(handle, closing=False) -> (last_ts, last_frame, packets, c2s nxt, nxt_seq, delivered, s2c nxt, nxt_seq,
- * delivered, tomb); packets and delivered count what happened here since add(), and the streams'
+ * delivered, tomb, chunks); chunks: a recording flow's deliveries not handed out yet (a StreamChunks),
+ * else None; packets and delivered count what happened here since add(), and the streams'
  * windows of recent bytes are written (not when `closing`: the connection is closed at once, and its
  * windows dropped unread).  The flow is forgotten, unless it closed here as a FLOW_TOMB (tomb True):
  * the handle then stays the tomb's until drop_tomb(handle). */
@@ -1043,12 +1177,16 @@ static PyObject *FastFlows_pull(FastFlows *f, PyObject *args)
         PyErr_Format(PyExc_KeyError, "flow %d is a tomb already pulled", idx);
         return NULL;
     }
-    PyObject *state = Py_BuildValue("(LLLLkLLkLO)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
+    PyObject *chunks = record_take(f, fl);
+    if (chunks == NULL)
+        return NULL;
+    PyObject *state = Py_BuildValue("(LLLLkLLkLON)", fl->last_ts, fl->last_frame, fl->packets, fl->dir[0].nxt,
                                     (unsigned long)fl->dir[0].nxt_seq, fl->dir[0].delivered, fl->dir[1].nxt,
                                     (unsigned long)fl->dir[1].nxt_seq, fl->dir[1].delivered,
-                                    tomb ? Py_True : Py_False);
+                                    tomb ? Py_True : Py_False, chunks);
     if (state == NULL)
-        return NULL;
+        return NULL; /* (N: chunks released; what it held is lost with the error) */
+    fl->recording = 0;
     if (fl->state == FLOW_FAST) {
         lru_unlink(f, idx);
         f->fast--;
@@ -1097,6 +1235,23 @@ static PyObject *FastFlows_ignore(FastFlows *f, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* record(handle): from the next segment on, keep the flow's deliveries for one StreamChunks (see record_take)
+ * instead of a StreamData each. */
+static PyObject *FastFlows_record(FastFlows *f, PyObject *arg)
+{
+    int idx;
+    Flow *fl = held_flow(f, arg, &idx);
+    if (fl == NULL)
+        return NULL;
+    if (f->chunks_type == NULL) {
+        PyErr_SetString(PyExc_ValueError, "a recording flow needs the table's chunks_type");
+        return NULL;
+    }
+    if (fl->state == FLOW_FAST || fl->state == FLOW_FROZEN)
+        fl->recording = !fl->ignored;
+    Py_RETURN_NONE;
+}
+
 /* counters() -> (segments, bytes_delivered, ignored_packets, late_packets) since the last call. */
 static PyObject *FastFlows_counters(FastFlows *f, PyObject *Py_UNUSED(ignored))
 {
@@ -1129,38 +1284,60 @@ static PyObject *FastFlows_get_handled(FastFlows *f, void *Py_UNUSED(closure)) {
 static PyObject *FastFlows_get_fast(FastFlows *f, void *Py_UNUSED(closure)) { return PyLong_FromLong(f->fast); }
 static Py_ssize_t FastFlows_len(FastFlows *f) { return f->in_use; }
 
-static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
+/* The offsets of `type`'s writable object slots `names` (n of them), into `offsets`. */
+static int slot_offsets(PyObject *type, const char *what, const char *const *names, int n, Py_ssize_t *offsets)
 {
-    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns",
-                             "closed_linger_ns", NULL};
-    PyObject *type, *c2s, *s2c;
-    long long retain, retain_trim, idle, linger = 0;
-    if (f->data_type != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "FastFlows is initialised once");
-        return -1;
-    }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL|L", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
-                                     &retain_trim, &idle, &linger))
-        return -1;
-    if (retain < 0 || retain_trim < retain) {
-        PyErr_SetString(PyExc_ValueError, "need 0 <= retain <= retain_trim");
-        return -1;
-    }
-    for (int i = 0; i < 7; i++) {
-        PyObject *descr = PyObject_GetAttrString(type, DATA_FIELDS[i]);
+    for (int i = 0; i < n; i++) {
+        PyObject *descr = PyObject_GetAttrString(type, names[i]);
         if (descr == NULL)
             return -1;
         int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type) &&
                  ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX &&
                  !(((PyMemberDescrObject *)descr)->d_member->flags & READONLY);
         if (ok)
-            f->data_off[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+            offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
         Py_DECREF(descr);
         if (!ok) {
-            PyErr_Format(PyExc_TypeError, "data_type.%s is not a slot", DATA_FIELDS[i]);
+            PyErr_Format(PyExc_TypeError, "%s.%s is not a slot", what, names[i]);
             return -1;
         }
     }
+    return 0;
+}
+
+static int FastFlows_init(FastFlows *f, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"data_type", "c2s", "s2c", "retain", "retain_trim", "idle_timeout_ns",
+                             "closed_linger_ns", "chunks_type", "record_parts", "record_bytes", NULL};
+    PyObject *type, *c2s, *s2c, *chunks_type = Py_None;
+    long long retain, retain_trim, idle, linger = 0, record_bytes = 1 << 18;
+    Py_ssize_t record_parts = 256;
+    if (f->data_type != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "FastFlows is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOLLL|LOnL", kwlist, &PyType_Type, &type, &c2s, &s2c, &retain,
+                                     &retain_trim, &idle, &linger, &chunks_type, &record_parts, &record_bytes))
+        return -1;
+    if (retain < 0 || retain_trim < retain) {
+        PyErr_SetString(PyExc_ValueError, "need 0 <= retain <= retain_trim");
+        return -1;
+    }
+    if (record_parts < 1 || record_parts > INT_MAX / 2 || record_bytes < 1) {
+        PyErr_SetString(PyExc_ValueError, "need 1 <= record_parts <= INT_MAX / 2 and record_bytes >= 1");
+        return -1;
+    }
+    if (chunks_type != Py_None && !PyType_Check(chunks_type)) {
+        PyErr_SetString(PyExc_TypeError, "chunks_type must be a type or None");
+        return -1;
+    }
+    if (slot_offsets(type, "data_type", DATA_FIELDS, 7, f->data_off) < 0)
+        return -1;
+    if (chunks_type != Py_None && slot_offsets(chunks_type, "chunks_type", CHUNKS_FIELDS, 5, f->chunks_off) < 0)
+        return -1;
+    f->chunks_type = chunks_type == Py_None ? NULL : (PyTypeObject *)Py_NewRef(chunks_type);
+    f->record_parts = record_parts;
+    f->record_bytes = record_bytes;
     f->data_type = (PyTypeObject *)Py_NewRef(type);
     f->dir_obj[0] = Py_NewRef(c2s);
     f->dir_obj[1] = Py_NewRef(s2c);
@@ -1181,12 +1358,14 @@ static void FastFlows_dealloc(FastFlows *f)
             Py_XDECREF(fl->conn_id);
             recent_clear(&fl->dir[0]);
             recent_clear(&fl->dir[1]);
+            record_clear(fl);
         }
     }
     PyMem_Free(f->flows);
     PyMem_Free(f->live.slots);
     PyMem_Free(f->dead.slots);
     Py_XDECREF(f->data_type);
+    Py_XDECREF(f->chunks_type);
     Py_XDECREF(f->dir_obj[0]);
     Py_XDECREF(f->dir_obj[1]);
     Py_TYPE(f)->tp_free((PyObject *)f);
@@ -1195,10 +1374,14 @@ static void FastFlows_dealloc(FastFlows *f)
 static PyMethodDef FastFlows_methods[] = {
     {"add", (PyCFunction)FastFlows_add, METH_VARARGS,
      "add(conn, conn_id, ignored, client_ip, client_port, server_ip, server_port, c2s_nxt, c2s_nxt_seq, "
-     "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame) -> handle"},
+     "c2s_recent, c2s_fin_done, s2c_nxt, s2c_nxt_seq, s2c_recent, s2c_fin_done, last_ts, last_frame, "
+     "recording=False) -> handle"},
+    {"record", (PyCFunction)FastFlows_record, METH_O,
+     "record(handle): keep the flow's deliveries for StreamChunks from now on, instead of a StreamData each"},
     {"pull", (PyCFunction)FastFlows_pull, METH_VARARGS,
      "pull(handle, closing=False) -> state tuple, the recent-bytes windows written unless closing; the flow is "
-     "forgotten unless it closed here (its last item: kept as a tomb)"},
+     "forgotten unless it closed here (its tenth item: kept as a tomb); the eleventh: its recorded deliveries "
+     "not handed out yet (a StreamChunks) or None"},
     {"drop_tomb", (PyCFunction)FastFlows_drop_tomb, METH_O, "drop_tomb(handle): forget a closed flow's tomb"},
     {"ignore", (PyCFunction)FastFlows_ignore, METH_O, "ignore(handle): only count the flow's packets from now on"},
     {"counters", (PyCFunction)FastFlows_counters, METH_NOARGS,
@@ -1222,7 +1405,8 @@ static PyTypeObject FastFlowsType = {
     .tp_name = "smtpsniff._native.fastpath.FastFlows",
     .tp_basicsize = sizeof(FastFlows),
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns, closed_linger_ns=0): "
+    .tp_doc = "FastFlows(data_type, c2s, s2c, retain, retain_trim, idle_timeout_ns, closed_linger_ns=0, "
+              "chunks_type=None, record_parts=256, record_bytes=262144): "
               "established TCP connections whose common segments the Cutter handles "
               "(see smtpsniff/reassembly/table.py)",
     .tp_new = PyType_GenericNew,

@@ -4,6 +4,7 @@ Frozen, slotted, keyword-only dataclasses: the SMTP layer consumes them and neve
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Enum
 
@@ -74,6 +75,40 @@ class StreamData:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class StreamChunks:
+    """Several deliveries of one connection at once, in order: the StreamData events they stand for.
+
+    Only a connection the consumer asked to have recorded (``TcpReassembler.record``) gets them,
+    from the C flows table, which keeps such a connection's bytes instead of building an event for
+    each segment; a consumer that only keeps the bytes for later (a session decoded in a worker
+    process) then handles, and pickles, one object for many segments.  :meth:`deliveries` gives
+    back what each StreamData would hold.
+    """
+
+    conn_id: int
+    parts: tuple[bytes, ...]  # each delivery's bytes
+    directions: bytes  # per part: 0 client to server, 1 server to client
+    #: per part, three native-endian signed 64-bit integers: stream offset, ts_ns, frame
+    times: bytes
+    size: int  # octets in all the parts
+
+    def deliveries(self) -> Iterator[tuple[Direction, bytes, int, int]]:
+        """``(direction, data, ts_ns, frame)`` of each part, in order."""
+        t = memoryview(self.times).cast("q")
+        return zip(map(_DIRECTIONS.__getitem__, self.directions), self.parts, t[1::3], t[2::3])
+
+    def stream_data(self) -> list[StreamData]:
+        """The StreamData events the parts stand for."""
+        t = memoryview(self.times).cast("q")
+        return [StreamData(conn_id=self.conn_id, direction=_DIRECTIONS[d], offset=offset, data=data, ts_ns=ts,
+                           frame=frame, frames=(frame,))
+                for d, data, offset, ts, frame in zip(self.directions, self.parts, t[0::3], t[1::3], t[2::3])]
+
+
+_DIRECTIONS = (Direction.CLIENT_TO_SERVER, Direction.SERVER_TO_CLIENT)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StreamGap:
     """Bytes of one direction that were never captured: ``length`` bytes starting at ``offset``."""
 
@@ -101,4 +136,4 @@ class ConnectionClosed:
     packets: int
 
 
-StreamEvent = ConnectionOpened | StreamData | StreamGap | ConnectionClosed
+StreamEvent = ConnectionOpened | StreamData | StreamChunks | StreamGap | ConnectionClosed

@@ -27,7 +27,10 @@ return (a FIN through :meth:`TcpReassembler.fast_fin`); the state comes back her
 first segment it leaves to Python, at an idle sweep, a close or the end.  A connection the C code
 closed with a FIN stays there as a tomb while it lingers here, so that its late packets are counted
 there too; every tomb forgotten here is dropped there (``_forget_tomb``).  Events, counters and
-statistics are the same either way (tests/native prove it).
+statistics are the same either way (tests/native prove it).  A connection the consumer asked to
+have recorded (:meth:`TcpReassembler.record`) gets its deliveries from the table as
+:class:`~smtpsniff.reassembly.events.StreamChunks`, many segments' worth each, instead of one
+StreamData per segment; the chunks come before any event Python makes of it afterwards.
 
 The only SMTP knowledge here is the role hint (ports and the shape of a first payload); nothing of
 files, link layers or clocks: time is the capture's ``ts_ns``.
@@ -51,6 +54,7 @@ from smtpsniff.reassembly.events import (
     Direction,
     Endpoint,
     RoleBasis,
+    StreamChunks,
     StreamData,
     StreamEvent,
 )
@@ -58,6 +62,13 @@ from smtpsniff.reassembly.seq import SEQ_HALF, SEQ_MASK, seq_diff
 from smtpsniff.reassembly.stream import ReassemblyStats, Stream, StreamContext, new_stream_data
 
 __all__ = ["SMTP_PORTS", "PORT_REUSE_WINDOW", "ConnectionState", "ReassemblyStats", "TcpReassembler"]
+
+#: A recorded connection's deliveries the C flows table keeps before it hands them out as one
+#: StreamChunks (it also does when the reassembler takes the connection back): at most this many
+#: segments' payloads ...
+RECORDED_CHUNK_PARTS = 256
+#: ... and this many octets (so a recorded connection holds at most about this much in C).
+RECORDED_CHUNK_BYTES = 256 << 10
 
 #: smtp (RFC 5321), submissions (RFC 8314), submission (RFC 6409), and the common alternative 2525.
 SMTP_PORTS = frozenset({25, 465, 587, 2525})
@@ -92,7 +103,7 @@ class _Conn:
 
     __slots__ = (
         "conn_id", "key", "lo_is_client", "c2s", "s2c", "last_ts", "last_frame", "packets", "ignored",
-        "fins", "fast",
+        "fins", "fast", "recorded",
     )
 
     def __init__(self, conn_id: int, key: Key, lo_is_client: bool, ctx: StreamContext, ts: int, frame: int):
@@ -109,6 +120,8 @@ class _Conn:
         self.fins = 0
         #: Handle in the C flows table while it holds this connection's state, else None.
         self.fast: int | None = None
+        #: The consumer keeps this connection's bytes for later (see TcpReassembler.record).
+        self.recorded = False
 
 
 class TcpReassembler:
@@ -146,6 +159,9 @@ class TcpReassembler:
         self.ignored_in_flows: set[int] = set()
         #: Keys of ``_closed`` whose tomb the flows table also holds -> its handle there.
         self._fast_tombs: dict[Key, int] = {}
+        #: Recorded deliveries the flows table handed back outside any event list (``_pull_all``
+        #: before a chunk): the next events to give out (see take_flushed).
+        self.flushed: list[StreamChunks] = []
 
     @property
     def open_connections(self) -> int:
@@ -182,7 +198,10 @@ class TcpReassembler:
         conn, from_lo, s, peer = hit
         if self._flows is not None:
             if conn.fast is not None:
-                self._pull(conn)
+                chunks = self._pull(conn)
+                if chunks is not None:  # recorded deliveries the table kept come before this segment's events
+                    self.stats.segments -= 1  # (counted again)
+                    return [chunks, *self.feed(seg)]
             self._candidates.append(conn)
         frame, ts, _s, _sp, _d, _dp, seq, ack, flags, payload, _v, truncated, _w = seg
         conn.last_ts = ts
@@ -364,6 +383,7 @@ class TcpReassembler:
 
     def _evict(self, seg: TcpSegment, out: list) -> None:
         self._pull_all()  # (the flows table is not used this close to the limit: a no-op)
+        out.extend(self.take_flushed())
         victim = next(iter(self._open.values()))
         self.stats.evicted += 1
         anomalies = self.stats.anomalies
@@ -383,7 +403,9 @@ class TcpReassembler:
         self, conn: _Conn, reason: CloseReason, cause: str, frame: int | None, ts: int, out: list, *, linger: bool
     ) -> None:
         if conn.fast is not None:
-            self._pull(conn, closing=True)
+            chunks = self._pull(conn, closing=True)
+            if chunks is not None:
+                out.append(chunks)
             if not linger:
                 self._forget_tomb(conn.key)
         key = conn.key
@@ -410,6 +432,30 @@ class TcpReassembler:
                 old, _ = self._closed.popitem(last=False)
                 if self._fast_tombs:
                     self._forget_tomb(old)
+
+    def record(self, conn_id: int) -> None:
+        """The consumer only keeps ``conn_id``'s bytes for later: while the C flows table holds the
+        connection, its deliveries may come as :class:`StreamChunks` (many segments each) rather
+        than one StreamData per segment.  Events are otherwise the same, in the same order for the
+        connection; a recorded connection is not to be ignored later.
+        """
+        key = self._ids.get(conn_id)
+        if key is None:
+            return
+        conn = self._open.get(key) or self._fast_open[key]
+        if conn.ignored:
+            return
+        conn.recorded = True
+        if conn.fast is not None:
+            self._flows.record(conn.fast)  # type: ignore[union-attr]
+
+    def take_flushed(self) -> list[StreamChunks]:
+        """The recorded deliveries handed back outside an event list (see ``flushed``), now given out."""
+        flushed = self.flushed
+        if not flushed:
+            return []
+        self.flushed = []
+        return flushed
 
     def ignore(self, conn_id: int) -> None:
         """Stop buffering and delivering for ``conn_id``; its ``ConnectionClosed`` still comes, once.
@@ -450,7 +496,9 @@ class TcpReassembler:
                     break
                 idle.append(conn)
             for conn in idle_flows:
-                self._pull(conn, closing=True)  # closed below
+                chunks = self._pull(conn, closing=True)  # closed below
+                if chunks is not None:
+                    out.append(chunks)
             idle.extend(idle_flows)
             idle.sort(key=_last_frame)  # the order of last activity, as one list would have kept it
             for conn in idle:
@@ -476,7 +524,7 @@ class TcpReassembler:
 
     def finish(self, ts_ns: int) -> Result:
         """End of capture: held data after holes is delivered behind gaps; every connection closes."""
-        out: list = []
+        out: list = self.take_flushed()
         for conn in sorted([*self._open.values(), *self._fast_open.values()], key=lambda c: c.conn_id):
             self._close(conn, CloseReason.END_OF_CAPTURE, "end_of_capture", None, ts_ns, out, linger=False)
         self._closed.clear()
@@ -503,6 +551,7 @@ class TcpReassembler:
             self._flows = flows_type(
                 StreamData, _C2S, _S2C, self._ctx.retain, self._ctx.retain_trim,
                 self.limits.connection_idle_timeout_ns, self.limits.closed_linger_ns,
+                StreamChunks, RECORDED_CHUNK_PARTS, RECORDED_CHUNK_BYTES,
             )
         except TypeError:
             return False
@@ -594,21 +643,23 @@ class TcpReassembler:
             conn.fast = self._flows.add(  # type: ignore[union-attr]
                 conn, conn.conn_id, conn.ignored, cip, cport, sip, sport,
                 c.nxt, c.nxt_seq, c.recent, c.fin_off is not None, s.nxt, s.nxt_seq, s.recent, s.fin_off is not None,
-                conn.last_ts, conn.last_frame,
+                conn.last_ts, conn.last_frame, conn.recorded,
             )
         except ValueError:  # an address the C code cannot parse: stays here
             return
         del self._open[key]
         self._fast_open[key] = conn
 
-    def _pull(self, conn: _Conn, closing: bool = False) -> None:
+    def _pull(self, conn: _Conn, closing: bool = False) -> StreamChunks | None:
         """Take ``conn``'s state back from the flows table; it becomes the most recent in ``_open``.
 
         ``closing``: it is about to be closed, which drops its streams' windows of recent bytes
         unread: the table does not write them (they may have been emptied since the hand-over).
+        Returns the recorded deliveries the table still kept (see :meth:`record`), the caller's to
+        give out before any later event of the connection, or None.
         """
         handle = conn.fast
-        last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered, tomb = (
+        last_ts, last_frame, packets, c_nxt, c_seq, c_delivered, s_nxt, s_seq, s_delivered, tomb, chunks = (
             self._flows.pull(handle, closing)  # type: ignore[union-attr]
         )
         if tomb:  # closed in C at a FIN (fast_fin): its tomb stays there while it lingers here
@@ -626,12 +677,16 @@ class TcpReassembler:
         key = conn.key
         del self._fast_open[key]
         self._open[key] = conn
+        return chunks
 
     def _pull_all(self) -> None:
+        """Take every connection back from the flows table (their recorded deliveries to ``flushed``)."""
         if not self._fast_open:
             return
         for conn in list(self._fast_open.values()):
-            self._pull(conn)
+            chunks = self._pull(conn)
+            if chunks is not None:
+                self.flushed.append(chunks)
         self._open = OrderedDict(sorted(self._open.items(), key=lambda item: item[1].last_frame))
 
 
