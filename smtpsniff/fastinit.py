@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import fields
 from typing import Any, TypeVar
 
-try:
-    from smtpsniff._native.fastpath import SlotBuilder as _CSlotBuilder
-except ImportError:  # not compiled: the Python builder is used
-    _CSlotBuilder = None
+from smtpsniff._native import fastpath as _fastpath
+
+_CSlotBuilder = None if _fastpath is None else _fastpath.SlotBuilder  # (None: the Python builder is used)
 
 T = TypeVar("T")
 

@@ -49,6 +49,10 @@ enum {
 };
 
 /* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
+/* The version of this module's interface to the Python code (smtpsniff/_native/__init__.py INTERFACE):
+ * raised whenever a function or type here changes what it takes or returns. */
+#define FASTPATH_INTERFACE 2
+
 #define MEMO_SLOTS 4096
 typedef struct {
     unsigned char len; /* 0: empty slot */
@@ -2835,7 +2839,8 @@ PyMODINIT_FUNC PyInit_fastpath(void)
         Py_DECREF(m);
         return NULL;
     }
-    if (PyModule_AddIntConstant(m, "COUNTERS", C_COUNT) < 0) {
+    if (PyModule_AddIntConstant(m, "COUNTERS", C_COUNT) < 0 ||
+        PyModule_AddIntConstant(m, "INTERFACE", FASTPATH_INTERFACE) < 0) {
         Py_DECREF(m);
         return NULL;
     }

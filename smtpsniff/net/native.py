@@ -27,10 +27,8 @@ from smtpsniff.capture.pcap import Cut, PcapHeader
 from smtpsniff.net.decode import PacketDecoder
 from smtpsniff.net.segment import Skip, TcpSegment
 
-try:
-    from smtpsniff._native import fastpath as _fastpath
-except ImportError:  # not compiled (no C compiler at install time): the Python path is used
-    _fastpath = None
+# None when not compiled (no C compiler at install time) or built from other sources: the Python path
+from smtpsniff._native import fastpath as _fastpath
 
 #: Environment switch: ``SMTPSNIFF_NATIVE=0`` forces the pure-Python reader and decoder.
 ENV_SWITCH = "SMTPSNIFF_NATIVE"

@@ -35,6 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from smtpsniff._native import fastpath as _fastpath
 from smtpsniff.anomaly import Anomaly, Layer
 from smtpsniff.limits import DEFAULT_LIMITS, Limits
 from smtpsniff.net import native
@@ -83,10 +84,8 @@ from smtpsniff.smtp.tls import (
     version_name,
 )
 
-try:  # the C reader of the usual EHLO reply, used when native.smtp_functions() is on
-    from smtpsniff._native.fastpath import smtp_ehlo as _C_EHLO
-except ImportError:  # not compiled, or compiled before it existed
-    _C_EHLO = None
+# the C reader of the usual EHLO reply, used when native.smtp_functions() is on (None: not compiled)
+_C_EHLO = getattr(_fastpath, "smtp_ehlo", None)
 
 _new_reply = slot_builder(Reply)
 _new_command = slot_builder(Command)
