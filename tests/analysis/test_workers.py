@@ -226,14 +226,17 @@ def test_sessions_past_max_offload_bytes_are_decoded_here(eager_workers, most):
 
 # -- the hand-off: the workers parse the waiting messages while this process builds tables -------
 
-def handed_off(capture, copies=3, **kwargs):
-    """A pool given ``capture``'s messages (each ``copies`` times, as other objects), its worker
-    started only then and handed them off; and the records with the copies.  Every batch of
-    messages waits at the hand-off: none went to the worker before."""
+def handed_off(capture, copies=None, **kwargs):
+    """A pool given ``capture``'s messages (each ``copies`` times, as other objects; by default
+    enough times for more batches than a worker holds after the hand-off), its worker started only
+    then and handed them off; and the records with the copies.  Every batch of messages waits at
+    the hand-off: none went to the worker before."""
     never = 10 ** 9
     pool = workers.Workers(DEFAULT_LIMITS, 1, start_after_sessions=never, start_after_messages=never,
                            batch_sessions=1, batch_messages=1, **kwargs)
     records = records_of(capture)
+    if copies is None:
+        copies = max(3, workers.IN_FLIGHT_HANDED_OFF // max(1, len(messages_of(records))) + 1)
     bundles = [replace(r, messages=tuple(replace(d, content=bytes(bytearray(d.content))) for d in r.messages))
                for _ in range(copies) for r in records]
     for bundle in bundles:
