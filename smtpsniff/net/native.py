@@ -22,13 +22,12 @@ import os
 from collections.abc import Callable
 from typing import NamedTuple
 
+# None when not compiled (no C compiler at install time) or built from other sources: the Python path
+from smtpsniff._native import fastpath as _fastpath
 from smtpsniff.capture.frame import Frame
 from smtpsniff.capture.pcap import Cut, PcapHeader
 from smtpsniff.net.decode import PacketDecoder
 from smtpsniff.net.segment import Skip, TcpSegment
-
-# None when not compiled (no C compiler at install time) or built from other sources: the Python path
-from smtpsniff._native import fastpath as _fastpath
 
 #: Environment switch: ``SMTPSNIFF_NATIVE=0`` forces the pure-Python reader and decoder.
 ENV_SWITCH = "SMTPSNIFF_NATIVE"

@@ -439,15 +439,19 @@ class TcpReassembler:
         than one StreamData per segment.  Events are otherwise the same, in the same order for the
         connection; a recorded connection is not to be ignored later.
         """
-        key = self._ids.get(conn_id)
-        if key is None:
-            return
-        conn = self._open.get(key) or self._fast_open[key]
-        if conn.ignored:
+        conn = self._open_conn(conn_id)
+        if conn is None or conn.ignored:
             return
         conn.recorded = True
         if conn.fast is not None:
             self._flows.record(conn.fast)  # type: ignore[union-attr]
+
+    def _open_conn(self, conn_id: int) -> _Conn | None:
+        """The open connection ``conn_id`` (held here or by the flows table), or None."""
+        key = self._ids.get(conn_id)
+        if key is None:
+            return None
+        return self._open.get(key) or self._fast_open[key]
 
     def take_flushed(self) -> list[StreamChunks]:
         """The recorded deliveries handed back outside an event list (see ``flushed``), now given out."""
@@ -463,11 +467,8 @@ class TcpReassembler:
         Its buffers are freed at once without events; later packets only cost a lookup, until a
         RST, FINs both ways, a new SYN, expiry, eviction or the end of the capture closes it.
         """
-        key = self._ids.get(conn_id)
-        if key is None:
-            return
-        conn = self._open.get(key) or self._fast_open[key]
-        if conn.ignored:
+        conn = self._open_conn(conn_id)
+        if conn is None or conn.ignored:
             return
         conn.ignored = True
         conn.fins = (1 if conn.c2s.fin_off is not None else 0) | (2 if conn.s2c.fin_off is not None else 0)

@@ -182,16 +182,22 @@ def write(tmp_path: Path, frames: list[bytes], name: str = "built.pcap") -> Path
     return path
 
 
+def with_anomalies() -> list[bytes]:
+    """Two interleaved connections, one reordered and retransmitted, the other losing a segment
+    (its peer's ACK then acknowledges unseen bytes) and wrapping its sequence numbers."""
+    a = conversation(20, 40001, 25, first=b"EHLO a\r\n")
+    b = conversation(20, 40002, 25, v6=True, first=b"EHLO b\r\n", isn=(0xFFFFFF00, 0xFFFFFFF0))
+    a[10], a[11] = a[11], a[10]
+    a.insert(20, a[19])
+    del b[16]
+    return interleave(a, b)
+
+
 @pytest.mark.parametrize("records", [1, 2, 5, 64])
 def test_reordered_retransmitted_and_lost_segments(records, tmp_path, monkeypatch):
     """Each anomaly freezes the flow at that segment; Python takes over, then hands it back."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", records)
-    a = conversation(20, 40001, 25, first=b"EHLO a\r\n")
-    b = conversation(20, 40002, 25, v6=True, first=b"EHLO b\r\n", isn=(0xFFFFFF00, 0xFFFFFFF0))  # wraps
-    a[10], a[11] = a[11], a[10]  # reordered
-    a.insert(20, a[19])  # retransmitted
-    del b[16]  # lost (the peer's ACK then acknowledges unseen bytes)
-    path = write(tmp_path, interleave(a, b))
+    path = write(tmp_path, with_anomalies())
     assert both_streams(path, monkeypatch) > 0
     py, _ = run_smtp(path, monkeypatch, False)
     nat, _ = run_smtp(path, monkeypatch, True)
@@ -260,16 +266,23 @@ def test_connection_limit(records, tmp_path, monkeypatch):
     assert both_streams(path, monkeypatch, Limits(max_connections=20)) > 0
 
 
+def with_a_pause() -> list[bytes]:
+    """Two connections, records one second apart, the quiet one pausing for 12 records in the middle."""
+    busy = conversation(30, 40007, 25, first=b"EHLO d\r\n")
+    quiet = conversation(30, 40008, 25, first=b"EHLO e\r\n")
+    return busy[:6] + quiet[:10] + busy[6:18] + quiet[10:] + busy[18:]
+
+
+#: Limits that close the quiet connection of with_a_pause at its pause.
+PAUSE_LIMITS = Limits(connection_idle_timeout_ns=5 * SECOND_NS)
+
+
 def test_idle_flows_expire_at_the_same_record(tmp_path, monkeypatch):
     """A connection idle past the timeout is closed at the same sweep, then starts again mid-stream."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", 64)
     monkeypatch.setattr(streams, "EXPIRE_EVERY_FRAMES", 3)
-    busy = conversation(30, 40007, 25, first=b"EHLO d\r\n")
-    quiet = conversation(30, 40008, 25, first=b"EHLO e\r\n")
-    # records are one second apart: the quiet connection pauses for 12 records in the middle
-    frames = busy[:6] + quiet[:10] + busy[6:18] + quiet[10:] + busy[18:]
-    path = write(tmp_path, frames)
-    limits = Limits(connection_idle_timeout_ns=5 * SECOND_NS)
+    path = write(tmp_path, with_a_pause())
+    limits = PAUSE_LIMITS
     assert both_streams(path, monkeypatch, limits) > 0
     events, *_ = run_streams(path, monkeypatch, True, limits)[0]
     assert any(getattr(ev, "reason", None) is not None and ev.reason.value == "idle" for ev in events)

@@ -27,7 +27,12 @@ from smtpsniff.limits import DEFAULT_LIMITS, SECOND_NS, Limits
 from smtpsniff.net import native
 from smtpsniff.pipeline import SessionOffload, SmtpPipeline, replay
 from smtpsniff.reassembly import table
-from smtpsniff.reassembly.events import ConnectionOpened, Direction, StreamChunks, StreamData
+from smtpsniff.reassembly.events import (
+    ConnectionOpened,
+    Direction,
+    StreamChunks,
+    StreamData,
+)
 from smtpsniff.streams import StreamPipeline, stream_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "net"))
@@ -36,7 +41,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus import all_capture_params
 from test_native_equivalence import classic_pcap, set_native
-from test_native_flows import SAMPLE, conversation, interleave, run_streams, write
+from test_native_flows import (
+    PAUSE_LIMITS,
+    SAMPLE,
+    conversation,
+    interleave,
+    run_streams,
+    with_a_pause,
+    with_anomalies,
+    write,
+)
 
 pytestmark = pytest.mark.skipif(not native.available(), reason="the C extension smtpsniff._native.fastpath is not built")
 
@@ -157,12 +171,7 @@ def test_reordered_retransmitted_and_lost_segments(parts, records, tmp_path, mon
     """A segment left to Python takes the connection back: the kept deliveries come first."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", records)
     monkeypatch.setattr(table, "RECORDED_CHUNK_PARTS", parts)
-    a = conversation(20, 40001, 25, first=b"EHLO a\r\n")
-    b = conversation(20, 40002, 25, v6=True, first=b"EHLO b\r\n", isn=(0xFFFFFF00, 0xFFFFFFF0))  # wraps
-    a[10], a[11] = a[11], a[10]  # reordered
-    a.insert(20, a[19])  # retransmitted
-    del b[16]  # lost (the peer's ACK then acknowledges unseen bytes)
-    path = write(tmp_path, interleave(a, b))
+    path = write(tmp_path, with_anomalies())
     assert same_as_python(path, monkeypatch) > 0
 
 
@@ -180,13 +189,9 @@ def test_idle_connection_expired_at_a_sweep(tmp_path, monkeypatch):
     """A recorded connection frozen as idle at a sweep: its kept deliveries come before its close."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", 64)
     monkeypatch.setattr(streams, "EXPIRE_EVERY_FRAMES", 3)
-    busy = conversation(30, 40007, 25, first=b"EHLO d\r\n")
-    quiet = conversation(30, 40008, 25, first=b"EHLO e\r\n")
-    frames = busy[:6] + quiet[:10] + busy[6:18] + quiet[10:] + busy[18:]
-    path = write(tmp_path, frames)
-    limits = Limits(connection_idle_timeout_ns=5 * SECOND_NS)
-    assert same_as_python(path, monkeypatch, limits) > 0
-    (events, *_), _ = recorded_streams(path, monkeypatch, limits)
+    path = write(tmp_path, with_a_pause())
+    assert same_as_python(path, monkeypatch, PAUSE_LIMITS) > 0
+    (events, *_), _ = recorded_streams(path, monkeypatch, PAUSE_LIMITS)
     assert any(getattr(ev, "reason", None) is not None and ev.reason.value == "idle" for ev in events)
 
 
@@ -225,21 +230,28 @@ def test_recorded_while_the_table_holds_it(at_event, tmp_path, monkeypatch):
     assert same_as_python(path, monkeypatch, at_event=at_event) > 0
 
 
-def test_chunks_at_the_octet_bound(tmp_path, monkeypatch):
-    """RECORDED_CHUNK_BYTES hands the deliveries out too: each chunk then holds about that much."""
-    monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", 64)
-    monkeypatch.setattr(table, "RECORDED_CHUNK_BYTES", 40)
-    path = write(tmp_path, conversation(30, 40041, 25, first=b"EHLO big\r\n"))
+def chunks_of(path: Path, monkeypatch) -> list[StreamChunks]:
+    """The StreamChunks of ``path`` (C path on) with every connection recorded when it opens."""
     set_native(monkeypatch, True)
     pipeline = StreamPipeline()
-    sizes = []
+    found = []
     with open_capture(path) as reader:
         for ev in stream_events(reader, pipeline):
             if type(ev) is ConnectionOpened:
                 pipeline.reassembler.record(ev.conn_id)
             elif type(ev) is StreamChunks:
-                sizes.append(ev.size)
-                assert ev.size == sum(map(len, ev.parts)) and len(ev.directions) == len(ev.parts)
+                found.append(ev)
+    return found
+
+
+def test_chunks_at_the_octet_bound(tmp_path, monkeypatch):
+    """RECORDED_CHUNK_BYTES hands the deliveries out too: each chunk then holds about that much."""
+    monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", 64)
+    monkeypatch.setattr(table, "RECORDED_CHUNK_BYTES", 40)
+    path = write(tmp_path, conversation(30, 40041, 25, first=b"EHLO big\r\n"))
+    found = chunks_of(path, monkeypatch)
+    assert all(c.size == sum(map(len, c.parts)) and len(c.directions) == len(c.parts) for c in found)
+    sizes = [c.size for c in found]
     assert len(sizes) > 3 and all(s - 40 < 25 for s in sizes), sizes  # a payload here is < 25 octets
     assert same_as_python(path, monkeypatch) > 0
 
@@ -247,15 +259,7 @@ def test_chunks_at_the_octet_bound(tmp_path, monkeypatch):
 def test_deliveries_and_stream_data_agree(monkeypatch):
     """``deliveries()`` gives the direction, bytes, time and frame of each StreamData of the chunk."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", 8)
-    set_native(monkeypatch, True)
-    pipeline = StreamPipeline()
-    found = []
-    with open_capture(SAMPLE) as reader:
-        for ev in stream_events(reader, pipeline):
-            if type(ev) is ConnectionOpened:
-                pipeline.reassembler.record(ev.conn_id)
-            elif type(ev) is StreamChunks:
-                found.append(ev)
+    found = chunks_of(SAMPLE, monkeypatch)
     assert found
     for chunks in found:
         data = chunks.stream_data()
