@@ -48,11 +48,11 @@ enum {
     C_COUNT
 };
 
-/* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
 /* The version of this module's interface to the Python code (smtpsniff/_native/__init__.py INTERFACE):
  * raised whenever a function or type here changes what it takes or returns. */
 #define FASTPATH_INTERFACE 2
 
+/* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
 #define MEMO_SLOTS 4096
 typedef struct {
     unsigned char len; /* 0: empty slot */
@@ -644,7 +644,7 @@ fail:
 /* StreamChunks' fields, in the order record_take fills them (smtpsniff/reassembly/events.py). */
 static const char *const CHUNKS_FIELDS[5] = {"conn_id", "parts", "directions", "times", "size"};
 
-/* Forget a flow's recorded deliveries (never handed out: the table is being freed). */
+/* Forget a flow's recorded deliveries (none are left once it was pulled; when the table goes, those kept). */
 static void record_clear(Flow *fl)
 {
     for (int i = 0; i < fl->rec_n; i++)

@@ -4,8 +4,9 @@ of their typed DataFrames.
 Reading needs no pandas: this module imports :mod:`smtpsniff.analysis.capture` (and pandas with
 it) only once the files are read, when the worker processes (:mod:`smtpsniff.analysis.workers`)
 already parse the messages; for files large enough to start the workers at once
-(``START_AT_ONCE_BYTES``), while the worker starts.  The capture's options and counts (:class:`ReadOptions`,
-:class:`CaptureStats`) are defined here and named in :mod:`smtpsniff.analysis.capture` too.
+(``START_AT_ONCE_BYTES``), while the worker starts.  The capture's options and counts
+(:class:`ReadOptions`, :class:`CaptureStats`) are defined here and named in
+:mod:`smtpsniff.analysis.capture` too.
 """
 from __future__ import annotations
 
@@ -83,9 +84,9 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     with Workers(limits, wanted) as pool, collector_paused(kept=True):
         if _bytes_in(paths) >= START_AT_ONCE_BYTES:
             pool.start()
-            # The table modules (pandas) now, while the worker starts, rather than after the read:
-            # then this process is the one left working, building the tables alone at the end,
-            # while the sessions it would have decoded at the end of the read go to the worker.
+            # The table modules (pandas) now, while the worker starts. Imported after the read,
+            # they left this process building the tables alone at the end, the worker done; now
+            # the worker decodes instead the sessions this process decoded at the end of the read.
             from . import capture  # noqa: F401
         # see collector_paused: most of what is allocated here is kept
         options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}),
