@@ -288,20 +288,26 @@ def test_idle_flows_expire_at_the_same_record(tmp_path, monkeypatch):
     assert any(getattr(ev, "reason", None) is not None and ev.reason.value == "idle" for ev in events)
 
 
+def damaged_two_connections() -> list[bytes]:
+    """A classic pcap of two connections cut at many points of its second half, and with a byte
+    flipped in each of the link, IP and TCP headers and payload of mid-stream records."""
+    frames = interleave(conversation(8, 40021, 25, first=b"EHLO h\r\n"),
+                        conversation(8, 40022, 25, v6=True, first=b"EHLO i\r\n"))
+    data = pcap_file(1, [(f, len(f)) for f in frames])
+    middle = len(data) // 2
+    variants = [data[:cut] for cut in range(middle, len(data), 37)]
+    for at in range(middle, middle + 140, 3):
+        variants.append(data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1:])
+    return variants
+
+
 @pytest.mark.parametrize("records", [2, 7])
 def test_damaged_and_truncated_files(records, tmp_path, monkeypatch):
     """Bytes flipped in segments C would take, and the file cut anywhere: the same anomalies, events
     and counts on both paths, and everything before the damage still analysed."""
     monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", records)
-    frames = interleave(conversation(8, 40021, 25, first=b"EHLO h\r\n"),
-                        conversation(8, 40022, 25, v6=True, first=b"EHLO i\r\n"))
-    data = pcap_file(1, [(f, len(f)) for f in frames])
     path = tmp_path / "damaged.pcap"
-    middle = len(data) // 2
-    variants = [data[:cut] for cut in range(middle, len(data), 37)]
-    for at in range(middle, middle + 140, 3):  # link, IP and TCP headers and payload of mid-stream records
-        variants.append(data[:at] + bytes([data[at] ^ 0x5A]) + data[at + 1:])
-    for variant in variants:
+    for variant in damaged_two_connections():
         path.write_bytes(variant)
         py, _ = run_streams(path, monkeypatch, False)
         nat, _ = run_streams(path, monkeypatch, True)

@@ -45,6 +45,7 @@ from test_native_flows import (
     PAUSE_LIMITS,
     SAMPLE,
     conversation,
+    damaged_two_connections,
     interleave,
     run_streams,
     with_a_pause,
@@ -217,6 +218,20 @@ def test_connection_limit(records, tmp_path, monkeypatch):
     assert given, "connections with kept deliveries were taken back before a chunk"
     assert same_as_python(path, monkeypatch, Limits(max_connections=3)) >= 0  # evictions
     assert same_as_python(path, monkeypatch, Limits(max_connections=20)) > 0
+
+
+@pytest.mark.parametrize("records", [2, 7])
+def test_damaged_and_truncated_files(records, tmp_path, monkeypatch):
+    """A recorded connection's kept deliveries come out when a damaged record or the file's end
+    takes it back: each connection's events as the Python path gives them, in every variant."""
+    monkeypatch.setattr(streams, "FAST_CHUNK_RECORDS", records)
+    monkeypatch.setattr(table, "RECORDED_CHUNK_PARTS", 3)
+    path = tmp_path / "damaged.pcap"
+    chunks = 0
+    for variant in damaged_two_connections():
+        path.write_bytes(variant)
+        chunks += same_as_python(path, monkeypatch)
+    assert chunks > 0
 
 
 @pytest.mark.parametrize("at_event", [1, 4, 9])
