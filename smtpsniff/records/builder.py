@@ -6,7 +6,7 @@ commands, replies, messages and anomalies.  It knows nothing of packets, files o
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from itertools import starmap
 
 from ..anomaly import Anomaly
@@ -40,6 +40,8 @@ _new_command_record = slot_builder(CommandRecord)
 _new_recipient_record = slot_builder(RecipientRecord)
 _new_transaction_record = slot_builder(TransactionRecord)
 _new_session_record = slot_builder(SessionRecord)
+_new_capabilities = slot_builder(Capabilities)
+_CAPABILITIES_FIELDS = tuple(f.name for f in fields(Capabilities))
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
 #: Verbs whose reply at the COMMAND stage changes no state of the session or its transaction (see
@@ -164,7 +166,9 @@ class SharedValues:
         if (items is c.items and domain is c.domain and greeting is c.greeting
                 and mechanisms is c.auth_mechanisms):
             return c
-        return replace(c, items=items, domain=domain, greeting=greeting, auth_mechanisms=mechanisms)
+        shared = {"items": items, "domain": domain, "greeting": greeting, "auth_mechanisms": mechanisms}
+        return _new_capabilities(*[shared[name] if name in shared else getattr(c, name)  # as replace(c, ...)
+                                   for name in _CAPABILITIES_FIELDS])
 
     def capability_lines(self, items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[str, ...]:
         """:func:`capability_lines` of ``items``, the same tuple for equal items."""
