@@ -112,7 +112,7 @@ def _from_tables(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None
     return out
 
 
-def _from_parsed(parsed: ParsedMessage) -> FromFields:
+def _from_parsed(ctx: DetectionContext, parsed: ParsedMessage) -> FromFields:
     """A parsed message's From fields, read as :func:`_from_tables` reads them from its rows: the
     mailboxes of the first From field's text (as the messages table's ``from`` holds it), so a
     detector finds the same with the tables as without them.  (The parser's own ``from_`` leaves
@@ -120,7 +120,7 @@ def _from_parsed(parsed: ParsedMessage) -> FromFields:
     display_name_spoof must see.)"""
     fields = parsed.header_values("From")
     text = _text(fields[0].strip()) if parsed.from_count and fields else ""
-    return FromFields(mailboxes(text), parsed.from_count, fields)
+    return FromFields(_mailboxes_of(ctx, text), parsed.from_count, fields)
 
 
 def _text(shown: object) -> str:
@@ -247,7 +247,7 @@ def _messages(ctx: DetectionContext, keys: Collection[tuple[int, int]] | None = 
                 continue
             found = from_fields.get((m.session_id, m.trans_index))
             if found is None and not from_tables:
-                found = _from_parsed(ctx.parsed(m))
+                found = _from_parsed(ctx, ctx.parsed(m))
             if found is not None:
                 if len(r.transactions) == 1:  # the usual session: one transaction, no map to build
                     t = r.transactions[0]
