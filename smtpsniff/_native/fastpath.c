@@ -50,7 +50,7 @@ enum {
 
 /* The version of this module's interface to the Python code (smtpsniff/_native/__init__.py INTERFACE):
  * raised whenever a function or type here changes what it takes or returns. */
-#define FASTPATH_INTERFACE 2
+#define FASTPATH_INTERFACE 3
 
 /* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
 #define MEMO_SLOTS 4096
@@ -2795,12 +2795,208 @@ static PyObject *mail_line_ends(PyObject *Py_UNUSED(mod), PyObject *raw)
     return Py_BuildValue("(nnn)", lf - crlf, cr - crlf, nul);
 }
 
+/* ---- table columns: the slots of many records, as lists and as Arrow buffers (analysis/tables.py) ---- */
+
+/* One column of a block being read: what its values have been so far. */
+typedef struct {
+    Py_ssize_t offset;   /* the slot's offset in each record */
+    PyObject *values;    /* list of the values */
+    int kind;            /* COL_* : the one type of its values so far (None aside) */
+    Py_ssize_t nulls;
+    unsigned char *valid;  /* validity bits, 1 = a value */
+    char *data;           /* int64 values, bool bits, or UTF-8 text */
+    Py_ssize_t data_len, data_cap;
+    int32_t *offsets;     /* str: n + 1 offsets into data */
+} SlotColumn;
+
+enum { COL_NONE = 0, COL_INT, COL_BOOL, COL_STR, COL_MIXED };
+
+static int slot_column_grow(SlotColumn *c, Py_ssize_t need)
+{
+    if (c->data_len + need <= c->data_cap)
+        return 0;
+    Py_ssize_t cap = c->data_cap ? c->data_cap : 256;
+    while (cap < c->data_len + need) {
+        if (cap > PY_SSIZE_T_MAX / 2)
+            return -1;
+        cap *= 2;
+    }
+    char *grown = PyMem_Realloc(c->data, (size_t)cap);
+    if (grown == NULL)
+        return -1;
+    c->data = grown;
+    c->data_cap = cap;
+    return 0;
+}
+
+/* Take value v (borrowed) as row i of column c; -1 on a memory error. */
+static int slot_column_take(SlotColumn *c, Py_ssize_t i, Py_ssize_t n, PyObject *v)
+{
+    Py_INCREF(v);
+    PyList_SET_ITEM(c->values, i, v);
+    if (c->kind == COL_MIXED)
+        return 0;
+    int kind = v == Py_None ? COL_NONE : PyUnicode_CheckExact(v) ? COL_STR : PyLong_CheckExact(v) ? COL_INT
+               : PyBool_Check(v) ? COL_BOOL : COL_MIXED;
+    if (kind == COL_NONE) {
+        c->nulls++;
+    } else if (c->kind == COL_NONE || c->kind == kind) {
+        if (c->kind == COL_NONE) {  /* the first value: the column's type, space for every row */
+            c->kind = kind;
+            if (kind == COL_STR) {
+                c->offsets = PyMem_Calloc((size_t)n + 1, sizeof(int32_t));
+                if (c->offsets == NULL)
+                    return -1;
+            } else if (slot_column_grow(c, kind == COL_INT ? n * 8 : (n + 7) / 8) < 0) {
+                return -1;
+            }
+            if (kind != COL_STR)
+                memset(c->data, 0, (size_t)c->data_cap);
+        }
+        c->valid[i >> 3] |= (unsigned char)(1u << (i & 7));
+        if (kind == COL_INT) {
+            int overflow = 0;
+            long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+            if (overflow || (x == -1 && PyErr_Occurred())) {  /* beyond int64: Python's way decides */
+                PyErr_Clear();
+                c->kind = COL_MIXED;
+                return 0;
+            }
+            memcpy(c->data + 8 * i, &x, 8);
+        } else if (kind == COL_BOOL) {
+            if (v == Py_True)
+                c->data[i >> 3] |= (char)(1u << (i & 7));
+        } else {
+            Py_ssize_t len;
+            const char *text = PyUnicode_AsUTF8AndSize(v, &len);
+            if (text == NULL || len > INT32_MAX - c->data_len) {  /* a lone surrogate, or 2 GiB */
+                PyErr_Clear();
+                c->kind = COL_MIXED;
+                return 0;
+            }
+            if (slot_column_grow(c, len) < 0)
+                return -1;
+            memcpy(c->data + c->data_len, text, (size_t)len);
+            c->data_len += len;
+        }
+    } else {
+        c->kind = COL_MIXED;
+    }
+    if (c->kind == COL_STR)
+        c->offsets[i + 1] = (int32_t)c->data_len;
+    return 0;
+}
+
+/* The tuple slot_columns gives for column c of n rows (see its doc). */
+static PyObject *slot_column_result(SlotColumn *c, Py_ssize_t n)
+{
+    if (c->kind == COL_MIXED)
+        return Py_BuildValue("(OO)", c->values, Py_None);
+    if (c->kind == COL_NONE)
+        return Py_BuildValue("(O(sn))", c->values, "null", n);
+    PyObject *valid = c->nulls ? PyBytes_FromStringAndSize((const char *)c->valid, (n + 7) / 8) : Py_NewRef(Py_None);
+    PyObject *data = PyBytes_FromStringAndSize(c->data, c->kind == COL_INT ? 8 * n : c->kind == COL_BOOL ? (n + 7) / 8
+                                                                                   : c->data_len);
+    PyObject *offsets = c->kind == COL_STR ? PyBytes_FromStringAndSize((const char *)c->offsets, 4 * (n + 1))
+                                           : Py_NewRef(Py_None);
+    PyObject *out = NULL;
+    if (valid != NULL && data != NULL && offsets != NULL)
+        out = Py_BuildValue("(O(snnOOO))", c->values, c->kind == COL_INT ? "int64" : c->kind == COL_BOOL ? "bool"
+                                                                                 : "string",
+                            n, c->nulls, valid, data, offsets);
+    Py_XDECREF(valid);
+    Py_XDECREF(data);
+    Py_XDECREF(offsets);
+    return out;
+}
+
+PyDoc_STRVAR(slot_columns_doc,
+"slot_columns(items, cls, names) -> tuple | None\n\n"
+"The values of the slots `names` of `items` (a list of instances of exactly `cls`), one column per\n"
+"name: (values, array), where values is the list of the column's values and array describes the\n"
+"Arrow array pyarrow infers from them: ('null', n) when all are None; (type, n, nulls, validity,\n"
+"data, offsets) when every value is None or exactly one of str (type 'string', UTF-8 data and\n"
+"int32 offsets), int within int64 ('int64') or bool ('bool', bits), validity being None when no\n"
+"value is None; None when the values have no such type.  None instead of the tuple when an item\n"
+"is no `cls` or lacks a slot, or `names` are not slots of `cls`.");
+
+static PyObject *slot_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyType_Check(args[1]) || !PyTuple_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "slot_columns(items: list, cls: type, names: tuple)");
+        return NULL;
+    }
+    PyObject *items = args[0], *names = args[2];
+    PyTypeObject *cls = (PyTypeObject *)args[1];
+    Py_ssize_t n = PyList_GET_SIZE(items), k = PyTuple_GET_SIZE(names);
+    for (Py_ssize_t r = 0; r < n; r++)
+        if (Py_TYPE(PyList_GET_ITEM(items, r)) != cls)
+            Py_RETURN_NONE;
+    SlotColumn *cols = PyMem_Calloc((size_t)(k > 0 ? k : 1), sizeof(SlotColumn));
+    if (cols == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    int usable = 1;
+    for (Py_ssize_t j = 0; j < k && usable; j++) {
+        PyObject *name = PyTuple_GET_ITEM(names, j);
+        PyObject *desc = PyUnicode_Check(name) ? _PyType_Lookup(cls, name) : NULL;
+        usable = desc != NULL && Py_IS_TYPE(desc, &PyMemberDescr_Type)
+                 && ((PyMemberDescrObject *)desc)->d_member->type == T_OBJECT_EX;
+        if (usable)
+            cols[j].offset = ((PyMemberDescrObject *)desc)->d_member->offset;
+    }
+    if (!usable) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        cols[j].values = PyList_New(n);
+        cols[j].valid = PyMem_Calloc((size_t)(n + 7) / 8 + 1, 1);
+        if (cols[j].values == NULL || cols[j].valid == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+    }
+    for (Py_ssize_t r = 0; r < n; r++) {
+        PyObject *item = PyList_GET_ITEM(items, r);
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *v = *(PyObject **)((char *)item + cols[j].offset);
+            if (v == NULL) {  /* an unset slot: Python's way raises its AttributeError */
+                out = Py_NewRef(Py_None);
+                goto done;
+            }
+            if (slot_column_take(&cols[j], r, n, v) < 0) {
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+    }
+    out = PyTuple_New(k);
+    for (Py_ssize_t j = 0; out != NULL && j < k; j++) {
+        PyObject *column = slot_column_result(&cols[j], n);
+        if (column == NULL)
+            Py_CLEAR(out);
+        else
+            PyTuple_SET_ITEM(out, j, column);
+    }
+done:
+    for (Py_ssize_t j = 0; j < k; j++) {
+        Py_XDECREF(cols[j].values);
+        PyMem_Free(cols[j].valid);
+        PyMem_Free(cols[j].data);
+        PyMem_Free(cols[j].offsets);
+    }
+    PyMem_Free(cols);
+    return out;
+}
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
     {"smtp_content", (PyCFunction)(void (*)(void))smtp_content, METH_FASTCALL, smtp_content_doc},
     {"smtp_ehlo", (PyCFunction)smtp_ehlo, METH_O, smtp_ehlo_doc},
     {"mail_line_ends", (PyCFunction)mail_line_ends, METH_O, mail_line_ends_doc},
+    {"slot_columns", (PyCFunction)(void (*)(void))slot_columns, METH_FASTCALL, slot_columns_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..net import native
 from .schema import BOOL, INT, LIST, SCHEMAS, STR, TS, Column
 
 _CONNECTION_COLUMNS = ("client_ip", "client_port", "server_ip", "server_port")
@@ -114,7 +115,7 @@ def field_columns(records: Sequence[Any], names: Sequence[str], kinds: Collectio
                   ) -> dict[str, FieldColumn]:
     """The values of the attributes ``names`` of ``records``, one list per name, in record order;
     the columns named in ``kinds`` also gather the types of their values (read while in cache)."""
-    return _block_columns(records, names, _attribute_reader(names), kinds)
+    return _block_columns(records, names, _attribute_reader(names), kinds, slots=True)
 
 
 def row_columns(rows: Sequence[tuple], names: Sequence[str]) -> dict[str, FieldColumn]:
@@ -162,19 +163,62 @@ def _transposed(rows: Sequence[tuple]) -> tuple[list, ...]:
 
 
 def _block_columns(items: Sequence[Any], names: Sequence[str], read: Callable[[Sequence[Any]], tuple[list, ...]],
-                   kinds: Collection[str] = ()) -> dict[str, FieldColumn]:
+                   kinds: Collection[str] = (), *, slots: bool = False) -> dict[str, FieldColumn]:
+    """The columns ``names`` of ``items`` as ``read`` gives them, :data:`_BLOCK` items at a time.
+
+    ``slots``: ``read`` reads the attributes ``names``.  The C reader (``slot_columns``, see
+    :func:`smtpsniff.net.native.slot_columns`) then reads the slots of each block whose items are
+    all of one slotted class, and gives with each column's values the bytes of the array
+    ``pa.array`` infers from them when they are all None or of one type it describes (see
+    :func:`_block_array`): the same values, blocks and types, made in C.  Any other block or
+    column is read as without it.
+    """
     columns = [FieldColumn() for _ in names]
     for name, column in zip(names, columns):
         if name in kinds:
             column.kinds = set()
+    c_read = native.slot_columns() if slots else None
+    attributes = tuple(names)
     for start in range(0, len(items), _BLOCK):
-        for column, values in zip(columns, read(items[start:start + _BLOCK])):
+        block = items[start:start + _BLOCK]
+        read_in_c = None
+        if c_read is not None:
+            read_in_c = c_read(block if type(block) is list else list(block), type(block[0]), attributes)
+        for column, (values, described) in (zip(columns, read_in_c) if read_in_c is not None
+                                            else zip(columns, zip(read(block), repeat(None)))):
             column.extend(values)
+            if described is None:  # (read in Python, or no one type)
+                if column.blocks is not None:
+                    column.blocks = _add_block(column.blocks, values)
+                if column.kinds is not None:
+                    column.kinds.update(map(type, values))
+                continue
             if column.blocks is not None:
-                column.blocks = _add_block(column.blocks, values)
+                column.blocks.append(_block_array(described))
             if column.kinds is not None:
-                column.kinds.update(map(type, values))
+                column.kinds.update(_C_KINDS[described[0]] if described[0] == "null" or not described[2]
+                                    else _C_KINDS_NONE[described[0]])
     return dict(zip(names, columns))
+
+
+#: The pyarrow type of each type the C reader names, and the Python types of its values.
+_C_TYPES = {"int64": pa.int64(), "bool": pa.bool_(), "string": pa.string()}
+_C_KINDS = {"null": {type(None)}, "int64": {int}, "bool": {bool}, "string": {str}}
+_C_KINDS_NONE = {name: {*kinds, type(None)} for name, kinds in _C_KINDS.items()}
+
+
+def _block_array(described: tuple) -> pa.Array:
+    """The array of a block the C reader described: ``("null", n)``, or ``(type, n, nulls,
+    validity, data, offsets)`` (validity None when no value is missing, offsets None but for
+    strings) -- the array ``pa.array`` makes of the block's values, on the C reader's bytes."""
+    if described[0] == "null":
+        return pa.nulls(described[1])
+    name, length, nulls, validity, data, offsets = described
+    buffers = [None if validity is None else pa.py_buffer(validity)]
+    if offsets is not None:
+        buffers.append(pa.py_buffer(offsets))
+    buffers.append(pa.py_buffer(data))
+    return pa.Array.from_buffers(_C_TYPES[name], length, buffers, null_count=nulls)
 
 
 def _attribute_reader(names: Sequence[str]) -> Callable[[Sequence[Any]], tuple[list, ...]]:

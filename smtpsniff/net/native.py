@@ -79,6 +79,15 @@ def mail_line_ends() -> Callable[[bytes], tuple[int, int, int] | None] | None:
     return getattr(_fastpath, "mail_line_ends", None)  # None: compiled before it existed
 
 
+def slot_columns() -> Callable[[list, type, tuple[str, ...]], tuple | None] | None:
+    """``slot_columns(items, cls, names)`` in C when the fast path is enabled, else ``None``: the
+    table builder's reader of many records' slots, each column as a list and as the bytes of its
+    Arrow array (:func:`smtpsniff.analysis.tables.field_columns`; see its docstring in fastpath.c)."""
+    if not enabled():
+        return None
+    return getattr(_fastpath, "slot_columns", None)
+
+
 def flows_type() -> type | None:
     """The C flows table (``FastFlows``) when the fast path is enabled, else ``None``.
 
