@@ -44,8 +44,8 @@ def test_values_are_the_parse_read_field_by_field():
     assert values["subject"] == p.subject == "noted"
     assert values["date"] is None and values["date_raw"] == p.date_raw
     assert values["part_count"] == len(p.parts) and values["attachment_count"] == 0
-    expected = "Date 2300-01-01T00:00:00+00:00 is outside the years 1677-2262 a table timestamp can hold; see date_raw"
-    assert row.notes == (("date_out_of_range", expected),)
+    assert row.notes == (("date_out_of_range", "Date 2300-01-01T00:00:00+00:00 is outside the years 1677-2262 "
+                                               "a table timestamp can hold; see date_raw"),)
 
 
 def test_notes_in_order_and_lists_cut():
@@ -78,6 +78,6 @@ def test_notes_become_the_messages_anomalies(where):
     assert list(noted["kind"]) == ["header_address_limit", "header_address_limit", "date_out_of_range"]
     assert set(noted["session_id"]) == {session_id} and set(noted["frame"]) == {data.frame}
     message = tables["messages"].iloc[0]
-    assert list(message["to"]) == ["a@example.test", "b@example.test"]
-    assert message["sha256"] == message_rows.parse_row(NOTED, limits, True).sha256
+    assert list(message["to"]) == ["a@example.test", "b@example.test"] and message["sha256"] == message_rows.parse_row(
+        NOTED, limits, True).sha256
     assert message["session_id"] == session_id and message["size"] == len(NOTED)
