@@ -11,9 +11,9 @@ apart (``SlotBuilder.reduce``) and are called on the fields directly.  Anything 
 usual.
 
 It serves :mod:`smtpsniff.worker`: sessions to decode go one way (:class:`~smtpsniff.pipeline.SessionJob`),
-their records and parsed messages (with their table values) come back.  Only bytes smtpsniff
-wrote should be given to :data:`loads`: pickle data can run code.  The worker's pipes are such a
-channel (the parent starts the worker and nothing else writes to them).
+their records and parsed messages come back.  Only bytes smtpsniff wrote should be given to
+:data:`loads`: pickle data can run code.  The worker's pipes are such a channel (the parent starts
+the worker and nothing else writes to them).
 
 It knows nothing of packets, streams or SMTP beyond the classes it lists.
 """
@@ -25,7 +25,6 @@ import pickle
 from dataclasses import fields
 from operator import attrgetter
 
-from .analysis.message_rows import ParsedRow
 from .anomaly import Anomaly, Layer
 from .fastinit import slot_builder
 from .mail.model import (
@@ -68,7 +67,7 @@ from .smtp.events import (
 #: The classes reduced to their fields; the position of each is its code in the pickled data.
 CLASSES: tuple[type, ...] = (
     # parsed messages
-    Header, Address, ReceivedHop, EmbeddedMessage, MimePart, ParsedMessage, ParsedRow, Anomaly,
+    Header, Address, ReceivedHop, EmbeddedMessage, MimePart, ParsedMessage, Anomaly,
     # a session's records
     SessionRecords, SessionRecord, ConnectionInfo, TransactionRecord, RecipientRecord, CommandRecord, ReplyRecord,
     MessageData, MessageComplete, AuthStep, PlaintextAfterStarttls, Capabilities,

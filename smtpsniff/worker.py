@@ -5,15 +5,14 @@ reads the answers from its standard output, each framed as an 8-byte big-endian 
 many bytes, pickled by :func:`smtpsniff.transfer.dumps`:
 
 - ``(MESSAGES, batch, limits, [(content, complete), ...])`` is answered by
-  ``(batch, [ParsedRow, ...])``, each what :func:`parse_row(content, limits, complete)
-  <smtpsniff.analysis.message_rows.parse_row>` gives in the parent: the parse and the values the
-  mail tables take from it;
+  ``(batch, [ParsedMessage, ...])``, each what ``parse_message(content, limits=limits,
+  complete=complete)`` gives in the parent;
 - ``(SESSIONS, batch, limits, [SessionJob, ...])`` is answered by
   ``(batch, [SessionRecords, ...])``: each session's records, as :func:`smtpsniff.pipeline.replay`
   gives them in the parent (their messages are parsed through requests of the first kind: the
   parent asks for the sessions first, as it needs every one of them before it builds any table).
 
-Neither the decoder nor the mail parser raises on bad input.  Should
+Neither the decoder nor :func:`~smtpsniff.mail.parse_message` raises on bad input.  Should
 anything else go wrong with a batch, the answer is ``(batch, None)`` and the parent does that
 batch itself.  The worker ends at the end of its input.  It reads and writes nothing else: no
 file, no socket.
@@ -26,7 +25,7 @@ import sys
 from typing import BinaryIO
 
 from .limits import Limits
-from .analysis.message_rows import parse_row
+from .mail import parse_message
 from .net import native
 from .pipeline import replay
 from .records.builder import SharedValues
@@ -66,7 +65,7 @@ class Worker:
         assert isinstance(limits, Limits)
         try:
             if kind == MESSAGES:
-                result: list = [parse_row(content, limits, complete) for content, complete in items]
+                result: list = [parse_message(content, limits=limits, complete=complete) for content, complete in items]
             else:
                 result = [replay(job, limits, self.shared, self.c_readers) for job in items]
             return frame(dumps((batch, result)))

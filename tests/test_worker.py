@@ -1,8 +1,7 @@
 """Work in another process: ``smtpsniff.transfer`` and the ``python -m smtpsniff.worker`` program.
 
-The oracles are this process's own results: :func:`smtpsniff.mail.parse_message` and
-:func:`smtpsniff.analysis.message_rows.parse_row` for messages, and the records a pipeline builds
-itself for sessions.  What crosses the pipe must be equal to
+The oracles are this process's own results: :func:`smtpsniff.mail.parse_message` for messages,
+and the records a pipeline builds itself for sessions.  What crosses the pipe must be equal to
 them, field by field, for clean, realistic, damaged and hostile messages and for every recorded
 capture's sessions.
 """
@@ -23,7 +22,6 @@ from corpus import ROOT, own_captures, realistic_messages
 
 from smtpsniff import fastinit, transfer
 from smtpsniff.capture.files import open_capture
-from smtpsniff.analysis.message_rows import ParsedRow, parse_row
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail import parse_message
 from smtpsniff.pipeline import SessionOffload, SmtpPipeline, replay
@@ -91,9 +89,6 @@ def test_round_trip_equals_the_parse():
     parsed = [parse_message(m, complete=c) for m, c in corpus()]
     back = transfer.loads(transfer.dumps(parsed))
     assert back == parsed
-    rows = [parse_row(m, DEFAULT_LIMITS, c) for m, c in corpus()]
-    assert [r.parsed for r in rows] == parsed
-    assert transfer.loads(transfer.dumps(rows)) == rows
     kinds = {a.kind for p in parsed for a in p.anomalies}
     assert {"message_incomplete", "bad_base64"} <= kinds  # the damaged ones were damaged
     assert any(p.message is not None for m in parsed for p in m.parts)  # an embedded message came across
@@ -101,10 +96,8 @@ def test_round_trip_equals_the_parse():
 
 def test_every_class_of_a_parse_and_a_session_is_reduced_to_its_fields():
     parsed = [parse_message(m, complete=c) for m, c in corpus()]
-    rows = [parse_row(m, DEFAULT_LIMITS, c) for m, c in corpus()]
     jobs, records = jobs_and_records(ROOT / "tests" / "data" / "smtp-features.pcap")
-    seen = {type(o) for o in objects_in([parsed, rows, jobs, records], [])}
-    assert ParsedRow in seen
+    seen = {type(o) for o in objects_in([parsed, jobs, records], [])}
     assert seen <= set(transfer.CLASSES), seen - set(transfer.CLASSES)
     # Reduced to fields: the pickled data names the rebuilding function (or, with the C builders,
     # the function that gives the builder), never a class's __setstate__.
@@ -162,18 +155,14 @@ def run_worker(requests: bytes) -> io.BytesIO:
     return io.BytesIO(done.stdout)
 
 
-def test_worker_answers_what_parse_row_gives():
+def test_worker_answers_what_parse_message_gives():
     messages = corpus()
-    # the limits travel with each request
-    limits = replace(DEFAULT_LIMITS, max_part_decoded_bytes=512, max_header_addresses=1)
+    limits = replace(DEFAULT_LIMITS, max_part_decoded_bytes=512)  # the limits travel with each request
     answers = run_worker(b"".join(frame(transfer.dumps((MESSAGES, n, limits, messages[n::3]))) for n in range(3)))
-    notes = 0
     for n in range(3):
         number, parsed = transfer.loads(read_frame(answers))
         assert number == n
-        assert parsed == [parse_row(m, limits, c) for m, c in messages[n::3]]
-        notes += sum(len(row.notes) for row in parsed)
-    assert notes  # some address list was cut: the notes came across too
+        assert parsed == [parse_message(m, limits=limits, complete=c) for m, c in messages[n::3]]
     assert read_frame(answers) is None
 
 
@@ -221,5 +210,5 @@ def test_worker_stops_at_a_request_cut_short(cut):
     Worker().serve(io.BytesIO(whole + whole[:cut]), answers)
     answers.seek(0)
     number, parsed = transfer.loads(read_frame(answers))
-    assert number == 7 and parsed[0].parsed.subject == "x"
+    assert number == 7 and parsed[0].subject == "x"
     assert read_frame(answers) is None  # the cut request is an end, not an answer

@@ -10,8 +10,10 @@ It knows records and parsed messages; it knows nothing of files, packets or outp
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import TYPE_CHECKING
 
@@ -20,10 +22,9 @@ import pandas as pd
 from ..anomaly import Anomaly, Layer
 from ..fastinit import slot_builder
 from ..limits import Limits
-from ..mail import Header, ParsedMessage
+from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
-from .message_rows import PARSED_COLUMNS, ParsedRow, parse_row
 from .schema import CAT, INT, SCHEMAS, STR, TS
 from .tables import (
     RowColumnParts,
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
 
 #: Name under which the parsed messages are kept in ``Capture.objects``.
 OBJECTS_KEY = "mail"
+
+# datetime64[ns] holds 1677-09-21 .. 2262-04-11; a Date outside it cannot be a table cell.
+_NS_MIN = int(pd.Timestamp.min.value)
+_NS_MAX = int(pd.Timestamp.max.value)
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
+
 
 @dataclass(frozen=True, slots=True)
 class MailMessage:
@@ -69,24 +77,25 @@ _new_mail_message = slot_builder(MailMessage)
 
 
 def parse_all(records: Iterable[SessionRecords], limits: Limits,
-              parse: Callable[[MessageData], ParsedRow] | None = None) -> tuple[MailMessage, ...]:
+              parse: Callable[[MessageData], ParsedMessage] | None = None) -> tuple[MailMessage, ...]:
     """Parse every message of ``records`` once, in session then transfer order; by ``parse`` when
     given (:attr:`ReadOptions.parse <smtpsniff.analysis.capture.ReadOptions.parse>`)."""
-    return tuple(m for m, _ in _parsed_messages(records, limits, parse))
+    return tuple(_parsed_messages(records, limits, parse))
 
 
 def _parsed_messages(records: Iterable[SessionRecords], limits: Limits,
-                     parse: Callable[[MessageData], ParsedRow] | None) -> Iterator[tuple[MailMessage, ParsedRow]]:
-    """:func:`parse_all`'s messages, one by one, each with its :class:`ParsedRow`: each parsed
-    when it is reached."""
+                     parse: Callable[[MessageData], ParsedMessage] | None) -> Iterator[MailMessage]:
+    """:func:`parse_all`'s messages, one by one: each parsed when it is reached."""
     for bundle in records:
         if not bundle.messages:
             continue
         transactions = {t.trans_index: t for t in bundle.transactions}
         for index, data in enumerate(bundle.messages):
-            row = parse_row(data.content, limits, data.complete) if parse is None else parse(data)
+            content = data.content
             yield _new_mail_message(  # MailMessage's fields in its order
-                bundle.session, transactions.get(data.trans_index), index, data, row.parsed, row.values[0]), row
+                bundle.session, transactions.get(data.trans_index), index, data,
+                parse_message(content, limits=limits, complete=data.complete) if parse is None else parse(data),
+                hashlib.sha256(content).hexdigest())
 
 
 def mail_messages(cap: Capture) -> tuple[MailMessage, ...]:
@@ -112,10 +121,9 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     attachment_parts = RowColumnParts(_ATTACHMENT_COLUMNS)
     header_parts = _HeaderParts()
     parsed = _parsed_messages(records, limits, options.parse)
-    while pairs := list(islice(parsed, _CHUNK)):
-        chunk = [m for m, _ in pairs]
+    while chunk := list(islice(parsed, _CHUNK)):
         mail.extend(chunk)
-        message_parts.add(_message_rows(pairs, extra))
+        message_parts.add(_message_rows(chunk, limits, extra))
         attachment_parts.add(_attachment_rows(chunk))
         header_parts.add(chunk)
     messages = frame_from_columns("messages", len(mail), _message_columns(message_parts.columns()))
@@ -145,7 +153,12 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
 # -- columns --------------------------------------------------------------------------------------
 _MESSAGE_COLUMNS = (
     "session_id", "message_index", "trans_index", "ts", "end", "frame", "end_frame", "via",
-    "complete", "size", "captured_bytes", "gap_bytes", "mail_from", "rcpt_to", *PARSED_COLUMNS)
+    "complete", "size", "captured_bytes", "gap_bytes", "sha256", "mail_from", "rcpt_to",
+    "from", "from_addr", "from_count", "sender", "reply_to", "to", "cc", "bcc", "subject",
+    "subject_raw", "date", "date_raw", "message_id", "in_reply_to", "references",
+    "return_path", "x_mailer", "user_agent", "x_originating_ip", "dkim_domains",
+    "received_count", "received_path", "mime_version", "content_type", "part_count",
+    "attachment_count", "url_count", "urls", "preview", "header_bytes", "anomalies")
 
 
 def _message_columns(columns: dict[str, list | TypedColumn]) -> dict[str, list | TypedColumn]:
@@ -156,21 +169,81 @@ def _message_columns(columns: dict[str, list | TypedColumn]) -> dict[str, list |
     return columns
 
 
-def _message_rows(mail: Sequence[tuple[MailMessage, ParsedRow]], extra: list[Anomaly]) -> list[tuple]:
+def _message_rows(mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]) -> list[tuple]:
     """A row of the messages table's values (:data:`_MESSAGE_COLUMNS`) for each message of ``mail``
-    and its :class:`ParsedRow` (the mail anomalies of its notes go to ``extra``)."""
+    (mail anomalies go to ``extra``)."""
     rows = []
-    for m, row in mail:
-        d, t = m.data, m.transaction
+    cap = limits.max_header_addresses
+    for m in mail:
+        p, d, t = m.parsed, m.data, m.transaction
+        from_value = None
+        if p.from_count:  # the number of From fields among p.headers: look for the first
+            for h in p.headers:
+                if h.name.lower() == "from":
+                    from_value = h.value.strip()
+                    break
+        # (each list column gets a list of its own; an empty tuple gives [] without a loop)
+        to, cc, reply_to, bcc, dkim = p.to, p.cc, p.reply_to, p.bcc, p.dkim
+        to = ([a.addr for a in to] if to else []) if len(to) <= cap else _capped(
+            m, "To", to, limits, extra)
+        cc = ([a.addr for a in cc] if cc else []) if len(cc) <= cap else _capped(
+            m, "Cc", cc, limits, extra)
+        parts = p.parts
         rows.append((
             m.session.session_id, m.message_index, d.trans_index, d.ts_ns, d.end_ts_ns, d.frame,
-            d.end_frame, d.via, d.complete, d.size, len(d.content), d.event.gap_bytes,
+            d.end_frame, d.via, d.complete, d.size, len(d.content), d.event.gap_bytes, m.sha256,
             t.mail_from if t is not None else None,
             t.rcpt_to if t is not None else (),
-        ) + row.values)
-        if row.notes:
-            extra.extend(_anomaly(m, kind, message) for kind, message in row.notes)
+            from_value,
+            p.from_[0].addr if p.from_ else None,
+            p.from_count,
+            p.sender[0].addr if p.sender else None,
+            [a.addr for a in reply_to] if reply_to else [], to, cc,
+            [a.addr for a in bcc] if bcc else [],
+            p.subject, p.subject_raw, _date_ns(m, p.date, extra) if p.date is not None else None,
+            p.date_raw, p.message_id, p.in_reply_to, p.references, p.return_path, p.x_mailer,
+            p.user_agent, p.x_originating_ip, [d_ for d_, _ in dkim if d_] if dkim else [],
+            len(p.received), p.received_path, p.mime_version, p.content_type, len(parts),
+            (int(parts[0].is_attachment) if len(parts) == 1  # attachment_count
+             else sum([part.is_attachment for part in parts])),
+            len(p.urls), p.urls, body_preview(parts), p.header_bytes,
+            len(p.anomalies) + p.anomalies_suppressed,
+        ))
     return rows
+
+
+def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, extra: list[Anomaly]) -> list[str]:
+    cap = limits.max_header_addresses
+    if len(addresses) > cap:
+        extra.append(_anomaly(m, "header_address_limit",
+                              f"{len(addresses)} {field} mailboxes; max_header_addresses={cap} kept"))
+    return [a.addr for a in addresses[:cap]]
+
+
+def _date_ns(m: MailMessage, when: datetime | None, extra: list[Anomaly]) -> int | None:
+    if when is None:
+        return None
+    ns = (when - _EPOCH) // _MICROSECOND * 1000
+    if not _NS_MIN <= ns <= _NS_MAX:
+        extra.append(_anomaly(m, "date_out_of_range", f"Date {when.isoformat()} is outside the years "
+                              "1677-2262 a table timestamp can hold; see date_raw"))
+        return None
+    return ns
+
+
+def body_preview(parts: Sequence[MimePart]) -> str | None:
+    """The preview of the first text/plain body part (not an attachment), else of the first HTML
+    (found in one pass: the first HTML one is kept until a text/plain one is found)."""
+    html = None
+    for part in parts:
+        wanted = part.content_type
+        if wanted == "text/plain":
+            if not part.is_attachment and part.preview:
+                return part.preview
+        elif (wanted == "text/html" and html is None and not part.is_attachment
+              and part.preview):
+            html = part.preview
+    return html
 
 
 _ATTACHMENT_COLUMNS = (

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 from ..anomaly import Anomaly
 from ..capture.files import open_capture
 from ..limits import DEFAULT_LIMITS, Limits
+from ..mail import ParsedMessage
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import MessageData, SessionRecords
-from .message_rows import ParsedRow
 from .workers import START_AT_ONCE_BYTES, Workers, default_workers
 
 if TYPE_CHECKING:
@@ -37,10 +37,10 @@ class ReadOptions:
     show_secrets: bool = False
     #: Detector thresholds by name (see smtpsniff.findings), overriding their defaults.
     thresholds: dict[str, float] = field(default_factory=dict)
-    #: How each message is parsed: None calls :func:`smtpsniff.analysis.message_rows.parse_row`
-    #: here; ``read`` gives :meth:`Workers.parse <smtpsniff.analysis.workers.Workers.parse>`, which
-    #: returns the same results, mostly made in other processes.
-    parse: Callable[[MessageData], ParsedRow] | None = None
+    #: How each message is parsed: None calls :func:`smtpsniff.mail.parse_message` here; ``read``
+    #: gives :meth:`Workers.parse <smtpsniff.analysis.workers.Workers.parse>`, which returns the
+    #: same results, mostly parsed in other processes.
+    parse: Callable[[MessageData], ParsedMessage] | None = None
 
 
 @dataclass

@@ -16,8 +16,7 @@ in (:meth:`Workers.parse`): this process makes the mail tables' rows of the firs
 the workers parse the next.
 
 The results are those this process would compute, object for object equal: the workers run the
-same code with the same limits (:func:`smtpsniff.pipeline.replay`,
-:func:`smtpsniff.analysis.message_rows.parse_row`).
+same code with the same limits (:func:`smtpsniff.pipeline.replay`, :func:`smtpsniff.mail.parse_message`).
 Nothing is lost when a worker cannot start, stops, falls silent or writes anything but its
 answers: it is given up, and what it has not answered is done here.
 Small captures never start one (:data:`START_AFTER_SESSIONS`, :data:`START_AFTER_MESSAGES`).
@@ -44,12 +43,12 @@ from dataclasses import dataclass, field
 from typing import Self
 
 from ..limits import Limits
+from ..mail import ParsedMessage, parse_message
 from ..net import native
 from ..pipeline import SessionJob, SessionOffload, replay
 from ..records.builder import MessageData, SessionRecords
 from ..transfer import dumps, loads
 from ..worker import FRAME, MESSAGES, SESSIONS, frame
-from .message_rows import ParsedRow, parse_row
 
 #: SMTP sessions seen before any worker starts (the earlier ones are decoded here) ...
 START_AFTER_SESSIONS = 500
@@ -89,7 +88,7 @@ MAX_WORKERS = 8
 #: up at once, rather than its output buffered until it falls silent.
 MAX_ANSWER_BYTES = 1 << 34
 #: The class of each result of an answer to a batch of each kind.
-_RESULTS = {MESSAGES: ParsedRow, SESSIONS: SessionRecords}
+_RESULTS = {MESSAGES: ParsedMessage, SESSIONS: SessionRecords}
 #: Seconds a worker holding work may stay silent before it is stopped and its work done here (a
 #: batch takes milliseconds; a stopped or wedged process must not stop the analysis).
 WORKER_TIMEOUT_S = 120.0
@@ -267,7 +266,7 @@ class Workers(SessionOffload):
         #: (id(content), complete) -> (content, parsed): the content is kept so that its id stays
         #: its own.  Two messages may share one content object (CPython has one empty bytes
         #: object, and one of each single byte): their parses are the same when ``complete`` is.
-        self._parsed: dict[tuple[int, bool], tuple[bytes, ParsedRow]] = {}
+        self._parsed: dict[tuple[int, bool], tuple[bytes, ParsedMessage]] = {}
         self._c_readers = None
         #: Guards the waiting batches and the feeds while threads feed the workers (hand_off).
         self._feeding = threading.Condition()
@@ -368,8 +367,8 @@ class Workers(SessionOffload):
                     self._start()
                 self._close_batch(MESSAGES)
 
-    def parse(self, data: MessageData) -> ParsedRow:
-        """The parse of ``data``'s content and its values (as ``parse_row(content, limits, complete)``).
+    def parse(self, data: MessageData) -> ParsedMessage:
+        """The parse of ``data``'s content (as ``parse_message(content, limits, complete)``).
 
         After :meth:`hand_off` it returns as soon as that parse is in: the caller may work on it
         while the workers parse the messages it asks for next (see :meth:`_parse_when_answered`);
@@ -387,7 +386,7 @@ class Workers(SessionOffload):
         if found is not None and found[0] is content:
             return found[1]
         self.stats.messages_here += 1
-        return parse_row(content, self.limits, data.complete)
+        return parse_message(content, limits=self.limits, complete=data.complete)
 
     def _parse_when_answered(self, key: tuple[int, bool], content: bytes) -> None:
         """After the hand-off: the workers' answers read until the parse of ``key`` is among them.
@@ -615,7 +614,7 @@ class Workers(SessionOffload):
     def _messages_here(self, batch: _Batch) -> None:
         assert batch.kind == MESSAGES, "every session is delivered before the messages are asked for"
         for content, complete in batch.items:
-            self._parsed[id(content), complete] = (content, parse_row(content, self.limits, complete))
+            self._parsed[id(content), complete] = (content, parse_message(content, limits=self.limits, complete=complete))
         self.stats.messages_here += len(batch.items)
 
     # -- processes --------------------------------------------------------------------------------

@@ -24,7 +24,6 @@ from smtpsniff.analysis import reading, workers
 from smtpsniff.analysis.mail_tables import mail_messages
 from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
-from smtpsniff.analysis.message_rows import parse_row
 from smtpsniff.mail import parse_message
 from smtpsniff.pipeline import SmtpPipeline
 
@@ -131,7 +130,7 @@ def eager_pool(**kwargs):
 def assert_same_work(pool, records, expected):
     assert records == expected
     parsed = [pool.parse(data) for data in messages_of(records)]
-    assert parsed == [parse_row(d.content, DEFAULT_LIMITS, d.complete) for d in messages_of(records)]
+    assert parsed == [parse_message(d.content, complete=d.complete) for d in messages_of(records)]
 
 
 @pytest.mark.parametrize("capture", WITH_MAIL[:3], ids=lambda p: p.name)
@@ -182,7 +181,7 @@ def test_answers_bigger_than_a_pipe(eager_workers):
             pool.add(bundle)
         parsed = [pool.parse(b.messages[0]) for b in bundles]
     assert len(big) > 2 * workers.PIPE_BYTES
-    assert parsed == [parse_row(b.messages[0].content, DEFAULT_LIMITS, True) for b in bundles]
+    assert parsed == [parse_message(b.messages[0].content) for b in bundles]
     assert pool.stats.messages_by_workers >= 1
 
 
@@ -250,7 +249,7 @@ def handed_off(capture, copies=None, **kwargs):
 
 def assert_parsed(pool, bundles):
     parsed = [pool.parse(data) for data in messages_of(bundles)]
-    assert parsed == [parse_row(d.content, DEFAULT_LIMITS, d.complete) for d in messages_of(bundles)]
+    assert parsed == [parse_message(d.content, complete=d.complete) for d in messages_of(bundles)]
 
 
 def wait_for_answers(pool):
@@ -356,7 +355,7 @@ def test_a_parse_that_came_is_given_before_the_others_come(tmp_path):
     messages = messages_of(bundles)
     with pool:
         first_answer_in(pool)
-        assert pool.parse(messages[0]) == parse_row(messages[0].content, DEFAULT_LIMITS, messages[0].complete)
+        assert pool.parse(messages[0]) == parse_message(messages[0].content, complete=messages[0].complete)
         assert pool.stats.messages_here == 0
         assert pool._workers[0].feed is not None and pool._waiting[workers.MESSAGES]  # the rest to come
         gate.touch()
@@ -377,7 +376,7 @@ def test_the_waiting_batches_are_parsed_here_while_the_worker_holds_the_next(tmp
         opener = threading.Timer(1.0, gate.touch)
         opener.start()
         try:
-            assert pool.parse(messages[1]) == parse_row(messages[1].content, DEFAULT_LIMITS, messages[1].complete)
+            assert pool.parse(messages[1]) == parse_message(messages[1].content, complete=messages[1].complete)
         finally:
             opener.join()
         held = len(messages) - pool.stats.messages_here  # the first, and those the worker held

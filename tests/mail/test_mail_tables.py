@@ -14,7 +14,7 @@ from mail_oracles import ROOT, ZEEK, analysed, captures_with_sidecars, mail_of, 
 
 import smtpsniff
 import smtpsniff.analysis.mail_tables as mail_tables
-import smtpsniff.analysis.message_rows as message_rows
+import smtpsniff.analysis.workers as workers
 from smtpsniff.analysis.schema import columns
 from smtpsniff.output.extract import extract
 from smtpsniff.output.zeek import zeek_rows
@@ -90,13 +90,14 @@ def test_connection_columns_and_links():
 
 def test_each_message_is_parsed_once(monkeypatch):
     calls = []
-    real = message_rows.parse_message
+    real = mail_tables.parse_message
 
     def counting(raw, **kwargs):
         calls.append(len(raw))
         return real(raw, **kwargs)
 
-    monkeypatch.setattr(message_rows, "parse_message", counting)  # every parse of the tables is parse_row's
+    monkeypatch.setattr(mail_tables, "parse_message", counting)
+    monkeypatch.setattr(workers, "parse_message", counting)  # read() parses through Workers.parse
     cap = smtpsniff.read(ROOT / "tests" / "data" / "smtp-mime.pcap")
     mail = mail_tables.mail_messages(cap)
     zeek_rows(cap.records, mail)
@@ -165,6 +166,6 @@ def test_body_preview_is_the_first_plain_text_else_the_first_html():
                           preview=rng.choice([None, "", f"p{n}", f"q{n}"]))
                  for n in range(rng.randint(0, 5))]
         expected = literal(parts)
-        assert message_rows.body_preview(parts) == expected, parts
+        assert mail_tables.body_preview(parts) == expected, parts
         found.add(None if expected is None else expected[0])
     assert found == {None, "p", "q"}
