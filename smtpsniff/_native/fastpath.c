@@ -2918,7 +2918,8 @@ PyDoc_STRVAR(slot_columns_doc,
 "data, offsets) when every value is None or exactly one of str (type 'string', UTF-8 data and\n"
 "int32 offsets), int within int64 ('int64') or bool ('bool', bits), validity being None when no\n"
 "value is None; None when the values have no such type.  None instead of the tuple when an item\n"
-"is no `cls` or lacks a slot, or `names` are not slots of `cls`.");
+"is no `cls` or lacks a slot, `names` are not slots of `cls`, or `cls` reads its attributes its\n"
+"own way (__getattribute__ or __getattr__).");
 
 static PyObject *slot_columns(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -2929,6 +2930,8 @@ static PyObject *slot_columns(PyObject *self, PyObject *const *args, Py_ssize_t 
     PyObject *items = args[0], *names = args[2];
     PyTypeObject *cls = (PyTypeObject *)args[1];
     Py_ssize_t n = PyList_GET_SIZE(items), k = PyTuple_GET_SIZE(names);
+    if (cls->tp_getattro != PyObject_GenericGetAttr)  /* attributes read its own way: Python reads them */
+        Py_RETURN_NONE;
     for (Py_ssize_t r = 0; r < n; r++)
         if (Py_TYPE(PyList_GET_ITEM(items, r)) != cls)
             Py_RETURN_NONE;

@@ -51,6 +51,17 @@ class _Plain:
         self.a, self.b, self.c = a, b, c
 
 
+@dataclass(frozen=True, slots=True)
+class _Doubled:
+    """Slots read through a __getattribute__ of its own: reading the slot itself would be wrong."""
+
+    a: object
+
+    def __getattribute__(self, name):
+        value = object.__getattribute__(self, name)
+        return value * 2 if name == "a" else value
+
+
 def _read(items, names, *, in_c: bool):
     with pytest.MonkeyPatch.context() as patch:
         if not in_c:
@@ -104,6 +115,8 @@ def test_what_it_leaves_to_python():
     assert read([_Plain(1, 2, 3)], _Plain, ("a",)) is None  # no slots
     assert read(rows, _Three, ("a", "missing")) is None  # a name that is no slot
     assert read(rows, _Three, ("__class__",)) is None
+    assert read([_Doubled(1)], _Doubled, ("a",)) is None
+    assert tables.field_columns([_Doubled(1), _Doubled(2)], ["a"]) == {"a": [2, 4]}
     unset = object.__new__(_Three)  # a slot never set: Python's way raises AttributeError
     assert read([unset], _Three, ("a",)) is None
     with pytest.raises(AttributeError):
