@@ -619,26 +619,34 @@ static void freeze(FastFlows *f, int idx)
     fl->state = FLOW_FROZEN;
 }
 
-/* A new StreamData from 7 new references (stolen, NULLs allowed: then NULL is returned). */
-static PyObject *new_stream_data(FastFlows *f, PyObject **vals)
+/* A new object of frozen, slotted `type` whose n slots at `offsets` take `vals`: n new references
+ * (stolen; NULLs allowed: then they are all released and NULL is returned).  The values are of kinds
+ * that hold no reference back (ints, bytes, an enum member, tuples of those), so the object can never
+ * be part of a cycle and is not tracked by the collector. */
+static PyObject *new_frozen(PyTypeObject *type, const Py_ssize_t *offsets, PyObject **vals, int n)
 {
     PyObject *obj = NULL;
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < n; i++)
         if (vals[i] == NULL)
             goto fail;
-    obj = f->data_type->tp_alloc(f->data_type, 0);
+    obj = type->tp_alloc(type, 0);
     if (obj == NULL)
         goto fail;
-    for (int i = 0; i < 7; i++)
-        *(PyObject **)((char *)obj + f->data_off[i]) = vals[i];
-    /* ints, bytes, an enum member and a tuple of ints inside, frozen: never part of a cycle */
+    for (int i = 0; i < n; i++)
+        *(PyObject **)((char *)obj + offsets[i]) = vals[i];
     if (PyObject_GC_IsTracked(obj))
         PyObject_GC_UnTrack(obj);
     return obj;
 fail:
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < n; i++)
         Py_XDECREF(vals[i]);
     return NULL;
+}
+
+/* A new StreamData from 7 new references (stolen, NULLs allowed: then NULL is returned). */
+static PyObject *new_stream_data(FastFlows *f, PyObject **vals)
+{
+    return new_frozen(f->data_type, f->data_off, vals, 7);
 }
 
 /* StreamChunks' fields, in the order record_take fills them (smtpsniff/reassembly/events.py). */
@@ -703,29 +711,15 @@ static PyObject *record_take(FastFlows *f, Flow *fl)
         PyBytes_FromStringAndSize((const char *)fl->rec_meta, (Py_ssize_t)n * 3 * (Py_ssize_t)sizeof(long long)),
         PyLong_FromLongLong(fl->rec_bytes),
     };
-    PyObject *obj = NULL;
-    for (int i = 0; i < 5; i++)
-        if (vals[i] == NULL)
-            goto fail;
-    obj = f->chunks_type->tp_alloc(f->chunks_type, 0);
+    /* On failure the tuple goes with its items unset; the deliveries stay the flow's. */
+    PyObject *obj = new_frozen(f->chunks_type, f->chunks_off, vals, 5);
     if (obj == NULL)
-        goto fail;
+        return NULL;
     for (int i = 0; i < n; i++)
         PyTuple_SET_ITEM(parts, i, fl->rec_parts[i]); /* the references move to the tuple */
     fl->rec_n = 0;
     fl->rec_bytes = 0;
-    for (int i = 0; i < 5; i++)
-        *(PyObject **)((char *)obj + f->chunks_off[i]) = vals[i];
-    if (PyObject_GC_IsTracked(obj)) /* ints and bytes inside, frozen: never part of a cycle */
-        PyObject_GC_UnTrack(obj);
     return obj;
-fail:
-    if (parts != NULL) /* its items are still unset: give them something to release */
-        for (int i = 0; i < n; i++)
-            PyTuple_SET_ITEM(parts, i, Py_NewRef(Py_None));
-    for (int i = 0; i < 5; i++)
-        Py_XDECREF(vals[i]);
-    return NULL;
 }
 
 /* At most this many payloads wait for a direction's window to be written (see recent_push). */
