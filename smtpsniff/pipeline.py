@@ -30,7 +30,7 @@ from .reassembly.events import (
     StreamGap,
 )
 from .reassembly.table import SMTP_PORTS
-from .records.builder import SessionBuilder, SessionRecords, SharedValues
+from .records.builder import SessionBuilder, SessionRecords, SharedValues, add_events
 from .smtp.conversation import SmtpConversation
 from .streams import StreamPipeline
 
@@ -89,7 +89,8 @@ class _Session:
     """One SMTP connection's decoder and record builder (with the two methods every data event calls).
 
     The decoder's events wait in ``pending`` and go to the builder in one
-    :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>` when
+    :meth:`SessionBuilder.add_all <smtpsniff.records.builder.SessionBuilder.add_all>` (``add``: what
+    :func:`~smtpsniff.records.builder.add_events` gave, which may be its C version) when
     :data:`PENDING_EVENTS` have gathered (:meth:`hand_over`) and when the connection closes: the
     builder's state is read only by its ``finish``, so it builds the same records from the same
     events in the same order, for one call per batch instead of one per data event.  A long session
@@ -100,11 +101,13 @@ class _Session:
     events go straight into ``pending`` (the connection is open while it is in the pipeline's table).
     """
 
-    __slots__ = ("conversation", "builder", "client", "server", "pending", "queue")
+    __slots__ = ("conversation", "builder", "add", "client", "server", "pending", "queue")
 
-    def __init__(self, conversation: SmtpConversation, builder: SessionBuilder) -> None:
+    def __init__(self, conversation: SmtpConversation, builder: SessionBuilder,
+                 add: Callable[[SessionBuilder, list], None]) -> None:
         self.conversation = conversation
         self.builder = builder
+        self.add = add
         self.client = conversation.feed_client
         self.server = conversation.feed_server
         self.pending: list = []
@@ -112,7 +115,7 @@ class _Session:
 
     def hand_over(self) -> None:
         """Give the waiting events to the builder."""
-        self.builder.add_all(self.pending)
+        self.add(self.builder, self.pending)
         self.pending.clear()
 
     def finish(self, closed: ConnectionClosed) -> SessionRecords:
@@ -126,12 +129,15 @@ class _Session:
 
 def new_session(opened: ConnectionOpened, detected_by: str, limits: Limits, shared: SharedValues | None,
                 c_readers) -> _Session:
-    """The decoder and record builder of an SMTP connection that just opened."""
+    """The decoder and record builder of an SMTP connection that just opened.
+
+    ``c_readers``: what :func:`smtpsniff.net.native.smtp_functions` gave (None: the C fast path is
+    off), for the decoder; the builder's events then go through C too (:func:`add_events`)."""
     implicit = opened.server.port in IMPLICIT_TLS_PORTS
     conversation = SmtpConversation(limits=limits, implicit_tls=implicit, midstream=not opened.handshake_seen,
                                     c_readers=c_readers)
     builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit, shared=shared)
-    return _Session(conversation, builder)
+    return _Session(conversation, builder, add_events(c_readers is not None))
 
 
 _C2S = Direction.CLIENT_TO_SERVER

@@ -29,7 +29,11 @@
  * dataclass instances by writing their slots directly.
  *
  * Fifth part, the mail parser's (smtpsniff/mail/parse.py): mail_line_ends counts a message's bare LF,
- * bare CR and NUL octets in one pass.
+ * bare CR and NUL octets in one pass; and the tables' (smtpsniff/analysis/tables.py): slot_columns
+ * reads many records' slots at once.
+ *
+ * Sixth part, the record builder's (smtpsniff/records/builder.py): BuilderEvents, SessionBuilder.add_all
+ * with its command and reply handlers in C.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -50,7 +54,7 @@ enum {
 
 /* The version of this module's interface to the Python code (smtpsniff/_native/__init__.py INTERFACE):
  * raised whenever a function or type here changes what it takes or returns. */
-#define FASTPATH_INTERFACE 3
+#define FASTPATH_INTERFACE 4
 
 /* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
 #define MEMO_SLOTS 4096
@@ -2987,6 +2991,679 @@ done:
     return out;
 }
 
+/* ---------------------------------------------------------------------------------------------------
+ * Sixth part, the record builder's (smtpsniff/records/builder.py): BuilderEvents, called as
+ * events(builder, event_list), is SessionBuilder.add_all with the two handlers most events go to,
+ * _on_command and _on_reply, written in C.  It works on the builder's own state, in its slots and in
+ * the lists and dicts they hold (the _Transaction row, the command rows, the recipient rows), exactly
+ * as the Python handlers do, and calls the Python code for everything else: the handlers of the
+ * other events (SessionBuilder._HANDLERS), _write_current, _params_text and the AUTH mechanism's
+ * reading.  A builder of another class than the one it was made for gets its own add_all.
+ * ------------------------------------------------------------------------------------------------- */
+
+#define OSLOT(o, off) (*(PyObject **)((char *)(o) + (off)))
+
+/* SessionBuilder's slots read or written here. */
+enum { B_SESSION_ID, B_SHARED, B_COMMANDS, B_COMMAND_ROWS, B_REPLIES, B_MESSAGE_TRANS, B_TRANSFERRED, B_HELO,
+       B_HELO_VERB, B_BANNER, B_GREETING_CODE, B_STARTTLS_USED, B_AUTH_MECHANISM, B_AUTH_REPLY_CODE, B_LAST_TS,
+       B_CURRENT, B_COUNT };
+static const char *const BUILDER_SLOTS[B_COUNT] = {
+    "session_id", "_shared", "_commands", "_command_rows", "_replies", "_message_trans", "_messages_transferred",
+    "_helo", "_helo_verb", "_banner", "_greeting_code", "_starttls_used", "_auth_mechanism", "_auth_reply_code",
+    "_last_ts_ns", "_current"};
+/* _Transaction's. */
+enum { T_INDEX, T_ACTIVE, T_TS, T_FRAME, T_HELO, T_MAIL_FROM, T_MAIL_PARAMS, T_RCPT, T_RCPT_BY_COMMAND, T_DATA_VIA,
+       T_MAIL_REPLY_CODE, T_DATA_REPLY_CODE, T_FINAL_REPLY_CODE, T_LAST_REPLY, T_ABORTED, T_COUNT };
+static const char *const TRANSACTION_SLOTS[T_COUNT] = {
+    "trans_index", "active", "ts_ns", "frame", "helo", "mail_from", "mail_params", "rcpt", "rcpt_by_command",
+    "data_via", "mail_reply_code", "data_reply_code", "final_reply_code", "last_reply", "aborted"};
+/* Command's (smtpsniff/smtp/events.py). */
+enum { EC_INDEX, EC_VERB, EC_ARGUMENT, EC_RAW, EC_KNOWN, EC_PARAMS, EC_ADDRESS, EC_PIPELINED, EC_TS, EC_FRAME,
+       EC_COUNT };
+static const char *const COMMAND_SLOTS[EC_COUNT] = {
+    "index", "verb", "argument", "raw", "known", "params", "address", "pipelined", "ts_ns", "frame"};
+/* Reply's. */
+enum { ER_CODE, ER_ENHANCED, ER_LINES, ER_TEXT, ER_INDEX, ER_VERB, ER_STAGE, ER_TS, ER_FRAME, ER_COUNT };
+static const char *const REPLY_SLOTS[ER_COUNT] = {
+    "code", "enhanced_code", "lines", "text", "command_index", "verb", "stage", "ts_ns", "frame"};
+/* ReplyRecord's fields in order (smtpsniff/records/model.py). */
+#define REPLY_RECORD_FIELDS 12
+static const char *const REPLY_RECORD_SLOTS[REPLY_RECORD_FIELDS] = {
+    "session_id", "index", "ts_ns", "frame", "code", "enhanced_code", "text", "lines", "verb", "stage",
+    "command_index", "trans_index"};
+static const char *const SHARED_SLOTS[1] = {"_values"};
+/* A command's row (builder.py _CMD_*) and a recipient's (_RCPT_*). */
+enum { CMD_ROW_SIZE = 13, CMD_TRANS = 8, CMD_REPLY_CODE = 9, CMD_REPLY_FRAME = 10, CMD_REPLY_TS = 11 };
+enum { RCPT_ROW_SIZE = 9, RCPT_REPLY_CODE = 7, RCPT_REPLY_TEXT = 8 };
+/* The verbs compared with. */
+enum { V_RCPT, V_MAIL, V_DATA, V_BDAT, V_RSET, V_QUIT, V_AUTH, V_STARTTLS, V_COUNT };
+static const char *const VERB_NAMES[V_COUNT] = {"RCPT", "MAIL", "DATA", "BDAT", "RSET", "QUIT", "AUTH", "STARTTLS"};
+/* The ReplyStage members compared with. */
+enum { S_COMMAND, S_GREETING, S_DATA_START, S_DATA_END, S_BDAT_CHUNK, S_COUNT };
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyTypeObject *builder_type, *transaction_type, *command_type, *reply_type, *record_type, *shared_type;
+    PyObject *stages[S_COUNT];
+    PyObject *greeting_verb, *quiet_verbs, *helo_verbs, *params_text, *auth_mechanism;
+    PyObject *verbs[V_COUNT];
+    PyObject *code_220, *one;
+    Py_ssize_t b_off[B_COUNT], t_off[T_COUNT], c_off[EC_COUNT], r_off[ER_COUNT], rec_off[REPLY_RECORD_FIELDS];
+    Py_ssize_t values_off;
+} BuilderEvents;
+
+/* A slot's value (borrowed), or NULL with AttributeError when it is unset. */
+static PyObject *slot_read(PyObject *o, Py_ssize_t off, const char *name)
+{
+    PyObject *v = OSLOT(o, off);
+    if (v == NULL)
+        PyErr_Format(PyExc_AttributeError, "%s of %R is not set", name, Py_TYPE(o));
+    return v;
+}
+
+static void slot_write(PyObject *o, Py_ssize_t off, PyObject *v)
+{
+    Py_XSETREF(OSLOT(o, off), Py_NewRef(v));
+}
+
+#define READ(var, obj, off, name)                       \
+    do {                                                \
+        if (((var) = slot_read((obj), (off), (name))) == NULL) \
+            goto fail;                                  \
+    } while (0)
+
+/* obj == the verb constant, as Python's == (-1 on error). */
+static inline int is_verb(BuilderEvents *be, PyObject *obj, int verb)
+{
+    PyObject *v = be->verbs[verb];
+    return obj == v ? 1 : PyObject_RichCompareBool(obj, v, Py_EQ);
+}
+
+/* builder._current, checked to be a _Transaction (borrowed; NULL with an error). */
+static PyObject *current_row(BuilderEvents *be, PyObject *b)
+{
+    PyObject *t = slot_read(b, be->b_off[B_CURRENT], "_current");
+    if (t != NULL && !Py_IS_TYPE(t, be->transaction_type)) {
+        PyErr_Format(PyExc_TypeError, "_current is %R, not %R", Py_TYPE(t), be->transaction_type);
+        return NULL;
+    }
+    return t;
+}
+
+/* obj.name(arg) (a new reference). */
+static PyObject *call_method1(PyObject *obj, const char *name, PyObject *arg)
+{
+    PyObject *method = PyObject_GetAttrString(obj, name);
+    if (method == NULL)
+        return NULL;
+    PyObject *res = PyObject_CallOneArg(method, arg);
+    Py_DECREF(method);
+    return res;
+}
+
+/* SessionBuilder._write_current(), the Python method. */
+static int write_current(PyObject *b)
+{
+    PyObject *r = PyObject_CallMethod(b, "_write_current", NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* _params_text(params) if params else "" (a new reference). */
+static PyObject *params_text(BuilderEvents *be, PyObject *params)
+{
+    int any = PyObject_IsTrue(params);
+    if (any < 0)
+        return NULL;
+    return any ? PyObject_CallOneArg(be->params_text, params) : PyUnicode_FromStringAndSize("", 0);
+}
+
+/* SessionBuilder._on_command. */
+static int be_command(BuilderEvents *be, PyObject *b, PyObject *c)
+{
+    const Py_ssize_t *to = be->t_off, *co = be->c_off;
+    PyObject *ts, *verb, *argument, *frame, *index, *trans_index = Py_None, *t, *session_id;
+    PyObject *row = NULL, *held = NULL; /* held: a new reference trans_index may stand on */
+    int is;
+    READ(ts, c, co[EC_TS], "ts_ns");
+    READ(verb, c, co[EC_VERB], "verb");
+    READ(argument, c, co[EC_ARGUMENT], "argument");
+    READ(frame, c, co[EC_FRAME], "frame");
+    READ(index, c, co[EC_INDEX], "index");
+    READ(session_id, b, be->b_off[B_SESSION_ID], "session_id");
+    slot_write(b, be->b_off[B_LAST_TS], ts);
+    if ((is = is_verb(be, verb, V_RCPT)) < 0)
+        goto fail;
+    if (is) {
+        if ((t = current_row(be, b)) == NULL)
+            goto fail;
+        PyObject *active, *rcpt_list, *by_command, *address, *params, *helo;
+        READ(active, t, to[T_ACTIVE], "active");
+        int on = PyObject_IsTrue(active);
+        if (on < 0)
+            goto fail;
+        if (!on) {
+            READ(helo, b, be->b_off[B_HELO], "_helo");
+            slot_write(t, to[T_ACTIVE], Py_True);
+            slot_write(t, to[T_TS], ts);
+            slot_write(t, to[T_FRAME], frame);
+            slot_write(t, to[T_HELO], helo);
+        }
+        READ(trans_index, t, to[T_INDEX], "trans_index");
+        held = Py_NewRef(trans_index);
+        READ(rcpt_list, t, to[T_RCPT], "rcpt");
+        READ(by_command, t, to[T_RCPT_BY_COMMAND], "rcpt_by_command");
+        READ(address, c, co[EC_ADDRESS], "address");
+        READ(params, c, co[EC_PARAMS], "params");
+        Py_ssize_t count = PyObject_Size(rcpt_list);
+        if (count < 0)
+            goto fail;
+        PyObject *vals[RCPT_ROW_SIZE] = {
+            Py_NewRef(session_id), Py_NewRef(trans_index), PyLong_FromSsize_t(count), Py_NewRef(ts), Py_NewRef(frame),
+            Py_NewRef(address != Py_None ? address : argument), params_text(be, params), Py_NewRef(Py_None),
+            Py_NewRef(Py_None)};
+        PyObject *rcpt = PyList_New(RCPT_ROW_SIZE);
+        for (int i = 0; i < RCPT_ROW_SIZE; i++) {
+            if (vals[i] == NULL || rcpt == NULL) {
+                for (int j = 0; j < RCPT_ROW_SIZE; j++)
+                    Py_XDECREF(vals[j]);
+                Py_XDECREF(rcpt);
+                goto fail;
+            }
+        }
+        for (int i = 0; i < RCPT_ROW_SIZE; i++)
+            PyList_SET_ITEM(rcpt, i, vals[i]);
+        int bad = PyList_Check(rcpt_list) ? PyList_Append(rcpt_list, rcpt) : -1;
+        if (bad == 0)
+            bad = PyObject_SetItem(by_command, index, rcpt);
+        else if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "_Transaction.rcpt is no list");
+        Py_DECREF(rcpt);
+        if (bad < 0)
+            goto fail;
+    } else if ((is = is_verb(be, verb, V_MAIL)) != 0) {
+        if (is < 0 || write_current(b) < 0)
+            goto fail;
+        if ((t = current_row(be, b)) == NULL)
+            goto fail;
+        PyObject *active, *helo, *address, *params;
+        READ(active, t, to[T_ACTIVE], "active");
+        int on = PyObject_IsTrue(active);
+        if (on < 0)
+            goto fail;
+        if (!on) { /* _activate */
+            READ(helo, b, be->b_off[B_HELO], "_helo");
+            slot_write(t, to[T_ACTIVE], Py_True);
+            slot_write(t, to[T_TS], ts);
+            slot_write(t, to[T_FRAME], frame);
+            slot_write(t, to[T_HELO], helo);
+        }
+        READ(address, c, co[EC_ADDRESS], "address");
+        slot_write(t, to[T_MAIL_FROM], address != Py_None ? address : argument);
+        READ(params, c, co[EC_PARAMS], "params");
+        PyObject *text = params_text(be, params);
+        if (text == NULL)
+            goto fail;
+        Py_XSETREF(OSLOT(t, to[T_MAIL_PARAMS]), text);
+        READ(trans_index, t, to[T_INDEX], "trans_index");
+        held = Py_NewRef(trans_index);
+    } else if ((is = PySet_Contains(be->helo_verbs, verb)) != 0) {
+        if (is < 0)
+            goto fail;
+        slot_write(b, be->b_off[B_HELO], argument);
+        slot_write(b, be->b_off[B_HELO_VERB], verb);
+        if ((t = current_row(be, b)) == NULL)
+            goto fail;
+        PyObject *active;
+        READ(active, t, to[T_ACTIVE], "active");
+        int on = PyObject_IsTrue(active);
+        if (on < 0)
+            goto fail;
+        if (!on)
+            slot_write(t, to[T_HELO], argument);
+        else { /* t.helo = t.helo: an unset slot raises as Python's read would */
+            PyObject *helo;
+            READ(helo, t, to[T_HELO], "helo");
+        }
+    } else if ((is = is_verb(be, verb, V_DATA)) != 0 || (is = is_verb(be, verb, V_BDAT)) != 0) {
+        if (is < 0 || (t = current_row(be, b)) == NULL)
+            goto fail;
+        PyObject *via, *active;
+        READ(via, t, to[T_DATA_VIA], "data_via");
+        if (via == Py_None)
+            slot_write(t, to[T_DATA_VIA], verb);
+        READ(active, t, to[T_ACTIVE], "active");
+        int on = PyObject_IsTrue(active);
+        if (on < 0)
+            goto fail;
+        if (on) {
+            READ(trans_index, t, to[T_INDEX], "trans_index");
+            held = Py_NewRef(trans_index);
+        }
+    } else if ((is = is_verb(be, verb, V_RSET)) != 0 || (is = is_verb(be, verb, V_QUIT)) != 0) {
+        if (is < 0 || (t = current_row(be, b)) == NULL)
+            goto fail;
+        PyObject *active;
+        READ(active, t, to[T_ACTIVE], "active");
+        int on = PyObject_IsTrue(active);
+        if (on < 0)
+            goto fail;
+        if (on)
+            slot_write(t, to[T_ABORTED], Py_True);
+    } else if ((is = is_verb(be, verb, V_AUTH)) != 0) {
+        if (is < 0)
+            goto fail;
+        PyObject *mechanism = PyObject_CallOneArg(be->auth_mechanism, argument);
+        if (mechanism == NULL)
+            goto fail;
+        Py_XSETREF(OSLOT(b, be->b_off[B_AUTH_MECHANISM]), mechanism);
+        slot_write(b, be->b_off[B_AUTH_REPLY_CODE], Py_None);
+    }
+    PyObject *known, *pipelined, *raw, *commands, *rows;
+    READ(known, c, co[EC_KNOWN], "known");
+    READ(pipelined, c, co[EC_PIPELINED], "pipelined");
+    READ(raw, c, co[EC_RAW], "raw");
+    READ(commands, b, be->b_off[B_COMMANDS], "_commands");
+    READ(rows, b, be->b_off[B_COMMAND_ROWS], "_command_rows");
+    /* _on_command reads session_id again here; nothing above can have changed it but _write_current */
+    READ(session_id, b, be->b_off[B_SESSION_ID], "session_id");
+    if ((row = PyList_New(CMD_ROW_SIZE)) == NULL)
+        goto fail;
+    PyObject *items[CMD_ROW_SIZE] = {session_id, index, ts, frame, verb, argument, known, pipelined, trans_index,
+                                     Py_None, Py_None, Py_None, raw};
+    for (int i = 0; i < CMD_ROW_SIZE; i++)
+        PyList_SET_ITEM(row, i, Py_NewRef(items[i]));
+    if (!PyList_Check(commands)) {
+        PyErr_SetString(PyExc_TypeError, "SessionBuilder._commands is no list");
+        goto fail;
+    }
+    if (PyList_Append(commands, row) < 0 || PyObject_SetItem(rows, index, row) < 0)
+        goto fail;
+    Py_DECREF(row);
+    Py_XDECREF(held);
+    return 0;
+fail:
+    Py_XDECREF(row);
+    Py_XDECREF(held);
+    return -1;
+}
+
+/* SessionBuilder._on_reply. */
+static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
+{
+    const Py_ssize_t *to = be->t_off, *ro = be->r_off;
+    PyObject *ts, *code, *frame, *index, *t, *text_in, *shared, *verb, *stage, *enhanced, *lines;
+    PyObject *text = NULL, *trans_index = NULL; /* new references */
+    PyObject **stages = be->stages;
+    int message_end = 0, is;
+    READ(ts, r, ro[ER_TS], "ts_ns");
+    slot_write(b, be->b_off[B_LAST_TS], ts);
+    READ(code, r, ro[ER_CODE], "code");
+    READ(frame, r, ro[ER_FRAME], "frame");
+    READ(index, r, ro[ER_INDEX], "command_index");
+    if ((t = current_row(be, b)) == NULL)
+        goto fail;
+    Py_INCREF(t); /* the row the handler began with, whatever _write_current makes current */
+    slot_write(t, to[T_LAST_REPLY], r);
+    READ(text_in, r, ro[ER_TEXT], "text");
+    READ(shared, b, be->b_off[B_SHARED], "_shared");
+    if (shared == Py_None || !PyUnicode_CheckExact(text_in))
+        text = Py_NewRef(text_in);
+    else if (Py_IS_TYPE(shared, be->shared_type)) {
+        PyObject *values = OSLOT(shared, be->values_off);
+        if (values == NULL || !PyDict_CheckExact(values)) {
+            PyErr_SetString(PyExc_TypeError, "SharedValues._values is no dict");
+            goto fail_t;
+        }
+        text = PyDict_SetDefault(values, text_in, text_in);
+        Py_XINCREF(text);
+    } else
+        text = call_method1(shared, "text", text_in);
+    if (text == NULL)
+        goto fail_t;
+    if (index == Py_None)
+        trans_index = Py_NewRef(Py_None);
+    else {
+        PyObject *rows, *cmd;
+        READ(rows, b, be->b_off[B_COMMAND_ROWS], "_command_rows");
+        if (!PyDict_CheckExact(rows)) {
+            PyErr_SetString(PyExc_TypeError, "SessionBuilder._command_rows is no dict");
+            goto fail_t;
+        }
+        cmd = PyDict_GetItemWithError(rows, index);
+        if (cmd == NULL && PyErr_Occurred())
+            goto fail_t;
+        if (cmd != NULL && cmd != Py_None) {
+            if (!PyList_CheckExact(cmd) || PyList_GET_SIZE(cmd) != CMD_ROW_SIZE) {
+                PyErr_SetString(PyExc_TypeError, "a command row is no list of its fields");
+                goto fail_t;
+            }
+            trans_index = Py_NewRef(PyList_GET_ITEM(cmd, CMD_TRANS));
+            if (PyList_GET_ITEM(cmd, CMD_REPLY_CODE) == Py_None) {
+                PyList_SetItem(cmd, CMD_REPLY_CODE, Py_NewRef(code));
+                PyList_SetItem(cmd, CMD_REPLY_FRAME, Py_NewRef(frame));
+                PyList_SetItem(cmd, CMD_REPLY_TS, Py_NewRef(ts));
+            }
+        } else {
+            PyObject *by_message;
+            READ(by_message, b, be->b_off[B_MESSAGE_TRANS], "_message_trans");
+            if (!PyDict_CheckExact(by_message)) {
+                PyErr_SetString(PyExc_TypeError, "SessionBuilder._message_trans is no dict");
+                goto fail_t;
+            }
+            trans_index = PyDict_GetItemWithError(by_message, index);
+            if (trans_index == NULL && PyErr_Occurred())
+                goto fail_t;
+            trans_index = Py_NewRef(trans_index != NULL ? trans_index : Py_None);
+        }
+    }
+    READ(verb, r, ro[ER_VERB], "verb");
+    READ(stage, r, ro[ER_STAGE], "stage");
+    READ(enhanced, r, ro[ER_ENHANCED], "enhanced_code");
+    if (stage == stages[S_COMMAND] && (is = PySet_Contains(be->quiet_verbs, verb)) != 0) {
+        if (is < 0)
+            goto fail_t;
+        /* the reply changes nothing but its command's row */
+    } else if (stage == stages[S_GREETING] || (is = PyObject_RichCompareBool(verb, be->greeting_verb, Py_EQ)) != 0) {
+        if (stage != stages[S_GREETING] && is < 0)
+            goto fail_t;
+        if (OSLOT(b, be->b_off[B_BANNER]) == Py_None) {
+            slot_write(b, be->b_off[B_BANNER], text);
+            slot_write(b, be->b_off[B_GREETING_CODE], code);
+        } else if (OSLOT(b, be->b_off[B_BANNER]) == NULL) {
+            slot_read(b, be->b_off[B_BANNER], "_banner");
+            goto fail_t;
+        }
+    } else {
+        PyObject *t_index;
+        int mail;
+        if ((mail = is_verb(be, verb, V_MAIL)) < 0)
+            goto fail_t;
+        if (mail) {
+            if ((t_index = slot_read(t, to[T_INDEX], "trans_index")) == NULL
+                || (mail = PyObject_RichCompareBool(trans_index, t_index, Py_EQ)) < 0)
+                goto fail_t;
+        }
+        if (mail)
+            slot_write(t, to[T_MAIL_REPLY_CODE], code);
+        else if ((is = is_verb(be, verb, V_RCPT)) != 0) {
+            PyObject *by_command, *rcpt;
+            if (is < 0 || (by_command = slot_read(t, to[T_RCPT_BY_COMMAND], "rcpt_by_command")) == NULL)
+                goto fail_t;
+            if (!PyDict_CheckExact(by_command)) {
+                PyErr_SetString(PyExc_TypeError, "_Transaction.rcpt_by_command is no dict");
+                goto fail_t;
+            }
+            rcpt = PyDict_GetItemWithError(by_command, index);
+            if (rcpt == NULL && PyErr_Occurred())
+                goto fail_t;
+            if (rcpt != NULL && rcpt != Py_None) {
+                if (!PyList_CheckExact(rcpt) || PyList_GET_SIZE(rcpt) != RCPT_ROW_SIZE) {
+                    PyErr_SetString(PyExc_TypeError, "a recipient row is no list of its fields");
+                    goto fail_t;
+                }
+                PyList_SetItem(rcpt, RCPT_REPLY_CODE, Py_NewRef(code));
+                PyList_SetItem(rcpt, RCPT_REPLY_TEXT, Py_NewRef(text));
+            }
+        } else if (stage == stages[S_DATA_START]
+                   || (stage == stages[S_BDAT_CHUNK] && OSLOT(t, to[T_DATA_REPLY_CODE]) == Py_None)) {
+            slot_write(t, to[T_DATA_REPLY_CODE], code);
+        } else if (stage == stages[S_DATA_END]) {
+            PyObject *data_code, *active;
+            if ((data_code = slot_read(t, to[T_DATA_REPLY_CODE], "data_reply_code")) == NULL)
+                goto fail_t;
+            if (data_code == Py_None) {
+                if ((is = is_verb(be, verb, V_BDAT)) < 0)
+                    goto fail_t;
+                if (is)
+                    slot_write(t, to[T_DATA_REPLY_CODE], code);
+            }
+            slot_write(t, to[T_FINAL_REPLY_CODE], code);
+            if ((active = slot_read(t, to[T_ACTIVE], "active")) == NULL || (is = PyObject_IsTrue(active)) < 0)
+                goto fail_t;
+            if (is) {
+                PyObject *t_index2 = slot_read(t, to[T_INDEX], "trans_index");
+                if (t_index2 == NULL)
+                    goto fail_t;
+                Py_SETREF(trans_index, Py_NewRef(t_index2));
+            }
+            message_end = 1;
+        } else if ((is = is_verb(be, verb, V_AUTH)) != 0 && stage == stages[S_COMMAND]) {
+            if (is < 0)
+                goto fail_t;
+            slot_write(b, be->b_off[B_AUTH_REPLY_CODE], code);
+        } else if (is < 0)
+            goto fail_t;
+        else if ((is = is_verb(be, verb, V_STARTTLS)) != 0) {
+            int ok;
+            if (is < 0 || (ok = PyObject_RichCompareBool(code, be->code_220, Py_EQ)) < 0)
+                goto fail_t;
+            if (ok)
+                slot_write(b, be->b_off[B_STARTTLS_USED], Py_True);
+        }
+    }
+    {
+        PyObject *replies, *session_id, *stage_value;
+        READ(replies, b, be->b_off[B_REPLIES], "_replies");
+        READ(session_id, b, be->b_off[B_SESSION_ID], "session_id");
+        READ(lines, r, ro[ER_LINES], "lines");
+        if (!PyList_Check(replies)) {
+            PyErr_SetString(PyExc_TypeError, "SessionBuilder._replies is no list");
+            goto fail_t;
+        }
+        Py_ssize_t n_lines = PyObject_Size(lines);
+        if (n_lines < 0)
+            goto fail_t;
+        if (stage == stages[S_COMMAND] || stage == stages[S_GREETING])
+            stage_value = Py_NewRef(Py_None);
+        else if ((stage_value = PyObject_GetAttrString(stage, "_value_")) == NULL)
+            goto fail_t;
+        PyObject *vals[REPLY_RECORD_FIELDS] = {
+            Py_NewRef(session_id), PyLong_FromSsize_t(PyList_GET_SIZE(replies)), Py_NewRef(ts), Py_NewRef(frame),
+            Py_NewRef(code), Py_NewRef(enhanced), Py_NewRef(text), PyLong_FromSsize_t(n_lines), Py_NewRef(verb),
+            stage_value, Py_NewRef(index), Py_NewRef(trans_index)};
+        PyObject *record = new_frozen(be->record_type, be->rec_off, vals, REPLY_RECORD_FIELDS);
+        if (record == NULL)
+            goto fail_t;
+        int bad = PyList_Append(replies, record);
+        Py_DECREF(record);
+        if (bad < 0)
+            goto fail_t;
+    }
+    if (message_end) {
+        PyObject *count, *more;
+        READ(count, b, be->b_off[B_TRANSFERRED], "_messages_transferred");
+        if ((more = PyNumber_Add(count, be->one)) == NULL)
+            goto fail_t;
+        Py_XSETREF(OSLOT(b, be->b_off[B_TRANSFERRED]), more);
+        if (write_current(b) < 0)
+            goto fail_t;
+    }
+    Py_DECREF(t);
+    Py_DECREF(text);
+    Py_DECREF(trans_index);
+    return 0;
+fail_t:
+    Py_DECREF(t);
+fail:
+    Py_XDECREF(text);
+    Py_XDECREF(trans_index);
+    return -1;
+}
+
+/* events(builder, events): SessionBuilder.add_all(builder, events). */
+static PyObject *BuilderEvents_call(PyObject *callable, PyObject *const *args, size_t nargsf, PyObject *kwnames)
+{
+    BuilderEvents *be = (BuilderEvents *)callable;
+    if (PyVectorcall_NARGS(nargsf) != 2 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "events(builder, events) takes two arguments");
+        return NULL;
+    }
+    PyObject *b = args[0], *events = args[1];
+    if (be->builder_type == NULL) {
+        PyErr_SetString(PyExc_TypeError, "BuilderEvents not initialised");
+        return NULL;
+    }
+    if (!Py_IS_TYPE(b, be->builder_type) || !PyList_Check(events)) /* another class, or no list: its add_all */
+        return call_method1(b, "add_all", events);
+    PyObject *handlers = PyObject_GetAttrString(b, "_HANDLERS");
+    if (handlers == NULL)
+        return NULL;
+    if (!PyDict_Check(handlers)) {
+        PyErr_SetString(PyExc_TypeError, "SessionBuilder._HANDLERS is no dict");
+        Py_DECREF(handlers);
+        return NULL;
+    }
+    int bad = 0;
+    /* As Python's iteration over a list: the length is read again after each event. */
+    for (Py_ssize_t i = 0; !bad && i < PyList_GET_SIZE(events); i++) {
+        PyObject *ev = Py_NewRef(PyList_GET_ITEM(events, i));
+        PyTypeObject *kind = Py_TYPE(ev);
+        if (kind == be->reply_type)
+            bad = be_reply(be, b, ev) < 0;
+        else if (kind == be->command_type)
+            bad = be_command(be, b, ev) < 0;
+        else {
+            PyObject *handler = PyDict_GetItemWithError(handlers, (PyObject *)kind);
+            if (handler != NULL) {
+                Py_INCREF(handler);
+                PyObject *res = PyObject_CallFunctionObjArgs(handler, b, ev, NULL);
+                Py_DECREF(handler);
+                bad = res == NULL;
+                Py_XDECREF(res);
+            } else
+                bad = PyErr_Occurred() != NULL;
+        }
+        Py_DECREF(ev);
+    }
+    Py_DECREF(handlers);
+    if (bad)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static int BuilderEvents_init(BuilderEvents *be, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"builder_type", "transaction_type", "shared_type", "command_type", "reply_type",
+                             "record_type", "stages", "greeting_verb", "quiet_verbs", "helo_verbs", "params_text",
+                             "auth_mechanism", NULL};
+    PyObject *types[6], *stages, *greeting_verb, *quiet, *helo, *params_text, *auth_mechanism;
+    if (be->builder_type != NULL) {
+        PyErr_SetString(PyExc_TypeError, "BuilderEvents is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOOO!UO!O!OO:BuilderEvents", kwlist, &types[0], &types[1],
+                                     &types[2], &types[3], &types[4], &types[5], &PyTuple_Type, &stages,
+                                     &greeting_verb, &PyFrozenSet_Type, &quiet, &PyFrozenSet_Type, &helo,
+                                     &params_text, &auth_mechanism))
+        return -1;
+    if (PyTuple_GET_SIZE(stages) != S_COUNT) {
+        PyErr_SetString(PyExc_ValueError, "stages: (COMMAND, GREETING, DATA_START, DATA_END, BDAT_CHUNK)");
+        return -1;
+    }
+    static const char *const type_names[6] = {"builder_type", "transaction_type", "shared_type", "command_type",
+                                              "reply_type", "record_type"};
+    for (int i = 0; i < 6; i++)
+        if (!PyType_Check(types[i])) {
+            PyErr_Format(PyExc_TypeError, "%s must be a type", type_names[i]);
+            return -1;
+        }
+    if (slot_offsets(types[0], "builder_type", BUILDER_SLOTS, B_COUNT, be->b_off) < 0
+        || slot_offsets(types[1], "transaction_type", TRANSACTION_SLOTS, T_COUNT, be->t_off) < 0
+        || slot_offsets(types[2], "shared_type", SHARED_SLOTS, 1, &be->values_off) < 0
+        || slot_offsets(types[3], "command_type", COMMAND_SLOTS, EC_COUNT, be->c_off) < 0
+        || slot_offsets(types[4], "reply_type", REPLY_SLOTS, ER_COUNT, be->r_off) < 0
+        || slot_offsets(types[5], "record_type", REPLY_RECORD_SLOTS, REPLY_RECORD_FIELDS, be->rec_off) < 0)
+        return -1;
+    for (int v = 0; v < V_COUNT; v++)
+        if ((be->verbs[v] = PyUnicode_InternFromString(VERB_NAMES[v])) == NULL)
+            return -1;
+    if ((be->code_220 = PyLong_FromLong(220)) == NULL || (be->one = PyLong_FromLong(1)) == NULL)
+        return -1;
+    PyTypeObject **fields[6] = {&be->builder_type, &be->transaction_type, &be->shared_type, &be->command_type,
+                                &be->reply_type, &be->record_type};
+    for (int i = 0; i < 6; i++)
+        *fields[i] = (PyTypeObject *)Py_NewRef(types[i]);
+    for (int i = 0; i < S_COUNT; i++)
+        be->stages[i] = Py_NewRef(PyTuple_GET_ITEM(stages, i));
+    be->greeting_verb = Py_NewRef(greeting_verb);
+    be->quiet_verbs = Py_NewRef(quiet);
+    be->helo_verbs = Py_NewRef(helo);
+    be->params_text = Py_NewRef(params_text);
+    be->auth_mechanism = Py_NewRef(auth_mechanism);
+    be->vectorcall = BuilderEvents_call;
+    return 0;
+}
+
+static PyObject *BuilderEvents_tp_call(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    return PyVectorcall_Call(self, args, kwargs);
+}
+
+static int BuilderEvents_traverse(BuilderEvents *be, visitproc visit, void *arg)
+{
+    Py_VISIT(be->builder_type);
+    Py_VISIT(be->transaction_type);
+    Py_VISIT(be->shared_type);
+    Py_VISIT(be->command_type);
+    Py_VISIT(be->reply_type);
+    Py_VISIT(be->record_type);
+    for (int i = 0; i < S_COUNT; i++)
+        Py_VISIT(be->stages[i]);
+    Py_VISIT(be->quiet_verbs);
+    Py_VISIT(be->helo_verbs);
+    Py_VISIT(be->params_text);
+    Py_VISIT(be->auth_mechanism);
+    return 0;
+}
+
+static int BuilderEvents_clear(BuilderEvents *be)
+{
+    Py_CLEAR(be->builder_type);
+    Py_CLEAR(be->transaction_type);
+    Py_CLEAR(be->shared_type);
+    Py_CLEAR(be->command_type);
+    Py_CLEAR(be->reply_type);
+    Py_CLEAR(be->record_type);
+    for (int i = 0; i < S_COUNT; i++)
+        Py_CLEAR(be->stages[i]);
+    Py_CLEAR(be->greeting_verb);
+    Py_CLEAR(be->quiet_verbs);
+    Py_CLEAR(be->helo_verbs);
+    Py_CLEAR(be->params_text);
+    Py_CLEAR(be->auth_mechanism);
+    for (int v = 0; v < V_COUNT; v++)
+        Py_CLEAR(be->verbs[v]);
+    Py_CLEAR(be->code_220);
+    Py_CLEAR(be->one);
+    return 0;
+}
+
+static void BuilderEvents_dealloc(BuilderEvents *be)
+{
+    PyObject_GC_UnTrack(be);
+    BuilderEvents_clear(be);
+    Py_TYPE(be)->tp_free((PyObject *)be);
+}
+
+static PyTypeObject BuilderEventsType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smtpsniff._native.fastpath.BuilderEvents",
+    .tp_basicsize = sizeof(BuilderEvents),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "BuilderEvents(builder_type=, transaction_type=, shared_type=, command_type=, reply_type=, "
+              "record_type=, stages=, greeting_verb=, quiet_verbs=, helo_verbs=, params_text=, auth_mechanism=): "
+              "events(builder, event_list) does SessionBuilder.add_all (see smtpsniff.records.builder)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)BuilderEvents_init,
+    .tp_dealloc = (destructor)BuilderEvents_dealloc,
+    .tp_traverse = (traverseproc)BuilderEvents_traverse,
+    .tp_clear = (inquiry)BuilderEvents_clear,
+    .tp_call = BuilderEvents_tp_call,
+    .tp_vectorcall_offset = offsetof(BuilderEvents, vectorcall),
+};
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
@@ -3009,7 +3686,7 @@ static struct PyModuleDef fastpath_module = {
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
     if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0
-        || shared_text_init() < 0)
+        || PyType_Ready(&BuilderEventsType) < 0 || shared_text_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
@@ -3029,6 +3706,12 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     Py_INCREF(&SlotBuilderType);
     if (PyModule_AddObject(m, "SlotBuilder", (PyObject *)&SlotBuilderType) < 0) {
         Py_DECREF(&SlotBuilderType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&BuilderEventsType);
+    if (PyModule_AddObject(m, "BuilderEvents", (PyObject *)&BuilderEventsType) < 0) {
+        Py_DECREF(&BuilderEventsType);
         Py_DECREF(m);
         return NULL;
     }

@@ -6,9 +6,11 @@ commands, replies, messages and anomalies.  It knows nothing of packets, files o
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from itertools import starmap
 
+from .._native import fastpath as _fastpath
 from ..anomaly import Anomaly
 from ..reassembly.events import ConnectionClosed, ConnectionOpened
 from ..smtp.events import (
@@ -64,6 +66,11 @@ _RCPT_ADDRESS, _RCPT_REPLY_CODE, _RCPT_REPLY_TEXT = 5, 7, 8
 def _params_text(params: dict[str, str | None]) -> str:
     """MAIL or RCPT parameters as sent: ``KEY`` or ``KEY=value``, space-separated."""
     return " ".join([k if v is None else f"{k}={v}" for k, v in params.items()]) if params else ""
+
+
+def _auth_mechanism(argument: str) -> str | None:
+    """The mechanism an AUTH command names (RFC 4954 4): its argument's first word, upper-cased."""
+    return argument.split(" ", 1)[0].upper() or None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,7 +192,18 @@ def capability_lines(items: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[st
 
 
 class SessionBuilder:
-    """``shared``, when given, is the :class:`SharedValues` of the builders of one capture."""
+    """``shared``, when given, is the :class:`SharedValues` of the builders of one capture.
+
+    Its state is in slots, which :func:`add_events`' C function reads and writes as the handlers
+    here do."""
+
+    __slots__ = (
+        "opened", "_shared", "session_id", "detected_by", "implicit_tls", "_commands", "_command_rows", "_replies",
+        "_recipients", "_transactions", "_messages", "_anomalies", "_auth_steps", "_plaintext", "_all_capabilities",
+        "_messages_transferred", "_helo", "_helo_verb", "_banner", "_greeting_code", "_capabilities",
+        "_starttls_used", "_tls", "_tls_version", "_sni", "_auth_mechanism", "_auth_reply_code", "_message_trans",
+        "_last_ts_ns", "_current",
+    )
 
     def __init__(self, opened: ConnectionOpened, *, detected_by: str, implicit_tls: bool,
                  shared: SharedValues | None = None) -> None:
@@ -343,7 +361,7 @@ class SessionBuilder:
             if self._current.active:
                 self._current.aborted = True
         elif verb == "AUTH":
-            self._auth_mechanism = (argument.split(" ", 1)[0].upper() or None)
+            self._auth_mechanism = _auth_mechanism(argument)
             self._auth_reply_code = None
         row = [self.session_id, index, ts_ns, frame, verb, argument, c.known, c.pipelined, trans_index,
                None, None, None, c.raw]
@@ -490,3 +508,28 @@ class SessionBuilder:
                                     tuple(replies), tuple(messages), tuple(anomalies),
                                     tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
 
+
+
+#: SessionBuilder.add_all in C (``fastpath.BuilderEvents``), made once; None without the extension.
+_C_EVENTS = None if _fastpath is None or not hasattr(_fastpath, "BuilderEvents") else _fastpath.BuilderEvents(
+    builder_type=SessionBuilder, transaction_type=_Transaction, shared_type=SharedValues, command_type=Command,
+    reply_type=Reply, record_type=ReplyRecord, stages=(_COMMAND, _GREETING, _DATA_START, _DATA_END, _BDAT_CHUNK),
+    greeting_verb=GREETING_VERB, quiet_verbs=_QUIET_REPLY_VERBS, helo_verbs=_HELO_VERBS,
+    params_text=_params_text, auth_mechanism=_auth_mechanism,
+)
+
+
+def add_events(native: bool) -> Callable[[SessionBuilder, list], None]:
+    """``add(builder, events)``, which does ``builder.add_all(events)``: with ``native`` (the caller
+    uses the C fast path, see :func:`smtpsniff.net.native.enabled`) and the extension built, a C
+    function that runs the command and reply handlers of a :class:`SessionBuilder`, the events most
+    sessions are made of, in C and calls the Python handlers for the rest (and a subclass's own
+    ``add_all``); else that method itself.  Both leave a builder in the same state: its records
+    are the same."""
+    if native and _C_EVENTS is not None:
+        return _C_EVENTS
+    return _add_all
+
+
+def _add_all(builder: SessionBuilder, events: list) -> None:
+    builder.add_all(events)
