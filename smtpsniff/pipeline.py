@@ -31,7 +31,7 @@ from .reassembly.events import (
 )
 from .reassembly.table import SMTP_PORTS
 from .records.builder import SessionBuilder, SessionRecords, SharedValues, add_events
-from .smtp.conversation import SmtpConversation
+from .smtp.conversation import SmtpConversation, chunk_feeder
 from .streams import StreamPipeline
 
 #: Port of SMTP over implicit TLS ("submissions", RFC 8314 section 7.3).
@@ -99,15 +99,18 @@ class _Session:
 
     ``client`` and ``server`` are the decoder's ``feed_client`` and ``feed_server``: a data event's
     events go straight into ``pending`` (the connection is open while it is in the pipeline's table).
+    ``chunks``, when set, feeds them a StreamChunks' deliveries at once (see
+    :func:`~smtpsniff.smtp.conversation.chunk_feeder`).
     """
 
-    __slots__ = ("conversation", "builder", "add", "client", "server", "pending", "queue")
+    __slots__ = ("conversation", "builder", "add", "chunks", "client", "server", "pending", "queue")
 
     def __init__(self, conversation: SmtpConversation, builder: SessionBuilder,
-                 add: Callable[[SessionBuilder, list], None]) -> None:
+                 add: Callable[[SessionBuilder, list], None], chunks: Callable[..., None] | None = None) -> None:
         self.conversation = conversation
         self.builder = builder
         self.add = add
+        self.chunks = chunks
         self.client = conversation.feed_client
         self.server = conversation.feed_server
         self.pending: list = []
@@ -132,12 +135,14 @@ def new_session(opened: ConnectionOpened, detected_by: str, limits: Limits, shar
     """The decoder and record builder of an SMTP connection that just opened.
 
     ``c_readers``: what :func:`smtpsniff.net.native.smtp_functions` gave (None: the C fast path is
-    off), for the decoder; the builder's events then go through C too (:func:`add_events`)."""
+    off), for the decoder; the recorded deliveries (:func:`chunk_feeder`) and the builder's events
+    (:func:`add_events`) then go through C too."""
     implicit = opened.server.port in IMPLICIT_TLS_PORTS
     conversation = SmtpConversation(limits=limits, implicit_tls=implicit, midstream=not opened.handshake_seen,
                                     c_readers=c_readers)
     builder = SessionBuilder(opened, detected_by=detected_by, implicit_tls=implicit, shared=shared)
-    return _Session(conversation, builder, add_events(c_readers is not None))
+    native = c_readers is not None
+    return _Session(conversation, builder, add_events(native), chunk_feeder(native))
 
 
 _C2S = Direction.CLIENT_TO_SERVER
@@ -231,6 +236,10 @@ def _replay_ops(session: _Session, ops: Iterable[tuple]) -> None:
 
 def _feed_chunks(session: _Session, chunks: StreamChunks) -> None:
     """Each delivery of ``chunks`` fed as the pipeline's loop feeds a StreamData."""
+    if session.chunks is not None:
+        session.chunks(session.conversation, chunks.directions, chunks.parts, chunks.times, session.pending,
+                       PENDING_EVENTS, session.hand_over)
+        return
     client, server, pending = session.client, session.server, session.pending
     for direction, data, ts_ns, frame in chunks.deliveries():
         if direction is _C2S:

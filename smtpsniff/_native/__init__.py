@@ -13,7 +13,7 @@ from types import ModuleType
 
 #: The version of the interface between the Python code and fastpath.c (FASTPATH_INTERFACE there):
 #: raised whenever a function or type of the extension changes what it takes or returns.
-INTERFACE = 4
+INTERFACE = 5
 
 fastpath: ModuleType | None
 try:

@@ -34,6 +34,9 @@
  *
  * Sixth part, the record builder's (smtpsniff/records/builder.py): BuilderEvents, SessionBuilder.add_all
  * with its command and reply handlers in C.
+ *
+ * Seventh part, the SMTP decoder's again (smtpsniff/smtp/conversation.py): ConversationFeed feeds a
+ * conversation a connection's recorded deliveries, its usual command lines and replies decoded in C.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -54,7 +57,7 @@ enum {
 
 /* The version of this module's interface to the Python code (smtpsniff/_native/__init__.py INTERFACE):
  * raised whenever a function or type here changes what it takes or returns. */
-#define FASTPATH_INTERFACE 4
+#define FASTPATH_INTERFACE 5
 
 /* Address text memo: direct-mapped, keyed by the 4 or 16 address bytes. */
 #define MEMO_SLOTS 4096
@@ -3664,6 +3667,529 @@ static PyTypeObject BuilderEventsType = {
     .tp_vectorcall_offset = offsetof(BuilderEvents, vectorcall),
 };
 
+/* ---------------------------------------------------------------------------------------------------
+ * Seventh part, the SMTP decoder's (smtpsniff/smtp/conversation.py): ConversationFeed.chunks feeds a
+ * conversation many deliveries of one connection, as SmtpConversation.feed_client / feed_server
+ * would one at a time, with the usual lines decoded here: in the client's command mode, a
+ * well-formed command line (read by the conversation's own C reader, _c_command) of a verb that
+ * only joins the queue of commands awaiting a reply; in the server's reply mode, a well-formed
+ * reply (_c_reply) that answers the oldest of them.  That is SmtpConversation._client's and
+ * _server's own inline code, on the conversation's attributes; every other line the C reader took
+ * goes to _native_command / _native_reply, and from anything else on (another mode, a line the C
+ * reader left, a line started in an earlier chunk) the rest of the delivery goes to _client or
+ * _server themselves.
+ * ------------------------------------------------------------------------------------------------- */
+
+enum { CA_CSPLIT, CA_SSPLIT, CA_CMODE, CA_SMODE, CA_C_COMMAND, CA_C_REPLY, CA_COMMAND_LONGEST, CA_REPLY_LONGEST,
+       CA_REPLY_LINES_MOST, CA_PENDING, CA_GREETED, CA_CAPS_PIPELINING, CA_NEXT_INDEX, CA_REPLY, CA_AFTER_GAP,
+       CA_STATE, CA_LIMIT, CA_BUFFER, CA_SKIPPING, CA_VERB, CA_STAGE, CA_INDEX, CA_APPEND, CA_POPLEFT, CA_CLIENT,
+       CA_SERVER, CA_NATIVE_COMMAND, CA_NATIVE_REPLY, CA_ANSWERED, CA_COUNT };
+static const char *const CONVERSATION_NAMES[CA_COUNT] = {
+    "_csplit", "_ssplit", "_cmode", "_smode", "_c_command", "_c_reply", "_command_longest", "_reply_longest",
+    "_reply_lines_most", "_pending", "_greeted", "_caps_pipelining", "_next_index", "_reply", "_after_gap",
+    "_state", "limit", "buffer", "skipping", "verb", "stage", "index", "append", "popleft", "_client", "_server",
+    "_native_command", "_native_reply", "_answered"};
+
+typedef struct {
+    PyObject_HEAD
+    PyTypeObject *conversation_type;
+    PyObject *names[CA_COUNT];
+    PyObject *queued_verbs, *command_mode, *reply_mode, *command_stage, *data_end_stage, *verb_moves, *no_moves,
+        *end_moves, *state_only, *transitions, *new_command, *new_pending, *new_reply, *crlf, *auth, *code_334, *one;
+} ConversationFeed;
+
+/* conv.<name> (a new reference). */
+#define CGET(cf, obj, which) PyObject_GetAttr((obj), (cf)->names[which])
+
+/* The truth of conv.<name> (-1 on error). */
+static int cget_true(ConversationFeed *cf, PyObject *obj, int which)
+{
+    PyObject *v = CGET(cf, obj, which);
+    if (v == NULL)
+        return -1;
+    int t = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return t;
+}
+
+/* What a conversation sets once, in its __init__, and these functions read: its splitters (and their
+ * buffers and limits), C readers, line limits and the queue of commands awaiting a reply (with its
+ * append and popleft).  Read once per chunks() call. */
+typedef struct {
+    PyObject *split[2], *buffer[2], *limit, *reader[2], *command_longest, *reply_longest, *reply_lines_most;
+    PyObject *pending, *append, *popleft;
+} Fixed;
+
+static void fixed_clear(Fixed *x)
+{
+    PyObject **all[] = {&x->split[0], &x->split[1], &x->buffer[0], &x->buffer[1], &x->limit, &x->reader[0],
+                        &x->reader[1], &x->command_longest, &x->reply_longest, &x->reply_lines_most, &x->pending,
+                        &x->append, &x->popleft};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+        Py_CLEAR(*all[i]);
+}
+
+static int fixed_read(ConversationFeed *cf, PyObject *conv, Fixed *x)
+{
+    memset(x, 0, sizeof(*x));
+    if ((x->split[0] = CGET(cf, conv, CA_CSPLIT)) == NULL || (x->split[1] = CGET(cf, conv, CA_SSPLIT)) == NULL
+        || (x->buffer[0] = CGET(cf, x->split[0], CA_BUFFER)) == NULL
+        || (x->buffer[1] = CGET(cf, x->split[1], CA_BUFFER)) == NULL
+        || (x->limit = CGET(cf, x->split[0], CA_LIMIT)) == NULL
+        || (x->reader[0] = CGET(cf, conv, CA_C_COMMAND)) == NULL || (x->reader[1] = CGET(cf, conv, CA_C_REPLY)) == NULL
+        || (x->command_longest = CGET(cf, conv, CA_COMMAND_LONGEST)) == NULL
+        || (x->reply_longest = CGET(cf, conv, CA_REPLY_LONGEST)) == NULL
+        || (x->reply_lines_most = CGET(cf, conv, CA_REPLY_LINES_MOST)) == NULL
+        || (x->pending = CGET(cf, conv, CA_PENDING)) == NULL
+        || (x->append = PyObject_GetAttr(x->pending, cf->names[CA_APPEND])) == NULL
+        || (x->popleft = PyObject_GetAttr(x->pending, cf->names[CA_POPLEFT])) == NULL) {
+        fixed_clear(x);
+        return -1;
+    }
+    if (!PyByteArray_CheckExact(x->buffer[0]) || !PyByteArray_CheckExact(x->buffer[1])) {
+        PyErr_SetString(PyExc_TypeError, "a line splitter's buffer is no bytearray");
+        fixed_clear(x);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether splitter `side` (0 client, 1 server) is between lines: not skipping a cut line's tail,
+ * nothing buffered (-1 on error). */
+static int splitter_idle(ConversationFeed *cf, Fixed *x, int side)
+{
+    if (PyByteArray_GET_SIZE(x->buffer[side]) != 0)
+        return 0;
+    int skipping = cget_true(cf, x->split[side], CA_SKIPPING);
+    return skipping < 0 ? -1 : !skipping;
+}
+
+/* conv.<method>(data, pos, ts, frame, out): the rest of a delivery in Python. */
+static int feed_rest(ConversationFeed *cf, PyObject *conv, int which, PyObject *data, Py_ssize_t pos,
+                     PyObject *ts, PyObject *frame, PyObject *out)
+{
+    PyObject *p = PyLong_FromSsize_t(pos);
+    if (p == NULL)
+        return -1;
+    PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[which], data, p, ts, frame, out, NULL);
+    Py_DECREF(p);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* reader(data, pos, a, b) of side (0: the command reader, 1: the reply reader), or None when the
+ * conversation has none (a new reference). */
+static PyObject *read_line(Fixed *x, int side, PyObject *data, Py_ssize_t pos, PyObject *a, PyObject *b)
+{
+    if (x->reader[side] == Py_None)
+        return Py_NewRef(Py_None);
+    PyObject *p = PyLong_FromSsize_t(pos);
+    if (p == NULL)
+        return NULL;
+    PyObject *args[4] = {data, p, a, b};
+    PyObject *r = PyObject_Vectorcall(x->reader[side], args, 4, NULL);
+    Py_DECREF(p);
+    return r;
+}
+
+/* SmtpConversation._client(data, 0, ts, frame, out). */
+static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
+                       PyObject *frame, PyObject *out)
+{
+    Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
+    while (pos < end) {
+        PyObject *mode = CGET(cf, conv, CA_CMODE);
+        if (mode == NULL)
+            return -1;
+        Py_DECREF(mode); /* compared by identity: the enum member outlives this */
+        if (mode != cf->command_mode)
+            break;
+        int idle = splitter_idle(cf, x, 0);
+        if (idle <= 0) {
+            if (idle < 0)
+                return -1;
+            break;
+        }
+        PyObject *parsed = read_line(x, 0, data, pos, x->limit, x->command_longest);
+        if (parsed == NULL)
+            return -1;
+        if (parsed == Py_None) {
+            Py_DECREF(parsed);
+            break;
+        }
+        if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 8) {
+            Py_DECREF(parsed);
+            PyErr_SetString(PyExc_TypeError, "the C command reader gave no 8-tuple");
+            return -1;
+        }
+        Py_ssize_t next = PyLong_AsSsize_t(PyTuple_GET_ITEM(parsed, 0));
+        if (next < 0 && PyErr_Occurred()) {
+            Py_DECREF(parsed);
+            return -1;
+        }
+        PyObject *verb = PyTuple_GET_ITEM(parsed, 2), *pending = x->pending;
+        int usual = PySet_Contains(cf->queued_verbs, verb), queued = 0;
+        if (usual > 0)
+            usual = cget_true(cf, conv, CA_GREETED);
+        if (usual > 0 && (queued = PyObject_IsTrue(pending)) != 0) {
+            if (queued < 0)
+                usual = -1;
+            else {
+                PyObject *caps = CGET(cf, conv, CA_CAPS_PIPELINING);
+                usual = caps == NULL ? -1 : caps != Py_False;
+                Py_XDECREF(caps);
+            }
+        }
+        int bad = usual < 0;
+        if (usual > 0) {
+            /* the usual command: it joins the queue, with nothing to report */
+            PyObject *index = CGET(cf, conv, CA_NEXT_INDEX), *following = NULL, *command = NULL, *slot = NULL;
+            bad = index == NULL || (following = PyNumber_Add(index, cf->one)) == NULL
+                  || PyObject_SetAttr(conv, cf->names[CA_NEXT_INDEX], following) < 0;
+            if (!bad) {
+                PyObject **f = &PyTuple_GET_ITEM(parsed, 0); /* pos, raw, verb, arg, address, address_raw, params, decoded */
+                PyObject *args[14] = {index, verb, f[3], f[1], Py_True, f[6], f[7], f[4], f[5],
+                                      queued ? Py_True : Py_False, cf->crlf, ts, frame, frame};
+                command = PyObject_Vectorcall(cf->new_command, args, 14, NULL);
+                bad = command == NULL || PyList_Append(out, command) < 0;
+            }
+            if (!bad) {
+                PyObject *args[5] = {index, verb, cf->command_stage, ts, frame};
+                slot = PyObject_Vectorcall(cf->new_pending, args, 5, NULL);
+                PyObject *r = slot == NULL ? NULL : PyObject_CallOneArg(x->append, slot);
+                bad = r == NULL;
+                Py_XDECREF(r);
+            }
+            Py_XDECREF(index);
+            Py_XDECREF(following);
+            Py_XDECREF(command);
+            Py_XDECREF(slot);
+        } else if (!bad) {
+            PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[CA_NATIVE_COMMAND], parsed, ts, frame, out, NULL);
+            bad = r == NULL;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(parsed);
+        if (bad)
+            return -1;
+        pos = next;
+    }
+    return pos < end ? feed_rest(cf, conv, CA_CLIENT, data, pos, ts, frame, out) : 0;
+}
+
+/* SmtpConversation._server(data, 0, ts, frame, out). */
+static int feed_server(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
+                       PyObject *frame, PyObject *out)
+{
+    Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
+    while (pos < end) {
+        PyObject *mode = CGET(cf, conv, CA_SMODE), *reply;
+        if (mode == NULL)
+            return -1;
+        Py_DECREF(mode); /* compared by identity */
+        if (mode != cf->reply_mode)
+            break;
+        if ((reply = CGET(cf, conv, CA_REPLY)) == NULL)
+            return -1;
+        Py_DECREF(reply);
+        if (reply != Py_None)
+            break;
+        int idle = splitter_idle(cf, x, 1);
+        if (idle <= 0) {
+            if (idle < 0)
+                return -1;
+            break;
+        }
+        PyObject *parsed = read_line(x, 1, data, pos, x->reply_longest, x->reply_lines_most);
+        if (parsed == NULL)
+            return -1;
+        if (parsed == Py_None) {
+            Py_DECREF(parsed);
+            break;
+        }
+        if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 7) {
+            Py_DECREF(parsed);
+            PyErr_SetString(PyExc_TypeError, "the C reply reader gave no 7-tuple");
+            return -1;
+        }
+        /* pos, code, lines, text, raw, enhanced, class_mismatch */
+        PyObject **f = &PyTuple_GET_ITEM(parsed, 0);
+        Py_ssize_t next = PyLong_AsSsize_t(f[0]);
+        PyObject *pending = x->pending, *slot = NULL, *verb = NULL, *stage = NULL, *index = NULL;
+        int bad = next < 0 && PyErr_Occurred(), done = 0;
+        int usual = bad ? -1 : PyObject_IsTrue(pending);
+        if (usual > 0)
+            usual = cget_true(cf, conv, CA_GREETED);
+        if (usual > 0) {
+            int mismatch = PyObject_IsTrue(f[6]);
+            usual = mismatch < 0 ? -1 : !mismatch;
+        }
+        if (usual > 0) {
+            /* the usual reply: it answers the oldest command awaiting one, and is no AUTH challenge */
+            slot = PySequence_GetItem(pending, 0);
+            verb = slot ? PyObject_GetAttr(slot, cf->names[CA_VERB]) : NULL;
+            stage = verb ? PyObject_GetAttr(slot, cf->names[CA_STAGE]) : NULL;
+            if (stage == NULL)
+                usual = -1;
+            else {
+                int challenge = PyObject_RichCompareBool(f[1], cf->code_334, Py_EQ);
+                if (challenge > 0)
+                    challenge = PyObject_RichCompareBool(verb, cf->auth, Py_EQ);
+                if (challenge > 0)
+                    challenge = stage == cf->command_stage;
+                usual = challenge < 0 ? -1 : !challenge;
+            }
+        }
+        bad = usual < 0;
+        if (usual > 0) {
+            PyObject *r = PyObject_CallNoArgs(x->popleft), *after_gap = NULL;
+            PyObject *reply_event = NULL;
+            bad = r == NULL || (index = PyObject_GetAttr(slot, cf->names[CA_INDEX])) == NULL
+                  || (after_gap = CGET(cf, conv, CA_AFTER_GAP)) == NULL
+                  || PyObject_SetAttr(conv, cf->names[CA_AFTER_GAP], Py_False) < 0;
+            Py_XDECREF(r);
+            if (!bad) {
+                Py_ssize_t n_lines = PyObject_Size(f[2]);
+                PyObject *args[14] = {f[1], f[5], f[2], f[3], f[4], index, verb, stage, n_lines > 1 ? Py_True : Py_False,
+                                      Py_True, after_gap, ts, frame, frame};
+                bad = n_lines < 0 || (reply_event = PyObject_Vectorcall(cf->new_reply, args, 14, NULL)) == NULL
+                      || PyList_Append(out, reply_event) < 0;
+            }
+            Py_XDECREF(after_gap);
+            Py_XDECREF(reply_event);
+            if (!bad) {
+                /* _answered's look-up of what the reply moves: most move nothing or the session state alone */
+                PyObject *moves = NULL, *trigger = NULL;
+                if (stage == cf->command_stage) {
+                    moves = PyDict_GetItemWithError(cf->verb_moves, verb);
+                    if (moves == NULL && !PyErr_Occurred())
+                        moves = cf->no_moves;
+                } else if (stage == cf->data_end_stage)
+                    moves = cf->end_moves;
+                else
+                    moves = Py_None;
+                if (moves == NULL)
+                    bad = 1;
+                else if (moves != Py_None) {
+                    if (!PyTuple_CheckExact(moves) || PyTuple_GET_SIZE(moves) != 2
+                        || !PyDict_CheckExact(PyTuple_GET_ITEM(moves, 0))) {
+                        PyErr_SetString(PyExc_TypeError, "reply moves must be (dict, default) pairs");
+                        bad = 1;
+                    } else {
+                        trigger = PyDict_GetItemWithError(PyTuple_GET_ITEM(moves, 0), f[1]);
+                        if (trigger == NULL && !PyErr_Occurred())
+                            trigger = PyTuple_GET_ITEM(moves, 1);
+                        if (trigger == NULL)
+                            bad = 1;
+                        else if (trigger == Py_None)
+                            done = 1;
+                        else {
+                            int only = PySet_Contains(cf->state_only, trigger);
+                            if (only < 0)
+                                bad = 1;
+                            else if (only) {
+                                PyObject *state = CGET(cf, conv, CA_STATE), *key = NULL, *moved = NULL;
+                                bad = state == NULL || (key = PyTuple_Pack(2, state, trigger)) == NULL;
+                                if (!bad) {
+                                    moved = PyDict_GetItemWithError(cf->transitions, key);
+                                    bad = moved == NULL && PyErr_Occurred();
+                                    if (!bad)
+                                        bad = PyObject_SetAttr(conv, cf->names[CA_STATE], moved ? moved : state) < 0;
+                                }
+                                Py_XDECREF(state);
+                                Py_XDECREF(key);
+                                done = 1;
+                            }
+                        }
+                    }
+                }
+            }
+            if (!bad && !done) {
+                PyObject *code_lines[2] = {f[1], f[2]};
+                PyObject *r2 = PyObject_CallMethodObjArgs(conv, cf->names[CA_ANSWERED], slot, code_lines[0],
+                                                          code_lines[1], ts, frame, out, NULL);
+                bad = r2 == NULL;
+                Py_XDECREF(r2);
+            }
+        } else if (!bad) {
+            PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[CA_NATIVE_REPLY], parsed, ts, frame, out, NULL);
+            bad = r == NULL;
+            Py_XDECREF(r);
+        }
+        Py_XDECREF(slot);
+        Py_XDECREF(verb);
+        Py_XDECREF(stage);
+        Py_XDECREF(index);
+        Py_DECREF(parsed);
+        if (bad)
+            return -1;
+        pos = next;
+    }
+    return pos < end ? feed_rest(cf, conv, CA_SERVER, data, pos, ts, frame, out) : 0;
+}
+
+PyDoc_STRVAR(ConversationFeed_chunks_doc,
+"chunks(conversation, directions, parts, times, out, most, hand_over)\n\n"
+"Feed each delivery of a StreamChunks (directions: a byte per part, 0 client to server; parts: the\n"
+"bytes; times: three int64 per part, the third and second being its frame and ts_ns) to the\n"
+"conversation as feed_client / feed_server would, the events appended to out; hand_over() is\n"
+"called after a delivery that leaves at least `most` events in out.  A conversation of another\n"
+"class than the one this was made for is fed through its own feed_client / feed_server.");
+
+static PyObject *ConversationFeed_chunks(ConversationFeed *cf, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyBytes_Check(args[1]) || !PyTuple_Check(args[2]) || !PyBytes_Check(args[3])
+        || !PyList_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "chunks(conversation, directions: bytes, parts: tuple, times: bytes, out: list, most, hand_over)");
+        return NULL;
+    }
+    if (cf->conversation_type == NULL) {
+        PyErr_SetString(PyExc_TypeError, "ConversationFeed not initialised");
+        return NULL;
+    }
+    PyObject *conv = args[0], *parts = args[2], *out = args[4], *hand_over = args[6];
+    Py_ssize_t n = PyTuple_GET_SIZE(parts), most = PyLong_AsSsize_t(args[5]);
+    if (most < 0 && PyErr_Occurred())
+        return NULL;
+    if (PyBytes_GET_SIZE(args[1]) != n || PyBytes_GET_SIZE(args[3]) != n * 3 * (Py_ssize_t)sizeof(long long)) {
+        PyErr_SetString(PyExc_ValueError, "directions, parts and times disagree on the number of parts");
+        return NULL;
+    }
+    const unsigned char *dirs = (const unsigned char *)PyBytes_AS_STRING(args[1]);
+    int ours = Py_IS_TYPE(conv, cf->conversation_type);
+    Fixed x;
+    if (ours && fixed_read(cf, conv, &x) < 0)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long long meta[3];
+        memcpy(meta, PyBytes_AS_STRING(args[3]) + i * (Py_ssize_t)sizeof(meta), sizeof(meta));
+        PyObject *data = PyTuple_GET_ITEM(parts, i), *ts = PyLong_FromLongLong(meta[1]);
+        PyObject *frame = ts ? PyLong_FromLongLong(meta[2]) : NULL;
+        int bad = frame == NULL;
+        if (!bad) {
+            Py_INCREF(data);
+            if (!ours || !PyBytes_CheckExact(data))
+                bad = feed_rest(cf, conv, dirs[i] ? CA_SERVER : CA_CLIENT, data, 0, ts, frame, out) < 0;
+            else if (dirs[i])
+                bad = feed_server(cf, conv, &x, data, ts, frame, out) < 0;
+            else
+                bad = feed_client(cf, conv, &x, data, ts, frame, out) < 0;
+            Py_DECREF(data);
+        }
+        Py_XDECREF(ts);
+        Py_XDECREF(frame);
+        if (!bad && PyList_GET_SIZE(out) >= most) {
+            PyObject *r = PyObject_CallNoArgs(hand_over);
+            bad = r == NULL;
+            Py_XDECREF(r);
+        }
+        if (bad) {
+            if (ours)
+                fixed_clear(&x);
+            return NULL;
+        }
+    }
+    if (ours)
+        fixed_clear(&x);
+    Py_RETURN_NONE;
+}
+
+static int ConversationFeed_init(ConversationFeed *cf, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"conversation_type", "queued_verbs", "command_mode", "reply_mode", "command_stage",
+                             "data_end_stage", "verb_moves", "no_moves", "end_moves", "state_only", "transitions",
+                             "new_command", "new_pending", "new_reply", NULL};
+    PyObject *type, *queued, *command_mode, *reply_mode, *command_stage, *data_end, *verb_moves, *no_moves, *end_moves,
+        *state_only, *transitions, *new_command, *new_pending, *new_reply;
+    if (cf->conversation_type != NULL) {
+        PyErr_SetString(PyExc_TypeError, "ConversationFeed is initialised once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOO!OOO!O!OOO:ConversationFeed", kwlist, &PyType_Type,
+                                     &type, &PyFrozenSet_Type, &queued, &command_mode, &reply_mode, &command_stage,
+                                     &data_end, &PyDict_Type, &verb_moves, &no_moves, &end_moves, &PyFrozenSet_Type,
+                                     &state_only, &PyDict_Type, &transitions, &new_command, &new_pending, &new_reply))
+        return -1;
+    for (int i = 0; i < CA_COUNT; i++)
+        if ((cf->names[i] = PyUnicode_InternFromString(CONVERSATION_NAMES[i])) == NULL)
+            return -1;
+    if ((cf->crlf = PyBytes_FromStringAndSize("\r\n", 2)) == NULL || (cf->auth = PyUnicode_InternFromString("AUTH")) == NULL
+        || (cf->code_334 = PyLong_FromLong(334)) == NULL || (cf->one = PyLong_FromLong(1)) == NULL)
+        return -1;
+    cf->queued_verbs = Py_NewRef(queued);
+    cf->command_mode = Py_NewRef(command_mode);
+    cf->reply_mode = Py_NewRef(reply_mode);
+    cf->command_stage = Py_NewRef(command_stage);
+    cf->data_end_stage = Py_NewRef(data_end);
+    cf->verb_moves = Py_NewRef(verb_moves);
+    cf->no_moves = Py_NewRef(no_moves);
+    cf->end_moves = Py_NewRef(end_moves);
+    cf->state_only = Py_NewRef(state_only);
+    cf->transitions = Py_NewRef(transitions);
+    cf->new_command = Py_NewRef(new_command);
+    cf->new_pending = Py_NewRef(new_pending);
+    cf->new_reply = Py_NewRef(new_reply);
+    cf->conversation_type = (PyTypeObject *)Py_NewRef(type);
+    return 0;
+}
+
+#define CF_OBJECTS(X) X(queued_verbs) X(command_mode) X(reply_mode) X(command_stage) X(data_end_stage) \
+    X(verb_moves) X(no_moves) X(end_moves) X(state_only) X(transitions) X(new_command) X(new_pending) X(new_reply)
+
+static int ConversationFeed_traverse(ConversationFeed *cf, visitproc visit, void *arg)
+{
+#define CF_VISIT(name) Py_VISIT(cf->name);
+    CF_OBJECTS(CF_VISIT)
+#undef CF_VISIT
+    Py_VISIT(cf->conversation_type);
+    return 0;
+}
+
+static int ConversationFeed_clear(ConversationFeed *cf)
+{
+#define CF_CLEAR(name) Py_CLEAR(cf->name);
+    CF_OBJECTS(CF_CLEAR)
+#undef CF_CLEAR
+    Py_CLEAR(cf->conversation_type);
+    for (int i = 0; i < CA_COUNT; i++)
+        Py_CLEAR(cf->names[i]);
+    Py_CLEAR(cf->crlf);
+    Py_CLEAR(cf->auth);
+    Py_CLEAR(cf->code_334);
+    Py_CLEAR(cf->one);
+    return 0;
+}
+
+static void ConversationFeed_dealloc(ConversationFeed *cf)
+{
+    PyObject_GC_UnTrack(cf);
+    ConversationFeed_clear(cf);
+    Py_TYPE(cf)->tp_free((PyObject *)cf);
+}
+
+static PyMethodDef ConversationFeed_methods[] = {
+    {"chunks", (PyCFunction)(void (*)(void))ConversationFeed_chunks, METH_FASTCALL, ConversationFeed_chunks_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ConversationFeedType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "smtpsniff._native.fastpath.ConversationFeed",
+    .tp_basicsize = sizeof(ConversationFeed),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "ConversationFeed(conversation_type=, queued_verbs=, command_mode=, reply_mode=, command_stage=, "
+              "data_end_stage=, verb_moves=, no_moves=, end_moves=, state_only=, transitions=, new_command=, "
+              "new_pending=, new_reply=): feeds SmtpConversation deliveries with its usual lines decoded in C "
+              "(see smtpsniff.smtp.conversation)",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)ConversationFeed_init,
+    .tp_dealloc = (destructor)ConversationFeed_dealloc,
+    .tp_traverse = (traverseproc)ConversationFeed_traverse,
+    .tp_clear = (inquiry)ConversationFeed_clear,
+    .tp_methods = ConversationFeed_methods,
+};
+
 static PyMethodDef fastpath_functions[] = {
     {"smtp_command", (PyCFunction)(void (*)(void))smtp_command, METH_FASTCALL, smtp_command_doc},
     {"smtp_reply", (PyCFunction)(void (*)(void))smtp_reply, METH_FASTCALL, smtp_reply_doc},
@@ -3686,7 +4212,8 @@ static struct PyModuleDef fastpath_module = {
 PyMODINIT_FUNC PyInit_fastpath(void)
 {
     if (PyType_Ready(&CutterType) < 0 || PyType_Ready(&FastFlowsType) < 0 || PyType_Ready(&SlotBuilderType) < 0
-        || PyType_Ready(&BuilderEventsType) < 0 || shared_text_init() < 0)
+        || PyType_Ready(&BuilderEventsType) < 0 || PyType_Ready(&ConversationFeedType) < 0
+        || shared_text_init() < 0)
         return NULL;
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
@@ -3712,6 +4239,12 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     Py_INCREF(&BuilderEventsType);
     if (PyModule_AddObject(m, "BuilderEvents", (PyObject *)&BuilderEventsType) < 0) {
         Py_DECREF(&BuilderEventsType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&ConversationFeedType);
+    if (PyModule_AddObject(m, "ConversationFeed", (PyObject *)&ConversationFeedType) < 0) {
+        Py_DECREF(&ConversationFeedType);
         Py_DECREF(m);
         return NULL;
     }

@@ -1230,3 +1230,28 @@ class SmtpConversation:
     #: after :meth:`close`; a closed conversation's modes drop them).
     feed_client = _client
     feed_server = _server
+
+
+#: ``chunks(conversation, directions, parts, times, out, most, hand_over)`` in C
+#: (``fastpath.ConversationFeed``), made once; None without the extension: see :func:`chunk_feeder`.
+_C_FEED = None if _fastpath is None or not hasattr(_fastpath, "ConversationFeed") else _fastpath.ConversationFeed(
+    conversation_type=SmtpConversation, queued_verbs=_QUEUED_VERBS, command_mode=_COMMAND_MODE,
+    reply_mode=_REPLY_MODE, command_stage=_COMMAND_STAGE, data_end_stage=_DATA_END, verb_moves=_VERB_MOVES,
+    no_moves=_NO_MOVES, end_moves=_END_MOVES, state_only=_STATE_ONLY, transitions=TRANSITIONS,
+    new_command=_new_command, new_pending=_new_pending, new_reply=_new_reply,
+)
+
+
+def chunk_feeder(native: bool) -> Callable[..., None] | None:
+    """With ``native`` (the caller uses the C fast path, see :func:`smtpsniff.net.native.enabled`)
+    and the extension built: ``chunks(conversation, directions, parts, times, out, most,
+    hand_over)``, which feeds a conversation each delivery of a
+    :class:`~smtpsniff.reassembly.events.StreamChunks` (its fields) as :attr:`feed_client` and
+    :attr:`feed_server` would, one after the other, into ``out``, and calls ``hand_over()`` after
+    a delivery that leaves ``most`` events or more there.  The usual lines -- in command mode a
+    well-formed command of a verb that only awaits its reply, in reply mode a well-formed reply
+    that answers the oldest command awaiting one -- are decoded in C, as :meth:`_client` and
+    :meth:`_server` decode them inline; everything else goes to the same Python methods those
+    two call, and the rest of a delivery the C code does not take to :meth:`_client` or
+    :meth:`_server` themselves.  Else None: the caller feeds each delivery itself."""
+    return _C_FEED.chunks if native and _C_FEED is not None else None
