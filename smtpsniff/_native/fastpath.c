@@ -3671,24 +3671,31 @@ static PyTypeObject BuilderEventsType = {
  * Seventh part, the SMTP decoder's (smtpsniff/smtp/conversation.py): ConversationFeed.chunks feeds a
  * conversation many deliveries of one connection, as SmtpConversation.feed_client / feed_server
  * would one at a time, with the usual lines decoded here: in the client's command mode, a
- * well-formed command line (read by the conversation's own C reader, _c_command) of a verb that
- * only joins the queue of commands awaiting a reply; in the server's reply mode, a well-formed
- * reply (_c_reply) that answers the oldest of them.  That is SmtpConversation._client's and
- * _server's own inline code, on the conversation's attributes; every other line the C reader took
- * goes to _native_command / _native_reply, and from anything else on (another mode, a line the C
- * reader left, a line started in an earlier chunk) the rest of the delivery goes to _client or
- * _server themselves.
+ * well-formed command line (read by the conversation's own C reader, _c_command) with nothing to
+ * report, of a verb that only joins the queue of commands awaiting a reply or of MAIL, RCPT, RSET,
+ * DATA or STARTTLS (_native_command and _command_sent); in the server's reply mode, a well-formed
+ * reply (_c_reply) that answers the oldest of them (_server's inline code); in TLS mode, once the
+ * side's hello is read, the count of its bytes (_tls_bytes).  All on the conversation's attributes;
+ * every other line the C reader took goes to _native_command / _native_reply, and from anything
+ * else on (another mode, a line the C reader left, a line started in an earlier chunk) the rest of
+ * the delivery goes to _client or _server themselves.
  * ------------------------------------------------------------------------------------------------- */
 
 enum { CA_CSPLIT, CA_SSPLIT, CA_CMODE, CA_SMODE, CA_C_COMMAND, CA_C_REPLY, CA_COMMAND_LONGEST, CA_REPLY_LONGEST,
        CA_REPLY_LINES_MOST, CA_PENDING, CA_GREETED, CA_CAPS_PIPELINING, CA_NEXT_INDEX, CA_REPLY, CA_AFTER_GAP,
        CA_STATE, CA_LIMIT, CA_BUFFER, CA_SKIPPING, CA_VERB, CA_STAGE, CA_INDEX, CA_APPEND, CA_POPLEFT, CA_CLIENT,
-       CA_SERVER, CA_NATIVE_COMMAND, CA_NATIVE_REPLY, CA_ANSWERED, CA_COUNT };
+       CA_SERVER, CA_NATIVE_COMMAND, CA_NATIVE_REPLY, CA_ANSWERED, CA_MSG, CA_RCPTS, CA_LIMITS, CA_MAX_RECIPIENTS,
+       CA_TLS, CA_HELLO_DONE, CA_BYTES, CA_COUNT };
 static const char *const CONVERSATION_NAMES[CA_COUNT] = {
     "_csplit", "_ssplit", "_cmode", "_smode", "_c_command", "_c_reply", "_command_longest", "_reply_longest",
     "_reply_lines_most", "_pending", "_greeted", "_caps_pipelining", "_next_index", "_reply", "_after_gap",
     "_state", "limit", "buffer", "skipping", "verb", "stage", "index", "append", "popleft", "_client", "_server",
-    "_native_command", "_native_reply", "_answered"};
+    "_native_command", "_native_reply", "_answered", "_msg", "_rcpts", "_limits", "max_recipients", "_tls",
+    "hello_done", "bytes"};
+
+/* The verbs of _SENT_MOVES whose usual lines feed_client decodes (BDAT and AUTH are left to Python). */
+enum { SV_MAIL, SV_RCPT, SV_RSET, SV_DATA, SV_STARTTLS, SV_COUNT, SV_QUEUED = SV_COUNT, SV_OTHER };
+static const char *const SENT_VERB_NAMES[SV_COUNT] = {"MAIL", "RCPT", "RSET", "DATA", "STARTTLS"};
 
 typedef struct {
     PyObject_HEAD
@@ -3696,6 +3703,9 @@ typedef struct {
     PyObject *names[CA_COUNT];
     PyObject *queued_verbs, *command_mode, *reply_mode, *command_stage, *data_end_stage, *verb_moves, *no_moves,
         *end_moves, *state_only, *transitions, *new_command, *new_pending, *new_reply, *crlf, *auth, *code_334, *one;
+    /* the verbs of _SENT_MOVES decoded here (see feed_client), the DATA_START stage, the triggers of DATA
+     * and STARTTLS, the TLS modes of each side and the directions (_tls's keys) */
+    PyObject *verbs[SV_COUNT], *data_start_stage, *sent_data, *sent_starttls, *tls_mode[2], *direction[2];
 } ConversationFeed;
 
 /* conv.<name> (a new reference). */
@@ -3717,14 +3727,14 @@ static int cget_true(ConversationFeed *cf, PyObject *obj, int which)
  * append and popleft).  Read once per chunks() call. */
 typedef struct {
     PyObject *split[2], *buffer[2], *limit, *reader[2], *command_longest, *reply_longest, *reply_lines_most;
-    PyObject *pending, *append, *popleft;
+    PyObject *pending, *append, *popleft, *recipients_cap; /* recipients_cap: limits.max_recipients + 1 */
 } Fixed;
 
 static void fixed_clear(Fixed *x)
 {
     PyObject **all[] = {&x->split[0], &x->split[1], &x->buffer[0], &x->buffer[1], &x->limit, &x->reader[0],
                         &x->reader[1], &x->command_longest, &x->reply_longest, &x->reply_lines_most, &x->pending,
-                        &x->append, &x->popleft};
+                        &x->append, &x->popleft, &x->recipients_cap};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
         Py_CLEAR(*all[i]);
 }
@@ -3743,6 +3753,14 @@ static int fixed_read(ConversationFeed *cf, PyObject *conv, Fixed *x)
         || (x->pending = CGET(cf, conv, CA_PENDING)) == NULL
         || (x->append = PyObject_GetAttr(x->pending, cf->names[CA_APPEND])) == NULL
         || (x->popleft = PyObject_GetAttr(x->pending, cf->names[CA_POPLEFT])) == NULL) {
+        fixed_clear(x);
+        return -1;
+    }
+    PyObject *limits = CGET(cf, conv, CA_LIMITS), *most = limits ? CGET(cf, limits, CA_MAX_RECIPIENTS) : NULL;
+    Py_XDECREF(limits);
+    x->recipients_cap = most ? PyNumber_Add(most, cf->one) : NULL;
+    Py_XDECREF(most);
+    if (x->recipients_cap == NULL) {
         fixed_clear(x);
         return -1;
     }
@@ -3792,6 +3810,40 @@ static PyObject *read_line(Fixed *x, int side, PyObject *data, Py_ssize_t pos, P
     return r;
 }
 
+/* _tls_bytes of n octets of `side` (0 client, 1 server) in TLS mode once that side's hello is read: only
+ * counted.  1 when counted, 0 when Python is to read them (no hello read yet), -1 on error. */
+static int tls_count(ConversationFeed *cf, PyObject *conv, int side, Py_ssize_t n)
+{
+    PyObject *tls = CGET(cf, conv, CA_TLS), *one_side = NULL, *had = NULL, *now = NULL, *count = NULL;
+    int done = -1;
+    if (tls == NULL)
+        return -1;
+    if (tls == Py_None || !PyDict_CheckExact(tls)) {
+        Py_DECREF(tls);
+        return 0;
+    }
+    one_side = PyDict_GetItemWithError(tls, cf->direction[side]);
+    if (one_side == NULL) {
+        done = PyErr_Occurred() ? -1 : 0;
+        goto out;
+    }
+    Py_INCREF(one_side);
+    if ((done = cget_true(cf, one_side, CA_HELLO_DONE)) <= 0)
+        goto out;
+    done = -1;
+    if ((had = CGET(cf, one_side, CA_BYTES)) == NULL || (count = PyLong_FromSsize_t(n)) == NULL
+        || (now = PyNumber_Add(had, count)) == NULL || PyObject_SetAttr(one_side, cf->names[CA_BYTES], now) < 0)
+        goto out;
+    done = 1;
+out:
+    Py_DECREF(tls);
+    Py_XDECREF(one_side);
+    Py_XDECREF(had);
+    Py_XDECREF(now);
+    Py_XDECREF(count);
+    return done;
+}
+
 /* SmtpConversation._client(data, 0, ts, frame, out). */
 static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
                        PyObject *frame, PyObject *out)
@@ -3802,6 +3854,14 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
         if (mode == NULL)
             return -1;
         Py_DECREF(mode); /* compared by identity: the enum member outlives this */
+        if (mode == cf->tls_mode[0]) {
+            int counted = tls_count(cf, conv, 0, end - pos);
+            if (counted < 0)
+                return -1;
+            if (counted)
+                pos = end;
+            break;
+        }
         if (mode != cf->command_mode)
             break;
         int idle = splitter_idle(cf, x, 0);
@@ -3827,8 +3887,15 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
             Py_DECREF(parsed);
             return -1;
         }
-        PyObject *verb = PyTuple_GET_ITEM(parsed, 2), *pending = x->pending;
-        int usual = PySet_Contains(cf->queued_verbs, verb), queued = 0;
+        PyObject *verb = PyTuple_GET_ITEM(parsed, 2), *arg = PyTuple_GET_ITEM(parsed, 3), *pending = x->pending;
+        PyObject *rcpts = NULL; /* RCPT: the transaction's recipients with this one */
+        int kind = SV_OTHER, usual = PySet_Contains(cf->queued_verbs, verb), queued = 0;
+        if (usual > 0)
+            kind = SV_QUEUED;
+        for (int v = 0; usual == 0 && v < SV_COUNT; v++) {
+            if ((usual = PyObject_RichCompareBool(verb, cf->verbs[v], Py_EQ)) > 0)
+                kind = v;
+        }
         if (usual > 0)
             usual = cget_true(cf, conv, CA_GREETED);
         if (usual > 0 && (queued = PyObject_IsTrue(pending)) != 0) {
@@ -3840,9 +3907,23 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
                 Py_XDECREF(caps);
             }
         }
+        /* What _command_sent would report or do more is left to _native_command: a BDAT message to
+         * abandon (MAIL, RSET), the recipient past max_recipients, DATA with an argument. */
+        if (usual > 0 && (kind == SV_MAIL || kind == SV_RSET)) {
+            PyObject *msg = CGET(cf, conv, CA_MSG);
+            usual = msg == NULL ? -1 : msg == Py_None;
+            Py_XDECREF(msg);
+        } else if (usual > 0 && kind == SV_RCPT) {
+            PyObject *had = CGET(cf, conv, CA_RCPTS);
+            rcpts = had ? PyNumber_Add(had, cf->one) : NULL;
+            Py_XDECREF(had);
+            usual = rcpts == NULL ? -1 : PyObject_RichCompareBool(rcpts, x->recipients_cap, Py_NE);
+        } else if (usual > 0 && kind == SV_DATA) {
+            usual = PyObject_Not(arg);
+        }
         int bad = usual < 0;
         if (usual > 0) {
-            /* the usual command: it joins the queue, with nothing to report */
+            /* _native_command of a command with nothing to report, and _command_sent's moves */
             PyObject *index = CGET(cf, conv, CA_NEXT_INDEX), *following = NULL, *command = NULL, *slot = NULL;
             bad = index == NULL || (following = PyNumber_Add(index, cf->one)) == NULL
                   || PyObject_SetAttr(conv, cf->names[CA_NEXT_INDEX], following) < 0;
@@ -3854,11 +3935,29 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
                 bad = command == NULL || PyList_Append(out, command) < 0;
             }
             if (!bad) {
-                PyObject *args[5] = {index, verb, cf->command_stage, ts, frame};
+                PyObject *stage = kind == SV_DATA ? cf->data_start_stage : cf->command_stage;
+                PyObject *args[5] = {index, verb, stage, ts, frame};
                 slot = PyObject_Vectorcall(cf->new_pending, args, 5, NULL);
                 PyObject *r = slot == NULL ? NULL : PyObject_CallOneArg(x->append, slot);
                 bad = r == NULL;
                 Py_XDECREF(r);
+            }
+            if (!bad && (kind == SV_MAIL || kind == SV_RCPT)) {
+                PyObject *count = kind == SV_RCPT ? Py_NewRef(rcpts) : PyLong_FromLong(0);
+                bad = count == NULL || PyObject_SetAttr(conv, cf->names[CA_RCPTS], count) < 0;
+                Py_XDECREF(count);
+            } else if (!bad && (kind == SV_DATA || kind == SV_STARTTLS)) {
+                /* advance(self._cmode, SENT_DATA or SENT_STARTTLS) */
+                PyObject *mode = CGET(cf, conv, CA_CMODE), *key = NULL, *moved = NULL;
+                bad = mode == NULL
+                      || (key = PyTuple_Pack(2, mode, kind == SV_DATA ? cf->sent_data : cf->sent_starttls)) == NULL;
+                if (!bad) {
+                    moved = PyDict_GetItemWithError(cf->transitions, key);
+                    bad = (moved == NULL && PyErr_Occurred())
+                          || PyObject_SetAttr(conv, cf->names[CA_CMODE], moved ? moved : mode) < 0;
+                }
+                Py_XDECREF(mode);
+                Py_XDECREF(key);
             }
             Py_XDECREF(index);
             Py_XDECREF(following);
@@ -3869,6 +3968,7 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
             bad = r == NULL;
             Py_XDECREF(r);
         }
+        Py_XDECREF(rcpts);
         Py_DECREF(parsed);
         if (bad)
             return -1;
@@ -3887,6 +3987,14 @@ static int feed_server(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
         if (mode == NULL)
             return -1;
         Py_DECREF(mode); /* compared by identity */
+        if (mode == cf->tls_mode[1]) {
+            int counted = tls_count(cf, conv, 1, end - pos);
+            if (counted < 0)
+                return -1;
+            if (counted)
+                pos = end;
+            break;
+        }
         if (mode != cf->reply_mode)
             break;
         if ((reply = CGET(cf, conv, CA_REPLY)) == NULL)
@@ -4099,18 +4207,36 @@ static int ConversationFeed_init(ConversationFeed *cf, PyObject *args, PyObject 
 {
     static char *kwlist[] = {"conversation_type", "queued_verbs", "command_mode", "reply_mode", "command_stage",
                              "data_end_stage", "verb_moves", "no_moves", "end_moves", "state_only", "transitions",
-                             "new_command", "new_pending", "new_reply", NULL};
+                             "new_command", "new_pending", "new_reply", "data_start_stage", "sent_data",
+                             "sent_starttls", "tls_modes", "directions", NULL};
     PyObject *type, *queued, *command_mode, *reply_mode, *command_stage, *data_end, *verb_moves, *no_moves, *end_moves,
-        *state_only, *transitions, *new_command, *new_pending, *new_reply;
+        *state_only, *transitions, *new_command, *new_pending, *new_reply, *data_start, *sent_data, *sent_starttls,
+        *tls_modes, *directions;
     if (cf->conversation_type != NULL) {
         PyErr_SetString(PyExc_TypeError, "ConversationFeed is initialised once");
         return -1;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOO!OOO!O!OOO:ConversationFeed", kwlist, &PyType_Type,
-                                     &type, &PyFrozenSet_Type, &queued, &command_mode, &reply_mode, &command_stage,
-                                     &data_end, &PyDict_Type, &verb_moves, &no_moves, &end_moves, &PyFrozenSet_Type,
-                                     &state_only, &PyDict_Type, &transitions, &new_command, &new_pending, &new_reply))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOO!OOO!O!OOOOOOO!O!:ConversationFeed", kwlist,
+                                     &PyType_Type, &type, &PyFrozenSet_Type, &queued, &command_mode, &reply_mode,
+                                     &command_stage, &data_end, &PyDict_Type, &verb_moves, &no_moves, &end_moves,
+                                     &PyFrozenSet_Type, &state_only, &PyDict_Type, &transitions, &new_command,
+                                     &new_pending, &new_reply, &data_start, &sent_data, &sent_starttls, &PyTuple_Type,
+                                     &tls_modes, &PyTuple_Type, &directions))
         return -1;
+    if (PyTuple_GET_SIZE(tls_modes) != 2 || PyTuple_GET_SIZE(directions) != 2) {
+        PyErr_SetString(PyExc_ValueError, "tls_modes and directions: (client's, server's)");
+        return -1;
+    }
+    for (int v = 0; v < SV_COUNT; v++)
+        if ((cf->verbs[v] = PyUnicode_InternFromString(SENT_VERB_NAMES[v])) == NULL)
+            return -1;
+    for (int i = 0; i < 2; i++) {
+        cf->tls_mode[i] = Py_NewRef(PyTuple_GET_ITEM(tls_modes, i));
+        cf->direction[i] = Py_NewRef(PyTuple_GET_ITEM(directions, i));
+    }
+    cf->data_start_stage = Py_NewRef(data_start);
+    cf->sent_data = Py_NewRef(sent_data);
+    cf->sent_starttls = Py_NewRef(sent_starttls);
     for (int i = 0; i < CA_COUNT; i++)
         if ((cf->names[i] = PyUnicode_InternFromString(CONVERSATION_NAMES[i])) == NULL)
             return -1;
@@ -4135,7 +4261,8 @@ static int ConversationFeed_init(ConversationFeed *cf, PyObject *args, PyObject 
 }
 
 #define CF_OBJECTS(X) X(queued_verbs) X(command_mode) X(reply_mode) X(command_stage) X(data_end_stage) \
-    X(verb_moves) X(no_moves) X(end_moves) X(state_only) X(transitions) X(new_command) X(new_pending) X(new_reply)
+    X(verb_moves) X(no_moves) X(end_moves) X(state_only) X(transitions) X(new_command) X(new_pending) X(new_reply) \
+    X(data_start_stage) X(sent_data) X(sent_starttls) X(tls_mode[0]) X(tls_mode[1]) X(direction[0]) X(direction[1])
 
 static int ConversationFeed_traverse(ConversationFeed *cf, visitproc visit, void *arg)
 {
@@ -4158,6 +4285,8 @@ static int ConversationFeed_clear(ConversationFeed *cf)
     Py_CLEAR(cf->auth);
     Py_CLEAR(cf->code_334);
     Py_CLEAR(cf->one);
+    for (int v = 0; v < SV_COUNT; v++)
+        Py_CLEAR(cf->verbs[v]);
     return 0;
 }
 
@@ -4180,7 +4309,8 @@ static PyTypeObject ConversationFeedType = {
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_doc = "ConversationFeed(conversation_type=, queued_verbs=, command_mode=, reply_mode=, command_stage=, "
               "data_end_stage=, verb_moves=, no_moves=, end_moves=, state_only=, transitions=, new_command=, "
-              "new_pending=, new_reply=): feeds SmtpConversation deliveries with its usual lines decoded in C "
+              "new_pending=, new_reply=, data_start_stage=, sent_data=, sent_starttls=, tls_modes=, directions=): "
+              "feeds SmtpConversation deliveries with its usual lines decoded in C "
               "(see smtpsniff.smtp.conversation)",
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)ConversationFeed_init,

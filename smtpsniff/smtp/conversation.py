@@ -1238,7 +1238,9 @@ _C_FEED = None if _fastpath is None or not hasattr(_fastpath, "ConversationFeed"
     conversation_type=SmtpConversation, queued_verbs=_QUEUED_VERBS, command_mode=_COMMAND_MODE,
     reply_mode=_REPLY_MODE, command_stage=_COMMAND_STAGE, data_end_stage=_DATA_END, verb_moves=_VERB_MOVES,
     no_moves=_NO_MOVES, end_moves=_END_MOVES, state_only=_STATE_ONLY, transitions=TRANSITIONS,
-    new_command=_new_command, new_pending=_new_pending, new_reply=_new_reply,
+    new_command=_new_command, new_pending=_new_pending, new_reply=_new_reply, data_start_stage=_DATA_START,
+    sent_data=_SENT_DATA, sent_starttls=Trigger.SENT_STARTTLS, tls_modes=(ClientMode.TLS, ServerMode.TLS),
+    directions=(C2S, S2C),
 )
 
 
@@ -1248,10 +1250,12 @@ def chunk_feeder(native: bool) -> Callable[..., None] | None:
     hand_over)``, which feeds a conversation each delivery of a
     :class:`~smtpsniff.reassembly.events.StreamChunks` (its fields) as :attr:`feed_client` and
     :attr:`feed_server` would, one after the other, into ``out``, and calls ``hand_over()`` after
-    a delivery that leaves ``most`` events or more there.  The usual lines -- in command mode a
-    well-formed command of a verb that only awaits its reply, in reply mode a well-formed reply
-    that answers the oldest command awaiting one -- are decoded in C, as :meth:`_client` and
-    :meth:`_server` decode them inline; everything else goes to the same Python methods those
-    two call, and the rest of a delivery the C code does not take to :meth:`_client` or
+    a delivery that leaves ``most`` events or more there.  The usual lines are decoded in C: in
+    command mode a well-formed command with nothing to report, of a verb that only awaits its
+    reply or of MAIL, RCPT, RSET, DATA or STARTTLS (as :meth:`_native_command` and
+    :meth:`_command_sent` decode them); in reply mode a well-formed reply that answers the oldest
+    command awaiting one (as :meth:`_server` does inline); and in TLS mode, once a side's hello
+    is read, its bytes are counted (as :meth:`_tls_bytes`).  Everything else goes to the same
+    Python methods, and the rest of a delivery the C code does not take to :meth:`_client` or
     :meth:`_server` themselves.  Else None: the caller feeds each delivery itself."""
     return _C_FEED.chunks if native and _C_FEED is not None else None

@@ -202,10 +202,12 @@ def test_bad_arguments_raise():
 CLIENT_PIECES = [b"EHLO x\r\n", b"HELO y\r\n", b"NOOP\r\n", b"VRFY a\r\n", b"HELP\r\n", b"MAIL FROM:<a@b>\r\n",
                  b"RCPT TO:<c@d>\r\n", b"DATA\r\n", b"hello\r\n.\r\n", b"AUTH LOGIN\r\n", b"dXNlcg==\r\n",
                  b"AUTH PLAIN AGEAYg==\r\n", b"RSET\r\n", b"QUIT\r\n", b"STARTTLS\r\n", b"BDAT 2 LAST\r\nab",
-                 b"noop\n", b"XYZZY 1\r\n", b"MAIL FROM:<x@y> SIZE=10\r\n", b"EHLO x\r"]
+                 b"noop\n", b"XYZZY 1\r\n", b"MAIL FROM:<x@y> SIZE=10\r\n", b"EHLO x\r", b"DATA x\r\n",
+                 b"RCPT TO:<e@f>\r\nRCPT TO:<g@h>\r\n", b"\x16\x03\x01\x00\x05hello", b"\x17\x03\x03\x00\x01z"]
 SERVER_PIECES = [b"220 mx ESMTP\r\n", b"250-mx\r\n250 PIPELINING\r\n", b"250-mx\r\n250 SIZE 100\r\n", b"250 ok\r\n",
                  b"250 2.1.0 ok\r\n", b"354 go\r\n", b"334 VXNlcm5hbWU6\r\n", b"235 2.7.0 ok\r\n", b"550 5.1.1 no\r\n",
-                 b"421 4.3.2 bye\r\n", b"221 bye\r\n", b"250 4.0.0 odd\r\n", b"garbage\r\n", b"25", b"0 ok\r\n"]
+                 b"421 4.3.2 bye\r\n", b"221 bye\r\n", b"250 4.0.0 odd\r\n", b"garbage\r\n", b"25", b"0 ok\r\n",
+                 b"220 2.0.0 go ahead\r\n", b"\x16\x03\x03\x00\x02ab", b"\x17\x03\x03\x00\x01y"]
 
 
 def random_deliveries(rng: random.Random, n: int) -> list[tuple[int, bytes | int]]:
@@ -249,7 +251,7 @@ def test_random_conversations(seed):
     deliveries = random_deliveries(rng, 40)
     kwargs = {"midstream": seed % 7 == 0}
     if seed % 3 == 0:
-        kwargs["limits"] = replace(DEFAULT_LIMITS, max_buffered_line=24, max_reply_lines=2)
+        kwargs["limits"] = replace(DEFAULT_LIMITS, max_buffered_line=24, max_reply_lines=2, max_recipients=2)
     assert feed_each(SmtpConversation(**kwargs), deliveries, True) == \
         feed_each(SmtpConversation(**kwargs), deliveries, False)
     # many deliveries in one call, as a recorded session gives them (a gap between calls)
@@ -273,3 +275,28 @@ def test_random_conversations(seed):
             run.append((i, side, data))
     flush()
     assert [*whole, *conv.close(10**12)] == feed_each(SmtpConversation(**kwargs), deliveries, False)[0]
+
+
+#: Conversations that reach what _command_sent reports: the recipient past max_recipients (2 here),
+#: a BDAT message abandoned by MAIL or RSET, DATA with an argument, and a recipient count that a
+#: later MAIL starts again.
+SCRIPTED = [
+    [(1, b"220 mx ESMTP\r\n"), (0, b"EHLO a\r\n"), (1, b"250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n"),
+     (0, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nRCPT TO:<g@h>\r\n"),
+     (1, b"250 ok\r\n250 ok\r\n250 ok\r\n452 too many\r\n"),
+     (0, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nDATA x\r\n"),
+     (1, b"250 ok\r\n250 ok\r\n250 ok\r\n501 no argument\r\n"),
+     (0, b"BDAT 3\r\nabc"), (1, b"250 3 octets\r\n"), (0, b"MAIL FROM:<x@y>\r\n"), (1, b"250 ok\r\n"),
+     (0, b"RCPT TO:<c@d>\r\nBDAT 2\r\nxy"), (1, b"250 ok\r\n250 2 octets\r\n"), (0, b"RSET\r\n"),
+     (1, b"250 reset\r\n"), (0, b"RCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nRCPT TO:<g@h>\r\n"),
+     (1, b"250 ok\r\n250 ok\r\n452 too many\r\n"), (0, b"QUIT\r\n"), (1, b"221 bye\r\n")],
+]
+
+
+@pytest.mark.parametrize("script", SCRIPTED)
+def test_scripted_conversations(script):
+    limits = replace(DEFAULT_LIMITS, max_recipients=2)
+    python_events, python_trace = feed_each(SmtpConversation(limits=limits), script, False)
+    assert {"too_many_recipients", "bdat_without_last", "data_with_argument"} <= \
+        {e.kind for e in python_events if type(e).__name__ == "Anomaly"}
+    assert feed_each(SmtpConversation(limits=limits), script, True) == (python_events, python_trace)
