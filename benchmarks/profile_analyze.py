@@ -3,6 +3,7 @@
 
     python benchmarks/profile_analyze.py [CAPTURE] --stages   # CPU seconds of each stage
     python benchmarks/profile_analyze.py [CAPTURE] --timeline # what the reading process does when
+    python benchmarks/profile_analyze.py [CAPTURE] --replay   # a worker's session work, C and Python
     python benchmarks/profile_analyze.py [CAPTURE] [--top 30] [--sort tottime]   # cProfile
 
 ``--stages`` runs each pipeline stage in its own child process, each doing everything the previous
@@ -23,6 +24,12 @@ session tables, each table provider's ``prepare`` and ``build``, the parses aske
 first to the last ``Workers.parse``), the end of the hand-off (``Workers._finish``); then the
 workers' CPU time and the transfer costs (pickling requests, unpickling answers, by kind; a feeding
 thread's pickling includes its waits for the interpreter lock).
+
+``--replay`` records every SMTP session as ``read`` records it for a worker (its calls on a decoder,
+with its bytes: a ``SessionJob``), then times, three times each, what a worker does with the jobs
+(``pipeline.replay``: decode and build the records) with the C fast path and without it (the
+Python decoder, feeding and record builder; the C object builders stay): CPU seconds, the best of
+three.  Pickling is not in it.
 
 Every stage holds the cyclic garbage collector as ``read`` does (``pipeline.collector_paused``), so
 the stages add up to what ``read`` pays, all in one process.  cProfile adds a roughly constant cost
@@ -275,6 +282,42 @@ def timeline(capture: Path, workers: int | None) -> None:
         print(f"{key}: {value:.3f} s")
 
 
+def replay_costs(capture: Path) -> None:
+    """``--replay``: see the module docstring."""
+    from smtpsniff.capture.files import open_capture
+    from smtpsniff.limits import DEFAULT_LIMITS
+    from smtpsniff.net import native
+    from smtpsniff.pipeline import SessionOffload, SmtpPipeline, collector_paused, replay
+    from smtpsniff.records.builder import SharedValues
+
+    class Jobs(SessionOffload):
+        def __init__(self) -> None:
+            self.jobs: list = []
+
+        def active(self) -> bool:
+            return True
+
+        def submit(self, job, deliver, size) -> None:
+            self.jobs.append(job)
+
+    offload = Jobs()
+    with collector_paused():
+        with open_capture(str(capture)) as reader:
+            SmtpPipeline(offload=offload).feed_all(reader)
+        print(f"{len(offload.jobs)} sessions recorded\n| replay | CPU s, best of 3 |\n|---|---:|")
+        for label, readers in (("C fast path", native.smtp_functions()), ("Python", None)):
+            if label == "C fast path" and readers is None:
+                continue  # not built, or SMTPSNIFF_NATIVE=0
+            best = float("inf")
+            for _ in range(3):
+                shared = SharedValues()
+                started = time.process_time()
+                records = [replay(job, DEFAULT_LIMITS, shared, readers) for job in offload.jobs]
+                best = min(best, time.process_time() - started)
+                del records
+            print(f"| {label} | {best:.3f} |", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap")
@@ -287,8 +330,13 @@ def main(argv: list[str] | None = None) -> int:
                         "process) or the timed one (default: read's own)")
     p.add_argument("--timeline", action="store_true",
                    help="when each phase of the reading process ran, in one read as users run it")
+    p.add_argument("--replay", action="store_true",
+                   help="CPU seconds of a worker's session work (decoding, records), with and without C")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # one stage, in a child process
     args = p.parse_args(argv)
+    if args.replay:
+        replay_costs(args.capture)
+        return 0
     if args.timeline:
         timeline(args.capture, args.workers)
         return 0
