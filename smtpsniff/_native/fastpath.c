@@ -3296,8 +3296,8 @@ fail:
 static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
 {
     const Py_ssize_t *to = be->t_off, *ro = be->r_off;
-    PyObject *ts, *code, *frame, *index, *t, *text_in, *shared, *verb, *stage, *enhanced, *lines;
-    PyObject *text = NULL, *trans_index = NULL; /* new references */
+    PyObject *ts, *code, *frame, *index, *text_in, *shared, *verb, *stage, *enhanced, *lines;
+    PyObject *t = NULL, *text = NULL, *trans_index = NULL; /* new references */
     PyObject **stages = be->stages;
     int message_end = 0, is;
     READ(ts, r, ro[ER_TS], "ts_ns");
@@ -3317,14 +3317,14 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         PyObject *values = OSLOT(shared, be->values_off);
         if (values == NULL || !PyDict_CheckExact(values)) {
             PyErr_SetString(PyExc_TypeError, "SharedValues._values is no dict");
-            goto fail_t;
+            goto fail;
         }
         text = PyDict_SetDefault(values, text_in, text_in);
         Py_XINCREF(text);
     } else
         text = call_method1(shared, "text", text_in);
     if (text == NULL)
-        goto fail_t;
+        goto fail;
     if (index == Py_None)
         trans_index = Py_NewRef(Py_None);
     else {
@@ -3332,15 +3332,15 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         READ(rows, b, be->b_off[B_COMMAND_ROWS], "_command_rows");
         if (!PyDict_CheckExact(rows)) {
             PyErr_SetString(PyExc_TypeError, "SessionBuilder._command_rows is no dict");
-            goto fail_t;
+            goto fail;
         }
         cmd = PyDict_GetItemWithError(rows, index);
         if (cmd == NULL && PyErr_Occurred())
-            goto fail_t;
+            goto fail;
         if (cmd != NULL && cmd != Py_None) {
             if (!PyList_CheckExact(cmd) || PyList_GET_SIZE(cmd) != CMD_ROW_SIZE) {
                 PyErr_SetString(PyExc_TypeError, "a command row is no list of its fields");
-                goto fail_t;
+                goto fail;
             }
             trans_index = Py_NewRef(PyList_GET_ITEM(cmd, CMD_TRANS));
             if (PyList_GET_ITEM(cmd, CMD_REPLY_CODE) == Py_None) {
@@ -3353,11 +3353,11 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
             READ(by_message, b, be->b_off[B_MESSAGE_TRANS], "_message_trans");
             if (!PyDict_CheckExact(by_message)) {
                 PyErr_SetString(PyExc_TypeError, "SessionBuilder._message_trans is no dict");
-                goto fail_t;
+                goto fail;
             }
             trans_index = PyDict_GetItemWithError(by_message, index);
             if (trans_index == NULL && PyErr_Occurred())
-                goto fail_t;
+                goto fail;
             trans_index = Py_NewRef(trans_index != NULL ? trans_index : Py_None);
         }
     }
@@ -3366,45 +3366,45 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
     READ(enhanced, r, ro[ER_ENHANCED], "enhanced_code");
     if (stage == stages[S_COMMAND] && (is = PySet_Contains(be->quiet_verbs, verb)) != 0) {
         if (is < 0)
-            goto fail_t;
+            goto fail;
         /* the reply changes nothing but its command's row */
     } else if (stage == stages[S_GREETING] || (is = PyObject_RichCompareBool(verb, be->greeting_verb, Py_EQ)) != 0) {
         if (stage != stages[S_GREETING] && is < 0)
-            goto fail_t;
+            goto fail;
         if (OSLOT(b, be->b_off[B_BANNER]) == Py_None) {
             slot_write(b, be->b_off[B_BANNER], text);
             slot_write(b, be->b_off[B_GREETING_CODE], code);
         } else if (OSLOT(b, be->b_off[B_BANNER]) == NULL) {
             slot_read(b, be->b_off[B_BANNER], "_banner");
-            goto fail_t;
+            goto fail;
         }
     } else {
         PyObject *t_index;
         int mail;
         if ((mail = is_verb(be, verb, V_MAIL)) < 0)
-            goto fail_t;
+            goto fail;
         if (mail) {
             if ((t_index = slot_read(t, to[T_INDEX], "trans_index")) == NULL
                 || (mail = PyObject_RichCompareBool(trans_index, t_index, Py_EQ)) < 0)
-                goto fail_t;
+                goto fail;
         }
         if (mail)
             slot_write(t, to[T_MAIL_REPLY_CODE], code);
         else if ((is = is_verb(be, verb, V_RCPT)) != 0) {
             PyObject *by_command, *rcpt;
             if (is < 0 || (by_command = slot_read(t, to[T_RCPT_BY_COMMAND], "rcpt_by_command")) == NULL)
-                goto fail_t;
+                goto fail;
             if (!PyDict_CheckExact(by_command)) {
                 PyErr_SetString(PyExc_TypeError, "_Transaction.rcpt_by_command is no dict");
-                goto fail_t;
+                goto fail;
             }
             rcpt = PyDict_GetItemWithError(by_command, index);
             if (rcpt == NULL && PyErr_Occurred())
-                goto fail_t;
+                goto fail;
             if (rcpt != NULL && rcpt != Py_None) {
                 if (!PyList_CheckExact(rcpt) || PyList_GET_SIZE(rcpt) != RCPT_ROW_SIZE) {
                     PyErr_SetString(PyExc_TypeError, "a recipient row is no list of its fields");
-                    goto fail_t;
+                    goto fail;
                 }
                 PyList_SetItem(rcpt, RCPT_REPLY_CODE, Py_NewRef(code));
                 PyList_SetItem(rcpt, RCPT_REPLY_TEXT, Py_NewRef(text));
@@ -3415,33 +3415,33 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         } else if (stage == stages[S_DATA_END]) {
             PyObject *data_code, *active;
             if ((data_code = slot_read(t, to[T_DATA_REPLY_CODE], "data_reply_code")) == NULL)
-                goto fail_t;
+                goto fail;
             if (data_code == Py_None) {
                 if ((is = is_verb(be, verb, V_BDAT)) < 0)
-                    goto fail_t;
+                    goto fail;
                 if (is)
                     slot_write(t, to[T_DATA_REPLY_CODE], code);
             }
             slot_write(t, to[T_FINAL_REPLY_CODE], code);
             if ((active = slot_read(t, to[T_ACTIVE], "active")) == NULL || (is = PyObject_IsTrue(active)) < 0)
-                goto fail_t;
+                goto fail;
             if (is) {
                 PyObject *t_index2 = slot_read(t, to[T_INDEX], "trans_index");
                 if (t_index2 == NULL)
-                    goto fail_t;
+                    goto fail;
                 Py_SETREF(trans_index, Py_NewRef(t_index2));
             }
             message_end = 1;
         } else if ((is = is_verb(be, verb, V_AUTH)) != 0 && stage == stages[S_COMMAND]) {
             if (is < 0)
-                goto fail_t;
+                goto fail;
             slot_write(b, be->b_off[B_AUTH_REPLY_CODE], code);
         } else if (is < 0)
-            goto fail_t;
+            goto fail;
         else if ((is = is_verb(be, verb, V_STARTTLS)) != 0) {
             int ok;
             if (is < 0 || (ok = PyObject_RichCompareBool(code, be->code_220, Py_EQ)) < 0)
-                goto fail_t;
+                goto fail;
             if (ok)
                 slot_write(b, be->b_off[B_STARTTLS_USED], Py_True);
         }
@@ -3453,43 +3453,42 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         READ(lines, r, ro[ER_LINES], "lines");
         if (!PyList_Check(replies)) {
             PyErr_SetString(PyExc_TypeError, "SessionBuilder._replies is no list");
-            goto fail_t;
+            goto fail;
         }
         Py_ssize_t n_lines = PyObject_Size(lines);
         if (n_lines < 0)
-            goto fail_t;
+            goto fail;
         if (stage == stages[S_COMMAND] || stage == stages[S_GREETING])
             stage_value = Py_NewRef(Py_None);
         else if ((stage_value = PyObject_GetAttrString(stage, "_value_")) == NULL)
-            goto fail_t;
+            goto fail;
         PyObject *vals[REPLY_RECORD_FIELDS] = {
             Py_NewRef(session_id), PyLong_FromSsize_t(PyList_GET_SIZE(replies)), Py_NewRef(ts), Py_NewRef(frame),
             Py_NewRef(code), Py_NewRef(enhanced), Py_NewRef(text), PyLong_FromSsize_t(n_lines), Py_NewRef(verb),
             stage_value, Py_NewRef(index), Py_NewRef(trans_index)};
         PyObject *record = new_frozen(be->record_type, be->rec_off, vals, REPLY_RECORD_FIELDS);
         if (record == NULL)
-            goto fail_t;
+            goto fail;
         int bad = PyList_Append(replies, record);
         Py_DECREF(record);
         if (bad < 0)
-            goto fail_t;
+            goto fail;
     }
     if (message_end) {
         PyObject *count, *more;
         READ(count, b, be->b_off[B_TRANSFERRED], "_messages_transferred");
         if ((more = PyNumber_Add(count, be->one)) == NULL)
-            goto fail_t;
+            goto fail;
         Py_XSETREF(OSLOT(b, be->b_off[B_TRANSFERRED]), more);
         if (write_current(b) < 0)
-            goto fail_t;
+            goto fail;
     }
     Py_DECREF(t);
     Py_DECREF(text);
     Py_DECREF(trans_index);
     return 0;
-fail_t:
-    Py_DECREF(t);
 fail:
+    Py_XDECREF(t);
     Py_XDECREF(text);
     Py_XDECREF(trans_index);
     return -1;
@@ -3689,7 +3688,7 @@ enum { CA_CSPLIT, CA_SSPLIT, CA_CMODE, CA_SMODE, CA_C_COMMAND, CA_C_REPLY, CA_CO
 static const char *const CONVERSATION_NAMES[CA_COUNT] = {
     "_csplit", "_ssplit", "_cmode", "_smode", "_c_command", "_c_reply", "_command_longest", "_reply_longest",
     "_reply_lines_most", "_pending", "_greeted", "_caps_pipelining", "_next_index", "_reply", "_after_gap",
-    "_state", "limit", "buffer", "skipping", "verb", "stage", "index", "append", "popleft", "_client", "_server",
+    "_state", "limit", "buffer", "skipping", "verb", "stage", "index", "append", "popleft", "feed_client", "feed_server",
     "_native_command", "_native_reply", "_answered", "_msg", "_rcpts", "_limits", "max_recipients", "_tls",
     "hello_done", "bytes"};
 
@@ -3782,7 +3781,8 @@ static int splitter_idle(ConversationFeed *cf, Fixed *x, int side)
     return skipping < 0 ? -1 : !skipping;
 }
 
-/* conv.<method>(data, pos, ts, frame, out): the rest of a delivery in Python. */
+/* conv.feed_client or feed_server (data, pos, ts, frame, out): the rest of a delivery in Python (for
+ * SmtpConversation, _client or _server). */
 static int feed_rest(ConversationFeed *cf, PyObject *conv, int which, PyObject *data, Py_ssize_t pos,
                      PyObject *ts, PyObject *frame, PyObject *out)
 {

@@ -175,9 +175,9 @@ def test_hand_over_and_other_classes():
     fed = []
 
     class Watched(SmtpConversation):
-        def _client(self, data, pos, ts_ns, frame, out):
+        def feed_client(self, data, pos, ts_ns, frame, out):
             fed.append(pos)
-            super()._client(data, pos, ts_ns, frame, out)
+            super().feed_client(data, pos, ts_ns, frame, out)
 
     mine, theirs = [], []
     C_FEED(Watched(), chunks.directions, chunks.parts, chunks.times, mine, 10**9, lambda: None)
