@@ -192,7 +192,9 @@ def timeline(capture: Path, workers: int | None) -> None:
     import resource
 
     import smtpsniff
-    from smtpsniff.analysis import workers as workers_module  # (no pandas: read imports it itself)
+    from smtpsniff.analysis import (
+        workers as workers_module,  # (no pandas: read imports it itself)
+    )
 
     marks: list[tuple[str, float, float]] = []
     costs: dict[str, float] = {}
@@ -287,7 +289,12 @@ def replay_costs(capture: Path) -> None:
     from smtpsniff.capture.files import open_capture
     from smtpsniff.limits import DEFAULT_LIMITS
     from smtpsniff.net import native
-    from smtpsniff.pipeline import SessionOffload, SmtpPipeline, collector_paused, replay
+    from smtpsniff.pipeline import (
+        SessionOffload,
+        SmtpPipeline,
+        collector_paused,
+        replay,
+    )
     from smtpsniff.records.builder import SharedValues
 
     class Jobs(SessionOffload):

@@ -70,3 +70,25 @@ def realistic_messages(count: int = 120, seed: int = 1) -> list[bytes]:
         stuffed = make_capture.realistic_message(rng, f"user{n}@example.org", [f"rcpt{n}@example.net"], n)
         messages.append(re.sub(rb"(?m)^\.\.", b".", stuffed))
     return messages
+
+
+def session_jobs(path: Path) -> list:
+    """The SMTP sessions of a capture as jobs (``pipeline.SessionJob``), each recorded as
+    ``smtpsniff.read`` records a session for a worker process to decode."""
+    from smtpsniff.capture.files import open_capture
+    from smtpsniff.pipeline import SessionOffload, SmtpPipeline
+
+    class Jobs(SessionOffload):
+        def __init__(self) -> None:
+            self.jobs: list = []
+
+        def active(self) -> bool:
+            return True
+
+        def submit(self, job, deliver, size) -> None:
+            self.jobs.append(job)
+
+    offload = Jobs()
+    with open_capture(path) as reader:
+        SmtpPipeline(offload=offload).feed_all(reader)
+    return offload.jobs

@@ -3122,6 +3122,23 @@ static PyObject *params_text(BuilderEvents *be, PyObject *params)
     return any ? PyObject_CallOneArg(be->params_text, params) : PyUnicode_FromStringAndSize("", 0);
 }
 
+/* SessionBuilder._activate on row t (-1 on error): a row not active yet starts at this command. */
+static int activate(BuilderEvents *be, PyObject *b, PyObject *t, PyObject *ts, PyObject *frame)
+{
+    const Py_ssize_t *to = be->t_off;
+    PyObject *active = slot_read(t, to[T_ACTIVE], "active"), *helo;
+    int on = active == NULL ? -1 : PyObject_IsTrue(active);
+    if (on != 0)
+        return on < 0 ? -1 : 0;
+    if ((helo = slot_read(b, be->b_off[B_HELO], "_helo")) == NULL)
+        return -1;
+    slot_write(t, to[T_ACTIVE], Py_True);
+    slot_write(t, to[T_TS], ts);
+    slot_write(t, to[T_FRAME], frame);
+    slot_write(t, to[T_HELO], helo);
+    return 0;
+}
+
 /* SessionBuilder._on_command. */
 static int be_command(BuilderEvents *be, PyObject *b, PyObject *c)
 {
@@ -3139,20 +3156,9 @@ static int be_command(BuilderEvents *be, PyObject *b, PyObject *c)
     if ((is = is_verb(be, verb, V_RCPT)) < 0)
         goto fail;
     if (is) {
-        if ((t = current_row(be, b)) == NULL)
+        if ((t = current_row(be, b)) == NULL || activate(be, b, t, ts, frame) < 0)
             goto fail;
-        PyObject *active, *rcpt_list, *by_command, *address, *params, *helo;
-        READ(active, t, to[T_ACTIVE], "active");
-        int on = PyObject_IsTrue(active);
-        if (on < 0)
-            goto fail;
-        if (!on) {
-            READ(helo, b, be->b_off[B_HELO], "_helo");
-            slot_write(t, to[T_ACTIVE], Py_True);
-            slot_write(t, to[T_TS], ts);
-            slot_write(t, to[T_FRAME], frame);
-            slot_write(t, to[T_HELO], helo);
-        }
+        PyObject *rcpt_list, *by_command, *address, *params;
         READ(trans_index, t, to[T_INDEX], "trans_index");
         held = Py_NewRef(trans_index);
         READ(rcpt_list, t, to[T_RCPT], "rcpt");
@@ -3188,20 +3194,9 @@ static int be_command(BuilderEvents *be, PyObject *b, PyObject *c)
     } else if ((is = is_verb(be, verb, V_MAIL)) != 0) {
         if (is < 0 || write_current(b) < 0)
             goto fail;
-        if ((t = current_row(be, b)) == NULL)
+        if ((t = current_row(be, b)) == NULL || activate(be, b, t, ts, frame) < 0)
             goto fail;
-        PyObject *active, *helo, *address, *params;
-        READ(active, t, to[T_ACTIVE], "active");
-        int on = PyObject_IsTrue(active);
-        if (on < 0)
-            goto fail;
-        if (!on) { /* _activate */
-            READ(helo, b, be->b_off[B_HELO], "_helo");
-            slot_write(t, to[T_ACTIVE], Py_True);
-            slot_write(t, to[T_TS], ts);
-            slot_write(t, to[T_FRAME], frame);
-            slot_write(t, to[T_HELO], helo);
-        }
+        PyObject *address, *params;
         READ(address, c, co[EC_ADDRESS], "address");
         slot_write(t, to[T_MAIL_FROM], address != Py_None ? address : argument);
         READ(params, c, co[EC_PARAMS], "params");
@@ -3781,6 +3776,21 @@ static int splitter_idle(ConversationFeed *cf, Fixed *x, int side)
     return skipping < 0 ? -1 : !skipping;
 }
 
+/* conv.<which> = TRANSITIONS.get((conv.<which>, trigger), conv.<which>): states.advance on one of the
+ * conversation's states (-1 on error). */
+static int advance_attr(ConversationFeed *cf, PyObject *conv, int which, PyObject *trigger)
+{
+    PyObject *now = CGET(cf, conv, which), *key = NULL, *moved = NULL;
+    int bad = now == NULL || (key = PyTuple_Pack(2, now, trigger)) == NULL;
+    if (!bad) {
+        moved = PyDict_GetItemWithError(cf->transitions, key);
+        bad = (moved == NULL && PyErr_Occurred()) || PyObject_SetAttr(conv, cf->names[which], moved ? moved : now) < 0;
+    }
+    Py_XDECREF(now);
+    Py_XDECREF(key);
+    return bad ? -1 : 0;
+}
+
 /* conv.feed_client or feed_server (data, pos, ts, frame, out): the rest of a delivery in Python (for
  * SmtpConversation, _client or _server). */
 static int feed_rest(ConversationFeed *cf, PyObject *conv, int which, PyObject *data, Py_ssize_t pos,
@@ -3844,43 +3854,66 @@ out:
     return done;
 }
 
+/* The next line of side 0 (client) or 1 (server) at data[*pos:] the usual way decodes: the
+ * conversation's C reader's tuple of its pieces (a new reference in *parsed), read when the side is
+ * in command or reply mode (the server with no reply begun), its splitter between lines.  1: a line;
+ * 0: none, the rest of the delivery is Python's (*pos moved to the end when it was TLS bytes, only
+ * counted); -1: an error. */
+static int next_line(ConversationFeed *cf, PyObject *conv, Fixed *x, int side, PyObject *data, Py_ssize_t *pos,
+                     PyObject **parsed)
+{
+    PyObject *mode = CGET(cf, conv, side ? CA_SMODE : CA_CMODE);
+    if (mode == NULL)
+        return -1;
+    Py_DECREF(mode); /* compared by identity: the enum member outlives this */
+    if (mode == cf->tls_mode[side]) {
+        int counted = tls_count(cf, conv, side, PyBytes_GET_SIZE(data) - *pos);
+        if (counted > 0)
+            *pos = PyBytes_GET_SIZE(data);
+        return counted < 0 ? -1 : 0;
+    }
+    if (mode != (side ? cf->reply_mode : cf->command_mode))
+        return 0;
+    if (side) {
+        PyObject *reply = CGET(cf, conv, CA_REPLY);
+        if (reply == NULL)
+            return -1;
+        Py_DECREF(reply);
+        if (reply != Py_None)
+            return 0;
+    }
+    int idle = splitter_idle(cf, x, side);
+    if (idle <= 0)
+        return idle;
+    PyObject *line = side ? read_line(x, 1, data, *pos, x->reply_longest, x->reply_lines_most)
+                          : read_line(x, 0, data, *pos, x->limit, x->command_longest);
+    if (line == NULL)
+        return -1;
+    if (line == Py_None) {
+        Py_DECREF(line);
+        return 0;
+    }
+    if (!PyTuple_CheckExact(line) || PyTuple_GET_SIZE(line) != (side ? 7 : 8)) {
+        Py_DECREF(line);
+        PyErr_SetString(PyExc_TypeError, "a C line reader gave no tuple of its pieces");
+        return -1;
+    }
+    *parsed = line;
+    return 1;
+}
+
 /* SmtpConversation._client(data, 0, ts, frame, out). */
 static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
                        PyObject *frame, PyObject *out)
 {
     Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
     while (pos < end) {
-        PyObject *mode = CGET(cf, conv, CA_CMODE);
-        if (mode == NULL)
-            return -1;
-        Py_DECREF(mode); /* compared by identity: the enum member outlives this */
-        if (mode == cf->tls_mode[0]) {
-            int counted = tls_count(cf, conv, 0, end - pos);
-            if (counted < 0)
-                return -1;
-            if (counted)
-                pos = end;
-            break;
-        }
-        if (mode != cf->command_mode)
-            break;
-        int idle = splitter_idle(cf, x, 0);
-        if (idle <= 0) {
-            if (idle < 0)
+        PyObject *parsed = NULL;
+        int found = next_line(cf, conv, x, 0, data, &pos, &parsed);
+        if (found <= 0) {
+            if (found < 0)
                 return -1;
             break;
-        }
-        PyObject *parsed = read_line(x, 0, data, pos, x->limit, x->command_longest);
-        if (parsed == NULL)
-            return -1;
-        if (parsed == Py_None) {
-            Py_DECREF(parsed);
-            break;
-        }
-        if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 8) {
-            Py_DECREF(parsed);
-            PyErr_SetString(PyExc_TypeError, "the C command reader gave no 8-tuple");
-            return -1;
         }
         Py_ssize_t next = PyLong_AsSsize_t(PyTuple_GET_ITEM(parsed, 0));
         if (next < 0 && PyErr_Occurred()) {
@@ -3947,17 +3980,7 @@ static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
                 bad = count == NULL || PyObject_SetAttr(conv, cf->names[CA_RCPTS], count) < 0;
                 Py_XDECREF(count);
             } else if (!bad && (kind == SV_DATA || kind == SV_STARTTLS)) {
-                /* advance(self._cmode, SENT_DATA or SENT_STARTTLS) */
-                PyObject *mode = CGET(cf, conv, CA_CMODE), *key = NULL, *moved = NULL;
-                bad = mode == NULL
-                      || (key = PyTuple_Pack(2, mode, kind == SV_DATA ? cf->sent_data : cf->sent_starttls)) == NULL;
-                if (!bad) {
-                    moved = PyDict_GetItemWithError(cf->transitions, key);
-                    bad = (moved == NULL && PyErr_Occurred())
-                          || PyObject_SetAttr(conv, cf->names[CA_CMODE], moved ? moved : mode) < 0;
-                }
-                Py_XDECREF(mode);
-                Py_XDECREF(key);
+                bad = advance_attr(cf, conv, CA_CMODE, kind == SV_DATA ? cf->sent_data : cf->sent_starttls) < 0;
             }
             Py_XDECREF(index);
             Py_XDECREF(following);
@@ -3983,42 +4006,12 @@ static int feed_server(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
 {
     Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
     while (pos < end) {
-        PyObject *mode = CGET(cf, conv, CA_SMODE), *reply;
-        if (mode == NULL)
-            return -1;
-        Py_DECREF(mode); /* compared by identity */
-        if (mode == cf->tls_mode[1]) {
-            int counted = tls_count(cf, conv, 1, end - pos);
-            if (counted < 0)
-                return -1;
-            if (counted)
-                pos = end;
-            break;
-        }
-        if (mode != cf->reply_mode)
-            break;
-        if ((reply = CGET(cf, conv, CA_REPLY)) == NULL)
-            return -1;
-        Py_DECREF(reply);
-        if (reply != Py_None)
-            break;
-        int idle = splitter_idle(cf, x, 1);
-        if (idle <= 0) {
-            if (idle < 0)
+        PyObject *parsed = NULL;
+        int found = next_line(cf, conv, x, 1, data, &pos, &parsed);
+        if (found <= 0) {
+            if (found < 0)
                 return -1;
             break;
-        }
-        PyObject *parsed = read_line(x, 1, data, pos, x->reply_longest, x->reply_lines_most);
-        if (parsed == NULL)
-            return -1;
-        if (parsed == Py_None) {
-            Py_DECREF(parsed);
-            break;
-        }
-        if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 7) {
-            Py_DECREF(parsed);
-            PyErr_SetString(PyExc_TypeError, "the C reply reader gave no 7-tuple");
-            return -1;
         }
         /* pos, code, lines, text, raw, enhanced, class_mismatch */
         PyObject **f = &PyTuple_GET_ITEM(parsed, 0);
@@ -4096,16 +4089,7 @@ static int feed_server(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject 
                             if (only < 0)
                                 bad = 1;
                             else if (only) {
-                                PyObject *state = CGET(cf, conv, CA_STATE), *key = NULL, *moved = NULL;
-                                bad = state == NULL || (key = PyTuple_Pack(2, state, trigger)) == NULL;
-                                if (!bad) {
-                                    moved = PyDict_GetItemWithError(cf->transitions, key);
-                                    bad = moved == NULL && PyErr_Occurred();
-                                    if (!bad)
-                                        bad = PyObject_SetAttr(conv, cf->names[CA_STATE], moved ? moved : state) < 0;
-                                }
-                                Py_XDECREF(state);
-                                Py_XDECREF(key);
+                                bad = advance_attr(cf, conv, CA_STATE, trigger) < 0;
                                 done = 1;
                             }
                         }

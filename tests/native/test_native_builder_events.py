@@ -12,11 +12,10 @@ import random
 from pathlib import Path
 
 import pytest
-from corpus import all_capture_params
+from corpus import all_capture_params, session_jobs
 
-from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
-from smtpsniff.pipeline import SessionOffload, SmtpPipeline, _replay_ops, new_session
+from smtpsniff.pipeline import _replay_ops, new_session
 from smtpsniff.records.builder import SessionBuilder, SharedValues, add_events
 from smtpsniff.smtp.events import Command, Reply
 
@@ -24,26 +23,10 @@ C_ADD = add_events(True)
 pytestmark = pytest.mark.skipif(C_ADD is add_events(False), reason="the C extension is not built")
 
 
-class _Jobs(SessionOffload):
-    """Every SMTP session of a capture recorded as a job (what a worker process would decode)."""
-
-    def __init__(self) -> None:
-        self.jobs: list = []
-
-    def active(self) -> bool:
-        return True
-
-    def submit(self, job, deliver, size) -> None:
-        self.jobs.append(job)
-
-
 def sessions_events(path: Path) -> list[tuple]:
     """``(job, events)`` of each SMTP session of ``path``: its decoder's events, all in order."""
-    offload = _Jobs()
-    with open_capture(path) as reader:
-        SmtpPipeline(offload=offload).feed_all(reader)
     out = []
-    for job in offload.jobs:
+    for job in session_jobs(path):
         events: list = []
         session = new_session(job.opened, job.detected_by, DEFAULT_LIMITS, None, None)
         session.add = lambda builder, batch, events=events: events.extend(batch)  # gathered, built below

@@ -15,17 +15,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from corpus import all_capture_params
+from corpus import all_capture_params, session_jobs
 
-from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.net import native
 from smtpsniff.pipeline import (
     _CHUNKS,
     _FEED_CLIENT,
     _FEED_SERVER,
-    SessionOffload,
-    SmtpPipeline,
     _replay_ops,
     new_session,
 )
@@ -38,25 +35,11 @@ pytestmark = pytest.mark.skipif(C_FEED is None or native.smtp_functions() is Non
 SAMPLE = Path(__file__).resolve().parents[2] / "captures" / "smtp-sample.pcap"
 
 
-class _Jobs(SessionOffload):
-    def __init__(self) -> None:
-        self.jobs: list = []
-
-    def active(self) -> bool:
-        return True
-
-    def submit(self, job, deliver, size) -> None:
-        self.jobs.append(job)
-
-
 def capture_jobs(path: Path) -> list:
     """The capture's session jobs, each delivery among their operations in a StreamChunks: the
     pipeline records a connection's deliveries as StreamData (operations of their own) until the C
     flows table takes it over, in chunks; all of them go through the feeding under test here."""
-    offload = _Jobs()
-    with open_capture(path) as reader:
-        SmtpPipeline(offload=offload).feed_all(reader)
-    return [replace(job, ops=tuple(as_chunks(job.opened.conn_id, job.ops))) for job in offload.jobs]
+    return [replace(job, ops=tuple(as_chunks(job.opened.conn_id, job.ops))) for job in session_jobs(path)]
 
 
 def as_chunks(conn_id: int, ops) -> list:
