@@ -509,7 +509,6 @@ class SessionBuilder:
                                     tuple(self._auth_steps), tuple(self._plaintext), tuple(self._all_capabilities))
 
 
-
 #: SessionBuilder.add_all in C (``fastpath.BuilderEvents``), made once; None without the extension.
 _C_EVENTS = None if _fastpath is None or not hasattr(_fastpath, "BuilderEvents") else _fastpath.BuilderEvents(
     builder_type=SessionBuilder, transaction_type=_Transaction, shared_type=SharedValues, command_type=Command,
@@ -524,7 +523,7 @@ def add_events(native: bool) -> Callable[[SessionBuilder, list], None]:
     uses the C fast path, see :func:`smtpsniff.net.native.enabled`) and the extension built, a C
     function that runs the command and reply handlers of a :class:`SessionBuilder`, the events most
     sessions are made of, in C and calls the Python handlers for the rest (and a subclass's own
-    ``add_all``); else that method itself.  Both leave a builder in the same state: its records
+    ``add_all``); else a call of that method.  Both leave a builder in the same state: its records
     are the same."""
     if native and _C_EVENTS is not None:
         return _C_EVENTS

@@ -1257,5 +1257,8 @@ def chunk_feeder(native: bool) -> Callable[..., None] | None:
     command awaiting one (as :meth:`_server` does inline); and in TLS mode, once a side's hello
     is read, its bytes are counted (as :meth:`_tls_bytes`).  Everything else goes to the same
     Python methods, and the rest of a delivery the C code does not take to :meth:`_client` or
-    :meth:`_server` themselves.  Else None: the caller feeds each delivery itself."""
+    :meth:`_server` themselves.  Else None: the caller feeds each delivery itself.
+
+    The C code reads what :meth:`__init__` alone sets (the line splitters, the C readers, the
+    limits, the queue of commands awaiting a reply) once per call, everything else as it goes."""
     return _C_FEED.chunks if native and _C_FEED is not None else None
