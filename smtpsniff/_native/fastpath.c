@@ -3052,6 +3052,7 @@ typedef struct {
     PyObject *greeting_verb, *quiet_verbs, *helo_verbs, *params_text, *auth_mechanism;
     PyObject *verbs[V_COUNT];
     PyObject *code_220, *one;
+    PyObject *s_write_current, *s_text, *s_add_all; /* method names */
     Py_ssize_t b_off[B_COUNT], t_off[T_COUNT], c_off[EC_COUNT], r_off[ER_COUNT], rec_off[REPLY_RECORD_FIELDS];
     Py_ssize_t values_off;
 } BuilderEvents;
@@ -3094,23 +3095,19 @@ static PyObject *current_row(BuilderEvents *be, PyObject *b)
     return t;
 }
 
-/* obj.name(arg) (a new reference). */
-static PyObject *call_method1(PyObject *obj, const char *name, PyObject *arg)
+/* args[0].<name>(*args[1:nargs]), its result dropped: 0, or -1 on error (the Python handlers this part
+ * and the next hand a case to return None). */
+static int call_method(PyObject *name, PyObject *const *args, size_t nargs)
 {
-    PyObject *method = PyObject_GetAttrString(obj, name);
-    if (method == NULL)
-        return NULL;
-    PyObject *res = PyObject_CallOneArg(method, arg);
-    Py_DECREF(method);
-    return res;
+    PyObject *r = PyObject_VectorcallMethod(name, args, nargs, NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
 }
 
 /* SessionBuilder._write_current(), the Python method. */
-static int write_current(PyObject *b)
+static int write_current(BuilderEvents *be, PyObject *b)
 {
-    PyObject *r = PyObject_CallMethod(b, "_write_current", NULL);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
+    return call_method(be->s_write_current, &b, 1);
 }
 
 /* _params_text(params) if params else "" (a new reference). */
@@ -3192,7 +3189,7 @@ static int be_command(BuilderEvents *be, PyObject *b, PyObject *c)
         if (bad < 0)
             goto fail;
     } else if ((is = is_verb(be, verb, V_MAIL)) != 0) {
-        if (is < 0 || write_current(b) < 0)
+        if (is < 0 || write_current(be, b) < 0)
             goto fail;
         if ((t = current_row(be, b)) == NULL || activate(be, b, t, ts, frame) < 0)
             goto fail;
@@ -3287,6 +3284,27 @@ fail:
     return -1;
 }
 
+/* rows.get(key) of a builder's dict of rows, each a list of `size` fields (*row, borrowed): 1 found,
+ * 0 none (or None), -1 on error (`what` names the dict). */
+static int row_of(PyObject *rows, PyObject *key, Py_ssize_t size, const char *what, PyObject **row)
+{
+    if (!PyDict_CheckExact(rows)) {
+        PyErr_Format(PyExc_TypeError, "%s is no dict", what);
+        return -1;
+    }
+    PyObject *found = PyDict_GetItemWithError(rows, key);
+    if (found == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (found == Py_None)
+        return 0;
+    if (!PyList_CheckExact(found) || PyList_GET_SIZE(found) != size) {
+        PyErr_Format(PyExc_TypeError, "a row of %s is no list of its fields", what);
+        return -1;
+    }
+    *row = found;
+    return 1;
+}
+
 /* SessionBuilder._on_reply. */
 static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
 {
@@ -3316,27 +3334,21 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         }
         text = PyDict_SetDefault(values, text_in, text_in);
         Py_XINCREF(text);
-    } else
-        text = call_method1(shared, "text", text_in);
+    } else {
+        PyObject *call[2] = {shared, text_in};
+        text = PyObject_VectorcallMethod(be->s_text, call, 2, NULL);
+    }
     if (text == NULL)
         goto fail;
     if (index == Py_None)
         trans_index = Py_NewRef(Py_None);
     else {
-        PyObject *rows, *cmd;
+        PyObject *rows, *cmd = NULL;
         READ(rows, b, be->b_off[B_COMMAND_ROWS], "_command_rows");
-        if (!PyDict_CheckExact(rows)) {
-            PyErr_SetString(PyExc_TypeError, "SessionBuilder._command_rows is no dict");
+        int found = row_of(rows, index, CMD_ROW_SIZE, "SessionBuilder._command_rows", &cmd);
+        if (found < 0)
             goto fail;
-        }
-        cmd = PyDict_GetItemWithError(rows, index);
-        if (cmd == NULL && PyErr_Occurred())
-            goto fail;
-        if (cmd != NULL && cmd != Py_None) {
-            if (!PyList_CheckExact(cmd) || PyList_GET_SIZE(cmd) != CMD_ROW_SIZE) {
-                PyErr_SetString(PyExc_TypeError, "a command row is no list of its fields");
-                goto fail;
-            }
+        if (found) {
             trans_index = Py_NewRef(PyList_GET_ITEM(cmd, CMD_TRANS));
             if (PyList_GET_ITEM(cmd, CMD_REPLY_CODE) == Py_None) {
                 PyList_SetItem(cmd, CMD_REPLY_CODE, Py_NewRef(code));
@@ -3386,21 +3398,12 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         if (mail)
             slot_write(t, to[T_MAIL_REPLY_CODE], code);
         else if ((is = is_verb(be, verb, V_RCPT)) != 0) {
-            PyObject *by_command, *rcpt;
-            if (is < 0 || (by_command = slot_read(t, to[T_RCPT_BY_COMMAND], "rcpt_by_command")) == NULL)
+            PyObject *by_command, *rcpt = NULL;
+            int found;
+            if (is < 0 || (by_command = slot_read(t, to[T_RCPT_BY_COMMAND], "rcpt_by_command")) == NULL
+                || (found = row_of(by_command, index, RCPT_ROW_SIZE, "_Transaction.rcpt_by_command", &rcpt)) < 0)
                 goto fail;
-            if (!PyDict_CheckExact(by_command)) {
-                PyErr_SetString(PyExc_TypeError, "_Transaction.rcpt_by_command is no dict");
-                goto fail;
-            }
-            rcpt = PyDict_GetItemWithError(by_command, index);
-            if (rcpt == NULL && PyErr_Occurred())
-                goto fail;
-            if (rcpt != NULL && rcpt != Py_None) {
-                if (!PyList_CheckExact(rcpt) || PyList_GET_SIZE(rcpt) != RCPT_ROW_SIZE) {
-                    PyErr_SetString(PyExc_TypeError, "a recipient row is no list of its fields");
-                    goto fail;
-                }
+            if (found) {
                 PyList_SetItem(rcpt, RCPT_REPLY_CODE, Py_NewRef(code));
                 PyList_SetItem(rcpt, RCPT_REPLY_TEXT, Py_NewRef(text));
             }
@@ -3475,7 +3478,7 @@ static int be_reply(BuilderEvents *be, PyObject *b, PyObject *r)
         if ((more = PyNumber_Add(count, be->one)) == NULL)
             goto fail;
         Py_XSETREF(OSLOT(b, be->b_off[B_TRANSFERRED]), more);
-        if (write_current(b) < 0)
+        if (write_current(be, b) < 0)
             goto fail;
     }
     Py_DECREF(t);
@@ -3503,7 +3506,7 @@ static PyObject *BuilderEvents_call(PyObject *callable, PyObject *const *args, s
         return NULL;
     }
     if (!Py_IS_TYPE(b, be->builder_type) || !PyList_Check(events)) /* another class, or no list: its add_all */
-        return call_method1(b, "add_all", events);
+        return PyObject_VectorcallMethod(be->s_add_all, args, 2, NULL);
     PyObject *handlers = PyObject_GetAttrString(b, "_HANDLERS");
     if (handlers == NULL)
         return NULL;
@@ -3576,7 +3579,10 @@ static int BuilderEvents_init(BuilderEvents *be, PyObject *args, PyObject *kwarg
     for (int v = 0; v < V_COUNT; v++)
         if ((be->verbs[v] = PyUnicode_InternFromString(VERB_NAMES[v])) == NULL)
             return -1;
-    if ((be->code_220 = PyLong_FromLong(220)) == NULL || (be->one = PyLong_FromLong(1)) == NULL)
+    if ((be->code_220 = PyLong_FromLong(220)) == NULL || (be->one = PyLong_FromLong(1)) == NULL
+        || (be->s_write_current = PyUnicode_InternFromString("_write_current")) == NULL
+        || (be->s_text = PyUnicode_InternFromString("text")) == NULL
+        || (be->s_add_all = PyUnicode_InternFromString("add_all")) == NULL)
         return -1;
     PyTypeObject **fields[6] = {&be->builder_type, &be->transaction_type, &be->shared_type, &be->command_type,
                                 &be->reply_type, &be->record_type};
@@ -3598,42 +3604,31 @@ static PyObject *BuilderEvents_tp_call(PyObject *self, PyObject *args, PyObject 
     return PyVectorcall_Call(self, args, kwargs);
 }
 
+/* The objects a BuilderEvents was given, visited and cleared alike (its own constants are cleared only). */
+#define BE_OBJECTS(X) X(builder_type) X(transaction_type) X(shared_type) X(command_type) X(reply_type) \
+    X(record_type) X(stages[S_COMMAND]) X(stages[S_GREETING]) X(stages[S_DATA_START]) X(stages[S_DATA_END]) \
+    X(stages[S_BDAT_CHUNK]) X(greeting_verb) X(quiet_verbs) X(helo_verbs) X(params_text) X(auth_mechanism)
+
 static int BuilderEvents_traverse(BuilderEvents *be, visitproc visit, void *arg)
 {
-    Py_VISIT(be->builder_type);
-    Py_VISIT(be->transaction_type);
-    Py_VISIT(be->shared_type);
-    Py_VISIT(be->command_type);
-    Py_VISIT(be->reply_type);
-    Py_VISIT(be->record_type);
-    for (int i = 0; i < S_COUNT; i++)
-        Py_VISIT(be->stages[i]);
-    Py_VISIT(be->quiet_verbs);
-    Py_VISIT(be->helo_verbs);
-    Py_VISIT(be->params_text);
-    Py_VISIT(be->auth_mechanism);
+#define BE_VISIT(name) Py_VISIT(be->name);
+    BE_OBJECTS(BE_VISIT)
+#undef BE_VISIT
     return 0;
 }
 
 static int BuilderEvents_clear(BuilderEvents *be)
 {
-    Py_CLEAR(be->builder_type);
-    Py_CLEAR(be->transaction_type);
-    Py_CLEAR(be->shared_type);
-    Py_CLEAR(be->command_type);
-    Py_CLEAR(be->reply_type);
-    Py_CLEAR(be->record_type);
-    for (int i = 0; i < S_COUNT; i++)
-        Py_CLEAR(be->stages[i]);
-    Py_CLEAR(be->greeting_verb);
-    Py_CLEAR(be->quiet_verbs);
-    Py_CLEAR(be->helo_verbs);
-    Py_CLEAR(be->params_text);
-    Py_CLEAR(be->auth_mechanism);
+#define BE_CLEAR(name) Py_CLEAR(be->name);
+    BE_OBJECTS(BE_CLEAR)
+#undef BE_CLEAR
     for (int v = 0; v < V_COUNT; v++)
         Py_CLEAR(be->verbs[v]);
     Py_CLEAR(be->code_220);
     Py_CLEAR(be->one);
+    Py_CLEAR(be->s_write_current);
+    Py_CLEAR(be->s_text);
+    Py_CLEAR(be->s_add_all);
     return 0;
 }
 
@@ -3687,7 +3682,7 @@ static const char *const CONVERSATION_NAMES[CA_COUNT] = {
     "_native_command", "_native_reply", "_answered", "_msg", "_rcpts", "_limits", "max_recipients", "_tls",
     "hello_done", "bytes"};
 
-/* The verbs of _SENT_MOVES whose usual lines feed_client decodes (BDAT and AUTH are left to Python). */
+/* The verbs of _SENT_MOVES whose usual lines client_line decodes (BDAT and AUTH are left to Python). */
 enum { SV_MAIL, SV_RCPT, SV_RSET, SV_DATA, SV_STARTTLS, SV_COUNT, SV_QUEUED = SV_COUNT, SV_OTHER };
 static const char *const SENT_VERB_NAMES[SV_COUNT] = {"MAIL", "RCPT", "RSET", "DATA", "STARTTLS"};
 
@@ -3697,7 +3692,7 @@ typedef struct {
     PyObject *names[CA_COUNT];
     PyObject *queued_verbs, *command_mode, *reply_mode, *command_stage, *data_end_stage, *verb_moves, *no_moves,
         *end_moves, *state_only, *transitions, *new_command, *new_pending, *new_reply, *crlf, *auth, *code_334, *one;
-    /* the verbs of _SENT_MOVES decoded here (see feed_client), the DATA_START stage, the triggers of DATA
+    /* the verbs of _SENT_MOVES decoded here (see client_line), the DATA_START stage, the triggers of DATA
      * and STARTTLS, the TLS modes of each side and the directions (_tls's keys) */
     PyObject *verbs[SV_COUNT], *data_start_stage, *sent_data, *sent_starttls, *tls_mode[2], *direction[2];
 } ConversationFeed;
@@ -3799,10 +3794,10 @@ static int feed_rest(ConversationFeed *cf, PyObject *conv, int which, PyObject *
     PyObject *p = PyLong_FromSsize_t(pos);
     if (p == NULL)
         return -1;
-    PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[which], data, p, ts, frame, out, NULL);
+    PyObject *args[6] = {conv, data, p, ts, frame, out};
+    int bad = call_method(cf->names[which], args, 6);
     Py_DECREF(p);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
+    return bad;
 }
 
 /* reader(data, pos, a, b) of side (0: the command reader, 1: the reply reader), or None when the
@@ -3902,222 +3897,211 @@ static int next_line(ConversationFeed *cf, PyObject *conv, Fixed *x, int side, P
     return 1;
 }
 
-/* SmtpConversation._client(data, 0, ts, frame, out). */
-static int feed_client(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
+/* One line of the client in command mode, read by the C reader into `parsed`: decoded here when it is
+ * usual, else by _native_command (-1 on error). */
+static int client_line(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *parsed, PyObject *ts,
                        PyObject *frame, PyObject *out)
+{
+    PyObject *verb = PyTuple_GET_ITEM(parsed, 2), *arg = PyTuple_GET_ITEM(parsed, 3), *pending = x->pending;
+    PyObject *rcpts = NULL; /* RCPT: the transaction's recipients with this one */
+    int kind = SV_OTHER, usual = PySet_Contains(cf->queued_verbs, verb), queued = 0;
+    if (usual > 0)
+        kind = SV_QUEUED;
+    for (int v = 0; usual == 0 && v < SV_COUNT; v++) {
+        if ((usual = PyObject_RichCompareBool(verb, cf->verbs[v], Py_EQ)) > 0)
+            kind = v;
+    }
+    if (usual > 0)
+        usual = cget_true(cf, conv, CA_GREETED);
+    if (usual > 0 && (queued = PyObject_IsTrue(pending)) != 0) {
+        if (queued < 0)
+            usual = -1;
+        else {
+            PyObject *caps = CGET(cf, conv, CA_CAPS_PIPELINING);
+            usual = caps == NULL ? -1 : caps != Py_False;
+            Py_XDECREF(caps);
+        }
+    }
+    /* What _command_sent would report or do more is left to _native_command: a BDAT message to
+     * abandon (MAIL, RSET), the recipient past max_recipients, DATA with an argument. */
+    if (usual > 0 && (kind == SV_MAIL || kind == SV_RSET)) {
+        PyObject *msg = CGET(cf, conv, CA_MSG);
+        usual = msg == NULL ? -1 : msg == Py_None;
+        Py_XDECREF(msg);
+    } else if (usual > 0 && kind == SV_RCPT) {
+        PyObject *had = CGET(cf, conv, CA_RCPTS);
+        rcpts = had ? PyNumber_Add(had, cf->one) : NULL;
+        Py_XDECREF(had);
+        usual = rcpts == NULL ? -1 : PyObject_RichCompareBool(rcpts, x->recipients_cap, Py_NE);
+    } else if (usual > 0 && kind == SV_DATA) {
+        usual = PyObject_Not(arg);
+    }
+    int bad = usual < 0;
+    if (usual > 0) {
+        /* _native_command of a command with nothing to report, and _command_sent's moves */
+        PyObject *index = CGET(cf, conv, CA_NEXT_INDEX), *following = NULL, *command = NULL, *slot = NULL;
+        bad = index == NULL || (following = PyNumber_Add(index, cf->one)) == NULL
+              || PyObject_SetAttr(conv, cf->names[CA_NEXT_INDEX], following) < 0;
+        if (!bad) {
+            PyObject **f = &PyTuple_GET_ITEM(parsed, 0); /* pos, raw, verb, arg, address, address_raw, params, decoded */
+            PyObject *args[14] = {index, verb, f[3], f[1], Py_True, f[6], f[7], f[4], f[5],
+                                  queued ? Py_True : Py_False, cf->crlf, ts, frame, frame};
+            command = PyObject_Vectorcall(cf->new_command, args, 14, NULL);
+            bad = command == NULL || PyList_Append(out, command) < 0;
+        }
+        if (!bad) {
+            PyObject *stage = kind == SV_DATA ? cf->data_start_stage : cf->command_stage;
+            PyObject *args[5] = {index, verb, stage, ts, frame};
+            slot = PyObject_Vectorcall(cf->new_pending, args, 5, NULL);
+            PyObject *r = slot == NULL ? NULL : PyObject_CallOneArg(x->append, slot);
+            bad = r == NULL;
+            Py_XDECREF(r);
+        }
+        if (!bad && (kind == SV_MAIL || kind == SV_RCPT)) {
+            PyObject *count = kind == SV_RCPT ? Py_NewRef(rcpts) : PyLong_FromLong(0);
+            bad = count == NULL || PyObject_SetAttr(conv, cf->names[CA_RCPTS], count) < 0;
+            Py_XDECREF(count);
+        } else if (!bad && (kind == SV_DATA || kind == SV_STARTTLS)) {
+            bad = advance_attr(cf, conv, CA_CMODE, kind == SV_DATA ? cf->sent_data : cf->sent_starttls) < 0;
+        }
+        Py_XDECREF(index);
+        Py_XDECREF(following);
+        Py_XDECREF(command);
+        Py_XDECREF(slot);
+    } else if (!bad) {
+        PyObject *call[5] = {conv, parsed, ts, frame, out};
+        bad = call_method(cf->names[CA_NATIVE_COMMAND], call, 5) < 0;
+    }
+    Py_XDECREF(rcpts);
+    return bad ? -1 : 0;
+}
+
+/* One reply of the server in reply mode, read by the C reader into `parsed`: dispatched here when it
+ * answers the oldest command awaiting one (no AUTH challenge), else by _native_reply (-1 on error). */
+static int server_line(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *parsed, PyObject *ts,
+                       PyObject *frame, PyObject *out)
+{
+    /* pos, code, lines, text, raw, enhanced, class_mismatch */
+    PyObject **f = &PyTuple_GET_ITEM(parsed, 0);
+    PyObject *pending = x->pending, *slot = NULL, *verb = NULL, *stage = NULL, *index = NULL;
+    int bad = 0, done = 0;
+    int usual = PyObject_IsTrue(pending);
+    if (usual > 0)
+        usual = cget_true(cf, conv, CA_GREETED);
+    if (usual > 0) {
+        int mismatch = PyObject_IsTrue(f[6]);
+        usual = mismatch < 0 ? -1 : !mismatch;
+    }
+    if (usual > 0) {
+        /* the usual reply: it answers the oldest command awaiting one, and is no AUTH challenge */
+        slot = PySequence_GetItem(pending, 0);
+        verb = slot ? PyObject_GetAttr(slot, cf->names[CA_VERB]) : NULL;
+        stage = verb ? PyObject_GetAttr(slot, cf->names[CA_STAGE]) : NULL;
+        if (stage == NULL)
+            usual = -1;
+        else {
+            int challenge = PyObject_RichCompareBool(f[1], cf->code_334, Py_EQ);
+            if (challenge > 0)
+                challenge = PyObject_RichCompareBool(verb, cf->auth, Py_EQ);
+            if (challenge > 0)
+                challenge = stage == cf->command_stage;
+            usual = challenge < 0 ? -1 : !challenge;
+        }
+    }
+    bad = usual < 0;
+    if (usual > 0) {
+        PyObject *r = PyObject_CallNoArgs(x->popleft), *after_gap = NULL;
+        PyObject *reply_event = NULL;
+        bad = r == NULL || (index = PyObject_GetAttr(slot, cf->names[CA_INDEX])) == NULL
+              || (after_gap = CGET(cf, conv, CA_AFTER_GAP)) == NULL
+              || PyObject_SetAttr(conv, cf->names[CA_AFTER_GAP], Py_False) < 0;
+        Py_XDECREF(r);
+        if (!bad) {
+            Py_ssize_t n_lines = PyObject_Size(f[2]);
+            PyObject *args[14] = {f[1], f[5], f[2], f[3], f[4], index, verb, stage, n_lines > 1 ? Py_True : Py_False,
+                                  Py_True, after_gap, ts, frame, frame};
+            bad = n_lines < 0 || (reply_event = PyObject_Vectorcall(cf->new_reply, args, 14, NULL)) == NULL
+                  || PyList_Append(out, reply_event) < 0;
+        }
+        Py_XDECREF(after_gap);
+        Py_XDECREF(reply_event);
+        if (!bad) {
+            /* _answered's look-up of what the reply moves: most move nothing or the session state alone */
+            PyObject *moves = NULL, *trigger = NULL;
+            if (stage == cf->command_stage) {
+                moves = PyDict_GetItemWithError(cf->verb_moves, verb);
+                if (moves == NULL && !PyErr_Occurred())
+                    moves = cf->no_moves;
+            } else if (stage == cf->data_end_stage)
+                moves = cf->end_moves;
+            else
+                moves = Py_None;
+            if (moves == NULL)
+                bad = 1;
+            else if (moves != Py_None) {
+                if (!PyTuple_CheckExact(moves) || PyTuple_GET_SIZE(moves) != 2
+                    || !PyDict_CheckExact(PyTuple_GET_ITEM(moves, 0))) {
+                    PyErr_SetString(PyExc_TypeError, "reply moves must be (dict, default) pairs");
+                    bad = 1;
+                } else {
+                    trigger = PyDict_GetItemWithError(PyTuple_GET_ITEM(moves, 0), f[1]);
+                    if (trigger == NULL && !PyErr_Occurred())
+                        trigger = PyTuple_GET_ITEM(moves, 1);
+                    if (trigger == NULL)
+                        bad = 1;
+                    else if (trigger == Py_None)
+                        done = 1;
+                    else {
+                        int only = PySet_Contains(cf->state_only, trigger);
+                        if (only < 0)
+                            bad = 1;
+                        else if (only) {
+                            bad = advance_attr(cf, conv, CA_STATE, trigger) < 0;
+                            done = 1;
+                        }
+                    }
+                }
+            }
+        }
+        if (!bad && !done) {
+            PyObject *call[7] = {conv, slot, f[1], f[2], ts, frame, out};
+            bad = call_method(cf->names[CA_ANSWERED], call, 7) < 0;
+        }
+    } else if (!bad) {
+        PyObject *call[5] = {conv, parsed, ts, frame, out};
+        bad = call_method(cf->names[CA_NATIVE_REPLY], call, 5) < 0;
+    }
+    Py_XDECREF(slot);
+    Py_XDECREF(verb);
+    Py_XDECREF(stage);
+    Py_XDECREF(index);
+    return bad ? -1 : 0;
+}
+
+/* SmtpConversation._client (side 0) or _server (side 1) of (data, 0, ts, frame, out): the usual lines
+ * here, line by line, and from the first other one on the rest of the delivery in Python. */
+static int feed_side(ConversationFeed *cf, PyObject *conv, Fixed *x, int side, PyObject *data, PyObject *ts,
+                     PyObject *frame, PyObject *out)
 {
     Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
     while (pos < end) {
         PyObject *parsed = NULL;
-        int found = next_line(cf, conv, x, 0, data, &pos, &parsed);
+        int found = next_line(cf, conv, x, side, data, &pos, &parsed);
         if (found <= 0) {
             if (found < 0)
                 return -1;
             break;
         }
         Py_ssize_t next = PyLong_AsSsize_t(PyTuple_GET_ITEM(parsed, 0));
-        if (next < 0 && PyErr_Occurred()) {
-            Py_DECREF(parsed);
-            return -1;
-        }
-        PyObject *verb = PyTuple_GET_ITEM(parsed, 2), *arg = PyTuple_GET_ITEM(parsed, 3), *pending = x->pending;
-        PyObject *rcpts = NULL; /* RCPT: the transaction's recipients with this one */
-        int kind = SV_OTHER, usual = PySet_Contains(cf->queued_verbs, verb), queued = 0;
-        if (usual > 0)
-            kind = SV_QUEUED;
-        for (int v = 0; usual == 0 && v < SV_COUNT; v++) {
-            if ((usual = PyObject_RichCompareBool(verb, cf->verbs[v], Py_EQ)) > 0)
-                kind = v;
-        }
-        if (usual > 0)
-            usual = cget_true(cf, conv, CA_GREETED);
-        if (usual > 0 && (queued = PyObject_IsTrue(pending)) != 0) {
-            if (queued < 0)
-                usual = -1;
-            else {
-                PyObject *caps = CGET(cf, conv, CA_CAPS_PIPELINING);
-                usual = caps == NULL ? -1 : caps != Py_False;
-                Py_XDECREF(caps);
-            }
-        }
-        /* What _command_sent would report or do more is left to _native_command: a BDAT message to
-         * abandon (MAIL, RSET), the recipient past max_recipients, DATA with an argument. */
-        if (usual > 0 && (kind == SV_MAIL || kind == SV_RSET)) {
-            PyObject *msg = CGET(cf, conv, CA_MSG);
-            usual = msg == NULL ? -1 : msg == Py_None;
-            Py_XDECREF(msg);
-        } else if (usual > 0 && kind == SV_RCPT) {
-            PyObject *had = CGET(cf, conv, CA_RCPTS);
-            rcpts = had ? PyNumber_Add(had, cf->one) : NULL;
-            Py_XDECREF(had);
-            usual = rcpts == NULL ? -1 : PyObject_RichCompareBool(rcpts, x->recipients_cap, Py_NE);
-        } else if (usual > 0 && kind == SV_DATA) {
-            usual = PyObject_Not(arg);
-        }
-        int bad = usual < 0;
-        if (usual > 0) {
-            /* _native_command of a command with nothing to report, and _command_sent's moves */
-            PyObject *index = CGET(cf, conv, CA_NEXT_INDEX), *following = NULL, *command = NULL, *slot = NULL;
-            bad = index == NULL || (following = PyNumber_Add(index, cf->one)) == NULL
-                  || PyObject_SetAttr(conv, cf->names[CA_NEXT_INDEX], following) < 0;
-            if (!bad) {
-                PyObject **f = &PyTuple_GET_ITEM(parsed, 0); /* pos, raw, verb, arg, address, address_raw, params, decoded */
-                PyObject *args[14] = {index, verb, f[3], f[1], Py_True, f[6], f[7], f[4], f[5],
-                                      queued ? Py_True : Py_False, cf->crlf, ts, frame, frame};
-                command = PyObject_Vectorcall(cf->new_command, args, 14, NULL);
-                bad = command == NULL || PyList_Append(out, command) < 0;
-            }
-            if (!bad) {
-                PyObject *stage = kind == SV_DATA ? cf->data_start_stage : cf->command_stage;
-                PyObject *args[5] = {index, verb, stage, ts, frame};
-                slot = PyObject_Vectorcall(cf->new_pending, args, 5, NULL);
-                PyObject *r = slot == NULL ? NULL : PyObject_CallOneArg(x->append, slot);
-                bad = r == NULL;
-                Py_XDECREF(r);
-            }
-            if (!bad && (kind == SV_MAIL || kind == SV_RCPT)) {
-                PyObject *count = kind == SV_RCPT ? Py_NewRef(rcpts) : PyLong_FromLong(0);
-                bad = count == NULL || PyObject_SetAttr(conv, cf->names[CA_RCPTS], count) < 0;
-                Py_XDECREF(count);
-            } else if (!bad && (kind == SV_DATA || kind == SV_STARTTLS)) {
-                bad = advance_attr(cf, conv, CA_CMODE, kind == SV_DATA ? cf->sent_data : cf->sent_starttls) < 0;
-            }
-            Py_XDECREF(index);
-            Py_XDECREF(following);
-            Py_XDECREF(command);
-            Py_XDECREF(slot);
-        } else if (!bad) {
-            PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[CA_NATIVE_COMMAND], parsed, ts, frame, out, NULL);
-            bad = r == NULL;
-            Py_XDECREF(r);
-        }
-        Py_XDECREF(rcpts);
+        int bad = (next < 0 && PyErr_Occurred())
+                  || (side ? server_line(cf, conv, x, parsed, ts, frame, out)
+                           : client_line(cf, conv, x, parsed, ts, frame, out)) < 0;
         Py_DECREF(parsed);
         if (bad)
             return -1;
         pos = next;
     }
-    return pos < end ? feed_rest(cf, conv, CA_CLIENT, data, pos, ts, frame, out) : 0;
-}
-
-/* SmtpConversation._server(data, 0, ts, frame, out). */
-static int feed_server(ConversationFeed *cf, PyObject *conv, Fixed *x, PyObject *data, PyObject *ts,
-                       PyObject *frame, PyObject *out)
-{
-    Py_ssize_t pos = 0, end = PyBytes_GET_SIZE(data);
-    while (pos < end) {
-        PyObject *parsed = NULL;
-        int found = next_line(cf, conv, x, 1, data, &pos, &parsed);
-        if (found <= 0) {
-            if (found < 0)
-                return -1;
-            break;
-        }
-        /* pos, code, lines, text, raw, enhanced, class_mismatch */
-        PyObject **f = &PyTuple_GET_ITEM(parsed, 0);
-        Py_ssize_t next = PyLong_AsSsize_t(f[0]);
-        PyObject *pending = x->pending, *slot = NULL, *verb = NULL, *stage = NULL, *index = NULL;
-        int bad = next < 0 && PyErr_Occurred(), done = 0;
-        int usual = bad ? -1 : PyObject_IsTrue(pending);
-        if (usual > 0)
-            usual = cget_true(cf, conv, CA_GREETED);
-        if (usual > 0) {
-            int mismatch = PyObject_IsTrue(f[6]);
-            usual = mismatch < 0 ? -1 : !mismatch;
-        }
-        if (usual > 0) {
-            /* the usual reply: it answers the oldest command awaiting one, and is no AUTH challenge */
-            slot = PySequence_GetItem(pending, 0);
-            verb = slot ? PyObject_GetAttr(slot, cf->names[CA_VERB]) : NULL;
-            stage = verb ? PyObject_GetAttr(slot, cf->names[CA_STAGE]) : NULL;
-            if (stage == NULL)
-                usual = -1;
-            else {
-                int challenge = PyObject_RichCompareBool(f[1], cf->code_334, Py_EQ);
-                if (challenge > 0)
-                    challenge = PyObject_RichCompareBool(verb, cf->auth, Py_EQ);
-                if (challenge > 0)
-                    challenge = stage == cf->command_stage;
-                usual = challenge < 0 ? -1 : !challenge;
-            }
-        }
-        bad = usual < 0;
-        if (usual > 0) {
-            PyObject *r = PyObject_CallNoArgs(x->popleft), *after_gap = NULL;
-            PyObject *reply_event = NULL;
-            bad = r == NULL || (index = PyObject_GetAttr(slot, cf->names[CA_INDEX])) == NULL
-                  || (after_gap = CGET(cf, conv, CA_AFTER_GAP)) == NULL
-                  || PyObject_SetAttr(conv, cf->names[CA_AFTER_GAP], Py_False) < 0;
-            Py_XDECREF(r);
-            if (!bad) {
-                Py_ssize_t n_lines = PyObject_Size(f[2]);
-                PyObject *args[14] = {f[1], f[5], f[2], f[3], f[4], index, verb, stage, n_lines > 1 ? Py_True : Py_False,
-                                      Py_True, after_gap, ts, frame, frame};
-                bad = n_lines < 0 || (reply_event = PyObject_Vectorcall(cf->new_reply, args, 14, NULL)) == NULL
-                      || PyList_Append(out, reply_event) < 0;
-            }
-            Py_XDECREF(after_gap);
-            Py_XDECREF(reply_event);
-            if (!bad) {
-                /* _answered's look-up of what the reply moves: most move nothing or the session state alone */
-                PyObject *moves = NULL, *trigger = NULL;
-                if (stage == cf->command_stage) {
-                    moves = PyDict_GetItemWithError(cf->verb_moves, verb);
-                    if (moves == NULL && !PyErr_Occurred())
-                        moves = cf->no_moves;
-                } else if (stage == cf->data_end_stage)
-                    moves = cf->end_moves;
-                else
-                    moves = Py_None;
-                if (moves == NULL)
-                    bad = 1;
-                else if (moves != Py_None) {
-                    if (!PyTuple_CheckExact(moves) || PyTuple_GET_SIZE(moves) != 2
-                        || !PyDict_CheckExact(PyTuple_GET_ITEM(moves, 0))) {
-                        PyErr_SetString(PyExc_TypeError, "reply moves must be (dict, default) pairs");
-                        bad = 1;
-                    } else {
-                        trigger = PyDict_GetItemWithError(PyTuple_GET_ITEM(moves, 0), f[1]);
-                        if (trigger == NULL && !PyErr_Occurred())
-                            trigger = PyTuple_GET_ITEM(moves, 1);
-                        if (trigger == NULL)
-                            bad = 1;
-                        else if (trigger == Py_None)
-                            done = 1;
-                        else {
-                            int only = PySet_Contains(cf->state_only, trigger);
-                            if (only < 0)
-                                bad = 1;
-                            else if (only) {
-                                bad = advance_attr(cf, conv, CA_STATE, trigger) < 0;
-                                done = 1;
-                            }
-                        }
-                    }
-                }
-            }
-            if (!bad && !done) {
-                PyObject *code_lines[2] = {f[1], f[2]};
-                PyObject *r2 = PyObject_CallMethodObjArgs(conv, cf->names[CA_ANSWERED], slot, code_lines[0],
-                                                          code_lines[1], ts, frame, out, NULL);
-                bad = r2 == NULL;
-                Py_XDECREF(r2);
-            }
-        } else if (!bad) {
-            PyObject *r = PyObject_CallMethodObjArgs(conv, cf->names[CA_NATIVE_REPLY], parsed, ts, frame, out, NULL);
-            bad = r == NULL;
-            Py_XDECREF(r);
-        }
-        Py_XDECREF(slot);
-        Py_XDECREF(verb);
-        Py_XDECREF(stage);
-        Py_XDECREF(index);
-        Py_DECREF(parsed);
-        if (bad)
-            return -1;
-        pos = next;
-    }
-    return pos < end ? feed_rest(cf, conv, CA_SERVER, data, pos, ts, frame, out) : 0;
+    return pos < end ? feed_rest(cf, conv, side ? CA_SERVER : CA_CLIENT, data, pos, ts, frame, out) : 0;
 }
 
 PyDoc_STRVAR(ConversationFeed_chunks_doc,
@@ -4163,10 +4147,8 @@ static PyObject *ConversationFeed_chunks(ConversationFeed *cf, PyObject *const *
             Py_INCREF(data);
             if (!ours || !PyBytes_CheckExact(data))
                 bad = feed_rest(cf, conv, dirs[i] ? CA_SERVER : CA_CLIENT, data, 0, ts, frame, out) < 0;
-            else if (dirs[i])
-                bad = feed_server(cf, conv, &x, data, ts, frame, out) < 0;
             else
-                bad = feed_client(cf, conv, &x, data, ts, frame, out) < 0;
+                bad = feed_side(cf, conv, &x, dirs[i] != 0, data, ts, frame, out) < 0;
             Py_DECREF(data);
         }
         Py_XDECREF(ts);
@@ -4332,36 +4314,13 @@ PyMODINIT_FUNC PyInit_fastpath(void)
     PyObject *m = PyModule_Create(&fastpath_module);
     if (m == NULL)
         return NULL;
-    Py_INCREF(&CutterType);
-    if (PyModule_AddObject(m, "Cutter", (PyObject *)&CutterType) < 0) {
-        Py_DECREF(&CutterType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&FastFlowsType);
-    if (PyModule_AddObject(m, "FastFlows", (PyObject *)&FastFlowsType) < 0) {
-        Py_DECREF(&FastFlowsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&SlotBuilderType);
-    if (PyModule_AddObject(m, "SlotBuilder", (PyObject *)&SlotBuilderType) < 0) {
-        Py_DECREF(&SlotBuilderType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&BuilderEventsType);
-    if (PyModule_AddObject(m, "BuilderEvents", (PyObject *)&BuilderEventsType) < 0) {
-        Py_DECREF(&BuilderEventsType);
-        Py_DECREF(m);
-        return NULL;
-    }
-    Py_INCREF(&ConversationFeedType);
-    if (PyModule_AddObject(m, "ConversationFeed", (PyObject *)&ConversationFeedType) < 0) {
-        Py_DECREF(&ConversationFeedType);
-        Py_DECREF(m);
-        return NULL;
-    }
+    /* each type under its own name (the part of tp_name after the last dot) */
+    PyTypeObject *types[] = {&CutterType, &FastFlowsType, &SlotBuilderType, &BuilderEventsType, &ConversationFeedType};
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+        if (PyModule_AddType(m, types[i]) < 0) {
+            Py_DECREF(m);
+            return NULL;
+        }
     if (PyModule_AddIntConstant(m, "COUNTERS", C_COUNT) < 0 ||
         PyModule_AddIntConstant(m, "INTERFACE", FASTPATH_INTERFACE) < 0) {
         Py_DECREF(m);
