@@ -19,9 +19,10 @@ import pandas as pd
 
 from ..credentials import Credential, credentials
 from ..credentials.mask import mask
-from ..findings import Finding, Severity, detect_all, detect_early, order_of, reordered
+from ..findings import Finding, Severity, detect_by_detector, detect_early, order_of, reordered
 from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
+from .schema import CAT, SCHEMAS, STR
 from .tables import add_connection_columns, frame_from_columns, record_columns
 
 
@@ -49,13 +50,66 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
         prepared = prepare(records, tables, options)
     creds: list[Credential] = prepared["credentials"]  # type: ignore[assignment]
     early: dict[str, list[Finding]] = prepared["early"]  # type: ignore[assignment]
-    found = detect_all(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
-                       limits=options.limits, tables=tables, early=early)
-    if len(found) == sum(map(len, early.values())):  # the early ones alone, in the same order
-        findings = prepared["early_findings_table"]
+    by_detector = detect_by_detector(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
+                                     limits=options.limits, tables=tables, early=early)
+    early_table: pd.DataFrame = prepared["early_findings_table"]  # type: ignore[assignment]
+    if all(name in early or not found for name, found in by_detector.items()):  # the early ones alone
+        findings = early_table
     else:
-        findings = _findings_table(found, tables["sessions"])
+        findings = _with_late_findings(early_table, by_detector, early, tables["sessions"])
     return {"credentials": prepared["credentials_table"], "findings": findings}  # type: ignore[dict-item]
+
+
+def _with_late_findings(early_table: pd.DataFrame, by_detector: dict[str, list[Finding]],
+                        early: dict[str, list[Finding]], sessions: pd.DataFrame) -> pd.DataFrame:
+    """``_findings_table(found, sessions)`` for ``found``, the findings of ``by_detector`` in
+    detector order, when ``early_table`` is the findings table of the ``early`` ones alone.
+
+    Only the rows of the others (the findings of the detectors that read the messages: a few,
+    beside tens of thousands) are made from their objects; those of the early ones are taken
+    from ``early_table``.  Each table's rows are its findings in the order of
+    :func:`~smtpsniff.findings.in_order`, read from their three keys: so the row of every finding
+    in the two tables is known, and the rows are taken in that order for ``found``."""
+    found = [f for findings in by_detector.values() for f in findings]
+    if not len(early_table):  # its connection columns' categories are not the sessions' ones
+        return _findings_table(found, sessions)
+    is_early = np.fromiter((name in early for name, findings in by_detector.items() for _ in findings),
+                           dtype=np.bool_, count=len(found))
+    late_table = _findings_table([f for f, e in zip(found, is_early.tolist()) if not e], sessions)
+    keys = _keys(found)
+    rows = np.empty(len(found), dtype=np.intp)  # each finding's row in [early_table; late_table]
+    rows[is_early] = _inverse(_order(keys, is_early))
+    rows[~is_early] = len(early_table) + _inverse(_order(keys, ~is_early))
+    both = pd.concat([early_table, late_table], ignore_index=True)
+    merged = both.take(rows[_order(keys)]).reset_index(drop=True)
+    for column in SCHEMAS["findings"]:  # kind and severity: each table has its values as categories,
+        if column.dtype == CAT and not isinstance(merged[column.name].dtype, pd.CategoricalDtype):
+            merged[column.name] = merged[column.name].astype(STR).astype(CAT)  # which concat made plain
+    return merged
+
+
+def _keys(found: list[Finding]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The times, severities and kinds of ``found`` as arrays for :func:`~smtpsniff.findings.order_of`
+    (the times as ``int64`` when none is missing or beyond 64 bits, else as objects)."""
+    times = [f.ts_ns for f in found]
+    ts = _int64(times)
+    return (np.array(times, dtype=object) if ts is None else ts,
+            np.fromiter(map(_SEVERITY, found), dtype=object, count=len(found)),
+            np.fromiter(map(_KIND, found), dtype=object, count=len(found)))
+
+
+def _order(keys: tuple[np.ndarray, np.ndarray, np.ndarray], where: np.ndarray | None = None) -> np.ndarray:
+    """The positions that sort the findings of ``keys`` (:func:`_keys`), or of those ``where``
+    is True, in :func:`~smtpsniff.findings.in_order`'s order."""
+    times, severities, kinds = keys if where is None else (key[where] for key in keys)
+    return order_of(times.tolist() if times.dtype == object else times, severities, kinds)
+
+
+def _inverse(positions: np.ndarray) -> np.ndarray:
+    """Where each index stands in ``positions`` (a permutation)."""
+    inverse = np.empty(len(positions), dtype=np.intp)
+    inverse[positions] = np.arange(len(positions), dtype=np.intp)
+    return inverse
 
 
 def _credentials_table(creds: list[Credential], show_secrets: bool, sessions: pd.DataFrame) -> pd.DataFrame:
@@ -92,6 +146,8 @@ def finding_row(f: Finding) -> dict:
 
 
 _SEVERITY_VALUE = {s: s.value for s in Severity}
+_SEVERITY = attrgetter("severity")
+_KIND = attrgetter("kind")
 _COLUMNS = ("session_id", "ts", "frame", "kind", "severity", "explanation", "evidence", "frames", "sessions")
 
 

@@ -4,6 +4,8 @@ the one stable sort on the whole key, then each turned into its row by ``finding
 
 On real captures (secrets shown and hidden), and on findings made from a fixed seed with what
 the real ones rarely hold: times missing or beyond 64 bits, no session, no frames, equal keys.
+The table of the early findings with the late ones merged in (``_with_late_findings``) against
+the table built from all of them, likewise.
 """
 from __future__ import annotations
 
@@ -15,10 +17,10 @@ import pytest
 from corpus import ROOT
 
 import smtpsniff
-from smtpsniff.analysis.security_tables import _finding_columns, finding_row
+from smtpsniff.analysis.security_tables import _finding_columns, _findings_table, _with_late_findings, finding_row
 from smtpsniff.analysis.tables import frame_from_columns, frame_from_rows
 from smtpsniff.credentials import credentials
-from smtpsniff.findings import detect_all, order_of
+from smtpsniff.findings import detect_all, detect_by_detector, detect_early, order_of
 from smtpsniff.findings.model import Finding, Severity
 
 CAPTURES = ["captures/smtp-sample.pcap", "tests/data/smtp-auth-attacks.pcap", "tests/data/smtp-enumeration.pcap",
@@ -79,3 +81,50 @@ def test_odd_findings(seed):
     positions = order_of(np.array([f.ts_ns for f in timed], dtype=np.int64), [f.severity for f in timed],
                          [f.kind for f in timed]).tolist()  # the times given as an array
     assert [timed[i] for i in positions] == oracle(timed)
+
+
+def _same_merge(by_detector: dict[str, list[Finding]], early_names: set[str], sessions: pd.DataFrame) -> None:
+    early = {name: found for name, found in by_detector.items() if name in early_names}
+    early_table = _findings_table([f for found in early.values() for f in found], sessions)
+    merged = _with_late_findings(early_table, by_detector, early, sessions)
+    whole = _findings_table([f for found in by_detector.values() for f in found], sessions)
+    pd.testing.assert_frame_equal(merged, whole, check_exact=True)
+    for column in merged.columns:  # categories too: those of the values, or the sessions table's
+        if isinstance(whole[column].dtype, pd.CategoricalDtype):
+            assert merged[column].cat.categories.equals(whole[column].cat.categories), column
+            assert merged[column].cat.categories.dtype == whole[column].cat.categories.dtype, column
+
+
+@pytest.mark.parametrize("name", ["tests/data/smtp-spoofing.pcap", "captures/smtp-sample.pcap"])
+def test_late_findings_merged(name):
+    cap = smtpsniff.read(ROOT / name, workers=0)
+    records, tables = cap.records, cap.tables
+    creds = [c for r in records for c in credentials(r)]
+    early = detect_early(records, creds, tables=tables)
+    by_detector = detect_by_detector(records, creds, tables=tables, early=early)
+    assert [f for found in by_detector.values() for f in found] == detect_all(records, creds, tables=tables)
+    late = [f for name, found in by_detector.items() if name not in early for f in found]
+    assert late or name != "tests/data/smtp-spoofing.pcap"  # the spoofing capture has late findings
+    if late:
+        _same_merge(by_detector, set(early), tables["sessions"])
+        pd.testing.assert_frame_equal(cap.findings, _findings_table(
+            [f for found in by_detector.values() for f in found], tables["sessions"]))
+    # Any split of the detectors into early and late ones merges to the same table
+    for cut in range(len(by_detector) + 1):
+        _same_merge(by_detector, set(list(by_detector)[:cut]), tables["sessions"])
+        _same_merge(by_detector, set(list(by_detector)[cut:]), tables["sessions"])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_late_findings_merged_odd(seed):
+    rng = random.Random(seed)
+    sessions = smtpsniff.read(ROOT / "captures/smtp-sample.pcap", workers=0).sessions
+    by_detector = {f"d{i}": _findings(rng, rng.choice([0, 1, 3, 40, 300]), wide=False) for i in range(6)}
+    for found in by_detector.values():  # sessions of the table, one it has not, or none
+        for i, f in enumerate(found):
+            ids = [*sessions["session_id"].tolist(), 10**6]
+            found[i] = Finding(kind=f.kind, severity=f.severity, session_id=None if f.session_id is None else rng.choice(ids),
+                               ts_ns=f.ts_ns, frames=f.frames, explanation=f.explanation, evidence=f.evidence,
+                               sessions=f.sessions)
+    names = list(by_detector)
+    _same_merge(by_detector, set(rng.sample(names, rng.randint(0, len(names)))), sessions)
