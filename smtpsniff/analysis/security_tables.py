@@ -19,7 +19,14 @@ import pandas as pd
 
 from ..credentials import Credential, credentials
 from ..credentials.mask import mask
-from ..findings import Finding, Severity, detect_by_detector, detect_early, order_of, reordered
+from ..findings import (
+    Finding,
+    Severity,
+    detect_by_detector,
+    detect_early,
+    order_of,
+    reordered,
+)
 from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
 from .schema import CAT, SCHEMAS, STR

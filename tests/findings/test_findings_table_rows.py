@@ -17,7 +17,12 @@ import pytest
 from corpus import ROOT
 
 import smtpsniff
-from smtpsniff.analysis.security_tables import _finding_columns, _findings_table, _with_late_findings, finding_row
+from smtpsniff.analysis.security_tables import (
+    _finding_columns,
+    _findings_table,
+    _with_late_findings,
+    finding_row,
+)
 from smtpsniff.analysis.tables import frame_from_columns, frame_from_rows
 from smtpsniff.credentials import credentials
 from smtpsniff.findings import detect_all, detect_by_detector, detect_early, order_of
