@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -33,7 +33,6 @@ from .tables import (
     add_connection_columns,
     connection_columns,
     frame_from_columns,
-    frame_from_rows,
     new_lists,
     repeated,
 )
@@ -324,15 +323,23 @@ def _anomaly(m: MailMessage, kind: str, message: str) -> Anomaly:
 
 def _with_mail_anomalies(anomalies: pd.DataFrame, mail: Sequence[MailMessage], extra: list[Anomaly]
                          ) -> pd.DataFrame:
-    """The anomalies table with each message's mail anomalies added (session, time, first frame)."""
-    found = [replace(a, ts_ns=m.data.ts_ns, frame=m.data.frame, conn_id=m.session_id)
-             for m in mail for a in m.parsed.anomalies]
-    found.extend(extra)
-    if not found:
+    """The anomalies table with each message's mail anomalies added (session, time, first frame).
+
+    Their rows are read column by column: a message's anomaly takes the message's session, time
+    and first frame, as ``replace(a, conn_id=..., ts_ns=..., frame=...)`` would give it."""
+    found = [(m, a) for m in mail for a in m.parsed.anomalies]
+    if not found and not extra:
         return anomalies
-    rows = frame_from_rows("anomalies", (
-        {"session_id": a.conn_id, "ts": a.ts_ns, "frame": a.frame, "layer": a.layer.value, "kind": a.kind,
-         "message": a.message} for a in found))
+    held = [m for m, _ in found]
+    data = [m.data for m in held]
+    parsed = [a for _, a in found]
+    everything = parsed + extra
+    rows = frame_from_columns("anomalies", len(everything), {
+        "session_id": [m.session_id for m in held] + [a.conn_id for a in extra],
+        "ts": [d.ts_ns for d in data] + [a.ts_ns for a in extra],
+        "frame": [d.frame for d in data] + [a.frame for a in extra],
+        "layer": [a.layer.value for a in everything], "kind": [a.kind for a in everything],
+        "message": [a.message for a in everything]})
     merged = pd.concat([anomalies, rows], ignore_index=True) if len(anomalies) else rows
     for column in SCHEMAS["anomalies"]:
         if column.dtype == CAT:  # categories of the two frames differ: concat made them plain objects
