@@ -249,6 +249,17 @@ def load_truth(capture: Path) -> dict:
     return json.loads(truth_path.read_text())
 
 
+def replayed(truth: dict) -> str:
+    """What the capture replays, as its ground truth says (``, 87 SMTP transcripts fd921dfc7cf0``):
+    ``make_capture.py`` replays every recorded capture the repository holds by default, so the
+    capture it makes changes when one is added, and a table of figures must say which it ran on."""
+    smtp = truth.get("smtp") or {}
+    count, digest = smtp.get("transcripts"), smtp.get("transcripts_sha256")
+    if not count or not digest:
+        return ""
+    return f", {count:,} SMTP transcripts {digest[:12]}"
+
+
 def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: str, repeat: int,
                   check: Callable[[str, Run, dict], str], out_json: Path, timeout_s: float = DEFAULT_TIMEOUT_S,
                   log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> tuple[list[PeerResult], bool]:
@@ -305,7 +316,7 @@ def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: s
     }
     out_json.parent.mkdir(parents=True, exist_ok=True)
     out_json.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"## {name}: {capture.name}, {packets:,} packets, {file_bytes / 1e6:,.1f} MB, "
+    print(f"## {name}: {capture.name}, {packets:,} packets, {file_bytes / 1e6:,.1f} MB{replayed(truth)}, "
           f"{payload['date']}, {payload['machine']['cores']} cores ({payload['machine']['cpu']})\n")
     print(table)
     print(f"\n{subject} answer: {'checked against the ground truth: ok' if subject_ok else 'WRONG or missing - see check column'}")
