@@ -330,14 +330,12 @@ def _with_mail_anomalies(anomalies: pd.DataFrame, mail: Sequence[MailMessage], e
     found = [(m, a) for m in mail for a in m.parsed.anomalies]
     if not found and not extra:
         return anomalies
-    held = [m for m, _ in found]
-    data = [m.data for m in held]
-    parsed = [a for _, a in found]
-    everything = parsed + extra
+    messages = [m for m, _ in found]
+    everything = [a for _, a in found] + extra
     rows = frame_from_columns("anomalies", len(everything), {
-        "session_id": [m.session_id for m in held] + [a.conn_id for a in extra],
-        "ts": [d.ts_ns for d in data] + [a.ts_ns for a in extra],
-        "frame": [d.frame for d in data] + [a.frame for a in extra],
+        "session_id": [m.session_id for m in messages] + [a.conn_id for a in extra],
+        "ts": [m.data.ts_ns for m in messages] + [a.ts_ns for a in extra],
+        "frame": [m.data.frame for m in messages] + [a.frame for a in extra],
         "layer": [a.layer.value for a in everything], "kind": [a.kind for a in everything],
         "message": [a.message for a in everything]})
     merged = pd.concat([anomalies, rows], ignore_index=True) if len(anomalies) else rows

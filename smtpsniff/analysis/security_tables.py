@@ -89,9 +89,11 @@ def _with_late_findings(early_table: pd.DataFrame, by_detector: dict[str, list[F
     rows[~is_early] = len(early_table) + _inverse(_order(keys, ~is_early))
     both = pd.concat([early_table, late_table], ignore_index=True)
     merged = both.take(rows[_order(keys)]).reset_index(drop=True)
-    for column in SCHEMAS["findings"]:  # kind and severity: each table has its values as categories,
+    # kind and severity: each table had its own values as categories, and concat made them plain
+    # (the connection columns have the sessions table's categories in both, which concat keeps)
+    for column in SCHEMAS["findings"]:
         if column.dtype == CAT and not isinstance(merged[column.name].dtype, pd.CategoricalDtype):
-            merged[column.name] = merged[column.name].astype(STR).astype(CAT)  # which concat made plain
+            merged[column.name] = merged[column.name].astype(STR).astype(CAT)
     return merged
 
 
