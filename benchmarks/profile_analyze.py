@@ -23,7 +23,9 @@ hand-off of the waiting messages, the import of the table modules (pandas) that 
 session tables, each table provider's ``prepare`` and ``build``, the parses asked for (from the
 first to the last ``Workers.parse``), the end of the hand-off (``Workers._finish``); then the
 workers' CPU time and the transfer costs (pickling requests, unpickling answers, by kind; a feeding
-thread's pickling includes its waits for the interpreter lock).
+thread's pickling includes its waits for the interpreter lock); then, from a log each worker
+writes (its start-up command wrapped to time ``Worker.answer``), its busy and CPU time on each kind
+of request and when it was idle (before its first request, between requests, after its last).
 
 ``--replay`` records every SMTP session as ``read`` records it for a worker (its calls on a decoder,
 with its bytes: a ``SessionJob``), then times, three times each, what a worker does with the jobs
@@ -45,6 +47,7 @@ import functools
 import importlib
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -264,6 +267,8 @@ def timeline(capture: Path, workers: int | None) -> None:
     priced("dumps", lambda value, _: f"request ({value[0]})")
     priced("loads", lambda _, result: "answer ("
            + (type(result[1][0]).__name__ if result[1] else "empty") + ")")
+    logs = Path(tempfile.mkdtemp(prefix="smtpsniff-timeline-"))
+    workers_module.worker_command = _logging_worker_command(workers_module.worker_command, logs)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     origin[0] = time.perf_counter()
     cap = smtpsniff.read(str(capture), workers=workers)
@@ -282,6 +287,64 @@ def timeline(capture: Path, workers: int | None) -> None:
           f"{stats.messages_parsed_by_workers} of {len(cap.messages)}")
     for key, value in sorted(costs.items()):
         print(f"{key}: {value:.3f} s")
+    for log in sorted(logs.glob("*.log")):
+        _worker_requests(log, origin[0], ended)
+        log.unlink()
+    logs.rmdir()
+
+
+#: Idle spells of a worker shorter than this are not listed one by one.
+_IDLE_LISTED_S = 0.05
+
+
+def _logging_worker_command(worker_command, logs: Path):
+    """``worker_command`` whose worker writes, for each request it answers, when it began and
+    ended (``time.perf_counter``, the one monotonic clock of the machine on Linux), its CPU time
+    and its kind, to a file of ``logs`` named by its process id."""
+    def command() -> list[str]:
+        argv = worker_command()
+        logging = (
+            "import os, time, smtpsniff.worker as w\n"
+            f"log = open(os.path.join({str(logs)!r}, f'{{os.getpid()}}.log'), 'w', buffering=1)\n"
+            "answer = w.Worker.answer\n"
+            "def logged(self, request):\n"
+            "    began, cpu = time.perf_counter(), time.process_time()\n"
+            "    out = answer(self, request)\n"
+            "    kind = 'sessions' if b'sessions' in request[:64] else 'messages'\n"
+            "    log.write(f'{began} {time.perf_counter()} {time.process_time() - cpu} {kind}\\n')\n"
+            "    return out\n"
+            "w.Worker.answer = logged\n")
+        argv[-1] = argv[-1].replace("from smtpsniff.worker import main\n", logging + "from smtpsniff.worker import main\n")
+        return argv
+    return command
+
+
+def _worker_requests(log: Path, origin: float, ended: float) -> None:
+    """What one worker did, from its log (see :func:`_logging_worker_command`): its busy time and
+    CPU time by kind of request, and when it was idle, in seconds from the call of ``read``."""
+    spells = []
+    for line in log.read_text().splitlines():
+        began, done, cpu, kind = line.split()
+        spells.append((float(began) - origin, float(done) - origin, float(cpu), kind))
+    if not spells:
+        print(f"\nworker {log.stem}: no request")
+        return
+    print(f"\nworker {log.stem}, its requests:")
+    for kind in ("sessions", "messages"):
+        mine = [x for x in spells if x[3] == kind]
+        if mine:
+            print(f"- {kind}: {len(mine)} requests from {mine[0][0]:.3f} to {mine[-1][1]:.3f} s, busy "
+                  f"{sum(done - began for began, done, _, _ in mine):.3f} s, CPU {sum(x[2] for x in mine):.3f} s")
+    idle, last = [], 0.0
+    for began, done, _, _ in sorted(spells):
+        if began - last >= _IDLE_LISTED_S:
+            idle.append((last, began))
+        last = max(last, done)
+    if ended - last >= _IDLE_LISTED_S:
+        idle.append((last, ended))
+    print(f"- idle (spells of {_IDLE_LISTED_S} s or more): "
+          + (", ".join(f"{a:.3f}-{b:.3f} ({b - a:.3f} s)" for a, b in idle) or "none")
+          + f"; its last request done {ended - last:.3f} s before read returned")
 
 
 def replay_costs(capture: Path) -> None:
