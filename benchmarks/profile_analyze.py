@@ -352,29 +352,13 @@ def replay_costs(capture: Path) -> None:
     from smtpsniff.capture.files import open_capture
     from smtpsniff.limits import DEFAULT_LIMITS
     from smtpsniff.net import native
-    from smtpsniff.pipeline import (
-        SessionOffload,
-        SmtpPipeline,
-        collector_paused,
-        replay,
-    )
+    from smtpsniff.pipeline import collector_paused, replay, session_jobs
     from smtpsniff.records.builder import SharedValues
 
-    class Jobs(SessionOffload):
-        def __init__(self) -> None:
-            self.jobs: list = []
-
-        def active(self) -> bool:
-            return True
-
-        def submit(self, job, deliver, size) -> None:
-            self.jobs.append(job)
-
-    offload = Jobs()
     with collector_paused():
         with open_capture(str(capture)) as reader:
-            SmtpPipeline(offload=offload).feed_all(reader)
-        print(f"{len(offload.jobs)} sessions recorded\n| replay | CPU s, best of 3 |\n|---|---:|")
+            jobs = session_jobs(reader)
+        print(f"{len(jobs)} sessions recorded\n| replay | CPU s, best of 3 |\n|---|---:|")
         for label, readers in (("C fast path", native.smtp_functions()), ("Python", None)):
             if label == "C fast path" and readers is None:
                 continue  # not built, or SMTPSNIFF_NATIVE=0
@@ -382,7 +366,7 @@ def replay_costs(capture: Path) -> None:
             for _ in range(3):
                 shared = SharedValues()
                 started = time.process_time()
-                records = [replay(job, DEFAULT_LIMITS, shared, readers) for job in offload.jobs]
+                records = [replay(job, DEFAULT_LIMITS, shared, readers) for job in jobs]
                 best = min(best, time.process_time() - started)
                 del records
             print(f"| {label} | {best:.3f} |", flush=True)

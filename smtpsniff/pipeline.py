@@ -548,3 +548,25 @@ class SmtpPipeline:
         del self._probes[probe.opened.conn_id]
         self.streams.reassembler.ignore(probe.opened.conn_id)  # its ConnectionClosed still comes, counted then
         self.result.anomalies.extend(ev for ev in probe.events if type(ev) is Anomaly)
+
+
+class _KeptJobs(SessionOffload):
+    """Every session recorded, its job kept and never decoded (see :func:`session_jobs`)."""
+
+    def __init__(self) -> None:
+        self.jobs: list[SessionJob] = []
+
+    def active(self) -> bool:
+        return True
+
+    def submit(self, job: SessionJob, deliver: Callable[[SessionRecords], None], size: int) -> None:
+        self.jobs.append(job)
+
+
+def session_jobs(frames: Iterable[Frame], limits: Limits = DEFAULT_LIMITS) -> list[SessionJob]:
+    """The job of every SMTP session of an offline source of ``frames``, as ``smtpsniff.read``
+    records it for a worker process, in the order the sessions close: what a worker is given,
+    for the tests and benchmarks that replay it (:func:`replay`)."""
+    offload = _KeptJobs()
+    SmtpPipeline(limits, offload=offload).feed_all(frames)
+    return offload.jobs

@@ -76,19 +76,7 @@ def session_jobs(path: Path) -> list:
     """The SMTP sessions of a capture as jobs (``pipeline.SessionJob``), each recorded as
     ``smtpsniff.read`` records a session for a worker process to decode."""
     from smtpsniff.capture.files import open_capture
-    from smtpsniff.pipeline import SessionOffload, SmtpPipeline
+    from smtpsniff.pipeline import session_jobs as jobs_of
 
-    class Jobs(SessionOffload):
-        def __init__(self) -> None:
-            self.jobs: list = []
-
-        def active(self) -> bool:
-            return True
-
-        def submit(self, job, deliver, size) -> None:
-            self.jobs.append(job)
-
-    offload = Jobs()
     with open_capture(path) as reader:
-        SmtpPipeline(offload=offload).feed_all(reader)
-    return offload.jobs
+        return jobs_of(reader)

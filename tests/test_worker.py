@@ -18,13 +18,13 @@ from dataclasses import fields, is_dataclass, replace
 from pathlib import Path
 
 import pytest
-from corpus import ROOT, own_captures, realistic_messages
+from corpus import ROOT, own_captures, realistic_messages, session_jobs
 
 from smtpsniff import fastinit, transfer
 from smtpsniff.capture.files import open_capture
 from smtpsniff.limits import DEFAULT_LIMITS
 from smtpsniff.mail import parse_message
-from smtpsniff.pipeline import SessionOffload, SmtpPipeline, replay
+from smtpsniff.pipeline import SmtpPipeline, replay
 from smtpsniff.worker import FRAME, MESSAGES, SESSIONS, Worker, frame, read_frame
 
 B64 = base64.b64encode(bytes(range(256)) * 4)
@@ -166,28 +166,13 @@ def test_worker_answers_what_parse_message_gives():
     assert read_frame(answers) is None
 
 
-class Recorder(SessionOffload):
-    """Every session recorded, its job kept with the pipeline's way to take its records."""
-
-    def __init__(self):
-        self.jobs = []
-
-    def active(self):
-        return True
-
-    def submit(self, job, deliver, size):
-        self.jobs.append((job, deliver))
-
-
 def jobs_and_records(capture):
     """A capture's session jobs (as an offloading pipeline records them) and the records a
     pipeline that decodes every session itself builds."""
-    recorder = Recorder()
-    with open_capture(capture) as reader:
-        SmtpPipeline(offload=recorder).feed_all(reader)
+    jobs = session_jobs(capture)
     with open_capture(capture) as reader:
         records = SmtpPipeline().feed_all(reader).sessions
-    return [job for job, _ in recorder.jobs], sorted(records, key=lambda r: r.session.session_id)
+    return jobs, sorted(records, key=lambda r: r.session.session_id)
 
 
 @pytest.mark.parametrize("capture", [p for p in own_captures() if p.suffix in (".pcap", ".pcapng")],
