@@ -12,6 +12,7 @@ the findings table is built once they have run.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from operator import attrgetter
 
 import numpy as np
@@ -41,12 +42,10 @@ def prepare(records: list[SessionRecords], tables: dict[str, pd.DataFrame], opti
     creds = [c for r in _records_of(records, sessions, with_auth) for c in credentials(r)]
     early = detect_early(records, creds, thresholds=options.thresholds, show_secrets=options.show_secrets,
                          limits=options.limits, tables=tables)
-    # In detector order, each detector's in the order it gave them: what detect_all gives when the
-    # detectors that read the messages find nothing.
-    found = [f for findings in early.values() for f in findings]
+    early_table, early_keys = _table_and_keys(list(early.values()), sessions)
     return {"credentials": creds, "early": early,
             "credentials_table": _credentials_table(creds, options.show_secrets, sessions),
-            "early_findings_table": _findings_table(found, sessions)}
+            "early_findings_table": early_table, "early_keys": early_keys}
 
 
 def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options,
@@ -63,62 +62,122 @@ def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], option
     if all(name in early or not found for name, found in by_detector.items()):  # the early ones alone
         findings = early_table
     else:
-        findings = _with_late_findings(early_table, by_detector, early, tables["sessions"])
+        findings = _with_late_findings(early_table, by_detector, early, tables["sessions"],
+                                       prepared.get("early_keys"))  # type: ignore[arg-type]
     return {"credentials": prepared["credentials_table"], "findings": findings}  # type: ignore[dict-item]
 
 
 def _with_late_findings(early_table: pd.DataFrame, by_detector: dict[str, list[Finding]],
-                        early: dict[str, list[Finding]], sessions: pd.DataFrame) -> pd.DataFrame:
+                        early: dict[str, list[Finding]], sessions: pd.DataFrame,
+                        early_keys: _RowKeys | None = None) -> pd.DataFrame:
     """``_findings_table(found, sessions)`` for ``found``, the findings of ``by_detector`` in
-    detector order, when ``early_table`` is the findings table of the ``early`` ones alone.
+    detector order, when ``early_table`` is the findings table of the ``early`` ones alone (and
+    ``early_keys`` its rows' keys, as :func:`_table_and_keys` gives them with it; None: read here).
 
     Only the rows of the others (the findings of the detectors that read the messages: a few,
     beside tens of thousands) are made from their objects; those of the early ones are taken
-    from ``early_table``.  Each table's rows are its findings in the order of
-    :func:`~smtpsniff.findings.in_order`, read from their three keys: so the row of every finding
-    in the two tables is known, and the rows are taken in that order for ``found``."""
-    found = [f for findings in by_detector.values() for f in findings]
-    if not len(early_table):  # its connection columns' categories are not the sessions' ones
-        return _findings_table(found, sessions)
-    is_early = np.fromiter((name in early for name, findings in by_detector.items() for _ in findings),
-                           dtype=np.bool_, count=len(found))
-    late_table = _findings_table([f for f, e in zip(found, is_early.tolist()) if not e], sessions)
-    keys = _keys(found)
-    rows = np.empty(len(found), dtype=np.intp)  # each finding's row in [early_table; late_table]
-    rows[is_early] = _inverse(_order(keys, is_early))
-    rows[~is_early] = len(early_table) + _inverse(_order(keys, ~is_early))
-    both = pd.concat([early_table, late_table], ignore_index=True)
-    merged = both.take(rows[_order(keys)]).reset_index(drop=True)
-    # kind and severity: each table had its own values as categories, and concat made them plain
-    # (the connection columns have the sessions table's categories in both, which concat keeps)
+    from ``early_table``.  A row's place in the whole table is decided by its keys (see
+    :class:`_RowKeys`): its time, severity and kind, then its detector's place in detector order,
+    then its place among its detector's findings -- which is its order in its own table, as the
+    two tables are each in that order.  So one stable sort of the two tables' keys, one after the
+    other, gives the rows of the whole table."""
+    late = [found for name, found in by_detector.items() if name not in early]
+    late_table, late_keys = _table_and_keys(late, sessions)
+    if early_keys is None:
+        early_keys = _row_keys(list(early.values()))
+    if not len(early_table) or early_keys is None or late_keys is None:
+        # no early row (its connection columns' categories are not the sessions' ones), or a
+        # time beyond 64 bits: the whole table made anew
+        return _findings_table([f for found in by_detector.values() for f in found], sessions)
+    names = list(by_detector)
+    detector_place = np.array([names.index(name) for name in early] + [names.index(name) for name in by_detector
+                                                                       if name not in early], dtype=np.int64)
+    kinds = sorted(set(early_keys.kind_names) | set(late_keys.kind_names))
+    rows = np.lexsort((
+        np.concatenate([detector_place[early_keys.detectors], detector_place[len(early) + late_keys.detectors]]),
+        np.concatenate([_recoded(early_keys, kinds), _recoded(late_keys, kinds)]),
+        np.concatenate([early_keys.severities, late_keys.severities]),
+        np.concatenate([early_keys.times, late_keys.times]),
+        np.concatenate([early_keys.missing, late_keys.missing])))
+    # kind and severity: each table has its own values as categories; both are given the values
+    # of both, sorted, which concat then keeps (the connection columns have the sessions table's
+    # categories in both)
+    late_table = late_table.copy(deep=False)
+    early_table = early_table.copy(deep=False)
     for column in SCHEMAS["findings"]:
+        if column.dtype != CAT:
+            continue
+        ours, theirs = early_table[column.name], late_table[column.name]
+        if isinstance(ours.dtype, pd.CategoricalDtype) and isinstance(theirs.dtype, pd.CategoricalDtype) \
+                and not ours.cat.categories.equals(theirs.cat.categories):
+            both = ours.cat.categories.append(theirs.cat.categories).unique().sort_values()
+            early_table[column.name] = ours.cat.set_categories(both)
+            late_table[column.name] = theirs.cat.set_categories(both)
+    merged = pd.concat([early_table, late_table], ignore_index=True).take(rows).reset_index(drop=True)
+    for column in SCHEMAS["findings"]:  # (should concat have made any of them plain)
         if column.dtype == CAT and not isinstance(merged[column.name].dtype, pd.CategoricalDtype):
             merged[column.name] = merged[column.name].astype(STR).astype(CAT)
     return merged
 
 
-def _keys(found: list[Finding]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The times, severities and kinds of ``found`` as arrays for :func:`~smtpsniff.findings.order_of`
-    (the times as ``int64`` when none is missing or beyond 64 bits, else as objects)."""
+@dataclass(frozen=True, slots=True)
+class _RowKeys:
+    """What puts the rows of a findings table in order, row by row (in the table's order): the
+    keys of :func:`~smtpsniff.findings.order_of` as integers, and the place of each finding's
+    detector among those of the table."""
+
+    #: Whether the finding has no time (such rows go last).
+    missing: np.ndarray
+    #: Its time in nanoseconds (0 when missing).
+    times: np.ndarray
+    #: Minus its severity's rank (the worst first).
+    severities: np.ndarray
+    #: Its kind, as the place of the kind in ``kind_names``.
+    kinds: np.ndarray
+    #: The table's kinds, sorted.
+    kind_names: list[str]
+    #: Its detector's place among the table's detectors (in detector order).
+    detectors: np.ndarray
+
+
+def _table_and_keys(groups: list[list[Finding]], sessions: pd.DataFrame) -> tuple[pd.DataFrame, _RowKeys | None]:
+    """The findings table of the findings of ``groups`` (each detector's, in detector order) and
+    its rows' keys (None when a time is beyond 64 bits)."""
+    return _findings_table([f for found in groups for f in found], sessions), _row_keys(groups)
+
+
+def _row_keys(groups: list[list[Finding]]) -> _RowKeys | None:
+    """The keys of the rows of the findings table of ``groups`` (each detector's findings, in
+    detector order), in table order; None when a time is beyond 64 bits."""
+    found = [f for group in groups for f in group]
+    n = len(found)
     times = [f.ts_ns for f in found]
-    ts = _int64(times)
-    return (np.array(times, dtype=object) if ts is None else ts,
-            np.fromiter(map(_SEVERITY, found), dtype=object, count=len(found)),
-            np.fromiter(map(_KIND, found), dtype=object, count=len(found)))
+    missing = np.fromiter(map(_is_none, times), dtype=np.bool_, count=n)
+    try:
+        ts = np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n)
+    except OverflowError:
+        return None
+    kinds = [f.kind for f in found]
+    kind_names = sorted(set(kinds))
+    code = {kind: i for i, kind in enumerate(kind_names)}
+    kind_codes = np.fromiter(map(code.__getitem__, kinds), dtype=np.intp, count=n)
+    severities = np.fromiter((_WORST_FIRST[f.severity] for f in found), dtype=np.int64, count=n)
+    detectors = np.repeat(np.arange(len(groups), dtype=np.intp), [len(group) for group in groups])
+    order = np.lexsort((kind_codes, severities, ts, missing))  # order_of's order, stable
+    return _RowKeys(missing[order], ts[order], severities[order], kind_codes[order], kind_names, detectors[order])
 
 
-def _order(keys: tuple[np.ndarray, np.ndarray, np.ndarray], where: np.ndarray | None = None) -> np.ndarray:
-    """The positions that sort the findings of ``keys`` (:func:`_keys`), or of those ``where``
-    is True, in :func:`~smtpsniff.findings.in_order`'s order."""
-    times, severities, kinds = keys if where is None else (key[where] for key in keys)
-    return order_of(times.tolist() if times.dtype == object else times, severities, kinds)
+def _recoded(keys: _RowKeys, kinds: list[str]) -> np.ndarray:
+    """The kinds of ``keys`` as places in ``kinds`` (sorted, holding every one of them)."""
+    place = np.searchsorted(np.array(kinds, dtype=object), np.array(keys.kind_names, dtype=object))
+    return place.astype(np.intp)[keys.kinds]
 
 
-def _inverse(positions: np.ndarray) -> np.ndarray:
-    """Where each index stands in ``positions`` (a permutation)."""
-    inverse = np.empty(len(positions), dtype=np.intp)
-    inverse[positions] = np.arange(len(positions), dtype=np.intp)
-    return inverse
+_WORST_FIRST = {s: -s.rank for s in Severity}
+
+
+def _is_none(value: object) -> bool:
+    return value is None
 
 
 def _credentials_table(creds: list[Credential], show_secrets: bool, sessions: pd.DataFrame) -> pd.DataFrame:

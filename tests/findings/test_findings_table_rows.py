@@ -20,6 +20,7 @@ import smtpsniff
 from smtpsniff.analysis.security_tables import (
     _finding_columns,
     _findings_table,
+    _table_and_keys,
     _with_late_findings,
     finding_row,
 )
@@ -91,13 +92,17 @@ def test_odd_findings(seed):
 def _same_merge(by_detector: dict[str, list[Finding]], early_names: set[str], sessions: pd.DataFrame) -> None:
     early = {name: found for name, found in by_detector.items() if name in early_names}
     early_table = _findings_table([f for found in early.values() for f in found], sessions)
-    merged = _with_late_findings(early_table, by_detector, early, sessions)
     whole = _findings_table([f for found in by_detector.values() for f in found], sessions)
-    pd.testing.assert_frame_equal(merged, whole, check_exact=True)
-    for column in merged.columns:  # categories too: those of the values, or the sessions table's
-        if isinstance(whole[column].dtype, pd.CategoricalDtype):
-            assert merged[column].cat.categories.equals(whole[column].cat.categories), column
-            assert merged[column].cat.categories.dtype == whole[column].cat.categories.dtype, column
+    # the early rows' keys read by the merge itself, and given with the table as prepare gives them
+    table, keys = _table_and_keys(list(early.values()), sessions)
+    pd.testing.assert_frame_equal(table, early_table, check_exact=True)
+    for merged in (_with_late_findings(early_table, by_detector, early, sessions),
+                   _with_late_findings(table, by_detector, early, sessions, keys)):
+        pd.testing.assert_frame_equal(merged, whole, check_exact=True)
+        for column in merged.columns:  # categories too: those of the values, or the sessions table's
+            if isinstance(whole[column].dtype, pd.CategoricalDtype):
+                assert merged[column].cat.categories.equals(whole[column].cat.categories), column
+                assert merged[column].cat.categories.dtype == whole[column].cat.categories.dtype, column
 
 
 @pytest.mark.parametrize("name", ["tests/data/smtp-spoofing.pcap", "captures/smtp-sample.pcap"])
