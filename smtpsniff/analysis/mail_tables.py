@@ -25,12 +25,13 @@ from ..limits import Limits
 from ..mail import Header, MimePart, ParsedMessage, parse_message
 from ..records.builder import MessageData, SessionRecords
 from ..records.model import SessionRecord, TransactionRecord
-from .schema import CAT, INT, SCHEMAS, STR, TS
+from .schema import INT, STR, TS
 from .tables import (
     RowColumnParts,
     StrColumnParts,
     TypedColumn,
     add_connection_columns,
+    concat_rows,
     connection_columns,
     frame_from_columns,
     new_lists,
@@ -338,8 +339,5 @@ def _with_mail_anomalies(anomalies: pd.DataFrame, mail: Sequence[MailMessage], e
         "frame": [m.data.frame for m in messages] + [a.frame for a in extra],
         "layer": [a.layer.value for a in everything], "kind": [a.kind for a in everything],
         "message": [a.message for a in everything]})
-    merged = pd.concat([anomalies, rows], ignore_index=True) if len(anomalies) else rows
-    for column in SCHEMAS["anomalies"]:
-        if column.dtype == CAT:  # categories of the two frames differ: concat made them plain objects
-            merged[column.name] = merged[column.name].astype("string").astype("category")
+    merged = concat_rows("anomalies", [anomalies, rows]) if len(anomalies) else rows
     return merged.sort_values(["ts", "frame"], na_position="last", kind="stable").reset_index(drop=True)

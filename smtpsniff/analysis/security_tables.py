@@ -30,8 +30,12 @@ from ..findings import (
 )
 from ..findings.verbs import sessions_sending
 from ..records.builder import SessionRecords
-from .schema import CAT, SCHEMAS, STR
-from .tables import add_connection_columns, frame_from_columns, record_columns
+from .tables import (
+    add_connection_columns,
+    concat_rows,
+    frame_from_columns,
+    record_columns,
+)
 
 
 def prepare(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, object]:
@@ -99,25 +103,9 @@ def _with_late_findings(early_table: pd.DataFrame, by_detector: dict[str, list[F
         np.concatenate([early_keys.severities, late_keys.severities]),
         np.concatenate([early_keys.times, late_keys.times]),
         np.concatenate([early_keys.missing, late_keys.missing])))
-    # kind and severity: each table has its own values as categories; both are given the values
-    # of both, sorted, which concat then keeps (the connection columns have the sessions table's
-    # categories in both)
-    late_table = late_table.copy(deep=False)
-    early_table = early_table.copy(deep=False)
-    for column in SCHEMAS["findings"]:
-        if column.dtype != CAT:
-            continue
-        ours, theirs = early_table[column.name], late_table[column.name]
-        if isinstance(ours.dtype, pd.CategoricalDtype) and isinstance(theirs.dtype, pd.CategoricalDtype) \
-                and not ours.cat.categories.equals(theirs.cat.categories):
-            both = ours.cat.categories.append(theirs.cat.categories).unique().sort_values()
-            early_table[column.name] = ours.cat.set_categories(both)
-            late_table[column.name] = theirs.cat.set_categories(both)
-    merged = pd.concat([early_table, late_table], ignore_index=True).take(rows).reset_index(drop=True)
-    for column in SCHEMAS["findings"]:  # (should concat have made any of them plain)
-        if column.dtype == CAT and not isinstance(merged[column.name].dtype, pd.CategoricalDtype):
-            merged[column.name] = merged[column.name].astype(STR).astype(CAT)
-    return merged
+    # kind and severity: each table has its own values as categories (concat_rows joins them; the
+    # connection columns have the sessions table's categories in both)
+    return concat_rows("findings", [early_table, late_table]).take(rows).reset_index(drop=True)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..net import native
-from .schema import BOOL, INT, LIST, SCHEMAS, STR, TS, Column
+from .schema import BOOL, CAT, INT, LIST, SCHEMAS, STR, TS, Column
 
 _CONNECTION_COLUMNS = ("client_ip", "client_port", "server_ip", "server_port")
 
@@ -596,6 +596,37 @@ def _typed(df: pd.DataFrame, schema: tuple[Column, ...]) -> pd.DataFrame:
         else:
             df[col.name] = series.astype(col.dtype)
     return df
+
+
+def concat_rows(table: str, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """The rows of ``frames``, frames of ``table``'s schema, one after the other in one frame
+    (``pd.concat`` with a new index) whose category columns stay categories.
+
+    A category column keeps its categories where every frame has the same (the connection
+    columns: the sessions table's).  Where they differ, ``pd.concat`` would make it plain objects:
+    it is given instead the categories a category column built from its joined values has (those
+    values, sorted), through each frame's categories joined first."""
+    frames = list(frames)
+    changed = []
+    for column in SCHEMAS[table]:
+        if column.dtype != CAT:
+            continue
+        dtypes = [frame[column.name].dtype for frame in frames]
+        if not all(isinstance(dtype, pd.CategoricalDtype) for dtype in dtypes) \
+                or all(dtype.categories.equals(dtypes[0].categories) for dtype in dtypes):
+            continue
+        joined = dtypes[0].categories.append([dtype.categories for dtype in dtypes[1:]]).unique().sort_values()
+        for i, frame in enumerate(frames):
+            frames[i] = frame = frame.copy(deep=False)
+            frame[column.name] = frame[column.name].cat.set_categories(joined)
+        changed.append(column.name)
+    merged = pd.concat(frames, ignore_index=True)
+    for name in changed:  # a category no value has left out, as in a column built from the values
+        merged[name] = merged[name].cat.remove_unused_categories()
+    for column in SCHEMAS[table]:  # a column that was no category in some frame
+        if column.dtype == CAT and not isinstance(merged[column.name].dtype, pd.CategoricalDtype):
+            merged[column.name] = merged[column.name].astype(STR).astype(CAT)
+    return merged
 
 
 def add_connection_columns(df: pd.DataFrame, sessions: pd.DataFrame) -> pd.DataFrame:
