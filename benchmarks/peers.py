@@ -142,30 +142,37 @@ _HEADLINE = re.compile(r"(\d+) frames \((\d+) TCP, (\d+) in SMTP sessions\), (\d
 
 
 def smtpsniff_cli(path: str) -> dict:
-    """``smtpsniff analyze FILE``: the CLI's own code path (summary printed; here into a buffer to read
-    its counts back).  The console script is ``smtpsniff.cli:main``; running it in-process spares only
-    the entry-point shim."""
-    import contextlib
+    """``smtpsniff analyze FILE`` as the program runs: ``smtpsniff.cli.run``, the console script's
+    own function (which ends the process without freeing the capture), with its summary written
+    into a buffer to read its counts back.  The report is printed by an exit handler, which the
+    program runs before it ends; this function does not return, and this process's exit status
+    is the program's."""
+    import atexit
     import io
     import resource
 
-    from smtpsniff.cli import main as cli_main
+    from smtpsniff import cli
 
     out = io.StringIO()
     started, cpu = time.perf_counter(), time.process_time()
-    with contextlib.redirect_stdout(out):
-        status = cli_main(["analyze", path])
-    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    text = " ".join(out.getvalue().split())
-    m = _HEADLINE.search(text)
-    report = {"loop_s": round(elapsed, 3), "loop_cpu_s": round(cpu, 3), "exit_status": status,
-              "summary_chars": len(out.getvalue()),
-              **_peaks(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)}
-    if m:
-        keys = ("frames", "tcp_segments", "smtp_packets", "tcp_connections", "sessions", "transactions",
-                "accepted", "commands", "replies", "anomalies")
-        report.update(zip(keys, map(int, m.groups())))
-    return report
+
+    def report() -> None:
+        elapsed, used = time.perf_counter() - started, time.process_time() - cpu
+        sys.stdout = sys.__stdout__
+        text = " ".join(out.getvalue().split())
+        m = _HEADLINE.search(text)
+        found = {"loop_s": round(elapsed, 3), "loop_cpu_s": round(used, 3), "summary_chars": len(out.getvalue()),
+                 **_peaks(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)}
+        if m:
+            keys = ("frames", "tcp_segments", "smtp_packets", "tcp_connections", "sessions", "transactions",
+                    "accepted", "commands", "replies", "anomalies")
+            found.update(zip(keys, map(int, m.groups())))
+        print(json.dumps(found), flush=True)
+
+    atexit.register(report)
+    sys.argv = ["smtpsniff", "analyze", path]
+    sys.stdout = out
+    cli.run()
 
 
 def scapy_read(path: str) -> dict:

@@ -7,7 +7,14 @@ from pathlib import Path
 from ..capture.files import CaptureFormatError, open_capture
 from ..output.safe import terminal_safe
 from ..reassembly.table import SMTP_PORTS
-from .common import EXIT_OK, EXIT_UNUSABLE, ports, progress_frames, warn
+from .common import (
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    keep_until_exit,
+    ports,
+    progress_frames,
+    warn,
+)
 
 
 def register(sub) -> None:
@@ -66,6 +73,7 @@ def read_files(args: argparse.Namespace, files: list[str], **kwargs):
 
     cap = read(*files, smtp_ports=args.ports, detect_other_ports=not args.no_detect, progress=progress_frames,
                workers=args.workers, **kwargs)
+    keep_until_exit(cap)
     for message in cap.anomalies.loc[cap.anomalies["layer"] == "capture", "message"]:
         warn(f"warning: {message}")
     return cap

@@ -10,6 +10,19 @@ from pathlib import Path
 from ..capture.frame import Frame
 from ..output.safe import terminal_safe
 
+#: What the program keeps until it ends (see :func:`keep_until_exit`): a list while
+#: :func:`smtpsniff.cli.run` runs, None when :func:`smtpsniff.cli.main` is called as a function.
+KEPT_UNTIL_EXIT: list[object] | None = None
+
+
+def keep_until_exit(value: object) -> None:
+    """Keep ``value`` (a capture read by a command) until the process ends, when the command line
+    program runs: it then ends without freeing it (see ``smtpsniff.cli.run``).  Nothing is kept
+    when :func:`smtpsniff.cli.main` is called as a function: what it read is freed as usual."""
+    if KEPT_UNTIL_EXIT is not None:
+        KEPT_UNTIL_EXIT.append(value)
+
+
 #: Exit codes: 0 analysed, 1 findings at or above --fail-on, 2 unusable input or usage error.
 EXIT_OK = 0
 EXIT_FINDINGS = 1
