@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import WORK, Peer, Run, parse_bench_args, run_benchmark
+from measure import REPO, WORK, Peer, Run, parse_bench_args, run_benchmark
 
 PEERS_PY = str(Path(__file__).resolve().parent / "peers.py")
 
@@ -78,7 +78,8 @@ def check(peer: str, run: Run, truth: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args, names = parse_bench_args(__doc__.split("\n\n")[0], PEERS, WORK / "results-analyze.json", argv)
     results, _ = run_benchmark("analyze", args.capture.resolve(), [PEERS[n] for n in names], subject="smtpsniff",
-                                repeat=args.repeat, check=check, out_json=args.out, timeout_s=args.timeout)
+                                repeat=args.repeat, check=check, out_json=args.out, timeout_s=args.timeout,
+                                sources=[REPO / "smtpsniff"])
     wrong = [r.name for r in results if r.name.startswith("smtpsniff") and not r.valid]
     return 1 if wrong else 0
 

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure import WORK, Peer, Run, parse_bench_args, run_benchmark
+from measure import REPO, WORK, Peer, Run, parse_bench_args, run_benchmark
 
 PEERS_PY = str(Path(__file__).resolve().parent / "peers.py")
 
@@ -68,7 +68,8 @@ def check(peer: str, run: Run, truth: dict) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     args, names = parse_bench_args(__doc__.split("\n\n")[0], PEERS, WORK / "results-streams.json", argv)
     _, ok = run_benchmark("streams", args.capture.resolve(), [PEERS[n] for n in names], subject="smtpsniff",
-                          repeat=args.repeat, check=check, out_json=args.out, timeout_s=args.timeout)
+                          repeat=args.repeat, check=check, out_json=args.out, timeout_s=args.timeout,
+                          sources=[REPO / "smtpsniff"])
     return 0 if ok or "smtpsniff" not in names else 1
 
 

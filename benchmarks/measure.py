@@ -145,6 +145,17 @@ def run_child(argv: Sequence[str], *, reports: bool, timeout_s: float = DEFAULT_
                returncode=proc.returncode, report=report, error=error, load_before=round(load, 2))
 
 
+def byte_compile(folders: Sequence[Path]) -> None:
+    """Byte-compile the Python files of ``folders`` (a package measured from its source tree), as
+    installing a package does: a module whose cached bytecode is missing or older than its
+    source is otherwise compiled again by every run, which then measures the compiler too (as
+    where ``PYTHONDONTWRITEBYTECODE`` keeps Python from writing the cache itself)."""
+    import compileall
+
+    for folder in folders:
+        compileall.compile_dir(str(folder), quiet=1)
+
+
 def warm_page_cache(path: Path) -> None:
     """Read the file once so that every peer, the first one included, reads it from memory."""
     with open(path, "rb", buffering=0) as f:
@@ -262,15 +273,18 @@ def replayed(truth: dict) -> str:
 
 def run_benchmark(name: str, capture: Path, peers: Sequence[Peer], *, subject: str, repeat: int,
                   check: Callable[[str, Run, dict], str], out_json: Path, timeout_s: float = DEFAULT_TIMEOUT_S,
-                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> tuple[list[PeerResult], bool]:
+                  log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+                  sources: Sequence[Path] = ()) -> tuple[list[PeerResult], bool]:
     """Measure every peer ``repeat`` times (interleaved), check each median run, print and save.
 
     ``check(peer_name, run, truth)`` returns "ok" or a description of what is wrong.  Returns the
     results and whether the subject's answer was right (a fast wrong answer must not pass).
+    ``sources``: folders of Python source the peers run, byte-compiled first (:func:`byte_compile`).
     """
     truth = load_truth(capture)
     packets, file_bytes = truth["packets"], capture.stat().st_size
     results = [PeerResult(p.name, p.what, " ".join(p.command(capture))) for p in peers]
+    byte_compile(sources)
     warm_page_cache(capture)
     for i in range(repeat):
         for peer, result in zip(peers, results):
