@@ -29,7 +29,7 @@ ENV = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUF
 
 def _program(*args: str, code: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
     argv = [sys.executable, "-m", "smtpsniff"] if code is None else [sys.executable, "-c", code]
-    return subprocess.run([*argv, *args], capture_output=True, timeout=300, cwd=cwd, env=ENV)
+    return subprocess.run([*argv, *args], capture_output=True, timeout=300, cwd=cwd, env=ENV, check=False)
 
 
 def test_same_output_files_and_status_as_the_usual_end(tmp_path):
@@ -61,18 +61,20 @@ def test_exit_status_of_unusable_input(tmp_path):
         assert fast.stderr == slow.stderr
 
 
+def _program_after(setup: str, *args: str) -> subprocess.CompletedProcess:
+    """The program with ``args``, run by ``smtpsniff.cli.run`` after the Python code ``setup``."""
+    return _program(*args, code=setup + "from smtpsniff.cli import run\nrun()\n")
+
+
 def test_exit_handlers_run_and_their_output_is_flushed(tmp_path):
     mark = tmp_path / "handler.txt"
     # the handler also tells whether the capture is still there: the program does not free it
-    code = ("import atexit, gc, sys\n"
-            "def handler():\n"
-            "    kept = sum(type(o).__name__ == 'Capture' for o in gc.get_objects())\n"
-            f"    open({str(mark)!r}, 'w').write(f'ran, {{kept}} kept')\n"
-            "    print('handler said so')\n"
-            "atexit.register(handler)\n"
-            "from smtpsniff.cli import run\n"
-            "run()\n")
-    proc = _program("analyze", str(SAMPLE), code=code)
+    proc = _program_after("import atexit, gc\n"
+                          "def handler():\n"
+                          "    kept = sum(type(o).__name__ == 'Capture' for o in gc.get_objects())\n"
+                          f"    open({str(mark)!r}, 'w').write(f'ran, {{kept}} kept')\n"
+                          "    print('handler said so')\n"
+                          "atexit.register(handler)\n", "analyze", str(SAMPLE))
     assert proc.returncode == 0, proc.stderr
     assert mark.read_text() == "ran, 1 kept"
     assert proc.stdout.rstrip().endswith(b"handler said so")
@@ -80,12 +82,9 @@ def test_exit_handlers_run_and_their_output_is_flushed(tmp_path):
 
 def test_a_running_thread_is_waited_for(tmp_path):
     mark = tmp_path / "thread.txt"
-    code = ("import threading, time\n"
-            f"def late():\n    time.sleep(1.0)\n    open({str(mark)!r}, 'w').write('done')\n"
-            "threading.Thread(target=late).start()\n"
-            "from smtpsniff.cli import run\n"
-            "run()\n")
-    proc = _program("analyze", str(SAMPLE), code=code)
+    proc = _program_after("import threading, time\n"
+                          f"def late():\n    time.sleep(1.0)\n    open({str(mark)!r}, 'w').write('done')\n"
+                          "threading.Thread(target=late).start()\n", "analyze", str(SAMPLE))
     assert proc.returncode == 0, proc.stderr
     assert mark.read_text() == "done"
 
