@@ -25,6 +25,7 @@ from ..findings import (
     Severity,
     detect_by_detector,
     detect_early,
+    order_keys,
     order_of,
     reordered,
 )
@@ -138,34 +139,21 @@ def _row_keys(groups: list[list[Finding]]) -> _RowKeys | None:
     """The keys of the rows of the findings table of ``groups`` (each detector's findings, in
     detector order), in table order; None when a time is beyond 64 bits."""
     found = [f for group in groups for f in group]
-    n = len(found)
-    times = [f.ts_ns for f in found]
-    missing = np.fromiter(map(_is_none, times), dtype=np.bool_, count=n)
-    try:
-        ts = np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n)
-    except OverflowError:
+    keys = order_keys([f.ts_ns for f in found], list(map(_SEVERITY, found)), list(map(_KIND, found)))
+    if keys is None:
         return None
-    kinds = [f.kind for f in found]
-    kind_names = sorted(set(kinds))
-    code = {kind: i for i, kind in enumerate(kind_names)}
-    kind_codes = np.fromiter(map(code.__getitem__, kinds), dtype=np.intp, count=n)
-    severities = np.fromiter((_WORST_FIRST[f.severity] for f in found), dtype=np.int64, count=n)
+    kind_names, kind_codes, worst_first, ts, missing = keys
+    if missing is None:
+        missing = np.zeros(len(found), dtype=np.bool_)
     detectors = np.repeat(np.arange(len(groups), dtype=np.intp), [len(group) for group in groups])
-    order = np.lexsort((kind_codes, severities, ts, missing))  # order_of's order, stable
-    return _RowKeys(missing[order], ts[order], severities[order], kind_codes[order], kind_names, detectors[order])
+    order = np.lexsort((kind_codes, worst_first, ts, missing))  # order_of's order, stable
+    return _RowKeys(missing[order], ts[order], worst_first[order], kind_codes[order], kind_names, detectors[order])
 
 
 def _recoded(keys: _RowKeys, kinds: list[str]) -> np.ndarray:
     """The kinds of ``keys`` as places in ``kinds`` (sorted, holding every one of them)."""
     place = np.searchsorted(np.array(kinds, dtype=object), np.array(keys.kind_names, dtype=object))
     return place.astype(np.intp)[keys.kinds]
-
-
-_WORST_FIRST = {s: -s.rank for s in Severity}
-
-
-def _is_none(value: object) -> bool:
-    return value is None
 
 
 def _credentials_table(creds: list[Credential], show_secrets: bool, sessions: pd.DataFrame) -> pd.DataFrame:

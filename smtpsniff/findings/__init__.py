@@ -136,29 +136,54 @@ def order_of(times: Sequence[int | None] | np.ndarray, severities: Sequence[Seve
     ``kinds``, stably by time (missing last), then severity (worst first), then kind: the order of
     ``sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, -severities[i].rank, kinds[i]))``.
 
-    Read with one stable ``numpy.lexsort`` on integer keys: each kind is replaced by its place
-    among the kinds sorted as strings, each severity by minus its rank, a missing time by 0 with
-    a flag that sorts it last; equal keys keep their order, as in the one sort.  Times beyond 64
-    bits take that sort itself.  ``times`` may be given as an ``int64`` array already (none missing).
+    Read with one stable ``numpy.lexsort`` on the integer keys of :func:`order_keys`.  Times beyond
+    64 bits take that sort itself.  ``times`` may be given as an ``int64`` array already (none
+    missing).
     """
     n = len(times)
     if n < 2:
         return np.arange(n)
-    code = {kind: i for i, kind in enumerate(sorted(set(kinds)))}
-    keys = [np.fromiter(map(code.__getitem__, kinds), dtype=np.int64, count=n),
-            np.fromiter(map(_WORST_FIRST.__getitem__, severities), dtype=np.int64, count=n)]
     if isinstance(times, np.ndarray):
-        return np.lexsort((*keys, times.astype(np.int64, copy=False)))
-    try:
-        try:
-            keys.append(np.fromiter(times, dtype=np.int64, count=n))  # ints only: the usual case
-        except TypeError:  # a time is missing
-            missing = np.fromiter(map(_is_none, times), dtype=np.bool_, count=n)
-            keys += [np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n), missing]
-    except OverflowError:
+        _, kind_codes, worst_first = _kind_and_severity_keys(severities, kinds)
+        return np.lexsort((kind_codes, worst_first, times.astype(np.int64, copy=False)))
+    keys = order_keys(times, severities, kinds)
+    if keys is None:
         return np.array(sorted(range(n), key=lambda i: (times[i] is None, times[i] or 0, -severities[i].rank,
                                                         kinds[i])), dtype=np.intp)
-    return np.lexsort(keys)
+    _, kind_codes, worst_first, ts, missing = keys
+    return np.lexsort((kind_codes, worst_first, ts) if missing is None else (kind_codes, worst_first, ts, missing))
+
+
+def order_keys(times: Sequence[int | None], severities: Sequence[Severity], kinds: Sequence[str]
+               ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """The integer keys :func:`order_of` sorts findings by, given as their columns, least
+    significant first: ``(kind_names, kind_codes, worst_first, ts, missing)``.
+
+    ``kind_names`` are the kinds sorted as strings and ``kind_codes`` each kind's place among them;
+    ``worst_first`` is minus each severity's rank; ``ts`` each time, 0 where it is missing, and
+    ``missing`` whether it is (None when no time is).  None when a time is beyond 64 bits.
+    """
+    kind_names, kind_codes, worst_first = _kind_and_severity_keys(severities, kinds)
+    n = len(times)
+    try:
+        try:
+            return kind_names, kind_codes, worst_first, np.fromiter(times, dtype=np.int64, count=n), None
+        except TypeError:  # a time is missing
+            missing = np.fromiter(map(_is_none, times), dtype=np.bool_, count=n)
+            ts = np.fromiter((0 if t is None else t for t in times), dtype=np.int64, count=n)
+            return kind_names, kind_codes, worst_first, ts, missing
+    except OverflowError:
+        return None
+
+
+def _kind_and_severity_keys(severities: Sequence[Severity], kinds: Sequence[str]
+                            ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The kinds sorted, each kind's place among them, and minus each severity's rank."""
+    n = len(kinds)
+    kind_names = sorted(set(kinds))
+    code = {kind: i for i, kind in enumerate(kind_names)}
+    return (kind_names, np.fromiter(map(code.__getitem__, kinds), dtype=np.int64, count=n),
+            np.fromiter(map(_WORST_FIRST.__getitem__, severities), dtype=np.int64, count=n))
 
 
 def reordered(values: Sequence, positions: np.ndarray) -> list:
@@ -182,4 +207,4 @@ def at_least(findings: Iterable[Finding], severity: Severity) -> list[Finding]:
 
 
 __all__ = ["DETECTORS", "DetectionContext", "Finding", "Severity", "Threshold", "at_least", "check_thresholds",
-           "detect_all", "detect_by_detector", "detect_early", "detector_modules", "find", "in_order", "kinds", "order", "order_of", "reordered", "thresholds"]
+           "detect_all", "detect_by_detector", "detect_early", "detector_modules", "find", "in_order", "kinds", "order", "order_keys", "order_of", "reordered", "thresholds"]
