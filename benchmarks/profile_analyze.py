@@ -195,9 +195,9 @@ def timeline(capture: Path, workers: int | None) -> None:
     import resource
 
     import smtpsniff
-    from smtpsniff.analysis import (
-        workers as workers_module,  # (no pandas: read imports it itself)
-    )
+
+    # (no pandas: read imports it itself)
+    from smtpsniff.analysis import workers as workers_module
 
     marks: list[tuple[str, float, float]] = []
     costs: dict[str, float] = {}
