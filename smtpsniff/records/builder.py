@@ -7,7 +7,7 @@ commands, replies, messages and anomalies.  It knows nothing of packets, files o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from itertools import starmap
 
 from .._native import fastpath as _fastpath
@@ -43,6 +43,7 @@ _new_recipient_record = slot_builder(RecipientRecord)
 _new_transaction_record = slot_builder(TransactionRecord)
 _new_session_record = slot_builder(SessionRecord)
 _new_capabilities = slot_builder(Capabilities)
+_new_anomaly = slot_builder(Anomaly)
 _CAPABILITIES_FIELDS = tuple(f.name for f in fields(Capabilities))
 
 _HELO_VERBS = frozenset({"HELO", "EHLO", "LHLO"})
@@ -467,7 +468,9 @@ class SessionBuilder:
             self._current.gap = True
 
     def _on_anomaly(self, a: Anomaly) -> None:
-        self._anomalies.append(a if a.conn_id is not None else replace(a, conn_id=self.session_id))
+        # (as replace(a, conn_id=...): Anomaly's fields in their order)
+        self._anomalies.append(a if a.conn_id is not None else _new_anomaly(
+            a.layer, a.kind, a.message, a.ts_ns, a.frame, self.session_id))
 
     _HANDLERS = {
         Command: _on_command, Reply: _on_reply, Capabilities: _on_capabilities, MessageComplete: _on_message,
