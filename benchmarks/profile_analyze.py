@@ -259,8 +259,8 @@ def timeline(capture: Path, workers: int | None) -> None:
     timed(workers_module.Workers, "_finish", "hand-off ended: last answers read, workers stopped (_finish)")
     hand_off = workers_module.Workers.hand_off
 
-    def handed_off(self):
-        hand_off(self)
+    def handed_off(self, *args, **kwargs):
+        hand_off(self, *args, **kwargs)
         tables_timed()
     workers_module.Workers.hand_off = handed_off
     workers_module.Workers.parse = parse_noted(workers_module.Workers.parse)

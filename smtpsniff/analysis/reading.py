@@ -129,7 +129,8 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
         del pipeline, result  # the file's decoder state is not kept while the tables are built
     all_records.sort(key=lambda r: r.session.session_id)
     stats.smtp_sessions = len(all_records)
-    pool.hand_off()  # the workers parse the messages while the tables are built
+    # the workers parse the messages while the tables are built, in the order the tables ask for them
+    pool.hand_off(data for records in all_records for data in records.messages)
     from .capture import Capture, build_tables  # pandas, imported while the workers parse
 
     objects: dict[str, object] = {}

@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Self
 
@@ -391,9 +391,11 @@ class Workers(SessionOffload):
     def _parse_when_answered(self, key: tuple[int, bool], content: bytes) -> None:
         """After the hand-off: the workers' answers read until the parse of ``key`` is among them.
 
-        Meanwhile this process parses waiting batches itself, the last first (the caller asks in
-        about the order the workers take them, from the front).  With none waiting it waits for
-        an answer.  Once nothing is left to wait for, or a worker went wrong (it stopped, stayed
+        Meanwhile this process parses waiting batches itself, the first one each time: the batch
+        the workers would take next, whose parses a caller asking in the order given to
+        :meth:`hand_off` wants right after those the workers hold.  It then works on them while
+        the workers parse, instead of taking the last batches, whose parses would be worked on
+        at the end, the workers done.  With none waiting it waits for an answer.  Once nothing is left to wait for, or a worker went wrong (it stopped, stayed
         silent for ``timeout_s`` with work in hand, or answered out of turn), :meth:`_finish`
         ends the hand-off as it ends it for a caller that asks for no parse until the end.
         """
@@ -411,7 +413,7 @@ class Workers(SessionOffload):
             if found is not None and found[0] is content:
                 return
             with feeding:
-                batch = waiting.pop() if waiting else None
+                batch = waiting.popleft() if waiting else None
                 if batch is None:
                     feeds = [w.feed for w in fed if w.feed is not None]
                     if any(f.ended for f in feeds) or all(f.given == f.taken for f in feeds):
@@ -446,10 +448,14 @@ class Workers(SessionOffload):
                 return None
         return bool(payloads)
 
-    def hand_off(self) -> None:
+    def hand_off(self, order: Iterable[MessageData] | None = None) -> None:
         """Let the workers parse the waiting messages on their own, while this process does other
         work and does not pump (``smtpsniff.read`` builds the session tables meanwhile); each
         :meth:`parse` then takes the answers that have come.
+
+        ``order``, when given: the messages in the order :meth:`parse` will be asked for them.  The
+        waiting ones are batched again in that order (see :meth:`_in_order`), so that the workers
+        parse first what is asked first.
 
         For each worker, one thread writes it batches as it takes them and one reads its answers,
         each blocking in its system calls, where it does not hold the interpreter lock: this
@@ -460,6 +466,8 @@ class Workers(SessionOffload):
                 or not any(w.alive for w in self._workers):
             return
         self._handed_off = True
+        if order is not None:
+            self._in_order(order)
         for worker in self._workers:
             if not worker.alive:
                 continue
@@ -476,6 +484,37 @@ class Workers(SessionOffload):
                             for target in (self._feed_requests, self._feed_answers)]
             for thread in feed.threads:
                 thread.start()
+
+    def _in_order(self, order: Iterable[MessageData]) -> None:
+        """The waiting messages batched again (as :meth:`add` batches them) in the order of
+        ``order``; any it does not name follow, in the order they came.
+
+        :meth:`add` batches the messages as their sessions close, while ``smtpsniff.read`` asks for
+        them in the order the sessions opened: left in the first order, a message of a long
+        session would be parsed long after the caller asked for it, and the caller would parse
+        waiting batches itself meanwhile -- work the workers would have done."""
+        waiting = self._waiting[MESSAGES]
+        came = [item for batch in waiting for item in batch.items]
+        by_key: dict[tuple[int, bool], list[tuple[bytes, bool]]] = {}
+        for item in came:
+            by_key.setdefault((id(item[0]), item[1]), []).append(item)
+        ordered = []
+        for data in order:
+            found = by_key.get((id(data.content), data.complete))
+            if found:  # (equal keys: the same content object, parsed the same way)
+                ordered.append(found.pop())
+        left = {id(item) for items in by_key.values() for item in items}
+        ordered.extend(item for item in came if id(item) in left)
+        waiting.clear()
+        batch = self._new_batch(MESSAGES)
+        for item in ordered:
+            batch.items.append(item)
+            batch.size += len(item[0])
+            if len(batch.items) >= self._batch_messages or batch.size >= self._batch_bytes:
+                waiting.append(batch)
+                batch = self._new_batch(MESSAGES)
+        if batch.items:
+            waiting.append(batch)
 
     def _feed_requests(self, worker: _Worker, feed: _Feed) -> None:
         """A feeding thread: a request written in part finished, then the first waiting batch

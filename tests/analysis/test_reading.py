@@ -16,9 +16,9 @@ import smtpsniff
 from smtpsniff.analysis import workers
 seen = []
 hand_off = workers.Workers.hand_off
-def noted(self):
+def noted(self, *args, **kwargs):
     seen.append("pandas" in sys.modules)
-    return hand_off(self)
+    return hand_off(self, *args, **kwargs)
 workers.Workers.hand_off = noted
 assert "pandas" not in sys.modules, "imported with smtpsniff.read"
 if sys.argv[1] == "cli":

@@ -226,11 +226,12 @@ def test_sessions_past_max_offload_bytes_are_decoded_here(eager_workers, most):
 
 # -- the hand-off: the workers parse the waiting messages while this process builds tables -------
 
-def handed_off(capture, copies=None, **kwargs):
+def handed_off(capture, copies=None, order=None, **kwargs):
     """A pool given ``capture``'s messages (each ``copies`` times, as other objects; by default
     enough times for more batches than a worker holds after the hand-off), its worker started only
-    then and handed them off; and the records with the copies.  Every batch of messages waits at
-    the hand-off: none went to the worker before."""
+    then and handed them off (in the ``order`` of the messages that function gives the records
+    with the copies, when given); and the records with the copies.  Every batch of messages waits
+    at the hand-off: none went to the worker before."""
     never = 10 ** 9
     pool = workers.Workers(DEFAULT_LIMITS, 1, start_after_sessions=never, start_after_messages=never,
                            batch_sessions=1, batch_messages=1, **kwargs)
@@ -243,7 +244,7 @@ def handed_off(capture, copies=None, **kwargs):
         pool.add(bundle)
     pool._start()
     assert len(pool._waiting[workers.MESSAGES]) == len(messages_of(bundles)) > workers.IN_FLIGHT_HANDED_OFF
-    pool.hand_off()
+    pool.hand_off(None if order is None else order(bundles))
     return pool, bundles
 
 
@@ -279,6 +280,42 @@ def test_handed_off_messages_are_parsed_without_this_process(capture):
     assert pool.stats.messages_here == 0 and pool.stats.messages_by_workers == len(messages_of(bundles))
     assert pool.stats.workers_lost == 0 and pool.stats.peak_rss_kib > 0
     assert not feeding_threads()
+
+
+#: A worker that writes down the content of every message it is given, in the order given.
+LOGGING_MESSAGES = """
+import sys
+from smtpsniff.transfer import loads
+from smtpsniff.worker import MESSAGES, Worker, read_frame
+worker = Worker()
+with open(sys.argv[1], "w") as log:
+    while (request := read_frame(sys.stdin.buffer)) is not None:
+        kind, _, _, items = loads(request)
+        if kind == MESSAGES:
+            log.writelines(content.hex() + "\\n" for content, _ in items)
+            log.flush()
+        sys.stdout.buffer.write(worker.answer(request))
+        sys.stdout.buffer.flush()
+"""
+
+
+@pytest.mark.parametrize("order", [None, lambda b: reversed(messages_of(b)), lambda b: messages_of(b)[1::2]],
+                         ids=["as-they-came", "reversed", "every-other-one"])
+def test_the_workers_parse_in_the_order_the_hand_off_is_given(order, tmp_path):
+    """The waiting messages are batched again in the order the caller will ask for them; those
+    the order leaves out come after, in the order they came.  Each is parsed once."""
+    log = tmp_path / "given"
+    capture = next(p for p in WITH_MAIL if p.name == "smtp-spoofing.pcap")  # messages of different content
+    pool, bundles = handed_off(capture, order=order, command=[sys.executable, "-c", LOGGING_MESSAGES, str(log)])
+    messages = messages_of(bundles)
+    asked = messages if order is None else list(order(bundles))
+    expected = asked + [d for d in messages if not any(d is a for a in asked)]
+    with pool:
+        wait_for_answers(pool)
+        assert_parsed(pool, bundles)
+    assert pool.stats.messages_by_workers == len(messages) and pool.stats.messages_here == 0
+    assert log.read_text().split() == [d.content.hex() for d in expected]
+    assert len({d.content for d in messages}) > 1
 
 
 def test_a_worker_killed_after_the_hand_off_loses_nothing():
@@ -366,8 +403,8 @@ def test_a_parse_that_came_is_given_before_the_others_come(tmp_path):
 
 
 def test_the_waiting_batches_are_parsed_here_while_the_worker_holds_the_next(tmp_path):
-    """A parse the worker holds is awaited while this process parses the waiting batches, the last
-    first; what the worker holds is not parsed twice."""
+    """A parse the worker holds is awaited while this process parses the waiting batches (the
+    first one each time); what the worker holds is not parsed twice."""
     gate = tmp_path / "gate"
     pool, bundles = handed_off(WITH_MAIL[0], command=[sys.executable, "-c", GATED, str(gate)])
     messages = messages_of(bundles)
