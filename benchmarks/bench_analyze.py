@@ -7,9 +7,11 @@ Peers, each in its own process on the same capture, interleaved, ``--repeat`` ti
   parse every message, run the detectors, and build every table (sessions, transactions, recipients,
   commands, replies, messages, attachments, headers, credentials, findings, anomalies).  Its counts
   are checked against make_capture's ground truth.
-* ``smtpsniff-cli``: ``smtpsniff analyze FILE`` - the same analysis through the command line, which
-  also renders the summary, run by the console script's own function (``smtpsniff.cli.run``: the
-  program ends without freeing the capture); its headline counts and exit status are checked.
+* ``smtpsniff-cli``: ``smtpsniff analyze FILE`` - the command as users run it, run by the console
+  script's own function (``smtpsniff.cli.run``: the program ends without freeing the capture): the
+  same analysis but for the credentials and findings tables, which its summary does not show and it
+  does not build (``read``'s ``tables``), then the summary; its headline counts and exit status are
+  checked.
 * ``tshark``: ``tshark -r FILE -Y smtp -T fields -e tcp.stream -e smtp.req.command
   -e smtp.req.parameter -e smtp.response.code -e imf.subject`` to /dev/null - SMTP reassembled and
   dissected, every message through the IMF dissector.
@@ -33,7 +35,8 @@ PEERS_PY = str(Path(__file__).resolve().parent / "peers.py")
 PEERS = {
     "smtpsniff": Peer("smtpsniff", "smtpsniff.read(FILE): the full analysis, every table built",
                       (sys.executable, PEERS_PY, "smtpsniff-analyze", "{capture}"), reports=True),
-    "smtpsniff-cli": Peer("smtpsniff-cli", "smtpsniff analyze FILE: the same analysis plus the printed summary",
+    "smtpsniff-cli": Peer("smtpsniff-cli", "smtpsniff analyze FILE: the tables its summary shows (all but "
+                          "credentials and findings) and the printed summary",
                           (sys.executable, PEERS_PY, "smtpsniff-cli", "{capture}"), reports=True),
     "tshark": Peer("tshark", "tshark: dissect every packet, reassemble and dissect SMTP and IMF, print five fields",
                    ("tshark", "-r", "{capture}", "-Y", "smtp", "-T", "fields", "-e", "tcp.stream",

@@ -7,7 +7,7 @@ too) runs the pipeline; neither prints nor writes files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from importlib import import_module
 from itertools import chain, repeat
 from operator import attrgetter
@@ -42,22 +42,70 @@ TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anom
 #: are objects the provider keeps beside its tables; they end up in :attr:`Capture.objects`.  A
 #: provider may also define ``prepare(records, tables, options) -> object``: what it can do with the
 #: session tables alone, called before any provider builds, its result given to its ``build`` as
-#: ``prepared=`` (``smtpsniff.read`` has it done while worker processes parse the messages).
+#: ``prepared=`` (``smtpsniff.read`` has it done while worker processes parse the messages).  Each
+#: names in ``TABLES`` the tables it builds or adds rows to (see :func:`providers_for`).
 TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables", "smtpsniff.analysis.security_tables")
 
 
+def providers_for(wanted: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The table providers to run for the tables ``wanted`` (None: every table), and those that
+    may be left for later, in :data:`TABLE_PROVIDERS` order.
+
+    A provider is run for a wanted table it builds or adds rows to, and for one of :data:`TABLES`,
+    which are always built (the mail tables add the mail parser's anomalies to ``anomalies``);
+    so is every provider before it, whose tables it may read.  What is left for later adds only
+    tables of its own."""
+    if wanted is None:
+        return TABLE_PROVIDERS, ()
+    needed = {*wanted, *TABLES}
+    last = max((i for i, module in enumerate(TABLE_PROVIDERS) if needed & set(import_module(module).TABLES)),
+               default=-1)
+    return TABLE_PROVIDERS[:last + 1], TABLE_PROVIDERS[last + 1:]
+
+
 class Capture:
-    """The tables of one analysis.  Build it with :func:`read`."""
+    """The tables of one analysis.  Build it with :func:`read`.
+
+    Tables that ``read`` was asked not to build yet (its ``tables``) are built the first time one
+    of them, or :attr:`tables`, is asked for: ``deferred`` then adds them to ``tables`` (and what
+    their providers keep to ``objects``), and ``deferred_tables`` names them."""
 
     def __init__(self, tables: dict[str, pd.DataFrame], stats: CaptureStats,
-                 sessions: list[SessionRecords] | None = None, objects: dict[str, object] | None = None) -> None:
-        self.tables = tables
+                 sessions: list[SessionRecords] | None = None, objects: dict[str, object] | None = None, *,
+                 deferred: Callable[[], None] | None = None, deferred_tables: Iterable[str] = ()) -> None:
+        self._tables = tables
         self.stats = stats
         self._records = sessions or []
         #: What table providers keep beside their tables (``objects["mail"]``: the parsed messages).
         self.objects: dict[str, object] = objects if objects is not None else {}
-        for name, frame in tables.items():
+        self._deferred = deferred
+        self._deferred_tables = frozenset(deferred_tables) if deferred is not None else frozenset()
+        self._table_attributes()
+
+    def _table_attributes(self) -> None:
+        for name, frame in self._tables.items():
             setattr(self, name, frame)
+
+    @property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """Every table by name (those left for later built first)."""
+        self._build_deferred()
+        return self._tables
+
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        # Called only for a name found nowhere else: a table left for later is built now.
+        if name in self.__dict__.get("_deferred_tables", ()):
+            self._build_deferred()
+            return self.__dict__[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _build_deferred(self) -> None:
+        build = self._deferred
+        if build is None:
+            return
+        build()
+        self._deferred, self._deferred_tables = None, frozenset()
+        self._table_attributes()
 
     sessions: pd.DataFrame
     transactions: pd.DataFrame
@@ -108,17 +156,28 @@ class Capture:
 
 def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly] = (),
                  capture_of: dict[int, str] | None = None,
-                 options: ReadOptions | None = None, objects: dict[str, object] | None = None
-                 ) -> dict[str, pd.DataFrame]:
+                 options: ReadOptions | None = None, objects: dict[str, object] | None = None,
+                 providers: Sequence[str] = TABLE_PROVIDERS) -> dict[str, pd.DataFrame]:
     """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`; what providers
-    keep beside their tables goes into ``objects``."""
+    keep beside their tables goes into ``objects``.  ``providers``: those of :data:`TABLE_PROVIDERS`
+    to run (every one by default; see :func:`providers_for` and :func:`build_later`)."""
     with collector_paused():
-        return _build_tables(records, loose_anomalies, capture_of, options, objects)
+        return _build_tables(records, loose_anomalies, capture_of, options, objects, providers)
+
+
+def build_later(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions,
+                objects: dict[str, object], providers: Sequence[str]) -> None:
+    """The tables of ``providers``, left out of :func:`build_tables` (which built ``tables``),
+    added to ``tables``; what they keep, to ``objects``.  They are the same tables: each provider
+    sees the tables of those before it, all built (see :func:`providers_for`)."""
+    with collector_paused():
+        modules = [import_module(module) for module in providers]
+        _run_providers(modules, records, tables, options, objects)
 
 
 def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly],
                   capture_of: dict[int, str] | None, options: ReadOptions | None,
-                  objects: dict[str, object] | None) -> dict[str, pd.DataFrame]:
+                  objects: dict[str, object] | None, providers: Sequence[str]) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
     sessions = _table("sessions", [r.session for r in records],
@@ -142,7 +201,12 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
             "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
-    providers = [import_module(module) for module in TABLE_PROVIDERS]
+    _run_providers([import_module(module) for module in providers], records, tables, options, objects)
+    return tables
+
+
+def _run_providers(providers: list, records: list[SessionRecords], tables: dict[str, pd.DataFrame],
+                   options: ReadOptions, objects: dict[str, object] | None) -> None:
     # What a provider needs no other provider's table for, first (see each provider's prepare).
     prepared = {provider: provider.prepare(records, tables, options) for provider in providers
                 if hasattr(provider, "prepare")}
@@ -153,7 +217,6 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
                 tables[name] = value
             elif objects is not None:
                 objects[name] = value
-    return tables
 
 
 def _table(table: str, items: list, fields: tuple[str, ...],
@@ -280,4 +343,5 @@ def _all_anomalies(records: list[SessionRecords], loose: Iterable[Anomaly]) -> l
     return out
 
 
-__all__ = ["Capture", "CaptureStats", "ReadOptions", "TABLES", "read", "build_tables", "SCHEMAS"]
+__all__ = ["Capture", "CaptureStats", "ReadOptions", "TABLES", "read", "build_tables", "build_later", "providers_for",
+           "SCHEMAS"]

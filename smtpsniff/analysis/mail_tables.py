@@ -41,6 +41,8 @@ from .tables import (
 if TYPE_CHECKING:
     from .capture import Capture, ReadOptions
 
+#: The tables this provider builds, and the one it adds rows to (see ``TABLE_PROVIDERS``).
+TABLES = ("messages", "attachments", "headers", "anomalies")
 #: Name under which the parsed messages are kept in ``Capture.objects``.
 OBJECTS_KEY = "mail"
 

@@ -22,6 +22,7 @@ from ..mail import ParsedMessage
 from ..pipeline import AnalysisResult, SmtpPipeline, collector_paused
 from ..reassembly.table import SMTP_PORTS
 from ..records.builder import MessageData, SessionRecords
+from .schema import SCHEMAS
 from .workers import START_AT_ONCE_BYTES, Workers, default_workers
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class CaptureStats:
 
 def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports: frozenset[int] = SMTP_PORTS,
          detect_other_ports: bool = True, show_secrets: bool = False, thresholds: dict[str, float] | None = None,
-         progress: Callable[[Iterable], Iterable] | None = None, workers: int | None = None) -> Capture:
+         progress: Callable[[Iterable], Iterable] | None = None, workers: int | None = None,
+         tables: Iterable[str] | None = None) -> Capture:
     """Analyse capture files and return their tables.
 
     Several files are analysed one after another; session ids stay unique across them and the
@@ -77,9 +79,24 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     number): None starts one per CPU but one, once a capture has shown 500 sessions or 1,000
     messages, or at once when the files add up to 64 MiB (``START_AT_ONCE_BYTES``); 0 does
     everything in this process.
+
+    ``tables`` names the tables wanted now (None: every one).  The others, which none of them
+    needs, are built the first time one of them, or ``Capture.tables``, is asked for: in this
+    process, after the read, as the same tables.  So ``smtpsniff analyze``, whose summary shows no
+    credentials and no findings, does not build them (see
+    :func:`~smtpsniff.analysis.capture.providers_for` for what needs what).
     """
     if not paths:
         raise TypeError("read() needs at least one capture file")
+    if thresholds:  # (checked when the findings are built, which may be after the read, or never)
+        from ..findings import check_thresholds
+
+        check_thresholds(thresholds)
+    if tables is not None:
+        tables = tuple(tables)
+        unknown = sorted(set(tables) - set(SCHEMAS))
+        if unknown:
+            raise ValueError(f"no such table: {', '.join(unknown)} (the tables: {', '.join(SCHEMAS)})")
     wanted = default_workers() if workers is None else max(0, int(workers))
     with Workers(limits, wanted) as pool, collector_paused(kept=True):
         if _bytes_in(paths) >= START_AT_ONCE_BYTES:
@@ -91,7 +108,7 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
         # see collector_paused: most of what is allocated here is kept
         options = ReadOptions(limits=limits, show_secrets=show_secrets, thresholds=dict(thresholds or {}),
                               parse=pool.parse)
-        cap = _read(paths, limits, smtp_ports, detect_other_ports, options, progress, pool)
+        cap = _read(paths, limits, smtp_ports, detect_other_ports, options, progress, pool, tables)
         pool.close()  # the workers' peaks are known once they have stopped
         stats = pool.stats
         cap.stats.workers = stats.workers
@@ -103,7 +120,8 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
 
 
 def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other_ports: bool,
-          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None, pool: Workers) -> Capture:
+          options: ReadOptions, progress: Callable[[Iterable], Iterable] | None, pool: Workers,
+          wanted: tuple[str, ...] | None) -> Capture:
     stats = CaptureStats()
     all_records: list[SessionRecords] = []
     loose: list[Anomaly] = []
@@ -131,10 +149,18 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
     stats.smtp_sessions = len(all_records)
     # the workers parse the messages while the tables are built, in the order the tables ask for them
     pool.hand_off(data for records in all_records for data in records.messages)
-    from .capture import Capture, build_tables  # pandas, imported while the workers parse
+    from .capture import Capture, build_later, build_tables, providers_for  # pandas, imported while the workers parse
 
     objects: dict[str, object] = {}
-    return Capture(build_tables(all_records, loose, capture_of, options, objects), stats, all_records, objects)
+    now, later = providers_for(wanted)
+    tables = build_tables(all_records, loose, capture_of, options, objects, now)
+    if not later:
+        return Capture(tables, stats, all_records, objects)
+    # built in this process when asked for, the workers long gone (and not kept for it)
+    options_later = replace(options, parse=None)
+    return Capture(tables, stats, all_records, objects,
+                   deferred=lambda: build_later(all_records, tables, options_later, objects, later),
+                   deferred_tables=set(SCHEMAS) - set(tables))
 
 
 def _bytes_in(paths: tuple) -> int:

@@ -38,6 +38,9 @@ from .tables import (
     record_columns,
 )
 
+#: The tables this provider builds (see ``TABLE_PROVIDERS``).
+TABLES = ("credentials", "findings")
+
 
 def prepare(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options) -> dict[str, object]:
     """The credentials and their table, and the findings of the detectors that read no message

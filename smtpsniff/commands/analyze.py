@@ -16,6 +16,11 @@ from .common import (
     warn,
 )
 
+#: The tables the summary shows (:func:`smtpsniff.output.summary.render_summary`): alone, the
+#: command has only these built (``read``'s ``tables``), and the credentials and findings tables,
+#: which none of them needs, are not.  Writing tables (``-o``), a filter and charts may read any.
+SUMMARY_TABLES = ("sessions", "transactions", "commands", "replies", "anomalies")
+
 
 def register(sub) -> None:
     p = sub.add_parser("analyze", help="decode SMTP sessions and summarise them; export the tables")
@@ -108,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     files, status = usable_files(args.files)
     if not files:
         return status
-    cap = read_files(args, files, show_secrets=args.show_secrets)
+    summary_only = not (args.output or args.filter or args.charts)
+    cap = read_files(args, files, show_secrets=args.show_secrets, tables=SUMMARY_TABLES if summary_only else None)
     from ..output.summary import render_summary  # (pandas: imported by read_files once the files are read)
     from ..output.tables import write_tables
 
