@@ -7,7 +7,8 @@ too) runs the pipeline; neither prints nor writes files.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from importlib import import_module
 from itertools import chain, repeat
 from operator import attrgetter
@@ -47,20 +48,40 @@ TABLES = ("sessions", "transactions", "recipients", "commands", "replies", "anom
 TABLE_PROVIDERS: tuple[str, ...] = ("smtpsniff.analysis.mail_tables", "smtpsniff.analysis.security_tables")
 
 
-def providers_for(wanted: Iterable[str] | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The table providers to run for the tables ``wanted`` (None: every table), and those that
-    may be left for later, in :data:`TABLE_PROVIDERS` order.
+@dataclass(frozen=True)
+class ProviderPlan:
+    """Which table providers run while ``read`` reads and which are left for later
+    (:func:`providers_for`), in :data:`TABLE_PROVIDERS` order: ``now``, then ``partly``, whose
+    deferrable tables (its ``DEFERRABLE``) are left for later, then ``later``."""
+
+    now: tuple[str, ...]
+    partly: str | None = None
+    later: tuple[str, ...] = ()
+
+    @property
+    def deferred(self) -> bool:
+        return self.partly is not None or bool(self.later)
+
+
+def providers_for(wanted: Iterable[str] | None) -> ProviderPlan:
+    """The table providers to run for the tables ``wanted`` (None: every table), and what may be
+    left for later.
 
     A provider is run for a wanted table it builds or adds rows to, and for one of :data:`TABLES`,
     which are always built (the mail tables add the mail parser's anomalies to ``anomalies``);
-    so is every provider before it, whose tables it may read.  What is left for later adds only
-    tables of its own."""
+    so is every provider before it, whose tables it may read.  The last one run may leave for later
+    those of its tables it can (``DEFERRABLE``) when none is wanted; the providers after it are
+    left for later.  What is left for later adds only tables of its own."""
     if wanted is None:
-        return TABLE_PROVIDERS, ()
+        return ProviderPlan(TABLE_PROVIDERS)
     needed = {*wanted, *TABLES}
-    last = max((i for i, module in enumerate(TABLE_PROVIDERS) if needed & set(import_module(module).TABLES)),
-               default=-1)
-    return TABLE_PROVIDERS[:last + 1], TABLE_PROVIDERS[last + 1:]
+    modules = [import_module(name) for name in TABLE_PROVIDERS]
+    last = max((i for i, module in enumerate(modules) if needed & set(module.TABLES)), default=-1)
+    later = TABLE_PROVIDERS[last + 1:]
+    deferrable = set(getattr(modules[last], "DEFERRABLE", ())) if last >= 0 else set()
+    if deferrable and not deferrable & needed:
+        return ProviderPlan(TABLE_PROVIDERS[:last], TABLE_PROVIDERS[last], later)
+    return ProviderPlan(TABLE_PROVIDERS[:last + 1], None, later)
 
 
 class Capture:
@@ -157,27 +178,29 @@ class Capture:
 def build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly] = (),
                  capture_of: dict[int, str] | None = None,
                  options: ReadOptions | None = None, objects: dict[str, object] | None = None,
-                 providers: Sequence[str] = TABLE_PROVIDERS) -> dict[str, pd.DataFrame]:
+                 plan: ProviderPlan | None = None) -> dict[str, pd.DataFrame]:
     """Records to the typed DataFrames of :data:`~smtpsniff.analysis.schema.SCHEMAS`; what providers
-    keep beside their tables goes into ``objects``.  ``providers``: those of :data:`TABLE_PROVIDERS`
-    to run (every one by default; see :func:`providers_for` and :func:`build_later`)."""
+    keep beside their tables goes into ``objects``.  ``plan``: what to build now (by default every
+    table; see :func:`providers_for`, and :func:`build_later` for the rest)."""
     with collector_paused():
-        return _build_tables(records, loose_anomalies, capture_of, options, objects, providers)
+        return _build_tables(records, loose_anomalies, capture_of, options, objects,
+                             plan or ProviderPlan(TABLE_PROVIDERS))
 
 
 def build_later(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions,
-                objects: dict[str, object], providers: Sequence[str]) -> None:
-    """The tables of ``providers``, left out of :func:`build_tables` (which built ``tables``),
-    added to ``tables``; what they keep, to ``objects``.  They are the same tables: each provider
+                objects: dict[str, object], plan: ProviderPlan) -> None:
+    """The tables ``plan`` left out of :func:`build_tables` (which built ``tables``), added to
+    ``tables``; what their providers keep, to ``objects``.  They are the same tables: each provider
     sees the tables of those before it, all built (see :func:`providers_for`)."""
     with collector_paused():
-        modules = [import_module(module) for module in providers]
-        _run_providers(modules, records, tables, options, objects)
+        if plan.partly is not None:
+            tables.update(import_module(plan.partly).build_later(records, tables, options, objects))
+        _run_providers([import_module(module) for module in plan.later], records, tables, options, objects)
 
 
 def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anomaly],
                   capture_of: dict[int, str] | None, options: ReadOptions | None,
-                  objects: dict[str, object] | None, providers: Sequence[str]) -> dict[str, pd.DataFrame]:
+                  objects: dict[str, object] | None, plan: ProviderPlan) -> dict[str, pd.DataFrame]:
     capture_of = capture_of or {}
     options = options or ReadOptions()
     sessions = _table("sessions", [r.session for r in records],
@@ -201,17 +224,21 @@ def _build_tables(records: list[SessionRecords], loose_anomalies: Iterable[Anoma
             "frame": [a.frame for a in anomalies], "layer": [a.layer.value for a in anomalies],
             "kind": [a.kind for a in anomalies], "message": [a.message for a in anomalies]}),
     }
-    _run_providers([import_module(module) for module in providers], records, tables, options, objects)
+    modules = [import_module(module) for module in plan.now]
+    partly = import_module(plan.partly) if plan.partly is not None else None
+    _run_providers(modules if partly is None else [*modules, partly], records, tables, options, objects, partly)
     return tables
 
 
 def _run_providers(providers: list, records: list[SessionRecords], tables: dict[str, pd.DataFrame],
-                   options: ReadOptions, objects: dict[str, object] | None) -> None:
+                   options: ReadOptions, objects: dict[str, object] | None, partly: object | None = None) -> None:
     # What a provider needs no other provider's table for, first (see each provider's prepare).
     prepared = {provider: provider.prepare(records, tables, options) for provider in providers
                 if hasattr(provider, "prepare")}
     for provider in providers:
         extra = {"prepared": prepared[provider]} if provider in prepared else {}
+        if provider is partly:  # its deferrable tables left for later
+            extra["wanted"] = tuple(t for t in provider.TABLES if t not in provider.DEFERRABLE)
         for name, value in provider.build(records, tables, options, **extra).items():
             if isinstance(value, pd.DataFrame):
                 tables[name] = value
@@ -343,5 +370,5 @@ def _all_anomalies(records: list[SessionRecords], loose: Iterable[Anomaly]) -> l
     return out
 
 
-__all__ = ["Capture", "CaptureStats", "ReadOptions", "TABLES", "read", "build_tables", "build_later", "providers_for",
-           "SCHEMAS"]
+__all__ = ["Capture", "CaptureStats", "ProviderPlan", "ReadOptions", "TABLES", "read", "build_tables", "build_later",
+           "providers_for", "SCHEMAS"]

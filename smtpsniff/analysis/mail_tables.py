@@ -11,7 +11,7 @@ It knows records and parsed messages; it knows nothing of files, packets or outp
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from itertools import islice
@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 #: The tables this provider builds, and the one it adds rows to (see ``TABLE_PROVIDERS``).
 TABLES = ("messages", "attachments", "headers", "anomalies")
+#: Those it may leave for later (:func:`build`'s ``wanted``, then :func:`build_later`): the
+#: messages are parsed and their anomalies added at once.
+DEFERRABLE = ("messages", "attachments", "headers")
 #: Name under which the parsed messages are kept in ``Capture.objects``.
 OBJECTS_KEY = "mail"
 
@@ -109,47 +112,83 @@ def mail_messages(cap: Capture) -> tuple[MailMessage, ...]:
 _CHUNK = 256
 
 
-def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions
-          ) -> dict[str, object]:
+def build(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions,
+          wanted: Collection[str] | None = None) -> dict[str, object]:
     """The table provider entry point (see ``TABLE_PROVIDERS``).
 
     The rows of each :data:`_CHUNK` messages are made once they are parsed, before the next are
     asked for: with worker processes parsing (``options.parse``), this process makes rows while
-    they parse the messages that follow."""
+    they parse the messages that follow.
+
+    ``wanted``: the tables of :data:`TABLES` wanted now (None: every one).  With none of
+    :data:`DEFERRABLE` among them, the messages are parsed and their anomalies added, and the rows
+    are left to :func:`build_later`."""
     limits = options.limits
+    parsed = _parsed_messages(records, limits, options.parse)
+    if wanted is not None and not set(wanted) & set(DEFERRABLE):
+        mail = tuple(parsed)
+        return {"anomalies": _with_mail_anomalies(tables["anomalies"], mail, _limit_anomalies(mail, limits)),
+                OBJECTS_KEY: mail}
+    rows = _Rows()
     mail: list[MailMessage] = []
     extra: list[Anomaly] = []
-    message_parts = RowColumnParts(_MESSAGE_COLUMNS)
-    attachment_parts = RowColumnParts(_ATTACHMENT_COLUMNS)
-    header_parts = _HeaderParts()
-    parsed = _parsed_messages(records, limits, options.parse)
     while chunk := list(islice(parsed, _CHUNK)):
         mail.extend(chunk)
-        message_parts.add(_message_rows(chunk, limits, extra))
-        attachment_parts.add(_attachment_rows(chunk))
-        header_parts.add(chunk)
-    messages = frame_from_columns("messages", len(mail), _message_columns(message_parts.columns()))
-    del message_parts
-    attachments = frame_from_columns("attachments", len(attachment_parts), attachment_parts.columns())
-    del attachment_parts
-    sessions = tables["sessions"]
-    header_columns = header_parts.columns()
-    del header_parts
-    session_ids = header_columns["session_id"]
-    # The headers table's connection columns looked up by its session_id column as
-    # add_connection_columns does, and built with the frame instead of made missing and replaced.
-    connection = (connection_columns(session_ids.array, sessions)
-                  if isinstance(session_ids, TypedColumn) else None)
-    if connection is not None:
-        header_columns.update(connection)
-    headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
-    del header_columns
-    unjoined = (messages, attachments) if connection is not None else (messages, attachments, headers)
-    for frame in unjoined:
-        add_connection_columns(frame, sessions)
-    anomalies = _with_mail_anomalies(tables["anomalies"], mail, extra)
-    return {"messages": messages, "attachments": attachments, "headers": headers,
-            "anomalies": anomalies, OBJECTS_KEY: tuple(mail)}
+        rows.add(chunk, limits, extra)
+    return {**rows.frames(tables["sessions"]), "anomalies": _with_mail_anomalies(tables["anomalies"], mail, extra),
+            OBJECTS_KEY: tuple(mail)}
+
+
+def build_later(records: list[SessionRecords], tables: dict[str, pd.DataFrame], options: ReadOptions,
+                objects: dict[str, object]) -> dict[str, object]:
+    """The tables of :data:`DEFERRABLE`, which :func:`build` left for later, from the messages it
+    parsed (kept in ``objects``): the tables it would have built."""
+    mail: tuple[MailMessage, ...] = objects.get(OBJECTS_KEY, ())  # type: ignore[assignment]
+    rows = _Rows()
+    for start in range(0, len(mail), _CHUNK):
+        rows.add(mail[start:start + _CHUNK], options.limits, [])  # (their anomalies are in already)
+    return rows.frames(tables["sessions"])
+
+
+class _Rows:
+    """The rows of the messages, attachments and headers tables, made a few messages at a time
+    (:meth:`add`), then the frames (:meth:`frames`, once)."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.message_parts = RowColumnParts(_MESSAGE_COLUMNS)
+        self.attachment_parts = RowColumnParts(_ATTACHMENT_COLUMNS)
+        self.header_parts = _HeaderParts()
+
+    def add(self, mail: Sequence[MailMessage], limits: Limits, extra: list[Anomaly]) -> None:
+        """The rows of ``mail`` (the anomalies of the messages table's limits go to ``extra``)."""
+        self.messages += len(mail)
+        self.message_parts.add(_message_rows(mail, limits, extra))
+        self.attachment_parts.add(_attachment_rows(mail))
+        self.header_parts.add(mail)
+
+    def frames(self, sessions: pd.DataFrame) -> dict[str, pd.DataFrame]:
+        """The three tables, their connection columns from ``sessions`` (each part let go once its
+        frame is made)."""
+        messages = frame_from_columns("messages", self.messages, _message_columns(self.message_parts.columns()))
+        del self.message_parts
+        attachments = frame_from_columns("attachments", len(self.attachment_parts), self.attachment_parts.columns())
+        del self.attachment_parts
+        header_columns = self.header_parts.columns()
+        del self.header_parts
+        session_ids = header_columns["session_id"]
+        # The headers table's connection columns looked up by its session_id column as
+        # add_connection_columns does, and built with the frame instead of made missing and replaced.
+        connection = (connection_columns(session_ids.array, sessions)
+                      if isinstance(session_ids, TypedColumn) else None)
+        if connection is not None:
+            header_columns.update(connection)
+        headers = frame_from_columns("headers", len(header_columns["index"]), header_columns)
+        del header_columns
+        unjoined = (messages, attachments) if connection is not None else (messages, attachments, headers)
+        for frame in unjoined:
+            add_connection_columns(frame, sessions)
+        return {"messages": messages, "attachments": attachments, "headers": headers}
 
 
 # -- columns --------------------------------------------------------------------------------------
@@ -212,6 +251,22 @@ def _message_rows(mail: Sequence[MailMessage], limits: Limits, extra: list[Anoma
             len(p.anomalies) + p.anomalies_suppressed,
         ))
     return rows
+
+
+def _limit_anomalies(mail: Sequence[MailMessage], limits: Limits) -> list[Anomaly]:
+    """The anomalies :func:`_message_rows` adds when it makes the rows of ``mail``, in its order
+    (To and Cc past ``max_header_addresses``, a Date no table timestamp holds), without the rows."""
+    extra: list[Anomaly] = []
+    cap = limits.max_header_addresses
+    for m in mail:
+        p = m.parsed
+        if len(p.to) > cap:
+            _capped(m, "To", p.to, limits, extra)
+        if len(p.cc) > cap:
+            _capped(m, "Cc", p.cc, limits, extra)
+        if p.date is not None:
+            _date_ns(m, p.date, extra)
+    return extra
 
 
 def _capped(m: MailMessage, field: str, addresses: Sequence, limits: Limits, extra: list[Anomaly]) -> list[str]:

@@ -83,7 +83,8 @@ def read(*paths: str | os.PathLike, limits: Limits = DEFAULT_LIMITS, smtp_ports:
     ``tables`` names the tables wanted now (None: every one).  The others, which none of them
     needs, are built the first time one of them, or ``Capture.tables``, is asked for: in this
     process, after the read, as the same tables.  So ``smtpsniff analyze``, whose summary shows no
-    credentials and no findings, does not build them (see
+    message, credential or finding, builds none of their tables (the messages are parsed all the
+    same: their anomalies are rows of ``anomalies``; see
     :func:`~smtpsniff.analysis.capture.providers_for` for what needs what).
     """
     if not paths:
@@ -152,14 +153,14 @@ def _read(paths: tuple, limits: Limits, smtp_ports: frozenset[int], detect_other
     from .capture import Capture, build_later, build_tables, providers_for  # pandas, imported while the workers parse
 
     objects: dict[str, object] = {}
-    now, later = providers_for(wanted)
-    tables = build_tables(all_records, loose, capture_of, options, objects, now)
-    if not later:
+    plan = providers_for(wanted)
+    tables = build_tables(all_records, loose, capture_of, options, objects, plan)
+    if not plan.deferred:
         return Capture(tables, stats, all_records, objects)
     # built in this process when asked for, the workers long gone (and not kept for it)
     options_later = replace(options, parse=None)
     return Capture(tables, stats, all_records, objects,
-                   deferred=lambda: build_later(all_records, tables, options_later, objects, later),
+                   deferred=lambda: build_later(all_records, tables, options_later, objects, plan),
                    deferred_tables=set(SCHEMAS) - set(tables))
 
 

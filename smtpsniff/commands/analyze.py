@@ -17,8 +17,9 @@ from .common import (
 )
 
 #: The tables the summary shows (:func:`smtpsniff.output.summary.render_summary`): alone, the
-#: command has only these built (``read``'s ``tables``), and the credentials and findings tables,
-#: which none of them needs, are not.  Writing tables (``-o``), a filter and charts may read any.
+#: command has only these built (``read``'s ``tables``, which parses every message for the
+#: anomalies), not the mail tables' rows, the credentials or the findings, which none of them
+#: needs.  Writing tables (``-o``), a filter and charts may read any.
 SUMMARY_TABLES = ("sessions", "transactions", "commands", "replies", "anomalies")
 
 

@@ -1,10 +1,12 @@
 """``smtpsniff.read(..., tables=...)``: the tables not asked for are built when first asked for, and
 are the tables a read of every table gives; ``smtpsniff analyze`` alone builds only what its
-summary shows."""
+summary shows (the messages parsed for their anomalies, but not the mail tables' rows)."""
 from __future__ import annotations
 
 import io
 from contextlib import redirect_stdout
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -12,9 +14,11 @@ from corpus import own_captures
 
 import smtpsniff
 from smtpsniff import cli
-from smtpsniff.analysis import capture, security_tables, workers
+from smtpsniff.analysis import capture, mail_tables, security_tables, workers
+from smtpsniff.analysis.mail_tables import mail_messages
 from smtpsniff.analysis.schema import SCHEMAS
 from smtpsniff.commands.analyze import SUMMARY_TABLES
+from smtpsniff.limits import Limits
 
 MAIL = "smtpsniff.analysis.mail_tables"
 SECURITY = "smtpsniff.analysis.security_tables"
@@ -42,13 +46,14 @@ def test_the_chosen_captures_have_credentials_findings_and_messages():
 
 
 @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: p.name)
-@pytest.mark.parametrize("first", ["findings", "credentials", "tables"])
+@pytest.mark.parametrize("first", ["findings", "headers", "tables"])
 def test_tables_left_for_later_are_the_tables_built_at_once(path, first):
     full = smtpsniff.read(path)
     cap = smtpsniff.read(path, tables=SUMMARY_TABLES)
-    assert "findings" not in cap.__dict__ and "credentials" not in cap.__dict__
+    left = ("findings", "credentials", "messages", "attachments", "headers")
+    assert not any(name in cap.__dict__ for name in left)
     getattr(cap, first)  # the first one asked for builds every one left
-    assert "findings" in cap.__dict__ and "credentials" in cap.__dict__
+    assert all(name in cap.__dict__ for name in left)
     assert_same_tables(cap.tables, full.tables)
     assert cap.findings is cap.tables["findings"] and cap.credentials is cap.tables["credentials"]
 
@@ -92,16 +97,48 @@ def test_a_filter_and_the_notebook_view_of_a_capture_with_tables_left_for_later(
     assert repr(smtpsniff.read(path, tables=["sessions"])) == repr(full)
 
 
-@pytest.mark.parametrize("wanted, now", [
-    (None, (MAIL, SECURITY)),
-    ((), (MAIL,)),  # the core tables alone: the mail tables add their anomalies to them
-    (("sessions",), (MAIL,)),
-    (("headers",), (MAIL,)),
-    (("credentials",), (MAIL, SECURITY)),
-    (("findings", "sessions"), (MAIL, SECURITY)),
+@pytest.mark.parametrize("wanted, plan", [
+    (None, ((MAIL, SECURITY), None, ())),
+    ((), ((), MAIL, (SECURITY,))),  # the core tables alone: the mail tables add their anomalies to them
+    (("sessions", "anomalies"), ((), MAIL, (SECURITY,))),
+    (("headers",), ((MAIL,), None, (SECURITY,))),
+    (("credentials",), ((MAIL, SECURITY), None, ())),
+    (("findings", "sessions"), ((MAIL, SECURITY), None, ())),
 ])
-def test_providers_for(wanted, now):
-    assert capture.providers_for(wanted) == (now, tuple(p for p in capture.TABLE_PROVIDERS if p not in now))
+def test_providers_for(wanted, plan):
+    assert capture.providers_for(wanted) == capture.ProviderPlan(*plan)
+
+
+@pytest.mark.parametrize("name", ["smtp-features.pcap", "smtp-sample.pcap"])
+def test_the_anomalies_of_the_rows_left_for_later_are_in_at_once(name):
+    """The messages table's limits give anomalies as its rows are made; left for later, they are
+    found without the rows, and are the same."""
+    path = next(p for p in own_captures() if p.name == name)
+    limits = Limits(max_header_addresses=1)
+    full = smtpsniff.read(path, limits=limits)
+    assert (full.anomalies["kind"] == "header_address_limit").any()
+    cap = smtpsniff.read(path, limits=limits, tables=SUMMARY_TABLES)
+    assert "messages" not in cap.__dict__ and mail_messages(cap)  # parsed, the rows not made
+    pd.testing.assert_frame_equal(cap.anomalies, full.anomalies, check_exact=True)
+    assert "messages" not in cap.__dict__
+    assert_same_tables(cap.tables, full.tables)
+
+
+def test_the_anomalies_of_the_rows_are_found_without_them():
+    """``_limit_anomalies`` gives what ``_message_rows`` adds, in its order: To and Cc past the
+    limit, and Dates outside what a table timestamp holds (some pushed there)."""
+    messages = [m for p in CAPTURES + own_captures()[:8] for m in mail_messages(smtpsniff.read(p))]
+    far = [datetime(1500, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, tzinfo=UTC)]
+    messages += [replace(m, parsed=replace(m.parsed, date=far[i % 2])) for i, m in enumerate(messages[::3])]
+    messages += [replace(m, parsed=replace(m.parsed, cc=m.parsed.to * 2)) for m in messages[::5] if m.parsed.to]
+    for limits in (Limits(), Limits(max_header_addresses=1), Limits(max_header_addresses=0)):
+        extra: list = []
+        mail_tables._message_rows(messages, limits, extra)
+        assert mail_tables._limit_anomalies(messages, limits) == extra
+        assert {a.kind for a in extra} >= ({"date_out_of_range", "header_address_limit"}
+                                           if limits.max_header_addresses < 2 else {"date_out_of_range"})
+        assert any(a.message.endswith(f"Cc mailboxes; max_header_addresses={limits.max_header_addresses} kept")
+                   for a in extra) == (limits.max_header_addresses < 2)
 
 
 def test_every_table_is_built_by_one_step():
@@ -128,17 +165,18 @@ def test_an_unknown_attribute_is_still_an_attribute_error():
     assert "findings" not in cap.__dict__  # a failed look-up builds nothing
 
 
-def test_analyze_alone_builds_no_credentials_or_findings(monkeypatch):
-    """The summary shows neither; with -o, a filter or charts every table is built with the rest."""
+def test_analyze_alone_builds_no_credentials_findings_or_mail_rows(monkeypatch):
+    """The summary shows none of them; with -o, a filter or charts every table is built with the rest."""
     built = []
-    build = security_tables.build
+    build, rows = security_tables.build, mail_tables._message_rows
     monkeypatch.setattr(security_tables, "build", lambda *a, **k: built.append(1) or build(*a, **k))
-    path = str(next(p for p in CAPTURES if p.name == "smtp-auth-attacks.pcap"))
+    monkeypatch.setattr(mail_tables, "_message_rows", lambda *a, **k: built.append(2) or rows(*a, **k))
+    path = str(next(p for p in CAPTURES if p.name == "smtp-spoofing.pcap"))  # fewer than 256 messages
     summaries = []
     for extra in ([], ["-Y", "smtp.response.code >= 0"]):
         out = io.StringIO()
         with redirect_stdout(out):
             assert cli.main(["analyze", path, *extra]) == 0
         summaries.append(out.getvalue().split("filter smtp.response.code")[0])
-        assert len(built) == len(extra) // 2  # (with the filter: once)
+        assert built == ([] if not extra else [2, 1])  # (with the filter: the rows of one chunk, the findings)
     assert summaries[0] == summaries[1]
