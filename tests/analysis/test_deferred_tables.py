@@ -22,7 +22,7 @@ from smtpsniff.limits import Limits
 
 MAIL = "smtpsniff.analysis.mail_tables"
 SECURITY = "smtpsniff.analysis.security_tables"
-#: Captures with messages, credentials and findings of every kind of detector.
+#: Captures with messages, credentials and findings (a detector that reads the messages among them).
 CAPTURES = [p for p in own_captures() if p.name in {
     "smtp-auth-attacks.pcap", "smtp-spoofing.pcap", "smtp-smuggling.pcap", "smtp-starttls-attacks.pcap",
     "smtp-enumeration.pcap", "smtp-relay.pcap", "smtp-hostile-names.pcap"}]
