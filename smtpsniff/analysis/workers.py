@@ -395,9 +395,10 @@ class Workers(SessionOffload):
         the workers would take next, whose parses a caller asking in the order given to
         :meth:`hand_off` wants right after those the workers hold.  It then works on them while
         the workers parse, instead of taking the last batches, whose parses would be worked on
-        at the end, the workers done.  With none waiting it waits for an answer.  Once nothing is left to wait for, or a worker went wrong (it stopped, stayed
-        silent for ``timeout_s`` with work in hand, or answered out of turn), :meth:`_finish`
-        ends the hand-off as it ends it for a caller that asks for no parse until the end.
+        at the end, the workers done.  With none waiting it waits for an answer.  Once nothing is
+        left to wait for, or a worker went wrong (it stopped, stayed silent for ``timeout_s`` with
+        work in hand, or answered out of turn), :meth:`_finish` ends the hand-off as it ends it
+        for a caller that asks for no parse until the end.
         """
         feeding, waiting = self._feeding, self._waiting[MESSAGES]
         fed = [w for w in self._workers if w.alive and w.feed is not None]
