@@ -16,7 +16,8 @@ one did plus one layer, then times the table building of the last one step by st
 * ``tables``: + ``build_tables``, split into mail parsing (``mail_tables.parse_all``), credentials
   and findings (``credentials`` + ``findings.find``) and the rest (rows and DataFrames).
 
-``--timeline`` runs ``read`` as users do (its default workers unless ``--workers N``), in this
+``--timeline`` runs ``read`` as users do (its default workers unless ``--workers N``; every table
+unless ``--tables``, ``summary`` naming those ``smtpsniff analyze`` builds for its summary), in this
 process, and prints when each phase of the reading process began and ended, in wall seconds from
 the call: the workers' start, the sessions still waiting decoded at the end (``drain``), the
 hand-off of the waiting messages, the import of the table modules (pandas) that follows it, the
@@ -190,7 +191,7 @@ def stages(capture: Path) -> None:
         print(json.dumps(rep), file=sys.stderr)
 
 
-def timeline(capture: Path, workers: int | None) -> None:
+def timeline(capture: Path, workers: int | None, tables: list[str] | None = None) -> None:
     """:func:`smtpsniff.read` with its phases timed in place (see the module's docstring)."""
     import resource
 
@@ -271,7 +272,7 @@ def timeline(capture: Path, workers: int | None) -> None:
     workers_module.worker_command = _logging_worker_command(workers_module.worker_command, logs)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     origin[0] = time.perf_counter()
-    cap = smtpsniff.read(str(capture), workers=workers)
+    cap = smtpsniff.read(str(capture), workers=workers, tables=tables)
     ended = time.perf_counter() - origin[0]
     worker_cpu = sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f) - getattr(children, f)
                      for f in ("ru_utime", "ru_stime"))
@@ -284,7 +285,7 @@ def timeline(capture: Path, workers: int | None) -> None:
     stats = cap.stats
     print(f"\nworkers: {stats.workers}, their CPU {worker_cpu:.2f} s; sessions decoded by them "
           f"{stats.sessions_decoded_by_workers} of {len(cap.sessions)}, messages parsed "
-          f"{stats.messages_parsed_by_workers} of {len(cap.messages)}")
+          f"{stats.messages_parsed_by_workers} of {len(cap.objects.get('mail', ()))}")
     for key, value in sorted(costs.items()):
         print(f"{key}: {value:.3f} s")
     for log in sorted(logs.glob("*.log")):
@@ -372,6 +373,14 @@ def replay_costs(capture: Path) -> None:
             print(f"| {label} | {best:.3f} |", flush=True)
 
 
+def _tables(text: str) -> list[str]:
+    if text == "summary":
+        from smtpsniff.commands.analyze import SUMMARY_TABLES
+
+        return list(SUMMARY_TABLES)
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("capture", nargs="?", type=Path, default=WORK / "mixed.pcap")
@@ -384,6 +393,9 @@ def main(argv: list[str] | None = None) -> int:
                         "process) or the timed one (default: read's own)")
     p.add_argument("--timeline", action="store_true",
                    help="when each phase of the reading process ran, in one read as users run it")
+    p.add_argument("--tables", type=_tables, default=None, metavar="NAMES",
+                   help="with --timeline: the tables read builds while it reads, comma-separated, or 'summary' "
+                        "(those of smtpsniff analyze alone; default: every table)")
     p.add_argument("--replay", action="store_true",
                    help="CPU seconds of a worker's session work (decoding, records), with and without C")
     p.add_argument("--stage", choices=STAGES, help=argparse.SUPPRESS)  # one stage, in a child process
@@ -392,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         replay_costs(args.capture)
         return 0
     if args.timeline:
-        timeline(args.capture, args.workers)
+        timeline(args.capture, args.workers, args.tables)
         return 0
     if args.stage:
         print(json.dumps(run_stage(args.stage, str(args.capture))))
